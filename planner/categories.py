@@ -1,0 +1,126 @@
+"""Facility taxonomy: category keys, display names, and the rules that map raw labels and OSM tags to them."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+__all__ = ["Category", "Taxonomy", "load_taxonomy"]
+
+
+@dataclass(frozen=True)
+class Category:
+    """One facility category (e.g. ``convenience`` = 便利店)."""
+
+    key: str
+    zh: str
+    en: str
+    group: str
+    basic: bool
+    color: str
+    aliases: tuple[str, ...] = ()
+    osm: tuple[Mapping[str, object], ...] = ()
+
+    def label(self, lang: str = "zh") -> str:
+        """Display name in ``lang`` (``"zh"`` or ``"en"``)."""
+        return self.zh if lang == "zh" else self.en
+
+
+def _norm(text: object) -> str:
+    return str(text).strip().lower().replace(" ", "").replace("_", "")
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The ordered list of categories and lookups over it."""
+
+    categories: tuple[Category, ...]
+    _by_label: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_records(cls, records: Sequence[Mapping[str, object]]) -> Taxonomy:
+        cats = []
+        for rec in records:
+            cats.append(
+                Category(
+                    key=str(rec["key"]),
+                    zh=str(rec["zh"]),
+                    en=str(rec["en"]),
+                    group=str(rec.get("group", "other")),
+                    basic=bool(rec.get("basic", False)),
+                    color=str(rec.get("color", "#666666")),
+                    aliases=tuple(str(a) for a in rec.get("aliases", ())),  # type: ignore[union-attr]
+                    osm=tuple(rec.get("osm", ())),  # type: ignore[arg-type]
+                )
+            )
+        by_label: dict[str, str] = {}
+        for cat in cats:
+            for label in (cat.key, cat.zh, cat.en, *cat.aliases):
+                by_label.setdefault(_norm(label), cat.key)
+        return cls(tuple(cats), by_label)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.categories)
+
+    def __getitem__(self, key: str) -> Category:
+        for cat in self.categories:
+            if cat.key == key:
+                return cat
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return any(c.key == key for c in self.categories)
+
+    def resolve(self, label: object, extra: Mapping[str, str] | None = None) -> str | None:
+        """Category key for a user's label (key, Chinese or English name, alias), or None.
+
+        ``extra`` maps further labels to keys (the scenario's own category mapping) and wins.
+        """
+        if label is None:
+            return None
+        text = str(label).strip()
+        if not text or text.lower() == "nan":
+            return None
+        if extra:
+            if text in extra:
+                return extra[text]
+            normed = {_norm(k): v for k, v in extra.items()}
+            if _norm(text) in normed:
+                return normed[_norm(text)]
+        return self._by_label.get(_norm(text))
+
+    def match_osm(self, tags: Mapping[str, str]) -> str | None:
+        """First category whose OSM rule matches ``tags`` (a dict of OSM tags), or None."""
+        name = tags.get("name", "") or ""
+        for cat in self.categories:
+            for rule in cat.osm:
+                if _rule_matches(rule, tags, name):
+                    return cat.key
+        return None
+
+
+def _rule_matches(rule: Mapping[str, object], tags: Mapping[str, str], name: str) -> bool:
+    for tag, wanted in rule.items():
+        if tag == "name":
+            keywords = wanted if isinstance(wanted, list) else [wanted]
+            if not any(str(k) in name for k in keywords):
+                return False
+            continue
+        value = tags.get(tag)
+        if value is None:
+            return False
+        options = wanted if isinstance(wanted, list) else [wanted]
+        if value not in [str(o) for o in options]:
+            return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def load_taxonomy() -> Taxonomy:
+    """The taxonomy shipped with planner (``planner/data/categories.toml``)."""
+    text = resources.files("planner").joinpath("data/categories.toml").read_text(encoding="utf-8")
+    return Taxonomy.from_records(tomllib.loads(text)["category"])

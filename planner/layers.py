@@ -1,0 +1,436 @@
+"""Load and validate the input layers: every row is kept (normalised, in the metric CRS) or rejected with a reason."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ._errors import LayerError
+from .categories import Taxonomy, load_taxonomy
+from .scenario import LayerSpec, PopulationSpec
+
+__all__ = [
+    "LayerSet",
+    "LoadedLayer",
+    "read_vector",
+    "load_facilities",
+    "load_residential",
+    "load_zones",
+    "REJECTED_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+# canonical column -> aliases recognised in the source (first match wins; the scenario's
+# [layers.X.columns] mapping overrides them)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "编码", "代码", "序号", "fid", "code"),
+    "name": ("name", "名称", "小区名称", "设施名称", "街道名称", "机构名称", "名字"),
+    "category": ("category", "类别", "类型", "设施类型", "设施类别", "type"),
+    "population": ("population", "人口", "常住人口", "人口数", "pop"),
+    "households": ("households", "户数", "住户数", "总户数", "hh"),
+    "age_60_plus": ("age_60_plus", "60岁及以上", "60岁以上", "60岁及以上人口", "老年人口", "elderly"),
+    "age_0_3": ("age_0_3", "0-3岁", "0～3岁", "0至3岁", "0-3岁人口", "婴幼儿", "infants"),
+    "places": ("places", "托位", "托位数", "childcare_places"),
+    "beds": ("beds", "床位", "床位数"),
+    "public_benefit": ("public_benefit", "普惠", "是否普惠", "普惠性"),
+}
+NUMERIC = ("population", "households", "age_60_plus", "age_0_3", "places", "beds")
+REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]
+
+REASONS = {
+    "missing_geometry": ("缺少坐标或几何", "missing coordinates or geometry"),
+    "invalid_geometry": ("几何无效且无法修复", "invalid geometry that could not be repaired"),
+    "wrong_geometry_type": ("几何类型不对", "wrong geometry type"),
+    "unknown_category": ("未知设施类别", "unknown facility category"),
+    "missing_category": ("缺少设施类别", "missing facility category"),
+    "duplicate_id": ("编号重复", "duplicate id"),
+    "non_numeric": ("数值字段不是数字", "non-numeric value in a numeric field"),
+    "negative_value": ("数值为负", "negative value"),
+    "no_population": ("既无人口也无户数", "neither population nor households given"),
+    "unmatched_poi": ("OSM 要素不属于任何设施类别", "OSM feature matches no facility category"),
+}
+
+
+@dataclass(frozen=True)
+class LoadedLayer:
+    """A validated layer in the metric CRS plus its rejected rows."""
+
+    kind: str
+    source: str
+    data: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    rows_read: int
+
+
+@dataclass(frozen=True)
+class LayerSet:
+    facilities: LoadedLayer
+    residential: LoadedLayer
+    zones: LoadedLayer | None
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        parts = [lyr.rejected for lyr in (self.facilities, self.residential, self.zones) if lyr is not None]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return pd.DataFrame(columns=REJECTED_COLUMNS)
+        return pd.concat(parts, ignore_index=True)[REJECTED_COLUMNS]
+
+
+def read_vector(
+    path: Path, *, layer: str | None = None, where: str | None = None, declared_crs: str | None = None, what: str = ""
+) -> gpd.GeoDataFrame:
+    """Read a vector file (GeoPackage, GeoJSON, Shapefile, zipped Shapefile) and make sure it has a CRS.
+
+    Raises LayerError naming the file, and the fix, when the file cannot be read, is empty or
+    has no CRS and none is declared in the scenario.
+    """
+    path = Path(path)
+    src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
+    try:
+        with warnings.catch_warnings():
+            # geopandas warns when a text column is not JSON; that is expected for user tables
+            warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
+            gdf = gpd.read_file(src, layer=layer, where=where, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
+        raise LayerError(
+            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
+        ) from exc
+    if len(gdf) == 0:
+        raise LayerError(
+            f"{what} 图层为空：{path}{' 图层 ' + layer if layer else ''}{' 条件 ' + where if where else ''} / "
+            f"the layer is empty: {path}; check the file, `layer` and `where` in the scenario"
+        )
+    if declared_crs:
+        try:
+            crs = CRS.from_user_input(declared_crs)
+        except Exception as exc:
+            raise LayerError(f"{what} crs = {declared_crs!r} 无法识别 / is not a CRS pyproj knows: {exc}") from exc
+        if gdf.crs is not None and CRS.from_user_input(gdf.crs) != crs:
+            log.warning("%s: file CRS %s overridden by the declared %s", path.name, gdf.crs.to_string(), crs.to_string())
+        gdf = gdf.set_crs(crs, allow_override=True)
+    elif gdf.crs is None:
+        raise LayerError(
+            f"{what} {path} 没有坐标系（CRS）。请在情景文件的 {what} 中声明，例如 crs = \"EPSG:4326\"（WGS84）或 "
+            f"\"EPSG:4490\"（CGCS2000） / {path} has no CRS: declare it in the scenario's {what}, "
+            'e.g. crs = "EPSG:4326"'
+        )
+    return gdf
+
+
+def _column_map(gdf: pd.DataFrame, spec_columns: Mapping[str, str], path: Path, what: str) -> dict[str, str]:
+    """canonical -> source column, from the scenario's mapping first and the aliases second."""
+    found: dict[str, str] = {}
+    for canonical, source in spec_columns.items():
+        if source not in gdf.columns:
+            raise LayerError(
+                f"{what} {path} 中没有列 '{source}'（情景文件把它映射为 {canonical}）。现有列：{', '.join(map(str, gdf.columns))} / "
+                f"column '{source}' (mapped to {canonical} in the scenario) is not in {path}; "
+                f"fix [layers.*.columns] {canonical} = \"<one of the columns above>\""
+            )
+        found[canonical] = source
+    lower = {str(c).strip().lower(): c for c in gdf.columns}
+    for canonical, aliases in ALIASES.items():
+        if canonical in found:
+            continue
+        for alias in aliases:
+            if alias.lower() in lower:
+                found[canonical] = lower[alias.lower()]
+                break
+    return found
+
+
+def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str = "", ids=None, names=None) -> pd.DataFrame:
+    zh, en = REASONS[code]
+    reason = f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
+    attrs = [
+        json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k != "geometry"}, ensure_ascii=False)
+        for rec in rows.to_dict("records")
+    ]
+    return pd.DataFrame(
+        {
+            "layer": layer,
+            "source": source,
+            "row": rows.index.to_numpy() + 1 if rows.index.dtype.kind in "iu" else rows.index.astype(str),
+            "id": ids if ids is not None else "",
+            "name": names if names is not None else "",
+            "reason_code": code,
+            "reason": reason,
+            "attributes": attrs,
+        }
+    )
+
+
+def _jsonable(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+class _Validator:
+    """Collects per-row rejections for one layer; each row is rejected at most once (first reason)."""
+
+    def __init__(self, kind: str, source: str, raw: gpd.GeoDataFrame):
+        self.kind = kind
+        self.source = source
+        self.raw = raw
+        self.reason: dict[int, tuple[str, str]] = {}
+
+    def reject(self, mask: np.ndarray | pd.Series, code: str, detail: str | pd.Series = "") -> None:
+        mask = np.asarray(mask, dtype=bool)
+        for pos in np.flatnonzero(mask):
+            if pos not in self.reason:
+                d = detail.iloc[pos] if isinstance(detail, pd.Series) else detail
+                self.reason[pos] = (code, str(d))
+
+    @property
+    def ok(self) -> np.ndarray:
+        keep = np.ones(len(self.raw), dtype=bool)
+        keep[list(self.reason)] = False
+        return keep
+
+    def rejected(self, ids: pd.Series, names: pd.Series) -> pd.DataFrame:
+        if not self.reason:
+            return pd.DataFrame(columns=REJECTED_COLUMNS)
+        frames = []
+        for pos in sorted(self.reason):
+            code, detail = self.reason[pos]
+            frames.append(
+                _reject(self.kind, self.source, self.raw.iloc[[pos]], code, detail, ids=[ids.iloc[pos]], names=[names.iloc[pos]])
+            )
+        return pd.concat(frames, ignore_index=True)
+
+
+def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, ...]) -> gpd.GeoSeries:
+    geom = gdf.geometry
+    v.reject(geom.isna() | geom.is_empty, "missing_geometry")
+    valid = geom.copy()
+    bad = ~(geom.isna() | geom.is_empty) & ~geom.is_valid
+    if bad.any():
+        valid[bad] = shapely.make_valid(geom[bad].to_numpy())
+        still = bad & (valid.isna() | valid.is_empty | ~valid.is_valid)
+        reasons = pd.Series(shapely.is_valid_reason(geom.to_numpy()), index=geom.index).astype(str)
+        v.reject(still, "invalid_geometry", reasons)
+    types = valid.geom_type.fillna("")
+    wrong = ~types.isin(allowed) & ~(valid.isna() | valid.is_empty)
+    v.reject(wrong, "wrong_geometry_type", types.map(lambda t: f"{t}（需要 {'/'.join(allowed)}）"))
+    return valid
+
+
+def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str, pd.Series]:
+    out: dict[str, pd.Series] = {}
+    for canonical in NUMERIC:
+        if canonical not in cmap:
+            continue
+        raw = gdf[cmap[canonical]]
+        text = raw.astype(str).str.strip().str.replace(",", "", regex=False)
+        blank = raw.isna() | text.isin(["", "nan", "None", "NaN"])
+        values = pd.to_numeric(text.where(~blank), errors="coerce")
+        v.reject(~blank & values.isna(), "non_numeric", raw.astype(str).map(lambda s, c=cmap[canonical]: f"{c} = '{s}'"))
+        v.reject(values < 0, "negative_value", values.map(lambda x, c=cmap[canonical]: f"{c} = {x}"))
+        out[canonical] = values.astype(float)
+    return out
+
+
+def _ids(gdf: pd.DataFrame, cmap: dict[str, str], prefix: str) -> pd.Series:
+    if "id" in cmap:
+        ids = gdf[cmap["id"]].astype(str).str.strip()
+        missing = gdf[cmap["id"]].isna() | ids.eq("")
+        return ids.where(~missing, [f"{prefix}{i + 1:05d}" for i in range(len(gdf))])
+    return pd.Series([f"{prefix}{i + 1:05d}" for i in range(len(gdf))], index=gdf.index)
+
+
+def _names(gdf: pd.DataFrame, cmap: dict[str, str]) -> pd.Series:
+    if "name" in cmap:
+        return gdf[cmap["name"]].fillna("").astype(str).str.strip()
+    return pd.Series([""] * len(gdf), index=gdf.index)
+
+
+def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, names: pd.Series, rows_read: int) -> LoadedLayer:
+    dup = ids.duplicated(keep="first").to_numpy()
+    v.reject(dup, "duplicate_id", ids.map(lambda i: f"id = {i}"))
+    keep = v.ok
+    data = frame[keep].to_crs(crs)
+    data.index = pd.Index(data["id"].to_numpy())
+    rejected = v.rejected(ids, names)
+    log.info("%s %s: %d read, %d kept, %d rejected", v.kind, v.source, rows_read, int(keep.sum()), len(rejected))
+    return LoadedLayer(kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read)
+
+
+def load_facilities(
+    spec: LayerSpec, crs: CRS, *, taxonomy: Taxonomy | None = None, osm_pois: gpd.GeoDataFrame | None = None
+) -> LoadedLayer:
+    """Facilities with columns ``id, name, category, category_zh, places, beds, public_benefit`` (points)."""
+    taxonomy = taxonomy or load_taxonomy()
+    if spec.source == "osm":
+        return _facilities_from_osm(osm_pois, crs, taxonomy)
+    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.facilities]")
+    cmap = _column_map(raw, spec.columns, spec.path, "[layers.facilities]")
+    if "category" not in cmap:
+        raise LayerError(
+            f"[layers.facilities] {spec.path} 缺少设施类别列（如 类别、类型、category）。现有列：{', '.join(map(str, raw.columns))} / "
+            f"{spec.path} has no category column; add one, or map yours in the scenario: "
+            '[layers.facilities.columns] category = "<your column>"'
+        )
+    v = _Validator("facilities", str(spec.path.name), raw)
+    geom = _geometry_checks(v, raw, ("Point", "MultiPoint", "Polygon", "MultiPolygon"))
+    labels = raw[cmap["category"]]
+    keys = labels.map(lambda lab: taxonomy.resolve(lab, spec.category_map))
+    blank = labels.isna() | labels.astype(str).str.strip().eq("")
+    v.reject(blank, "missing_category")
+    v.reject(~blank & keys.isna(), "unknown_category", labels.astype(str).map(lambda s: f"'{s}'"))
+    nums = _numeric(v, raw, cmap)
+    ids = _ids(raw, cmap, "F")
+    names = _names(raw, cmap)
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "name": names,
+            "category": keys,
+            "category_zh": keys.map(lambda k: taxonomy[k].zh if isinstance(k, str) else ""),
+            "places": nums.get("places", pd.Series(np.nan, index=raw.index)),
+            "beds": nums.get("beds", pd.Series(np.nan, index=raw.index)),
+            "public_benefit": _flag(raw[cmap["public_benefit"]]) if "public_benefit" in cmap else pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+        },
+        geometry=_as_points(geom),
+        crs=raw.crs,
+    )
+    return _finish(v, frame, crs, ids, names, len(raw))
+
+
+def _flag(series: pd.Series) -> pd.Series:
+    yes = {"是", "1", "true", "yes", "y", "普惠", "t"}
+    no = {"否", "0", "false", "no", "n", "非普惠", "f"}
+
+    def conv(val: object) -> object:
+        if val is None or (isinstance(val, float) and np.isnan(val)):
+            return pd.NA
+        text = str(val).strip().lower()
+        return True if text in yes else False if text in no else pd.NA
+
+    return series.map(conv).astype("boolean")
+
+
+def _as_points(geom: gpd.GeoSeries) -> gpd.GeoSeries:
+    pts = geom.copy()
+    non_point = ~geom.isna() & ~geom.is_empty & ~geom.geom_type.eq("Point")
+    if non_point.any():
+        pts[non_point] = geom[non_point].representative_point()
+    return pts
+
+
+def _facilities_from_osm(pois: gpd.GeoDataFrame | None, crs: CRS, taxonomy: Taxonomy) -> LoadedLayer:
+    if pois is None:
+        raise LayerError("[layers.facilities] source = \"osm\" 需要 [network] 是 OSM 文件 / needs an OSM network file")
+    source = "OSM"
+    raw = pois.reset_index(drop=True)
+    v = _Validator("facilities", source, raw)
+    tags = raw["tags"].map(json.loads) if len(raw) else pd.Series([], dtype=object)
+    keys = tags.map(taxonomy.match_osm) if len(raw) else pd.Series([], dtype=object)
+    v.reject(keys.isna().to_numpy(), "unmatched_poi", tags.map(_main_tag) if len(raw) else "")
+    ids = (raw["osm_type"].astype(str) + "/" + raw["osm_id"].astype(str)) if len(raw) else pd.Series([], dtype=str)
+    names = raw["name"].fillna("").astype(str) if len(raw) else pd.Series([], dtype=str)
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "name": names,
+            "category": keys,
+            "category_zh": keys.map(lambda k: taxonomy[k].zh if isinstance(k, str) else ""),
+            "places": np.nan,
+            "beds": tags.map(lambda t: pd.to_numeric(t.get("beds", t.get("capacity")), errors="coerce")) if len(raw) else np.nan,
+            "public_benefit": pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+        },
+        geometry=raw.geometry,
+        crs=raw.crs,
+    )
+    return _finish(v, frame, crs, ids, names, len(raw))
+
+
+def _main_tag(tags: Mapping[str, str]) -> str:
+    from ._osm import POI_KEYS
+
+    for key in POI_KEYS:
+        if key in tags:
+            return f"{key}={tags[key]}"
+    return ""
+
+
+def load_residential(
+    spec: LayerSpec,
+    crs: CRS,
+    population: PopulationSpec,
+    *,
+    osm_residential: gpd.GeoDataFrame | None = None,
+    osm_buildings: gpd.GeoDataFrame | None = None,
+) -> LoadedLayer:
+    """Residential compounds with ``id, name, households, population, age_60_plus, age_0_3, population_source``.
+
+    Geometry is kept as given (point or polygon) in the metric CRS; distance work uses
+    ``representative_point()``.
+    """
+    if spec.source == "osm":
+        from .population import residential_from_osm
+
+        frame = residential_from_osm(osm_residential, osm_buildings, crs, population)
+        v = _Validator("residential", "OSM", frame)
+        return _finish(v, frame, crs, frame["id"], frame["name"], len(frame))
+    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.residential]")
+    cmap = _column_map(raw, spec.columns, spec.path, "[layers.residential]")
+    if "population" not in cmap and "households" not in cmap:
+        raise LayerError(
+            f"[layers.residential] {spec.path} 既没有人口列也没有户数列（如 人口、户数）。现有列：{', '.join(map(str, raw.columns))} / "
+            f"{spec.path} has neither a population nor a households column; map one in the scenario: "
+            '[layers.residential.columns] population = "<your column>"'
+        )
+    v = _Validator("residential", str(spec.path.name), raw)
+    geom = _geometry_checks(v, raw, ("Point", "MultiPoint", "Polygon", "MultiPolygon"))
+    nums = _numeric(v, raw, cmap)
+    pop = nums.get("population", pd.Series(np.nan, index=raw.index))
+    hh = nums.get("households", pd.Series(np.nan, index=raw.index))
+    v.reject(pop.isna() & hh.isna(), "no_population")
+    source = np.where(pop.notna(), "given", "households")
+    pop = pop.fillna(hh * population.persons_per_household)
+    ids = _ids(raw, cmap, "R")
+    names = _names(raw, cmap)
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "name": names,
+            "households": hh,
+            "population": pop,
+            "age_60_plus": nums.get("age_60_plus", pd.Series(np.nan, index=raw.index)),
+            "age_0_3": nums.get("age_0_3", pd.Series(np.nan, index=raw.index)),
+            "population_source": source,
+        },
+        geometry=geom,
+        crs=raw.crs,
+    )
+    return _finish(v, frame, crs, ids, names, len(raw))
+
+
+def load_zones(spec: LayerSpec, crs: CRS) -> LoadedLayer:
+    """街道/乡镇 polygons with ``id, name``."""
+    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.zones]")
+    cmap = _column_map(raw, spec.columns, spec.path, "[layers.zones]")
+    v = _Validator("zones", str(spec.path.name), raw)
+    geom = _geometry_checks(v, raw, ("Polygon", "MultiPolygon"))
+    ids = _ids(raw, cmap, "Z")
+    names = _names(raw, cmap)
+    names = names.where(names.ne(""), ids)
+    frame = gpd.GeoDataFrame({"id": ids, "name": names}, geometry=geom, crs=raw.crs)
+    return _finish(v, frame, crs, ids, names, len(raw))

@@ -1,0 +1,155 @@
+"""Write a run's results: gap map, per-街道 and per-compound tables, rejected rows, summary.json."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .maps import gap_map, save_map
+from .pipeline import RunResult
+
+__all__ = ["write_outputs", "OUTPUT_FILES"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = {
+    "map": "index.html",
+    "subdistricts_csv": "subdistricts.csv",
+    "compounds_csv": "compounds.csv",
+    "compounds_gpkg": "compounds.gpkg",
+    "facilities_csv": "facilities.csv",
+    "rejected_csv": "rejected.csv",
+    "summary": "summary.json",
+}
+
+
+def _csv(frame: pd.DataFrame, path: Path, *, index: bool) -> None:
+    # UTF-8 with BOM so that Excel on Chinese Windows opens it without mojibake
+    frame.replace([np.inf, -np.inf], np.nan).to_csv(path, index=index, encoding="utf-8-sig", float_format="%.6g")
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = None) -> dict[str, Path]:
+    """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sc = result.scenario
+    lang = lang or sc.language
+    paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+
+    comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
+    comp_out = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry, crs=result.crs).to_crs(4326)
+    _csv(comp.drop(columns=[c for c in comp.columns if c.startswith("nearest_name__")]), paths["compounds_csv"], index=False)
+    gpkg = comp_out.replace([np.inf, -np.inf], np.nan)
+    gpkg.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False)
+    fac = result.facilities.drop(columns="geometry").copy()
+    fac_wgs = result.facilities.geometry.to_crs(4326)
+    fac["lon"] = fac_wgs.x.round(7)
+    fac["lat"] = fac_wgs.y.round(7)
+    _csv(fac, paths["facilities_csv"], index=False)
+    _csv(result.zone_table, paths["subdistricts_csv"], index=True)
+    _csv(result.layers.rejected, paths["rejected_csv"], index=False)
+
+    fmap = gap_map(
+        title=sc.name,
+        lang=lang,
+        sample_data=sc.sample_data,
+        basemap=sc.basemap,
+        network_edges=result.network.edges,
+        zones=result.zones,
+        zone_table=result.zone_table,
+        compounds=result.compounds,
+        coverage=result.coverage,
+        facilities=result.facilities,
+        taxonomy=result.taxonomy,
+        max_snap_m=sc.max_snap_m,
+    )
+    save_map(fmap, paths["map"])
+
+    paths["summary"].write_text(
+        json.dumps(_summary(result, paths), ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8"
+    )
+    log.info("outputs written to %s", out)
+    return paths
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value))
+
+
+def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
+    sc = result.scenario
+    layers = {}
+    for lyr in (result.layers.facilities, result.layers.residential, result.layers.zones):
+        if lyr is None:
+            continue
+        by_reason = lyr.rejected["reason_code"].value_counts().sort_index().to_dict() if len(lyr.rejected) else {}
+        layers[lyr.kind] = {
+            "source": lyr.source,
+            "rows_read": lyr.rows_read,
+            "kept": len(lyr.data),
+            "rejected": len(lyr.rejected),
+            "rejected_by_reason": by_reason,
+        }
+    inputs = []
+    for p in sorted({sc.path, sc.network.path, *(s.path for s in (sc.facilities, sc.residential, sc.zones) if s and s.path)}):
+        inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _digest(p)})
+    comp = result.compounds
+    longest = max(sc.thresholds_min)
+    cats = result.coverage.categories
+    total_row = result.zone_table.loc["合计"] if "合计" in result.zone_table.index else result.zone_table.iloc[-1]
+    return {
+        "planner_version": __version__,
+        "scenario": {"name": sc.name, "path": str(sc.path), "sample_data": sc.sample_data},
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "crs": {"metric": result.crs.to_string(), "name": result.crs.name, "outputs": "EPSG:4326"},
+        "walking_speed_m_per_min": sc.walking_speed_m_per_min,
+        "thresholds_min": list(sc.thresholds_min),
+        "thresholds_m": [round(sc.threshold_m(t), 1) for t in sc.thresholds_min],
+        "max_snap_m": sc.max_snap_m,
+        "categories": list(cats),
+        "network": {
+            "nodes": len(result.network.nodes),
+            "edges": len(result.network.edges),
+            "length_km": round(result.network.total_length_km, 3),
+            "components": result.network.n_components(),
+        },
+        "layers": layers,
+        "compounds": {
+            "count": len(comp),
+            "unreachable": int((~comp["reachable"].astype(bool)).sum()),
+            "population": float(comp["population"].sum()),
+            "outside_zones": int((comp["zone_id"] == "未划入街道").sum()),
+        },
+        "facilities": {
+            "count": len(result.facilities),
+            "unreachable": int((~result.facilities["reachable"].astype(bool)).sum()),
+            "by_category": result.facilities["category"].value_counts().sort_index().to_dict(),
+        },
+        f"population_share_within_{longest:g}min": {
+            c: (None if pd.isna(total_row[f"share_{longest:g}min__{c}"]) else round(float(total_row[f"share_{longest:g}min__{c}"]), 4))
+            for c in cats
+        },
+        "run_time_s": result.timings,
+        "inputs": inputs,
+        "outputs": {k: p.name for k, p in paths.items()},
+    }

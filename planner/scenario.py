@@ -1,0 +1,323 @@
+"""Scenario files: parse and validate a TOML scenario into frozen settings passed down the pipeline.
+
+The format is documented in ``docs/scenario.md``. Every field has a default except the layers;
+paths are relative to the scenario file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ._errors import ScenarioError
+from .categories import load_taxonomy
+
+__all__ = ["LayerSpec", "NetworkSpec", "PopulationSpec", "Scenario", "load_scenario"]
+
+LayerKind = Literal["facilities", "residential", "zones"]
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """Assumptions that turn OSM residential land and buildings into people.
+
+    Used only when residential units come from OSM (``source = "osm"``) or when a compound
+    lacks population but has households.
+    """
+
+    persons_per_household: float = 2.6  # 七普 national mean household size ≈ 2.62
+    floor_area_per_person_m2: float = 40.0  # urban housing floor area per person
+    default_levels: int = 6  # storeys assumed when building:levels is missing
+    default_plot_ratio: float = 1.5  # 容积率 used for residential land without buildings
+    share_60_plus: float = 0.20  # share of residents aged 60+
+    share_0_3: float = 0.025  # share of residents aged 0-3
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where one input layer comes from and how its columns map to planner's names."""
+
+    kind: LayerKind
+    source: Literal["file", "osm"] = "file"
+    path: Path | None = None
+    layer: str | None = None
+    where: str | None = None
+    crs: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    category_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The walk network source: an OSM file (``.osm``/``.osm.pbf``) or a roads line layer."""
+
+    path: Path
+    kind: Literal["osm", "lines"]
+    layer: str | None = None
+    crs: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    exclude_highway: tuple[str, ...] = (
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "construction",
+        "proposed",
+        "planned",
+        "abandoned",
+        "raceway",
+        "bus_guideway",
+        "platform",
+        "services",
+        "rest_area",
+        "escape",
+        "busway",
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: everything a run needs, and nothing else."""
+
+    path: Path
+    name: str
+    network: NetworkSpec
+    facilities: LayerSpec
+    residential: LayerSpec
+    zones: LayerSpec | None = None
+    description: str = ""
+    sample_data: bool = False
+    language: Literal["zh", "en"] = "zh"
+    crs: str = "auto"
+    walking_speed_m_per_min: float = 67.0
+    thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
+    max_snap_m: float = 300.0
+    categories: tuple[str, ...] | None = None
+    basemap: Literal["offline", "osm"] = "offline"
+    population: PopulationSpec = field(default_factory=PopulationSpec)
+
+    def threshold_m(self, minutes: float) -> float:
+        """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
+        return minutes * self.walking_speed_m_per_min
+
+    @property
+    def coverage_minutes(self) -> float:
+        """The longest threshold: the circle the per-街道 shares are reported for."""
+        return max(self.thresholds_min)
+
+
+_TOP_KEYS = {
+    "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
+    "thresholds_min", "max_snap_m", "categories", "basemap", "network", "layers", "population",
+}
+_LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories"}
+_NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Parameters
+    ----------
+    path
+        The ``.toml`` scenario file. Relative paths inside it are resolved against its folder.
+
+    Returns
+    -------
+    Scenario
+        Frozen settings. All problems found are reported together in one ScenarioError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"找不到情景文件 {path} / scenario file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScenarioError(
+            f"情景文件 {path} 不是有效的 UTF-8 TOML：{exc} / scenario {path} is not valid UTF-8 TOML: {exc}"
+        ) from exc
+    problems: list[str] = []
+    base = path.parent
+    for key in sorted(set(raw) - _TOP_KEYS):
+        problems.append(f"未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_TOP_KEYS))})")
+
+    network = _parse_network(raw.get("network"), base, problems)
+    layers = raw.get("layers", {})
+    if not isinstance(layers, dict):
+        problems.append("[layers] 必须是表 / [layers] must be a table")
+        layers = {}
+    facilities = _parse_layer("facilities", layers.get("facilities"), base, problems, required=True)
+    residential = _parse_layer("residential", layers.get("residential"), base, problems, required=True)
+    zones = _parse_layer("zones", layers.get("zones"), base, problems, required=False)
+    for key in sorted(set(layers) - {"facilities", "residential", "zones"}):
+        problems.append(f"未知图层 [layers.{key}] / unknown layer [layers.{key}] (use facilities, residential, zones)")
+
+    speed = _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200)
+    snap = _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000)
+    thresholds = raw.get("thresholds_min", [5, 10, 15])
+    if (
+        not isinstance(thresholds, list)
+        or not thresholds
+        or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t <= 120 for t in thresholds)
+    ):
+        problems.append("thresholds_min 必须是 0–120 之间的分钟数列表，如 [5, 10, 15] / must be a list of minutes in (0, 120]")
+        thresholds = [5, 10, 15]
+    categories = raw.get("categories")
+    if categories is not None:
+        taxonomy = load_taxonomy()
+        if not isinstance(categories, list) or not categories:
+            problems.append("categories 必须是类别键列表 / categories must be a list of category keys")
+            categories = None
+        else:
+            unknown = [c for c in categories if c not in taxonomy]
+            if unknown:
+                problems.append(
+                    f"未知类别 {unknown} / unknown categories {unknown}; known: {', '.join(taxonomy.keys)}"
+                )
+    language = raw.get("language", "zh")
+    if language not in ("zh", "en"):
+        problems.append("language 只能是 'zh' 或 'en' / language must be 'zh' or 'en'")
+        language = "zh"
+    basemap = raw.get("basemap", "offline")
+    if basemap not in ("offline", "osm"):
+        problems.append("basemap 只能是 'offline' 或 'osm' / basemap must be 'offline' or 'osm'")
+        basemap = "offline"
+    population = _parse_population(raw.get("population", {}), problems)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append("缺少 name（情景名称）/ missing name (the scenario's title)")
+        name = path.stem
+
+    if problems or network is None or facilities is None or residential is None:
+        raise ScenarioError(
+            f"情景文件 {path} 有 {len(problems)} 处问题 / scenario {path} has {len(problems)} problem(s):\n  - "
+            + "\n  - ".join(problems)
+        )
+    return Scenario(
+        path=path.resolve(),
+        name=name.strip(),
+        description=str(raw.get("description", "")),
+        sample_data=bool(raw.get("sample_data", False)),
+        language=language,
+        crs=str(raw.get("crs", "auto")),
+        walking_speed_m_per_min=speed,
+        thresholds_min=tuple(sorted(float(t) for t in thresholds)),
+        max_snap_m=snap,
+        categories=tuple(categories) if categories else None,
+        basemap=basemap,
+        network=network,
+        facilities=facilities,
+        residential=residential,
+        zones=zones,
+        population=population,
+    )
+
+
+def _number(raw: Mapping[str, Any], key: str, default: float, problems: list[str], *, low: float, high: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        problems.append(f"{key} 必须是 {low}–{high} 之间的数 / {key} must be a number in [{low}, {high}], got {value!r}")
+        return default
+    return float(value)
+
+
+def _resolve(base: Path, value: object, where: str, problems: list[str]) -> Path | None:
+    if not isinstance(value, str) or not value:
+        problems.append(f"{where}.path 缺失 / {where}.path is missing")
+        return None
+    p = (base / value).resolve()
+    if not p.exists():
+        problems.append(f"{where}.path 指向的文件不存在：{p} / file not found: {p}")
+        return None
+    return p
+
+
+def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec | None:
+    if not isinstance(raw, dict):
+        problems.append("缺少 [network] 表（路网来源）/ missing [network] table (the walk network source)")
+        return None
+    for key in sorted(set(raw) - _NETWORK_KEYS):
+        problems.append(f"[network] 未知字段 '{key}' / unknown field '{key}'")
+    path = _resolve(base, raw.get("path"), "[network]", problems)
+    kind = raw.get("kind")
+    if kind is None and path is not None:
+        kind = "osm" if path.name.endswith((".osm", ".osm.pbf", ".pbf", ".osm.bz2")) else "lines"
+    if kind not in ("osm", "lines"):
+        problems.append("[network].kind 只能是 'osm' 或 'lines' / [network].kind must be 'osm' or 'lines'")
+        return None
+    if path is None:
+        return None
+    spec = NetworkSpec(
+        path=path,
+        kind=kind,
+        layer=raw.get("layer"),
+        crs=raw.get("crs"),
+        columns=dict(raw.get("columns", {})),
+    )
+    if "exclude_highway" in raw:
+        spec = NetworkSpec(**{**spec.__dict__, "exclude_highway": tuple(raw["exclude_highway"])})
+    return spec
+
+
+def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], *, required: bool) -> LayerSpec | None:
+    where = f"[layers.{kind}]"
+    if raw is None:
+        if required:
+            problems.append(f"缺少 {where} 表 / missing {where} table")
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where} 必须是表 / {where} must be a table")
+        return None
+    for key in sorted(set(raw) - _LAYER_KEYS):
+        problems.append(f"{where} 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_LAYER_KEYS))})")
+    source = raw.get("source", "file")
+    if source not in ("file", "osm"):
+        problems.append(f"{where}.source 只能是 'file' 或 'osm' / {where}.source must be 'file' or 'osm'")
+        return None
+    path = _resolve(base, raw.get("path"), where, problems) if source == "file" else None
+    if source == "file" and path is None:
+        return None
+    if source == "osm" and kind == "zones":
+        problems.append(f"{where}: OSM 不提供可用的街道边界，请提供文件 / OSM has no usable 街道 boundaries; give a file")
+        return None
+    columns = raw.get("columns", {})
+    cats = raw.get("categories", {})
+    if not isinstance(columns, dict) or not isinstance(cats, dict):
+        problems.append(f"{where}.columns 和 .categories 必须是表 / must be tables")
+        return None
+    taxonomy = load_taxonomy()
+    for label, key in cats.items():
+        if key not in taxonomy:
+            problems.append(f"{where}.categories: '{label}' → 未知类别 '{key}' / unknown category key '{key}'")
+    return LayerSpec(
+        kind=kind,
+        source=source,
+        path=path,
+        layer=raw.get("layer"),
+        where=raw.get("where"),
+        crs=raw.get("crs"),
+        columns={str(k): str(v) for k, v in columns.items()},
+        category_map={str(k): str(v) for k, v in cats.items()},
+    )
+
+
+def _parse_population(raw: object, problems: list[str]) -> PopulationSpec:
+    if not isinstance(raw, dict):
+        problems.append("[population] 必须是表 / [population] must be a table")
+        return PopulationSpec()
+    defaults = PopulationSpec()
+    values: dict[str, float] = {}
+    for key, value in raw.items():
+        if not hasattr(defaults, key):
+            problems.append(f"[population] 未知字段 '{key}' / unknown field '{key}'")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problems.append(f"[population].{key} 必须是非负数 / must be a non-negative number")
+        else:
+            values[key] = value
+    for share in ("share_60_plus", "share_0_3"):
+        if values.get(share, 0) > 1:
+            problems.append(f"[population].{share} 是比例（0–1）/ is a share between 0 and 1")
+    return PopulationSpec(**{**defaults.__dict__, **values})
