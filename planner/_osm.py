@@ -55,59 +55,18 @@ def read_osm(path: str | Path) -> OsmExtract:
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise NetworkError("读取 OSM 文件需要 osmium (pip install osmium) / reading OSM files needs osmium") from exc
 
-    ways: list[OsmWay] = []
-    poi_rows: list[dict] = []
-    res_rows: list[dict] = []
-    bld_rows: list[dict] = []
-    wkb = osmium.geom.WKBFactory()
-    skipped_nodes = 0
     try:
-        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
-        for obj in processor:
-            tags = obj.tags
-            if obj.is_node():
-                if any(k in tags for k in POI_KEYS) and obj.location.valid():
-                    poi_rows.append(_poi_row("node", obj.id, dict(tags), shapely.Point(obj.location.lon, obj.location.lat)))
-            elif obj.is_way():
-                if "highway" not in tags:
-                    continue
-                refs, lons, lats = [], [], []
-                for nd in obj.nodes:
-                    if not nd.location.valid():
-                        skipped_nodes += 1
-                        continue
-                    refs.append(nd.ref)
-                    lons.append(nd.location.lon)
-                    lats.append(nd.location.lat)
-                if len(refs) >= 2:
-                    ways.append(OsmWay(obj.id, tuple(refs), tuple(lons), tuple(lats), {k: tags[k] for k in _WAY_TAGS if k in tags}))
-            elif obj.is_area():
-                is_poi = any(k in tags for k in POI_KEYS)
-                is_res = tags.get("landuse") == "residential"
-                is_bld = "building" in tags and tags.get("building") != "no"
-                if not (is_poi or is_res or is_bld):
-                    continue
-                try:
-                    geom = shapely.from_wkb(wkb.create_multipolygon(obj))
-                except Exception:  # an area osmium could not assemble: report and go on
-                    log.warning("OSM area %s could not be assembled; skipped", obj.orig_id())
-                    continue
-                osm_type = "way" if obj.from_way() else "relation"
-                if is_poi:
-                    poi_rows.append(_poi_row(osm_type, obj.orig_id(), dict(tags), geom.representative_point()))
-                if is_res:
-                    res_rows.append({"osm_type": osm_type, "osm_id": obj.orig_id(), "name": tags.get("name", ""), "geometry": geom})
-                if is_bld:
-                    bld_rows.append({
-                        "osm_type": osm_type,
-                        "osm_id": obj.orig_id(),
-                        "building": tags.get("building"),
-                        "levels": tags.get("building:levels"),
-                        "name": tags.get("name", ""),
-                        "geometry": geom,
-                    })
+        scan = _scan(path, osmium, use_areas=True)
     except RuntimeError as exc:
-        raise NetworkError(f"无法读取 OSM 文件 {path}：{exc} / cannot read OSM file {path}: {exc}") from exc
+        if "out of order" not in str(exc):
+            raise NetworkError(f"无法读取 OSM 文件 {path}：{exc} / cannot read OSM file {path}: {exc}") from exc
+        # osmium's area assembler needs a sorted file; build polygons from closed ways instead
+        log.warning("%s is not sorted by id (%s): areas are built from closed ways only, multipolygon relations skipped", path.name, exc)
+        try:
+            scan = _scan(path, osmium, use_areas=False)
+        except RuntimeError as exc2:
+            raise NetworkError(f"无法读取 OSM 文件 {path}：{exc2} / cannot read OSM file {path}: {exc2}") from exc2
+    ways, poi_rows, res_rows, bld_rows, skipped_nodes = scan
     if skipped_nodes:
         log.warning("%d way nodes without a location in %s were skipped", skipped_nodes, path.name)
 
@@ -129,6 +88,74 @@ def read_osm(path: str | Path) -> OsmExtract:
     )
     _CACHE[path] = extract
     return extract
+
+
+def _scan(path: Path, osmium, *, use_areas: bool):
+    ways: list[OsmWay] = []
+    poi_rows: list[dict] = []
+    res_rows: list[dict] = []
+    bld_rows: list[dict] = []
+    wkb = osmium.geom.WKBFactory()
+    skipped_nodes = 0
+    processor = osmium.FileProcessor(str(path)).with_locations()
+    if use_areas:
+        processor = processor.with_areas()
+    for obj in processor:
+        tags = obj.tags
+        if obj.is_node():
+            if any(k in tags for k in POI_KEYS) and obj.location.valid():
+                poi_rows.append(_poi_row("node", obj.id, dict(tags), shapely.Point(obj.location.lon, obj.location.lat)))
+        elif obj.is_way():
+            refs, lons, lats = [], [], []
+            for nd in obj.nodes:
+                if not nd.location.valid():
+                    skipped_nodes += 1
+                    continue
+                refs.append(nd.ref)
+                lons.append(nd.location.lon)
+                lats.append(nd.location.lat)
+            if "highway" in tags and len(refs) >= 2:
+                ways.append(OsmWay(obj.id, tuple(refs), tuple(lons), tuple(lats), {k: tags[k] for k in _WAY_TAGS if k in tags}))
+            if not use_areas and len(refs) >= 4 and refs[0] == refs[-1] and "highway" not in tags:
+                geom = shapely.make_valid(shapely.Polygon(list(zip(lons, lats, strict=True))))
+                _area_rows(dict(tags), "way", obj.id, geom, poi_rows, res_rows, bld_rows)
+        elif obj.is_area():
+            tags_d = dict(tags)
+            if not _is_area_of_interest(tags_d):
+                continue
+            try:
+                geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+            except Exception:  # an area osmium could not assemble: report and go on
+                log.warning("OSM area %s could not be assembled; skipped", obj.orig_id())
+                continue
+            _area_rows(tags_d, "way" if obj.from_way() else "relation", obj.orig_id(), geom, poi_rows, res_rows, bld_rows)
+    return ways, poi_rows, res_rows, bld_rows, skipped_nodes
+
+
+def _is_area_of_interest(tags: dict[str, str]) -> bool:
+    return (
+        any(k in tags for k in POI_KEYS)
+        or tags.get("landuse") == "residential"
+        or ("building" in tags and tags.get("building") != "no")
+    )
+
+
+def _area_rows(tags: dict[str, str], osm_type: str, osm_id: int, geom, poi_rows, res_rows, bld_rows) -> None:
+    if geom.is_empty or not _is_area_of_interest(tags):
+        return
+    if any(k in tags for k in POI_KEYS):
+        poi_rows.append(_poi_row(osm_type, osm_id, tags, geom.representative_point()))
+    if tags.get("landuse") == "residential":
+        res_rows.append({"osm_type": osm_type, "osm_id": osm_id, "name": tags.get("name", ""), "geometry": geom})
+    if "building" in tags and tags.get("building") != "no":
+        bld_rows.append({
+            "osm_type": osm_type,
+            "osm_id": osm_id,
+            "building": tags.get("building"),
+            "levels": tags.get("building:levels"),
+            "name": tags.get("name", ""),
+            "geometry": geom,
+        })
 
 
 def _poi_row(osm_type: str, osm_id: int, tags: dict[str, str], point: shapely.Point) -> dict:

@@ -71,7 +71,7 @@ def gap_map(
     coloured by the share of categories within the longest threshold, unreachable compounds,
     and one layer per facility category. A legend, a layer switcher and a scale bar are added.
     """
-    longest = max(coverage.thresholds_min)
+    longest = f"{max(coverage.thresholds_min):g}"
     cats = coverage.categories
     comp = compounds.to_crs(4326)
     pts = comp.geometry.representative_point()
@@ -134,6 +134,7 @@ def gap_map(
                 "color": "#000000" if lk == "unreachable" else "#333333",
                 "weight": 2 if lk == "unreachable" else 1,
                 "fillColor": "#ffffff" if lk == "unreachable" else completeness_color(f["properties"]["completeness"]),
+                "fill": True,
                 "fillOpacity": 0.9,
                 "dashArray": "2 2" if lk == "unreachable" else None,
             },
@@ -157,7 +158,7 @@ def gap_map(
             fg,
             name=f"{tr('facilities', lang)}：{meta.label(lang)} ({len(sub)})",
             marker=folium.CircleMarker(radius=5, weight=1),
-            style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": col, "fillOpacity": 1.0},
+            style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": col, "fillOpacity": 1.0},
             tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
             show=cat in cats,
@@ -181,6 +182,7 @@ def _fmt_m(dist: float, speed: float, lang: str) -> str:
 
 def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage: Coverage, max_snap_m: float, reachable: bool) -> str:
     longest = max(coverage.thresholds_min)
+    label_t = f"{longest:g}"
     head = f"<b>{html.escape(str(row['name']))}</b><br>"
     facts = []
     for key in ("population", "households", "age_60_plus", "age_0_3"):
@@ -190,7 +192,7 @@ def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage:
     head += "，".join(facts) + "<br>"
     if not reachable:
         return head + f"<i>{tr('not_connected', lang, d=max_snap_m)}</i>"
-    head += f"{tr('completeness', lang, t=longest)}：{cov_row['completeness'] * 100:.0f}%"
+    head += f"{tr('completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
     rows = []
     for cat in cats:
         dist = cov_row[dist_column(cat)]
@@ -216,7 +218,7 @@ def _facility_popup(row, label: str, lang: str) -> str:
     return "<br>".join(parts)
 
 
-def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: float) -> str:
+def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> str:
     if zid not in table.index:
         return ""
     row = table.loc[zid]
@@ -226,7 +228,7 @@ def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: s
     out.append(tr("share_within", lang, t=longest) + "：")
     items = []
     for cat in cats:
-        share = row[f"share_{longest:g}min__{cat}"]
+        share = row[f"share_{longest}min__{cat}"]
         txt = "—" if pd.isna(share) else f"{share * 100:.0f}%"
         items.append(f"<tr><td>{html.escape(taxonomy[cat].label(lang))}</td><td>{txt}</td></tr>")
     return "<br>".join(out) + "<table style='font-size:12px'>" + "".join(items) + "</table>"
@@ -247,7 +249,7 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     )
 
 
-def _legend_html(lang: str, longest: float, cats) -> str:
+def _legend_html(lang: str, longest: str, cats) -> str:
     ramp = "".join(
         f"<i style='background:{c};width:14px;height:10px;display:inline-block;margin-right:1px'></i>" for c in _RAMP
     )

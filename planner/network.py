@@ -199,7 +199,7 @@ def network_from_ways(ways: Sequence[_Way], crs: CRS) -> WalkNetwork:
             "length": np.concatenate([lengths, lengths]),
             "highway": highway + highway,
             "name": name + name,
-            "way": np.concatenate([np.asarray(seg_way), np.asarray(seg_way)]),
+            "osmid": np.concatenate([np.asarray(seg_way), np.asarray(seg_way)]),
         }
     )
     edges["key"] = edges.groupby(["u", "v"]).cumcount()
@@ -212,7 +212,7 @@ def network_from_ways(ways: Sequence[_Way], crs: CRS) -> WalkNetwork:
         {"x": nx_, "y": ny_}, geometry=shapely.points(nx_, ny_), crs=crs, index=pd.RangeIndex(len(nx_), name="osmid")
     )
     graph = ox.graph_from_gdfs(gdf_nodes, gdf_edges)
-    graph = ox.simplify_graph(graph, remove_rings=False, edge_attrs_differ=["way"])
+    graph = ox.simplify_graph(graph, remove_rings=False, edge_attrs_differ=["osmid"])
     graph = ox.convert.to_undirected(graph)
     nodes, edges_out = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
     edges_out = edges_out.reset_index()[["u", "v", "highway", "name", "geometry"]]
