@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # canonical column -> aliases recognised in the source (first match wins; the scenario's
 # [layers.X.columns] mapping overrides them)
 ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "编号", "编码", "代码", "序号", "fid", "code"),
+    "id": ("id", "编号", "编码", "代码", "序号", "小区编号", "设施编号", "机构编号", "街道编码", "街道代码", "fid", "code"),
     "name": ("name", "名称", "小区名称", "设施名称", "街道名称", "机构名称", "名字"),
     "category": ("category", "类别", "类型", "设施类型", "设施类别", "type"),
     "population": ("population", "人口", "常住人口", "人口数", "pop"),

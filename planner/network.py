@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ._errors import NetworkError
 from ._osm import read_osm
 from .scenario import NetworkSpec
 
-__all__ = ["WalkNetwork", "build_network", "network_from_ways", "network_bounds_wgs84"]
+__all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_from_ways", "network_bounds_wgs84"]
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,12 @@ def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> list[_Way]:
     from .layers import read_vector  # the only module that reads layer files
 
     gdf = read_vector(spec.path, layer=spec.layer, declared_crs=spec.crs, what="[network]")
-    cols = {"highway": "highway", "name": "name", **spec.columns}
-    lines = gdf.to_crs(crs).explode(index_parts=False, ignore_index=True)
+    return _ways_from_frame(gdf.to_crs(crs), spec.columns, spec.exclude_highway)
+
+
+def _ways_from_frame(lines: gpd.GeoDataFrame, columns: dict[str, str], exclude: Iterable[str]) -> list[_Way]:
+    cols = {"highway": "highway", "name": "name", **columns}
+    lines = lines.explode(index_parts=False, ignore_index=True)
     lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty & (lines.geom_type == "LineString")]
     ways: list[_Way] = []
     dropped = 0
@@ -140,21 +145,35 @@ def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> list[_Way]:
         if "walkable" in rec and pd.notna(rec["walkable"]) and not bool(rec["walkable"]):
             dropped += 1
             continue
-        if not _walkable(tags, spec.exclude_highway):
+        if not _walkable(tags, exclude):
             dropped += 1
             continue
         coords = np.asarray(row.geometry.coords)[:, :2]
+        keys: list = [(round(px, 3), round(py, 3)) for px, py in coords]
         if has_refs and isinstance(rec["node_refs"], str):
-            import json
-
-            keys = json.loads(rec["node_refs"])
-            if len(keys) != len(coords):
-                keys = [(round(px, 3), round(py, 3)) for px, py in coords]
-        else:
-            keys = [(round(px, 3), round(py, 3)) for px, py in coords]
+            refs = json.loads(rec["node_refs"])
+            if len(refs) == len(coords):
+                keys = refs
         ways.append(_Way(keys, coords[:, 0], coords[:, 1], tags.get("highway", ""), tags.get("name", "")))
     log.info("line layer: %d walkable lines, %d not walkable", len(ways), dropped)
     return ways
+
+
+def network_from_lines(
+    lines: gpd.GeoDataFrame, *, columns: dict[str, str] | None = None, exclude_highway: Iterable[str] = ()
+) -> WalkNetwork:
+    """Walk network from a line GeoDataFrame already in a metric CRS.
+
+    Lines connect where they share a vertex (coordinates equal to the millimetre), or where they
+    share a node id when the frame has a ``node_refs`` column (a JSON list per line, as in OSM
+    exports). A ``highway`` column, when present, is filtered by ``exclude_highway``.
+    """
+    if lines.crs is None or not CRS.from_user_input(lines.crs).is_projected:
+        raise NetworkError("network_from_lines 需要以米为单位的投影坐标系 / needs lines in a projected (metre) CRS")
+    ways = _ways_from_frame(lines, columns or {}, exclude_highway)
+    if not ways:
+        raise NetworkError("没有可步行的线 / no walkable lines")
+    return network_from_ways(ways, CRS.from_user_input(lines.crs))
 
 
 def network_from_ways(ways: Sequence[_Way], crs: CRS) -> WalkNetwork:
