@@ -94,13 +94,29 @@ class Taxonomy:
         return self._by_label.get(_norm(text))
 
     def match_osm(self, tags: Mapping[str, str]) -> str | None:
-        """First category whose OSM rule matches ``tags`` (a dict of OSM tags), or None."""
+        """First category whose OSM rule matches ``tags`` (a dict of OSM tags), or None.
+
+        Rules made only of name keywords are skipped for features whose own tags say they are
+        something ancillary (a car park named 原幼儿园停车场 is not a kindergarten).
+        """
         name = tags.get("name", "") or ""
+        ancillary = any(tags.get(k) in values for k, values in _ANCILLARY.items())
         for cat in self.categories:
             for rule in cat.osm:
+                if ancillary and set(rule) <= {"name"}:
+                    continue
                 if _rule_matches(rule, tags, name):
                     return cat.key
         return None
+
+
+# features that carry a facility's name without being one
+_ANCILLARY: dict[str, set[str]] = {
+    "amenity": {
+        "parking", "parking_space", "parking_entrance", "bicycle_parking", "motorcycle_parking",
+        "toilets", "bench", "atm", "vending_machine", "waste_basket", "bus_station",
+    },
+}
 
 
 def _rule_matches(rule: Mapping[str, object], tags: Mapping[str, str], name: str) -> bool:
@@ -113,8 +129,9 @@ def _rule_matches(rule: Mapping[str, object], tags: Mapping[str, str], name: str
         value = tags.get(tag)
         if value is None:
             return False
-        options = wanted if isinstance(wanted, list) else [wanted]
-        if value not in [str(o) for o in options]:
+        options = {str(o) for o in (wanted if isinstance(wanted, list) else [wanted])}
+        # OSM lists several values with ";" (shop=convenience;hairdresser): any of them may match
+        if not options.intersection(v.strip() for v in str(value).split(";")):
             return False
     return True
 

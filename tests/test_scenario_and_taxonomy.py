@@ -65,6 +65,8 @@ def test_label_resolution(label, key):
         ({"amenity": "clinic", "name": "张医生诊所"}, None),  # plain clinics are not health stations
         ({"shop": "convenience"}, "convenience"),
         ({"amenity": "restaurant", "name": "川菜馆"}, None),
+        ({"shop": "convenience;hairdresser"}, "convenience"),  # a ";" list: any value may match
+        ({"amenity": "parking", "name": "原幼儿园停车场"}, None),  # keyword in the name of a car park
     ],
 )
 def test_osm_rules(tags, key):
