@@ -169,6 +169,11 @@ def gap_map(
     root.html.add_child(folium.Element(_title_html(title, lang, sample_data, coverage.speed_m_per_min)))
     root.html.add_child(folium.Element(_legend_html(lang, longest, [taxonomy[c] for c in shown if (fac["category"] == c).any()])))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
+    # a long layer list scrolls instead of covering the map
+    root.header.add_child(
+        folium.Element("<style>.leaflet-control-layers-expanded{max-height:60vh;overflow-y:auto;font-size:12px}</style>"),
+        name="layer_control_css",
+    )
     if len(comp):
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     return fmap
@@ -258,7 +263,7 @@ def _legend_html(lang: str, longest: str, cats) -> str:
         for c in cats
     )
     return (
-        "<div id='planner-legend' style='position:fixed;bottom:30px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
+        "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-height:45%;overflow:auto'>"
         f"<b>{tr('legend', lang)}</b><br>{tr('completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
         f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('unreachable', lang)}</div>"

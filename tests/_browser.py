@@ -33,6 +33,7 @@ import struct
 import tempfile
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +44,12 @@ __all__ = [
     "BrowserError",
     "ConsoleMessage",
     "FailedRequest",
+    "LOCAL_SCHEMES",
     "PageReport",
     "PngImage",
     "decode_png",
     "find_chromium",
+    "live_group_members",
     "load_page",
 ]
 
@@ -83,8 +86,19 @@ _FLAGS = (
 )
 
 
+class _EvaluationError(Exception):
+    """An expression evaluated in the page threw."""
+
+
 class BrowserError(RuntimeError):
-    """Chromium could not be started, stopped answering, or a DevTools command failed."""
+    """Chromium could not be started, stopped answering, or a DevTools command failed.
+
+    ``browser_pid`` is the id of the browser process (also its process group and session), if it started.
+    """
+
+    def __init__(self, message: str, browser_pid: int | None = None) -> None:
+        super().__init__(message)
+        self.browser_pid = browser_pid
 
 
 @dataclass(frozen=True)
@@ -136,9 +150,12 @@ class PageReport:
     exceptions: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     failed_requests: list[FailedRequest] = field(default_factory=list)
+    unfinished_requests: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    evaluation_errors: dict[str, str] = field(default_factory=dict)
     screenshot: bytes | None = None
     elapsed_s: float = 0.0
+    browser_pid: int | None = None
 
     @property
     def console_errors(self) -> list[ConsoleMessage]:
@@ -152,11 +169,14 @@ class PageReport:
 
     @property
     def problems(self) -> list[str]:
-        """Every console error, uncaught exception, failed request and non-local request, one line each."""
+        """Every console error, uncaught exception, failed, unfinished or non-local request, and every
+        expression that threw when evaluated, one line each."""
         out = [f"console: {m}" for m in self.console_errors]
         out += [f"uncaught exception: {e}" for e in self.exceptions]
         out += [f"failed request: {r}" for r in self.failed_requests]
+        out += [f"unfinished request: {u}" for u in self.unfinished_requests]
         out += [f"non-local request: {u}" for u in self.external_requests]
+        out += [f"evaluating {name!r} threw: {e}" for name, e in self.evaluation_errors.items()]
         return out
 
 
@@ -192,8 +212,13 @@ class _Cdp:
         self._next_id = 0
         self.closed = False
 
-    def call(self, method: str, params: Mapping[str, Any] | None = None, session: str | None = None) -> dict:
-        """Send one command and return its result, dispatching events that arrive meanwhile."""
+    def call(
+        self, method: str, params: Mapping[str, Any] | None = None, session: str | None = None, timeout_s: float | None = None
+    ) -> dict:
+        """Send one command and return its result, dispatching events that arrive meanwhile.
+
+        Waits until the overall deadline, or at most ``timeout_s`` seconds if given.
+        """
         self._next_id += 1
         msg_id = self._next_id
         message: dict[str, Any] = {"id": msg_id, "method": method, "params": dict(params or {})}
@@ -205,8 +230,9 @@ class _Cdp:
                 data = data[os.write(self._out, data) :]
         except OSError as exc:
             raise BrowserError(f"cannot send {method} to Chromium: {exc}") from exc
+        until = self._deadline if timeout_s is None else min(self._deadline, time.monotonic() + timeout_s)
         while True:
-            reply = self._receive(until=self._deadline)
+            reply = self._receive(until=until)
             if reply is None:
                 raise BrowserError(f"Chromium closed the DevTools pipe while waiting for {method}")
             if reply.get("id") == msg_id:
@@ -250,9 +276,11 @@ def _chromium_process(executable: str, profile: Path, extra_flags: tuple[str, ..
     """Start Chromium with its DevTools pipe on fds 3/4; yield (pid, to_browser, from_browser); always clean up.
 
     ``os.posix_spawn`` places the pipe ends on the child's fds 3 and 4 (``subprocess`` cannot, short of a
-    ``preexec_fn``, which is unsafe once threads exist). Chromium gets its own session, so if it does
-    not exit when its command pipe is closed, its whole process group (renderer, GPU and utility
-    processes) is killed. Its stdout and stderr go to ``chromium.log`` in ``profile``.
+    ``preexec_fn``, which is unsafe once threads exist). Chromium runs in a session and process group
+    of its own: on the way out the browser gets 10 s to exit (it does once its command pipe closes),
+    then the whole group (browser, renderer, GPU and utility processes) is killed. Chromium's
+    crash handler detaches into a session of its own and ends by itself when the browser is gone.
+    stdout and stderr go to ``chromium.log`` in ``profile``. Linux only (``setsid``, ``waitid``).
     """
     cmd_r, cmd_w = os.pipe()  # we write commands -> the browser reads them on its fd 3
     ev_r, ev_w = os.pipe()  # the browser writes replies and events on its fd 4 -> we read them
@@ -283,27 +311,50 @@ def _chromium_process(executable: str, profile: Path, extra_flags: tuple[str, ..
     finally:
         os.close(cmd_w)  # Chromium shuts down when its command pipe closes
         try:
-            if not _reap(pid, timeout_s=10):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                _reap(pid, timeout_s=10)
+            _wait_for_exit(pid, timeout_s=10)
+            # Whether the browser exited or not: end it and any helper still shutting down. The browser
+            # is not reaped yet, so its id cannot have been reused for another process group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            _wait_for_group_to_end(pid, timeout_s=5)
         finally:
             os.close(ev_r)
 
 
-def _reap(pid: int, timeout_s: float) -> bool:
-    """Wait up to ``timeout_s`` for child ``pid`` to exit; True once it has been reaped."""
+def _wait_for_exit(pid: int, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for child ``pid`` to exit, without reaping it; True if it has exited."""
     until = time.monotonic() + timeout_s
-    while True:
-        try:
-            done, _status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if done:
-            return True
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         if time.monotonic() >= until:
             return False
-        time.sleep(0.05)
+        time.sleep(0.02)
+    return True
+
+
+def _wait_for_group_to_end(pgid: int, timeout_s: float) -> None:
+    """Give the killed members of a process group up to ``timeout_s`` to finish dying.
+
+    Zombies do not count: reaping the browser's orphaned helpers is up to PID 1, which may be slow,
+    or never do it in a container without an init.
+    """
+    until = time.monotonic() + timeout_s
+    while live_group_members(pgid) and time.monotonic() < until:
+        time.sleep(0.01)
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Ids of the running (not zombie) processes in process group ``pgid``, from Linux's ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # what follows "pid (command name)"
+        except (OSError, IndexError):  # the process ended meanwhile
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in ("Z", "X"):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _describe_exception(details: dict) -> str:
@@ -373,7 +424,8 @@ class _Recorder:
         elif method == "Network.loadingFailed":
             self.pending.discard(params["requestId"])
             url = self.urls.get(params["requestId"], "")
-            report.failed_requests.append(FailedRequest(url=url, error=params.get("errorText", ""), resource_type=params.get("type", "")))
+            error, kind = params.get("errorText", ""), params.get("type", "")
+            report.failed_requests.append(FailedRequest(url=url, error=error, resource_type=kind))
         elif method == "Page.loadEventFired":
             self.loaded = True
 
@@ -385,16 +437,19 @@ def load_page(
     screenshot: bool = True,
     viewport: tuple[int, int] = (1280, 900),
     settle_s: float = 0.5,
+    max_settle_s: float = 10.0,
     timeout_s: float = 60.0,
     executable: str | None = None,
     workdir: Path | None = None,
 ) -> PageReport:
     """Open ``target`` (a file path or URL) in a fresh headless Chromium and report what happened.
 
-    After the load event the page gets two animation frames and then waits until no request has been
-    pending and no event has arrived for ``settle_s`` seconds. ``expressions`` (name -> JavaScript) are
-    then evaluated in the page (promises are awaited; values must be JSON-serialisable) and, if asked,
-    a PNG screenshot of the ``viewport`` is taken. The whole run, including start-up and shut-down,
+    After the load event the page gets two animation frames and then waits until no request is
+    pending and no event has arrived for ``settle_s`` seconds (but no longer than ``max_settle_s``;
+    requests still open then are listed in ``unfinished_requests``). ``expressions`` (name ->
+    JavaScript) are then evaluated in the page (promises are awaited; values must be JSON-serialisable)
+    and, if asked, a PNG screenshot of the ``viewport`` is taken; an expression that throws gets the
+    value None and its error in ``evaluation_errors``. The whole run, including start-up and shut-down,
     is limited to ``timeout_s``; on expiry :class:`BrowserError` is raised and the browser is killed.
 
     ``workdir`` holds the throw-away browser profile and ``chromium.log`` (Chromium's own stderr);
@@ -415,9 +470,10 @@ def load_page(
         profile = workdir / "profile"
         profile.mkdir(parents=True, exist_ok=True)
         width, height = viewport
-        _pid, to_browser, from_browser = stack.enter_context(
+        pid, to_browser, from_browser = stack.enter_context(
             _chromium_process(executable, profile, (f"--window-size={width},{height}",))
         )
+        report.browser_pid = pid
         cdp = _Cdp(to_browser, from_browser, deadline, recorder)
         try:
             target_id = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -437,20 +493,27 @@ def load_page(
                     raise BrowserError(f"{url} did not finish loading within {timeout_s:g} s")
                 cdp.pump(0.1)
             _evaluate(cdp, session, "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
+            settle_until = min(deadline, time.monotonic() + max_settle_s)
             while recorder.pending or time.monotonic() - recorder.last_activity < settle_s:
-                if cdp.closed or time.monotonic() >= deadline:
+                if cdp.closed or time.monotonic() >= settle_until:
                     break
                 cdp.pump(0.05)
+            report.unfinished_requests = sorted(recorder.urls[rid] for rid in recorder.pending)
             for name, expression in (expressions or {}).items():
-                report.values[name] = _evaluate(cdp, session, expression)
+                try:
+                    report.values[name] = _evaluate(cdp, session, expression)
+                except _EvaluationError as exc:
+                    report.values[name] = None
+                    report.evaluation_errors[name] = str(exc)
             if screenshot:
                 shot = cdp.call("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True}, session=session)
                 report.screenshot = base64.b64decode(shot["data"])
-            with contextlib.suppress(BrowserError):
-                cdp.call("Browser.close")
+            with contextlib.suppress(BrowserError):  # a browser that will not close is killed on the way out
+                cdp.call("Browser.close", timeout_s=5)
         except BrowserError as exc:
-            log_tail = (profile / "chromium.log").read_text(errors="replace")[-2000:]
-            raise BrowserError(f"{exc}\n--- chromium.log (tail) ---\n{log_tail}") from None
+            log = (profile / "chromium.log").read_text(errors="replace").splitlines()
+            log_tail = "\n".join(line for line in log if "dbus" not in line)[-2000:]  # D-Bus noise: no session bus
+            raise BrowserError(f"{exc}\n--- chromium.log (tail) ---\n{log_tail}", browser_pid=pid) from None
         finally:
             report.elapsed_s = time.monotonic() - started
     return report
@@ -464,7 +527,7 @@ def _evaluate(cdp: _Cdp, session: str, expression: str) -> Any:
         session=session,
     )
     if "exceptionDetails" in result:
-        raise BrowserError(f"evaluating {expression[:80]!r} failed: {_describe_exception(result['exceptionDetails'])}")
+        raise _EvaluationError(_describe_exception(result["exceptionDetails"]))
     return result.get("result", {}).get("value")
 
 
@@ -481,25 +544,29 @@ class PngImage:
     channels: int
     pixels: bytes
 
-    def colours(self, step: int = 1) -> set[bytes]:
-        """Distinct pixel values (each ``channels`` bytes), sampling every ``step``-th pixel in both directions."""
-        c, stride = self.channels, self.width * self.channels
-        found: set[bytes] = set()
-        for y in range(0, self.height, step):
-            row = self.pixels[y * stride : (y + 1) * stride]
-            found.update(row[x : x + c] for x in range(0, stride, c * step))
-        return found
+    def pixel(self, x: int, y: int) -> tuple[int, ...]:
+        """The samples of the pixel in column ``x``, row ``y`` (0, 0 is the top left)."""
+        start = (y * self.width + x) * self.channels
+        return tuple(self.pixels[start : start + self.channels])
 
-    def share_unlike(self, background: bytes, step: int = 1) -> float:
-        """Share of (sampled) pixels whose value differs from ``background``."""
+    def histogram(self, step: int = 1, box: tuple[int, int, int, int] | None = None) -> Counter[bytes]:
+        """Pixel counts by value (``channels`` bytes each).
+
+        Only every ``step``-th pixel in both directions is counted, and only inside ``box``
+        (left, top, right, bottom; right and bottom exclusive) when given.
+        """
+        left, top, right, bottom = box or (0, 0, self.width, self.height)
         c, stride = self.channels, self.width * self.channels
-        total = differ = 0
-        for y in range(0, self.height, step):
+        counts: Counter[bytes] = Counter()
+        for y in range(max(top, 0), min(bottom, self.height), step):
             row = self.pixels[y * stride : (y + 1) * stride]
-            for x in range(0, stride, c * step):
-                total += 1
-                differ += row[x : x + c] != background
-        return differ / total if total else 0.0
+            counts.update(row[x : x + c] for x in range(max(left, 0) * c, min(right, self.width) * c, c * step))
+        return counts
+
+    def dominant_share(self, step: int = 1, box: tuple[int, int, int, int] | None = None) -> float:
+        """Share of the (sampled) pixels that have the most common value: 1.0 for a blank image or region."""
+        counts = self.histogram(step, box)
+        return max(counts.values()) / sum(counts.values()) if counts else 1.0
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -518,6 +585,8 @@ def decode_png(data: bytes) -> PngImage:
     idat = bytearray()
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if pos + 12 + length > len(data):
+            raise ValueError(f"truncated PNG ({kind!r} chunk)")
         body = data[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         if zlib.crc32(kind + body) != crc:
@@ -535,7 +604,10 @@ def decode_png(data: bytes) -> PngImage:
     if depth != 8 or colour_type not in _CHANNELS or interlace:
         raise ValueError(f"unsupported PNG: bit depth {depth}, colour type {colour_type}, interlace {interlace}")
     channels = _CHANNELS[colour_type]
-    raw = zlib.decompress(bytes(idat))
+    try:
+        raw = zlib.decompress(bytes(idat))
+    except zlib.error as exc:
+        raise ValueError(f"corrupt PNG image data: {exc}") from None
     stride = width * channels
     if len(raw) != height * (stride + 1):
         raise ValueError("PNG image data has the wrong size")
