@@ -23,6 +23,8 @@ class Category:
     color: str
     aliases: tuple[str, ...] = ()
     osm: tuple[Mapping[str, object], ...] = ()
+    amap_codes: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
 
     def label(self, lang: str = "zh") -> str:
         """Display name in ``lang`` (``"zh"`` or ``"en"``)."""
@@ -39,6 +41,7 @@ class Taxonomy:
 
     categories: tuple[Category, ...]
     _by_label: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extra_rules: tuple[Mapping[str, object], ...] = ()
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, object]]) -> Taxonomy:
@@ -54,6 +57,8 @@ class Taxonomy:
                     color=str(rec.get("color", "#666666")),
                     aliases=tuple(str(a) for a in rec.get("aliases", ())),  # type: ignore[union-attr]
                     osm=tuple(rec.get("osm", ())),  # type: ignore[arg-type]
+                    amap_codes=tuple(str(c) for c in rec.get("amap_codes", ())),  # type: ignore[union-attr]
+                    keywords=tuple(str(k) for k in rec.get("keywords", ())),  # type: ignore[union-attr]
                 )
             )
         by_label: dict[str, str] = {}
@@ -93,6 +98,36 @@ class Taxonomy:
                 return normed[_norm(text)]
         return self._by_label.get(_norm(text))
 
+    def with_rules(self, rules: Sequence[Mapping[str, object]]) -> Taxonomy:
+        """A copy whose POI matching tries the scenario's ``rules`` first.
+
+        Each rule is a table with ``category`` and any of ``keywords`` (words in the name),
+        ``amap_codes`` (type-code prefixes) and ``types`` (words in an Amap ``type`` text).
+        """
+        return Taxonomy(self.categories, self._by_label, tuple(rules))
+
+    def match_poi(self, *, name: object = "", typecode: object = "", type_text: object = "") -> str | None:
+        """Category of a raw POI from its name, its Amap type code(s) and its Amap type text, or None.
+
+        Amap writes several codes as ``"060200|060400"`` and type text as ``"购物服务;便民商店/便利店;便利店"``.
+        Order: the scenario's rules, then each category's code+keyword rules, then the type text's
+        parts (most specific first) read as category labels.
+        """
+        name_s = "" if name is None or str(name) == "nan" else str(name)
+        codes = [c.strip() for c in str(typecode or "").replace(";", "|").split("|") if c.strip() and c.strip() != "nan"]
+        text = "" if type_text is None or str(type_text) == "nan" else str(type_text)
+        for rule in self.extra_rules:
+            if _poi_rule(rule.get("amap_codes", ()), rule.get("keywords", ()), rule.get("types", ()), codes, name_s, text):
+                return str(rule["category"])
+        for cat in self.categories:
+            if (cat.amap_codes or cat.keywords) and _poi_rule(cat.amap_codes, cat.keywords, (), codes, name_s, text):
+                return cat.key
+        for part in reversed([p for seg in text.split(";") for p in seg.split("/") if p.strip()]):
+            key = self.resolve(part)
+            if key:
+                return key
+        return None
+
     def match_osm(self, tags: Mapping[str, str]) -> str | None:
         """First category whose OSM rule matches ``tags`` (a dict of OSM tags), or None.
 
@@ -108,6 +143,17 @@ class Taxonomy:
                 if _rule_matches(rule, tags, name):
                     return cat.key
         return None
+
+
+def _poi_rule(codes_wanted, keywords, types, codes: list[str], name: str, text: str) -> bool:
+    checks = []
+    if codes_wanted:
+        checks.append(any(c.startswith(str(w)) for c in codes for w in codes_wanted))
+    if keywords:
+        checks.append(any(str(k) in name for k in keywords))
+    if types:
+        checks.append(any(str(t) in text for t in types))
+    return bool(checks) and all(checks)
 
 
 # features that carry a facility's name without being one

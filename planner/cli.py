@@ -44,6 +44,72 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise PlannerError(f"{what} 应写成 名称=值，如 category=设施类型 / {what} must be NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _cmd_check_layer(args: argparse.Namespace) -> int:
+    from pyproj import CRS
+
+    from . import layers as L
+    from .outputs import write_layer_check
+    from .scenario import LayerSpec, PopulationSpec
+
+    spec = LayerSpec(
+        kind=args.kind,
+        path=Path(args.path),
+        layer=args.layer,
+        crs=args.crs,
+        encoding=args.encoding,
+        columns=_pairs(args.column, "--column"),
+        category_map=_pairs(args.category, "--category"),
+    )
+    wgs84 = CRS.from_epsg(4326)
+    if args.kind == "facilities":
+        loaded = L.load_facilities(spec, wgs84)
+    elif args.kind == "residential":
+        loaded = L.load_residential(spec, wgs84, PopulationSpec())
+    else:
+        loaded = L.load_zones(spec, wgs84)
+    paths = write_layer_check(loaded, args.out)
+    print(f"图层 / layer: {spec.path}")
+    print(f"读取 {loaded.rows_read} 行，保留 {len(loaded.data)} 行，拒收 {len(loaded.rejected)} 行 / "
+          f"read {loaded.rows_read}, kept {len(loaded.data)}, rejected {len(loaded.rejected)}")
+    if len(loaded.rejected):
+        print("拒收原因 / rejected by reason:")
+        for code, n in loaded.rejected["reason_code"].value_counts().sort_index().items():
+            print(f"  {code}: {n}")
+    if "category" in loaded.data.columns and len(loaded.data):
+        from .categories import load_taxonomy
+
+        tax = load_taxonomy()
+        print("类别 / categories:")
+        for key, n in loaded.data["category"].value_counts().sort_index().items():
+            print(f"  {tax[key].zh} ({key}): {n}")
+    converted = loaded.converted_from
+    if converted:
+        print(f"坐标已由 {converted} 转换为 WGS84 / coordinates converted from {converted} to WGS84")
+    print(f"已写入 / written: {paths['layer'].resolve()}")
+    print(f"已写入 / written: {paths['rejected'].resolve()}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from .fetch import fetch_place
+
+    paths = fetch_place(args.place, args.out, report=print)
+    for path in paths.values():
+        print(f"已写入 / written: {path.resolve()}")
+    print(f"运行 / run: planner run {paths['scenario']} --out maps/{Path(args.out).name}")
+    return 0
+
+
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import generate
 
@@ -67,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--lang", choices=["zh", "en"], default=None, help="地图语言（默认取情景设置）/ map language")
     p_run.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
     p_run.set_defaults(func=_cmd_run)
+
+    p_chk = sub.add_parser("check-layer", help="检查并规范化一个图层 / check and normalise one layer")
+    p_chk.add_argument("path", help="图层文件 / layer file (gpkg, geojson, shp, zip, parquet, csv, xlsx)")
+    p_chk.add_argument("--kind", required=True, choices=["facilities", "residential", "zones"], help="图层类型 / layer kind")
+    p_chk.add_argument("--crs", help="坐标系 / coordinate system: WGS84, CGCS2000, GCJ02, BD09, EPSG:xxxx")
+    p_chk.add_argument("--encoding", help="文本编码 / text encoding (utf-8, gbk, gb18030); detected if omitted")
+    p_chk.add_argument("--layer", help="GeoPackage 图层或 Excel 工作表 / GeoPackage layer or Excel sheet")
+    p_chk.add_argument("--column", action="append", metavar="NAME=COLUMN", help="列映射 / column mapping, e.g. category=设施类型")
+    p_chk.add_argument("--category", action="append", metavar="LABEL=KEY", help="类别映射 / label mapping, e.g. 长者饭堂=elderly_station")
+    p_chk.add_argument("--out", required=True, help="输出文件夹 / output folder")
+    p_chk.set_defaults(func=_cmd_check_layer)
+
+    p_fetch = sub.add_parser("fetch", help="用 osmnx 下载某地的 OSM 数据（需联网）/ download a place from OSM (needs internet)")
+    p_fetch.add_argument("place", help="地名，如 \"崇川区, 南通市\" / place name")
+    p_fetch.add_argument("--out", required=True, help="输出文件夹 / output folder")
+    p_fetch.set_defaults(func=_cmd_fetch)
 
     p_demo = sub.add_parser("demo-data", help="重新生成内置示例数据 / regenerate the embedded demo layers")
     p_demo.add_argument("--out", default="layers/demo", help="输出文件夹 / output folder (default layers/demo)")

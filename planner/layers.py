@@ -17,16 +17,17 @@ from pyproj import CRS
 
 from ._errors import LayerError
 from .categories import Taxonomy, load_taxonomy
+from .readers import COORD_PROBLEM, read_layer
 from .scenario import LayerSpec, PopulationSpec
 
 __all__ = [
     "LayerSet",
     "LoadedLayer",
-    "read_vector",
     "load_facilities",
     "load_residential",
     "load_zones",
     "REJECTED_COLUMNS",
+    "reject_outside",
 ]
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "编号", "编码", "代码", "序号", "小区编号", "设施编号", "机构编号", "街道编码", "街道代码", "fid", "code"),
     "name": ("name", "名称", "小区名称", "设施名称", "街道名称", "机构名称", "名字"),
-    "category": ("category", "类别", "类型", "设施类型", "设施类别", "type"),
+    "category": ("category", "类别", "类型", "设施类型", "设施类别", "type", "大类"),
+    "typecode": ("typecode", "type_code", "类型编码", "poi类型编码", "分类编码"),
     "population": ("population", "人口", "常住人口", "人口数", "pop"),
     "households": ("households", "户数", "住户数", "总户数", "hh"),
     "age_60_plus": ("age_60_plus", "60岁及以上", "60岁以上", "60岁及以上人口", "老年人口", "elderly"),
@@ -44,8 +46,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "places": ("places", "托位", "托位数", "childcare_places"),
     "beds": ("beds", "床位", "床位数"),
     "public_benefit": ("public_benefit", "普惠", "是否普惠", "普惠性"),
+    "floor_area_m2": ("floor_area_m2", "floor_area", "建筑面积", "总建筑面积", "住宅建筑面积"),
 }
-NUMERIC = ("population", "households", "age_60_plus", "age_0_3", "places", "beds")
+NUMERIC = ("population", "households", "age_60_plus", "age_0_3", "places", "beds", "floor_area_m2")
 REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]
 
 REASONS = {
@@ -58,6 +61,11 @@ REASONS = {
     "non_numeric": ("数值字段不是数字", "non-numeric value in a numeric field"),
     "negative_value": ("数值为负", "negative value"),
     "no_population": ("既无人口也无户数", "neither population nor households given"),
+    "missing_coordinates": ("缺少坐标", "missing coordinates"),
+    "invalid_coordinates": ("坐标不是数字或无法解析", "coordinates are not numbers or cannot be parsed"),
+    "out_of_range": ("坐标超出经纬度范围", "coordinates out of the longitude/latitude range"),
+    "swapped_coordinates": ("经纬度可能填反了", "longitude and latitude look swapped"),
+    "outside_study_area": ("在研究范围之外", "outside the study area"),
     "unmatched_poi": ("OSM 要素不属于任何设施类别", "OSM feature matches no facility category"),
 }
 
@@ -71,6 +79,7 @@ class LoadedLayer:
     data: gpd.GeoDataFrame
     rejected: pd.DataFrame
     rows_read: int
+    converted_from: str | None = None  # "GCJ02"/"BD09" when coordinates were converted to WGS84 on reading
 
 
 @dataclass(frozen=True)
@@ -88,45 +97,10 @@ class LayerSet:
         return pd.concat(parts, ignore_index=True)[REJECTED_COLUMNS]
 
 
-def read_vector(
-    path: Path, *, layer: str | None = None, where: str | None = None, declared_crs: str | None = None, what: str = ""
-) -> gpd.GeoDataFrame:
-    """Read a vector file (GeoPackage, GeoJSON, Shapefile, zipped Shapefile) and make sure it has a CRS.
-
-    Raises LayerError naming the file, and the fix, when the file cannot be read, is empty or
-    has no CRS and none is declared in the scenario.
-    """
-    path = Path(path)
-    src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
-    try:
-        with warnings.catch_warnings():
-            # geopandas warns when a text column is not JSON; that is expected for user tables
-            warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
-            gdf = gpd.read_file(src, layer=layer, where=where, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
-        raise LayerError(
-            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
-        ) from exc
-    if len(gdf) == 0:
-        raise LayerError(
-            f"{what} 图层为空：{path}{' 图层 ' + layer if layer else ''}{' 条件 ' + where if where else ''} / "
-            f"the layer is empty: {path}; check the file, `layer` and `where` in the scenario"
-        )
-    if declared_crs:
-        try:
-            crs = CRS.from_user_input(declared_crs)
-        except Exception as exc:
-            raise LayerError(f"{what} crs = {declared_crs!r} 无法识别 / is not a CRS pyproj knows: {exc}") from exc
-        if gdf.crs is not None and CRS.from_user_input(gdf.crs) != crs:
-            log.warning("%s: file CRS %s overridden by the declared %s", path.name, gdf.crs.to_string(), crs.to_string())
-        gdf = gdf.set_crs(crs, allow_override=True)
-    elif gdf.crs is None:
-        raise LayerError(
-            f"{what} {path} 没有坐标系（CRS）。请在情景文件的 {what} 中声明，例如 crs = \"EPSG:4326\"（WGS84）或 "
-            f"\"EPSG:4490\"（CGCS2000） / {path} has no CRS: declare it in the scenario's {what}, "
-            'e.g. crs = "EPSG:4326"'
-        )
-    return gdf
+def _read(spec: LayerSpec, what: str) -> gpd.GeoDataFrame:
+    return read_layer(
+        spec.path, layer=spec.layer, where=spec.where, crs=spec.crs, encoding=spec.encoding, columns=spec.columns, what=what
+    )
 
 
 def _column_map(gdf: pd.DataFrame, spec_columns: Mapping[str, str], path: Path, what: str) -> dict[str, str]:
@@ -155,7 +129,7 @@ def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str 
     zh, en = REASONS[code]
     reason = f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
     attrs = [
-        json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k != "geometry"}, ensure_ascii=False)
+        json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)
         for rec in rows.to_dict("records")
     ]
     return pd.DataFrame(
@@ -217,6 +191,10 @@ class _Validator:
 
 
 def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, ...]) -> gpd.GeoSeries:
+    if COORD_PROBLEM in gdf.columns:
+        for code in ("missing_coordinates", "invalid_coordinates", "out_of_range", "swapped_coordinates"):
+            hit = gdf[COORD_PROBLEM].astype(str).str.startswith(code)
+            v.reject(hit, code, gdf[COORD_PROBLEM].astype(str).str.partition(":")[2])
     geom = gdf.geometry
     v.reject(geom.isna() | geom.is_empty, "missing_geometry")
     valid = geom.copy()
@@ -269,7 +247,27 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
     data.index = pd.Index(data["id"].to_numpy())
     rejected = v.rejected(ids, names)
     log.info("%s %s: %d read, %d kept, %d rejected", v.kind, v.source, rows_read, int(keep.sum()), len(rejected))
-    return LoadedLayer(kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read)
+    return LoadedLayer(
+        kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from")
+    )
+
+
+def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: str) -> tuple[LoadedLayer, gpd.GeoDataFrame]:
+    """Move the rows of ``frame`` (kept rows of ``layer``) that do not intersect ``area`` to the rejected table."""
+    outside = ~frame.geometry.intersects(area).to_numpy()
+    if not outside.any():
+        return layer, frame
+    gone = frame[outside]
+    rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), "outside_study_area", detail,
+                   ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
+    rows["row"] = ""
+    log.warning("%s: %d rows outside the study area rejected", layer.kind, int(outside.sum()))
+    rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
+    new = LoadedLayer(
+        kind=layer.kind, source=layer.source, data=layer.data[~outside], rejected=rejected, rows_read=layer.rows_read,
+        converted_from=layer.converted_from,
+    )
+    return new, frame[~outside]
 
 
 def load_facilities(
@@ -279,21 +277,45 @@ def load_facilities(
     taxonomy = taxonomy or load_taxonomy()
     if spec.source == "osm":
         return _facilities_from_osm(osm_pois, crs, taxonomy)
-    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.facilities]")
+    raw = _read(spec, "[layers.facilities]")
     cmap = _column_map(raw, spec.columns, spec.path, "[layers.facilities]")
-    if "category" not in cmap:
+    osm_tags = raw["tags"] if "tags" in raw.columns else None  # OSM exports: a JSON object of tags per row
+    if "category" not in cmap and "typecode" not in cmap and osm_tags is None:
         raise LayerError(
-            f"[layers.facilities] {spec.path} 缺少设施类别列（如 类别、类型、category）。现有列：{', '.join(map(str, raw.columns))} / "
+            f"[layers.facilities] {spec.path} 缺少设施类别列（如 类别、类型、category，或高德 typecode）。现有列：{', '.join(map(str, raw.columns))} / "
             f"{spec.path} has no category column; add one, or map yours in the scenario: "
             '[layers.facilities.columns] category = "<your column>"'
         )
     v = _Validator("facilities", str(spec.path.name), raw)
     geom = _geometry_checks(v, raw, ("Point", "MultiPoint", "Polygon", "MultiPolygon"))
-    labels = raw[cmap["category"]]
-    keys = labels.map(lambda lab: taxonomy.resolve(lab, spec.category_map))
-    blank = labels.isna() | labels.astype(str).str.strip().eq("")
-    v.reject(blank, "missing_category")
-    v.reject(~blank & keys.isna(), "unknown_category", labels.astype(str).map(lambda s: f"'{s}'"))
+    if spec.rules:
+        taxonomy = taxonomy.with_rules(spec.rules)
+    labels = raw[cmap["category"]] if "category" in cmap else pd.Series(None, index=raw.index, dtype=object)
+    codes = raw[cmap["typecode"]] if "typecode" in cmap else pd.Series(None, index=raw.index, dtype=object)
+    names_raw = raw[cmap["name"]] if "name" in cmap else pd.Series("", index=raw.index, dtype=object)
+    tag_dicts = osm_tags.map(_parse_tags) if osm_tags is not None else pd.Series([{}] * len(raw), index=raw.index)
+    keys = pd.Series(
+        [
+            taxonomy.resolve(lab, spec.category_map)
+            or taxonomy.match_poi(name=nm, typecode=code, type_text=lab)
+            or (taxonomy.match_osm(tg) if tg else None)
+            for lab, code, nm, tg in zip(labels, codes, names_raw, tag_dicts, strict=True)
+        ],
+        index=raw.index,
+        dtype=object,
+    )
+    blank = (
+        (labels.isna() | labels.astype(str).str.strip().isin(["", "nan", "None"]))
+        & (codes.isna() | codes.astype(str).str.strip().isin(["", "nan", "None"]))
+        & tag_dicts.map(lambda t: not t)
+    )
+    v.reject(blank & keys.isna(), "missing_category")
+    shown = (
+        labels.astype(str).where(~labels.isna(), "")
+        + codes.astype(str).where(~codes.isna(), "").map(lambda c: f" [{c}]" if c else "")
+        + tag_dicts.map(lambda t: f" {_main_tag(t)}" if t else "")
+    )
+    v.reject(~blank & keys.isna(), "unknown_category", shown.map(lambda t: f"'{t.strip()}'"))
     nums = _numeric(v, raw, cmap)
     ids = _ids(raw, cmap, "F")
     names = _names(raw, cmap)
@@ -361,6 +383,18 @@ def _facilities_from_osm(pois: gpd.GeoDataFrame | None, crs: CRS, taxonomy: Taxo
     return _finish(v, frame, crs, ids, names, len(raw))
 
 
+def _parse_tags(value: object) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip():
+        return {}
+    try:
+        parsed = json.loads(str(value))
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+
+
 def _main_tag(tags: Mapping[str, str]) -> str:
     from ._osm import POI_KEYS
 
@@ -389,9 +423,9 @@ def load_residential(
         frame = residential_from_osm(osm_residential, osm_buildings, crs, population)
         v = _Validator("residential", "OSM", frame)
         return _finish(v, frame, crs, frame["id"], frame["name"], len(frame))
-    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.residential]")
+    raw = _read(spec, "[layers.residential]")
     cmap = _column_map(raw, spec.columns, spec.path, "[layers.residential]")
-    if "population" not in cmap and "households" not in cmap:
+    if "population" not in cmap and "households" not in cmap and not (population.census_from_zones and "floor_area_m2" in cmap):
         raise LayerError(
             f"[layers.residential] {spec.path} 既没有人口列也没有户数列（如 人口、户数）。现有列：{', '.join(map(str, raw.columns))} / "
             f"{spec.path} has neither a population nor a households column; map one in the scenario: "
@@ -402,7 +436,8 @@ def load_residential(
     nums = _numeric(v, raw, cmap)
     pop = nums.get("population", pd.Series(np.nan, index=raw.index))
     hh = nums.get("households", pd.Series(np.nan, index=raw.index))
-    v.reject(pop.isna() & hh.isna(), "no_population")
+    if not population.census_from_zones:
+        v.reject(pop.isna() & hh.isna(), "no_population")
     source = np.where(pop.notna(), "given", "households")
     pop = pop.fillna(hh * population.persons_per_household)
     ids = _ids(raw, cmap, "R")
@@ -416,6 +451,7 @@ def load_residential(
             "age_60_plus": nums.get("age_60_plus", pd.Series(np.nan, index=raw.index)),
             "age_0_3": nums.get("age_0_3", pd.Series(np.nan, index=raw.index)),
             "population_source": source,
+            "floor_area_m2": nums.get("floor_area_m2", pd.Series(np.nan, index=raw.index)),
         },
         geometry=geom,
         crs=raw.crs,
@@ -424,13 +460,14 @@ def load_residential(
 
 
 def load_zones(spec: LayerSpec, crs: CRS) -> LoadedLayer:
-    """街道/乡镇 polygons with ``id, name``."""
-    raw = read_vector(spec.path, layer=spec.layer, where=spec.where, declared_crs=spec.crs, what="[layers.zones]")
+    """街道/乡镇 polygons with ``id, name`` and, where given, census totals ``population, age_60_plus, age_0_3``."""
+    raw = _read(spec, "[layers.zones]")
     cmap = _column_map(raw, spec.columns, spec.path, "[layers.zones]")
     v = _Validator("zones", str(spec.path.name), raw)
     geom = _geometry_checks(v, raw, ("Polygon", "MultiPolygon"))
+    nums = _numeric(v, raw, {k: c for k, c in cmap.items() if k in ("population", "households", "age_60_plus", "age_0_3")})
     ids = _ids(raw, cmap, "Z")
     names = _names(raw, cmap)
     names = names.where(names.ne(""), ids)
-    frame = gpd.GeoDataFrame({"id": ids, "name": names}, geometry=geom, crs=raw.crs)
+    frame = gpd.GeoDataFrame({"id": ids, "name": names, **nums}, geometry=geom, crs=raw.crs)
     return _finish(v, frame, crs, ids, names, len(raw))

@@ -123,9 +123,9 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS) -> list[_Way]:
 
 
 def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> list[_Way]:
-    from .layers import read_vector  # the only module that reads layer files
+    from .readers import read_layer  # the only module that reads layer files
 
-    gdf = read_vector(spec.path, layer=spec.layer, declared_crs=spec.crs, what="[network]")
+    gdf = read_layer(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
     return _ways_from_frame(gdf.to_crs(crs), spec.columns, spec.exclude_highway)
 
 
@@ -264,7 +264,7 @@ def network_bounds_wgs84(spec: NetworkSpec) -> tuple[float, float, float, float]
         lons = np.concatenate([np.asarray(w.lon) for w in extract.ways])
         lats = np.concatenate([np.asarray(w.lat) for w in extract.ways])
         return float(lons.min()), float(lats.min()), float(lons.max()), float(lats.max())
-    from .layers import read_vector
+    from .readers import read_layer
 
-    gdf = read_vector(spec.path, layer=spec.layer, declared_crs=spec.crs, what="[network]")
+    gdf = read_layer(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
     return tuple(gdf.to_crs("EPSG:4326").total_bounds)  # type: ignore[return-value]

@@ -149,7 +149,30 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             c: (None if pd.isna(total_row[f"share_{longest:g}min__{c}"]) else round(float(total_row[f"share_{longest:g}min__{c}"]), 4))
             for c in cats
         },
+        "census_unplaced": result.census_unplaced,
+        "warnings": result.warnings,
         "run_time_s": result.timings,
         "inputs": inputs,
         "outputs": {k: p.name for k, p in paths.items()},
     }
+
+
+def write_layer_check(layer, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``planner check-layer`` results: ``layer.gpkg`` (WGS84, normalised columns) and ``rejected.csv``.
+
+    ``layer`` is a :class:`planner.layers.LoadedLayer`. Numeric columns that are empty in every row are left out.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = layer.data.to_crs(4326).copy()
+    for col in ("places", "beds", "households", "population", "age_60_plus", "age_0_3", "public_benefit", "floor_area_m2"):
+        if col in data.columns and data[col].isna().all():
+            data = data.drop(columns=col)
+    if "public_benefit" in data.columns:
+        data["public_benefit"] = data["public_benefit"].astype("object").where(data["public_benefit"].notna(), None)
+    paths = {"layer": out / "layer.gpkg", "rejected": out / "rejected.csv"}
+    if paths["layer"].exists():
+        paths["layer"].unlink()
+    data.to_file(paths["layer"], layer=layer.kind, driver="GPKG", engine="pyogrio", index=False)
+    _csv(layer.rejected, paths["rejected"], index=False)
+    return paths

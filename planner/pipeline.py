@@ -22,6 +22,10 @@ from .coverage import Coverage, compute_coverage
 from .network import WalkNetwork, build_network, network_bounds_wgs84
 from .projection import choose_metric_crs
 from .reach import build_reach_graph
+from ._errors import LayerError
+from .coords import CHINESE_SYSTEMS, normalise_system
+from .offsets import check_shift
+from .population import disaggregate_census
 from .scenario import Scenario
 from .snap import snap_points
 from .zones import assign_zones, summarise_zones
@@ -49,6 +53,8 @@ class RunResult:
     zone_table: pd.DataFrame
     taxonomy: Taxonomy
     timings: dict[str, float] = field(default_factory=dict)
+    census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None]):
@@ -98,13 +104,31 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         )
         zones = _layers.load_zones(scenario.zones, crs) if scenario.zones else None
         layer_set = _layers.LayerSet(facilities, residential, zones)
+        zone_gdf = zones.data if zones is not None else None
+        comp = residential.data.copy()
+        fac = facilities.data.copy()
+        comp["zone_id"] = assign_zones(comp, zone_gdf)
+        fac["zone_id"] = assign_zones(fac, zone_gdf)
+        census_unplaced: dict[str, dict[str, float]] = {}
+        if scenario.population.census_from_zones:
+            if zone_gdf is None or "population" not in zone_gdf.columns:
+                raise LayerError(
+                    "[population] census_from_zones = true 需要街道图层带人口总数列（如 人口、常住人口）/ "
+                    "needs a zones layer with census totals (a population column)"
+                )
+            comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
 
     with _stage(timings, "构建步行路网 / build walk network", 3, total, report):
         network = build_network(scenario.network, crs)
         report("    " + network.summary())
 
-    comp = residential.data.copy()
-    fac = facilities.data.copy()
+    # points far beyond the network are errors in the data (wrong coordinates), not unserved residents
+    hull = network.nodes.geometry.union_all().convex_hull.buffer(scenario.study_area_buffer_m)
+    detail = f"距路网范围超过 {scenario.study_area_buffer_m:.0f} 米 / more than {scenario.study_area_buffer_m:.0f} m beyond the network"
+    facilities, fac = _layers.reject_outside(facilities, fac, hull, detail)
+    residential, comp = _layers.reject_outside(residential, comp, hull, detail)
+    layer_set = _layers.LayerSet(facilities, residential, zones)
+
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report):
         points = np.concatenate([comp.geometry.representative_point().to_numpy(), fac.geometry.to_numpy()])
         snapped = snap_points(network, points, max_snap_m=scenario.max_snap_m)
@@ -113,6 +137,14 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         comp["snap_distance_m"] = np.round(snapped.access[:n_c], 2)
         fac["reachable"] = snapped.reachable[n_c:]
         fac["snap_distance_m"] = np.round(snapped.access[n_c:], 2)
+        warnings_: list[str] = []
+        # only facilities: they stand by the street; compound centroids sit mid-block, where any shift looks closer
+        spec = scenario.facilities
+        if spec.source == "file" and normalise_system(spec.crs or "") not in CHINESE_SYSTEMS:
+            check = check_shift(spec.path.name, fac.geometry, network)
+            if check is not None and check.suggestion:
+                warnings_.append(check.message())
+                report("    ⚠ " + check.message())
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report):
         graph = build_reach_graph(network, snapped)
@@ -129,9 +161,6 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         )
 
     with _stage(timings, "街道汇总 / sub-district summary", 6, total, report):
-        zone_gdf = zones.data if zones is not None else None
-        comp["zone_id"] = assign_zones(comp, zone_gdf)
-        fac["zone_id"] = assign_zones(fac, zone_gdf)
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zone_gdf, fac, fac["zone_id"])
         comp["zone_name"] = comp["zone_id"].map(zone_table["name"])
 
@@ -148,6 +177,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         zone_table=zone_table,
         taxonomy=taxonomy,
         timings=timings,
+        census_unplaced=census_unplaced,
+        warnings=warnings_,
     )
 
 

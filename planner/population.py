@@ -11,7 +11,7 @@ from pyproj import CRS
 
 from .scenario import PopulationSpec
 
-__all__ = ["residential_from_osm", "RESIDENTIAL_BUILDINGS", "NON_RESIDENTIAL_BUILDINGS"]
+__all__ = ["residential_from_osm", "disaggregate_census", "RESIDENTIAL_BUILDINGS", "NON_RESIDENTIAL_BUILDINGS"]
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +97,55 @@ def residential_from_osm(
     )
     log.info("OSM residential units: %d, estimated population %d", len(out), int(out["population"].sum()))
     return out.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _largest_remainder(total: float, weights: np.ndarray) -> np.ndarray:
+    """Integers proportional to ``weights`` that add up to round(``total``) exactly (ties: lower index first)."""
+    target = int(round(total))
+    if len(weights) == 0:
+        return np.zeros(0)
+    w = np.asarray(weights, dtype=float)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    raw = target * w / w.sum()
+    base = np.floor(raw).astype(np.int64)
+    short = target - int(base.sum())
+    order = np.lexsort((np.arange(len(w)), -(raw - base)))
+    base[order[:short]] += 1
+    return base.astype(float)
+
+
+def disaggregate_census(
+    compounds: gpd.GeoDataFrame, zone_of: pd.Series, zones: gpd.GeoDataFrame, spec: PopulationSpec
+) -> tuple[gpd.GeoDataFrame, dict[str, dict[str, float]]]:
+    """Spread each 街道's census totals over its compounds in proportion to residential floor area.
+
+    Weights: ``floor_area_m2`` where known, else the compound's land area × ``default_plot_ratio``
+    (polygons), else equal shares. Totals (``population``, ``age_60_plus``, ``age_0_3``) are
+    preserved exactly per 街道 with largest-remainder rounding. Households follow population /
+    ``persons_per_household`` unless given. Returns the updated compounds and, per 街道, totals that
+    could not be placed because the 街道 holds no compound.
+    """
+    out = compounds.copy()
+    floor = out["floor_area_m2"] if "floor_area_m2" in out.columns else pd.Series(np.nan, index=out.index)
+    area = out.geometry.area.where(out.geom_type.isin(["Polygon", "MultiPolygon"]), np.nan) * spec.default_plot_ratio
+    weight = floor.fillna(area).fillna(0.0)
+    unplaced: dict[str, dict[str, float]] = {}
+    for zid, zone in zones.iterrows():
+        members = np.flatnonzero((zone_of == str(zid)).to_numpy())
+        for col in ("population", "age_60_plus", "age_0_3"):
+            total = zone.get(col)
+            if total is None or pd.isna(total):
+                continue
+            if len(members) == 0:
+                unplaced.setdefault(str(zid), {})[col] = float(total)
+                continue
+            idx = out.index[members]
+            out.loc[idx, col] = _largest_remainder(float(total), weight.iloc[members].to_numpy())
+            if col == "population":
+                out.loc[idx, "population_source"] = "census_dasymetric"
+                given_hh = out.loc[idx, "households"]
+                out.loc[idx, "households"] = given_hh.fillna(np.round(out.loc[idx, "population"] / spec.persons_per_household))
+    if unplaced:
+        log.warning("census totals of %d 街道 could not be placed (no compounds inside): %s", len(unplaced), sorted(unplaced))
+    return out, unplaced

@@ -34,6 +34,7 @@ class PopulationSpec:
     default_plot_ratio: float = 1.5  # 容积率 used for residential land without buildings
     share_60_plus: float = 0.20  # share of residents aged 60+
     share_0_3: float = 0.025  # share of residents aged 0-3
+    census_from_zones: bool = False  # disaggregate the zones layer's census totals to compounds by floor area
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class LayerSpec:
     crs: str | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
     category_map: Mapping[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    rules: tuple[Mapping[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Scenario:
     walking_speed_m_per_min: float = 67.0
     thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
     max_snap_m: float = 300.0
+    study_area_buffer_m: float = 2000.0
     categories: tuple[str, ...] | None = None
     basemap: Literal["offline", "osm"] = "offline"
     population: PopulationSpec = field(default_factory=PopulationSpec)
@@ -111,9 +115,9 @@ class Scenario:
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "categories", "basemap", "network", "layers", "population",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "categories", "basemap", "network", "layers", "population",
 }
-_LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories"}
+_LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
 
 
@@ -157,6 +161,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
     speed = _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200)
     snap = _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000)
+    study_buffer = _number(raw, "study_area_buffer_m", 2000.0, problems, low=0, high=100_000)
     thresholds = raw.get("thresholds_min", [5, 10, 15])
     if (
         not isinstance(thresholds, list)
@@ -206,6 +211,7 @@ def load_scenario(path: str | Path) -> Scenario:
         walking_speed_m_per_min=speed,
         thresholds_min=tuple(sorted(float(t) for t in thresholds)),
         max_snap_m=snap,
+        study_area_buffer_m=study_buffer,
         categories=tuple(categories) if categories else None,
         basemap=basemap,
         network=network,
@@ -292,6 +298,24 @@ def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], 
     for label, key in cats.items():
         if key not in taxonomy:
             problems.append(f"{where}.categories: '{label}' → 未知类别 '{key}' / unknown category key '{key}'")
+    rules = raw.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        problems.append(f"{where}.rules 必须是表的列表 [[...rules]] / must be an array of tables")
+        rules = []
+    for r in rules:
+        if r.get("category") not in taxonomy:
+            problems.append(f"{where}.rules: 未知类别 {r.get('category')!r} / unknown category in a rule")
+        if not set(r) & {"keywords", "amap_codes", "types"} or set(r) - {"category", "keywords", "amap_codes", "types"}:
+            problems.append(f"{where}.rules: 每条规则需要 category 和 keywords/amap_codes/types 之一 / a rule needs category and keywords, amap_codes or types")
+    encoding = raw.get("encoding")
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(str(encoding))
+        except LookupError:
+            problems.append(f"{where}.encoding 未知编码 {encoding!r} / unknown encoding (use utf-8, gbk, gb18030)")
+            encoding = None
     return LayerSpec(
         kind=kind,
         source=source,
@@ -301,6 +325,8 @@ def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], 
         crs=raw.get("crs"),
         columns={str(k): str(v) for k, v in columns.items()},
         category_map={str(k): str(v) for k, v in cats.items()},
+        encoding=encoding,
+        rules=tuple(rules),
     )
 
 
@@ -313,6 +339,11 @@ def _parse_population(raw: object, problems: list[str]) -> PopulationSpec:
     for key, value in raw.items():
         if not hasattr(defaults, key):
             problems.append(f"[population] 未知字段 '{key}' / unknown field '{key}'")
+        elif key == "census_from_zones":
+            if not isinstance(value, bool):
+                problems.append("[population].census_from_zones 必须是 true/false / must be true or false")
+            else:
+                values[key] = value
         elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             problems.append(f"[population].{key} 必须是非负数 / must be a non-negative number")
         else:
