@@ -26,6 +26,7 @@ OUTPUT_FILES = {
     "compounds_csv": "compounds.csv",
     "compounds_gpkg": "compounds.gpkg",
     "facilities_csv": "facilities.csv",
+    "catchments_csv": "catchments.csv",
     "rejected_csv": "rejected.csv",
     "summary": "summary.json",
 }
@@ -63,6 +64,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
     fac["lat"] = fac_wgs.y.round(7)
     _csv(fac, paths["facilities_csv"], index=False)
     _csv(result.zone_table, paths["subdistricts_csv"], index=True)
+    _csv(result.coverage.catchments, paths["catchments_csv"], index=False)
     _csv(result.layers.rejected, paths["rejected_csv"], index=False)
 
     fmap = gap_map(

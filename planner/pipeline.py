@@ -130,13 +130,18 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     layer_set = _layers.LayerSet(facilities, residential, zones)
 
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report):
-        points = np.concatenate([comp.geometry.representative_point().to_numpy(), fac.geometry.to_numpy()])
+        gates, owner = compound_gates(comp.geometry)
+        n_g = len(gates)
+        points = np.concatenate([gates, fac.geometry.to_numpy()])
         snapped = snap_points(network, points, max_snap_m=scenario.max_snap_m)
-        n_c = len(comp)
-        comp["reachable"] = snapped.reachable[:n_c]
-        comp["snap_distance_m"] = np.round(snapped.access[:n_c], 2)
-        fac["reachable"] = snapped.reachable[n_c:]
-        fac["snap_distance_m"] = np.round(snapped.access[n_c:], 2)
+        gate_ok = snapped.reachable[:n_g]
+        best_access = np.full(len(comp), np.inf)
+        np.minimum.at(best_access, owner, snapped.access[:n_g])
+        comp["gates"] = np.bincount(owner, minlength=len(comp))
+        comp["reachable"] = np.bincount(owner, weights=gate_ok.astype(float), minlength=len(comp)) > 0
+        comp["snap_distance_m"] = np.round(best_access, 2)
+        fac["reachable"] = snapped.reachable[n_g:]
+        fac["snap_distance_m"] = np.round(snapped.access[n_g:], 2)
         warnings_: list[str] = []
         # only facilities: they stand by the street; compound centroids sit mid-block, where any shift looks closer
         spec = scenario.facilities
@@ -151,13 +156,15 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         categories = _categories(scenario, fac, taxonomy)
         coverage = compute_coverage(
             graph,
-            np.arange(n_c),
+            np.arange(n_g),
+            owner,
             comp.index,
-            np.arange(n_c, n_c + len(fac)),
+            np.arange(n_g, n_g + len(fac)),
             fac,
             categories,
             thresholds_min=scenario.thresholds_min,
             speed_m_per_min=scenario.walking_speed_m_per_min,
+            search_limit_m=scenario.search_limit_m,
         )
 
     with _stage(timings, "街道汇总 / sub-district summary", 6, total, report):
@@ -180,6 +187,27 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         census_unplaced=census_unplaced,
         warnings=warnings_,
     )
+
+
+def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Gate points of each compound and the compound (row position) each gate belongs to.
+
+    A MultiPoint compound is a set of gates (each destination is reached from the nearest one); any
+    other geometry has one gate at ``representative_point()`` (a point inside a polygon).
+    """
+    geoms = geometry.to_numpy()
+    multi = geometry.geom_type.to_numpy() == "MultiPoint"
+    single_pts = geometry.representative_point().to_numpy()
+    parts, owners = [], []
+    for i in range(len(geoms)):
+        if multi[i]:
+            sub = list(geoms[i].geoms)
+            parts.extend(sub)
+            owners.extend([i] * len(sub))
+        else:
+            parts.append(single_pts[i])
+            owners.append(i)
+    return np.asarray(parts, dtype=object), np.asarray(owners, dtype=np.int64)
 
 
 def _categories(scenario: Scenario, facilities: pd.DataFrame, taxonomy: Taxonomy) -> tuple[str, ...]:

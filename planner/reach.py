@@ -1,4 +1,18 @@
-"""Network walking distances between snapped points: exact, with access legs, on a split-edge sparse graph."""
+"""The reach engine: exact walking distances between snapped points on a compact CSR graph.
+
+The walk network is turned once into a CSR adjacency in which every snapped point splits its edge and hangs
+from it as a leaf (its access leg). Queries:
+
+* :func:`nearest_distance` — the nearest source for every target, one multi-source search per call
+  (scipy's Dijkstra with ``min_only``, bounded by ``limit``);
+* :func:`catchments` — every (source, target) pair within ``limit`` with its distance: one bounded search
+  per source whose cost is proportional to the area it reaches, never to the size of the graph (numba
+  kernel in :mod:`planner._dijkstra`); counts within a threshold are a reduction of it;
+* :func:`node_distances` — distance from a set of sources to every node within ``limit``, for display
+  geometry (:mod:`planner.isochrones`).
+
+Memory is O(nodes + edges + pairs reached): nothing is ever sized facilities × nodes.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +26,7 @@ from scipy.sparse.csgraph import dijkstra
 from .network import WalkNetwork
 from .snap import Snapped
 
-__all__ = ["ReachGraph", "build_reach_graph", "nearest_distance"]
+__all__ = ["ReachGraph", "build_reach_graph", "nearest_distance", "catchments", "node_distances"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +42,19 @@ class ReachGraph:
 
     csr: sp.csr_matrix
     point_node: np.ndarray  # graph node of each point (-1 for unreachable points)
+    n_base: int = 0  # the first n_base nodes are the network's own nodes, in network.nodes order
 
     @property
     def n_nodes(self) -> int:
         return self.csr.shape[0]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, weights) as int64/int64/float64 for the compiled kernels (cached)."""
+        cached = self.__dict__.get("_arrays")
+        if cached is None:
+            cached = (self.csr.indptr.astype(np.int64), self.csr.indices.astype(np.int64), self.csr.data.astype(np.float64))
+            object.__setattr__(self, "_arrays", cached)
+        return cached
 
 
 def build_reach_graph(network: WalkNetwork, snapped: Snapped) -> ReachGraph:
@@ -104,7 +127,7 @@ def build_reach_graph(network: WalkNetwork, snapped: Snapped) -> ReachGraph:
     point_node = np.full(len(snapped), -1, dtype=np.int64)
     point_node[pts] = leaf
     log.info("reach graph: %d nodes (%d network, %d split, %d points)", n, n_base, n_split, len(pts))
-    return ReachGraph(csr=csr, point_node=point_node)
+    return ReachGraph(csr=csr, point_node=point_node, n_base=n_base)
 
 
 def nearest_distance(
@@ -139,7 +162,50 @@ def nearest_distance(
     )
     ok_t = tgt_nodes >= 0
     dist[ok_t] = d[tgt_nodes[ok_t]]
-    node_to_source = {node: i for i, node in zip(np.flatnonzero(ok_src)[::-1], src_nodes[ok_src][::-1], strict=True)}
+    lookup = np.full(graph.n_nodes, -1, dtype=np.int64)
+    lookup[src_nodes[ok_src][::-1]] = np.flatnonzero(ok_src)[::-1]  # each source point has its own leaf node
     found = ok_t & np.isfinite(dist)
-    nearest[found] = [node_to_source[int(n)] for n in src[tgt_nodes[found]]]
+    nearest[found] = lookup[src[tgt_nodes[found]]]
     return dist, nearest
+
+
+def catchments(graph: ReachGraph, sources: np.ndarray, targets: np.ndarray, *, limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (source, target) pair within ``limit`` metres of walking, with its distance.
+
+    Parameters
+    ----------
+    sources, targets
+        Point positions (rows of the Snapped used to build ``graph``); unreachable points take no part.
+    limit
+        Radius in metres, inclusive.
+
+    Returns
+    -------
+    src, tgt, dist
+        Positions in ``sources`` and ``targets`` and the distance in metres, sorted by (src, tgt).
+    """
+    from ._dijkstra import bounded_from_each
+
+    src_nodes = graph.point_node[np.asarray(sources, dtype=np.int64)]
+    tgt_nodes = graph.point_node[np.asarray(targets, dtype=np.int64)]
+    ok_src = np.flatnonzero(src_nodes >= 0)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    if len(ok_src) == 0 or len(targets) == 0:
+        return empty
+    target_id = np.full(graph.n_nodes, -1, dtype=np.int64)
+    ok_t = np.flatnonzero(tgt_nodes >= 0)
+    target_id[tgt_nodes[ok_t]] = ok_t
+    indptr, indices, weights = graph.arrays()
+    s, t, d = bounded_from_each(indptr, indices, weights, src_nodes[ok_src], float(limit), target_id)
+    s = ok_src[s]
+    order = np.lexsort((t, s))
+    return s[order], t[order], d[order]
+
+
+def node_distances(graph: ReachGraph, sources: np.ndarray, *, limit: float) -> np.ndarray:
+    """Distance from the nearest of ``sources`` (point positions) to every graph node, ``inf`` beyond ``limit``."""
+    src_nodes = graph.point_node[np.asarray(sources, dtype=np.int64)]
+    src_nodes = src_nodes[src_nodes >= 0]
+    if len(src_nodes) == 0:
+        return np.full(graph.n_nodes, np.inf)
+    return dijkstra(graph.csr, directed=True, indices=src_nodes, min_only=True, limit=limit)

@@ -99,6 +99,7 @@ class Scenario:
     thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
     max_snap_m: float = 300.0
     study_area_buffer_m: float = 2000.0
+    search_limit_m: float = 5000.0
     categories: tuple[str, ...] | None = None
     basemap: Literal["offline", "osm"] = "offline"
     population: PopulationSpec = field(default_factory=PopulationSpec)
@@ -115,7 +116,7 @@ class Scenario:
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "study_area_buffer_m", "categories", "basemap", "network", "layers", "population",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
@@ -162,6 +163,7 @@ def load_scenario(path: str | Path) -> Scenario:
     speed = _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200)
     snap = _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000)
     study_buffer = _number(raw, "study_area_buffer_m", 2000.0, problems, low=0, high=100_000)
+    search_limit = _number(raw, "search_limit_m", 5000.0, problems, low=100, high=100_000)
     thresholds = raw.get("thresholds_min", [5, 10, 15])
     if (
         not isinstance(thresholds, list)
@@ -212,6 +214,7 @@ def load_scenario(path: str | Path) -> Scenario:
         thresholds_min=tuple(sorted(float(t) for t in thresholds)),
         max_snap_m=snap,
         study_area_buffer_m=study_buffer,
+        search_limit_m=search_limit,
         categories=tuple(categories) if categories else None,
         basemap=basemap,
         network=network,

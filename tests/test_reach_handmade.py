@@ -129,7 +129,7 @@ def test_threshold_is_inclusive(world):
     fac_pts = np.array([names.index(n) for n in facilities["id"]])
     comp_pts = np.array([names.index("P"), names.index("T"), names.index("U")])
     cov = compute_coverage(
-        graph, comp_pts, pd.Index(["P", "T", "U"]), fac_pts, facilities, ["shop", "market"], thresholds_min=[5, 10], speed_m_per_min=33.0
+        graph, comp_pts, np.arange(3), pd.Index(["P", "T", "U"]), fac_pts, facilities, ["shop", "market"], thresholds_min=[5, 10], speed_m_per_min=33.0
     )
     t = cov.table
     assert t.loc["P", dist_column("shop")] == pytest.approx(165.0)
