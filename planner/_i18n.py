@@ -31,6 +31,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "capacity": ("托位 {p:g}", "{p:g} places"),
     "beds": ("床位 {b:g}", "{b:g} beds"),
     "puhui": ("普惠", "public-benefit"),
+    "isochrone": ("{t} 分钟步行范围：{c}", "{t}-min walking range: {c}"),
 }
 
 

@@ -64,6 +64,7 @@ def gap_map(
     facilities: gpd.GeoDataFrame,
     taxonomy: Taxonomy,
     max_snap_m: float,
+    isochrones: dict[str, gpd.GeoDataFrame] | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
@@ -107,6 +108,15 @@ def gap_map(
             style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
             tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+        ).add_to(fmap)
+
+    for cat, iso in (isochrones or {}).items():
+        meta = taxonomy[cat]
+        folium.GeoJson(
+            iso.to_crs(4326)[["geometry"]],
+            name=tr("isochrone", lang, t=longest, c=meta.label(lang)),
+            style_function=lambda f, col=meta.color: {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.15},
+            show=False,
         ).add_to(fmap)
 
     table = coverage.table

@@ -80,6 +80,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
         facilities=result.facilities,
         taxonomy=result.taxonomy,
         max_snap_m=sc.max_snap_m,
+        isochrones=result.isochrones,
     )
     save_map(fmap, paths["map"])
 

@@ -24,6 +24,7 @@ from .projection import choose_metric_crs
 from .reach import build_reach_graph
 from ._errors import LayerError
 from .coords import CHINESE_SYSTEMS, normalise_system
+from .isochrones import isochrone, reached_segments
 from .offsets import check_shift
 from .population import disaggregate_census
 from .scenario import Scenario
@@ -35,6 +36,8 @@ __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES"]
 log = logging.getLogger(__name__)
 
 # analysed when the scenario names no categories, together with every category present in the data
+# categories whose walking range (longest threshold) is drawn on the map as an isochrone
+ISOCHRONE_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "market")
 DEFAULT_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "convenience", "market", "supermarket", "pharmacy")
 
 
@@ -55,6 +58,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
 
 def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None]):
@@ -167,6 +171,19 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
             search_limit_m=scenario.search_limit_m,
         )
 
+        longest_m = scenario.threshold_m(scenario.coverage_minutes)
+        fac_pos = np.arange(n_g, n_g + len(fac))
+        isochrones: dict[str, gpd.GeoDataFrame] = {}
+        for cat in (c for c in ISOCHRONE_CATEGORIES if c in categories):
+            members = fac_pos[(fac["category"] == cat).to_numpy()]
+            if len(members):
+                seg = reached_segments(network, graph, snapped, members, limit=longest_m)
+                isochrones[cat] = gpd.GeoDataFrame(
+                    {"category": [cat], "reached_km": [round(float(seg.length.sum()) / 1000, 3)]},
+                    geometry=[isochrone(seg)],
+                    crs=network.crs,
+                )
+
     with _stage(timings, "街道汇总 / sub-district summary", 6, total, report):
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zone_gdf, fac, fac["zone_id"])
         comp["zone_name"] = comp["zone_id"].map(zone_table["name"])
@@ -186,6 +203,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         timings=timings,
         census_unplaced=census_unplaced,
         warnings=warnings_,
+        isochrones=isochrones,
     )
 
 
