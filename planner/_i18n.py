@@ -31,6 +31,13 @@ _LABELS: dict[str, tuple[str, str]] = {
     "capacity": ("托位 {p:g}", "{p:g} places"),
     "beds": ("床位 {b:g}", "{b:g} beds"),
     "puhui": ("普惠", "public-benefit"),
+    "compliance": ("街道达标情况", "街道 compliance"),
+    "failed_rules": ("未达标项数", "failed rules"),
+    "rule": ("指标", "rule"),
+    "value": ("现状", "value"),
+    "target": ("目标", "target"),
+    "shortfall": ("缺口", "shortfall"),
+    "formats": ("一刻钟便民生活圈业态完整度", "15-min convenience formats completeness"),
     "isochrone": ("{t} 分钟步行范围：{c}", "{t}-min walking range: {c}"),
 }
 

@@ -142,6 +142,15 @@ def _zones_polygons() -> dict[str, list[list[float]]]:
     return out
 
 
+_COMMUNITY_WORDS = ["春风", "和美", "阳光", "康宁", "望江", "文华", "锦江", "桃园", "金湖", "长乐", "永安", "清河"]
+
+
+def _community(x: float, y: float, zone: str) -> str:
+    """社区 (居委会) of a compound: 800 m × 700 m cells, named within their 街道."""
+    cell = int(x // 800) + 10 * int(y // 700)
+    return f"{_COMMUNITY_WORDS[cell % len(_COMMUNITY_WORDS)]}社区（{dict((z, n) for z, n, *_ in ZONES)[zone]}）"
+
+
 _PREFIX = ["锦绣", "翠湖", "春晖", "和平", "幸福", "紫荆", "滨江", "桂花", "金桥", "阳光", "书香", "梧桐", "友谊", "长青",
            "海棠", "枫林", "玉兰", "兴业", "文昌", "新华", "东方", "明珠", "怡景", "康乐", "嘉禾", "瑞祥", "丽水", "望江",
            "碧园", "景福", "星河", "晨曦", "绿洲", "青松", "荷塘", "华庭", "盛世", "安居", "朝阳", "银杏"]
@@ -185,6 +194,7 @@ def _compounds(rng: np.random.Generator, jitter) -> list[dict]:
         out.append({
             "小区编号": f"XQ{n + 1:03d}",
             "小区名称": name,
+            "社区": _community(x, y, zone),
             "户数": households,
             "人口": population,
             "60岁及以上": int(round(population * share60)),
@@ -195,10 +205,10 @@ def _compounds(rng: np.random.Generator, jitter) -> list[dict]:
             "xy": (x, y),
         })
     # a village beyond the last road: unreachable on foot, kept and reported
-    out.append({"小区编号": "XQ149", "小区名称": "孤村", "户数": 120, "人口": 310, "60岁及以上": 118, "0-3岁": 4,
+    out.append({"小区编号": "XQ149", "小区名称": "孤村", "社区": "孤村村委会", "户数": 120, "人口": 310, "60岁及以上": 118, "0-3岁": 4,
                 "建成类型": "已建成", "养老服务用房面积": 0, "托育服务用房面积": 0, "xy": (WIDTH + 600.0, 1900.0)})
     # rows that are wrong on purpose
-    out.append({"小区编号": "XQ150", "小区名称": "待核实小区", "户数": 300, "人口": "待核实", "60岁及以上": None, "0-3岁": None,
+    out.append({"小区编号": "XQ150", "小区名称": "待核实小区", "社区": None, "户数": 300, "人口": "待核实", "60岁及以上": None, "0-3岁": None,
                 "建成类型": "已建成", "养老服务用房面积": None, "托育服务用房面积": None, "xy": (1250.0, 400.0)})
     dup = dict(out[10])
     dup["小区名称"] = dup["小区名称"] + "（重复登记）"
@@ -243,12 +253,13 @@ def _facilities(rng: np.random.Generator, compounds: list[dict]) -> list[dict]:
                 return x, y
         raise AssertionError("no place found")
 
-    def add(cat: str, name: str, xy: tuple[float, float], places=None, beds=None, puhui=None) -> None:
-        feats.append({"名称": name, "类别": cat, "托位": places, "床位": beds, "普惠": puhui, "xy": xy})
+    def add(cat: str, name: str, xy: tuple[float, float], places=None, beds=None, puhui=None, nursing=None) -> None:
+        feats.append({"名称": name, "类别": cat, "托位": places, "床位": beds, "护理型床位": nursing, "普惠": puhui, "xy": xy})
 
-    # 综合性养老服务中心: one per 街道 except 南湖街道 (Z03)
-    for zid in ("Z01", "Z02", "Z04"):
-        add("综合性养老服务中心", f"{names[zid]}综合性养老服务中心", near(zid), beds=int(rng.integers(40, 90)))
+    # 综合性养老服务中心: one per 街道 except 南湖街道 (Z03); 新城街道's has too few nursing-type beds
+    for zid, nursing_share in (("Z01", 0.8), ("Z02", 0.5), ("Z04", 0.76)):
+        beds = int(rng.integers(40, 90))
+        add("综合性养老服务中心", f"{names[zid]}综合性养老服务中心", near(zid), beds=beds, nursing=int(round(beds * nursing_share)))
     # community elderly stations / day care: scarce in the old town where they are needed most
     for zid, k in (("Z01", 4), ("Z02", 3), ("Z03", 2), ("Z04", 3)):
         for _ in range(k):
@@ -357,7 +368,7 @@ def generate(out_dir: Path) -> list[Path]:
             [
                 {
                     "type": "Feature",
-                    "properties": {k: f[k] for k in ("设施编号", "名称", "类别", "托位", "床位", "普惠")},
+                    "properties": {k: f[k] for k in ("设施编号", "名称", "类别", "托位", "床位", "护理型床位", "普惠")},
                     "geometry": _point(f["xy"]),
                 }
                 for f in facilities

@@ -47,8 +47,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "beds": ("beds", "床位", "床位数"),
     "public_benefit": ("public_benefit", "普惠", "是否普惠", "普惠性"),
     "floor_area_m2": ("floor_area_m2", "floor_area", "建筑面积", "总建筑面积", "住宅建筑面积"),
+    "nursing_beds": ("nursing_beds", "护理型床位", "护理型床位数", "护理床位"),
+    "elderly_room_m2": ("elderly_room_m2", "养老服务用房面积", "养老用房面积", "养老服务用房"),
+    "childcare_room_m2": ("childcare_room_m2", "托育服务用房面积", "托育用房面积", "托育服务用房"),
+    "built_type": ("built_type", "建成类型", "新建/已建成", "建设类型", "新旧"),
+    "community": ("community", "社区", "所属社区", "居委会", "社区名称"),
 }
-NUMERIC = ("population", "households", "age_60_plus", "age_0_3", "places", "beds", "floor_area_m2")
+NUMERIC = (
+    "population", "households", "age_60_plus", "age_0_3", "places", "beds", "floor_area_m2", "nursing_beds",
+    "elderly_room_m2", "childcare_room_m2",
+)
+BUILT_TYPES = {"新建": "new", "new": "new", "新": "new", "已建成": "existing", "既有": "existing", "老旧": "existing",
+               "existing": "existing", "旧": "existing", "老旧小区": "existing", "新建小区": "new"}
 REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]
 
 REASONS = {
@@ -61,6 +71,7 @@ REASONS = {
     "non_numeric": ("数值字段不是数字", "non-numeric value in a numeric field"),
     "negative_value": ("数值为负", "negative value"),
     "no_population": ("既无人口也无户数", "neither population nor households given"),
+    "unknown_built_type": ("建成类型无法识别（应为 新建 或 已建成）", "built type not recognised (use 新建 or 已建成)"),
     "missing_coordinates": ("缺少坐标", "missing coordinates"),
     "invalid_coordinates": ("坐标不是数字或无法解析", "coordinates are not numbers or cannot be parsed"),
     "out_of_range": ("坐标超出经纬度范围", "coordinates out of the longitude/latitude range"),
@@ -327,6 +338,7 @@ def load_facilities(
             "category_zh": keys.map(lambda k: taxonomy[k].zh if isinstance(k, str) else ""),
             "places": nums.get("places", pd.Series(np.nan, index=raw.index)),
             "beds": nums.get("beds", pd.Series(np.nan, index=raw.index)),
+            "nursing_beds": nums.get("nursing_beds", pd.Series(np.nan, index=raw.index)),
             "public_benefit": _flag(raw[cmap["public_benefit"]]) if "public_benefit" in cmap else pd.Series(pd.NA, index=raw.index, dtype="boolean"),
         },
         geometry=_as_points(geom),
@@ -439,6 +451,11 @@ def load_residential(
     if not population.census_from_zones:
         v.reject(pop.isna() & hh.isna(), "no_population")
     source = np.where(pop.notna(), "given", "households")
+    built = pd.Series(pd.NA, index=raw.index, dtype="string")
+    if "built_type" in cmap:
+        text = raw[cmap["built_type"]].astype("string").str.strip()
+        built = text.map(lambda t: BUILT_TYPES.get(str(t).lower(), BUILT_TYPES.get(str(t))) if pd.notna(t) and str(t) else pd.NA).astype("string")
+        v.reject(text.notna() & text.ne("") & built.isna(), "unknown_built_type", text.map(lambda t: f"'{t}'"))
     pop = pop.fillna(hh * population.persons_per_household)
     ids = _ids(raw, cmap, "R")
     names = _names(raw, cmap)
@@ -452,6 +469,10 @@ def load_residential(
             "age_0_3": nums.get("age_0_3", pd.Series(np.nan, index=raw.index)),
             "population_source": source,
             "floor_area_m2": nums.get("floor_area_m2", pd.Series(np.nan, index=raw.index)),
+            "elderly_room_m2": nums.get("elderly_room_m2", pd.Series(np.nan, index=raw.index)),
+            "childcare_room_m2": nums.get("childcare_room_m2", pd.Series(np.nan, index=raw.index)),
+            "built_type": built,
+            "community": raw[cmap["community"]].astype("string").str.strip() if "community" in cmap else pd.Series(pd.NA, index=raw.index, dtype="string"),
         },
         geometry=geom,
         crs=raw.crs,

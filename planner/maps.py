@@ -65,6 +65,7 @@ def gap_map(
     taxonomy: Taxonomy,
     max_snap_m: float,
     isochrones: dict[str, gpd.GeoDataFrame] | None = None,
+    compliance: pd.DataFrame | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
@@ -98,6 +99,24 @@ def gap_map(
         show=True,
     ).add_to(fmap)
     log.debug("network layer: %d edges (%d major)", len(net), int(major.sum()))
+
+    if zones is not None and len(zones) and compliance is not None and len(compliance):
+        zc = zones.to_crs(4326)[["name", "geometry"]].copy()
+        zone_rows = compliance[compliance["subdistrict"] != "全市"]
+        fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
+        zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
+        zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
+        worst = max(1, int(zc["failed"].max()))
+        folium.GeoJson(
+            zc,
+            name=tr("compliance", lang),
+            style_function=lambda f, w=worst: {
+                "color": "#67000d", "weight": 1, "fillColor": _fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("failed_rules", lang)]),
+            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+            show=False,
+        ).add_to(fmap)
 
     if zones is not None and len(zones):
         zg = zones.to_crs(4326)[["name", "geometry"]].copy()
@@ -152,6 +171,32 @@ def gap_map(
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
         ).add_to(fmap)
 
+    if "formats_present" in compounds.columns:
+        n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
+        fg = gpd.GeoDataFrame(
+            {
+                "name": comp["name"].astype(str).to_numpy(),
+                "share": compounds["formats_present"].to_numpy() / n_basic,
+                "popup": [
+                    f"<b>{html.escape(str(n))}</b><br>{tr('formats', lang)}：{int(k)}/{n_basic}"
+                    + (f"<br>缺 / missing：{html.escape(str(m))}" if m else "")
+                    for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
+                ],
+            },
+            geometry=pts.to_numpy(),
+            crs=4326,
+        )[reach]
+        folium.GeoJson(
+            fg,
+            name=tr("formats", lang),
+            marker=folium.CircleMarker(radius=6, weight=1),
+            style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
+                                      "fillColor": completeness_color(f["properties"]["share"])},
+            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+            show=False,
+        ).add_to(fmap)
+
     fac = facilities.to_crs(4326)
     shown = [c for c in cats] + sorted(set(fac["category"]) - set(cats))
     for cat in shown:
@@ -187,6 +232,31 @@ def gap_map(
     if len(comp):
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     return fmap
+
+
+_FAIL_RAMP = ["#fff5f0", "#fcbba1", "#fb6a4a", "#cb181d", "#67000d"]
+
+
+def _fail_color(share: float) -> str:
+    """Colour for the share of the worst 街道's failed-rule count (white = none failed)."""
+    if share <= 0:
+        return "#f7fcf5"
+    return _FAIL_RAMP[min(int(share * (len(_FAIL_RAMP) - 1) + 0.999), len(_FAIL_RAMP) - 1)]
+
+
+def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str:
+    sub = rows[rows["subdistrict"] == zid]
+    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
+    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
+    body = "".join(
+        f"<tr><td style='color:{colour[r.status]}'>{mark[r.status]}</td><td>{html.escape(r.rule)}</td>"
+        f"<td>{'' if pd.isna(r.value) else f'{r.value:g}'}</td><td>{r.target:g} {html.escape(r.unit)}</td>"
+        f"<td>{html.escape(r.shortfall_text or '')}</td></tr>"
+        for r in sub.itertuples()
+    )
+    head = f"<b>{html.escape(name)}</b> — {tr('compliance', lang)}<br>"
+    cols = "".join(f"<th>{h}</th>" for h in ("", tr("rule", lang), tr("value", lang), tr("target", lang), tr("shortfall", lang)))
+    return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
 
 
 def _fmt_m(dist: float, speed: float, lang: str) -> str:

@@ -27,6 +27,9 @@ OUTPUT_FILES = {
     "compounds_gpkg": "compounds.gpkg",
     "facilities_csv": "facilities.csv",
     "catchments_csv": "catchments.csv",
+    "compliance_csv": "compliance.csv",
+    "gaps_csv": "gaps.csv",
+    "circles_csv": "circles.csv",
     "rejected_csv": "rejected.csv",
     "summary": "summary.json",
 }
@@ -65,6 +68,15 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
     _csv(fac, paths["facilities_csv"], index=False)
     _csv(result.zone_table, paths["subdistricts_csv"], index=True)
     _csv(result.coverage.catchments, paths["catchments_csv"], index=False)
+    if result.compliance is not None:
+        _csv(result.compliance.table, paths["compliance_csv"], index=False)
+    if result.gaps is not None:
+        _csv(result.gaps, paths["gaps_csv"], index=False)
+    if result.circles is not None:
+        _csv(result.circles, paths["circles_csv"], index=False)
+    for key in ("compliance_csv", "gaps_csv", "circles_csv"):
+        if not paths[key].exists():
+            paths.pop(key)
     _csv(result.layers.rejected, paths["rejected_csv"], index=False)
 
     fmap = gap_map(
@@ -81,6 +93,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
         taxonomy=result.taxonomy,
         max_snap_m=sc.max_snap_m,
         isochrones=result.isochrones,
+        compliance=result.compliance.table if result.compliance is not None else None,
     )
     save_map(fmap, paths["map"])
 
@@ -154,9 +167,23 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         },
         "census_unplaced": result.census_unplaced,
         "warnings": result.warnings,
+        "standards": _standards_summary(result),
         "run_time_s": result.timings,
         "inputs": inputs,
         "outputs": {k: p.name for k, p in paths.items()},
+    }
+
+
+def _standards_summary(result: RunResult) -> dict:
+    if result.compliance is None:
+        return {}
+    t = result.compliance.table
+    return {
+        "preset": result.compliance.preset,
+        "results": len(t),
+        "by_status": t["status"].value_counts().sort_index().to_dict(),
+        "failing_by_subdistrict": t[t["status"] == "fail"].groupby("subdistrict")["rule_id"].apply(list).to_dict(),
+        "circles": None if result.circles is None else {"count": len(result.circles), "complete": int(result.circles["complete"].sum())},
     }
 
 

@@ -24,12 +24,18 @@ from .projection import choose_metric_crs
 from .reach import build_reach_graph
 from ._errors import LayerError
 from .coords import CHINESE_SYSTEMS, normalise_system
+from .capacity import E2SFCA_WEIGHTS, two_step_fca
+from .circles import CENTRE_CATEGORY, delineate_circles
+from .coverage import dist_column
 from .isochrones import isochrone, reached_segments
+from .reach import nearest_distance
+from .requirements import Compliance, evaluate, gap_list
+from .standards import rules_for
 from .offsets import check_shift
 from .population import disaggregate_census
 from .scenario import Scenario
 from .snap import snap_points
-from .zones import assign_zones, summarise_zones
+from .zones import ALL_ZONES, assign_zones, summarise_zones
 
 __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES"]
 
@@ -59,6 +65,9 @@ class RunResult:
     census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    compliance: Compliance | None = None
+    gaps: pd.DataFrame | None = None
+    circles: pd.DataFrame | None = None
 
 
 def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None]):
@@ -89,7 +98,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     taxonomy = load_taxonomy()
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    total = 6
+    total = 7
 
     with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report):
         minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network)
@@ -184,7 +193,72 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
                     crs=network.crs,
                 )
 
-    with _stage(timings, "街道汇总 / sub-district summary", 6, total, report):
+        # 一刻钟便民生活圈: compounds around their nearest community centre; formats within reach of the centre
+        basic = [c.key for c in taxonomy.categories if c.basic]
+        centre_mask = (fac["category"] == CENTRE_CATEGORY).to_numpy()
+        centre_pos = fac_pos[centre_mask]
+        circles_table = None
+        circle_of = pd.Series("", index=comp.index)
+        if len(centre_pos):
+            cfd = {}
+            for cat in basic:
+                d, _ = nearest_distance(graph, fac_pos[(fac["category"] == cat).to_numpy()], centre_pos, limit=scenario.search_limit_m)
+                cfd[cat] = d
+            centres = fac[centre_mask]
+            circles_table, circle_of = delineate_circles(
+                comp,
+                coverage.table[f"nearest_id__{CENTRE_CATEGORY}"],
+                coverage.table[dist_column(CENTRE_CATEGORY)],
+                centres.set_index(centres["id"].astype(str)),
+                pd.DataFrame(cfd, index=centres["id"].astype(str).to_numpy()),
+                basic,
+                {c: taxonomy[c].zh for c in basic},
+                radius_m=longest_m,
+            )
+        comp["circle"] = circle_of
+
+    with _stage(timings, "达标评价 / standards", 6, total, report):
+        zone_names = {str(z): str(n) for z, n in (zone_gdf["name"].items() if zone_gdf is not None else [])}
+        if not zone_names:
+            zone_names = {ALL_ZONES: ALL_ZONES}
+        compliance = evaluate(
+            preset=scenario.standards.preset,
+            overrides=dict(scenario.standards.overrides),
+            compounds=comp,
+            coverage_table=coverage.table,
+            facilities=fac,
+            zone_names=zone_names,
+            taxonomy=taxonomy,
+            complete_circles=int(circles_table["complete"].sum()) if circles_table is not None else None,
+        )
+        # capacity: E2SFCA on walking distances, bands at the scenario's thresholds
+        bands = [scenario.threshold_m(t) for t in scenario.thresholds_min]
+        weights = E2SFCA_WEIGHTS[: len(bands)] if len(bands) <= len(E2SFCA_WEIGHTS) else None
+        cat_pairs = coverage.catchments
+        fac_by_id = fac.set_index(fac["id"].astype(str))
+        access: dict[str, tuple[pd.Series, float, str]] = {}
+        targets = {r.id: r.value for r in rules_for(scenario.standards.preset, scenario.standards.overrides)}
+        for name, cats, supply_col, demand_col, target in (
+            ("childcare_places", ("childcare",), "places", "population", targets.get("childcare.places_per_1000", 4.5)),
+            ("elderly_beds", ("elderly_centre", "elderly_home"), "beds", "age_60_plus", targets.get("elderly.beds_per_1000_elderly", 40.0)),
+        ):
+            pairs = cat_pairs[cat_pairs["category"].isin(cats)]
+            supply = fac_by_id.loc[fac_by_id["category"].isin(cats), supply_col]
+            demand = comp[demand_col]
+            if supply.notna().any() and demand.notna().all():
+                acc = two_step_fca(pairs.assign(facility_id=pairs["facility_id"].astype(str)), supply, demand, bands_m=bands, weights=weights)
+                comp[f"access_{name}_per_1000"] = (acc * 1000).round(3)
+                access[name] = (acc, target, demand_col)
+        gaps = gap_list(compliance, comp, coverage.table, access)
+        comp["formats_present"] = compliance.formats["n_present"]
+        comp["formats_missing"] = compliance.formats["missing"]
+        failing = compliance.table[compliance.table["status"] == "fail"]
+        for zone, rows in failing.groupby("subdistrict_name", sort=False):
+            report(f"    ✘ {zone}：{len(rows)} 项未达标 / {len(rows)} failing")
+            for r in rows.itertuples():
+                report(f"        - {r.shortfall_text or r.rule}  [{r.rule_id}]")
+
+    with _stage(timings, "街道汇总 / sub-district summary", 7, total, report):
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zone_gdf, fac, fac["zone_id"])
         comp["zone_name"] = comp["zone_id"].map(zone_table["name"])
 
@@ -204,6 +278,9 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         census_unplaced=census_unplaced,
         warnings=warnings_,
         isochrones=isochrones,
+        compliance=compliance,
+        gaps=gaps,
+        circles=circles_table,
     )
 
 
@@ -229,8 +306,10 @@ def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _categories(scenario: Scenario, facilities: pd.DataFrame, taxonomy: Taxonomy) -> tuple[str, ...]:
-    if scenario.categories:
-        return scenario.categories
-    present = set(facilities["category"].dropna())
-    wanted = present | set(DEFAULT_CATEGORIES)
+    """Categories to compute: the scenario's (or those present plus the core set), plus every category the
+    standards preset refers to, the MOFCOM basic formats and the circle centres."""
+    wanted = set(scenario.categories) if scenario.categories else set(facilities["category"].dropna()) | set(DEFAULT_CATEGORIES)
+    for rule in rules_for(scenario.standards.preset, scenario.standards.overrides):
+        wanted |= set(rule.categories)
+    wanted |= {c.key for c in taxonomy.categories if c.basic} | {CENTRE_CATEGORY}
     return tuple(k for k in taxonomy.keys if k in wanted)

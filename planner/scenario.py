@@ -38,6 +38,14 @@ class PopulationSpec:
 
 
 @dataclass(frozen=True)
+class StandardsSpec:
+    """Which rule preset to evaluate and the targets the scenario changes."""
+
+    preset: str = "national"
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """Where one input layer comes from and how its columns map to planner's names."""
 
@@ -103,6 +111,7 @@ class Scenario:
     categories: tuple[str, ...] | None = None
     basemap: Literal["offline", "osm"] = "offline"
     population: PopulationSpec = field(default_factory=PopulationSpec)
+    standards: StandardsSpec = field(default_factory=StandardsSpec)
 
     def threshold_m(self, minutes: float) -> float:
         """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
@@ -116,7 +125,7 @@ class Scenario:
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population", "standards",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
@@ -193,6 +202,7 @@ def load_scenario(path: str | Path) -> Scenario:
         problems.append("basemap 只能是 'offline' 或 'osm' / basemap must be 'offline' or 'osm'")
         basemap = "offline"
     population = _parse_population(raw.get("population", {}), problems)
+    standards = _parse_standards(raw.get("standards", {}), problems)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("缺少 name（情景名称）/ missing name (the scenario's title)")
@@ -222,7 +232,36 @@ def load_scenario(path: str | Path) -> Scenario:
         residential=residential,
         zones=zones,
         population=population,
+        standards=standards,
     )
+
+
+def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
+    from .standards import PRESETS, load_rules
+
+    if not isinstance(raw, dict):
+        problems.append("[standards] 必须是表 / [standards] must be a table")
+        return StandardsSpec()
+    for key in sorted(set(raw) - {"preset", "overrides"}):
+        problems.append(f"[standards] 未知字段 '{key}' / unknown field '{key}' (allowed: preset, overrides)")
+    preset = raw.get("preset", "national")
+    if preset not in PRESETS:
+        problems.append(f"[standards].preset 只能是 {', '.join(PRESETS)} / preset must be one of {', '.join(PRESETS)}")
+        preset = "national"
+    overrides = raw.get("overrides", {})
+    known = {r["id"] for r in load_rules()}
+    clean: dict[str, float] = {}
+    if not isinstance(overrides, dict):
+        problems.append("[standards.overrides] 必须是表：规则编号 = 目标值 / must be a table: rule id = target")
+    else:
+        for rid, val in overrides.items():
+            if rid not in known:
+                problems.append(f"[standards.overrides] 未知规则 '{rid}' / unknown rule id '{rid}'")
+            elif isinstance(val, bool) or not isinstance(val, int | float):
+                problems.append(f"[standards.overrides] '{rid}' 的目标值必须是数 / the target must be a number")
+            else:
+                clean[rid] = float(val)
+    return StandardsSpec(preset=preset, overrides=clean)
 
 
 def _number(raw: Mapping[str, Any], key: str, default: float, problems: list[str], *, low: float, high: float) -> float:

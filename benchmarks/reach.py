@@ -1,0 +1,945 @@
+#!/usr/bin/env python
+"""Benchmark planner's reach engine against named peers on the same inputs, and print one comparison table.
+
+The job measured ("the whole reach job"): 5 categories of facilities; for each category
+(a) the walking distance from every compound to its nearest facility (search limit 5000 m),
+(b) the number of facilities within 1000 m of every compound,
+(c) the sparse catchment list of every (facility, compound) pair within 1000 m with its distance.
+
+Every engine starts from the same WalkNetwork and the same raw points and runs the same *prep*
+(planner's ``snap_points`` + ``build_reach_graph``: the augmented graph in which every point splits its
+edge and hangs off it as a leaf), so all engines answer the same question on the same graph and
+their distances agree by construction. Then:
+
+* planner   nearest_distance (scipy multi-source Dijkstra, min_only) + catchments (numba bounded
+            search per facility) + counts = bincount of the catchments. The numba JIT warm-up (loading
+            the on-disk cache) is run before the clock starts and reported separately.
+* scipy     plain ``scipy.sparse.csgraph.dijkstra``: one multi-source call (min_only) per category for
+            the nearest facility, and batched single-source calls (dense rows, batch sized to ~256 MiB)
+            for counts and catchments.
+* pandana   Network(...) (contraction hierarchy) + precompute(1000) on the same augmented graph; nearest via
+            set_pois/nearest_pois, counts via set/aggregate(type="count"), catchments via nodes_in_range.
+            pandana rounds edge weights to 1 mm and returns float32. AGPL: benchmark only.
+* networkx  "the osmnx way": nx.Graph of the augmented graph, nx.multi_source_dijkstra_path_length for the
+            nearest facility and one nx.single_source_dijkstra_path_length(cutoff=1000) per facility.
+
+Every (case, engine) runs in its own subprocess (the small real extracts share one subprocess per engine),
+so peak memory is per engine and a crash or a cap does not stop the script. Peak RSS is sampled by the parent
+every 20 ms (psutil) and, for single-case processes, is the child's ru_maxrss; it includes the interpreter,
+the libraries and the input network (the "inputs MiB" column is the RSS once the inputs were loaded).
+
+Usage::
+
+    .venv/bin/python benchmarks/reach.py --quick          # real extracts only, < 1 min
+    .venv/bin/python benchmarks/reach.py                  # + 250 k and 1 M node grids (tens of minutes)
+    .venv/bin/python benchmarks/reach.py --cases longgang,grid250k --cap 600 --out run.json
+
+Nothing is written into the repository except ``--out`` (under benchmarks/results/, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+N_CATEGORIES = 5
+NEAREST_LIMIT_M = 5000.0  # the scenario default search_limit_m, the same for every engine
+CATCH_LIMIT_M = 1000.0  # counts and catchments (inclusive)
+MAX_SNAP_M = 300.0
+FACILITY_SHARE = 0.005  # facilities per category = 0.5 % of the network's nodes
+SEED = 20240601
+SCIPY_BATCH_BYTES = 256 * 2**20
+
+CASES: dict[str, dict] = {
+    "longgang": {"kind": "scenario", "path": "scenarios/longgang.toml", "compounds": 10_000, "label": "Shenzhen Longgang walk (OSM 2019)"},
+    "haidian": {"kind": "scenario", "path": "scenarios/haidian.toml", "compounds": 10_000, "label": "Beijing Haidian walk (OSM 2026)"},
+    "nantong": {"kind": "scenario", "path": "scenarios/nantong.toml", "compounds": 10_000, "label": "Nantong south walk (OSM 2017)"},
+    "shanghai_drive": {
+        "kind": "osm",
+        "path": str(DATA / "shanghai_central_osmnx_drive2026" / "shanghai_central_osmnx_drive_2026.osm.pbf"),
+        "compounds": 10_000,
+        "label": "Shanghai central drive network, walk rule applied",
+    },
+    "grid250k": {"kind": "grid", "side": 500, "compounds": 50_000, "label": "perturbed grid 500x500, 100 m blocks"},
+    "grid1m": {"kind": "grid", "side": 1000, "compounds": 100_000, "label": "perturbed grid 1000x1000, 100 m blocks"},
+    "toy": {"kind": "grid", "side": 12, "compounds": 200, "label": "warm-up only"},
+}
+REAL_CASES = ["longgang", "haidian", "nantong", "shanghai_drive"]
+ALL_CASES = REAL_CASES + ["grid250k", "grid1m"]
+ENGINES = ["planner", "scipy", "pandana", "networkx"]
+ENGINE_LABEL = {
+    "planner": "planner",
+    "scipy": "scipy naive",
+    "pandana": "pandana",
+    "networkx": "networkx",
+}
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# inputs (worker side)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _case_seed(case: str) -> int:
+    return SEED + zlib.crc32(case.encode())
+
+
+def _real_network(case: str, tmp: Path):
+    """Build a real extract's walk network with planner (cached as a pickle in the run's temp dir)."""
+    cache = tmp / f"net_{case}.pkl"
+    if cache.exists():
+        with open(cache, "rb") as fh:
+            return pickle.load(fh)
+    from planner.network import build_network, network_bounds_wgs84
+    from planner.projection import choose_metric_crs
+    from planner.scenario import NetworkSpec, load_scenario
+
+    spec_def = CASES[case]
+    if spec_def["kind"] == "scenario":
+        spec = load_scenario(REPO / spec_def["path"]).network
+    else:
+        spec = NetworkSpec(path=Path(spec_def["path"]).resolve(), kind="osm")
+    minx, miny, maxx, maxy = network_bounds_wgs84(spec)
+    crs = choose_metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
+    net = build_network(spec, crs)
+    part = cache.with_suffix(f".{os.getpid()}.part")
+    with open(part, "wb") as fh:
+        pickle.dump(net, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    part.replace(cache)
+    return net
+
+
+def grid_network(side: int, seed: int, *, spacing: float = 100.0, jitter: float = 15.0, removed: float = 0.03):
+    """A perturbed side x side grid as a planner WalkNetwork, built directly with numpy (no osmnx)."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+    from pyproj import CRS
+
+    from planner.network import WalkNetwork
+
+    rng = np.random.default_rng(seed)
+    crs = CRS.from_epsg(4547)  # CGCS2000 3-degree GK CM 114E (Shenzhen's zone)
+    ii, jj = np.divmod(np.arange(side * side), side)
+    x = 450_000.0 + jj * spacing + rng.uniform(-jitter, jitter, side * side)
+    y = 2_500_000.0 + ii * spacing + rng.uniform(-jitter, jitter, side * side)
+    idx = np.arange(side * side).reshape(side, side)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    keep = rng.random(len(u)) >= removed
+    u, v = u[keep], v[keep]
+    used = np.zeros(side * side, dtype=bool)
+    used[u] = True
+    used[v] = True
+    new_id = np.cumsum(used) - 1
+    x, y = x[used], y[used]
+    u, v = new_id[u], new_id[v]
+    order = np.lexsort((v, u))
+    u, v = u[order], v[order]
+    length = np.hypot(x[u] - x[v], y[u] - y[v])
+    geoms = shapely.linestrings(np.stack([x[u], y[u], x[v], y[v]], axis=1).reshape(-1, 2, 2))
+    nodes = gpd.GeoDataFrame(
+        {"x": x, "y": y}, geometry=shapely.points(x, y), crs=crs, index=pd.RangeIndex(len(x), name="node")
+    )
+    edges = gpd.GeoDataFrame(
+        {"u": u, "v": v, "length": length, "highway": "residential", "name": ""}, geometry=geoms, crs=crs
+    )
+    return WalkNetwork(nodes=nodes, edges=edges, crs=crs)
+
+
+def random_points(net, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n points near random edges (chosen by length): random position along the edge, 5-40 m to either side."""
+    import shapely
+
+    lengths = net.edges["length"].to_numpy()
+    geoms = net.edges.geometry.to_numpy()
+    e = rng.choice(len(lengths), size=n, p=lengths / lengths.sum())
+    t = rng.random(n) * lengths[e]
+    off = rng.uniform(5.0, 40.0, n) * rng.choice([-1.0, 1.0], n)
+    g = geoms[e]
+    c = shapely.line_interpolate_point(g, t)
+    a = shapely.line_interpolate_point(g, np.maximum(t - 0.5, 0.0))
+    b = shapely.line_interpolate_point(g, np.minimum(t + 0.5, lengths[e]))
+    dx = shapely.get_x(b) - shapely.get_x(a)
+    dy = shapely.get_y(b) - shapely.get_y(a)
+    norm = np.hypot(dx, dy)
+    flat = norm == 0
+    dx[flat], dy[flat], norm[flat] = 1.0, 0.0, 1.0
+    px = shapely.get_x(c) - dy / norm * off
+    py = shapely.get_y(c) + dx / norm * off
+    return px, py
+
+
+class Inputs:
+    """Network + points of one case, identical in every worker (deterministic seeds)."""
+
+    def __init__(self, case: str, tmp: Path, compounds: int | None):
+        import shapely
+
+        spec = CASES[case]
+        seed = _case_seed(case)
+        self.net = grid_network(spec["side"], seed) if spec["kind"] == "grid" else _real_network(case, tmp)
+        self.n_comp = int(compounds or spec["compounds"])
+        self.n_fac = max(1, int(round(FACILITY_SHARE * len(self.net.nodes))))
+        rng = np.random.default_rng(seed + 1)
+        n_pts = self.n_comp + N_CATEGORIES * self.n_fac
+        self.px, self.py = random_points(self.net, n_pts, rng)
+        self.points = shapely.points(self.px, self.py)
+        self.comp = np.arange(self.n_comp)
+        self.fac = [self.n_comp + k * self.n_fac + np.arange(self.n_fac) for k in range(N_CATEGORIES)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# engines (worker side); each gets the prepared ReachGraph and returns per-category results
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _pairs_to_arrays(s, t, d):
+    return np.asarray(s, dtype=np.int64), np.asarray(t, dtype=np.int64), np.asarray(d, dtype=np.float64)
+
+
+class PlannerEngine:
+    name = "planner"
+
+    def build(self, inp, graph) -> dict:
+        self.graph = graph
+        return {}
+
+    def nearest(self, inp, k):
+        from planner.reach import nearest_distance
+
+        d, _ = nearest_distance(self.graph, inp.fac[k], inp.comp, limit=NEAREST_LIMIT_M)
+        return d
+
+    def counts_catchments(self, inp, k):
+        from planner.reach import catchments
+
+        s, t, d = catchments(self.graph, inp.fac[k], inp.comp, limit=CATCH_LIMIT_M)
+        return np.bincount(t, minlength=inp.n_comp), (s, t, d)
+
+
+class ScipyEngine:
+    name = "scipy"
+
+    def build(self, inp, graph) -> dict:
+        self.csr = graph.csr
+        self.pn = graph.point_node
+        self.batch = int(max(1, min(128, SCIPY_BATCH_BYTES // (8 * graph.n_nodes))))
+        return {"batch": self.batch}
+
+    def nearest(self, inp, k):
+        from scipy.sparse.csgraph import dijkstra
+
+        src = self.pn[inp.fac[k]]
+        src = src[src >= 0]
+        tgt = self.pn[inp.comp]
+        out = np.full(inp.n_comp, np.inf)
+        if len(src):
+            d = dijkstra(self.csr, directed=True, indices=src, min_only=True, limit=NEAREST_LIMIT_M)
+            ok = tgt >= 0
+            out[ok] = d[tgt[ok]]
+        return out
+
+    def counts_catchments(self, inp, k):
+        from scipy.sparse.csgraph import dijkstra
+
+        src_all = self.pn[inp.fac[k]]
+        src_pos = np.flatnonzero(src_all >= 0)
+        tgt = self.pn[inp.comp]
+        tgt_pos = np.flatnonzero(tgt >= 0)
+        ss, tt, dd = [], [], []
+        for b in range(0, len(src_pos), self.batch):
+            pos = src_pos[b : b + self.batch]
+            dist = dijkstra(self.csr, directed=True, indices=src_all[pos], limit=CATCH_LIMIT_M)
+            sub = dist[:, tgt[tgt_pos]]
+            del dist
+            i, j = np.nonzero(sub <= CATCH_LIMIT_M)
+            ss.append(pos[i])
+            tt.append(tgt_pos[j])
+            dd.append(sub[i, j])
+        s, t, d = (np.concatenate(x) if x else np.zeros(0) for x in (ss, tt, dd))
+        s, t, d = _pairs_to_arrays(s, t, d)
+        return np.bincount(t, minlength=inp.n_comp), (s, t, d)
+
+
+def _edge_list(graph):
+    """Undirected edge list (u < v) of the augmented graph."""
+    coo = graph.csr.tocoo()
+    up = coo.row < coo.col
+    return coo.row[up].astype(np.int64), coo.col[up].astype(np.int64), coo.data[up].astype(np.float64)
+
+
+def _node_coordinates(inp, graph, snapped) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of every node of the augmented graph: network nodes, split nodes (the feet) and point leaves."""
+    import shapely
+
+    n = graph.n_nodes
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    x[: graph.n_base] = inp.net.nodes["x"].to_numpy()
+    y[: graph.n_base] = inp.net.nodes["y"].to_numpy()
+    pts = np.flatnonzero(graph.point_node >= 0)
+    leaf = graph.point_node[pts]
+    indptr, indices = graph.csr.indptr, graph.csr.indices
+    foot = indices[indptr[leaf]]  # a leaf has exactly one neighbour: its foot
+    feet = shapely.line_interpolate_point(inp.net.edges.geometry.to_numpy()[snapped.edge[pts]], snapped.offset[pts])
+    split = foot >= graph.n_base
+    x[foot[split]] = shapely.get_x(feet[split])
+    y[foot[split]] = shapely.get_y(feet[split])
+    x[leaf] = inp.px[pts]
+    y[leaf] = inp.py[pts]
+    if np.isnan(x).any():
+        raise RuntimeError("some augmented-graph nodes got no coordinates")
+    return x, y
+
+
+class PandanaEngine:
+    name = "pandana"
+
+    def build(self, inp, graph) -> dict:
+        import pandana
+        import pandas as pd
+
+        x, y = _node_coordinates(inp, graph, self.snapped)
+        r, c, w = _edge_list(graph)
+        t = time.perf_counter()
+        self.net = pandana.Network(
+            pd.Series(x), pd.Series(y), pd.Series(r), pd.Series(c), pd.DataFrame({"length": w}), twoway=True
+        )
+        t_ch = time.perf_counter() - t
+        self.net.precompute(CATCH_LIMIT_M)
+        t_pre = time.perf_counter() - t - t_ch
+        self.comp_nodes = graph.point_node[inp.comp]
+        self.graph = graph
+        comp_of = np.full(graph.n_nodes, -1, dtype=np.int64)
+        ok = self.comp_nodes >= 0
+        comp_of[self.comp_nodes[ok]] = inp.comp[ok]
+        self.comp_of = comp_of
+        self.mapping_misses = 0
+        return {"network_s": round(t_ch, 3), "precompute_s": round(t_pre, 3)}
+
+    def _xy(self, inp, k):
+        import pandas as pd
+
+        idx = inp.fac[k]
+        return pd.Series(inp.px[idx]), pd.Series(inp.py[idx])
+
+    def nearest(self, inp, k):
+        fx, fy = self._xy(inp, k)
+        cat = f"c{k}"
+        self.net.set_pois(category=cat, maxdist=NEAREST_LIMIT_M, maxitems=1, x_col=fx, y_col=fy)
+        res = self.net.nearest_pois(NEAREST_LIMIT_M, cat, num_pois=1, max_distance=np.inf)
+        d = res[1].to_numpy(dtype=np.float64)
+        out = np.full(inp.n_comp, np.inf)
+        ok = self.comp_nodes >= 0
+        out[ok] = d[self.comp_nodes[ok]]
+        return out
+
+    def counts_catchments(self, inp, k):
+        fx, fy = self._xy(inp, k)
+        name = f"v{k}"
+        ids = self.net.get_node_ids(fx, fy)
+        self.mapping_misses += int((ids.to_numpy() != self.graph.point_node[inp.fac[k]]).sum())
+        self.net.set(ids, name=name)
+        cnt = self.net.aggregate(CATCH_LIMIT_M, type="count", decay="flat", name=name).to_numpy()
+        counts = np.zeros(inp.n_comp, dtype=np.int64)
+        ok = self.comp_nodes >= 0
+        counts[ok] = np.rint(cnt[self.comp_nodes[ok]]).astype(np.int64)
+        # catchments: pandana has no source->target pair query; nodes_in_range gives every node in range
+        src_nodes = ids.to_numpy()
+        rng_df = self.net.nodes_in_range(src_nodes, CATCH_LIMIT_M)
+        fac_of = {int(n): i for i, n in enumerate(src_nodes)}
+        src = rng_df["source"].map(fac_of).to_numpy(dtype=np.int64)
+        tgt = self.comp_of[rng_df["destination"].to_numpy(dtype=np.int64)]
+        keep = tgt >= 0
+        s, t, d = _pairs_to_arrays(src[keep], tgt[keep], rng_df["length"].to_numpy(dtype=np.float64)[keep])
+        order = np.lexsort((t, s))
+        return counts, (s[order], t[order], d[order])
+
+
+class NetworkxEngine:
+    name = "networkx"
+
+    def build(self, inp, graph) -> dict:
+        import networkx as nx
+
+        r, c, w = _edge_list(graph)
+        G = nx.Graph()
+        G.add_nodes_from(range(graph.n_nodes))
+        G.add_weighted_edges_from(zip(r.tolist(), c.tolist(), w.tolist()), weight="length")
+        self.G = G
+        self.pn = graph.point_node
+        comp_nodes = graph.point_node[inp.comp]
+        self.comp_nodes = comp_nodes.tolist()
+        self.comp_of = {int(nd): i for i, nd in enumerate(comp_nodes) if nd >= 0}
+        return {}
+
+    def nearest(self, inp, k):
+        import networkx as nx
+
+        src = [int(s) for s in self.pn[inp.fac[k]] if s >= 0]
+        if not src:
+            return np.full(inp.n_comp, np.inf)
+        dist = nx.multi_source_dijkstra_path_length(self.G, set(src), cutoff=NEAREST_LIMIT_M, weight="length")
+        return np.array([dist.get(c, np.inf) if c >= 0 else np.inf for c in self.comp_nodes], dtype=np.float64)
+
+    def counts_catchments(self, inp, k):
+        import networkx as nx
+
+        ss, tt, dd = [], [], []
+        comp_of = self.comp_of
+        for si, s in enumerate(self.pn[inp.fac[k]].tolist()):
+            if s < 0:
+                continue
+            reached = nx.single_source_dijkstra_path_length(self.G, s, cutoff=CATCH_LIMIT_M, weight="length")
+            for node, d in reached.items():
+                ci = comp_of.get(node)
+                if ci is not None:
+                    ss.append(si)
+                    tt.append(ci)
+                    dd.append(d)
+        s, t, d = _pairs_to_arrays(ss, tt, dd)
+        order = np.lexsort((t, s))
+        s, t, d = s[order], t[order], d[order]
+        return np.bincount(t, minlength=inp.n_comp), (s, t, d)
+
+
+ENGINE_CLASSES = {"planner": PlannerEngine, "scipy": ScipyEngine, "pandana": PandanaEngine, "networkx": NetworkxEngine}
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _run_case(engine, engine_name: str, inp, save: Path | None, case: str, report: bool) -> dict:
+    """prep (shared) + engine build + the 5 categories; results of each category saved as .npz under ``save``."""
+    from planner.reach import build_reach_graph
+    from planner.snap import snap_points
+
+    say = _err if report else (lambda _msg: None)
+    t = time.perf_counter()
+    snapped = snap_points(inp.net, inp.points, max_snap_m=MAX_SNAP_M)
+    t_snap = time.perf_counter() - t
+    graph = build_reach_graph(inp.net, snapped)
+    t_prep = time.perf_counter() - t
+    say(f"@@phase {case} prep {t_prep}")
+    engine.snapped = snapped
+    t = time.perf_counter()
+    build_info = engine.build(inp, graph)
+    t_build = time.perf_counter() - t
+    say(f"@@phase {case} build {t_build}")
+    say(f"[reach]   {case}/{engine_name}: prep {t_prep:.2f} s (snap {t_snap:.2f} s, reach graph {t_prep - t_snap:.2f} s), "
+        f"build {t_build:.2f} s")
+    cats = []
+    for k in range(N_CATEGORIES):
+        t = time.perf_counter()
+        near = engine.nearest(inp, k)
+        t_near = time.perf_counter() - t
+        t = time.perf_counter()
+        counts, (s, tt, d) = engine.counts_catchments(inp, k)
+        t_catch = time.perf_counter() - t
+        if save is not None:
+            np.savez(save / f"res_{case}__{engine_name}__{k}.npz", nearest=near, counts=counts, s=s, t=tt, d=d)
+        cats.append({"nearest_s": t_near, "catch_s": t_catch, "pairs": int(len(s))})
+        say(f"@@cat {case} {k} {t_near} {t_catch}")
+        say(f"[reach]   {case}/{engine_name}: category {k + 1}/{N_CATEGORIES} nearest {t_near:.2f} s, "
+            f"counts+catchments {t_catch:.2f} s, {len(s)} pairs")
+    if engine_name == "pandana":
+        build_info["poi_mapping_misses"] = engine.mapping_misses
+    meta = {
+        "graph_nodes": int(graph.n_nodes),
+        "graph_edges": int(graph.csr.nnz // 2),
+        "unreachable_points": int((~snapped.reachable).sum()),
+        "snap_s": t_snap,
+        "prep_s": t_prep,
+        "build_s": t_build,
+        "build_info": build_info,
+        "categories": cats,
+    }
+    for attr in ("graph", "csr", "G", "net", "snapped"):
+        if hasattr(engine, attr):
+            setattr(engine, attr, None)
+    return meta
+
+
+def prepare(cases: list[str], tmp: Path) -> None:
+    """Build (and cache as pickles in the run's temp dir) the real networks, once, before any engine runs."""
+    for case in cases:
+        if CASES[case]["kind"] != "grid":
+            t = time.perf_counter()
+            net = _real_network(case, tmp)
+            _err(f"[reach] {case}: walk network built with planner in {time.perf_counter() - t:.1f} s ({net.summary()})")
+
+
+def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None) -> None:
+    """Run one engine on each case in turn; talk to the parent through '@@' lines on stderr."""
+    import gc
+
+    engine = ENGINE_CLASSES[engine_name]()
+    # warm-up, not timed: the whole job once on a toy grid (lazy imports, first calls, planner's numba JIT cache)
+    t = time.perf_counter()
+    _run_case(engine, engine_name, Inputs("toy", tmp, None), None, "toy", report=False)
+    warm_s = time.perf_counter() - t
+    gc.collect()
+    for case in cases:
+        _err(f"@@case {case} begin")
+        t0 = time.perf_counter()
+        inp = Inputs(case, tmp, compounds)
+        gc.collect()
+        rss_inputs = _rss()
+        _err(f"@@inputs {case} {rss_inputs}")
+        _err(f"[reach]   {case}/{engine_name}: inputs ready in {time.perf_counter() - t0:.1f} s "
+             f"({len(inp.net.nodes)} nodes, {len(inp.net.edges)} edges, {inp.n_comp} compounds, {inp.n_fac} facilities/category)")
+        meta = _run_case(engine, engine_name, inp, tmp, case, report=True)
+        meta.update({
+            "case": case,
+            "engine": engine_name,
+            "nodes": int(len(inp.net.nodes)),
+            "edges": int(len(inp.net.edges)),
+            "compounds": inp.n_comp,
+            "facilities_per_category": inp.n_fac,
+            "warmup_s": warm_s,
+            "rss_inputs": rss_inputs,
+            "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        })
+        (tmp / f"meta_{case}__{engine_name}.json").write_text(json.dumps(meta))
+        _err(f"@@case {case} done")
+        del inp
+        gc.collect()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# parent: run the jobs with caps, collect, compare, print
+# --------------------------------------------------------------------------------------------------------------
+
+
+class JobState:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.case: str | None = None
+        self.t_engine: float | None = None  # when the current case's inputs were ready (the clock starts)
+        self.peak: dict[str, int] = {}
+        self.inputs_rss: dict[str, int] = {}
+        self.done: list[str] = []
+        self.phases: dict[str, dict] = {}
+
+
+def _reader(stream, state: JobState, prefix: str) -> None:
+    for line in stream:
+        line = line.rstrip("\n")
+        if line.startswith("@@"):
+            parts = line[2:].split()
+            with state.lock:
+                kind, case = parts[0], parts[1]
+                ph = state.phases.setdefault(case, {"cats": []})
+                if kind == "case" and parts[2] == "begin":
+                    state.case, state.t_engine = case, None
+                elif kind == "case" and parts[2] == "done":
+                    state.done.append(case)
+                    state.case, state.t_engine = None, None
+                elif kind == "inputs":
+                    state.inputs_rss[case] = int(parts[2])
+                    state.t_engine = time.monotonic()
+                elif kind == "phase":
+                    ph[parts[2]] = float(parts[3])
+                elif kind == "cat":
+                    ph["cats"].append((float(parts[3]), float(parts[4])))
+        elif line.strip():
+            print(f"{prefix}{line}", file=sys.stderr, flush=True)
+
+
+def run_job(engine: str, cases: list[str], args, tmp: Path) -> dict[str, dict]:
+    """Run ``engine`` on ``cases`` in subprocesses; a capped/crashed case is recorded and the rest rerun."""
+    import psutil
+
+    status: dict[str, dict] = {}
+    remaining = list(cases)
+    while remaining:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--job-cases", ",".join(remaining),
+               "--tmp", str(tmp)]
+        if args.compounds:
+            cmd += ["--compounds", str(args.compounds)]
+        _err(f"[reach] start {engine} on {', '.join(remaining)}")
+        t_job = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, cwd=REPO)
+        state = JobState()
+        reader = threading.Thread(target=_reader, args=(proc.stderr, state, ""), daemon=True)
+        reader.start()
+        ps = psutil.Process(proc.pid)
+        killed: str | None = None
+        killed_case: str | None = None
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss
+            except psutil.Error:
+                rss = 0
+            with state.lock:
+                case, t_eng = state.case, state.t_engine
+                if case is not None:
+                    state.peak[case] = max(state.peak.get(case, 0), rss)
+            if case is not None and t_eng is not None and time.monotonic() - t_eng > args.cap:
+                killed, killed_case = "cap", case
+            elif rss > args.mem_cap * 2**30:
+                killed, killed_case = "mem", case
+            if killed:
+                _err(f"[reach] {engine} on {killed_case}: {'time cap' if killed == 'cap' else 'memory cap'} reached, killing pid {proc.pid}")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(0.02)
+        reader.join(timeout=5)
+        rc = proc.returncode
+        for case in state.done:
+            meta = json.loads((tmp / f"meta_{case}__{engine}.json").read_text())
+            peak = state.peak.get(case, 0)
+            if len(cases) == 1 or (len(state.done) == 1 and state.done[0] == remaining[0] and len(remaining) == 1):
+                peak = max(peak, meta["ru_maxrss"])
+            meta["peak_rss"] = peak
+            meta["status"] = "ok"
+            status[case] = meta
+            remaining.remove(case)
+        if remaining:
+            bad = killed_case or state.case or remaining[0]
+            ph = state.phases.get(bad, {"cats": []})
+            status[bad] = {"case": bad, "engine": engine, "status": killed or f"crash (rc {rc})", "partial": ph,
+                           "peak_rss": state.peak.get(bad, 0), "rss_inputs": state.inputs_rss.get(bad)}
+            if bad in remaining:
+                remaining.remove(bad)
+            _err(f"[reach] {engine} on {bad}: {status[bad]['status']}")
+        _err(f"[reach] done {engine} ({time.monotonic() - t_job:.1f} s)")
+    return status
+
+
+def _load(tmp: Path, case: str, engine: str, k: int):
+    f = tmp / f"res_{case}__{engine}__{k}.npz"
+    if not f.exists():
+        return None
+    z = np.load(f)
+    return {key: z[key] for key in z.files}
+
+
+def compare(tmp: Path, case: str, engine: str, ref: str, n_comp: int) -> dict | None:
+    """Agreement of ``engine`` with ``ref`` over the categories both completed."""
+    if engine == ref:
+        return None
+    max_dn, count_mism, inf_mism, pair_mism, max_dp, cats = 0.0, 0, 0, 0, 0.0, 0
+    for k in range(N_CATEGORIES):
+        a, b = _load(tmp, case, engine, k), _load(tmp, case, ref, k)
+        if a is None or b is None:
+            continue
+        cats += 1
+        fa, fb = np.isfinite(a["nearest"]), np.isfinite(b["nearest"])
+        inf_mism += int((fa != fb).sum())
+        both = fa & fb
+        if both.any():
+            max_dn = max(max_dn, float(np.abs(a["nearest"][both] - b["nearest"][both]).max()))
+        count_mism += int((a["counts"] != b["counts"]).sum())
+        ka = a["s"] * n_comp + a["t"]
+        kb = b["s"] * n_comp + b["t"]
+        common, ia, ib = np.intersect1d(ka, kb, assume_unique=False, return_indices=True)
+        pair_mism += int(len(ka) + len(kb) - 2 * len(common))
+        if len(common):
+            max_dp = max(max_dp, float(np.abs(a["d"][ia] - b["d"][ib]).max()))
+    if cats == 0:
+        return None
+    return {"ref": ref, "categories": cats, "max_abs_nearest_m": max_dn, "nearest_inf_mismatch": inf_mism,
+            "count_mismatch": count_mism, "pair_mismatch": pair_mism, "max_abs_pair_m": max_dp}
+
+
+def summarise(case: str, res: dict[str, dict], tmp: Path, cap: float) -> list[dict]:
+    rows = []
+    ok = {e: m for e, m in res.items() if m.get("status") == "ok"}
+    info = next(iter(ok.values()), None)
+    nx_full = "networkx" in ok
+    ref = "networkx" if nx_full else ("planner" if "planner" in ok else None)
+    for e in ENGINES:
+        if e not in res:
+            continue
+        m = res[e]
+        row = {"case": case, "engine": e, "status": m["status"], "notes": []}
+        if info:
+            for key in ("nodes", "edges", "graph_nodes", "compounds", "facilities_per_category"):
+                row[key] = info[key]
+        row["peak_mib"] = m.get("peak_rss", 0) / 2**20 if m.get("peak_rss") else None
+        row["inputs_mib"] = m["rss_inputs"] / 2**20 if m.get("rss_inputs") else None
+        if m["status"] == "ok":
+            cats = m["categories"]
+            row["prep"] = m["prep_s"]
+            row["snap"] = m["snap_s"]
+            row["build"] = m["build_s"]
+            row["nearest"] = sum(c["nearest_s"] for c in cats)
+            row["catch"] = sum(c["catch_s"] for c in cats)
+            row["total"] = row["prep"] + row["build"] + row["nearest"] + row["catch"]
+            row["pairs"] = sum(c["pairs"] for c in cats)
+            row["build_info"] = m.get("build_info", {})
+            if e == "planner":
+                row["notes"].append(f"warm-up excluded: {m['warmup_s']:.2f} s toy run incl. numba JIT cache load; "
+                                    f"prep = snap {m['snap_s']:.2f} s + reach graph {m['prep_s'] - m['snap_s']:.2f} s")
+            if e == "pandana":
+                bi = m["build_info"]
+                row["notes"].append(
+                    f"build = CH {bi['network_s']:.1f} s + precompute(1000) {bi['precompute_s']:.1f} s, 2 OpenMP threads; "
+                    f"mm weights, float32; catchments via nodes_in_range"
+                    + (f"; {bi['poi_mapping_misses']} POIs mapped off their leaf" if bi.get("poi_mapping_misses") else "")
+                )
+            if e == "scipy":
+                row["notes"].append(f"dense rows, batch {m['build_info']['batch']} sources/call")
+        else:
+            part = m.get("partial", {})
+            row["prep"] = part.get("prep")
+            row["build"] = part.get("build")
+            done = part.get("cats", [])
+            if done:
+                row["nearest_part"] = sum(c[0] for c in done)
+                row["catch_part"] = sum(c[1] for c in done)
+                per_cat = (row["nearest_part"] + row["catch_part"]) / len(done)
+                row["estimate"] = (row["prep"] or 0) + (row["build"] or 0) + per_cat * N_CATEGORIES
+                row["notes"].append(
+                    f"{m['status']} after {len(done)}/{N_CATEGORIES} categories; est. total "
+                    f"{row['estimate']:.0f} s = prep + build + {N_CATEGORIES} x {per_cat:.0f} s/category (extrapolated)"
+                )
+            else:
+                row["notes"].append(f"{m['status']} (cap {cap:.0f} s) before any category finished")
+        if ref and info:
+            agr = compare(tmp, case, e, ref, info["compounds"])
+            row["agreement"] = agr
+            if agr and agr["categories"] < N_CATEGORIES:
+                row["notes"].append(f"agreement over {agr['categories']} categories only")
+            if agr and agr["nearest_inf_mismatch"]:
+                row["notes"].append(f"{agr['nearest_inf_mismatch']} nearest finite/inf mismatches")
+        if e == ref:
+            if ref == "networkx":
+                row["notes"].append("reference")
+            else:
+                sc = compare(tmp, case, "planner", "scipy", info["compounds"]) if "scipy" in ok else None
+                row["notes"].append(
+                    "reference (networkx capped)"
+                    + (f"; vs scipy: max|dnearest| {sc['max_abs_nearest_m']:.2g} m, {sc['count_mismatch']} count / "
+                       f"{sc['pair_mismatch']} pair mismatches" if sc else "")
+                )
+        rows.append(row)
+    return rows
+
+
+def _fmt_s(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def render(rows: list[dict], cap: float) -> str:
+    head = ["case", "nodes", "edges", "graph nodes", "compounds", "fac/cat", "engine", "prep s", "build s",
+            "nearest s", "cnt+catch s", "total s", "inputs MiB", "peak MiB", "max|dnear| m", "count mism", "pair mism",
+            "note"]
+    table = []
+    notes = []
+    for r in rows:
+        agr = r.get("agreement")
+        note_ref = ""
+        if r["notes"]:
+            notes.append(f"[{len(notes) + 1}] {r['case']} / {ENGINE_LABEL[r['engine']]}: " + "; ".join(r["notes"]))
+            note_ref = f"[{len(notes)}]"
+        ok = r["status"] == "ok"
+        table.append([
+            r["case"], str(r.get("nodes", "-")), str(r.get("edges", "-")), str(r.get("graph_nodes", "-")),
+            str(r.get("compounds", "-")), str(r.get("facilities_per_category", "-")), ENGINE_LABEL[r["engine"]],
+            _fmt_s(r.get("prep")), _fmt_s(r.get("build")),
+            _fmt_s(r.get("nearest")) if ok else (f"({_fmt_s(r['nearest_part'])})" if "nearest_part" in r else "-"),
+            _fmt_s(r.get("catch")) if ok else (f"({_fmt_s(r['catch_part'])})" if "catch_part" in r else "-"),
+            _fmt_s(r["total"]) if ok else (f"> cap ({cap:.0f})" if r["status"] == "cap" else r["status"]),
+            f"{r['inputs_mib']:.0f}" if r.get("inputs_mib") else "-",
+            f"{r['peak_mib']:.0f}" if r.get("peak_mib") else "-",
+            f"{agr['max_abs_nearest_m']:.2g}" if agr else ("ref" if any(n.startswith("reference") for n in r["notes"]) else "-"),
+            str(agr["count_mismatch"]) if agr else "-",
+            str(agr["pair_mismatch"]) if agr else "-",
+            note_ref,
+        ])
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
+    left = {0, 6}
+    lines = ["  ".join(h.ljust(w) if i in left else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    lines.append("  ".join("-" * w for w in widths))
+    prev = None
+    for row in table:
+        if prev is not None and row[0] != prev:
+            lines.append("")
+        prev = row[0]
+        lines.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines) + "\n\n" + "\n".join(notes)
+
+
+def ratios(case_rows: list[dict]) -> dict:
+    by = {r["engine"]: r for r in case_rows}
+    p = by.get("planner")
+    out: dict = {"case": case_rows[0]["case"]}
+    if not p or p["status"] != "ok":
+        return out
+    for peer in ("networkx", "pandana"):
+        r = by.get(peer)
+        if not r:
+            continue
+        if r["status"] == "ok":
+            out[peer] = r["total"] / p["total"]
+            out[f"{peer}_query"] = (r["nearest"] + r["catch"]) / (p["nearest"] + p["catch"])
+        elif r["status"] == "cap":
+            out[peer] = None
+            out[f"{peer}_lower"] = CAP_SECONDS / p["total"]
+            if r.get("estimate"):
+                out[f"{peer}_est"] = r["estimate"] / p["total"]
+    s = by.get("scipy")
+    if s and s["status"] == "ok":
+        out["nearest_vs_scipy"] = p["nearest"] / s["nearest"]
+        out["scipy"] = s["total"] / p["total"]
+    out["planner_peak_mib"] = p.get("peak_mib")
+    out["planner_inputs_mib"] = p.get("inputs_mib")
+    return out
+
+
+CAP_SECONDS = 900.0
+
+
+def _x(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}×"
+
+
+def ratio_line(rt: dict) -> str:
+    parts = []
+    for peer in ("networkx", "pandana"):
+        if rt.get(peer) is not None:
+            parts.append(f"vs {peer}: {_x(rt[peer])}" + (" (incl. build)" if peer == "pandana" else "")
+                         + f" [queries only {_x(rt[peer + '_query'])}]")
+        elif rt.get(peer + "_lower") is not None:
+            est = f", est. {_x(rt[peer + '_est'])}" if rt.get(peer + "_est") else ""
+            parts.append(f"vs {peer}: > {_x(rt[peer + '_lower'])} (capped{est})")
+    if rt.get("nearest_vs_scipy") is not None:
+        parts.append(f"nearest vs plain scipy: {rt['nearest_vs_scipy']:.2f}× the time")
+    return f"{rt['case']}: planner " + ", ".join(parts) if parts else f"{rt['case']}: planner did not finish"
+
+
+def final_line(rt: dict) -> str:
+    def val(peer):
+        if rt.get(peer) is not None:
+            return f"{rt[peer]:.1f}×"
+        if rt.get(peer + "_lower") is not None:
+            return f">{rt[peer + '_lower']:.1f}×"
+        return "n/a"
+
+    return f"reach speedup: {val('networkx')} vs networkx, {val('pandana')} vs pandana"
+
+
+def main(argv: list[str] | None = None) -> int:
+    global CAP_SECONDS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="real extracts only (< 1 min)")
+    ap.add_argument("--cases", help=f"comma-separated, from: {', '.join(ALL_CASES)}")
+    ap.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES))
+    ap.add_argument("--cap", type=float, default=900.0, help="time cap per (case, engine) in seconds (default 900)")
+    ap.add_argument("--mem-cap", type=float, default=18.0, help="RSS cap per engine process in GiB (default 18)")
+    ap.add_argument("--compounds", type=int, help="compounds for every case (default: 10 k real, 50 k grid250k, 100 k grid1m)")
+    ap.add_argument("--out", help="write raw numbers as JSON (relative names go to benchmarks/results/)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--job-cases", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.worker == "prepare":
+        prepare(args.job_cases.split(","), Path(args.tmp))
+        return 0
+    if args.worker:
+        worker(args.worker, args.job_cases.split(","), Path(args.tmp), args.compounds)
+        return 0
+
+    CAP_SECONDS = args.cap
+    if args.cases:
+        cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    else:
+        cases = list(REAL_CASES) if args.quick else list(ALL_CASES)
+    unknown = [c for c in cases if c not in ALL_CASES]
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown += [e for e in engines if e not in ENGINES]
+    if unknown:
+        ap.error(f"unknown case/engine: {unknown}")
+    t_run = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="reach_bench_"))
+    try:
+        results: dict[str, dict[str, dict]] = {c: {} for c in cases}
+        small = [c for c in cases if CASES[c]["kind"] != "grid"]
+        big = [c for c in cases if CASES[c]["kind"] == "grid"]
+        # the small real extracts: one process per engine for all of them; grids: one process per (case, engine)
+        if small:
+            _err("[reach] building the real walk networks with planner (not timed)")
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", "prepare", "--job-cases",
+                            ",".join(small), "--tmp", str(tmp)], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+            for e in engines:
+                for c, m in run_job(e, small, args, tmp).items():
+                    results[c][e] = m
+        for c in big:
+            for e in engines:
+                results[c].update({e: m for _, m in run_job(e, [c], args, tmp).items()})
+        rows_by_case = {c: summarise(c, results[c], tmp, args.cap) for c in cases}
+        rts = {c: ratios(rows_by_case[c]) for c in cases if rows_by_case[c]}
+        elapsed = time.monotonic() - t_run
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    all_rows = [r for c in cases for r in rows_by_case[c]]
+    print(f"planner reach engine vs peers: {N_CATEGORIES} categories; nearest facility within {NEAREST_LIMIT_M:.0f} m, "
+          f"counts and catchments within {CATCH_LIMIT_M:.0f} m (inclusive); seeds fixed")
+    print(f"total = prep (planner snap_points + build_reach_graph, identical for every engine: the augmented graph) "
+          f"+ engine build + nearest + counts/catchments; all in seconds, wall clock")
+    print("agreement columns compare with networkx on the same graph (or planner when networkx was capped): max |Δ| of "
+          "nearest distances over compounds, counts that differ (compound × category), catchment pairs in one list only")
+    print()
+    print(render(all_rows, args.cap))
+    print()
+    for c in cases:
+        if c in rts:
+            print(ratio_line(rts[c]))
+    for c in cases:
+        rt = rts.get(c, {})
+        if CASES[c]["kind"] == "grid" and rt.get("planner_peak_mib"):
+            print(f"planner peak memory, {c}: {rt['planner_peak_mib']:.0f} MiB "
+                  f"(inputs: interpreter + libraries + WalkNetwork + points = {rt['planner_inputs_mib']:.0f} MiB)")
+    print(f"benchmark wall time: {elapsed:.0f} s")
+
+    if args.out:
+        out = Path(args.out)
+        if not out.is_absolute():
+            out = RESULTS / out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"cases": {c: results[c] for c in cases}, "rows": all_rows, "ratios": rts,
+                                   "wall_s": elapsed, "cap_s": args.cap}, indent=1, default=str))
+        print(f"raw numbers: {out}")
+
+    headline = "grid250k" if "grid250k" in cases else ("longgang" if "longgang" in cases else
+                                                      max(cases, key=lambda c: (rows_by_case[c] or [{}])[0].get("nodes", 0)))
+    print(final_line(rts.get(headline, {})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
