@@ -96,6 +96,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
         compliance=result.compliance.table if result.compliance is not None else None,
     )
     save_map(fmap, paths["map"])
+    paths.update(_write_siting(result, out))
 
     paths["summary"].write_text(
         json.dumps(_summary(result, paths), ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8"
@@ -168,10 +169,38 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "census_unplaced": result.census_unplaced,
         "warnings": result.warnings,
         "standards": _standards_summary(result),
+        "siting": [r.summary for r in result.siting],
         "run_time_s": result.timings,
         "inputs": inputs,
         "outputs": {k: p.name for k, p in paths.items()},
     }
+
+
+def _write_siting(result: RunResult, out: Path) -> dict[str, Path]:
+    """sites.csv / sites.gpkg (WGS84), coverage_curve.csv and pairs.csv, when the scenario asked for siting."""
+    written: dict[str, Path] = {}
+    sites = result.sites
+    if sites is None:
+        return written
+    wgs = sites.to_crs(4326)
+    table = wgs.drop(columns="geometry").assign(lon=wgs.geometry.x.round(7), lat=wgs.geometry.y.round(7))
+    written["sites_csv"] = out / "sites.csv"
+    _csv(table, written["sites_csv"], index=False)
+    written["sites_gpkg"] = out / "sites.gpkg"
+    if written["sites_gpkg"].exists():
+        written["sites_gpkg"].unlink()
+    if len(wgs):
+        wgs.to_file(written["sites_gpkg"], layer="sites", driver="GPKG", engine="pyogrio", index=False)
+    else:
+        written.pop("sites_gpkg")
+    curve = result.coverage_curve
+    if curve is not None and len(curve):
+        written["coverage_curve_csv"] = out / "coverage_curve.csv"
+        _csv(curve, written["coverage_curve_csv"], index=False)
+    if result.pairs is not None:
+        written["pairs_csv"] = out / "pairs.csv"
+        _csv(result.pairs, written["pairs_csv"], index=False)
+    return written
 
 
 def _standards_summary(result: RunResult) -> dict:

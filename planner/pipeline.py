@@ -31,6 +31,7 @@ from .isochrones import isochrone, reached_segments
 from .reach import nearest_distance
 from .requirements import Compliance, evaluate, gap_list
 from .standards import rules_for
+from .suggest import SitingResult, pair_elderly_childcare, suggest_sites
 from .offsets import check_shift
 from .population import disaggregate_census
 from .scenario import Scenario
@@ -68,6 +69,33 @@ class RunResult:
     compliance: Compliance | None = None
     gaps: pd.DataFrame | None = None
     circles: pd.DataFrame | None = None
+    siting: list[SitingResult] = field(default_factory=list)
+    pairs: pd.DataFrame | None = None
+
+    @property
+    def sites(self) -> gpd.GeoDataFrame | None:
+        """All suggested sites of all siting tasks (metric CRS), with an ``explanation`` column; None without siting."""
+        if not self.siting:
+            return None
+        parts = [r.sites.assign(task=r.task.name) for r in self.siting if len(r.sites)]
+        if not parts:
+            return gpd.GeoDataFrame({"rank": []}, geometry=gpd.GeoSeries([], crs=self.crs), crs=self.crs)
+        sites = pd.concat(parts, ignore_index=True)
+        sites["explanation"] = [
+            f"第 {r.rank} 处：新覆盖 {r.new_population:,.0f} 人（60岁及以上 {r.new_age_60_plus:,.0f}，0–3岁 {r.new_age_0_3:,.0f}），"
+            f"{r.new_compounds} 个小区：{r.compounds}。{r.fixes + '。' if r.fixes else ''}"
+            + (f"最近的现有同类设施 {r.nearest_existing_m:,.0f} 米。" if pd.notna(r.nearest_existing_m) else "附近无现有同类设施。")
+            for r in sites.itertuples()
+        ]
+        return gpd.GeoDataFrame(sites, geometry="geometry", crs=self.crs)
+
+    @property
+    def coverage_curve(self) -> pd.DataFrame | None:
+        """k → covered demand for each task that asked for a curve (``task`` column); None without siting."""
+        if not self.siting:
+            return None
+        parts = [r.curve.assign(task=r.task.name) for r in self.siting if len(r.curve)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["k", "covered", "covered_share", "status", "greedy_covered", "task"])
 
 
 def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None]):
@@ -98,7 +126,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     taxonomy = load_taxonomy()
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    total = 7
+    total = 8 if scenario.siting else 7
 
     with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report):
         minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network)
@@ -258,7 +286,37 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
             for r in rows.itertuples():
                 report(f"        - {r.shortfall_text or r.rule}  [{r.rule_id}]")
 
-    with _stage(timings, "街道汇总 / sub-district summary", 7, total, report):
+    siting_results: list = []
+    pairs = None
+    if scenario.siting:
+        with _stage(timings, "选址建议 / siting", 7, total, report):
+            for task in scenario.siting:
+                res = suggest_sites(
+                    task,
+                    network=network,
+                    compounds=comp,
+                    gates=gates,
+                    gate_owner=owner,
+                    facilities=fac,
+                    zones=zone_gdf,
+                    compliance=compliance.table,
+                    preset=scenario.standards.preset,
+                    overrides=dict(scenario.standards.overrides),
+                    radius_default_m=longest_m,
+                    max_snap_m=scenario.max_snap_m,
+                    taxonomy=taxonomy,
+                )
+                siting_results.append(res)
+                sm = res.summary
+                report(
+                    f"    {task.name}：{len(res.sites)} 处，求解状态 {sm['status']}，目标值 {sm['objective']}，界 {sm['bound']}，"
+                    f"间隙 {sm['gap']}，{sm['seconds']} 秒 / {len(res.sites)} sites, status {sm['status']}"
+                )
+                for row in res.sites.itertuples():
+                    report(f"        {row.rank}. {row.name}（{row.zone_id}）新覆盖 {row.marginal_gain:,.0f} 人；{row.fixes}")
+            pairs = pair_elderly_childcare(fac, network, scenario.max_snap_m, longest_m)
+
+    with _stage(timings, "街道汇总 / sub-district summary", total, total, report):
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zone_gdf, fac, fac["zone_id"])
         comp["zone_name"] = comp["zone_id"].map(zone_table["name"])
 
@@ -281,6 +339,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         compliance=compliance,
         gaps=gaps,
         circles=circles_table,
+        siting=siting_results,
+        pairs=pairs,
     )
 
 

@@ -38,6 +38,26 @@ class PopulationSpec:
 
 
 @dataclass(frozen=True)
+class SitingSpec:
+    """One siting task: where to put new facilities of ``category`` and by which model."""
+
+    name: str
+    category: str
+    model: Literal["mclp", "lscp", "capacitated", "pmedian"] = "mclp"
+    k: int = 3
+    demand: Literal["population", "age_60_plus", "age_0_3"] = "population"
+    radius_m: float | None = None  # default: the longest threshold in metres
+    every_zone: bool = True  # each 街道 without the category gets one new site inside it
+    coverage_target_pct: float = 90.0  # lscp
+    capacity_per_site: float = 100.0  # capacitated: places/beds per new site when candidates give none
+    need_per_1000: float = 4.5  # capacitated: places needed per 1000 of the demand group's base (population)
+    candidates: Path | None = None  # a layer of candidate sites; None = generated in gap areas
+    candidate_spacing_m: float = 250.0
+    time_limit_s: float = 60.0
+    curve_k: int = 0  # also solve k = 1..curve_k for the coverage curve
+
+
+@dataclass(frozen=True)
 class StandardsSpec:
     """Which rule preset to evaluate and the targets the scenario changes."""
 
@@ -112,6 +132,7 @@ class Scenario:
     basemap: Literal["offline", "osm"] = "offline"
     population: PopulationSpec = field(default_factory=PopulationSpec)
     standards: StandardsSpec = field(default_factory=StandardsSpec)
+    siting: tuple[SitingSpec, ...] = ()
 
     def threshold_m(self, minutes: float) -> float:
         """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
@@ -125,7 +146,7 @@ class Scenario:
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population", "standards",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population", "standards", "siting",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
@@ -203,6 +224,7 @@ def load_scenario(path: str | Path) -> Scenario:
         basemap = "offline"
     population = _parse_population(raw.get("population", {}), problems)
     standards = _parse_standards(raw.get("standards", {}), problems)
+    siting = _parse_siting(raw.get("siting", []), base, problems)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("缺少 name（情景名称）/ missing name (the scenario's title)")
@@ -233,7 +255,80 @@ def load_scenario(path: str | Path) -> Scenario:
         zones=zones,
         population=population,
         standards=standards,
+        siting=siting,
     )
+
+
+_SITING_KEYS = {
+    "name", "category", "model", "k", "demand", "radius_m", "every_zone", "coverage_target_pct", "capacity_per_site",
+    "need_per_1000", "candidates", "candidate_spacing_m", "time_limit_s", "curve_k",
+}
+
+
+def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingSpec, ...]:
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        problems.append("[[siting]] 必须是表的数组 / [[siting]] must be an array of tables")
+        return ()
+    out = []
+    taxonomy = load_taxonomy()
+    for n, task in enumerate(raw, start=1):
+        where = f"[[siting]] #{n}"
+        if not isinstance(task, dict):
+            problems.append(f"{where} 必须是表 / must be a table")
+            continue
+        for key in sorted(set(task) - _SITING_KEYS):
+            problems.append(f"{where} 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_SITING_KEYS))})")
+        cat = task.get("category")
+        if cat not in taxonomy:
+            problems.append(f"{where}.category 未知类别 {cat!r} / unknown category; known: {', '.join(taxonomy.keys)}")
+            continue
+        model = task.get("model", "mclp")
+        if model not in ("mclp", "lscp", "capacitated", "pmedian"):
+            problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian / model must be mclp, lscp, capacitated or pmedian")
+            continue
+        demand = task.get("demand", "population")
+        if demand not in ("population", "age_60_plus", "age_0_3"):
+            problems.append(f"{where}.demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
+            continue
+        k = task.get("k", 3)
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 500:
+            problems.append(f"{where}.k 必须是 0–500 的整数 / k must be a whole number 0–500")
+            continue
+        cand = task.get("candidates")
+        cand_path = None
+        if cand is not None:
+            cand_path = _resolve(base, cand, where + ".candidates", problems)
+            if cand_path is None:
+                continue
+        nums = {}
+        for key, default, low, high in (("radius_m", None, 10, 20000), ("coverage_target_pct", 90.0, 0, 100), ("capacity_per_site", 100.0, 0, 1e6),
+                                        ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000)):
+            if key in task:
+                val = task[key]
+                if isinstance(val, bool) or not isinstance(val, int | float) or not low <= val <= high:
+                    problems.append(f"{where}.{key} 必须是 {low}–{high} 之间的数 / must be a number in [{low}, {high}]")
+                    continue
+                nums[key] = float(val)
+        curve_k = task.get("curve_k", 0)
+        if isinstance(curve_k, bool) or not isinstance(curve_k, int) or not 0 <= curve_k <= 100:
+            problems.append(f"{where}.curve_k 必须是 0–100 的整数 / curve_k must be a whole number 0–100")
+            curve_k = 0
+        out.append(
+            SitingSpec(
+                name=str(task.get("name", f"新增{taxonomy[cat].zh}")),
+                category=cat,
+                model=model,
+                k=k,
+                demand=demand,
+                every_zone=bool(task.get("every_zone", True)),
+                candidates=cand_path,
+                curve_k=curve_k,
+                **nums,
+            )
+        )
+    return tuple(out)
 
 
 def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
