@@ -190,3 +190,13 @@ def test_oneway_tags_do_not_apply_to_walking(tmp_path: Path):
     ba, _ = nearest_distance(graph, np.array([1]), np.array([0]))
     assert np.isfinite(ab[0]) and ab[0] == pytest.approx(ba[0]) and ab[0] == pytest.approx(net.edges["length"].sum())
     assert len(nodes) == 3
+
+
+def test_multipoint_compounds_are_gates():
+    """A MultiPoint compound contributes one gate per point; other geometries one gate inside them."""
+    from planner.pipeline import compound_gates
+
+    geoms = gpd.GeoSeries([shapely.MultiPoint([(0, 0), (10, 0), (20, 0)]), shapely.box(0, 0, 10, 10), shapely.Point(5, 5)], crs=CRS)
+    gates, owner = compound_gates(geoms)
+    assert list(owner) == [0, 0, 0, 1, 2]
+    assert shapely.box(0, 0, 10, 10).contains(gates[3])

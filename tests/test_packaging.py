@@ -65,3 +65,10 @@ def test_readme_quick_start_has_two_commands(repo_root: Path):
 def test_top_level_layout(repo_root: Path, folder: str):
     """The design card's top-level folders exist."""
     assert (repo_root / folder).is_dir()
+
+
+def test_agpl_peers_are_never_imported_by_planner(repo_root: Path):
+    """pandana and cityseer (AGPL) and the benchmark-only spopt/PuLP stay out of the library's imports."""
+    pattern = re.compile(r"^\s*(from|import)\s+(pandana|cityseer|spopt|pulp)\b", re.M)
+    offenders = [p.name for p in (repo_root / "planner").rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
