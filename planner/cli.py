@@ -1,4 +1,4 @@
-"""Command line: ``planner run SCENARIO --out DIR`` and ``planner demo-data``."""
+"""Command line: ``planner run SCENARIO --out DIR``, ``planner compare RUN_A RUN_B --out DIR`` and helpers."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"设施 {len(result.facilities)} 个，拒收 {len(rejected)} 行 / done in {elapsed:.1f} s"
     )
     print(f"地图已写入 / map written to: {paths['map'].resolve()}")
+    print(f"报告已写入 / report written to: {paths['report_html'].resolve()}（可打印为 PDF / printable）")
     print(f"全部输出 / all outputs in: {Path(args.out).resolve()}")
     return 0
 
@@ -110,6 +111,33 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .basemaps import check_basemap
+    from .compare import compare_runs, read_run, write_comparison
+
+    check_basemap(args.basemap, args.tianditu_key)  # refuse 天地图 without a key before any work
+    a, b = read_run(args.run_a), read_run(args.run_b)
+    cmp = compare_runs(a, b)
+    paths = write_comparison(cmp, args.out, lang=args.lang, basemap=args.basemap, tianditu_key=args.tianditu_key)
+    print(f"对比 / comparing: {a.name} ({a.path}) → {b.name} ({b.path})")
+    for note in cmp.notes:
+        print(f"  ⚠ {note}")
+    counts = cmp.compounds["change"].value_counts()
+    print(f"小区：新增覆盖 {int(counts.get('gained', 0))} 个，失去覆盖 {int(counts.get('lost', 0))} 个，有增有减 {int(counts.get('mixed', 0))} 个 / "
+          f"compounds gained {int(counts.get('gained', 0))}, lost {int(counts.get('lost', 0))}, mixed {int(counts.get('mixed', 0))}")
+    for row in cmp.zones.itertuples():
+        if row.n_newly_passing or row.n_newly_failing or row.newly_covered_total or row.lost_total:
+            print(f"  {row.name}：新达标 {row.n_newly_passing} 项，新不达标 {row.n_newly_failing} 项，新增覆盖 {row.newly_covered_total:,.0f} 人次，"
+                  f"失去覆盖 {row.lost_total:,.0f} 人次 / +{row.n_newly_passing} −{row.n_newly_failing} rules")
+            for rid in filter(None, row.newly_passing.split("；")):
+                print(f"      ✔ {rid}")
+            for rid in filter(None, row.newly_failing.split("；")):
+                print(f"      ✘ {rid}")
+    for path in paths.values():
+        print(f"已写入 / written: {path.resolve()}")
+    return 0
+
+
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import generate
 
@@ -133,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--lang", choices=["zh", "en"], default=None, help="地图语言（默认取情景设置）/ map language")
     p_run.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
     p_run.set_defaults(func=_cmd_run)
+
+    p_cmp = sub.add_parser("compare", help="对比两次运行的输出 / compare two run output folders")
+    p_cmp.add_argument("run_a", help="方案 A 的输出文件夹（现状）/ output folder of run A (before)")
+    p_cmp.add_argument("run_b", help="方案 B 的输出文件夹（方案）/ output folder of run B (after)")
+    p_cmp.add_argument("--out", required=True, help="输出文件夹 / output folder")
+    p_cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="语言 / language")
+    p_cmp.add_argument("--basemap", choices=["offline", "osm", "tianditu", "amap"], default="offline",
+                       help="底图（默认离线）/ base map (default offline)")
+    p_cmp.add_argument("--tianditu-key", default=None, help="天地图密钥 tk（--basemap tianditu 时需要）/ 天地图 key for --basemap tianditu")
+    p_cmp.set_defaults(func=_cmd_compare)
 
     p_chk = sub.add_parser("check-layer", help="检查并规范化一个图层 / check and normalise one layer")
     p_chk.add_argument("path", help="图层文件 / layer file (gpkg, geojson, shp, zip, parquet, csv, xlsx)")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ._i18n import tr
+from .basemaps import add_basemap, check_basemap, needs_gcj02, to_display
 from .categories import Taxonomy
 from .coverage import Coverage, band_column, dist_column
 
@@ -66,20 +67,31 @@ def gap_map(
     max_snap_m: float,
     isochrones: dict[str, gpd.GeoDataFrame] | None = None,
     compliance: pd.DataFrame | None = None,
+    tianditu_key: str | None = None,
+    sites: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
     Layers: walk network (the offline basemap), 街道 outlines with their summary, compounds
     coloured by the share of categories within the longest threshold, unreachable compounds,
     and one layer per facility category. A legend, a layer switcher and a scale bar are added.
+    ``basemap`` is one of :data:`planner.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
     """
+    # --- base map (planner.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
+    check_basemap(basemap, tianditu_key)
+    if needs_gcj02(basemap):
+        network_edges, zones, compounds, facilities = (to_display(f, basemap) for f in (network_edges, zones, compounds, facilities))
+        isochrones = {k: to_display(v, basemap) for k, v in (isochrones or {}).items()}
+        sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
+    # --- end base map ---
     longest = f"{max(coverage.thresholds_min):g}"
     cats = coverage.categories
     comp = compounds.to_crs(4326)
     pts = comp.geometry.representative_point()
     bounds = comp.total_bounds if len(comp) else network_edges.to_crs(4326).total_bounds
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
-    fmap = _offline_map(center, tiles="OpenStreetMap" if basemap == "osm" else None)
+    fmap = _offline_map(center, tiles=None)
+    add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
 
     net = network_edges.to_crs(4326)[["highway", "name", "geometry"]].copy()
     net["name"] = net["name"].fillna("").astype(str)
@@ -96,7 +108,7 @@ def gap_map(
         },
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False) if (net["name"] != "").any() else None,
         control=True,
-        show=True,
+        show=basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
     ).add_to(fmap)
     log.debug("network layer: %d edges (%d major)", len(net), int(major.sum()))
 
@@ -217,6 +229,31 @@ def gap_map(
             tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
             show=cat in cats,
+        ).add_to(fmap)
+
+    if sites is not None and len(sites):
+        sg = sites.to_crs(4326)
+        site_layer = gpd.GeoDataFrame(
+            {
+                "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
+                "popup": [
+                    f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}<br>"
+                    f"{html.escape(str(e))}"
+                    for t, r, c, e in zip(sg["task"], sg["rank"], sg["category"], sg["explanation"], strict=True)
+                ],
+                "color": [taxonomy[c].color for c in sg["category"]],
+            },
+            geometry=sg.geometry.to_numpy(),
+            crs=4326,
+        )
+        folium.GeoJson(
+            site_layer,
+            name=tr("sites", lang),
+            marker=folium.CircleMarker(radius=11, weight=4),
+            style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
+                                      "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
+            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=420),
         ).add_to(fmap)
 
     folium.LayerControl(collapsed=False).add_to(fmap)

@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .compare import write_zone_outlines
+from .excel import write_workbook
 from .maps import gap_map, save_map
 from .pipeline import RunResult
+from .report import write_report
 
 __all__ = ["write_outputs", "OUTPUT_FILES"]
 
@@ -32,6 +35,10 @@ OUTPUT_FILES = {
     "circles_csv": "circles.csv",
     "rejected_csv": "rejected.csv",
     "summary": "summary.json",
+    # printable report, workbook, 街道 outlines for `planner compare` (planner.report, planner.excel, planner.compare)
+    "report_html": "report.html",
+    "report_xlsx": "report.xlsx",
+    "subdistricts_gpkg": "subdistricts.gpkg",
 }
 
 
@@ -94,13 +101,22 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
         max_snap_m=sc.max_snap_m,
         isochrones=result.isochrones,
         compliance=result.compliance.table if result.compliance is not None else None,
+        tianditu_key=getattr(sc, "tianditu_key", None),
+        sites=result.sites,
     )
     save_map(fmap, paths["map"])
     paths.update(_write_siting(result, out))
+    # --- 街道 outlines (compare), then after summary.json the report and workbook (planner.report, planner.excel) ---
+    if result.zones is not None and len(result.zones):
+        write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
+    else:
+        paths.pop("subdistricts_gpkg")
 
-    paths["summary"].write_text(
-        json.dumps(_summary(result, paths), ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8"
-    )
+    summary = _summary(result, paths)
+    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
+    write_report(result, paths["report_html"], lang=lang, summary=summary)
+    write_workbook(result, paths["report_xlsx"], lang=lang)
+    # --- end report and workbook ---
     log.info("outputs written to %s", out)
     return paths
 

@@ -129,7 +129,8 @@ class Scenario:
     study_area_buffer_m: float = 2000.0
     search_limit_m: float = 5000.0
     categories: tuple[str, ...] | None = None
-    basemap: Literal["offline", "osm"] = "offline"
+    basemap: Literal["offline", "osm", "tianditu", "amap"] = "offline"
+    tianditu_key: str | None = None  # 天地图 browser key (tk), needed for basemap = "tianditu"
     population: PopulationSpec = field(default_factory=PopulationSpec)
     standards: StandardsSpec = field(default_factory=StandardsSpec)
     siting: tuple[SitingSpec, ...] = ()
@@ -146,7 +147,7 @@ class Scenario:
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "network", "layers", "population", "standards", "siting",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
@@ -219,8 +220,16 @@ def load_scenario(path: str | Path) -> Scenario:
         problems.append("language 只能是 'zh' 或 'en' / language must be 'zh' or 'en'")
         language = "zh"
     basemap = raw.get("basemap", "offline")
-    if basemap not in ("offline", "osm"):
-        problems.append("basemap 只能是 'offline' 或 'osm' / basemap must be 'offline' or 'osm'")
+    tianditu_key = raw.get("tianditu_key")
+    if tianditu_key is not None and not isinstance(tianditu_key, str):
+        problems.append("tianditu_key 必须是字符串 / tianditu_key must be a string")
+        tianditu_key = None
+    try:  # offline | osm | tianditu (needs tianditu_key) | amap: planner.basemaps
+        from .basemaps import check_basemap
+
+        check_basemap(basemap, tianditu_key)
+    except ScenarioError as exc:
+        problems.append(str(exc))
         basemap = "offline"
     population = _parse_population(raw.get("population", {}), problems)
     standards = _parse_standards(raw.get("standards", {}), problems)
@@ -249,6 +258,7 @@ def load_scenario(path: str | Path) -> Scenario:
         search_limit_m=search_limit,
         categories=tuple(categories) if categories else None,
         basemap=basemap,
+        tianditu_key=tianditu_key.strip() if tianditu_key else None,
         network=network,
         facilities=facilities,
         residential=residential,

@@ -201,6 +201,7 @@ def suggest_sites(
         "demand": task.demand,
         "radius_m": radius,
         "required_zones": list(required),
+        "sites": len(sites),
         "status": sol.status,
         "solver_message": str(sol.solver_message),
         "objective": None if not np.isfinite(sol.objective) else round(float(sol.objective), 3),

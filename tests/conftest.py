@@ -23,3 +23,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo_run")
     assert main(["run", str(ROOT / "scenarios" / "demo.toml"), "--out", str(out), "-q"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_result():
+    """The demo scenario's :class:`planner.pipeline.RunResult`, computed once (report, workbook and base-map tests)."""
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
+
+    return run(load_scenario(ROOT / "scenarios" / "demo.toml"))

@@ -164,8 +164,10 @@ def test_marker_counts_match_summary(state: dict[str, Any], summary: dict[str, A
 
     shown = sum(info["markers"] for info in overlays.values() if info["shown"])
     assert state["onMap"] == shown
-    # the demo shows every layer at start, and the initial view frames all of them
-    assert state["onMap"] == summary["compounds"]["count"] + summary["facilities"]["count"]
+    # the demo shows every layer at start (suggested sites too), and the initial view frames all of them
+    n_sites = sum(task["sites"] for task in summary.get("siting", []))
+    assert overlays.get("建议选址", {"markers": 0})["markers"] == n_sites
+    assert state["onMap"] == summary["compounds"]["count"] + summary["facilities"]["count"] + n_sites
     assert state["inView"] == state["onMap"]
 
 

@@ -11,7 +11,7 @@ import pytest
 # pip name -> conda-forge name where they differ
 CONDA_NAME = {"osmium": "pyosmium"}
 # not on conda-forge: installed through the pip: section of environment.yml
-PIP_ONLY = {"django-js-lib-leaflet"}
+PIP_ONLY = {"django-js-lib-leaflet", "noto-cjk-sans-otc"}
 
 
 def _name(requirement: str) -> str:
