@@ -12,16 +12,20 @@ edge and hangs off it as a leaf), so all engines answer the same question on the
 their distances agree by construction. Then:
 
 * planner   nearest_distance (scipy multi-source Dijkstra, min_only) + catchments (numba bounded
-            search per facility) + counts = bincount of the catchments. The numba JIT warm-up (loading
-            the on-disk cache) is run before the clock starts and reported separately.
+            search per facility) + counts = bincount of the catchments.
 * scipy     plain ``scipy.sparse.csgraph.dijkstra``: one multi-source call (min_only) per category for
             the nearest facility, and batched single-source calls (dense rows, batch sized to ~256 MiB)
             for counts and catchments.
 * pandana   Network(...) (contraction hierarchy) + precompute(1000) on the same augmented graph; nearest via
             set_pois/nearest_pois, counts via set/aggregate(type="count"), catchments via nodes_in_range.
-            pandana rounds edge weights to 1 mm and returns float32. AGPL: benchmark only.
+            pandana truncates edge weights to whole millimetres and returns float32. AGPL: benchmark only.
 * networkx  "the osmnx way": nx.Graph of the augmented graph, nx.multi_source_dijkstra_path_length for the
             nearest facility and one nx.single_source_dijkstra_path_length(cutoff=1000) per facility.
+
+Before the clock starts, every engine process runs the whole job once on a toy grid (lazy imports, first calls,
+planner's numba JIT cache); that warm-up is excluded and reported in planner's note. Query phases that take
+milliseconds (real extracts) are repeated and the best time kept; on the grids the whole job is rerun while it
+fits in 150 s (at most 3 runs) and the best time of each phase is kept; the notes say how many.
 
 Every (case, engine) runs in its own subprocess (the small real extracts share one subprocess per engine),
 so peak memory is per engine and a crash or a cap does not stop the script. Peak RSS is sampled by the parent
@@ -30,8 +34,9 @@ the libraries and the input network (the "inputs MiB" column is the RSS once the
 
 Usage::
 
-    .venv/bin/python benchmarks/reach.py --quick          # real extracts only, < 1 min
-    .venv/bin/python benchmarks/reach.py                  # + 250 k and 1 M node grids (tens of minutes)
+    .venv/bin/python benchmarks/reach.py --quick          # the three scenario extracts, < 1 min
+    .venv/bin/python benchmarks/reach.py                  # + Shanghai drive, 250 k and 1 M node grids (~25 min)
+    .venv/bin/python benchmarks/reach.py --wait-idle 1800 --idle-below 60   # on a shared machine
     .venv/bin/python benchmarks/reach.py --cases longgang,grid250k --cap 600 --out run.json
 
 Nothing is written into the repository except ``--out`` (under benchmarks/results/, git-ignored).
@@ -69,6 +74,8 @@ SEED = 20240601
 SCIPY_BATCH_BYTES = 256 * 2**20
 REPEAT_BUDGET_S = 1.0  # real extracts only: repeat the query phases while they took less than this in all ...
 MAX_REPEATS = 5  # ... and at most this many times; the best time of each phase is kept
+CASE_REPEAT_BUDGET_S = 150.0  # grids: rerun the whole job (prep, build, queries) while all runs fit in this ...
+MAX_CASE_RUNS = 3  # ... up to this many runs; the best time of each phase is kept
 
 CASES: dict[str, dict] = {
     "longgang": {"kind": "scenario", "path": "scenarios/longgang.toml", "compounds": 10_000, "label": "Shenzhen Longgang walk (OSM 2019)"},
@@ -446,6 +453,28 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _nearest_ab(inp, graph, rounds: int = 3) -> dict:
+    """planner's nearest_distance against one plain scipy multi-source dijkstra(min_only), in the same process,
+    interleaved per category, best of ``rounds`` (the cleanest view of the "within 1.2x of plain scipy" target)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    from planner.reach import nearest_distance
+
+    best_p = best_s = np.inf
+    for _ in range(rounds):
+        tp = ts = 0.0
+        for k in range(N_CATEGORIES):
+            t = time.perf_counter()
+            nearest_distance(graph, inp.fac[k], inp.comp, limit=NEAREST_LIMIT_M)
+            tp += time.perf_counter() - t
+            src = graph.point_node[inp.fac[k]]
+            t = time.perf_counter()
+            dijkstra(graph.csr, directed=True, indices=src[src >= 0], min_only=True, limit=NEAREST_LIMIT_M)
+            ts += time.perf_counter() - t
+        best_p, best_s = min(best_p, tp), min(best_s, ts)
+    return {"planner_s": best_p, "scipy_s": best_s, "ratio": best_p / best_s}
+
+
 def _run_case(engine, engine_name: str, inp, save: Path | None, case: str, report: bool, repeat: bool = False) -> dict:
     """prep (shared) + engine build + the 5 categories; results of each category saved as .npz under ``save``."""
     from planner.reach import build_reach_graph
@@ -505,7 +534,9 @@ def _run_case(engine, engine_name: str, inp, save: Path | None, case: str, repor
             cats[k]["catch_s"] = min(cats[k]["catch_s"], t_catch)
     if engine_name == "pandana":
         build_info["poi_mapping_misses"] = engine.mapping_misses
+    ab = _nearest_ab(inp, graph) if engine_name == "planner" and save is not None else None
     meta = {
+        "nearest_ab": ab,
         "query_repeats": repeats,
         "cpu_per_wall": (_cpu() - cpu0) / (time.perf_counter() - wall0),
         "cpu_s": cpu,
@@ -533,7 +564,7 @@ def prepare(cases: list[str], tmp: Path) -> None:
             _err(f"[reach] {case}: walk network built with planner in {time.perf_counter() - t:.1f} s ({net.summary()})")
 
 
-def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None) -> None:
+def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None, cap: float) -> None:
     """Run one engine on each case in turn; talk to the parent through '@@' lines on stderr."""
     import gc
 
@@ -554,7 +585,32 @@ def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None)
         _err(f"@@inputs {case} {rss_inputs} {len(inp.net.nodes)} {len(inp.net.edges)} {inp.n_comp} {inp.n_fac}")
         _err(f"[reach]   {case}/{engine_name}: inputs ready in {time.perf_counter() - t0:.1f} s "
              f"({len(inp.net.nodes)} nodes, {len(inp.net.edges)} edges, {inp.n_comp} compounds, {inp.n_fac} facilities/category)")
-        meta = _run_case(engine, engine_name, inp, tmp, case, report=True, repeat=CASES[case]["kind"] != "grid")
+        grid = CASES[case]["kind"] == "grid"
+        t_case = time.perf_counter()
+        meta = _run_case(engine, engine_name, inp, tmp, case, report=True, repeat=not grid)
+        ru_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        _err(f"@@firstrun {case}")
+        if grid:
+            # the grids: run the whole job again (same inputs, results not kept) while it stays within the time budget
+            # and well inside the cap; keep the best time of each phase (the first run's memory is what is reported)
+            runs, last = 1, time.perf_counter() - t_case
+            while (runs < MAX_CASE_RUNS and (time.perf_counter() - t_case) + last < CASE_REPEAT_BUDGET_S
+                   and (time.perf_counter() - t_case) + 1.5 * last < 0.8 * cap):
+                gc.collect()
+                t_run = time.perf_counter()
+                again = _run_case(engine, engine_name, inp, None, case, report=False)
+                last = time.perf_counter() - t_run
+                runs += 1
+                _err(f"[reach]   {case}/{engine_name}: run {runs} took {last:.1f} s")
+                for key in ("prep_s", "snap_s", "build_s"):
+                    meta[key] = min(meta[key], again[key])
+                for c0, c1 in zip(meta["categories"], again["categories"], strict=True):
+                    c0["nearest_s"] = min(c0["nearest_s"], c1["nearest_s"])
+                    c0["catch_s"] = min(c0["catch_s"], c1["catch_s"])
+                for key in ("network_s", "precompute_s"):
+                    if key in meta["build_info"]:
+                        meta["build_info"][key] = min(meta["build_info"][key], again["build_info"][key])
+            meta["case_runs"] = runs
         meta.update({
             "case": case,
             "engine": engine_name,
@@ -564,7 +620,7 @@ def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None)
             "facilities_per_category": inp.n_fac,
             "warmup_s": warm_s,
             "rss_inputs": rss_inputs,
-            "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "ru_maxrss": ru_first,
         })
         (tmp / f"meta_{case}__{engine_name}.json").write_text(json.dumps(meta))
         _err(f"@@case {case} done")
@@ -583,6 +639,7 @@ class JobState:
         self.case: str | None = None
         self.t_engine: float | None = None  # when the current case's inputs were ready (the clock starts)
         self.peak: dict[str, int] = {}
+        self.first_done: set[str] = set()  # cases whose first run is over: later (repeat) runs do not count for memory
         self.inputs_rss: dict[str, int] = {}
         self.done: list[str] = []
         self.phases: dict[str, dict] = {}
@@ -609,6 +666,8 @@ def _reader(stream, state: JobState, prefix: str) -> None:
                     ph[parts[2]] = float(parts[3])
                 elif kind == "cat":
                     ph["cats"].append((float(parts[3]), float(parts[4])))
+                elif kind == "firstrun":
+                    state.first_done.add(case)
         elif line.strip():
             print(f"{prefix}{line}", file=sys.stderr, flush=True)
 
@@ -661,7 +720,7 @@ def run_job(engine: str, cases: list[str], args, tmp: Path) -> dict[str, dict]:
         launched = list(remaining)
         n_launch += 1
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--job-cases", ",".join(launched),
-               "--tmp", str(tmp)]
+               "--tmp", str(tmp), "--cap", str(args.cap)]
         if args.compounds:
             cmd += ["--compounds", str(args.compounds)]
         wait_idle(args)
@@ -684,7 +743,7 @@ def run_job(engine: str, cases: list[str], args, tmp: Path) -> dict[str, dict]:
                 rss = 0
             with state.lock:
                 case, t_eng = state.case, state.t_engine
-                if case is not None:
+                if case is not None and case not in state.first_done:
                     state.peak[case] = max(state.peak.get(case, 0), rss)
             if case is not None and t_eng is not None and time.monotonic() - t_eng > args.cap:
                 killed, killed_case = "cap", case
@@ -703,7 +762,7 @@ def run_job(engine: str, cases: list[str], args, tmp: Path) -> dict[str, dict]:
         for case in state.done:
             meta = json.loads((tmp / f"meta_{case}__{engine}.json").read_text())
             peak = state.peak.get(case, 0)
-            if len(launched) == 1:  # the process ran this case alone: its ru_maxrss is exact
+            if len(launched) == 1:  # the process ran this case alone: its ru_maxrss (at the end of run 1) is exact
                 peak = max(peak, meta["ru_maxrss"])
             meta["peak_rss"] = peak
             meta["status"] = "ok"
@@ -781,6 +840,8 @@ def summarise(case: str, res: dict[str, dict], tmp: Path, cap: float) -> list[di
             cats = m["categories"]
             if m.get("query_repeats", 1) > 1:
                 row["notes"].append(f"query times: best of {m['query_repeats']}")
+            if m.get("case_runs", 1) > 1:
+                row["notes"].append(f"times: best of {m['case_runs']} runs of the whole job")
             row["prep"] = m["prep_s"]
             row["snap"] = m["snap_s"]
             row["build"] = m["build_s"]
@@ -790,6 +851,7 @@ def summarise(case: str, res: dict[str, dict], tmp: Path, cap: float) -> list[di
             row["pairs"] = sum(c["pairs"] for c in cats)
             row["build_info"] = m.get("build_info", {})
             row["cpu_per_wall"] = m.get("cpu_per_wall")
+            row["nearest_ab"] = m.get("nearest_ab")
             if m.get("cpu_per_wall") is not None and e != "pandana" and m["cpu_per_wall"] < 0.85:
                 row["notes"].append(f"got only {m['cpu_per_wall']:.2f} CPU per wall-clock second: other processes competed")
             if e == "planner":
@@ -799,7 +861,7 @@ def summarise(case: str, res: dict[str, dict], tmp: Path, cap: float) -> list[di
                 bi = m["build_info"]
                 row["notes"].append(
                     f"build = CH {bi['network_s']:.1f} s + precompute(1000) {bi['precompute_s']:.1f} s, 2 OpenMP threads; "
-                    f"mm weights, float32; catchments via nodes_in_range"
+                    f"weights truncated to whole mm, float32; catchments via nodes_in_range"
                     + (f"; {bi['poi_mapping_misses']} POIs mapped off their leaf" if bi.get("poi_mapping_misses") else "")
                 )
             if e == "scipy":
@@ -920,6 +982,8 @@ def ratios(case_rows: list[dict]) -> dict:
     if s and s["status"] == "ok":
         out["nearest_vs_scipy"] = p["nearest"] / s["nearest"]
         out["scipy"] = s["total"] / p["total"]
+    if p.get("nearest_ab"):
+        out["nearest_ab"] = p["nearest_ab"]["ratio"]
     out["planner_peak_mib"] = p.get("peak_mib")
     out["planner_inputs_mib"] = p.get("inputs_mib")
     out["busy"] = [r["engine"] for r in case_rows
@@ -944,7 +1008,8 @@ def ratio_line(rt: dict) -> str:
             est = f", est. {_x(rt[peer + '_est'])}" if rt.get(peer + "_est") else ""
             parts.append(f"vs {peer}: > {_x(rt[peer + '_lower'])} (capped{est})")
     if rt.get("nearest_vs_scipy") is not None:
-        parts.append(f"nearest vs plain scipy: {rt['nearest_vs_scipy']:.2f}× the time")
+        parts.append(f"nearest vs plain scipy: {rt['nearest_vs_scipy']:.2f}× the time"
+                     + (f" (same-process A/B: {rt['nearest_ab']:.2f}×)" if rt.get("nearest_ab") else ""))
     if not parts:
         return f"{rt['case']}: planner did not finish"
     busy = (f"  (machine busy during {', '.join(ENGINE_LABEL[e] for e in rt['busy'])}: see cpu/wall)"
@@ -969,9 +1034,10 @@ def targets(rts: dict, headline: str) -> list[str]:
                + f" -> {verdict(None if pdn is None else pdn >= 2)}")
     for c in dict.fromkeys([headline] + [c for c in ("grid1m",) if c in rts]):
         v = rts.get(c, {}).get("nearest_vs_scipy")
-        if v is not None:
-            out.append(f"target nearest <= 1.2x one plain scipy multi-source Dijkstra per category ({c}): "
-                       f"{v:.2f}x -> {verdict(v <= 1.2)}")
+        ab = rts.get(c, {}).get("nearest_ab")
+        if ab is not None:
+            out.append(f"target nearest <= 1.2x one plain scipy multi-source Dijkstra per category ({c}): same-process "
+                       f"A/B {ab:.2f}x -> {verdict(ab <= 1.2)}" + (f" (table, separate processes: {v:.2f}x)" if v else ""))
     m = rts.get("grid1m", {})
     if m.get("planner_peak_mib"):
         peak, inputs = m["planner_peak_mib"], m["planner_inputs_mib"]
@@ -1017,7 +1083,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.job_cases.split(","), Path(args.tmp))
         return 0
     if args.worker:
-        worker(args.worker, args.job_cases.split(","), Path(args.tmp), args.compounds)
+        worker(args.worker, args.job_cases.split(","), Path(args.tmp), args.compounds, args.cap)
         return 0
 
     CAP_SECONDS = args.cap

@@ -29,7 +29,8 @@ Solvers, each in its own subprocess (a crash or a cap does not stop the script):
 says "Optimal solution found", proved optimal); when nothing is proven, against the best proven bound.
 Every objective is recomputed by this script from the chosen candidate indices on the unreduced instance.
 All solvers are single-threaded here (scipy's HiGHS MIP and PuLP's CBC default to one thread). Times are wall
-clock inside each worker (imports and loading the instance excluded); "peak MiB" is the worker's resident memory
+clock inside each worker (imports and loading the instance excluded); "CPU s" is the same span's user + system
+time of the worker and its children (CBC), which is less sensitive to other load on the machine; "peak MiB" is the worker's resident memory
 plus CBC's, sampled every 50 ms. The speedup is spopt's total (build + solve) over planner's total (reduction +
 solve); it is a lower bound ("> N×") whenever CBC stopped at its cap, did not prove optimality, or was killed.
 
@@ -123,6 +124,12 @@ class PeakRSS:
         self._thread.join()
         self._sample()
         return self.peak / 2**20
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its waited-for children (CBC)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -236,6 +243,7 @@ def work_planner(inst: Path, k: int, cap: float, reduce: bool) -> dict:
     from planner.siting import reduce_problem, solve_mclp
 
     cand, dem, _, weight, n, m = _load(inst)
+    c0 = _cpu()
     t0 = time.perf_counter()
     problem = _cover_problem(cand, dem, weight, n, m)
     out: dict = {}
@@ -254,9 +262,10 @@ def work_planner(inst: Path, k: int, cap: float, reduce: bool) -> dict:
     t1 = time.perf_counter()
     sol = solve_mclp(reduced, k, time_limit=cap)
     solve = time.perf_counter() - t1
+    cpu = _cpu() - c0
     chosen = kept[np.asarray(sol.chosen, dtype=np.int64)]
     out.update({
-        "build_s": build, "solve_s": solve, "total_s": build + solve,
+        "build_s": build, "solve_s": solve, "total_s": build + solve, "cpu_s": cpu,
         "objective": _covered_weight(cand, dem, weight, n, chosen), "reported_objective": sol.objective,
         "status": sol.status, "message": sol.solver_message, "bound": sol.bound, "gap": sol.gap,
         "solver_seconds": sol.seconds, "greedy_objective": sol.greedy_objective, "chosen": sorted(int(j) for j in chosen),
@@ -269,13 +278,14 @@ def work_greedy(inst: Path, k: int, cap: float) -> dict:
     from planner.siting import greedy_max_cover
 
     cand, dem, _, weight, n, m = _load(inst)
+    c0 = _cpu()
     t0 = time.perf_counter()
     problem = _cover_problem(cand, dem, weight, n, m)
     build = time.perf_counter() - t0
     t1 = time.perf_counter()
     chosen, gains = greedy_max_cover(problem, k)
     solve = time.perf_counter() - t1
-    return {"build_s": build, "solve_s": solve, "total_s": build + solve,
+    return {"build_s": build, "solve_s": solve, "total_s": build + solve, "cpu_s": _cpu() - c0,
             "objective": _covered_weight(cand, dem, weight, n, chosen), "reported_objective": float(gains.sum()),
             "status": "heuristic", "bound": None, "gap": None, "chosen": sorted(int(j) for j in chosen),
             "n_chosen": int(len(chosen)), "proven_optimal": False}
@@ -309,6 +319,7 @@ def work_spopt(inst: Path, k: int, cap: float) -> dict:
     cand, dem, dist, weight, n, m = _load(inst)
     progress = inst / f"spopt_k{k}.progress"
     progress.write_text(json.dumps({"phase": "build", "started": time.time()}))
+    c0 = _cpu()
     t0 = time.perf_counter()
     cost = np.full((n, m), FAR)
     cost[dem, cand] = dist
@@ -327,6 +338,7 @@ def work_spopt(inst: Path, k: int, cap: float) -> dict:
     except Exception as exc:  # spopt raises RuntimeError when PuLP's status is not 1
         error = f"{type(exc).__name__}: {exc}"
     solve = time.perf_counter() - t1
+    cpu = _cpu() - c0
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     shutil.rmtree(log_path.parent, ignore_errors=True)
     cbc = _parse_cbc_log(text)
@@ -341,7 +353,7 @@ def work_spopt(inst: Path, k: int, cap: float) -> dict:
     else:  # no log: judge by the clock
         hit_cap = solve >= cap
     return {
-        "build_s": build, "solve_s": solve, "total_s": build + solve,
+        "build_s": build, "solve_s": solve, "total_s": build + solve, "cpu_s": cpu,
         "objective": _covered_weight(cand, dem, weight, n, chosen) if chosen else 0.0,
         "reported_objective": spopt_obj, "status": status, "sol_status": sol_status, "error": error,
         "hit_cap": hit_cap, "proven_optimal": proven,
@@ -366,6 +378,7 @@ def worker(args) -> int:
     else:
         raise SystemExit(f"unknown worker {args.worker}")
     res["worker_s"] = time.perf_counter() - t
+    res["loadavg_1min_at_end"] = os.getloadavg()[0]
     res["peak_mib"] = rss.stop()
     Path(args.result).write_text(json.dumps(res))
     return 0
@@ -474,17 +487,17 @@ def render(n: int, m: int, k: int, res: dict[str, dict], ref: dict) -> list[list
         if r.get("objective") is not None and ref["value"]:
             gap = 100.0 * (ref["value"] - r["objective"]) / ref["value"]
         rows.append([f"{n} × {m}, k={k}", LABEL[name], _f(r.get("build_s")), _f(r.get("solve_s")), _f(r.get("total_s")),
-                     _f(r.get("objective"), "{:.0f}"), _status_cell(name, r),
+                     _f(r.get("cpu_s")), _f(r.get("objective"), "{:.0f}"), _status_cell(name, r),
                      _f(gap, "{:.3f}") + ("" if ref["kind"] == "optimum" or gap is None else " (vs bound)"),
                      _f(r.get("peak_mib"), "{:.0f}")])
     return rows
 
 
 def table(rows: list[list[str]]) -> str:
-    head = ["instance (demand × candidates, k)", "solver", "build s", "solve s", "total s", "objective (covered weight)",
+    head = ["instance (demand × candidates, k)", "solver", "build s", "solve s", "total s", "CPU s", "objective (covered weight)",
             "proven bound / status", "gap to best proven optimum %", "peak MiB"]
     width = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    right = {2, 3, 4, 5, 7, 8}
+    right = {2, 3, 4, 5, 6, 8, 9}
 
     def line(cells):
         return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, width, strict=True))) + " |"
@@ -499,6 +512,7 @@ def speedup(res: dict[str, dict], ref: dict) -> dict:
     if not p or not s or p.get("total_s") is None or s.get("total_s") is None:
         return {"ratio": None, "lower_bound": False, "notes": ["missing result"]}
     ratio = s["total_s"] / p["total_s"]
+    cpu_ratio = s["cpu_s"] / p["cpu_s"] if s.get("cpu_s") and p.get("cpu_s") else None
     notes = []
     lower = bool(s.get("killed") or s.get("hit_cap") or not s.get("proven_optimal"))
     if s.get("killed"):
@@ -511,7 +525,7 @@ def speedup(res: dict[str, dict], ref: dict) -> dict:
         notes.append(f"spopt's solution is {100 * (ref['value'] - s['objective']) / ref['value']:.3f} % below the optimum")
     if not p.get("proven_optimal"):
         notes.append(f"planner NOT proven optimal ({p.get('status')})")
-    return {"ratio": ratio, "lower_bound": lower, "notes": notes}
+    return {"ratio": ratio, "cpu_ratio": cpu_ratio, "lower_bound": lower, "notes": notes}
 
 
 def _x(sp_: dict) -> str:
@@ -559,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = {"planner": pcap, "planner_noreduce": ncap, "spopt": cap, "greedy": 0}
 
     t_run = time.perf_counter()
+    load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="siting_bench_"))
     try:
         inst = build_instance(n, m, tmp)
@@ -593,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{sec['network'] + sec['points'] + sec['snap'] + sec['reach_graph'] + sec['catchments']:.1f} s (network {sec['network']:.1f} s, "
           f"snap {sec['snap']:.2f} s, reach graph {sec['reach_graph']:.2f} s, catchments {sec['catchments']:.2f} s), shared by all solvers")
     print(f"caps: spopt/CBC timeLimit {cap:.0f} s (guards: build {build_guard:.0f} s, solve cap + {grace:.0f} s), planner time_limit {pcap:.0f} s, "
-          f"planner without reductions {ncap:.0f} s; machine: {os.cpu_count()} cores, load average at end "
-          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"planner without reductions {ncap:.0f} s; machine: {os.cpu_count()} cores, load average "
+          f"(1/5/15 min) at start {', '.join(f'{v:.1f}' for v in load_start)}, at end {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print()
     print(table(rows))
     print()
@@ -617,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
         ref = summary[k]["reference"]
         p, s = results[k].get("planner", {}), results[k].get("spopt", {})
         note = ("; " + "; ".join(sp_["notes"])) if sp_["notes"] else ""
-        print(f"k={k}: planner {_f(p.get('total_s'))} s vs spopt {_f(s.get('total_s'))} s → speedup {_x(sp_)} "
+        cpu = "" if sp_.get("cpu_ratio") is None else f"; on CPU time {_x({**sp_, 'ratio': sp_['cpu_ratio']})}"
+        print(f"k={k}: planner {_f(p.get('total_s'))} s vs spopt {_f(s.get('total_s'))} s → speedup {_x(sp_)}{cpu} "
               f"(best proven {ref['kind']} {_f(ref['value'], '{:.0f}')}{note})")
     print(f"whole run {run_s:.0f} s")
     if args.out:
@@ -627,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"instance": inst, "caps": {"spopt": cap, "planner": pcap, "planner_noreduce": ncap, "spopt_guard": guards["spopt"]},
                    "seed": SEED, "limit_m": LIMIT_M, "python": platform.python_version(), "cpus": os.cpu_count(),
-                   "loadavg_end": os.getloadavg(), "run_s": run_s,
+                   "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "run_s": run_s,
                    "results": {str(k): {"solvers": results[k], **summary[k]} for k in ks}}
         out.write_text(json.dumps(payload, indent=1, default=str))
         _err(f"[out] {out}")
