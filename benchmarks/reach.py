@@ -142,18 +142,12 @@ def _real_network(case: str, tmp: Path):
 
 
 def grid_network(side: int, seed: int, *, spacing: float = 100.0, jitter: float = 15.0, removed: float = 0.03):
-    """A perturbed side x side grid as a planner WalkNetwork, built directly with numpy (no osmnx)."""
-    import geopandas as gpd
-    import pandas as pd
-    import shapely
-    from pyproj import CRS
-
-    from planner.network import WalkNetwork
+    """A perturbed side x side grid as planner StreetArrays (coordinate arrays; no shapely objects, no osmnx)."""
+    from planner.streets import StreetArrays
 
     rng = np.random.default_rng(seed)
-    crs = CRS.from_epsg(4547)  # CGCS2000 3-degree GK CM 114E (Shenzhen's zone)
     ii, jj = np.divmod(np.arange(side * side), side)
-    x = 450_000.0 + jj * spacing + rng.uniform(-jitter, jitter, side * side)
+    x = 450_000.0 + jj * spacing + rng.uniform(-jitter, jitter, side * side)  # metres, CGCS2000 GK zone 114E
     y = 2_500_000.0 + ii * spacing + rng.uniform(-jitter, jitter, side * side)
     idx = np.arange(side * side).reshape(side, side)
     u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
@@ -167,56 +161,38 @@ def grid_network(side: int, seed: int, *, spacing: float = 100.0, jitter: float 
     x, y = x[used], y[used]
     u, v = new_id[u], new_id[v]
     order = np.lexsort((v, u))
-    u, v = u[order], v[order]
-    length = np.hypot(x[u] - x[v], y[u] - y[v])
-    geoms = shapely.linestrings(np.stack([x[u], y[u], x[v], y[v]], axis=1).reshape(-1, 2, 2))
-    nodes = gpd.GeoDataFrame(
-        {"x": x, "y": y}, geometry=shapely.points(x, y), crs=crs, index=pd.RangeIndex(len(x), name="node")
-    )
-    edges = gpd.GeoDataFrame(
-        {"u": u, "v": v, "length": length, "highway": "residential", "name": ""}, geometry=geoms, crs=crs
-    )
-    return WalkNetwork(nodes=nodes, edges=edges, crs=crs)
+    return StreetArrays.straight(x, y, u[order], v[order])
 
 
-def random_points(net, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_points(streets, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """n points near random edges (chosen by length): random position along the edge, 5-40 m to either side."""
-    import shapely
-
-    lengths = net.edges["length"].to_numpy()
-    geoms = net.edges.geometry.to_numpy()
+    lengths = streets.length
     e = rng.choice(len(lengths), size=n, p=lengths / lengths.sum())
     t = rng.random(n) * lengths[e]
     off = rng.uniform(5.0, 40.0, n) * rng.choice([-1.0, 1.0], n)
-    g = geoms[e]
-    c = shapely.line_interpolate_point(g, t)
-    a = shapely.line_interpolate_point(g, np.maximum(t - 0.5, 0.0))
-    b = shapely.line_interpolate_point(g, np.minimum(t + 0.5, lengths[e]))
-    dx = shapely.get_x(b) - shapely.get_x(a)
-    dy = shapely.get_y(b) - shapely.get_y(a)
+    c = streets.point_at(e, t)
+    a = streets.point_at(e, np.maximum(t - 0.5, 0.0))
+    b = streets.point_at(e, np.minimum(t + 0.5, lengths[e]))
+    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
     norm = np.hypot(dx, dy)
     flat = norm == 0
     dx[flat], dy[flat], norm[flat] = 1.0, 0.0, 1.0
-    px = shapely.get_x(c) - dy / norm * off
-    py = shapely.get_y(c) + dx / norm * off
-    return px, py
+    return c[:, 0] - dy / norm * off, c[:, 1] + dx / norm * off
 
 
 class Inputs:
-    """Network + points of one case, identical in every worker (deterministic seeds)."""
+    """Network (as planner StreetArrays) + points of one case, identical in every worker (deterministic seeds)."""
 
     def __init__(self, case: str, tmp: Path, compounds: int | None):
-        import shapely
-
         spec = CASES[case]
         seed = _case_seed(case)
-        self.net = grid_network(spec["side"], seed) if spec["kind"] == "grid" else _real_network(case, tmp)
+        self.net = grid_network(spec["side"], seed) if spec["kind"] == "grid" else _real_network(case, tmp).streets
         self.n_comp = int(compounds or spec["compounds"])
-        self.n_fac = max(1, int(round(FACILITY_SHARE * len(self.net.nodes))))
+        self.n_fac = max(1, int(round(FACILITY_SHARE * self.net.n_nodes)))
         rng = np.random.default_rng(seed + 1)
         n_pts = self.n_comp + N_CATEGORIES * self.n_fac
         self.px, self.py = random_points(self.net, n_pts, rng)
-        self.points = shapely.points(self.px, self.py)
+        self.points = np.column_stack([self.px, self.py])
         self.comp = np.arange(self.n_comp)
         self.fac = [self.n_comp + k * self.n_fac + np.arange(self.n_fac) for k in range(N_CATEGORIES)]
 
@@ -303,21 +279,19 @@ def _edge_list(graph):
 
 def _node_coordinates(inp, graph, snapped) -> tuple[np.ndarray, np.ndarray]:
     """x, y of every node of the augmented graph: network nodes, split nodes (the feet) and point leaves."""
-    import shapely
-
     n = graph.n_nodes
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    x[: graph.n_base] = inp.net.nodes["x"].to_numpy()
-    y[: graph.n_base] = inp.net.nodes["y"].to_numpy()
+    x[: graph.n_base] = inp.net.node_x
+    y[: graph.n_base] = inp.net.node_y
     pts = np.flatnonzero(graph.point_node >= 0)
     leaf = graph.point_node[pts]
     indptr, indices = graph.csr.indptr, graph.csr.indices
     foot = indices[indptr[leaf]]  # a leaf has exactly one neighbour: its foot
-    feet = shapely.line_interpolate_point(inp.net.edges.geometry.to_numpy()[snapped.edge[pts]], snapped.offset[pts])
+    feet = inp.net.point_at(snapped.edge[pts], snapped.offset[pts])
     split = foot >= graph.n_base
-    x[foot[split]] = shapely.get_x(feet[split])
-    y[foot[split]] = shapely.get_y(feet[split])
+    x[foot[split]] = feet[split, 0]
+    y[foot[split]] = feet[split, 1]
     x[leaf] = inp.px[pts]
     y[leaf] = inp.py[pts]
     if np.isnan(x).any():
@@ -582,9 +556,9 @@ def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None,
         inp = Inputs(case, tmp, compounds)
         gc.collect()
         rss_inputs = _rss()
-        _err(f"@@inputs {case} {rss_inputs} {len(inp.net.nodes)} {len(inp.net.edges)} {inp.n_comp} {inp.n_fac}")
+        _err(f"@@inputs {case} {rss_inputs} {inp.net.n_nodes} {inp.net.n_edges} {inp.n_comp} {inp.n_fac}")
         _err(f"[reach]   {case}/{engine_name}: inputs ready in {time.perf_counter() - t0:.1f} s "
-             f"({len(inp.net.nodes)} nodes, {len(inp.net.edges)} edges, {inp.n_comp} compounds, {inp.n_fac} facilities/category)")
+             f"({inp.net.n_nodes} nodes, {inp.net.n_edges} edges, {inp.n_comp} compounds, {inp.n_fac} facilities/category)")
         grid = CASES[case]["kind"] == "grid"
         t_case = time.perf_counter()
         meta = _run_case(engine, engine_name, inp, tmp, case, report=True, repeat=not grid)
@@ -614,8 +588,8 @@ def worker(engine_name: str, cases: list[str], tmp: Path, compounds: int | None,
         meta.update({
             "case": case,
             "engine": engine_name,
-            "nodes": int(len(inp.net.nodes)),
-            "edges": int(len(inp.net.edges)),
+            "nodes": int(inp.net.n_nodes),
+            "edges": int(inp.net.n_edges),
             "compounds": inp.n_comp,
             "facilities_per_category": inp.n_fac,
             "warmup_s": warm_s,

@@ -18,6 +18,7 @@ from pyproj import CRS, Transformer
 from ._errors import NetworkError
 from ._osm import read_osm
 from .scenario import NetworkSpec
+from .streets import StreetArrays
 
 __all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_from_ways", "network_bounds_wgs84"]
 
@@ -57,6 +58,26 @@ class WalkNetwork:
             weight="length",
         )
         return graph
+
+    @property
+    def streets(self) -> StreetArrays:
+        """The network as coordinate arrays (node positions, not ids), for the reach engine; built once."""
+        cached = self.__dict__.get("_streets")
+        if cached is None:
+            node_pos = pd.Series(np.arange(len(self.nodes)), index=self.nodes.index)
+            coords, which = shapely.get_coordinates(self.edges.geometry.to_numpy(), return_index=True)
+            offsets = np.r_[0, np.cumsum(np.bincount(which, minlength=len(self.edges)))].astype(np.int64)
+            cached = StreetArrays(
+                node_x=self.nodes["x"].to_numpy(dtype=np.float64),
+                node_y=self.nodes["y"].to_numpy(dtype=np.float64),
+                u=node_pos.loc[self.edges["u"].to_numpy()].to_numpy(dtype=np.int64),
+                v=node_pos.loc[self.edges["v"].to_numpy()].to_numpy(dtype=np.int64),
+                length=self.edges["length"].to_numpy(dtype=np.float64),
+                coords=coords,
+                offsets=offsets,
+            )
+            object.__setattr__(self, "_streets", cached)
+        return cached
 
     def summary(self) -> str:
         return (

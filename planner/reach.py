@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from .network import WalkNetwork
-from .snap import Snapped
+from .snap import Snapped, as_streets
+from .streets import StreetArrays
+
+if TYPE_CHECKING:  # the engine itself needs only numpy/scipy, not geopandas/osmnx
+    from .network import WalkNetwork
 
 __all__ = ["ReachGraph", "build_reach_graph", "nearest_distance", "catchments", "node_distances"]
 
@@ -57,13 +61,11 @@ class ReachGraph:
         return cached
 
 
-def build_reach_graph(network: WalkNetwork, snapped: Snapped) -> ReachGraph:
+def build_reach_graph(network: WalkNetwork | StreetArrays, snapped: Snapped) -> ReachGraph:
     """Insert all ``snapped`` points into ``network`` and build the symmetric CSR matrix (metres)."""
-    node_pos = {nid: i for i, nid in enumerate(network.nodes.index)}
-    eu = network.edges["u"].map(node_pos).to_numpy()
-    ev = network.edges["v"].map(node_pos).to_numpy()
-    elen = network.edges["length"].to_numpy()
-    n_base = len(node_pos)
+    streets = as_streets(network)
+    eu, ev, elen = streets.u, streets.v, streets.length
+    n_base = streets.n_nodes
 
     pts = np.flatnonzero(snapped.reachable)
     e = snapped.edge[pts]

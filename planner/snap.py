@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
-from .network import WalkNetwork
+from .streets import StreetArrays, nearest_edges
 
-__all__ = ["Snapped", "snap_points"]
+if TYPE_CHECKING:  # the engine itself needs only numpy/scipy, not geopandas/osmnx
+    from .network import WalkNetwork
+
+__all__ = ["Snapped", "as_streets", "snap_points"]
 
 log = logging.getLogger(__name__)
 
@@ -39,44 +43,38 @@ class Snapped:
         return len(self.edge)
 
 
-def snap_points(network: WalkNetwork, points: np.ndarray, *, max_snap_m: float) -> Snapped:
-    """Snap ``points`` (shapely Points in the network's metric CRS) onto their nearest edges.
+def as_streets(network: WalkNetwork | StreetArrays) -> StreetArrays:
+    """The coordinate-array form of ``network`` (itself if it already is one)."""
+    return network if isinstance(network, StreetArrays) else network.streets
+
+
+def snap_points(network: WalkNetwork | StreetArrays, points: np.ndarray, *, max_snap_m: float) -> Snapped:
+    """Snap ``points`` onto their nearest edges (exactly: the nearest point of the nearest polyline).
 
     Ties (a point exactly as far from two edges, e.g. at a shared node or between two overlapping
-    edges) go to the edge with the lowest row position, so results are deterministic.
+    edges) go to the edge with the lowest row position, so results are deterministic. Two nodes at the
+    same coordinates (a bridge over a road) stay two nodes: a point goes to one edge, never to a merged node.
 
     Parameters
     ----------
     network
-        The walk network.
+        The walk network, or its :class:`~planner.streets.StreetArrays`.
     points
-        Array of shapely Points, in the network CRS (metres).
+        Array of shapely Points, or an (n, 2) float array of x, y, in the network CRS (metres).
+        Missing or empty points are not snapped (unreachable).
     max_snap_m
         Largest access leg (metres) at which a point still counts as connected.
     """
-    points = np.asarray(points, dtype=object)
-    n = len(points)
-    edge = np.full(n, -1, dtype=np.int64)
-    offset = np.zeros(n)
-    access = np.full(n, np.inf)
-    if n == 0:
-        return Snapped(edge, offset, access, np.zeros(0, dtype=bool))
-    geoms = network.edges.geometry.to_numpy()
-    tree = shapely.STRtree(geoms)
-    valid = ~shapely.is_missing(points) & ~shapely.is_empty(points)
-    (pt_idx, edge_idx), dist = tree.query_nearest(points[valid], return_distance=True, all_matches=True)
-    # keep, per point, the lowest edge index among the equally nearest
-    order = np.lexsort((edge_idx, pt_idx))
-    pt_idx, edge_idx, dist = pt_idx[order], edge_idx[order], dist[order]
-    first = np.ones(len(pt_idx), dtype=bool)
-    first[1:] = pt_idx[1:] != pt_idx[:-1]
-    rows = np.flatnonzero(valid)[pt_idx[first]]
-    edge[rows] = edge_idx[first]
-    access[rows] = dist[first]
-    offset[rows] = shapely.line_locate_point(geoms[edge[rows]], points[rows])
-    lengths = network.edges["length"].to_numpy()
-    offset[rows] = np.clip(offset[rows], 0.0, lengths[edge[rows]])
+    streets = as_streets(network)
+    points = np.asarray(points)
+    if points.dtype == object:
+        x, y = shapely.get_x(points), shapely.get_y(points)  # NaN for missing / empty points
+    else:
+        points = points.reshape(-1, 2).astype(np.float64)
+        x, y = points[:, 0], points[:, 1]
+    n = len(x)
+    edge, offset, access = nearest_edges(streets, x, y)
     reachable = (edge >= 0) & (access <= max_snap_m)
-    if (~reachable).any():
+    if n and (~reachable).any():
         log.info("%d of %d points are farther than %.0f m from the network (unreachable)", int((~reachable).sum()), n, max_snap_m)
     return Snapped(edge, offset, access, reachable)
