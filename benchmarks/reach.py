@@ -282,14 +282,16 @@ def _node_coordinates(inp, graph, snapped) -> tuple[np.ndarray, np.ndarray]:
     n = graph.n_nodes
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    x[: graph.n_base] = inp.net.node_x
-    y[: graph.n_base] = inp.net.node_y
+    x[graph.base_node] = inp.net.node_x
+    y[graph.base_node] = inp.net.node_y
     pts = np.flatnonzero(graph.point_node >= 0)
     leaf = graph.point_node[pts]
     indptr, indices = graph.csr.indptr, graph.csr.indices
     foot = indices[indptr[leaf]]  # a leaf has exactly one neighbour: its foot
     feet = inp.net.point_at(snapped.edge[pts], snapped.offset[pts])
-    split = foot >= graph.n_base
+    is_base = np.zeros(n, dtype=bool)
+    is_base[graph.base_node] = True
+    split = ~is_base[foot]
     x[foot[split]] = feet[split, 0]
     y[foot[split]] = feet[split, 1]
     x[leaf] = inp.px[pts]

@@ -11,10 +11,13 @@ instance; building it is timed and reported separately and is not counted for an
 
 Solvers, each in its own subprocess (a crash or a cap does not stop the script):
 
-* planner            CSR cover matrix -> ``reduce_problem`` (build) -> ``solve_mclp`` (HiGHS via scipy's milp,
-                     mip_rel_gap = 0) on the reduced instance (solve). Status, objective, bound and gap are
+* planner            CSR cover matrix -> ``reduce_problem`` (build) -> ``solve_mclp`` (HiGHS through ``highspy``,
+                     mip_rel_gap = 0, greedy start, presolve off) on the reduced instance (solve). Status, objective, bound and gap are
                      printed exactly as ``solve_mclp`` returns them. Reduction sizes are printed below the table.
 * planner (no red.)  ``solve_mclp`` on the unreduced instance, with its own cap: what the reductions buy.
+* HiGHS via scipy    the same reduced MILP through ``scipy.optimize.milp`` (scipy's bundled HiGHS, its default
+                     presolve, no starting solution — how planner solved it before it called ``highspy``), with its
+                     own cap: what calling HiGHS directly buys.
 * spopt              dense cost matrix (the catchment distance where within 1000 m, 1e9 elsewhere) ->
                      ``spopt.locate.MCLP.from_cost_matrix(..., service_radius=1000, p_facilities=k)`` (build) ->
                      ``.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=cap))`` (solve; CBC's log goes to a temp
@@ -28,7 +31,7 @@ Solvers, each in its own subprocess (a crash or a cap does not stop the script):
 "gap %" is measured against the best proven optimum of the instance (a solution that HiGHS, or CBC when it
 says "Optimal solution found", proved optimal); when nothing is proven, against the best proven bound.
 Every objective is recomputed by this script from the chosen candidate indices on the unreduced instance.
-All solvers are single-threaded here (scipy's HiGHS MIP and PuLP's CBC default to one thread). Times are wall
+All solvers are single-threaded here (planner sets HiGHS to one thread; scipy's HiGHS MIP and PuLP's CBC default to one). Times are wall
 clock inside each worker (imports and loading the instance excluded); "CPU s" is the same span's user + system
 time of the worker and its children (CBC), which is less sensitive to other load on the machine; "peak MiB" is the worker's resident memory
 plus CBC's, sampled every 50 ms. The speedup is spopt's total (build + solve) over planner's total (reduction +
@@ -74,15 +77,16 @@ OFFSET_M = (5.0, 40.0)  # points lie this far beside their edge
 FAR = 1e9  # spopt's cost-matrix entry for pairs beyond the radius
 
 FULL = {"demand": 10_000, "candidates": 2_000, "ks": [10, 20, 50], "headline_k": 20,
-        "cap": 300.0, "planner_cap": 600.0, "noreduce_cap": 90.0}
+        "cap": 300.0, "planner_cap": 600.0, "noreduce_cap": 90.0, "scipy_cap": 300.0}
 QUICK = {"demand": 2_000, "candidates": 400, "ks": [10], "headline_k": 10,
-         "cap": 10.0, "planner_cap": 20.0, "noreduce_cap": 5.0}
+         "cap": 10.0, "planner_cap": 20.0, "noreduce_cap": 5.0, "scipy_cap": 20.0}
 # spopt's guards: seconds allowed for its model build, and for its solve beyond CBC's own timeLimit (PuLP writes
 # the MPS file and reads the solution inside .solve(), spopt then walks its dense matrix for the results)
 SPOPT_BUILD_GUARD_S, SPOPT_SOLVE_GRACE_S = 900.0, 300.0
 QUICK_BUILD_GUARD_S, QUICK_SOLVE_GRACE_S = 15.0, 5.0
-SOLVERS = ["planner", "planner_noreduce", "spopt", "greedy"]
-LABEL = {"planner": "planner", "planner_noreduce": "planner (no red.)", "spopt": "spopt+CBC", "greedy": "greedy"}
+SOLVERS = ["planner", "planner_noreduce", "planner_scipy", "spopt", "greedy"]
+LABEL = {"planner": "planner", "planner_noreduce": "planner (no red.)", "planner_scipy": "HiGHS via scipy",
+         "spopt": "spopt+CBC", "greedy": "greedy"}
 
 
 def _err(msg: str) -> None:
@@ -274,6 +278,39 @@ def work_planner(inst: Path, k: int, cap: float, reduce: bool) -> dict:
     return out
 
 
+def work_scipy(inst: Path, k: int, cap: float) -> dict:
+    """The reduced MCLP through scipy.optimize.milp (bundled HiGHS, default presolve, no start)."""
+    import scipy.sparse as sp
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    from planner.siting import reduce_problem
+
+    cand, dem, _, weight, n, m = _load(inst)
+    c0 = _cpu()
+    t0 = time.perf_counter()
+    reduced, _, kept = reduce_problem(_cover_problem(cand, dem, weight, n, m))
+    nr, mr = reduced.n_demand, reduced.n_candidates
+    c = np.r_[np.zeros(mr), -reduced.weight]
+    a_cover = sp.hstack([-reduced.cover.astype(float), sp.identity(nr, format="csr")]).tocsr()
+    a_k = sp.csr_matrix(np.r_[np.ones(mr), np.zeros(nr)][None, :])
+    build = time.perf_counter() - t0
+    _err(f"[scipy milp k={k}] solving {nr} × {mr} (cap {cap:.0f} s)")
+    t1 = time.perf_counter()
+    res = milp(c, integrality=np.r_[np.ones(mr), np.zeros(nr)], bounds=Bounds(0, 1),
+               constraints=[LinearConstraint(a_cover, -np.inf, 0.0), LinearConstraint(a_k, 0, k)],
+               options={"time_limit": cap, "mip_rel_gap": 0.0})
+    solve = time.perf_counter() - t1
+    chosen = kept[np.flatnonzero(res.x[:mr] > 0.5)] if res.x is not None else np.zeros(0, dtype=np.int64)
+    bound = -float(res.mip_dual_bound) if getattr(res, "mip_dual_bound", None) is not None else None
+    obj = -float(res.fun) if res.x is not None else None
+    status = {0: "optimal", 1: "time_limit"}.get(res.status, f"status {res.status}")
+    return {"build_s": build, "solve_s": solve, "total_s": build + solve, "cpu_s": _cpu() - c0,
+            "objective": _covered_weight(cand, dem, weight, n, chosen) if len(chosen) else None, "reported_objective": obj,
+            "status": status, "message": res.message, "bound": bound,
+            "gap": None if bound is None or obj is None else max(0.0, (bound - obj) / bound),
+            "chosen": sorted(int(j) for j in chosen), "n_chosen": int(len(chosen)), "proven_optimal": res.status == 0}
+
+
 def work_greedy(inst: Path, k: int, cap: float) -> dict:
     from planner.siting import greedy_max_cover
 
@@ -371,6 +408,8 @@ def worker(args) -> int:
         res = work_planner(inst, k, cap, reduce=True)
     elif args.worker == "planner_noreduce":
         res = work_planner(inst, k, cap, reduce=False)
+    elif args.worker == "planner_scipy":
+        res = work_scipy(inst, k, cap)
     elif args.worker == "greedy":
         res = work_greedy(inst, k, cap)
     elif args.worker == "spopt":
@@ -545,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cap", type=float, help="spopt/CBC timeLimit per solve, s (default 300; quick 10)")
     ap.add_argument("--planner-cap", type=float, help="solve_mclp time_limit, s (default 600; quick 20)")
     ap.add_argument("--noreduce-cap", type=float, help="time_limit of planner without reductions, s (default 90; quick 5); 0 skips it")
-    ap.add_argument("--skip", default="", help="comma-separated solvers to leave out (planner_noreduce, spopt, greedy)")
+    ap.add_argument("--scipy-cap", type=float, help="time_limit of the same MILP through scipy.optimize.milp, s (default 300; quick 20); 0 skips it")
+    ap.add_argument("--skip", default="", help="comma-separated solvers to leave out (planner_noreduce, planner_scipy, spopt, greedy)")
     ap.add_argument("--out", help="write all results as JSON (a bare file name goes to benchmarks/results/)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--instance", help=argparse.SUPPRESS)
@@ -564,13 +604,17 @@ def main(argv: list[str] | None = None) -> int:
     pcap = args.planner_cap if args.planner_cap is not None else conf["planner_cap"]
     ncap = args.noreduce_cap if args.noreduce_cap is not None else conf["noreduce_cap"]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    scap = args.scipy_cap if args.scipy_cap is not None else conf["scipy_cap"]
     if ncap <= 0:
         skip.add("planner_noreduce")
+    if scap <= 0:
+        skip.add("planner_scipy")
     build_guard = QUICK_BUILD_GUARD_S if args.quick else SPOPT_BUILD_GUARD_S
     grace = QUICK_SOLVE_GRACE_S if args.quick else SPOPT_SOLVE_GRACE_S
-    guards = {"planner": {"start": pcap + 120}, "planner_noreduce": {"start": ncap + 120}, "greedy": {"start": 600},
+    guards = {"planner": {"start": pcap + 120}, "planner_noreduce": {"start": ncap + 120}, "planner_scipy": {"start": scap + 120},
+              "greedy": {"start": 600},
               "spopt": {"start": 120, "build": build_guard, "solve": cap + grace}}
-    caps = {"planner": pcap, "planner_noreduce": ncap, "spopt": cap, "greedy": 0}
+    caps = {"planner": pcap, "planner_noreduce": ncap, "planner_scipy": scap, "spopt": cap, "greedy": 0}
 
     t_run = time.perf_counter()
     load_start = os.getloadavg()
@@ -580,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[int, dict[str, dict]] = {}
         for k in ks:
             results[k] = {}
-            for name in ["greedy", "planner", "planner_noreduce", "spopt"]:
+            for name in ["greedy", "planner", "planner_noreduce", "planner_scipy", "spopt"]:
                 if name in skip:
                     continue
                 _err(f"[run] k={k} {name} …")
@@ -608,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sec['network'] + sec['points'] + sec['snap'] + sec['reach_graph'] + sec['catchments']:.1f} s (network {sec['network']:.1f} s, "
           f"snap {sec['snap']:.2f} s, reach graph {sec['reach_graph']:.2f} s, catchments {sec['catchments']:.2f} s), shared by all solvers")
     print(f"caps: spopt/CBC timeLimit {cap:.0f} s (guards: build {build_guard:.0f} s, solve cap + {grace:.0f} s), planner time_limit {pcap:.0f} s, "
-          f"planner without reductions {ncap:.0f} s; machine: {os.cpu_count()} cores, load average "
+          f"planner without reductions {ncap:.0f} s, HiGHS via scipy {scap:.0f} s; machine: {os.cpu_count()} cores, load average "
           f"(1/5/15 min) at start {', '.join(f'{v:.1f}' for v in load_start)}, at end {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print()
     print(table(rows))
@@ -635,13 +679,19 @@ def main(argv: list[str] | None = None) -> int:
         cpu = "" if sp_.get("cpu_ratio") is None else f"; on CPU time {_x({**sp_, 'ratio': sp_['cpu_ratio']})}"
         print(f"k={k}: planner {_f(p.get('total_s'))} s vs spopt {_f(s.get('total_s'))} s → speedup {_x(sp_)}{cpu} "
               f"(best proven {ref['kind']} {_f(ref['value'], '{:.0f}')}{note})")
+    for k in ks:
+        p, q = results[k].get("planner", {}), results[k].get("planner_scipy", {})
+        if p.get("solve_s") and q.get("solve_s"):
+            lower = "> " if not q.get("proven_optimal") else ""
+            print(f"k={k}: the same reduced MILP through scipy.optimize.milp: {q['solve_s']:.1f} s ({q['status']}) vs planner's "
+                  f"HiGHS call {p['solve_s']:.1f} s → {lower}{q['solve_s'] / p['solve_s']:.1f}× on the solve")
     print(f"whole run {run_s:.0f} s")
     if args.out:
         out = Path(args.out)
         if not out.is_absolute() and out.parent == Path("."):
             out = RESULTS / out
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"instance": inst, "caps": {"spopt": cap, "planner": pcap, "planner_noreduce": ncap, "spopt_guard": guards["spopt"]},
+        payload = {"instance": inst, "caps": {"spopt": cap, "planner": pcap, "planner_noreduce": ncap, "planner_scipy": scap, "spopt_guard": guards["spopt"]},
                    "seed": SEED, "limit_m": LIMIT_M, "python": platform.python_version(), "cpus": os.cpu_count(),
                    "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "run_s": run_s,
                    "results": {str(k): {"solvers": results[k], **summary[k]} for k in ks}}

@@ -117,6 +117,19 @@ def bounded_from_each(indptr, indices, weights, sources, limit, target_id):
             for e in range(indptr[v], indptr[v + 1]):
                 w = indices[e]
                 nd = d + weights[e]
+                if indptr[w + 1] - indptr[w] == 1 and w != s:
+                    # a leaf (a point on its access leg) is reached only through v and leads nowhere: report it
+                    # now instead of queueing it (v is settled once, so this happens once per search)
+                    if nd <= limit and target_id[w] >= 0:
+                        if n_out >= out_s.shape[0]:
+                            out_s = _grow(out_s, n_out + 1)
+                            out_t = _grow(out_t, n_out + 1)
+                            out_d = _grow(out_d, n_out + 1)
+                        out_s[n_out] = si
+                        out_t[n_out] = target_id[w]
+                        out_d[n_out] = nd
+                        n_out += 1
+                    continue
                 if nd <= limit and nd < dist[w]:
                     if dist[w] == np.inf:
                         if n_touched >= touched.shape[0]:

@@ -50,7 +50,7 @@ def generate_candidates(
 
     thinned to one per ``spacing_m`` grid cell. Columns: ``id``, ``name``, ``source`` (node / compound / zone).
     """
-    d = node_distances(graph, uncovered_gates, limit=radius_m)[: graph.n_base]
+    d = node_distances(graph, uncovered_gates, limit=radius_m)[graph.base_node]
     near_nodes = network.nodes.geometry.to_numpy()[np.isfinite(d)]
     comp_pts = compounds.geometry.representative_point().to_numpy()[uncovered_compounds]
     parts = [("node", p) for p in near_nodes] + [("compound", p) for p in comp_pts]

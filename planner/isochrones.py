@@ -34,7 +34,7 @@ def reached_segments(
         along the edge from ``u``), geometry, in the network CRS.
     """
     d = node_distances(graph, sources, limit=limit)
-    base = d[: graph.n_base]
+    base = d[graph.base_node]
     node_pos = {nid: i for i, nid in enumerate(network.nodes.index)}
     eu = network.edges["u"].map(node_pos).to_numpy()
     ev = network.edges["v"].map(node_pos).to_numpy()

@@ -237,9 +237,11 @@ def gap_map(
             {
                 "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
                 "popup": [
-                    f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}<br>"
-                    f"{html.escape(str(e))}"
-                    for t, r, c, e in zip(sg["task"], sg["rank"], sg["category"], sg["explanation"], strict=True)
+                    f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
+                    + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
+                    + f"<br>{html.escape(str(e))}"
+                    for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
+                                             sg["partner"] if "partner" in sg else [""] * len(sg), sg["explanation"], strict=True)
                 ],
                 "color": [taxonomy[c].color for c in sg["category"]],
             },

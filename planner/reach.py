@@ -42,11 +42,20 @@ class ReachGraph:
     Each point's foot splits its edge (points at the same spot share a split node), and the point
     itself is a leaf joined to its foot by its access leg. Leaves never lie on a path between
     other nodes, so distances between leaves are exactly access + along-network + access.
+
+    Nodes are numbered for locality: each network node is followed by the split nodes of the edges that
+    start at it and the leaves hanging there, so a search touches memory that lies close together.
+    ``base_node[i]`` is the graph node of the network's i-th node (``network.nodes`` order).
     """
 
     csr: sp.csr_matrix
     point_node: np.ndarray  # graph node of each point (-1 for unreachable points)
-    n_base: int = 0  # the first n_base nodes are the network's own nodes, in network.nodes order
+    base_node: np.ndarray  # graph node of each network node, in network.nodes order
+
+    @property
+    def n_base(self) -> int:
+        """Number of network nodes."""
+        return len(self.base_node)
 
     @property
     def n_nodes(self) -> int:
@@ -101,35 +110,45 @@ def build_reach_graph(network: WalkNetwork | StreetArrays, snapped: Snapped) -> 
 
     split_edges = np.zeros(len(elen), dtype=bool)
     split_edges[ue] = True
-    keep = ~split_edges
-    rows = [eu[keep], prev_node, split_id[last_on_edge]]
-    cols = [ev[keep], split_id, ev[ue[last_on_edge]]]
-    wts = [elen[keep], us - prev_off, elen[ue[last_on_edge]] - us[last_on_edge]]
+    # unsplit network edges: drop self-loops, and of parallel edges keep the shortest (a CSR built from COO would
+    # add them up). Only these can be parallel: split pieces and leaves always end at a node of their own.
+    ku, kv, kw = eu[~split_edges], ev[~split_edges], elen[~split_edges]
+    ku, kv, kw = ku[ku != kv], kv[ku != kv], kw[ku != kv]
+    lo, hi = np.minimum(ku, kv), np.maximum(ku, kv)
+    key = lo * np.int64(n_base) + hi
+    order = np.argsort(key, kind="stable")
+    key, lo, hi, kw = key[order], lo[order], hi[order], kw[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    shortest = np.minimum.reduceat(kw, np.flatnonzero(first)) if len(kw) else kw
+    rows = [lo[first], prev_node, split_id[last_on_edge]]
+    cols = [hi[first], split_id, ev[ue[last_on_edge]]]
+    wts = [shortest, us - prev_off, elen[ue[last_on_edge]] - us[last_on_edge]]
 
     leaf = n_base + n_split + np.arange(len(pts))
     rows.append(leaf)
     cols.append(foot)
     wts.append(snapped.access[pts])
 
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    w = np.concatenate(wts).astype(np.float64)
+    # renumber for locality: network nodes keep their order, each followed by the split nodes of the edges that
+    # start at it, then the leaves whose foot is one of those
     n = n_base + n_split + len(pts)
-    r2 = np.concatenate([r, c])
-    c2 = np.concatenate([c, r])
-    w2 = np.concatenate([w, w])
-    # parallel edges: keep the shortest (a CSR built from COO would add them up); drop self-loops
-    loop = r2 == c2
-    r2, c2, w2 = r2[~loop], c2[~loop], w2[~loop]
-    order = np.lexsort((w2, c2, r2))
-    r2, c2, w2 = r2[order], c2[order], w2[order]
-    first = np.ones(len(r2), dtype=bool)
-    first[1:] = (r2[1:] != r2[:-1]) | (c2[1:] != c2[:-1])
-    csr = sp.csr_matrix((w2[first], (r2[first], c2[first])), shape=(n, n))
+    anchor = np.empty(n, dtype=np.int64)
+    anchor[:n_base] = np.arange(n_base)
+    anchor[n_base : n_base + n_split] = eu[ue]
+    anchor[leaf] = anchor[foot]
+    new_id = np.empty(n, dtype=np.int64)
+    new_id[np.argsort(2 * anchor + (np.arange(n) >= n_base), kind="stable")] = np.arange(n)
+
+    r = new_id[np.concatenate(rows)]
+    c = new_id[np.concatenate(cols)]
+    w = np.concatenate(wts).astype(np.float64)
+    csr = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n, n)).tocsr()
+    csr.sort_indices()
     point_node = np.full(len(snapped), -1, dtype=np.int64)
-    point_node[pts] = leaf
+    point_node[pts] = new_id[leaf]
     log.info("reach graph: %d nodes (%d network, %d split, %d points)", n, n_base, n_split, len(pts))
-    return ReachGraph(csr=csr, point_node=point_node, n_base=n_base)
+    return ReachGraph(csr=csr, point_node=point_node, base_node=new_id[:n_base])
 
 
 def nearest_distance(

@@ -43,7 +43,7 @@ class SitingSpec:
 
     name: str
     category: str
-    model: Literal["mclp", "lscp", "capacitated", "pmedian"] = "mclp"
+    model: Literal["mclp", "lscp", "capacitated", "pmedian", "combined"] = "mclp"
     k: int = 3
     demand: Literal["population", "age_60_plus", "age_0_3"] = "population"
     radius_m: float | None = None  # default: the longest threshold in metres
@@ -55,6 +55,11 @@ class SitingSpec:
     candidate_spacing_m: float = 250.0
     time_limit_s: float = 60.0
     curve_k: int = 0  # also solve k = 1..curve_k for the coverage curve
+    # combined (老幼复合): each new site hosts ``category`` and ``partner`` together; the objective adds the
+    # ``demand`` newly within ``radius_m`` of the first and the ``partner_demand`` newly within ``partner_radius_m``
+    partner: str | None = None
+    partner_demand: Literal["population", "age_60_plus", "age_0_3"] = "age_0_3"
+    partner_radius_m: float | None = None  # default: radius_m
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
 _SITING_KEYS = {
     "name", "category", "model", "k", "demand", "radius_m", "every_zone", "coverage_target_pct", "capacity_per_site",
-    "need_per_1000", "candidates", "candidate_spacing_m", "time_limit_s", "curve_k",
+    "need_per_1000", "candidates", "candidate_spacing_m", "time_limit_s", "curve_k", "partner", "partner_demand",
+    "partner_radius_m",
 }
 
 
@@ -295,8 +301,22 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
             problems.append(f"{where}.category 未知类别 {cat!r} / unknown category; known: {', '.join(taxonomy.keys)}")
             continue
         model = task.get("model", "mclp")
-        if model not in ("mclp", "lscp", "capacitated", "pmedian"):
-            problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian / model must be mclp, lscp, capacitated or pmedian")
+        if model not in ("mclp", "lscp", "capacitated", "pmedian", "combined"):
+            problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian、combined / "
+                            "model must be mclp, lscp, capacitated, pmedian or combined")
+            continue
+        partner = task.get("partner")
+        if model == "combined" and partner is None:
+            partner = "childcare" if cat != "childcare" else "elderly_centre"
+        if partner is not None and (partner not in taxonomy or partner == cat):
+            problems.append(f"{where}.partner 须是另一个已知类别 / partner must be another known category, got {partner!r}")
+            continue
+        if partner is not None and model != "combined":
+            problems.append(f"{where}.partner 仅用于 model = \"combined\" / partner is only for model = \"combined\"")
+            continue
+        partner_demand = task.get("partner_demand", "age_0_3")
+        if partner_demand not in ("population", "age_60_plus", "age_0_3"):
+            problems.append(f"{where}.partner_demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
             continue
         demand = task.get("demand", "population")
         if demand not in ("population", "age_60_plus", "age_0_3"):
@@ -314,7 +334,8 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
                 continue
         nums = {}
         for key, default, low, high in (("radius_m", None, 10, 20000), ("coverage_target_pct", 90.0, 0, 100), ("capacity_per_site", 100.0, 0, 1e6),
-                                        ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000)):
+                                        ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000),
+                                        ("partner_radius_m", None, 10, 20000)):
             if key in task:
                 val = task[key]
                 if isinstance(val, bool) or not isinstance(val, int | float) or not low <= val <= high:
@@ -335,6 +356,8 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
                 every_zone=bool(task.get("every_zone", True)),
                 candidates=cand_path,
                 curve_k=curve_k,
+                partner=partner,
+                partner_demand=partner_demand,
                 **nums,
             )
         )

@@ -2,10 +2,11 @@
 
 Everything here works on arrays — which candidate covers which demand point (a sparse matrix from the reach
 engine's catchments), demand weights, distances — never on files or geometries (see :mod:`planner.candidates`
-for how candidates are made and snapped). Models are solved exactly as MILPs with HiGHS through
-``scipy.optimize.milp``; the solver's own status, objective, dual bound and gap are reported as they are.
-A greedy solution is always computed too: it gives the order in which sites are explained, the fallback when
-the solver stops without a solution, and a yardstick (its gap against the solver's bound).
+for how candidates are made and snapped). Models are solved exactly as MILPs with HiGHS (:mod:`planner._highs`,
+``scipy.optimize.milp``'s interface plus a starting solution); the solver's own status, objective, dual bound
+and gap are reported as they are. A greedy solution is always computed too: it is HiGHS's starting solution
+for the covering models, the fallback when the solver stops without a solution, the order in which sites are
+explained, and a yardstick (its gap against the solver's bound).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint
+
+from ._highs import milp
 
 __all__ = [
     "CoverProblem",
@@ -202,6 +205,14 @@ def _order_by_gain(problem: CoverProblem, chosen: np.ndarray) -> tuple[np.ndarra
     return np.r_[chosen[order], chosen[rest]].astype(np.int64), np.r_[gains, np.zeros(len(rest))]
 
 
+def _cover_start(problem: CoverProblem, chosen: np.ndarray) -> np.ndarray:
+    """A starting solution (x then y) of the covering MILPs: the chosen sites and the demand they cover."""
+    x = np.zeros(problem.n_candidates)
+    x[np.asarray(chosen, dtype=np.int64)] = 1.0
+    y = (problem.cover @ x > 0).astype(float)
+    return np.r_[x, y]
+
+
 def solve_mclp(problem: CoverProblem, k: int, *, time_limit: float = 60.0) -> Solution:
     """Maximise the demand weight covered with at most ``k`` new sites, with at least one in each required zone.
 
@@ -229,8 +240,11 @@ def solve_mclp(problem: CoverProblem, k: int, *, time_limit: float = 60.0) -> So
     cons = [LinearConstraint(a_cover, -np.inf, 0.0), LinearConstraint(a_k, 0, k)]
     for z in problem.required_zones:
         cons.append(LinearConstraint(sp.csr_matrix(np.r_[(zones == z).astype(float), np.zeros(n)][None, :]), 1, np.inf))
+    # greedy as the starting solution; presolve off: on these dense covering matrices HiGHS's presolve took
+    # 8–85 s of a 20–110 s solve and removed almost nothing (benchmarks/siting.py, docs/siting.md)
     res = milp(c, integrality=np.r_[np.ones(m), np.zeros(n)], bounds=Bounds(0, 1), constraints=cons,
-               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": True})
+               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": False},
+               start=_cover_start(problem, g_order))
     status = _status(res, time_limit)
     seconds = time.perf_counter() - t0
     if res.x is None:
@@ -269,8 +283,11 @@ def solve_lscp(problem: CoverProblem, target_weight: float, *, time_limit: float
         cons.append(LinearConstraint(sp.csr_matrix(np.r_[(zones == z).astype(float), np.zeros(n)][None, :]), 1, np.inf))
     if max_sites is not None:
         cons.append(LinearConstraint(sp.csr_matrix(np.r_[np.ones(m), np.zeros(n)][None, :]), 0, max_sites))
+    g_all, g_gains = greedy_max_cover(problem, m, forced_zones=list(problem.required_zones))
+    g_need = min(len(g_all), max(int(np.searchsorted(np.cumsum(g_gains), target_weight - 1e-9) + 1), len(problem.required_zones)))
+    start = _cover_start(problem, g_all[:g_need]) if max_sites is None or g_need <= max_sites else None
     res = milp(c, integrality=np.r_[np.ones(m), np.zeros(n)], bounds=Bounds(0, 1), constraints=cons,
-               options={"time_limit": time_limit, "mip_rel_gap": 0.0})
+               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": False}, start=start)
     status = _status(res, time_limit)
     if res.x is None:
         order, gains = greedy_max_cover(problem, m)
@@ -285,10 +302,12 @@ def solve_lscp(problem: CoverProblem, target_weight: float, *, time_limit: float
 
 
 def solve_capacitated(
-    pairs_demand: np.ndarray, pairs_site: np.ndarray, need: np.ndarray, capacity: np.ndarray, k: int, *, time_limit: float = 60.0
+    pairs_demand: np.ndarray, pairs_site: np.ndarray, need: np.ndarray, capacity: np.ndarray, k: int, *, time_limit: float = 60.0,
+    zone_of_site: np.ndarray | None = None, required_zones: Sequence[str] = (),
 ) -> Solution:
     """Open at most ``k`` sites with ``capacity`` and assign places to demand within reach to meet as much ``need``
-    as possible. MILP: max Σ z s.t. Σⱼ zᵢⱼ ≤ needᵢ, Σᵢ zᵢⱼ ≤ capⱼ xⱼ, Σ x ≤ k; z ≥ 0 continuous.
+    as possible, with at least one site in each of ``required_zones`` (``zone_of_site`` gives each site's zone).
+    MILP: max Σ z s.t. Σⱼ zᵢⱼ ≤ needᵢ, Σᵢ zᵢⱼ ≤ capⱼ xⱼ, Σ x ≤ k, Σ_{j in zone} xⱼ ≥ 1; z ≥ 0 continuous.
 
     ``details["assigned"]`` holds the places served per pair; the places still missing are Σ need − objective.
     """
@@ -296,6 +315,14 @@ def solve_capacitated(
     m = len(capacity)
     p = len(pairs_demand)
     n = len(need)
+    zones = np.asarray(zone_of_site if zone_of_site is not None else np.zeros(m, dtype=object)).astype(str)
+    missing = [z for z in required_zones if not (zones == str(z)).any()]
+    if missing:
+        return Solution(np.zeros(0, dtype=np.int64), 0.0, "infeasible", f"these zones have no candidate site: {missing}", None, None,
+                        time.perf_counter() - t0, details={"zones_without_candidates": missing, "missing": float(np.sum(need))})
+    if k < len(required_zones):
+        return Solution(np.zeros(0, dtype=np.int64), 0.0, "infeasible", f"k = {k} < {len(required_zones)} zones that each need a site",
+                        None, None, time.perf_counter() - t0, details={"missing": float(np.sum(need))})
     c = np.r_[np.zeros(m), -np.ones(p)]
     a_need = sp.csr_matrix((np.ones(p), (pairs_demand, m + np.arange(p))), shape=(n, m + p))
     a_cap = sp.csr_matrix(
@@ -303,9 +330,11 @@ def solve_capacitated(
         shape=(m, m + p),
     )
     a_k = sp.csr_matrix(np.r_[np.ones(m), np.zeros(p)][None, :])
+    cons = [LinearConstraint(a_need, -np.inf, need), LinearConstraint(a_cap, -np.inf, 0), LinearConstraint(a_k, 0, k)]
+    for z in required_zones:
+        cons.append(LinearConstraint(sp.csr_matrix(np.r_[(zones == str(z)).astype(float), np.zeros(p)][None, :]), 1, np.inf))
     res = milp(c, integrality=np.r_[np.ones(m), np.zeros(p)], bounds=Bounds(np.zeros(m + p), np.r_[np.ones(m), np.full(p, np.inf)]),
-               constraints=[LinearConstraint(a_need, -np.inf, need), LinearConstraint(a_cap, -np.inf, 0), LinearConstraint(a_k, 0, k)],
-               options={"time_limit": time_limit, "mip_rel_gap": 0.0})
+               constraints=cons, options={"time_limit": time_limit, "mip_rel_gap": 0.0})
     status = _status(res, time_limit)
     if res.x is None:
         return Solution(np.zeros(0, dtype=np.int64), 0.0, status, res.message, None, None, time.perf_counter() - t0)

@@ -16,7 +16,8 @@ from scipy.spatial import cKDTree
 
 __all__ = ["StreetArrays", "nearest_edges"]
 
-_CHUNK = 65_536  # points per k-d tree ball query (bounds the temporary candidate lists)
+_CHUNK = 65_536  # points per batch of k-d tree queries (bounds the temporary candidate arrays)
+_K_NEAR = 6  # nearest piece midpoints measured per point before falling back to a radius query
 
 
 @dataclass(frozen=True)
@@ -161,34 +162,44 @@ def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[
     half = float((seglen / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
     tree = cKDTree(mid, balanced_tree=False, compact_nodes=False)
     del mid
+    k_near = min(_K_NEAR, len(piece_seg))
     for lo in range(0, len(ok), _CHUNK):
         rows = ok[lo : lo + _CHUNK]
         qx, qy = x[rows], y[rows]
         q = np.column_stack([qx, qy])
-        _, first_piece = tree.query(q, k=1)
-        d0, _, _ = _distance_to_segments(qx, qy, streets, piece_seg[first_piece], seg)
-        # every segment at distance <= d0 has a piece midpoint within d0 + half
-        radius = d0 + half + 1e-6 * (1.0 + d0)
-        hits = tree.query_ball_point(q, radius, return_sorted=False)
-        counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-        cand_piece = np.fromiter((p for h in hits for p in h), dtype=np.int64, count=int(counts.sum()))
-        who = np.repeat(np.arange(len(rows)), counts)
-        cand_seg = piece_seg[cand_piece]
-        # a segment can appear through several of its pieces: keep one
-        key = np.unique(who * len(seg) + cand_seg)
-        who, cand_seg = key // len(seg), key % len(seg)
-        d, t, along = _distance_to_segments(qx[who], qy[who], streets, cand_seg, seg)
-        e = seg_edge[cand_seg]
-        order = np.lexsort((cand_seg, e, d, who))
-        best = order[np.r_[True, who[order][1:] != who[order][:-1]]]
-        s_best, t_best, e_best = cand_seg[best], t[best], e[best]
-        off = start[s_best] + along[best]
+        # the k nearest piece midpoints: measure their segments exactly and keep the nearest (segments are
+        # numbered edge by edge, so the lowest segment among equally near ones is on the lowest edge)
+        dk, ik = tree.query(q, k=k_near)
+        dk, ik = dk.reshape(len(rows), k_near), ik.reshape(len(rows), k_near)
+        segs = piece_seg[ik]
+        d, _, _ = _distance_to_segments(np.repeat(qx, k_near), np.repeat(qy, k_near), streets, segs.ravel(), seg)
+        d = d.reshape(len(rows), k_near)
+        best_d = d.min(axis=1)
+        best_seg = np.where(d == best_d[:, None], segs, np.iinfo(np.int64).max).min(axis=1)
+        # every segment at distance <= best_d has a piece midpoint within best_d + half: when the k-th midpoint lies
+        # beyond that radius, all candidates were seen; otherwise ask the tree for every midpoint within it
+        radius = best_d + half + 1e-6 * (1.0 + best_d)
+        short = np.flatnonzero(dk[:, -1] <= radius)
+        if len(short):
+            hits = tree.query_ball_point(q[short], radius[short], return_sorted=False)
+            counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+            cand_piece = np.fromiter((p for h in hits for p in h), dtype=np.int64, count=int(counts.sum()))
+            who = np.repeat(short, counts)
+            cand_seg = piece_seg[cand_piece]
+            dd, _, _ = _distance_to_segments(qx[who], qy[who], streets, cand_seg, seg)
+            order = np.lexsort((cand_seg, dd, who))
+            first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
+            best_d[who[first]] = dd[first]
+            best_seg[who[first]] = cand_seg[first]
+        d_best, t_best, along = _distance_to_segments(qx, qy, streets, best_seg, seg)
+        e_best = seg_edge[best_seg]
+        off = start[best_seg] + along
         # the ends exactly: 0 at u, the edge's own length at v
         first_seg = streets.offsets[e_best] - e_best
         last_seg = streets.offsets[e_best + 1] - e_best - 2
-        off = np.where((s_best == first_seg) & (t_best <= 0.0), 0.0, off)
-        off = np.where((s_best == last_seg) & (t_best >= 1.0), streets.length[e_best], off)
-        edge[rows[who[best]]] = e_best
-        offset[rows[who[best]]] = np.clip(off, 0.0, streets.length[e_best])
-        dist[rows[who[best]]] = d[best]
+        off = np.where((best_seg == first_seg) & (t_best <= 0.0), 0.0, off)
+        off = np.where((best_seg == last_seg) & (t_best >= 1.0), streets.length[e_best], off)
+        edge[rows] = e_best
+        offset[rows] = np.clip(off, 0.0, streets.length[e_best])
+        dist[rows] = d_best
     return edge, offset, dist

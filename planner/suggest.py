@@ -42,6 +42,45 @@ class SitingResult:
     unreachable: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+@dataclass(frozen=True)
+class _Service:
+    """One service a new site provides: its category, demand group, radius and who is served already."""
+
+    category: str
+    label: str
+    demand: str
+    radius: float
+    covered_before: np.ndarray  # compound is within ``radius`` of an existing facility of ``category``
+    ex_best: np.ndarray  # walking metres from each compound to the nearest existing facility of ``category``
+    cover_rules: list
+    required: tuple[str, ...]
+
+
+def _required_zones(task, cat, rules, zones, compliance, existing) -> tuple[str, ...]:
+    """街道 that must get a site: a failing per-街道 count rule of this category, else those without any of it."""
+    if not (task.every_zone and zones is not None and len(zones)):
+        return ()
+    count_rules = {r.id for r in rules if r.kind == "zone_count"}
+    if compliance is not None and count_rules:
+        failing = compliance[(compliance["rule_id"].isin(count_rules)) & (compliance["status"] == "fail")]
+        return tuple(sorted(set(failing["subdistrict"].astype(str)) & set(zones.index.astype(str))))
+    have = set(existing["zone_id"].astype(str))
+    return tuple(sorted(z for z in zones.index.astype(str) if z not in have))
+
+
+def _existing_best(network, gates, gate_owner, existing, n_comp, limit, max_snap_m):
+    """Walking metres (≤ ``limit``, else inf) from each compound's nearest gate to the nearest ``existing`` facility,
+    and the reach graph of gates (first) and those facilities."""
+    pts = np.concatenate([gates, existing.geometry.to_numpy()])
+    graph = build_reach_graph(network, snap_points(network, pts, max_snap_m=max_snap_m))
+    n_g = len(gates)
+    s, t, d = catchments(graph, np.arange(n_g, n_g + len(existing)), np.arange(n_g), limit=limit)
+    pairs = _compound_pairs(s, t, d, gate_owner)
+    best = np.full(n_comp, np.inf)
+    np.minimum.at(best, pairs["c"].to_numpy(), pairs["d"].to_numpy())
+    return best, graph
+
+
 def _compound_pairs(src, tgt, d, owner: np.ndarray) -> pd.DataFrame:
     """Gate-level catchment pairs → (site, compound) with the nearest gate's distance."""
     frame = pd.DataFrame({"s": src, "c": owner[tgt], "d": d})
@@ -73,29 +112,24 @@ def suggest_sites(
     limit = max([radius] + [r.radius_m for r in cover_rules if r.radius_m])
     existing = facilities[facilities["category"] == cat]
     n_comp = len(compounds)
-
-    # 街道 that must get a site: a failing per-街道 count rule of this category, else none of it at all
-    required: tuple[str, ...] = ()
-    if task.every_zone and zones is not None and len(zones):
-        count_rules = {r.id for r in rules if r.kind == "zone_count"}
-        if compliance is not None and count_rules:
-            failing = compliance[(compliance["rule_id"].isin(count_rules)) & (compliance["status"] == "fail")]
-            required = tuple(sorted(set(failing["subdistrict"].astype(str)) & set(zones.index.astype(str))))
-        else:
-            have = set(existing["zone_id"].astype(str))
-            required = tuple(sorted(z for z in zones.index.astype(str) if z not in have))
-
-    # coverage by existing facilities, on a graph of gates + existing facilities
-    pts = np.concatenate([gates, existing.geometry.to_numpy()])
-    snapped = snap_points(network, pts, max_snap_m=max_snap_m)
-    graph = build_reach_graph(network, snapped)
     n_g = len(gates)
-    e_pos = np.arange(n_g, n_g + len(existing))
-    s, t, d = catchments(graph, e_pos, np.arange(n_g), limit=limit)
-    ex_pairs = _compound_pairs(s, t, d, gate_owner)
-    ex_best = np.full(n_comp, np.inf)
-    np.minimum.at(ex_best, ex_pairs["c"].to_numpy(), ex_pairs["d"].to_numpy())
+
+    required = _required_zones(task, cat, rules, zones, compliance, existing)
+    ex_best, graph = _existing_best(network, gates, gate_owner, existing, n_comp, limit, max_snap_m)
     covered_before = ex_best <= radius
+    services = [_Service(cat, label, task.demand, radius, covered_before, ex_best, cover_rules, required)]
+    if task.model == "combined":  # 老幼复合: the partner service shares every new site
+        p_cat = str(task.partner)
+        p_radius = task.partner_radius_m or radius
+        p_rules = [r for r in rules_for(preset, overrides) if p_cat in r.categories]
+        p_cover_rules = [r for r in p_rules if r.kind == "zone_coverage"]
+        p_existing = facilities[facilities["category"] == p_cat]
+        limit = max([limit, p_radius] + [r.radius_m for r in p_cover_rules if r.radius_m])
+        p_required = _required_zones(task, p_cat, p_rules, zones, compliance, p_existing)
+        p_best, _ = _existing_best(network, gates, gate_owner, p_existing, n_comp, limit, max_snap_m)
+        services.append(_Service(p_cat, taxonomy[p_cat].zh, task.partner_demand, p_radius, p_best <= p_radius, p_best, p_cover_rules, p_required))
+        required = tuple(sorted(set(required) | set(p_required)))
+        label = f"{label}+{taxonomy[p_cat].zh}"
 
     # candidates
     if task.candidates is not None:
@@ -117,7 +151,8 @@ def suggest_sites(
             crs=network.crs,
         )
     else:
-        uncovered = np.flatnonzero(~covered_before & compounds["reachable"].to_numpy(dtype=bool))
+        gap = np.logical_or.reduce([~sv.covered_before for sv in services])
+        uncovered = np.flatnonzero(gap & compounds["reachable"].to_numpy(dtype=bool))
         unc_gates = np.flatnonzero(np.isin(gate_owner, uncovered))
         cand = generate_candidates(
             network, graph, unc_gates, compounds, uncovered, zones, required,
@@ -143,19 +178,28 @@ def suggest_sites(
     near_exist, _ = nearest_distance(graph2, np.arange(n_g, n_g + len(existing)), c_pos)
     cand["nearest_existing_m"] = near_exist
 
+    # one block of demand rows per service (two for 老幼复合): who is not yet served, and which candidates reach them
+    blocks, weights, n_unreach, dem_total, dem_before = [], [], [], 0.0, 0.0
+    for sv in services:
+        dem = compounds[sv.demand].fillna(0).to_numpy(dtype=float)
+        w_sv = np.where(sv.covered_before, 0.0, dem)
+        near = pairs[pairs["d"] <= sv.radius]
+        blocks.append(sp.csr_matrix((np.ones(len(near), dtype=bool), (near["c"].to_numpy(), near["s"].to_numpy())), shape=(n_comp, len(cand))))
+        weights.append(w_sv)
+        n_unreach.append((w_sv > 0) & ~(np.diff(blocks[-1].indptr) > 0))
+        dem_total += float(dem.sum())
+        dem_before += float(dem[sv.covered_before].sum())
     demand = compounds[task.demand].fillna(0).to_numpy(dtype=float)
-    weight = np.where(covered_before, 0.0, demand)
+    weight = np.concatenate(weights)
     within = pairs[pairs["d"] <= radius]
-    cover = sp.csr_matrix((np.ones(len(within), dtype=bool), (within["c"].to_numpy(), within["s"].to_numpy())), shape=(n_comp, len(cand)))
+    cover = sp.vstack(blocks, format="csr")
     problem = CoverProblem(cover=cover, weight=weight, zone_of_candidate=cand["zone_id"].astype(str).to_numpy(), required_zones=required)
-    reach_any = np.diff(cover.indptr) > 0
-    unreachable = compounds.loc[(weight > 0) & ~reach_any, ["name", "zone_id", task.demand]].assign(reason="无候选点在步行范围内 / no candidate within reach")
-    total_demand = float(demand.sum())
-    before = float(demand[covered_before].sum())
+    unreachable = compounds.loc[np.logical_or.reduce(n_unreach), ["name", "zone_id", task.demand]].assign(reason="无候选点在步行范围内 / no candidate within reach")
+    total_demand, before = dem_total, dem_before
 
-    reduced, groups, kept = reduce_problem(problem, dominance=task.model in ("mclp", "lscp"))
+    reduced, groups, kept = reduce_problem(problem, dominance=task.model in ("mclp", "lscp", "combined"))
     details: dict = {}
-    if task.model == "mclp":
+    if task.model in ("mclp", "combined"):
         sol = solve_mclp(reduced, task.k, time_limit=task.time_limit_s)
         chosen = kept[sol.chosen]
     elif task.model == "lscp":
@@ -169,7 +213,8 @@ def suggest_sites(
         if access_col and access_col in compounds:
             need = np.clip(need - base * compounds[access_col].fillna(0).to_numpy() / 1000, 0, None)
         cap = cand["capacity"].fillna(task.capacity_per_site).to_numpy(dtype=float)
-        sol = solve_capacitated(within["c"].to_numpy(), within["s"].to_numpy(), need, cap, task.k, time_limit=task.time_limit_s)
+        sol = solve_capacitated(within["c"].to_numpy(), within["s"].to_numpy(), need, cap, task.k, time_limit=task.time_limit_s,
+                                zone_of_site=cand["zone_id"].astype(str).to_numpy(), required_zones=required)
         chosen = sol.chosen
         details = {"places_needed": round(float(need.sum()), 1), "places_served": round(sol.objective, 1),
                    "places_still_missing": round(float(need.sum()) - sol.objective, 1)}
@@ -191,8 +236,8 @@ def suggest_sites(
         chosen = sol.chosen - n_ex
         details = {"mean_distance_m": round(sol.objective, 1), "demand_without_any_site_within_2r": int((~served & (demand > 0)).sum())}
 
-    sites = _explain(chosen, cand, pairs, compounds, demand, covered_before, radius, cover_rules, required, ex_best, taxonomy, cat, label)
-    curve = _curve(reduced, task, before, total_demand) if task.curve_k and task.model == "mclp" else pd.DataFrame()
+    sites = _explain(chosen, cand, pairs, compounds, services, required, label)
+    curve = _curve(reduced, task, before, total_demand) if task.curve_k and task.model in ("mclp", "combined") else pd.DataFrame()
     summary = {
         "name": task.name,
         "category": cat,
@@ -200,6 +245,9 @@ def suggest_sites(
         "k": task.k,
         "demand": task.demand,
         "radius_m": radius,
+        "partner": task.partner if task.model == "combined" else None,
+        "partner_demand": task.partner_demand if task.model == "combined" else None,
+        "partner_radius_m": services[1].radius if len(services) > 1 else None,
         "required_zones": list(required),
         "sites": len(sites),
         "status": sol.status,
@@ -211,10 +259,11 @@ def suggest_sites(
         "seconds": round(sol.seconds, 3),
         "candidates": len(cand),
         "instance": [problem.n_demand, problem.n_candidates],
-        "reduced": [reduced.n_demand, reduced.n_candidates] if task.model in ("mclp", "lscp") else None,
+        "reduced": [reduced.n_demand, reduced.n_candidates] if task.model in ("mclp", "lscp", "combined") else None,
         "demand_total": total_demand,
         "demand_covered_before": before,
-        "demand_covered_after": before + float(sites["new_" + task.demand].sum()) if len(sites) else before,
+        "demand_covered_after": before + float(sites["marginal_gain"].sum()) if len(sites) and task.model != "capacitated" else (
+            before + float(sites["new_" + task.demand].sum()) if len(sites) else before),
         "unreachable_demand": len(unreachable),
         **sol.details,
         **details,
@@ -225,52 +274,69 @@ def suggest_sites(
     return SitingResult(task=task, sites=sites, curve=curve, summary=summary, unreachable=unreachable)
 
 
-def _explain(chosen, cand, pairs, compounds, demand, covered_before, radius, cover_rules, required, ex_best, taxonomy, cat, label):
-    covered = covered_before.copy()
-    best = ex_best.copy()
+def _explain(chosen, cand, pairs, compounds, services, required, label):
+    """One row per chosen site, in the order chosen: who it newly serves (per service), which 街道 rules it fixes."""
+    covered = [sv.covered_before.copy() for sv in services]
+    best = [sv.ex_best.copy() for sv in services]
     zone_done: set[str] = set()
+    zone_ids = compounds["zone_id"].astype(str).to_numpy()
     rows = []
     for rank, j in enumerate(chosen, start=1):
         site = cand.iloc[int(j)]
         mine = pairs[pairs["s"] == j]
-        reach = mine[mine["d"] <= radius]["c"].to_numpy()
-        new = reach[~covered[reach]]
-        newly = compounds.iloc[new]
         fixes = []
         zid = str(site["zone_id"])
         if "served" in cand.columns and pd.notna(site.get("served")):
             fixes.append(f"可提供 {site['served']:.0f} 个托位/床位给步行范围内尚缺的需求")
         if zid in required and zid not in zone_done:
-            fixes.append(f"补齐该街道的{label}（每个街道至少 1 所）")
+            # name what the 街道 lacks (for 老幼复合 one or both services)
+            lacking = [sv.label for sv in services if zid in sv.required] if len(services) > 1 else [label]
+            fixes.append(f"补齐该街道的{'和'.join(lacking or [label])}（每个街道至少 1 所）")
             zone_done.add(zid)
-        before_best = best.copy()
-        np.minimum.at(best, mine["c"].to_numpy(), mine["d"].to_numpy())
-        for rule in cover_rules:
-            in_zone = (compounds["zone_id"].astype(str) == zid).to_numpy()
-            grp = compounds[rule.group].fillna(0).to_numpy()
-            tot = grp[in_zone].sum()
-            if tot <= 0:
-                continue
-            share0 = grp[in_zone & (before_best <= rule.radius_m)].sum() / tot * 100
-            share1 = grp[in_zone & (best <= rule.radius_m)].sum() / tot * 100
-            if share1 > share0 + 1e-9:
-                verdict = "达标" if share0 < rule.value <= share1 else f"{share0:.0f}% → {share1:.0f}%"
-                fixes.append(f"{rule.zh}：{verdict}")
-        covered[reach] = True
+        new_by_service, gain = [], 0.0
+        for i, sv in enumerate(services):
+            reach = mine[mine["d"] <= sv.radius]["c"].to_numpy()
+            new = reach[~covered[i][reach]]
+            new_by_service.append(new)
+            gain += float(compounds[sv.demand].fillna(0).to_numpy()[new].sum())
+            before_best = best[i].copy()
+            np.minimum.at(best[i], mine["c"].to_numpy(), mine["d"].to_numpy())
+            in_zone = zone_ids == zid
+            for rule in sv.cover_rules:
+                grp = compounds[rule.group].fillna(0).to_numpy()
+                tot = grp[in_zone].sum()
+                if tot <= 0:
+                    continue
+                share0 = grp[in_zone & (before_best <= rule.radius_m)].sum() / tot * 100
+                share1 = grp[in_zone & (best[i] <= rule.radius_m)].sum() / tot * 100
+                if share1 > share0 + 1e-9:
+                    verdict = "达标" if share0 < rule.value <= share1 else f"{share0:.0f}% → {share1:.0f}%"
+                    fixes.append(f"{rule.zh}：{verdict}")
+            covered[i][reach] = True
+        new_any = np.unique(np.concatenate(new_by_service))
+        newly = compounds.iloc[new_any]
+
+        def group_sum(col: str) -> float:
+            # a group served by one of the services counts where that service is new; otherwise where any is
+            picks = [n for sv, n in zip(services, new_by_service, strict=True) if sv.demand == col]
+            idx = np.unique(np.concatenate(picks)) if picks else new_any
+            return float(compounds[col].fillna(0).iloc[idx].sum())
+
         rows.append(
             {
                 "rank": rank,
                 "site_id": site["id"],
                 "name": site["name"],
-                "category": cat,
+                "category": services[0].category,
+                "partner": services[1].category if len(services) > 1 else "",  # 老幼复合: the service sharing the site
                 "zone_id": zid,
                 "source": site["source"],
-                "new_population": float(compounds["population"].fillna(0).iloc[new].sum()),
-                "new_age_60_plus": float(compounds["age_60_plus"].fillna(0).iloc[new].sum()),
-                "new_age_0_3": float(compounds["age_0_3"].fillna(0).iloc[new].sum()),
-                "new_compounds": len(new),
-                "compounds": "、".join(newly["name"].astype(str).head(12)) + ("…" if len(new) > 12 else ""),
-                "marginal_gain": float(demand[new].sum()),
+                "new_population": group_sum("population"),
+                "new_age_60_plus": group_sum("age_60_plus"),
+                "new_age_0_3": group_sum("age_0_3"),
+                "new_compounds": len(new_any),
+                "compounds": "、".join(newly["name"].astype(str).head(12)) + ("…" if len(new_any) > 12 else ""),
+                "marginal_gain": gain,
                 "nearest_existing_m": None if not np.isfinite(site["nearest_existing_m"]) else round(float(site["nearest_existing_m"]), 1),
                 "fixes": "；".join(fixes),
                 "capacity": site.get("capacity"),

@@ -140,3 +140,31 @@ def test_threshold_is_inclusive(world):
     assert t.loc["P", "nearest_id__shop"] == "R"
     assert np.isinf(t.loc["U", dist_column("shop")]) and not bool(t.loc["U", band_column("shop", 10)])
     assert t.loc["T", "covered_10min"] == 2 and t.loc["P", "covered_10min"] == 1
+
+
+def test_parallel_edges_and_self_loops_by_hand():
+    """Nodes A (0,0) and B (60,0) joined twice: a bent street over (30,40), 100 m, listed first, and a straight one,
+    60 m; B also has a self-loop down to y = -100. P (-5,0) and Q (65,0) sit 5 m beyond the ends (equally near to
+    every street at that end: the lowest edge, the bent one, wins), R (30,45) 5 m off the bend's apex.
+    By hand: P–Q = 5 + 60 + 5 = 70 (the straight street, not 110 along the bend); R–Q = 5 + 50 + 5 = 60 along the
+    bend's second half; R–P likewise 60."""
+    from planner.reach import build_reach_graph
+    from planner.snap import snap_points
+    from planner.streets import StreetArrays
+    from scipy.sparse.csgraph import dijkstra
+
+    coords = np.array([[0, 0], [30, 40], [60, 0], [0, 0], [60, 0], [60, 0], [60, -100], [40, -100], [60, 0]], dtype=float)
+    streets = StreetArrays(
+        node_x=np.array([0.0, 60.0]), node_y=np.array([0.0, 0.0]),
+        u=np.array([0, 0, 1]), v=np.array([1, 1, 1]),
+        length=np.array([100.0, 60.0, 100.0 + 20.0 + np.hypot(20, 100)]),
+        coords=coords, offsets=np.array([0, 3, 5, 9]),
+    )
+    snapped = snap_points(streets, np.array([[-5.0, 0.0], [65.0, 0.0], [30.0, 45.0]]), max_snap_m=50)
+    assert snapped.edge.tolist() == [0, 0, 0] and snapped.offset.tolist() == [0.0, 100.0, 50.0]
+    graph = build_reach_graph(streets, snapped)
+    d = dijkstra(graph.csr, directed=True, indices=graph.point_node)
+    nodes = graph.point_node
+    assert d[0, nodes[1]] == pytest.approx(70.0)
+    assert d[2, nodes[1]] == pytest.approx(60.0) and d[2, nodes[0]] == pytest.approx(60.0)
+    assert (graph.csr.diagonal() == 0).all()  # no self-loop survives

@@ -101,6 +101,23 @@ def test_capacity_never_exceeded_and_missing_places_reported():
     assert list(one.chosen) == [0] and one.objective == pytest.approx(50.0)
 
 
+def test_capacitated_honours_every_zone():
+    """The same two sites, site 0 in 街道 A and site 1 in B. With B required and k = 1 the bigger site 0 is not
+    allowed: site 1 opens and serves 30 (by hand); with k = 2 both open (80); a required zone without any site,
+    or fewer sites than required zones, is reported as infeasible with the reason."""
+    pairs_d, pairs_s = np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1])
+    need, cap, zone = np.array([40.0, 40.0, 40.0]), np.array([50.0, 30.0]), np.array(["A", "B"])
+    sol = solve_capacitated(pairs_d, pairs_s, need, cap, 1, zone_of_site=zone, required_zones=("B",))
+    assert sol.status == "optimal" and list(sol.chosen) == [1] and sol.objective == pytest.approx(30.0)
+    assert sol.details["missing"] == pytest.approx(90.0)
+    both = solve_capacitated(pairs_d, pairs_s, need, cap, 2, zone_of_site=zone, required_zones=("A", "B"))
+    assert sorted(both.chosen) == [0, 1] and both.objective == pytest.approx(80.0)
+    none = solve_capacitated(pairs_d, pairs_s, need, cap, 2, zone_of_site=zone, required_zones=("C",))
+    assert none.status == "infeasible" and "C" in none.solver_message
+    few = solve_capacitated(pairs_d, pairs_s, need, cap, 1, zone_of_site=zone, required_zones=("A", "B"))
+    assert few.status == "infeasible" and "k = 1" in few.solver_message
+
+
 def test_pmedian_by_hand():
     """Demand a (w 1) and b (w 3); existing site E is 100 m from a and 500 m from b; candidate C is 50 m from b.
     With k = 1 new site, C opens: mean = (1·100 + 3·50) / 4 = 62.5 m."""
@@ -127,11 +144,11 @@ def test_demo_siting_outputs(demo_run: Path):
     its optimum, the coverage curve rises, and no capacity is exceeded."""
     sites = pd.read_csv(demo_run / "sites.csv", encoding="utf-8-sig")
     summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
-    elderly = sites[sites["category"] == "elderly_centre"].sort_values("rank")
+    elderly = sites[(sites["category"] == "elderly_centre") & sites["partner"].isna()].sort_values("rank")
     assert len(elderly) == 2 and "Z03" in set(elderly["zone_id"])
     assert elderly["explanation"].str.contains("新覆盖").all()
     assert elderly["fixes"].fillna("").str.contains("补齐").any()
-    task = next(t for t in summary["siting"] if t["category"] == "elderly_centre")
+    task = next(t for t in summary["siting"] if t["category"] == "elderly_centre" and t["model"] == "mclp")
     assert task["status"] == "optimal" and task["gap"] == 0 and task["objective"] == pytest.approx(task["bound"])
     assert task["objective"] == pytest.approx(elderly["marginal_gain"].sum())
     assert task["objective"] >= task["greedy_objective"]
@@ -150,3 +167,71 @@ def test_siting_is_deterministic(repo_root: Path, tmp_path: Path):
     sc = load_scenario(repo_root / "scenarios" / "demo.toml")
     a, b = run(sc), run(sc)
     pd.testing.assert_frame_equal(a.sites.drop(columns="geometry").reset_index(drop=True), b.sites.drop(columns="geometry").reset_index(drop=True))
+
+
+def test_combined_elderly_childcare_sites(demo_run: Path):
+    """老幼复合 in the demo: each site hosts both services; the objective is the 60+ newly within 15 minutes of the
+    elderly service plus the 0–3 newly within 300 m of the childcare service, proven optimal, and every 街道
+    lacking either service gets a combined site (and its explanation says which service it lacked)."""
+    sites = pd.read_csv(demo_run / "sites.csv", encoding="utf-8-sig")
+    summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
+    task = next(t for t in summary["siting"] if t["model"] == "combined")
+    mine = sites[sites["task"] == task["name"]]
+    assert task["partner"] == "childcare" and task["partner_radius_m"] == 300
+    assert task["status"] == "optimal" and task["objective"] == pytest.approx(task["bound"])
+    assert (mine["category"] == "elderly_centre").all() and (mine["partner"] == "childcare").all()
+    assert task["objective"] == pytest.approx(mine["marginal_gain"].sum())
+    assert mine["marginal_gain"].to_numpy() == pytest.approx((mine["new_age_60_plus"] + mine["new_age_0_3"]).to_numpy())
+    # the demo lacks an elderly centre in Z03 and childcare in Z04: both are required, each gets a site
+    assert {"Z03", "Z04"} <= set(task["required_zones"]) <= set(mine["zone_id"])
+    fixes = dict(zip(mine["zone_id"], mine["fixes"], strict=True))
+    assert "补齐该街道的综合性养老服务中心" in fixes["Z03"] and "托育" in fixes["Z04"]
+
+
+def test_combined_model_is_exact_by_brute_force(repo_root: Path, monkeypatch):
+    """The 老幼复合 task's MILP (both services stacked on the same candidates, after the exact reductions) has the
+    optimum a brute force over every pair of candidates finds, with the 街道 constraints honoured."""
+    import planner.suggest as suggest
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
+
+    seen = []
+    real = suggest.solve_mclp
+
+    def spy(problem, k, **kw):
+        sol = real(problem, k, **kw)
+        seen.append((problem, k, sol))
+        return sol
+
+    monkeypatch.setattr(suggest, "solve_mclp", spy)
+    sc = load_scenario(repo_root / "scenarios" / "demo.toml")
+    combined = next(t for t in sc.siting if t.model == "combined")
+    import dataclasses
+
+    run(dataclasses.replace(sc, siting=(combined,)))
+    problem, k, sol = seen[0]
+    cover, w, zones = problem.cover.tocsc(), problem.weight, np.asarray(problem.zone_of_candidate)
+    best = 0.0
+    for pick in itertools.combinations(range(problem.n_candidates), k):
+        if not set(problem.required_zones) <= set(zones[list(pick)]):
+            continue
+        best = max(best, _covered(cover, w, pick))
+    assert sol.status == "optimal" and sol.objective == pytest.approx(best)
+    assert problem.n_demand > 0 and len(problem.required_zones) >= 2
+
+
+def test_partner_only_for_combined(tmp_path: Path):
+    from planner._errors import ScenarioError
+    from planner.scenario import load_scenario
+
+    base = (Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml").read_text(encoding="utf-8")
+    head = base.split("[[siting]]")[0].replace('path = "../layers/', f'path = "{(Path(__file__).resolve().parents[1] / "layers").as_posix()}/')
+    for extra, fragment in (('model = "mclp"\npartner = "childcare"', "partner"), ('model = "combined"\npartner = "teahouse"', "partner"),
+                            ('model = "combined"\npartner_demand = "babies"', "partner_demand")):
+        path = tmp_path / "s.toml"
+        path.write_text(head + f'[[siting]]\ncategory = "elderly_centre"\n{extra}\n', encoding="utf-8")
+        with pytest.raises(ScenarioError, match=fragment):
+            load_scenario(path)
+    path.write_text(head + '[[siting]]\ncategory = "elderly_centre"\nmodel = "combined"\n', encoding="utf-8")
+    task = load_scenario(path).siting[0]
+    assert task.partner == "childcare" and task.partner_demand == "age_0_3"
