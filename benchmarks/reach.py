@@ -6,7 +6,7 @@ The job measured ("the whole reach job"): 5 categories of facilities; for each c
 (b) the number of facilities within 1000 m of every compound,
 (c) the sparse catchment list of every (facility, compound) pair within 1000 m with its distance.
 
-Every engine starts from the same WalkNetwork and the same raw points and runs the same *prep*
+Every engine starts from the same network (planner StreetArrays) and the same raw points and runs the same *prep*
 (planner's ``snap_points`` + ``build_reach_graph``: the augmented graph in which every point splits its
 edge and hangs off it as a leaf), so all engines answer the same question on the same graph and
 their distances agree by construction. Then:
@@ -1126,7 +1126,7 @@ def main(argv: list[str] | None = None) -> int:
         rt = rts.get(c, {})
         if CASES[c]["kind"] == "grid" and rt.get("planner_peak_mib"):
             print(f"planner peak memory, {c}: {rt['planner_peak_mib']:.0f} MiB "
-                  f"(inputs: interpreter + libraries + WalkNetwork + points = {rt['planner_inputs_mib']:.0f} MiB)")
+                  f"(inputs: interpreter + libraries + network arrays + points = {rt['planner_inputs_mib']:.0f} MiB)")
     print(f"benchmark wall time: {elapsed:.0f} s")
 
     if args.out:

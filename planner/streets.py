@@ -3,8 +3,8 @@
 A :class:`~planner.network.WalkNetwork` keeps GeoDataFrames for maps and reports; at city scale their shapely
 geometries (one Python object and one GEOS geometry per node and per edge) cost about 0.5 KiB each — close to
 1 GiB for a million-node network. :class:`StreetArrays` holds the same topology and geometry in flat numpy
-arrays (about 60 bytes per edge for a straight street), and :func:`nearest_edges` snaps points onto it with a
-k-d tree, exactly (nearest point on the nearest polyline, ties to the lowest edge).
+arrays (about 60 bytes per edge for a straight street), and :func:`nearest_edges` snaps points onto it through
+a grid of cells, exactly (nearest point on the nearest polyline, ties to the lowest edge).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+from ._nearest_segment import build_cells, cell_segments, nearest_segments
 
 __all__ = ["StreetArrays", "nearest_edges"]
 
-_CHUNK = 65_536  # points per batch of k-d tree queries (bounds the temporary candidate arrays)
-_K_NEAR = 6  # nearest piece midpoints measured per point before falling back to a radius query
+_CHUNK = 65_536  # points per batch
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,8 @@ def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[
 
     Exact: every segment that could be as near as the best one found is measured. Ties (the same distance to
     several edges, e.g. at a shared node) go to the lowest edge number. Points with NaN coordinates get edge −1,
-    distance inf. Cost: one k-d tree over the segments (long segments are indexed by pieces), then a few
-    candidates per point.
+    distance inf. Cost: segments (long ones cut into pieces) sorted into square cells, then for each point the
+    cells ring by ring around it until no farther segment can be nearer (:mod:`planner._nearest_segment`).
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n = len(x)
@@ -160,37 +160,13 @@ def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[
     mid = a + frac[:, None] * (b - a)
     del a, b, k, frac
     half = float((seglen / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
-    tree = cKDTree(mid, balanced_tree=False, compact_nodes=False)
+    x0, y0, cell, width, height, starts, order = build_cells(mid[:, 0], mid[:, 1], piece)
     del mid
-    k_near = min(_K_NEAR, len(piece_seg))
+    cs, ax, ay, bx, by = cell_segments(order, piece_seg, seg, streets.coords)
     for lo in range(0, len(ok), _CHUNK):
         rows = ok[lo : lo + _CHUNK]
         qx, qy = x[rows], y[rows]
-        q = np.column_stack([qx, qy])
-        # the k nearest piece midpoints: measure their segments exactly and keep the nearest (segments are
-        # numbered edge by edge, so the lowest segment among equally near ones is on the lowest edge)
-        dk, ik = tree.query(q, k=k_near)
-        dk, ik = dk.reshape(len(rows), k_near), ik.reshape(len(rows), k_near)
-        segs = piece_seg[ik]
-        d, _, _ = _distance_to_segments(np.repeat(qx, k_near), np.repeat(qy, k_near), streets, segs.ravel(), seg)
-        d = d.reshape(len(rows), k_near)
-        best_d = d.min(axis=1)
-        best_seg = np.where(d == best_d[:, None], segs, np.iinfo(np.int64).max).min(axis=1)
-        # every segment at distance <= best_d has a piece midpoint within best_d + half: when the k-th midpoint lies
-        # beyond that radius, all candidates were seen; otherwise ask the tree for every midpoint within it
-        radius = best_d + half + 1e-6 * (1.0 + best_d)
-        short = np.flatnonzero(dk[:, -1] <= radius)
-        if len(short):
-            hits = tree.query_ball_point(q[short], radius[short], return_sorted=False)
-            counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-            cand_piece = np.fromiter((p for h in hits for p in h), dtype=np.int64, count=int(counts.sum()))
-            who = np.repeat(short, counts)
-            cand_seg = piece_seg[cand_piece]
-            dd, _, _ = _distance_to_segments(qx[who], qy[who], streets, cand_seg, seg)
-            order = np.lexsort((cand_seg, dd, who))
-            first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
-            best_d[who[first]] = dd[first]
-            best_seg[who[first]] = cand_seg[first]
+        best_seg, _ = nearest_segments(qx, qy, x0, y0, cell, width, height, starts, cs, ax, ay, bx, by, half)
         d_best, t_best, along = _distance_to_segments(qx, qy, streets, best_seg, seg)
         e_best = seg_edge[best_seg]
         off = start[best_seg] + along

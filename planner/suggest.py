@@ -256,6 +256,9 @@ def suggest_sites(
         "bound": None if sol.bound is None else round(float(sol.bound), 3),
         "gap": None if sol.gap is None else round(float(sol.gap), 6),
         "greedy_objective": None if sol.greedy_objective is None else round(float(sol.greedy_objective), 3),
+        # greedy's own gap against the solver's proven bound (how far the fallback could be from the optimum)
+        "greedy_gap": None if sol.greedy_objective is None or sol.bound is None or sol.bound <= 0 or task.model not in ("mclp", "combined")
+        else round(max(0.0, (float(sol.bound) - float(sol.greedy_objective)) / float(sol.bound)), 6),
         "seconds": round(sol.seconds, 3),
         "candidates": len(cand),
         "instance": [problem.n_demand, problem.n_candidates],

@@ -152,6 +152,7 @@ def test_demo_siting_outputs(demo_run: Path):
     assert task["status"] == "optimal" and task["gap"] == 0 and task["objective"] == pytest.approx(task["bound"])
     assert task["objective"] == pytest.approx(elderly["marginal_gain"].sum())
     assert task["objective"] >= task["greedy_objective"]
+    assert task["greedy_gap"] == pytest.approx((task["bound"] - task["greedy_objective"]) / task["bound"], abs=1e-6)
     curve = pd.read_csv(demo_run / "coverage_curve.csv", encoding="utf-8-sig")
     assert (curve["covered"].diff().dropna() >= 0).all() and (curve["covered"] >= curve["greedy_covered"] - 1e-9).all()
     cc = next(t for t in summary["siting"] if t["category"] == "childcare")

@@ -132,3 +132,17 @@ def test_snap_on_a_real_extract_matches_geos_nearest(longgang):
     assert snapped.reachable.sum() == (ref <= 150.0).sum()
     assert longgang.streets.n_edges == len(longgang.edges)
     np.testing.assert_allclose(np.diff(longgang.streets.offsets) >= 2, True)
+
+
+def test_far_points_and_a_sparse_network():
+    """Points tens of kilometres outside a small network, and a network of two clusters 80 km apart (the cell table
+    coarsens instead of growing huge): the same nearest distance as GEOS."""
+    lines = [[(0, 0), (30, 5)], [(10, 10), (12, 40), (15, 41)], [(80_000, 80_000), (80_020, 80_003)], [(80_005, 79_980), (80_004, 80_030)]]
+    s = _arrays_from_lines(lines)
+    px = np.array([-50_000.0, 40_000.0, 200_000.0, 15.0, 80_010.0, 40_010.0])
+    py = np.array([30_000.0, 1.0, -90_000.0, 20.0, 80_001.0, 40_000.5])
+    edge, off, dist = nearest_edges(s, px, py)
+    geoms = np.array([shapely.LineString(line) for line in lines])
+    want = shapely.distance(shapely.points(px, py)[:, None], geoms[None, :])
+    np.testing.assert_allclose(dist, want.min(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(edge, want.argmin(axis=1))
