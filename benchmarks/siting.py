@@ -40,7 +40,7 @@ solve); it is a lower bound ("> N×") whenever CBC stopped at its cap, did not p
 Usage::
 
     .venv/bin/python benchmarks/siting.py --quick           # 2 000 x 400, k = 10, < 1 min
-    .venv/bin/python benchmarks/siting.py                   # 10 000 x 2 000, k = 10, 20, 50 (tens of minutes)
+    .venv/bin/python benchmarks/siting.py                   # 10 000 x 2 000, k = 10, 20, 50 (~30 min)
     .venv/bin/python benchmarks/siting.py --cap 120 --k 20 --out siting.json
 
 Nothing is written into the repository except ``--out`` (under benchmarks/results/, git-ignored).
