@@ -1108,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"planner reach engine vs peers: {N_CATEGORIES} categories; nearest facility within {NEAREST_LIMIT_M:.0f} m, "
           f"counts and catchments within {CATCH_LIMIT_M:.0f} m (inclusive); seeds fixed")
     print(f"total = prep (planner snap_points + build_reach_graph, identical for every engine: the augmented graph) "
-          f"+ engine build + nearest + counts/catchments; all in seconds, wall clock")
+          "+ engine build + nearest + counts/catchments; all in seconds, wall clock")
     print("agreement columns compare with networkx on the same graph (or planner when networkx was capped): max |Δ| of "
           "nearest distances over compounds, counts that differ (compound × category), catchment pairs in one list only")
     print()
