@@ -43,7 +43,8 @@ def milp(
 ) -> MilpResult:
     """Minimise ``c @ x`` subject to ``constraints`` and ``bounds``; ``integrality`` 1 marks integer variables.
 
-    ``options``: ``time_limit`` (s), ``mip_rel_gap`` (0 = prove optimality), ``presolve`` (bool). ``start`` is a
+    ``options``: ``time_limit`` (s), ``mip_rel_gap`` (0 = prove optimality), ``presolve`` (bool), ``heuristics``
+    (bool; False turns HiGHS's primal heuristics off, for models given a good ``start``). ``start`` is a
     feasible solution HiGHS starts from (its objective becomes the first incumbent); an infeasible start is ignored
     by HiGHS.
     """
@@ -85,6 +86,11 @@ def milp(
     h.setOptionValue("time_limit", float(options.get("time_limit", np.inf)))
     h.setOptionValue("mip_rel_gap", float(options.get("mip_rel_gap", 1e-4)))
     h.setOptionValue("presolve", "on" if options.get("presolve", True) else "off")
+    if not options.get("heuristics", True):
+        # with a good start, HiGHS's primal heuristics (sub-MIPs at the root) cost more than they find
+        for name, value in (("mip_heuristic_effort", 0.0), ("mip_heuristic_run_root_reduced_cost", False),
+                            ("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False)):
+            h.setOptionValue(name, value)  # an option an older HiGHS lacks is refused with a status, not raised
     h.passModel(lp)
     if start is not None:
         sol = highspy.HighsSolution()

@@ -205,6 +205,9 @@ def _order_by_gain(problem: CoverProblem, chosen: np.ndarray) -> tuple[np.ndarra
     return np.r_[chosen[order], chosen[rest]].astype(np.int64), np.r_[gains, np.zeros(len(rest))]
 
 
+_COVER_OPTIONS = {"mip_rel_gap": 0.0, "presolve": False, "heuristics": False}  # MCLP, 老幼复合, LSCP (all given a start)
+
+
 def _cover_start(problem: CoverProblem, chosen: np.ndarray) -> np.ndarray:
     """A starting solution (x then y) of the covering MILPs: the chosen sites and the demand they cover."""
     x = np.zeros(problem.n_candidates)
@@ -240,11 +243,11 @@ def solve_mclp(problem: CoverProblem, k: int, *, time_limit: float = 60.0) -> So
     cons = [LinearConstraint(a_cover, -np.inf, 0.0), LinearConstraint(a_k, 0, k)]
     for z in problem.required_zones:
         cons.append(LinearConstraint(sp.csr_matrix(np.r_[(zones == z).astype(float), np.zeros(n)][None, :]), 1, np.inf))
-    # greedy as the starting solution; presolve off: on these dense covering matrices HiGHS's presolve took
-    # 8–85 s of a 20–110 s solve and removed almost nothing (benchmarks/siting.py, docs/siting.md)
+    # greedy as the starting solution, HiGHS's own primal heuristics off (with the start they cost more than they
+    # find), presolve off: on these dense covering matrices it took 8–85 s of a 20–110 s solve and removed almost
+    # nothing (measured on benchmarks/siting.py's instance, docs/siting.md)
     res = milp(c, integrality=np.r_[np.ones(m), np.zeros(n)], bounds=Bounds(0, 1), constraints=cons,
-               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": False},
-               start=_cover_start(problem, g_order))
+               options=_COVER_OPTIONS | {"time_limit": time_limit}, start=_cover_start(problem, g_order))
     status = _status(res, time_limit)
     seconds = time.perf_counter() - t0
     if res.x is None:
@@ -287,7 +290,7 @@ def solve_lscp(problem: CoverProblem, target_weight: float, *, time_limit: float
     g_need = min(len(g_all), max(int(np.searchsorted(np.cumsum(g_gains), target_weight - 1e-9) + 1), len(problem.required_zones)))
     start = _cover_start(problem, g_all[:g_need]) if max_sites is None or g_need <= max_sites else None
     res = milp(c, integrality=np.r_[np.ones(m), np.zeros(n)], bounds=Bounds(0, 1), constraints=cons,
-               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": False}, start=start)
+               options=_COVER_OPTIONS | {"time_limit": time_limit, "heuristics": start is None}, start=start)
     status = _status(res, time_limit)
     if res.x is None:
         order, gains = greedy_max_cover(problem, m)
