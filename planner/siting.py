@@ -293,10 +293,9 @@ def solve_lscp(problem: CoverProblem, target_weight: float, *, time_limit: float
                options=_COVER_OPTIONS | {"time_limit": time_limit, "heuristics": start is None}, start=start)
     status = _status(res, time_limit)
     if res.x is None:
-        order, gains = greedy_max_cover(problem, m)
-        cum = np.cumsum(gains)
-        need = int(np.searchsorted(cum, target_weight - 1e-9) + 1)
-        return Solution(order[:need], float(need), status, res.message, None, None, time.perf_counter() - t0, float(need), {"fallback": "greedy"})
+        # the greedy sites already computed for the start (forced zones first) are the fallback
+        return Solution(g_all[:g_need], float(g_need), status, res.message, None, None, time.perf_counter() - t0, float(g_need),
+                        {"fallback": "greedy"})
     chosen = np.flatnonzero(res.x[:m] > 0.5)
     ordered, _ = _order_by_gain(problem, chosen)
     bound = float(res.mip_dual_bound) if res.mip_dual_bound is not None else None

@@ -17,7 +17,6 @@ from ._nearest_segment import build_cells, cell_segments, nearest_segments
 
 __all__ = ["StreetArrays", "nearest_edges"]
 
-_CHUNK = 65_536  # points per batch
 
 
 @dataclass(frozen=True)
@@ -163,19 +162,17 @@ def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[
     x0, y0, cell, width, height, starts, order = build_cells(mid[:, 0], mid[:, 1], piece)
     del mid
     cs, ax, ay, bx, by = cell_segments(order, piece_seg, seg, streets.coords)
-    for lo in range(0, len(ok), _CHUNK):
-        rows = ok[lo : lo + _CHUNK]
-        qx, qy = x[rows], y[rows]
-        best_seg, _ = nearest_segments(qx, qy, x0, y0, cell, width, height, starts, cs, ax, ay, bx, by, half)
-        d_best, t_best, along = _distance_to_segments(qx, qy, streets, best_seg, seg)
-        e_best = seg_edge[best_seg]
-        off = start[best_seg] + along
-        # the ends exactly: 0 at u, the edge's own length at v
-        first_seg = streets.offsets[e_best] - e_best
-        last_seg = streets.offsets[e_best + 1] - e_best - 2
-        off = np.where((best_seg == first_seg) & (t_best <= 0.0), 0.0, off)
-        off = np.where((best_seg == last_seg) & (t_best >= 1.0), streets.length[e_best], off)
-        edge[rows] = e_best
-        offset[rows] = np.clip(off, 0.0, streets.length[e_best])
-        dist[rows] = d_best
+    qx, qy = x[ok], y[ok]
+    best_seg, _ = nearest_segments(qx, qy, x0, y0, cell, width, height, starts, cs, ax, ay, bx, by, half)
+    d_best, t_best, along = _distance_to_segments(qx, qy, streets, best_seg, seg)
+    e_best = seg_edge[best_seg]
+    off = start[best_seg] + along
+    # the ends exactly: 0 at u, the edge's own length at v
+    first_seg = streets.offsets[e_best] - e_best
+    last_seg = streets.offsets[e_best + 1] - e_best - 2
+    off = np.where((best_seg == first_seg) & (t_best <= 0.0), 0.0, off)
+    off = np.where((best_seg == last_seg) & (t_best >= 1.0), streets.length[e_best], off)
+    edge[ok] = e_best
+    offset[ok] = np.clip(off, 0.0, streets.length[e_best])
+    dist[ok] = d_best
     return edge, offset, dist
