@@ -122,9 +122,10 @@ def _real_network(case: str, tmp: Path):
     if cache.exists():
         with open(cache, "rb") as fh:
             return pickle.load(fh)
-    from planner.network import build_network, network_bounds_wgs84
-    from planner.projection import choose_metric_crs
-    from planner.scenario import NetworkSpec, load_scenario
+    from planner.network.build import build_network, network_bounds_wgs84
+    from planner.io.projection import choose_metric_crs
+    from planner.settings import NetworkSpec
+    from planner.scenario import load_scenario
 
     spec_def = CASES[case]
     if spec_def["kind"] == "scenario":
@@ -143,7 +144,7 @@ def _real_network(case: str, tmp: Path):
 
 def grid_network(side: int, seed: int, *, spacing: float = 100.0, jitter: float = 15.0, removed: float = 0.03):
     """A perturbed side x side grid as planner StreetArrays (coordinate arrays; no shapely objects, no osmnx)."""
-    from planner.streets import StreetArrays
+    from planner.engine.streets import StreetArrays
 
     rng = np.random.default_rng(seed)
     ii, jj = np.divmod(np.arange(side * side), side)
@@ -214,13 +215,13 @@ class PlannerEngine:
         return {}
 
     def nearest(self, inp, k):
-        from planner.reach import nearest_distance
+        from planner.engine.reach import nearest_distance
 
         d, _ = nearest_distance(self.graph, inp.fac[k], inp.comp, limit=NEAREST_LIMIT_M)
         return d
 
     def counts_catchments(self, inp, k):
-        from planner.reach import catchments
+        from planner.engine.reach import catchments
 
         s, t, d = catchments(self.graph, inp.fac[k], inp.comp, limit=CATCH_LIMIT_M)
         return np.bincount(t, minlength=inp.n_comp), (s, t, d)
@@ -434,7 +435,7 @@ def _nearest_ab(inp, graph, rounds: int = 3) -> dict:
     interleaved per category, best of ``rounds`` (the cleanest view of the "within 1.2x of plain scipy" target)."""
     from scipy.sparse.csgraph import dijkstra
 
-    from planner.reach import nearest_distance
+    from planner.engine.reach import nearest_distance
 
     best_p = best_s = np.inf
     for _ in range(rounds):
@@ -453,8 +454,8 @@ def _nearest_ab(inp, graph, rounds: int = 3) -> dict:
 
 def _run_case(engine, engine_name: str, inp, save: Path | None, case: str, report: bool, repeat: bool = False) -> dict:
     """prep (shared) + engine build + the 5 categories; results of each category saved as .npz under ``save``."""
-    from planner.reach import build_reach_graph
-    from planner.snap import snap_points
+    from planner.engine.reach import build_reach_graph
+    from planner.engine.snap import snap_points
 
     say = _err if report else (lambda _msg: None)
     cpu0, wall0 = _cpu(), time.perf_counter()

@@ -165,11 +165,11 @@ def points_near_edges(net, n: int, rng: np.random.Generator) -> np.ndarray:
 def build_instance(n_demand: int, n_candidates: int, out: Path) -> dict:
     """Network, points, snapping, reach graph and catchments; the pair list is saved to ``out``."""
     t0 = time.perf_counter()
-    from planner.network import build_network, network_bounds_wgs84
-    from planner.projection import choose_metric_crs
-    from planner.reach import build_reach_graph, catchments
+    from planner.network.build import build_network, network_bounds_wgs84
+    from planner.io.projection import choose_metric_crs
+    from planner.engine.reach import build_reach_graph, catchments
     from planner.scenario import load_scenario
-    from planner.snap import snap_points
+    from planner.engine.snap import snap_points
 
     timings: dict[str, float] = {"imports": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -237,14 +237,14 @@ def _covered_weight(cand, dem, weight, n, chosen) -> float:
 def _cover_problem(cand, dem, weight, n, m):
     import scipy.sparse as sp
 
-    from planner.siting import CoverProblem
+    from planner.siting.models import CoverProblem
 
     cover = sp.csr_matrix((np.ones(len(cand), dtype=bool), (dem, cand)), shape=(n, m))
     return CoverProblem(cover=cover, weight=weight.astype(float), zone_of_candidate=np.zeros(m, dtype=np.int64))
 
 
 def work_planner(inst: Path, k: int, cap: float, reduce: bool) -> dict:
-    from planner.siting import reduce_problem, solve_mclp
+    from planner.siting.models import reduce_problem, solve_mclp
 
     cand, dem, _, weight, n, m = _load(inst)
     c0 = _cpu()
@@ -283,7 +283,7 @@ def work_scipy(inst: Path, k: int, cap: float) -> dict:
     import scipy.sparse as sp
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    from planner.siting import reduce_problem
+    from planner.siting.models import reduce_problem
 
     cand, dem, _, weight, n, m = _load(inst)
     c0 = _cpu()
@@ -312,7 +312,7 @@ def work_scipy(inst: Path, k: int, cap: float) -> dict:
 
 
 def work_greedy(inst: Path, k: int, cap: float) -> dict:
-    from planner.siting import greedy_max_cover
+    from planner.siting.models import greedy_max_cover
 
     cand, dem, _, weight, n, m = _load(inst)
     c0 = _cpu()

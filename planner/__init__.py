@@ -7,6 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-from ._errors import LayerError, NetworkError, PlannerError, ScenarioError  # noqa: E402
+from planner.errors import LayerError, NetworkError, PlannerError, ScenarioError  # noqa: E402
 
 __all__ = ["__version__", "PlannerError", "ScenarioError", "LayerError", "NetworkError"]

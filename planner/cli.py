@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._errors import PlannerError
+from planner.errors import PlannerError
 
 __all__ = ["main"]
 
@@ -21,9 +21,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .outputs import write_outputs
-    from .pipeline import run
-    from .scenario import load_scenario
+    from planner.outputs.write import write_outputs
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
 
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     t0 = time.perf_counter()
@@ -58,9 +58,9 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 def _cmd_check_layer(args: argparse.Namespace) -> int:
     from pyproj import CRS
 
-    from . import layers as L
-    from .outputs import write_layer_check
-    from .scenario import LayerSpec, PopulationSpec
+    from planner.io import layers as L
+    from planner.outputs.write import write_layer_check
+    from planner.settings import LayerSpec, PopulationSpec
 
     spec = LayerSpec(
         kind=args.kind,
@@ -87,7 +87,7 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         for code, n in loaded.rejected["reason_code"].value_counts().sort_index().items():
             print(f"  {code}: {n}")
     if "category" in loaded.data.columns and len(loaded.data):
-        from .categories import load_taxonomy
+        from planner.io.categories import load_taxonomy
 
         tax = load_taxonomy()
         print("类别 / categories:")
@@ -102,7 +102,7 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from .fetch import fetch_place
+    from planner.io.fetch import fetch_place
 
     paths = fetch_place(args.place, args.out, report=print)
     for path in paths.values():
@@ -112,8 +112,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .basemaps import check_basemap
-    from .compare import compare_runs, read_run, write_comparison
+    from planner.outputs.basemaps import check_basemap
+    from planner.outputs.compare import compare_runs, read_run, write_comparison
 
     check_basemap(args.basemap, args.tianditu_key)  # refuse 天地图 without a key before any work
     a, b = read_run(args.run_a), read_run(args.run_b)
@@ -139,7 +139,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import generate
+    from planner.io.demo import generate
 
     written = generate(Path(args.out))
     for path in written:

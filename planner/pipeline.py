@@ -1,6 +1,6 @@
 """The whole run, top to bottom: layers → walk network → snap → reach → coverage → 街道 summary.
 
-Maps and files are written by :mod:`planner.outputs`; nothing here writes to disk.
+Maps and files are written by :mod:`planner.outputs.write`; nothing here writes to disk.
 """
 
 from __future__ import annotations
@@ -15,28 +15,26 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from . import layers as _layers
-from ._osm import read_osm
-from .categories import Taxonomy, load_taxonomy
-from .coverage import Coverage, compute_coverage
-from .network import WalkNetwork, build_network, network_bounds_wgs84
-from .projection import choose_metric_crs
-from .reach import build_reach_graph
-from ._errors import LayerError
-from .coords import CHINESE_SYSTEMS, normalise_system
-from .capacity import E2SFCA_WEIGHTS, two_step_fca
-from .circles import CENTRE_CATEGORY, delineate_circles
-from .coverage import dist_column
-from .isochrones import isochrone, reached_segments
-from .reach import nearest_distance
-from .requirements import Compliance, evaluate, gap_list
-from .standards import rules_for
-from .suggest import SitingResult, pair_elderly_childcare, suggest_sites
-from .offsets import check_shift
-from .population import disaggregate_census
-from .scenario import Scenario
-from .snap import snap_points
-from .zones import ALL_ZONES, assign_zones, summarise_zones
+from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
+from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
+from planner.analysis.coverage import Coverage, compute_coverage, dist_column
+from planner.analysis.isochrones import isochrone, reached_segments
+from planner.analysis.requirements import Compliance, evaluate, gap_list
+from planner.analysis.standards import rules_for
+from planner.analysis.zones import ALL_ZONES, assign_zones, summarise_zones
+from planner.engine.reach import build_reach_graph, nearest_distance
+from planner.engine.snap import snap_points
+from planner.errors import LayerError
+from planner.io import layers as _layers
+from planner.io.categories import Taxonomy, load_taxonomy
+from planner.io.coords import CHINESE_SYSTEMS, normalise_system
+from planner.io.osm import read_osm
+from planner.io.population import disaggregate_census
+from planner.io.projection import choose_metric_crs
+from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
+from planner.network.offsets import check_shift
+from planner.settings import Scenario
+from planner.siting.suggest import SitingResult, pair_elderly_childcare, suggest_sites
 
 __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES"]
 

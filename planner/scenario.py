@@ -8,147 +8,23 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from ._errors import ScenarioError
-from .categories import load_taxonomy
+from planner.errors import ScenarioError
+from planner.io.categories import load_taxonomy
+from planner.settings import (
+    LayerKind,
+    LayerSpec,
+    NetworkSpec,
+    PopulationSpec,
+    Scenario,
+    SitingSpec,
+    StandardsSpec,
+    check_basemap,
+)
 
-__all__ = ["LayerSpec", "NetworkSpec", "PopulationSpec", "Scenario", "load_scenario"]
-
-LayerKind = Literal["facilities", "residential", "zones"]
-
-
-@dataclass(frozen=True)
-class PopulationSpec:
-    """Assumptions that turn OSM residential land and buildings into people.
-
-    Used only when residential units come from OSM (``source = "osm"``) or when a compound
-    lacks population but has households.
-    """
-
-    persons_per_household: float = 2.6  # 七普 national mean household size ≈ 2.62
-    floor_area_per_person_m2: float = 40.0  # urban housing floor area per person
-    default_levels: int = 6  # storeys assumed when building:levels is missing
-    default_plot_ratio: float = 1.5  # 容积率 used for residential land without buildings
-    share_60_plus: float = 0.20  # share of residents aged 60+
-    share_0_3: float = 0.025  # share of residents aged 0-3
-    census_from_zones: bool = False  # disaggregate the zones layer's census totals to compounds by floor area
-
-
-@dataclass(frozen=True)
-class SitingSpec:
-    """One siting task: where to put new facilities of ``category`` and by which model."""
-
-    name: str
-    category: str
-    model: Literal["mclp", "lscp", "capacitated", "pmedian", "combined"] = "mclp"
-    k: int = 3
-    demand: Literal["population", "age_60_plus", "age_0_3"] = "population"
-    radius_m: float | None = None  # default: the longest threshold in metres
-    every_zone: bool = True  # each 街道 without the category gets one new site inside it
-    coverage_target_pct: float = 90.0  # lscp
-    capacity_per_site: float = 100.0  # capacitated: places/beds per new site when candidates give none
-    need_per_1000: float = 4.5  # capacitated: places needed per 1000 of the demand group's base (population)
-    candidates: Path | None = None  # a layer of candidate sites; None = generated in gap areas
-    candidate_spacing_m: float = 250.0
-    time_limit_s: float = 60.0
-    curve_k: int = 0  # also solve k = 1..curve_k for the coverage curve
-    # combined (老幼复合): each new site hosts ``category`` and ``partner`` together; the objective adds the
-    # ``demand`` newly within ``radius_m`` of the first and the ``partner_demand`` newly within ``partner_radius_m``
-    partner: str | None = None
-    partner_demand: Literal["population", "age_60_plus", "age_0_3"] = "age_0_3"
-    partner_radius_m: float | None = None  # default: radius_m
-
-
-@dataclass(frozen=True)
-class StandardsSpec:
-    """Which rule preset to evaluate and the targets the scenario changes."""
-
-    preset: str = "national"
-    overrides: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """Where one input layer comes from and how its columns map to planner's names."""
-
-    kind: LayerKind
-    source: Literal["file", "osm"] = "file"
-    path: Path | None = None
-    layer: str | None = None
-    where: str | None = None
-    crs: str | None = None
-    columns: Mapping[str, str] = field(default_factory=dict)
-    category_map: Mapping[str, str] = field(default_factory=dict)
-    encoding: str | None = None
-    rules: tuple[Mapping[str, object], ...] = ()
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """The walk network source: an OSM file (``.osm``/``.osm.pbf``) or a roads line layer."""
-
-    path: Path
-    kind: Literal["osm", "lines"]
-    layer: str | None = None
-    crs: str | None = None
-    columns: Mapping[str, str] = field(default_factory=dict)
-    exclude_highway: tuple[str, ...] = (
-        "motorway",
-        "motorway_link",
-        "trunk",
-        "trunk_link",
-        "construction",
-        "proposed",
-        "planned",
-        "abandoned",
-        "raceway",
-        "bus_guideway",
-        "platform",
-        "services",
-        "rest_area",
-        "escape",
-        "busway",
-    )
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A validated scenario: everything a run needs, and nothing else."""
-
-    path: Path
-    name: str
-    network: NetworkSpec
-    facilities: LayerSpec
-    residential: LayerSpec
-    zones: LayerSpec | None = None
-    description: str = ""
-    sample_data: bool = False
-    language: Literal["zh", "en"] = "zh"
-    crs: str = "auto"
-    walking_speed_m_per_min: float = 67.0
-    thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
-    max_snap_m: float = 300.0
-    study_area_buffer_m: float = 2000.0
-    search_limit_m: float = 5000.0
-    categories: tuple[str, ...] | None = None
-    basemap: Literal["offline", "osm", "tianditu", "amap"] = "offline"
-    tianditu_key: str | None = None  # 天地图 browser key (tk), needed for basemap = "tianditu"
-    population: PopulationSpec = field(default_factory=PopulationSpec)
-    standards: StandardsSpec = field(default_factory=StandardsSpec)
-    siting: tuple[SitingSpec, ...] = ()
-
-    def threshold_m(self, minutes: float) -> float:
-        """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
-        return minutes * self.walking_speed_m_per_min
-
-    @property
-    def coverage_minutes(self) -> float:
-        """The longest threshold: the circle the per-街道 shares are reported for."""
-        return max(self.thresholds_min)
-
+__all__ = ["Scenario", "load_scenario"]
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
@@ -229,9 +105,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if tianditu_key is not None and not isinstance(tianditu_key, str):
         problems.append("tianditu_key 必须是字符串 / tianditu_key must be a string")
         tianditu_key = None
-    try:  # offline | osm | tianditu (needs tianditu_key) | amap: planner.basemaps
-        from .basemaps import check_basemap
-
+    try:  # offline | osm | tianditu (needs tianditu_key) | amap
         check_basemap(basemap, tianditu_key)
     except ScenarioError as exc:
         problems.append(str(exc))
@@ -365,7 +239,7 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
 
 
 def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
-    from .standards import PRESETS, load_rules
+    from planner.analysis.standards import PRESETS, load_rules
 
     if not isinstance(raw, dict):
         problems.append("[standards] 必须是表 / [standards] must be a table")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from planner.cli import main
-from planner.coords import wgs84_to_gcj02
+from planner.io.coords import wgs84_to_gcj02
 
 GPKG = Path(__file__).resolve().parents[2] / "shared" / "data" / "beijing_haidian_cau_osm2026" / "haidian_cau_osm_2026.gpkg"
 pytestmark = pytest.mark.skipif(not GPKG.exists(), reason="../shared/data is not beside the repository")

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 
 from planner import PlannerError
 from planner.cli import main
-from planner.compare import compare_runs, read_run, write_comparison
+from planner.outputs.compare import compare_runs, read_run, write_comparison
 
 NEW_CENTRE = "南湖街道综合性养老服务中心（新建）"
 

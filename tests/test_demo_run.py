@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from planner.cli import main
-from planner.demo import generate
+from planner.io.demo import generate
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
-from planner.coverage import compute_coverage, count_column
-from planner.network import network_from_lines
-from planner.reach import build_reach_graph, catchments, nearest_distance, node_distances
-from planner.snap import snap_points
+from planner.analysis.coverage import compute_coverage, count_column
+from planner.network.build import network_from_lines
+from planner.engine.reach import build_reach_graph, catchments, nearest_distance, node_distances
+from planner.engine.snap import snap_points
 
 CRS = "EPSG:4549"
 X0, Y0 = 500_000.0, 3_500_000.0
@@ -165,8 +165,8 @@ def test_node_distances_bounded():
 
 def test_oneway_tags_do_not_apply_to_walking(tmp_path: Path):
     """An OSM one-way street is walked both ways: the distance is the same in both directions."""
-    from planner.network import build_network
-    from planner.scenario import NetworkSpec
+    from planner.network.build import build_network
+    from planner.settings import NetworkSpec
 
     osm = tmp_path / "oneway.osm"
     osm.write_text(textwrap.dedent("""\

@@ -9,7 +9,7 @@ import osmnx as ox
 import pytest
 import shapely
 
-from planner import fetch as fetch_mod
+from planner.io import fetch as fetch_mod
 from planner.cli import main
 
 PBF = Path(__file__).resolve().parents[2] / "shared" / "data" / "beijing_haidian_cau_osm2026" / "haidian_cau_osm_2026.osm.pbf"

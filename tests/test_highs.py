@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint
 from scipy.optimize import milp as scipy_milp
 
-from planner._highs import milp
-from planner.siting import CoverProblem, solve_mclp
+from planner.siting._highs import milp
+from planner.siting.models import CoverProblem, solve_mclp
 
 
 def test_hand_checked_knapsack():

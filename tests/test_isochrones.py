@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import shapely
 
-from planner.isochrones import isochrone, reached_segments
-from planner.network import network_from_lines
-from planner.reach import build_reach_graph
-from planner.snap import snap_points
+from planner.analysis.isochrones import isochrone, reached_segments
+from planner.network.build import network_from_lines
+from planner.engine.reach import build_reach_graph
+from planner.engine.snap import snap_points
 
 X0, Y0 = 500_000.0, 3_500_000.0
 

@@ -11,8 +11,8 @@ import shapely
 from pyproj import CRS
 
 from planner import LayerError
-from planner.layers import load_facilities, load_residential, load_zones
-from planner.scenario import LayerSpec, PopulationSpec
+from planner.io.layers import load_facilities, load_residential, load_zones
+from planner.settings import LayerSpec, PopulationSpec
 
 METRIC = CRS.from_epsg(4549)
 

@@ -9,8 +9,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from planner.coords import wgs84_to_bd09, wgs84_to_gcj02
-from planner.outputs import write_outputs
+from planner.io.coords import wgs84_to_bd09, wgs84_to_gcj02
+from planner.outputs.write import write_outputs
 from planner.pipeline import run
 from planner.scenario import load_scenario
 

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.outputs import write_outputs
+from planner.outputs.write import write_outputs
 from planner.pipeline import run
-from planner.population import _largest_remainder, disaggregate_census
-from planner.scenario import PopulationSpec, load_scenario
+from planner.io.population import _largest_remainder, disaggregate_census
+from planner.settings import PopulationSpec
+from planner.scenario import load_scenario
 
 
 def test_largest_remainder_by_hand():
@@ -81,8 +82,8 @@ def test_osm_buildings_floor_area(repo_root: Path):
     sc_path = repo_root / "scenarios" / "nantong.toml"
     if not (repo_root.parent / "shared" / "data").exists():
         pytest.skip("../shared/data is not beside the repository")
-    from planner._osm import read_osm
-    from planner.population import residential_from_osm
+    from planner.io.osm import read_osm
+    from planner.io.population import residential_from_osm
 
     sc = load_scenario(sc_path)
     osm = read_osm(sc.network.path)

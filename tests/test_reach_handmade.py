@@ -26,10 +26,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.coverage import band_column, compute_coverage, dist_column
-from planner.network import network_from_lines
-from planner.reach import build_reach_graph, nearest_distance
-from planner.snap import snap_points
+from planner.analysis.coverage import band_column, compute_coverage, dist_column
+from planner.network.build import network_from_lines
+from planner.engine.reach import build_reach_graph, nearest_distance
+from planner.engine.snap import snap_points
 
 X0, Y0 = 500_000.0, 3_500_000.0
 CRS = "EPSG:4549"
@@ -148,9 +148,9 @@ def test_parallel_edges_and_self_loops_by_hand():
     every street at that end: the lowest edge, the bent one, wins), R (30,45) 5 m off the bend's apex.
     By hand: P–Q = 5 + 60 + 5 = 70 (the straight street, not 110 along the bend); R–Q = 5 + 50 + 5 = 60 along the
     bend's second half; R–P likewise 60."""
-    from planner.reach import build_reach_graph
-    from planner.snap import snap_points
-    from planner.streets import StreetArrays
+    from planner.engine.reach import build_reach_graph
+    from planner.engine.snap import snap_points
+    from planner.engine.streets import StreetArrays
     from scipy.sparse.csgraph import dijkstra
 
     coords = np.array([[0, 0], [30, 40], [60, 0], [0, 0], [60, 0], [60, 0], [60, -100], [40, -100], [60, 0]], dtype=float)

@@ -12,10 +12,10 @@ import shapely
 from pyproj import CRS
 
 from planner import LayerError
-from planner.coords import wgs84_to_bd09, wgs84_to_gcj02
-from planner.layers import load_facilities, load_residential
-from planner.readers import detect_encoding, read_layer
-from planner.scenario import LayerSpec, PopulationSpec
+from planner.io.coords import wgs84_to_bd09, wgs84_to_gcj02
+from planner.io.layers import load_facilities, load_residential
+from planner.io.readers import detect_encoding, read_layer
+from planner.settings import LayerSpec, PopulationSpec
 
 WGS84 = CRS.from_epsg(4326)
 M_PER_DEG = 111_320.0

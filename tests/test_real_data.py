@@ -17,13 +17,14 @@ import pytest
 import shapely
 from pyproj import Geod, Proj, Transformer
 
-from planner.network import build_network, network_bounds_wgs84
-from planner.outputs import write_outputs
+from planner.network.build import build_network, network_bounds_wgs84
+from planner.outputs.write import write_outputs
 from planner.pipeline import run
-from planner.projection import choose_metric_crs
-from planner.reach import build_reach_graph, nearest_distance
-from planner.scenario import NetworkSpec, load_scenario
-from planner.snap import snap_points
+from planner.io.projection import choose_metric_crs
+from planner.engine.reach import build_reach_graph, nearest_distance
+from planner.settings import NetworkSpec
+from planner.scenario import load_scenario
+from planner.engine.snap import snap_points
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -42,7 +43,7 @@ GPKG = {
 }
 
 
-# the OSM keys that make a feature a POI for planner (planner._osm.POI_KEYS, restated; the gpkgs also hold tourism=*)
+# the OSM keys that make a feature a POI for planner (planner.io.osm.POI_KEYS, restated; the gpkgs also hold tourism=*)
 PLANNER_POI_KEYS = ("amenity", "shop", "healthcare", "social_facility", "leisure", "office", "craft")
 
 # ---------------------------------------------------------------- fixtures
@@ -120,7 +121,7 @@ def _oracle_points(network, rng: np.random.Generator) -> tuple[np.ndarray, dict[
 
 
 def _oracle_nearest(network, snapped, facilities, compounds, max_snap_m):
-    """Distance matrix compounds x facilities from networkx alone (no planner.reach)."""
+    """Distance matrix compounds x facilities from networkx alone (no planner.engine.reach)."""
     graph = network.to_networkx()
     u = network.edges["u"].to_numpy()
     v = network.edges["v"].to_numpy()
@@ -157,7 +158,7 @@ def _oracle_nearest(network, snapped, facilities, compounds, max_snap_m):
 
 
 def test_nearest_distance_matches_networkx_oracle(longgang):
-    """planner.reach's exact walking distances (access + network + access, split edges) equal an
+    """planner.engine.reach's exact walking distances (access + network + access, split edges) equal an
     independent networkx computation on the Longgang network, including which points are unreachable
     and which facility is nearest."""
     sc, network = longgang
@@ -363,7 +364,7 @@ def test_haidian_parking_lot_is_not_a_kindergarten(runs):
 
 
 def _planner_rule(tags: dict[str, str], exclude: tuple[str, ...]) -> bool:
-    """planner.network._walkable, restated: foot=yes/designated/permissive overrides the highway
+    """planner.network.build._walkable, restated: foot=yes/designated/permissive overrides the highway
     exclusions (not construction-like values); otherwise foot=no, access=no/private, area=yes and
     service=private are not walkable, and neither is any highway in exclude_highway."""
     highway, foot = tags.get("highway", ""), tags.get("foot", "")

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from planner import charts
-from planner.report import build_report
+from planner.outputs import charts
+from planner.outputs.report import build_report
 
 SECTION_HEADINGS_ZH = {"summary": "概况", "compliance": "街道达标一览表", "gaps": "缺口清单", "sites": "选址建议", "methods": "方法与数据来源"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from planner import ScenarioError
-from planner.categories import load_taxonomy
-from planner.projection import choose_metric_crs
+from planner.io.categories import load_taxonomy
+from planner.io.projection import choose_metric_crs
 from planner.scenario import load_scenario
 
 

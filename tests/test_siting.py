@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from planner.siting import CoverProblem, pair_facilities, reduce_problem, solve_capacitated, solve_lscp, solve_mclp, solve_pmedian
+from planner.siting.models import CoverProblem, pair_facilities, reduce_problem, solve_capacitated, solve_lscp, solve_mclp, solve_pmedian
 
 
 def _random_problem(seed: int, zones: int = 1):
@@ -192,7 +192,7 @@ def test_combined_elderly_childcare_sites(demo_run: Path):
 def test_combined_model_is_exact_by_brute_force(repo_root: Path, monkeypatch):
     """The 老幼复合 task's MILP (both services stacked on the same candidates, after the exact reductions) has the
     optimum a brute force over every pair of candidates finds, with the 街道 constraints honoured."""
-    import planner.suggest as suggest
+    import planner.siting.suggest as suggest
     from planner.pipeline import run
     from planner.scenario import load_scenario
 
@@ -222,7 +222,7 @@ def test_combined_model_is_exact_by_brute_force(repo_root: Path, monkeypatch):
 
 
 def test_partner_only_for_combined(tmp_path: Path):
-    from planner._errors import ScenarioError
+    from planner.errors import ScenarioError
     from planner.scenario import load_scenario
 
     base = (Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml").read_text(encoding="utf-8")

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from planner import ScenarioError
-from planner.capacity import two_step_fca
-from planner.categories import load_taxonomy
-from planner.requirements import evaluate
-from planner.standards import PRESETS, load_rules, rules_for
+from planner.analysis.capacity import two_step_fca
+from planner.io.categories import load_taxonomy
+from planner.analysis.requirements import evaluate
+from planner.analysis.standards import PRESETS, load_rules, rules_for
 
 
 def test_every_rule_is_sourced_and_in_a_preset():
@@ -206,7 +206,7 @@ def test_real_extract_runs_with_national_preset(repo_root: Path, tmp_path: Path)
     """Haidian (OSM only) runs with the national preset: rules with data are evaluated, the rest are not_evaluable."""
     if not (repo_root.parent / "shared" / "data").exists():
         pytest.skip("../shared/data is not beside the repository")
-    from planner.outputs import write_outputs
+    from planner.outputs.write import write_outputs
     from planner.pipeline import run
     from planner.scenario import load_scenario
 

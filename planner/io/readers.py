@@ -1,0 +1,314 @@
+"""Read a layer file of any supported kind into a GeoDataFrame in a real CRS (GCJ-02/BD-09 converted to WGS84).
+
+Supported: GeoPackage, GeoJSON, Shapefile (also zipped), GeoParquet, CSV/TSV/TXT and Excel (``.xlsx``) with
+longitude/latitude columns, a combined ``"lon,lat"`` column (Amap's ``location``) or a WKT column. Text
+encodings UTF-8, UTF-8 with BOM and GBK/GB18030 are detected, or declared. This is the only module that reads
+layer files from disk.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from planner.errors import LayerError
+from planner.io.coords import CHINESE_SYSTEMS, bd09_to_wgs84, gcj02_to_wgs84, normalise_system
+
+__all__ = ["read_layer", "detect_encoding", "COORD_PROBLEM", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".kml", ".gml"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
+COORD_PROBLEM = "_coord_problem"  # column with a per-row coordinate problem ("" when fine)
+
+_LON = ("lon", "lng", "longitude", "long", "x", "经度", "东经", "gcj_lng", "gcj_lon", "bd_lng", "bd_lon", "wgs_lng", "wgs_lon", "高德经度", "百度经度")
+_LAT = ("lat", "latitude", "y", "纬度", "北纬", "gcj_lat", "bd_lat", "wgs_lat", "高德纬度", "百度纬度")
+_LOCATION = ("location", "坐标", "经纬度", "lnglat", "lonlat", "位置坐标")
+_WKT = ("wkt", "geometry", "geom", "shape", "几何", "the_geom")
+# a column name that says which system its coordinates are in
+_HINTS = {"gcj": "GCJ02", "高德": "GCJ02", "bd_": "BD09", "百度": "BD09", "wgs": "EPSG:4326"}
+
+
+def detect_encoding(raw: bytes) -> str:
+    """``utf-8-sig``, ``utf-16``, ``utf-8`` or ``gb18030`` (a superset of GBK), whichever decodes ``raw``."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for enc in ("utf-8", "gb18030"):
+        try:
+            raw.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    raise LayerError("无法识别文本编码，请在情景文件中声明 encoding = \"gbk\" 或 \"utf-8\" / cannot detect the text encoding; declare it")
+
+
+def read_layer(
+    path: Path,
+    *,
+    layer: str | None = None,
+    where: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    what: str = "",
+) -> gpd.GeoDataFrame:
+    """Read ``path`` into a GeoDataFrame with a CRS; GCJ-02 and BD-09 coordinates come back as WGS84.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        Layer name in a GeoPackage, or sheet name in an Excel workbook.
+    where
+        OGR SQL attribute filter (vector files only).
+    crs
+        The coordinate system of the data: ``"WGS84"``, ``"CGCS2000"``, ``"GCJ02"`` (Amap, Tencent),
+        ``"BD09"`` (Baidu) or any CRS pyproj knows (``"EPSG:4549"``). Overrides the file's own CRS.
+    encoding
+        Text encoding (``"utf-8"``, ``"gbk"``, ``"gb18030"``); detected when not given.
+    columns
+        The scenario's column mapping; ``lon``, ``lat``, ``location`` and ``wkt`` name coordinate columns.
+
+    Returns
+    -------
+    GeoDataFrame
+        Tables get a ``_coord_problem`` column with the reason a row has no usable coordinates ("" if fine).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LayerError(f"{what} 找不到文件 {path} / file not found: {path}")
+    suffix = path.suffix.lower()
+    system = normalise_system(crs) if crs else None
+    if suffix in TABLE_SUFFIXES:
+        if where:
+            raise LayerError(f"{what} where 过滤只适用于 GeoPackage/Shapefile/GeoJSON；表格请先筛选 / `where` works for vector files only")
+        frame = _read_table(path, layer=layer, encoding=encoding, what=what)
+        gdf = _table_geometry(frame, path, system, dict(columns or {}), what)
+    elif suffix in PARQUET_SUFFIXES:
+        try:
+            gdf = gpd.read_parquet(path)
+        except Exception as exc:
+            raise LayerError(f"{what} 无法读取 GeoParquet {path}：{exc} / cannot read GeoParquet {path}: {exc}") from exc
+    elif suffix in VECTOR_SUFFIXES:
+        gdf = _read_vector(path, layer=layer, where=where, encoding=encoding, what=what)
+    else:
+        raise LayerError(
+            f"{what} 不支持的文件类型 {path.suffix}：{path} / unsupported file type; use GeoPackage, GeoJSON, Shapefile (.shp/.zip), "
+            "GeoParquet, CSV or XLSX"
+        )
+    if len(gdf) == 0:
+        raise LayerError(
+            f"{what} 图层为空：{path}{' 图层 ' + layer if layer else ''}{' 条件 ' + where if where else ''} / "
+            f"the layer is empty: {path}; check the file, `layer` and `where` in the scenario"
+        )
+    return _apply_crs(gdf, path, system, what)
+
+
+def _read_vector(path: Path, *, layer: str | None, where: str | None, encoding: str | None, what: str) -> gpd.GeoDataFrame:
+    src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
+    kwargs: dict[str, object] = {}
+    if encoding:
+        kwargs["encoding"] = encoding
+    elif path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() and path.with_suffix(".dbf").exists():
+        enc = _dbf_encoding(path.with_suffix(".dbf"))
+        if enc not in ("utf-8", "utf-8-sig"):
+            kwargs["encoding"] = enc
+    try:
+        with warnings.catch_warnings():
+            # geopandas warns when a text column is not JSON; that is expected for user tables
+            warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
+            return gpd.read_file(src, layer=layer, where=where, engine="pyogrio", **kwargs)
+    except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
+        raise LayerError(
+            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
+        ) from exc
+
+
+def _dbf_encoding(dbf: Path) -> str:
+    raw = dbf.read_bytes()
+    header = int.from_bytes(raw[8:10], "little") if len(raw) >= 10 else 0
+    try:
+        return detect_encoding(raw[header:])
+    except LayerError:
+        return "latin-1"
+
+
+def _read_table(path: Path, *, layer: str | None, encoding: str | None, what: str) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            frame = pd.read_excel(path, sheet_name=layer or 0, dtype=object, engine="openpyxl")
+        except ValueError as exc:
+            raise LayerError(f"{what} {path} 中没有工作表 {layer!r}：{exc} / no sheet {layer!r} in {path}") from exc
+        except Exception as exc:
+            raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame.map(_excel_value)
+    raw = path.read_bytes()
+    enc = encoding or detect_encoding(raw)
+    try:
+        text = raw.decode(enc)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise LayerError(f"{what} 无法用 {enc} 解码 {path}：{exc} / cannot decode {path} as {enc}; declare encoding") from exc
+    sep = "\t" if suffix == ".tsv" or (text.count("\t") > text.count(",") and suffix == ".txt") else ","
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except Exception as exc:
+        raise LayerError(f"{what} 无法解析表格 {path}：{exc} / cannot parse {path}: {exc}") from exc
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    log.info("%s: %d rows, encoding %s", path.name, len(frame), enc)
+    return frame.replace({"": None})
+
+
+def _excel_value(value: object) -> object:
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < 1e15:
+            return int(value)
+    return value
+
+
+def _find(frame: pd.DataFrame, names: tuple[str, ...], mapped: str | None) -> str | None:
+    if mapped:
+        return mapped if mapped in frame.columns else None
+    lower = {str(c).strip().lower(): c for c in frame.columns}
+    for name in names:
+        if name.lower() in lower:
+            return lower[name.lower()]
+    return None
+
+
+def _table_geometry(frame: pd.DataFrame, path: Path, system: str | None, columns: dict[str, str], what: str) -> gpd.GeoDataFrame:
+    for key in ("lon", "lat", "location", "wkt"):
+        if key in columns and columns[key] not in frame.columns:
+            raise LayerError(
+                f"{what} {path} 中没有列 '{columns[key]}'（情景文件把它映射为 {key}）。现有列：{', '.join(map(str, frame.columns))} / "
+                f"column '{columns[key]}' mapped to {key} is not in {path}"
+            )
+    lon_c = _find(frame, _LON, columns.get("lon"))
+    lat_c = _find(frame, _LAT, columns.get("lat"))
+    loc_c = _find(frame, _LOCATION, columns.get("location"))
+    wkt_c = _find(frame, _WKT, columns.get("wkt"))
+    n = len(frame)
+    problem = np.full(n, "", dtype=object)
+    if lon_c and lat_c:
+        lon_raw, lat_raw = frame[lon_c], frame[lat_c]
+        hint_source = f"{lon_c}{lat_c}".lower()
+    elif loc_c:
+        parts = frame[loc_c].astype(str).str.replace("，", ",", regex=False).str.split(",", n=1, expand=True)
+        parts = parts.reindex(columns=[0, 1])
+        lon_raw = parts[0].where(frame[loc_c].notna())
+        lat_raw = parts[1].where(frame[loc_c].notna())
+        lon_c = lat_c = loc_c
+        hint_source = loc_c.lower()
+    elif wkt_c:
+        geoms = np.empty(n, dtype=object)
+        for i, text in enumerate(frame[wkt_c]):
+            if text is None or str(text).strip() == "":
+                problem[i] = "missing_coordinates"
+                continue
+            try:
+                geoms[i] = shapely.from_wkt(str(text))
+            except shapely.errors.GEOSException:
+                problem[i] = f"invalid_coordinates:{wkt_c} = '{str(text)[:40]}'"
+        gdf = gpd.GeoDataFrame(frame.rename(columns={wkt_c: f"{wkt_c}_wkt"}), geometry=list(geoms))
+        gdf[COORD_PROBLEM] = problem
+        return gdf
+    else:
+        raise LayerError(
+            f"{what} {path} 没有坐标列：需要 经度/纬度（lon/lat）、“经度,纬度”组合列（location）或 WKT 列。现有列：{', '.join(map(str, frame.columns))} / "
+            f"no coordinate columns in {path}; add lon/lat columns or map yours in the scenario, e.g. "
+            '[layers.facilities.columns] lon = "X坐标", lat = "Y坐标"'
+        )
+    if system is None:
+        for hint, sys_ in _HINTS.items():
+            if hint in hint_source:
+                system = sys_
+                log.info("%s: coordinate columns %s/%s read as %s (from their names)", path.name, lon_c, lat_c, sys_)
+                break
+    if system is None:
+        raise LayerError(
+            f"{what} {path} 的坐标列 {lon_c}/{lat_c} 没有声明坐标系。经纬度可能是 WGS84（GPS、OSM）、GCJ02（高德、腾讯）、"
+            f"BD09（百度）或 CGCS2000，相差可达数百米，必须写明：在情景文件中加 crs = \"GCJ02\"（或 \"WGS84\"、\"BD09\"、\"CGCS2000\"），"
+            f"或在 check-layer 中用 --crs / the coordinates in {path} have no declared system; declare crs = \"GCJ02\", \"WGS84\", "
+            "\"BD09\" or \"CGCS2000\" (a wrong guess shifts points by hundreds of metres)"
+        )
+    lon_txt = lon_raw.astype(str).str.strip()
+    lat_txt = lat_raw.astype(str).str.strip()
+    blank = lon_raw.isna() | lat_raw.isna() | lon_txt.isin(["", "None", "nan"]) | lat_txt.isin(["", "None", "nan"])
+    lon = pd.to_numeric(lon_txt.where(~blank), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(lat_txt.where(~blank), errors="coerce").to_numpy(dtype=float)
+    geographic = system in CHINESE_SYSTEMS or CRS.from_user_input(system).is_geographic
+    for i in range(n):
+        if blank.iloc[i]:
+            problem[i] = "missing_coordinates"
+        elif np.isnan(lon[i]) or np.isnan(lat[i]):
+            problem[i] = f"invalid_coordinates:{lon_c} = '{lon_txt.iloc[i]}', {lat_c} = '{lat_txt.iloc[i]}'"
+        elif lon[i] == 0 and lat[i] == 0:
+            problem[i] = "missing_coordinates"
+        elif geographic and 73 <= lat[i] <= 136 and 3 <= lon[i] <= 54:
+            problem[i] = f"swapped_coordinates:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
+        elif geographic and (abs(lat[i]) > 90 or abs(lon[i]) > 180):
+            problem[i] = f"out_of_range:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
+    ok = problem == ""
+    if system in CHINESE_SYSTEMS:
+        convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84
+        lon_w, lat_w = convert(lon[ok], lat[ok])
+        lon = lon.copy()
+        lat = lat.copy()
+        lon[ok], lat[ok] = lon_w, lat_w
+        crs_out = "EPSG:4326"
+    else:
+        crs_out = system
+    geoms = np.empty(n, dtype=object)
+    geoms[ok] = shapely.points(lon[ok], lat[ok])
+    # the original coordinate columns stay, so a rejected row is reported as it was written
+    gdf = gpd.GeoDataFrame(frame, geometry=list(geoms), crs=crs_out)
+    gdf[COORD_PROBLEM] = problem
+    gdf.attrs["converted_from"] = system if system in CHINESE_SYSTEMS else None
+    return gdf
+
+
+def _apply_crs(gdf: gpd.GeoDataFrame, path: Path, system: str | None, what: str) -> gpd.GeoDataFrame:
+    if COORD_PROBLEM in gdf.columns and gdf.crs is not None:
+        return gdf  # tables: coordinates already placed in their declared (or converted) CRS
+    if system in CHINESE_SYSTEMS:
+        convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84
+
+        def to_wgs(xy: np.ndarray) -> np.ndarray:
+            lon, lat = convert(xy[:, 0], xy[:, 1])
+            return np.column_stack([lon, lat])
+
+        gdf = gdf.set_geometry(shapely.transform(gdf.geometry.to_numpy(), to_wgs), crs="EPSG:4326")
+        gdf.attrs["converted_from"] = system
+        return gdf
+    if system:
+        try:
+            crs = CRS.from_user_input(system)
+        except Exception as exc:
+            raise LayerError(f"{what} crs = {system!r} 无法识别 / is not a coordinate system planner knows: {exc}") from exc
+        if gdf.crs is not None and CRS.from_user_input(gdf.crs) != crs:
+            log.warning("%s: file CRS %s overridden by the declared %s", path.name, gdf.crs.to_string(), crs.to_string())
+        return gdf.set_crs(crs, allow_override=True)
+    if gdf.crs is None:
+        raise LayerError(
+            f"{what} {path} 没有坐标系（CRS）。请在情景文件的 {what} 中声明，例如 crs = \"EPSG:4326\"（WGS84）、"
+            f"\"GCJ02\"（高德）或 \"EPSG:4490\"（CGCS2000） / {path} has no CRS: declare it in the scenario's {what}, "
+            'e.g. crs = "EPSG:4326"'
+        )
+    return gdf

@@ -1,0 +1,175 @@
+"""Settings of a run: the frozen dataclasses a scenario file is parsed into, passed down every stage.
+
+Each field says its meaning, default and unit. :func:`planner.scenario.load_scenario` builds them from a TOML
+file and reports every mistake at once; the stages only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from planner.errors import ScenarioError
+
+__all__ = [
+    "BASEMAPS",
+    "Basemap",
+    "LayerKind",
+    "LayerSpec",
+    "NetworkSpec",
+    "PopulationSpec",
+    "Scenario",
+    "SitingSpec",
+    "StandardsSpec",
+    "check_basemap",
+]
+
+Basemap = Literal["offline", "osm", "tianditu", "amap"]
+BASEMAPS: tuple[str, ...] = ("offline", "osm", "tianditu", "amap")
+
+LayerKind = Literal["facilities", "residential", "zones"]
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """Assumptions that turn OSM residential land and buildings into people.
+
+    Used only when residential units come from OSM (``source = "osm"``) or when a compound
+    lacks population but has households.
+    """
+
+    persons_per_household: float = 2.6  # 七普 national mean household size ≈ 2.62
+    floor_area_per_person_m2: float = 40.0  # urban housing floor area per person
+    default_levels: int = 6  # storeys assumed when building:levels is missing
+    default_plot_ratio: float = 1.5  # 容积率 used for residential land without buildings
+    share_60_plus: float = 0.20  # share of residents aged 60+
+    share_0_3: float = 0.025  # share of residents aged 0-3
+    census_from_zones: bool = False  # disaggregate the zones layer's census totals to compounds by floor area
+
+
+@dataclass(frozen=True)
+class SitingSpec:
+    """One siting task: where to put new facilities of ``category`` and by which model."""
+
+    name: str
+    category: str
+    model: Literal["mclp", "lscp", "capacitated", "pmedian", "combined"] = "mclp"
+    k: int = 3
+    demand: Literal["population", "age_60_plus", "age_0_3"] = "population"
+    radius_m: float | None = None  # default: the longest threshold in metres
+    every_zone: bool = True  # each 街道 without the category gets one new site inside it
+    coverage_target_pct: float = 90.0  # lscp
+    capacity_per_site: float = 100.0  # capacitated: places/beds per new site when candidates give none
+    need_per_1000: float = 4.5  # capacitated: places needed per 1000 of the demand group's base (population)
+    candidates: Path | None = None  # a layer of candidate sites; None = generated in gap areas
+    candidate_spacing_m: float = 250.0
+    time_limit_s: float = 60.0
+    curve_k: int = 0  # also solve k = 1..curve_k for the coverage curve
+    # combined (老幼复合): each new site hosts ``category`` and ``partner`` together; the objective adds the
+    # ``demand`` newly within ``radius_m`` of the first and the ``partner_demand`` newly within ``partner_radius_m``
+    partner: str | None = None
+    partner_demand: Literal["population", "age_60_plus", "age_0_3"] = "age_0_3"
+    partner_radius_m: float | None = None  # default: radius_m
+
+
+@dataclass(frozen=True)
+class StandardsSpec:
+    """Which rule preset to evaluate and the targets the scenario changes."""
+
+    preset: str = "national"
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where one input layer comes from and how its columns map to planner's names."""
+
+    kind: LayerKind
+    source: Literal["file", "osm"] = "file"
+    path: Path | None = None
+    layer: str | None = None
+    where: str | None = None
+    crs: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    category_map: Mapping[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    rules: tuple[Mapping[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The walk network source: an OSM file (``.osm``/``.osm.pbf``) or a roads line layer."""
+
+    path: Path
+    kind: Literal["osm", "lines"]
+    layer: str | None = None
+    crs: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    exclude_highway: tuple[str, ...] = (
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "construction",
+        "proposed",
+        "planned",
+        "abandoned",
+        "raceway",
+        "bus_guideway",
+        "platform",
+        "services",
+        "rest_area",
+        "escape",
+        "busway",
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: everything a run needs, and nothing else."""
+
+    path: Path
+    name: str
+    network: NetworkSpec
+    facilities: LayerSpec
+    residential: LayerSpec
+    zones: LayerSpec | None = None
+    description: str = ""
+    sample_data: bool = False
+    language: Literal["zh", "en"] = "zh"
+    crs: str = "auto"
+    walking_speed_m_per_min: float = 67.0
+    thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
+    max_snap_m: float = 300.0
+    study_area_buffer_m: float = 2000.0
+    search_limit_m: float = 5000.0
+    categories: tuple[str, ...] | None = None
+    basemap: Literal["offline", "osm", "tianditu", "amap"] = "offline"
+    tianditu_key: str | None = None  # 天地图 browser key (tk), needed for basemap = "tianditu"
+    population: PopulationSpec = field(default_factory=PopulationSpec)
+    standards: StandardsSpec = field(default_factory=StandardsSpec)
+    siting: tuple[SitingSpec, ...] = ()
+
+    def threshold_m(self, minutes: float) -> float:
+        """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
+        return minutes * self.walking_speed_m_per_min
+
+    @property
+    def coverage_minutes(self) -> float:
+        """The longest threshold: the circle the per-街道 shares are reported for."""
+        return max(self.thresholds_min)
+
+
+def check_basemap(basemap: str, tianditu_key: str | None = None) -> None:
+    """Raise :class:`ScenarioError` when ``basemap`` is unknown, or is 天地图 without a key."""
+    if basemap not in BASEMAPS:
+        raise ScenarioError(f"basemap 只能是 {'、'.join(BASEMAPS)} / basemap must be one of {', '.join(BASEMAPS)}, got {basemap!r}")
+    if basemap == "tianditu" and not (tianditu_key or "").strip():
+        raise ScenarioError(
+            "basemap = \"tianditu\" 需要天地图密钥：在情景文件中写 tianditu_key = \"你的 tk\"（planner compare 用 --tianditu-key；"
+            "在天地图官网申请“浏览器端”密钥），或改用 basemap = \"offline\" / basemap = \"tianditu\" needs a 天地图 key: set "
+            "tianditu_key = \"<your tk>\" in the scenario (--tianditu-key for planner compare; apply for a browser key on the "
+            "天地图 website), or use basemap = \"offline\""
+        )
