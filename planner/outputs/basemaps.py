@@ -10,9 +10,14 @@ the browser from their providers, so they need internet where the map is opened:
 * ``amap`` — 高德 road map tiles, which are drawn in GCJ-02: every geometry of the map is shifted from WGS84 to
   GCJ-02 (:func:`planner.io.coords.wgs84_to_gcj02`) so that it lines up with the streets on the tiles. Popups and
   tables keep WGS84 values; only the drawing is shifted.
+
+Every interactive map starts from :func:`offline_map`, which inlines Leaflet so that the page loads no script
+from a CDN.
 """
 
 from __future__ import annotations
+
+from importlib import resources
 
 import folium
 import geopandas as gpd
@@ -22,7 +27,10 @@ import shapely
 from planner.io.coords import wgs84_to_gcj02
 from planner.settings import BASEMAPS, Basemap, check_basemap
 
-__all__ = ["BASEMAPS", "Basemap", "check_basemap", "needs_gcj02", "to_display", "add_basemap"]
+__all__ = ["BASEMAPS", "Basemap", "check_basemap", "needs_gcj02", "to_display", "offline_map", "add_basemap", "LEAFLET_VERSION"]
+
+#: the Leaflet release inlined into every map (shipped by ``django-js-lib-leaflet``)
+LEAFLET_VERSION = "1.9.4"
 
 
 _TIANDITU = "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}&STYLE=default" \
@@ -53,6 +61,33 @@ def to_display(frame: gpd.GeoDataFrame | None, basemap: str) -> gpd.GeoDataFrame
     out = wgs.copy()
     out[out.geometry.name] = shapely.transform(wgs.geometry.to_numpy(), shift)
     return out
+
+
+def _leaflet_assets() -> tuple[str, str]:
+    """Leaflet's JS and CSS, shipped by the ``django-js-lib-leaflet`` package (BSD-2, no dependencies)."""
+    base = resources.files("js_lib_leaflet").joinpath("static/js_lib_leaflet")
+    return base.joinpath("leaflet.js").read_text(encoding="utf-8"), base.joinpath("leaflet.css").read_text(encoding="utf-8")
+
+
+def offline_map(location: list[float], *, tiles: str | None) -> folium.Map:
+    """A folium map centred on ``location`` (lat, lon) with Leaflet inlined: it loads nothing from a CDN.
+
+    Parameters
+    ----------
+    location
+        The centre, ``[lat, lon]`` in degrees.
+    tiles
+        folium's ``tiles`` argument; ``None`` for no tile layer (add one with :func:`add_basemap`).
+    """
+    fmap = folium.Map(location=location, tiles=tiles, zoom_start=14, control_scale=True, prefer_canvas=True)
+    # No CDN: Leaflet is inlined and folium's other default assets (jQuery, Bootstrap, icons) are not used.
+    fmap.default_js = []
+    fmap.default_css = []
+    js, css = _leaflet_assets()
+    header = fmap.get_root().header
+    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css_inline")
+    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js_inline")
+    return fmap
 
 
 def add_basemap(fmap: folium.Map, basemap: str, *, lang: str = "zh", tianditu_key: str | None = None) -> None:

@@ -31,7 +31,7 @@ from matplotlib.patches import Patch
 
 from planner.errors import PlannerError
 from planner.labels import tr
-from planner.outputs.maps import completeness_color
+from planner.outputs.style import completeness_color
 
 __all__ = [
     "FONT_FAMILY",

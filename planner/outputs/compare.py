@@ -2,9 +2,9 @@
 
 Reads two output folders of ``planner run`` — ``summary.json``, ``subdistricts.csv``, ``compliance.csv``,
 ``compounds.gpkg`` (or ``compounds.csv``) and, when present, ``subdistricts.gpkg`` (the 街道 outlines) — and
-writes ``compare.html`` (an offline map: compounds coloured by change, 街道 that gain or lose rules),
-``compare.csv`` (one row per 街道, plus 全市) and ``compare.xlsx`` (that table, the rule changes and the compounds
-that changed). A compound is *newly covered* for a category when it is within the longest threshold of it in B
+writes ``compare.html`` (an offline map drawn by :mod:`planner.outputs.compare_map`: compounds coloured by
+change, 街道 that gain or lose rules), ``compare.csv`` (one row per 街道, plus 全市) and ``compare.xlsx`` (that
+table, the rule changes and the compounds that changed). A compound is *newly covered* for a category when it is within the longest threshold of it in B
 but not in A, and *lost* the other way round; the people counted are B's population for newly covered compounds
 and A's for lost ones.
 """
@@ -12,13 +12,11 @@ and A's for lost ones.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -28,15 +26,14 @@ from planner.analysis.zones import ALL_ZONES, OUTSIDE_ZONE
 from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
 from planner.labels import tr
-from planner.outputs.basemaps import add_basemap, check_basemap, to_display
+from planner.outputs.basemaps import check_basemap
+from planner.outputs.compare_map import CHANGES, comparison_map
 from planner.outputs.excel import write_tables
 
 __all__ = ["RunOutput", "Comparison", "read_run", "compare_runs", "write_comparison", "write_zone_outlines", "CHANGES"]
 
 log = logging.getLogger(__name__)
 
-#: compound change classes, in legend order, with their map colour
-CHANGES = {"gained": "#1a9850", "lost": "#d73027", "mixed": "#f68b1f", "unchanged": "#b4b4b4"}
 _REQUIRED = ("summary.json", "subdistricts.csv", "compliance.csv")
 _NOT_ZONES = {ALL_ZONES, OUTSIDE_ZONE, CITY}
 
@@ -313,153 +310,6 @@ def write_comparison(
         sheets,
         paths["xlsx"], lang=lang, taxonomy=taxonomy, about=about,
     )
-    _compare_map(cmp, lang=lang, basemap=basemap, tianditu_key=tianditu_key).save(str(paths["map"]))
+    comparison_map(cmp, lang=lang, basemap=basemap, tianditu_key=tianditu_key).save(str(paths["map"]))
     log.info("comparison written to %s", out)
     return paths
-
-
-def _compare_map(cmp: Comparison, *, lang: str, basemap: str, tianditu_key: str | None) -> folium.Map:
-    from planner.outputs.maps import _offline_map
-
-    taxonomy = load_taxonomy()
-    comp = cmp.compounds
-    outlines = cmp.b.outlines if cmp.b.outlines is not None else cmp.a.outlines
-    has_geometry = isinstance(comp, gpd.GeoDataFrame) and len(comp)
-    shown = to_display(comp, basemap) if has_geometry else None
-    frames = [f for f in (shown, to_display(outlines, basemap) if outlines is not None else None) if f is not None and len(f)]
-    if frames:
-        b = np.array([f.total_bounds for f in frames])
-        bounds = [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
-    else:
-        bounds = [0.0, 0.0, 0.0, 0.0]
-    fmap = _offline_map([(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], tiles=None)
-    add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
-    zt = cmp.zones.set_index("zone_id")
-
-    if outlines is not None and len(outlines):
-        zg = to_display(outlines, basemap)[["name", "geometry"]].copy()
-        zg = zg[zg.index.isin(zt.index)]
-        zg["state"] = [_zone_state(zt.loc[z]) for z in zg.index]
-        rule_names = dict(zip(cmp.rules["rule_id"], cmp.rules["rule"], strict=True))
-        zg["popup"] = [_zone_popup(zt.loc[z], cmp.categories, taxonomy, rule_names, lang) for z in zg.index]
-        colours = {"better": "#1a9850", "worse": "#d73027", "both": "#f68b1f", "same": "#ffffff"}
-        folium.GeoJson(
-            zg,
-            name=tr("cmp_zones", lang),
-            style_function=lambda f, c=colours: {
-                "color": "#3f007d", "weight": 2.5, "dashArray": "6 4", "fillColor": c[f["properties"]["state"]],
-                "fillOpacity": 0.05 if f["properties"]["state"] == "same" else 0.3,
-            },
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        ).add_to(fmap)
-
-    if has_geometry:
-        pts = shown.geometry.representative_point()
-        for change, colour in CHANGES.items():
-            mask = (comp["change"] == change).to_numpy()
-            if not mask.any():
-                continue
-            layer = gpd.GeoDataFrame(
-                {"name": comp.loc[mask, "name"].astype(str).to_numpy(),
-                 "popup": [_compound_popup(r, lang) for r in comp[mask].itertuples()]},
-                geometry=pts[mask].to_numpy(), crs=4326,
-            )
-            radius = 4 if change == "unchanged" else 7
-            folium.GeoJson(
-                layer,
-                name=f"{tr('cmp_' + change, lang)} ({int(mask.sum())})",
-                marker=folium.CircleMarker(radius=radius, weight=1),
-                style_function=lambda f, col=colour, r=radius: {"radius": r, "color": "#333333", "weight": 1, "fill": True,
-                                                                "fillColor": col, "fillOpacity": 0.9},
-                tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-                popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            ).add_to(fmap)
-
-    fac = cmp.facilities
-    if fac is not None and len(fac) and {"lon", "lat"} <= set(fac.columns):
-        pts = to_display(gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac["lon"], fac["lat"]), crs=4326), basemap)
-        for change, colour in (("added", "#1a9850"), ("removed", "#d73027")):
-            sub = pts[pts["change"] == change]
-            if not len(sub):
-                continue
-            label = sub["category_zh"] if "category_zh" in sub.columns else sub["category"]
-            layer = gpd.GeoDataFrame(
-                {"name": sub["name"].astype(str).to_numpy(),
-                 "popup": [f"<b>{html.escape(str(n))}</b><br>{html.escape(str(c))}<br>{tr('cmp_fac_' + change, lang)}"
-                           for n, c in zip(sub["name"], label, strict=True)]},
-                geometry=sub.geometry.to_numpy(), crs=4326,
-            )
-            folium.GeoJson(
-                layer,
-                name=f"{tr('cmp_fac_' + change, lang)} ({len(sub)})",
-                marker=folium.CircleMarker(radius=9, weight=3),
-                style_function=lambda f, col=colour: {"radius": 9, "color": "#000000", "weight": 3, "fill": True, "fillColor": col,
-                                                      "fillOpacity": 1.0, "dashArray": None},
-                tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-                popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            ).add_to(fmap)
-
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    root = fmap.get_root()
-    title = tr("cmp_title", lang, a=cmp.a.name, b=cmp.b.name)
-    notes = "".join(f"<br><span style='color:#b35806'>{html.escape(n)}</span>" for n in cmp.notes)
-    root.html.add_child(folium.Element(
-        "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
-        "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:14px sans-serif;max-width:60%'>"
-        f"<b>{html.escape(title)}</b><br><span style='font-size:12px;color:#555'>{tr('cmp_subtitle', lang, t=f'{cmp.b.longest:g}')}</span>{notes}</div>"
-    ))
-    items = "".join(
-        f"<div><i style='background:{c};width:10px;height:10px;border-radius:5px;display:inline-block;margin-right:4px;border:1px solid #333'></i>"
-        f"{tr('cmp_' + k, lang)}</div>" for k, c in CHANGES.items()
-    )
-    zones_legend = "".join(
-        f"<div><i style='background:{c};opacity:.6;width:12px;height:10px;display:inline-block;margin-right:4px;border:1px dashed #3f007d'></i>"
-        f"{tr('cmp_zone_' + k, lang)}</div>" for k, c in (("better", "#1a9850"), ("worse", "#d73027"), ("both", "#f68b1f"))
-    )
-    fac_legend = "".join(
-        f"<div><i style='background:{c};width:12px;height:12px;border-radius:7px;display:inline-block;margin-right:4px;border:2px solid #000'></i>"
-        f"{tr('cmp_fac_' + k, lang)}</div>" for k, c in (("added", "#1a9850"), ("removed", "#d73027"))
-    )
-    root.html.add_child(folium.Element(
-        "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
-        "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif'>"
-        f"<b>{tr('legend', lang)}</b>{items}{zones_legend}{fac_legend}</div>"
-    ))
-    root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
-    if frames:
-        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
-    return fmap
-
-
-def _zone_state(row: pd.Series) -> str:
-    up, down = row["n_newly_passing"] > 0, row["n_newly_failing"] > 0
-    return "both" if up and down else "better" if up else "worse" if down else "same"
-
-
-def _zone_popup(row: pd.Series, cats: list[str], taxonomy, rule_names: dict[str, str], lang: str) -> str:
-    parts = [f"<b>{html.escape(str(row['name']))}</b>"]
-    for key, label, mark in (("newly_passing", "cmp_newly_passing", "✔"), ("newly_failing", "cmp_newly_failing", "✘")):
-        if row[key]:
-            items = "".join(f"<li>{mark} {html.escape(rule_names.get(rid, rid))}</li>" for rid in str(row[key]).split("；"))
-            parts.append(f"{tr(label, lang)}<ul style='margin:0;padding-left:16px'>{items}</ul>")
-    gains = [(c, row[f"newly_covered__{c}"]) for c in cats if row[f"newly_covered__{c}"] > 0]
-    if gains:
-        items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>+{v:,.0f}</td></tr>" for c, v in gains)
-        parts.append(f"{tr('cmp_newly_covered', lang)}<table style='font-size:11px'>{items}</table>")
-    losses = [(c, row[f"lost__{c}"]) for c in cats if row[f"lost__{c}"] > 0]
-    if losses:
-        items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>−{v:,.0f}</td></tr>" for c, v in losses)
-        parts.append(f"{tr('cmp_lost_cover', lang)}<table style='font-size:11px'>{items}</table>")
-    if len(parts) == 1:
-        parts.append(tr("cmp_no_change", lang))
-    return "<br>".join(parts)
-
-
-def _compound_popup(r, lang: str) -> str:
-    parts = [f"<b>{html.escape(str(r.name))}</b>", tr("cmp_" + r.change, lang)]
-    if r.categories_gained:
-        parts.append(f"+ {html.escape(r.categories_gained)}")
-    if r.categories_lost:
-        parts.append(f"− {html.escape(r.categories_lost)}")
-    return "<br>".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import logging
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 
 import folium
@@ -14,41 +14,14 @@ import numpy as np
 import pandas as pd
 
 from planner.analysis.coverage import Coverage, band_column, dist_column
-from planner.io.categories import Taxonomy
+from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
-from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, to_display
+from planner.outputs.basemaps import LEAFLET_VERSION, add_basemap, check_basemap, needs_gcj02, offline_map, to_display
+from planner.outputs.style import COMPLETENESS_RAMP, completeness_color, fail_color
 
-__all__ = ["gap_map", "save_map", "completeness_color", "LEAFLET_VERSION"]
+__all__ = ["gap_map", "save_map", "LEAFLET_VERSION"]
 
 log = logging.getLogger(__name__)
-
-LEAFLET_VERSION = "1.9.4"
-_RAMP = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
-
-
-def completeness_color(share: float) -> str:
-    """Colour for a completeness share in [0, 1] (red = nothing in reach, green = everything)."""
-    if share is None or not np.isfinite(share):
-        return "#777777"
-    return _RAMP[min(int(share * (len(_RAMP) - 1) + 1e-9), len(_RAMP) - 1)]
-
-
-def _leaflet_assets() -> tuple[str, str]:
-    """Leaflet's JS and CSS, shipped by the ``django-js-lib-leaflet`` package (BSD-2, no dependencies)."""
-    base = resources.files("js_lib_leaflet").joinpath("static/js_lib_leaflet")
-    return base.joinpath("leaflet.js").read_text(encoding="utf-8"), base.joinpath("leaflet.css").read_text(encoding="utf-8")
-
-
-def _offline_map(location: list[float], *, tiles: str | None) -> folium.Map:
-    fmap = folium.Map(location=location, tiles=tiles, zoom_start=14, control_scale=True, prefer_canvas=True)
-    # No CDN: Leaflet is inlined and folium's other default assets (jQuery, Bootstrap, icons) are not used.
-    fmap.default_js = []
-    fmap.default_css = []
-    js, css = _leaflet_assets()
-    header = fmap.get_root().header
-    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css_inline")
-    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js_inline")
-    return fmap
 
 
 def gap_map(
@@ -85,14 +58,37 @@ def gap_map(
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
     longest = f"{max(coverage.thresholds_min):g}"
-    cats = coverage.categories
     comp = compounds.to_crs(4326)
-    pts = comp.geometry.representative_point()
     bounds = comp.total_bounds if len(comp) else network_edges.to_crs(4326).total_bounds
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
-    fmap = _offline_map(center, tiles=None)
+    fmap = offline_map(center, tiles=None)
     add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
 
+    _add_network(fmap, network_edges, lang=lang, basemap=basemap)
+    if zones is not None and len(zones) and compliance is not None and len(compliance):
+        _add_compliance(fmap, zones, compliance, lang=lang)
+    if zones is not None and len(zones):
+        _add_zones(fmap, zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest)
+    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest)
+    _add_compounds(fmap, compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
+    if "formats_present" in compounds.columns:
+        _add_formats(fmap, compounds, taxonomy, lang=lang)
+    drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
+    if sites is not None and len(sites):
+        _add_sites(fmap, sites, taxonomy, lang=lang)
+
+    _add_controls(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min, longest=longest,
+                  legend_categories=[taxonomy[c] for c in drawn])
+    if len(comp):
+        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
+    return fmap
+
+
+# ------------------------------------------------------------------------------------------------ layers
+
+
+def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str, basemap: str) -> None:
+    """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider."""
     net = network_edges.to_crs(4326)[["highway", "name", "geometry"]].copy()
     net["name"] = net["name"].fillna("").astype(str)
     major = net["highway"].astype(str).str.contains("primary|secondary|trunk|tertiary", regex=True)
@@ -112,36 +108,54 @@ def gap_map(
     ).add_to(fmap)
     log.debug("network layer: %d edges (%d major)", len(net), int(major.sum()))
 
-    if zones is not None and len(zones) and compliance is not None and len(compliance):
-        zc = zones.to_crs(4326)[["name", "geometry"]].copy()
-        zone_rows = compliance[compliance["subdistrict"] != "全市"]
-        fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
-        zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
-        zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
-        worst = max(1, int(zc["failed"].max()))
-        folium.GeoJson(
-            zc,
-            name=tr("compliance", lang),
-            style_function=lambda f, w=worst: {
-                "color": "#67000d", "weight": 1, "fillColor": _fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
-            },
-            tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("failed_rules", lang)]),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            show=False,
-        ).add_to(fmap)
 
-    if zones is not None and len(zones):
-        zg = zones.to_crs(4326)[["name", "geometry"]].copy()
-        zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
-        folium.GeoJson(
-            zg,
-            name=tr("zones", lang),
-            style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        ).add_to(fmap)
+def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.DataFrame, *, lang: str) -> None:
+    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first)."""
+    zc = zones.to_crs(4326)[["name", "geometry"]].copy()
+    zone_rows = compliance[compliance["subdistrict"] != "全市"]
+    fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
+    zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
+    zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
+    worst = max(1, int(zc["failed"].max()))
+    folium.GeoJson(
+        zc,
+        name=tr("compliance", lang),
+        style_function=lambda f, w=worst: {
+            "color": "#67000d", "weight": 1, "fillColor": fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("failed_rules", lang)]),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+        show=False,
+    ).add_to(fmap)
 
-    for cat, iso in (isochrones or {}).items():
+
+def _add_zones(
+    fmap: folium.Map,
+    zones: gpd.GeoDataFrame,
+    zone_table: pd.DataFrame,
+    cats: Sequence[str],
+    taxonomy: Taxonomy,
+    *,
+    lang: str,
+    longest: str,
+) -> None:
+    """街道 outlines with their population and shares within the longest threshold in the popup."""
+    zg = zones.to_crs(4326)[["name", "geometry"]].copy()
+    zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
+    folium.GeoJson(
+        zg,
+        name=tr("zones", lang),
+        style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+    ).add_to(fmap)
+
+
+def _add_isochrones(
+    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str
+) -> None:
+    """One hidden layer per category: the area within the longest threshold of its facilities."""
+    for cat, iso in isochrones.items():
         meta = taxonomy[cat]
         folium.GeoJson(
             iso.to_crs(4326)[["geometry"]],
@@ -150,6 +164,13 @@ def gap_map(
             show=False,
         ).add_to(fmap)
 
+
+def _add_compounds(
+    fmap: folium.Map, compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float
+) -> None:
+    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own."""
+    comp = compounds.to_crs(4326)
+    cats = coverage.categories
     table = coverage.table
     reach = compounds["reachable"].to_numpy(dtype=bool)
     cg = gpd.GeoDataFrame(
@@ -159,7 +180,7 @@ def gap_map(
             "popup": [_compound_popup(comp.iloc[i], table.iloc[i], cats, taxonomy, lang, coverage, max_snap_m, reach[i]) for i in range(len(comp))],
             "radius": np.clip(np.sqrt(comp["population"].fillna(0).to_numpy()) / 6.0, 4, 14),
         },
-        geometry=pts.to_numpy(),
+        geometry=comp.geometry.representative_point().to_numpy(),
         crs=4326,
     )
     for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
@@ -183,38 +204,49 @@ def gap_map(
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
         ).add_to(fmap)
 
-    if "formats_present" in compounds.columns:
-        n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
-        fg = gpd.GeoDataFrame(
-            {
-                "name": comp["name"].astype(str).to_numpy(),
-                "share": compounds["formats_present"].to_numpy() / n_basic,
-                "popup": [
-                    f"<b>{html.escape(str(n))}</b><br>{tr('formats', lang)}：{int(k)}/{n_basic}"
-                    + (f"<br>缺 / missing：{html.escape(str(m))}" if m else "")
-                    for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
-                ],
-            },
-            geometry=pts.to_numpy(),
-            crs=4326,
-        )[reach]
-        folium.GeoJson(
-            fg,
-            name=tr("formats", lang),
-            marker=folium.CircleMarker(radius=6, weight=1),
-            style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
-                                      "fillColor": completeness_color(f["properties"]["share"])},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            show=False,
-        ).add_to(fmap)
 
+def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxonomy, *, lang: str) -> None:
+    """Reachable compounds coloured by the share of basic service formats present (hidden at first)."""
+    comp = compounds.to_crs(4326)
+    reach = compounds["reachable"].to_numpy(dtype=bool)
+    n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
+    fg = gpd.GeoDataFrame(
+        {
+            "name": comp["name"].astype(str).to_numpy(),
+            "share": compounds["formats_present"].to_numpy() / n_basic,
+            "popup": [
+                f"<b>{html.escape(str(n))}</b><br>{tr('formats', lang)}：{int(k)}/{n_basic}"
+                + (f"<br>缺 / missing：{html.escape(str(m))}" if m else "")
+                for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
+            ],
+        },
+        geometry=comp.geometry.representative_point().to_numpy(),
+        crs=4326,
+    )[reach]
+    folium.GeoJson(
+        fg,
+        name=tr("formats", lang),
+        marker=folium.CircleMarker(radius=6, weight=1),
+        style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
+                                  "fillColor": completeness_color(f["properties"]["share"])},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+        show=False,
+    ).add_to(fmap)
+
+
+def _add_facilities(
+    fmap: folium.Map, facilities: gpd.GeoDataFrame, cats: Sequence[str], taxonomy: Taxonomy, *, lang: str
+) -> list[str]:
+    """One layer per facility category (analysed ones first and shown); returns the categories drawn, in order."""
     fac = facilities.to_crs(4326)
     shown = [c for c in cats] + sorted(set(fac["category"]) - set(cats))
+    drawn = []
     for cat in shown:
         sub = fac[fac["category"] == cat]
         if not len(sub):
             continue
+        drawn.append(cat)
         meta = taxonomy[cat]
         fg = gpd.GeoDataFrame(
             {"name": sub["name"].astype(str).to_numpy(), "popup": [_facility_popup(r, meta.label(lang), lang) for _, r in sub.iterrows()]},
@@ -230,57 +262,55 @@ def gap_map(
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
             show=cat in cats,
         ).add_to(fmap)
+    return drawn
 
-    if sites is not None and len(sites):
-        sg = sites.to_crs(4326)
-        site_layer = gpd.GeoDataFrame(
-            {
-                "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
-                "popup": [
-                    f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
-                    + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
-                    + f"<br>{html.escape(str(e))}"
-                    for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
-                                             sg["partner"] if "partner" in sg else [""] * len(sg), sg["explanation"], strict=True)
-                ],
-                "color": [taxonomy[c].color for c in sg["category"]],
-            },
-            geometry=sg.geometry.to_numpy(),
-            crs=4326,
-        )
-        folium.GeoJson(
-            site_layer,
-            name=tr("sites", lang),
-            marker=folium.CircleMarker(radius=11, weight=4),
-            style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
-                                      "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=420),
-        ).add_to(fmap)
 
+def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *, lang: str) -> None:
+    """Suggested sites, ringed in black and filled with their category's colour, each explained in its popup."""
+    sg = sites.to_crs(4326)
+    site_layer = gpd.GeoDataFrame(
+        {
+            "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
+            "popup": [
+                f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
+                + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
+                + f"<br>{html.escape(str(e))}"
+                for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
+                                         sg["partner"] if "partner" in sg else [""] * len(sg), sg["explanation"], strict=True)
+            ],
+            "color": [taxonomy[c].color for c in sg["category"]],
+        },
+        geometry=sg.geometry.to_numpy(),
+        crs=4326,
+    )
+    folium.GeoJson(
+        site_layer,
+        name=tr("sites", lang),
+        marker=folium.CircleMarker(radius=11, weight=4),
+        style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
+                                  "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=420),
+    ).add_to(fmap)
+
+
+def _add_controls(
+    fmap: folium.Map, *, title: str, lang: str, sample_data: bool, speed: float, longest: str, legend_categories: list[Category]
+) -> None:
+    """The layer switcher, the title box, the legend and the page title."""
     folium.LayerControl(collapsed=False).add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(folium.Element(_title_html(title, lang, sample_data, coverage.speed_m_per_min)))
-    root.html.add_child(folium.Element(_legend_html(lang, longest, [taxonomy[c] for c in shown if (fac["category"] == c).any()])))
+    root.html.add_child(folium.Element(_title_html(title, lang, sample_data, speed)))
+    root.html.add_child(folium.Element(_legend_html(lang, longest, legend_categories)))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
     # a long layer list scrolls instead of covering the map
     root.header.add_child(
         folium.Element("<style>.leaflet-control-layers-expanded{max-height:60vh;overflow-y:auto;font-size:12px}</style>"),
         name="layer_control_css",
     )
-    if len(comp):
-        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
-    return fmap
 
 
-_FAIL_RAMP = ["#fff5f0", "#fcbba1", "#fb6a4a", "#cb181d", "#67000d"]
-
-
-def _fail_color(share: float) -> str:
-    """Colour for the share of the worst 街道's failed-rule count (white = none failed)."""
-    if share <= 0:
-        return "#f7fcf5"
-    return _FAIL_RAMP[min(int(share * (len(_FAIL_RAMP) - 1) + 0.999), len(_FAIL_RAMP) - 1)]
+# ------------------------------------------------------------------------------------------------ popups and boxes
 
 
 def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str:
@@ -375,7 +405,7 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
 
 def _legend_html(lang: str, longest: str, cats) -> str:
     ramp = "".join(
-        f"<i style='background:{c};width:14px;height:10px;display:inline-block;margin-right:1px'></i>" for c in _RAMP
+        f"<i style='background:{c};width:14px;height:10px;display:inline-block;margin-right:1px'></i>" for c in COMPLETENESS_RAMP
     )
     cat_rows = "".join(
         f"<div><i style='background:{c.color};width:10px;height:10px;border-radius:5px;display:inline-block;margin-right:4px'></i>{html.escape(c.label(lang))}</div>"

@@ -2,10 +2,9 @@
 
 Sections: summary figures, the 街道达标一览表 (街道 × rule matrix), the gap list, suggested sites and the
 coverage curve (only when the run has them), methods and sources. Each section has a static map or chart
-drawn by :mod:`planner.outputs.charts` and embedded as a base64 PNG. The text font is embedded too: the characters
-the page uses are cut from the bundled Noto Sans CJK SC (and ✔/✘ from matplotlib's DejaVu Sans) into small
-WOFF fonts, so the page looks the same on a machine with no Chinese font. In print, every section starts on
-a new A4 page and the compliance matrix gets a landscape page.
+drawn by :mod:`planner.outputs.charts` and embedded as a base64 PNG. The text font is embedded too
+(:mod:`planner.outputs.fonts`), so the page looks the same on a machine with no Chinese font. In print, every
+section starts on a new A4 page and the compliance matrix gets a landscape page.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -29,6 +27,8 @@ from planner.analysis.standards import rules_for
 from planner.labels import tr
 from planner.outputs import charts
 from planner.outputs.excel import column_label
+from planner.outputs.fonts import font_faces
+from planner.outputs.style import completeness_color
 
 __all__ = ["build_report", "write_report", "SECTION_IDS"]
 
@@ -87,7 +87,7 @@ def build_report(result, *, lang: str = "zh", summary: dict | None = None, gap_r
     body = _cover(result, lang, [(s.sid, s.title) for s in sections]) + "".join(
         s.html(number) for number, s in enumerate(sections, start=1)
     )
-    fonts = _font_faces(body) if embed_font else ""
+    fonts = font_faces(body) if embed_font else ""
     title = html.escape(f"{sc.name} — {tr('rp_title', lang)}")
     return (
         f"<!doctype html>\n<html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">"
@@ -261,8 +261,6 @@ def _share_cell(value: object) -> str:
     if value is None or pd.isna(value):
         return "<span class=\"na\">—</span>"
     v = float(value)
-    from planner.outputs.maps import completeness_color
-
     return f"<span class=\"chip\" style=\"background:{completeness_color(v)}\">{v * 100:.0f}%</span>"
 
 
@@ -483,62 +481,6 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
 
 def _scenario_paths(sc) -> list[Path]:
     return sorted({sc.path, sc.network.path, *(s.path for s in (sc.facilities, sc.residential, sc.zones) if s and s.path)})
-
-
-# ------------------------------------------------------------------------------------------------ fonts
-
-
-def _font_faces(text: str) -> str:
-    """@font-face rules with the page's characters cut from the bundled fonts (empty if that fails)."""
-    try:
-        from fontTools import subset
-        from fontTools.ttLib import TTFont
-    except ImportError:  # fontTools comes with matplotlib; without it the browser's own fonts are used
-        return ""
-    chars = set(html.unescape(re.sub(r"<[^>]+>", " ", text))) | set("0123456789%,.·—–（）：；、")
-    symbols = {c for c in chars if 0x2713 <= ord(c) <= 0x2718}
-    rules = []
-    try:
-        import matplotlib
-
-        with TTFont(str(charts.cjk_font_path()), fontNumber=_sc_face_index(), lazy=True) as cjk:
-            rules.append(_subset_face("PlannerCJK", cjk, "".join(chars - symbols), subset))
-        if symbols:
-            with TTFont(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), lazy=True) as dejavu:
-                rules.append(_subset_face("PlannerSymbols", dejavu, "".join(symbols), subset, unicode_range="U+2713-2718"))
-    except Exception as exc:  # noqa: BLE001 - a font problem must not cost the user the report
-        log.warning("could not embed fonts in the report (%s); installed fonts will be used", exc)
-        return ""
-    return "".join(rules)
-
-
-def _sc_face_index() -> int:
-    """Index of the Simplified-Chinese face in the bundled collection."""
-    from fontTools.ttLib import TTCollection
-
-    with TTCollection(str(charts.cjk_font_path()), lazy=True) as coll:
-        for i, font in enumerate(coll.fonts):
-            if font["name"].getDebugName(1) == "Noto Sans CJK SC":
-                return i
-    return 0
-
-
-def _subset_face(family: str, font, text: str, subset, unicode_range: str | None = None) -> str:
-    opts = subset.Options()
-    opts.layout_features = []
-    opts.hinting = True  # keeping hints is faster than stripping them from every charstring
-    opts.name_IDs = [0, 1, 2, 13, 14]  # keep the copyright and licence records (SIL OFL / Bitstream Vera)
-    opts.flavor = "woff"
-    opts.drop_tables += ["FFTM"]  # FontForge's timestamp table (DejaVu): nothing to keep
-    sub = subset.Subsetter(opts)
-    sub.populate(text=text)
-    sub.subset(font)
-    buf = io.BytesIO()
-    font.flavor = "woff"
-    font.save(buf)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    rng = f"unicode-range:{unicode_range};" if unicode_range else ""
-    return f"@font-face{{font-family:\"{family}\";src:url(data:font/woff;base64,{data}) format(\"woff\");{rng}font-display:block}}"
 
 
 _CSS = """

@@ -59,10 +59,32 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
     """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sc = result.scenario
-    lang = lang or sc.language
+    lang = lang or result.scenario.language
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
 
+    _write_tables(result, paths)
+    _write_map(result, paths["map"], lang=lang)
+    paths.update(_write_siting(result, out))
+    # --- 街道 outlines (compare), then after summary.json the report and workbook (planner.outputs.report, planner.outputs.excel) ---
+    if result.zones is not None and len(result.zones):
+        write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
+    else:
+        paths.pop("subdistricts_gpkg")
+
+    summary = _summary(result, paths)
+    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
+    write_report(result, paths["report_html"], lang=lang, summary=summary)
+    write_workbook(result, paths["report_xlsx"], lang=lang)
+    # --- end report and workbook ---
+    log.info("outputs written to %s", out)
+    return paths
+
+
+def _write_tables(result: RunResult, paths: dict[str, Path]) -> None:
+    """The compound, facility, 街道, catchment, compliance, gap, circle and rejected-row tables.
+
+    Tables the run does not have (compliance, gaps, circles) are written nowhere and dropped from ``paths``.
+    """
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
     comp_out = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry, crs=result.crs).to_crs(4326)
     _csv(comp.drop(columns=[c for c in comp.columns if c.startswith("nearest_name__")]), paths["compounds_csv"], index=False)
@@ -86,6 +108,10 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
             paths.pop(key)
     _csv(result.layers.rejected, paths["rejected_csv"], index=False)
 
+
+def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
+    """The interactive gap map (``index.html``)."""
+    sc = result.scenario
     fmap = gap_map(
         title=sc.name,
         lang=lang,
@@ -104,21 +130,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
         tianditu_key=getattr(sc, "tianditu_key", None),
         sites=result.sites,
     )
-    save_map(fmap, paths["map"])
-    paths.update(_write_siting(result, out))
-    # --- 街道 outlines (compare), then after summary.json the report and workbook (planner.outputs.report, planner.outputs.excel) ---
-    if result.zones is not None and len(result.zones):
-        write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
-    else:
-        paths.pop("subdistricts_gpkg")
-
-    summary = _summary(result, paths)
-    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
-    write_report(result, paths["report_html"], lang=lang, summary=summary)
-    write_workbook(result, paths["report_xlsx"], lang=lang)
-    # --- end report and workbook ---
-    log.info("outputs written to %s", out)
-    return paths
+    save_map(fmap, path)
 
 
 def _json_default(value: object) -> object:
