@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv demo-data clean
+.PHONY: demo test lint venv demo-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ demo: $(STAMP)
 	$(BIN)/planner run scenarios/demo.toml --out maps/demo
 
 test: $(STAMP)
+	$(BIN)/ruff check planner tests benchmarks
 	$(BIN)/python -m pytest
+
+# lint only (make test runs it first)
+lint: $(STAMP)
+	$(BIN)/ruff check planner tests benchmarks
 
 # regenerate the embedded demo layers (they are committed; a test checks they match this output)
 demo-data: $(STAMP)

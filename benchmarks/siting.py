@@ -169,7 +169,7 @@ def build_instance(n_demand: int, n_candidates: int, out: Path) -> dict:
     from planner.io.projection import choose_metric_crs
     from planner.engine.reach import build_reach_graph, catchments
     from planner.scenario import load_scenario
-    from planner.engine.snap import snap_points
+    from planner.network.points import snap_geometries
 
     timings: dict[str, float] = {"imports": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -187,7 +187,7 @@ def build_instance(n_demand: int, n_candidates: int, out: Path) -> dict:
     timings["points"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    snapped = snap_points(net, np.concatenate([demand, cands]), max_snap_m=scenario.max_snap_m)
+    snapped = snap_geometries(net, np.concatenate([demand, cands]), max_snap_m=scenario.max_snap_m)
     timings["snap"] = time.perf_counter() - t
     t = time.perf_counter()
     graph = build_reach_graph(net, snapped)

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import dijkstra
 from planner.analysis.coverage import compute_coverage, count_column
 from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph, catchments, nearest_distance, node_distances
-from planner.engine.snap import snap_points
+from planner.network.points import snap_geometries
 
 CRS = "EPSG:4549"
 X0, Y0 = 500_000.0, 3_500_000.0
@@ -76,7 +76,7 @@ def test_random_graphs_match_networkx(world, limit):
     segs, pts = world
     net = _net(segs)
     points = np.array([shapely.Point(X0 + x, Y0 + y) for x, y in pts])
-    snapped = snap_points(net, points, max_snap_m=120)
+    snapped = snap_geometries(net, points, max_snap_m=120)
     graph = build_reach_graph(net, snapped)
     k = max(1, len(points) // 3)
     sources, targets = np.arange(k), np.arange(k, len(points))
@@ -99,7 +99,7 @@ def test_catchments_equal_dense_scipy_rows():
     segs = [(xy[(i, j)], xy[(i + 1, j)]) for i in range(n - 1) for j in range(n)] + [(xy[(i, j)], xy[(i, j + 1)]) for i in range(n) for j in range(n - 1)]
     net = _net(segs)
     pts = np.array([shapely.Point(X0 + x, Y0 + y) for x, y in rng.uniform(0, (n - 1) * 100, size=(600, 2))])
-    snapped = snap_points(net, pts, max_snap_m=300)
+    snapped = snap_geometries(net, pts, max_snap_m=300)
     graph = build_reach_graph(net, snapped)
     sources, targets = np.arange(40), np.arange(40, 600)
     src, tgt, d = catchments(graph, sources, targets, limit=1000.0)
@@ -115,7 +115,7 @@ def test_threshold_in_float64(length, inside):
     """Exactly at the limit counts; 2e-5 m beyond does not (float32 would round all three to 1000)."""
     assert np.float32(length) == np.float32(1000.0)
     net = _net([((0.0, 0.0), (length, 0.0))])
-    snapped = snap_points(net, np.array([shapely.Point(X0, Y0), shapely.Point(X0 + length, Y0)]), max_snap_m=1)
+    snapped = snap_geometries(net, np.array([shapely.Point(X0, Y0), shapely.Point(X0 + length, Y0)]), max_snap_m=1)
     graph = build_reach_graph(net, snapped)
     src, tgt, d = catchments(graph, np.array([0]), np.array([1]), limit=1000.0)
     assert (len(src) == 1) is inside
@@ -126,7 +126,7 @@ def test_gates_on_different_components():
     net = _net([((0.0, 0.0), (300.0, 0.0)), ((0.0, 500.0), (300.0, 500.0))])
     # gates: one on each street; facility only on the northern street
     pts = np.array([shapely.Point(X0 + 10, Y0 + 5), shapely.Point(X0 + 10, Y0 + 495), shapely.Point(X0 + 250, Y0 + 510)])
-    snapped = snap_points(net, pts, max_snap_m=50)
+    snapped = snap_geometries(net, pts, max_snap_m=50)
     graph = build_reach_graph(net, snapped)
     facilities = pd.DataFrame({"id": ["F"], "name": ["F"], "category": ["shop"]})
     cov = compute_coverage(graph, np.array([0, 1]), np.array([0, 0]), pd.Index(["C"]), np.array([2]), facilities, ["shop"],
@@ -145,7 +145,7 @@ def test_counts_follow_thresholds():
     """Counts per threshold are the catchment pairs within that threshold (three shops at 100, 250, 400 m)."""
     net = _net([((0.0, 0.0), (1000.0, 0.0))])
     pts = np.array([shapely.Point(X0, Y0)] + [shapely.Point(X0 + d, Y0) for d in (100, 250, 400)])
-    snapped = snap_points(net, pts, max_snap_m=1)
+    snapped = snap_geometries(net, pts, max_snap_m=1)
     graph = build_reach_graph(net, snapped)
     facilities = pd.DataFrame({"id": list("abc"), "name": list("abc"), "category": ["shop"] * 3})
     cov = compute_coverage(graph, np.array([0]), np.array([0]), pd.Index(["C"]), np.array([1, 2, 3]), facilities, ["shop"],
@@ -157,7 +157,7 @@ def test_counts_follow_thresholds():
 def test_node_distances_bounded():
     """Display distances stop at the limit."""
     net = _net([((0.0, 0.0), (1000.0, 0.0))])
-    snapped = snap_points(net, np.array([shapely.Point(X0, Y0)]), max_snap_m=1)
+    snapped = snap_geometries(net, np.array([shapely.Point(X0, Y0)]), max_snap_m=1)
     graph = build_reach_graph(net, snapped)
     d = node_distances(graph, np.array([0]), limit=500.0)
     assert np.isfinite(d).sum() == 2 and np.nanmax(d[np.isfinite(d)]) == 0.0  # the end node and the leaf; the far end is 1000 m
@@ -184,7 +184,7 @@ def test_oneway_tags_do_not_apply_to_walking(tmp_path: Path):
     a = shapely.Point(120.9, 32.0)
     b = shapely.Point(120.905, 32.004)
     pts = gpd.GeoSeries([a, b], crs=4326).to_crs(net.crs).to_numpy()
-    snapped = snap_points(net, pts, max_snap_m=5)
+    snapped = snap_geometries(net, pts, max_snap_m=5)
     graph = build_reach_graph(net, snapped)
     ab, _ = nearest_distance(graph, np.array([0]), np.array([1]))
     ba, _ = nearest_distance(graph, np.array([1]), np.array([0]))

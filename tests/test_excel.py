@@ -10,7 +10,8 @@ import pytest
 from openpyxl import load_workbook
 
 from planner.io.categories import load_taxonomy
-from planner.outputs.excel import column_label, write_tables
+from planner.labels import column_label
+from planner.outputs.excel import write_tables
 
 SHEETS = ["说明", "街道达标", "街道汇总", "小区", "设施", "缺口清单", "生活圈", "拒收行", "选址建议", "覆盖曲线", "养老托育结对", "字段说明"]
 CSV_OF_SHEET = {

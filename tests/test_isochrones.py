@@ -10,7 +10,7 @@ import shapely
 from planner.analysis.isochrones import isochrone, reached_segments
 from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph
-from planner.engine.snap import snap_points
+from planner.network.points import snap_geometries
 
 X0, Y0 = 500_000.0, 3_500_000.0
 
@@ -22,7 +22,7 @@ def _world(segments, points):
         crs="EPSG:4549",
     )
     net = network_from_lines(lines)
-    snapped = snap_points(net, np.array([shapely.Point(X0 + x, Y0 + y) for x, y in points]), max_snap_m=100)
+    snapped = snap_geometries(net, np.array([shapely.Point(X0 + x, Y0 + y) for x, y in points]), max_snap_m=100)
     return net, snapped, build_reach_graph(net, snapped)
 
 

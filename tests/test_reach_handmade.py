@@ -29,7 +29,7 @@ import shapely
 from planner.analysis.coverage import band_column, compute_coverage, dist_column
 from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph, nearest_distance
-from planner.engine.snap import snap_points
+from planner.network.points import snap_geometries
 
 X0, Y0 = 500_000.0, 3_500_000.0
 CRS = "EPSG:4549"
@@ -59,7 +59,7 @@ def world():
     net = network_from_lines(lines)
     points = {"P": _pt(100, 5), "T": _pt(0, 50), "U": _pt(150, 600), "Q": _pt(100, 35), "R": _pt(250, -10), "S": _pt(310, 50), "B": _pt(300, 0)}
     names = list(points)
-    snapped = snap_points(net, np.array(list(points.values())), max_snap_m=300)
+    snapped = snap_geometries(net, np.array(list(points.values())), max_snap_m=300)
     graph = build_reach_graph(net, snapped)
     return net, names, snapped, graph
 
@@ -149,7 +149,7 @@ def test_parallel_edges_and_self_loops_by_hand():
     By hand: P–Q = 5 + 60 + 5 = 70 (the straight street, not 110 along the bend); R–Q = 5 + 50 + 5 = 60 along the
     bend's second half; R–P likewise 60."""
     from planner.engine.reach import build_reach_graph
-    from planner.engine.snap import snap_points
+    from planner.network.points import snap_geometries
     from planner.engine.streets import StreetArrays
     from scipy.sparse.csgraph import dijkstra
 
@@ -160,7 +160,7 @@ def test_parallel_edges_and_self_loops_by_hand():
         length=np.array([100.0, 60.0, 100.0 + 20.0 + np.hypot(20, 100)]),
         coords=coords, offsets=np.array([0, 3, 5, 9]),
     )
-    snapped = snap_points(streets, np.array([[-5.0, 0.0], [65.0, 0.0], [30.0, 45.0]]), max_snap_m=50)
+    snapped = snap_geometries(streets, np.array([[-5.0, 0.0], [65.0, 0.0], [30.0, 45.0]]), max_snap_m=50)
     assert snapped.edge.tolist() == [0, 0, 0] and snapped.offset.tolist() == [0.0, 100.0, 50.0]
     graph = build_reach_graph(streets, snapped)
     d = dijkstra(graph.csr, directed=True, indices=graph.point_node)

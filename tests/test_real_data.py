@@ -24,7 +24,7 @@ from planner.io.projection import choose_metric_crs
 from planner.engine.reach import build_reach_graph, nearest_distance
 from planner.settings import NetworkSpec
 from planner.scenario import load_scenario
-from planner.engine.snap import snap_points
+from planner.network.points import snap_geometries
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -164,7 +164,7 @@ def test_nearest_distance_matches_networkx_oracle(longgang):
     sc, network = longgang
     rng = np.random.default_rng(20240517)
     points, groups = _oracle_points(network, rng)
-    snapped = snap_points(network, points, max_snap_m=sc.max_snap_m)
+    snapped = snap_geometries(network, points, max_snap_m=sc.max_snap_m)
 
     # (facility, compound) pairs on one edge / at one spot
     pairs = {
@@ -498,7 +498,7 @@ def test_coincident_osm_nodes_stay_separate_longgang(longgang):
     # a point 1 m into aisle B and a point 1 m along aisle A are ~1.4 m apart but far apart on foot
     s_a = aisle_a.project(shapely.Point(x, y))
     pts = np.array([aisle_b.interpolate(1.0), aisle_a.interpolate(s_a - 1.0), aisle_a.interpolate(s_a + 1.0)])
-    snapped = snap_points(network, pts, max_snap_m=sc.max_snap_m)
+    snapped = snap_geometries(network, pts, max_snap_m=sc.max_snap_m)
     assert (snapped.access < 1e-6).all()
     dist, _ = nearest_distance(build_reach_graph(network, snapped), np.array([0]), np.array([1, 2]))
     straight = [pts[0].distance(pts[1]), pts[0].distance(pts[2])]
@@ -542,7 +542,7 @@ def test_bridge_over_road_is_not_joined(tmp_path, connected):
     bridge = shapely.LineString([xy[4], xy[5], xy[6]])
     on_road = road.interpolate(road.project(xy[2]) + 10.0)  # 10 m east of the crossing, on the road
     on_bridge = bridge.interpolate(bridge.project(xy[5]) + 10.0)  # 10 m north of the crossing, on the bridge
-    snapped = snap_points(network, np.array([on_road, on_bridge]), max_snap_m=300)
+    snapped = snap_geometries(network, np.array([on_road, on_bridge]), max_snap_m=300)
     assert snapped.reachable.all() and (snapped.access < 1e-6).all()
     dist, _ = nearest_distance(build_reach_graph(network, snapped), np.array([0]), np.array([1]))
     if connected:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from planner.network.build import build_network
 from planner.scenario import load_scenario
-from planner.engine.snap import snap_points
+from planner.network.points import snap_geometries
 from planner.engine.streets import StreetArrays, nearest_edges
 
 
@@ -116,7 +116,7 @@ def test_snap_on_a_real_extract_matches_geos_nearest(longgang):
     rng = np.random.default_rng(3)
     minx, miny, maxx, maxy = longgang.edges.total_bounds
     pts = shapely.points(rng.uniform(minx, maxx, 3000), rng.uniform(miny, maxy, 3000))
-    snapped = snap_points(longgang, pts, max_snap_m=150.0)
+    snapped = snap_geometries(longgang, pts, max_snap_m=150.0)
     geoms = longgang.edges.geometry.to_numpy()
     (pi, ei), d = shapely.STRtree(geoms).query_nearest(pts, return_distance=True, all_matches=False)
     ref = np.full(len(pts), np.inf)

@@ -8,14 +8,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.analysis.coverage import Coverage, band_column
+from planner import schema
+from planner.analysis.coverage import Coverage
+from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
-__all__ = ["assign_zones", "summarise_zones", "OUTSIDE_ZONE", "ALL_ZONES"]
+__all__ = ["assign_zones", "summarise_zones"]
 
 log = logging.getLogger(__name__)
-
-OUTSIDE_ZONE = "未划入街道"
-ALL_ZONES = "合计"
 
 
 def assign_zones(compounds: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> pd.Series:
@@ -55,7 +54,7 @@ def summarise_zones(
     frame = compounds[["households", "population", "age_60_plus", "age_0_3", "reachable"]].copy()
     frame["zone_id"] = zone_of
     for cat in coverage.categories:
-        frame[f"_cov__{cat}"] = coverage.table[band_column(cat, longest)].to_numpy() * frame["population"].fillna(0).to_numpy()
+        frame[f"_cov__{cat}"] = coverage.table[schema.within(cat, longest)].to_numpy() * frame["population"].fillna(0).to_numpy()
     groups = frame.groupby("zone_id", sort=False)
     agg = pd.DataFrame(
         {
@@ -89,9 +88,9 @@ def summarise_zones(
     for cat in coverage.categories:
         in_cat = facilities["category"] == cat
         counts = fz[in_cat].value_counts()
-        agg[f"facilities__{cat}"] = [int(counts.get(z, 0)) if z != ALL_ZONES else int(in_cat.sum()) for z in agg.index]
+        agg[schema.facilities(cat)] = [int(counts.get(z, 0)) if z != ALL_ZONES else int(in_cat.sum()) for z in agg.index]
         with np.errstate(invalid="ignore", divide="ignore"):
-            agg[f"share_{longest:g}min__{cat}"] = np.where(
+            agg[schema.share(cat, longest)] = np.where(
                 agg["population"].fillna(0) > 0, agg[f"_cov__{cat}"] / agg["population"], np.nan
             )
         agg = agg.drop(columns=f"_cov__{cat}")

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 
 from planner.engine.streets import HasStreets, StreetArrays, nearest_edges
 
@@ -56,18 +55,17 @@ def snap_points(network: HasStreets | StreetArrays, points: np.ndarray, *, max_s
     network
         The walk network, or its :class:`~planner.engine.streets.StreetArrays`.
     points
-        Array of shapely Points, or an (n, 2) float array of x, y, in the network CRS (metres).
-        Missing or empty points are not snapped (unreachable).
+        An (n, 2) float array of x, y in the network CRS (metres); NaN rows (missing points) are not snapped
+        (unreachable). Shapely Points go through :func:`planner.network.points.snap_geometries`.
     max_snap_m
         Largest access leg (metres) at which a point still counts as connected.
     """
     streets = as_streets(network)
     points = np.asarray(points)
     if points.dtype == object:
-        x, y = shapely.get_x(points), shapely.get_y(points)  # NaN for missing / empty points
-    else:
-        points = points.reshape(-1, 2).astype(np.float64)
-        x, y = points[:, 0], points[:, 1]
+        raise TypeError("snap_points takes an (n, 2) array of coordinates; snap shapely Points with planner.network.points.snap_geometries")
+    points = points.reshape(-1, 2).astype(np.float64)
+    x, y = points[:, 0], points[:, 1]
     n = len(x)
     edge, offset, access = nearest_edges(streets, x, y)
     reachable = (edge >= 0) & (access <= max_snap_m)

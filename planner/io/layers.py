@@ -17,6 +17,8 @@ from pyproj import CRS
 from planner.errors import LayerError
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.io.readers import COORD_PROBLEM, read_layer
+from planner.labels import LABELS
+from planner.schema import REJECTED_COLUMNS
 from planner.settings import LayerSpec, PopulationSpec
 
 __all__ = [
@@ -25,7 +27,6 @@ __all__ = [
     "load_facilities",
     "load_residential",
     "load_zones",
-    "REJECTED_COLUMNS",
     "reject_outside",
 ]
 
@@ -58,26 +59,7 @@ NUMERIC = (
 )
 BUILT_TYPES = {"新建": "new", "new": "new", "新": "new", "已建成": "existing", "既有": "existing", "老旧": "existing",
                "existing": "existing", "旧": "existing", "老旧小区": "existing", "新建小区": "new"}
-REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]
 
-REASONS = {
-    "missing_geometry": ("缺少坐标或几何", "missing coordinates or geometry"),
-    "invalid_geometry": ("几何无效且无法修复", "invalid geometry that could not be repaired"),
-    "wrong_geometry_type": ("几何类型不对", "wrong geometry type"),
-    "unknown_category": ("未知设施类别", "unknown facility category"),
-    "missing_category": ("缺少设施类别", "missing facility category"),
-    "duplicate_id": ("编号重复", "duplicate id"),
-    "non_numeric": ("数值字段不是数字", "non-numeric value in a numeric field"),
-    "negative_value": ("数值为负", "negative value"),
-    "no_population": ("既无人口也无户数", "neither population nor households given"),
-    "unknown_built_type": ("建成类型无法识别（应为 新建 或 已建成）", "built type not recognised (use 新建 or 已建成)"),
-    "missing_coordinates": ("缺少坐标", "missing coordinates"),
-    "invalid_coordinates": ("坐标不是数字或无法解析", "coordinates are not numbers or cannot be parsed"),
-    "out_of_range": ("坐标超出经纬度范围", "coordinates out of the longitude/latitude range"),
-    "swapped_coordinates": ("经纬度可能填反了", "longitude and latitude look swapped"),
-    "outside_study_area": ("在研究范围之外", "outside the study area"),
-    "unmatched_poi": ("OSM 要素不属于任何设施类别", "OSM feature matches no facility category"),
-}
 
 
 @dataclass(frozen=True)
@@ -136,7 +118,7 @@ def _column_map(gdf: pd.DataFrame, spec_columns: Mapping[str, str], path: Path, 
 
 
 def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str = "", ids=None, names=None) -> pd.DataFrame:
-    zh, en = REASONS[code]
+    zh, en = LABELS[f"reason_{code}"]
     reason = f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
     attrs = [
         json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)

@@ -21,8 +21,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.analysis.requirements import CITY
-from planner.analysis.zones import ALL_ZONES, OUTSIDE_ZONE
+from planner import schema
+from planner.schema import ALL_ZONES, CITY, NOT_ZONES
 from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
 from planner.labels import tr
@@ -35,7 +35,6 @@ __all__ = ["RunOutput", "Comparison", "read_run", "compare_runs", "write_compari
 log = logging.getLogger(__name__)
 
 _REQUIRED = ("summary.json", "subdistricts.csv", "compliance.csv")
-_NOT_ZONES = {ALL_ZONES, OUTSIDE_ZONE, CITY}
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class RunOutput:
 
     def within(self, category: str) -> pd.Series:
         """Whether each compound is within the longest threshold of ``category`` (False when not computed)."""
-        col = f"within_{self.longest:g}min__{category}"
+        col = schema.within(category, self.longest)
         if col not in self.compounds.columns:
             return pd.Series(False, index=self.compounds.index)
         return _as_bool(self.compounds[col])
@@ -149,8 +148,8 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
     of one city). 街道, compounds or categories found in only one run are left out, with a note.
     """
     notes: list[str] = []
-    zones_a = [z for z in a.zones.index.astype(str) if z not in _NOT_ZONES]
-    zones_b = [z for z in b.zones.index.astype(str) if z not in _NOT_ZONES]
+    zones_a = [z for z in a.zones.index.astype(str) if z not in NOT_ZONES]
+    zones_b = [z for z in b.zones.index.astype(str) if z not in NOT_ZONES]
     if not zones_a and not zones_b:  # runs without a zones layer: compare the whole area
         zones_a = zones_b = [ALL_ZONES]
     shared = [z for z in zones_b if z in set(zones_a)]
@@ -218,8 +217,8 @@ def _compound_changes(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str
         index=pd.Index(ids, name="id"),
     )
     for c in cats:
-        out[f"newly_covered__{c}"] = np.where(gained[c], out["population_b"].fillna(0), 0.0)
-        out[f"lost__{c}"] = np.where(lost[c], out["population_a"].fillna(0), 0.0)
+        out[schema.newly_covered(c)] = np.where(gained[c], out["population_b"].fillna(0), 0.0)
+        out[schema.lost(c)] = np.where(lost[c], out["population_a"].fillna(0), 0.0)
     if isinstance(b.compounds, gpd.GeoDataFrame):
         return gpd.GeoDataFrame(out, geometry=b.compounds.loc[ids].geometry.to_numpy(), crs=b.compounds.crs)
     return out
@@ -270,13 +269,13 @@ def _zone_table(a: RunOutput, b: RunOutput, shared: list[str], comp: pd.DataFram
             "compliant_b": bool(len(r)) and bool((r["status_b"] == "pass").all()),
             "population_a": float(sub["population_a"].sum()),
             "population_b": float(sub["population_b"].sum()),
-            "newly_covered_total": float(sum(sub[f"newly_covered__{c}"].sum() for c in cats)),
-            "lost_total": float(sum(sub[f"lost__{c}"].sum() for c in cats)),
+            "newly_covered_total": float(sum(sub[schema.newly_covered(c)].sum() for c in cats)),
+            "lost_total": float(sum(sub[schema.lost(c)].sum() for c in cats)),
         }
         for c in cats:
-            row[f"newly_covered__{c}"] = float(sub[f"newly_covered__{c}"].sum())
+            row[schema.newly_covered(c)] = float(sub[schema.newly_covered(c)].sum())
         for c in cats:
-            row[f"lost__{c}"] = float(sub[f"lost__{c}"].sum())
+            row[schema.lost(c)] = float(sub[schema.lost(c)].sum())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from planner.io.categories import Taxonomy, load_taxonomy
+from planner import schema
 from planner.labels import tr
 from planner.outputs.basemaps import add_basemap, offline_map, to_display
 
@@ -172,7 +173,7 @@ def _legend_html(lang: str) -> str:
     return (
         "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif'>"
-        f"<b>{tr('legend', lang)}</b>{items}{zones_legend}{fac_legend}</div>"
+        f"<b>{tr('ui_legend', lang)}</b>{items}{zones_legend}{fac_legend}</div>"
     )
 
 
@@ -189,11 +190,11 @@ def _zone_popup(row: pd.Series, cats: list[str], taxonomy: Taxonomy, rule_names:
         if row[key]:
             items = "".join(f"<li>{mark} {html.escape(rule_names.get(rid, rid))}</li>" for rid in str(row[key]).split("；"))
             parts.append(f"{tr(label, lang)}<ul style='margin:0;padding-left:16px'>{items}</ul>")
-    gains = [(c, row[f"newly_covered__{c}"]) for c in cats if row[f"newly_covered__{c}"] > 0]
+    gains = [(c, row[schema.newly_covered(c)]) for c in cats if row[schema.newly_covered(c)] > 0]
     if gains:
         items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>+{v:,.0f}</td></tr>" for c, v in gains)
         parts.append(f"{tr('cmp_newly_covered', lang)}<table style='font-size:11px'>{items}</table>")
-    losses = [(c, row[f"lost__{c}"]) for c in cats if row[f"lost__{c}"] > 0]
+    losses = [(c, row[schema.lost(c)]) for c in cats if row[schema.lost(c)] > 0]
     if losses:
         items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>−{v:,.0f}</td></tr>" for c, v in losses)
         parts.append(f"{tr('cmp_lost_cover', lang)}<table style='font-size:11px'>{items}</table>")

@@ -13,7 +13,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.analysis.coverage import Coverage, band_column, dist_column
+from planner import schema
+from planner.analysis.coverage import Coverage
 from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import LEAFLET_VERSION, add_basemap, check_basemap, needs_gcj02, offline_map, to_display
@@ -94,7 +95,7 @@ def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str
     major = net["highway"].astype(str).str.contains("primary|secondary|trunk|tertiary", regex=True)
     folium.GeoJson(
         net,
-        name=tr("network", lang),
+        name=tr("ui_network", lang),
         style_function=lambda f: {
             "color": "#9a9a9a" if f["properties"]["highway"] and any(
                 k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "tertiary", "trunk")
@@ -112,18 +113,18 @@ def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str
 def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.DataFrame, *, lang: str) -> None:
     """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first)."""
     zc = zones.to_crs(4326)[["name", "geometry"]].copy()
-    zone_rows = compliance[compliance["subdistrict"] != "全市"]
+    zone_rows = compliance[compliance["subdistrict"] != schema.CITY]
     fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
     zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
     zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
     worst = max(1, int(zc["failed"].max()))
     folium.GeoJson(
         zc,
-        name=tr("compliance", lang),
+        name=tr("ui_compliance", lang),
         style_function=lambda f, w=worst: {
             "color": "#67000d", "weight": 1, "fillColor": fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("failed_rules", lang)]),
+        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("ui_failed_rules", lang)]),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
         show=False,
     ).add_to(fmap)
@@ -144,7 +145,7 @@ def _add_zones(
     zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
     folium.GeoJson(
         zg,
-        name=tr("zones", lang),
+        name=tr("ui_zones", lang),
         style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
@@ -159,7 +160,7 @@ def _add_isochrones(
         meta = taxonomy[cat]
         folium.GeoJson(
             iso.to_crs(4326)[["geometry"]],
-            name=tr("isochrone", lang, t=longest, c=meta.label(lang)),
+            name=tr("ui_isochrone", lang, t=longest, c=meta.label(lang)),
             style_function=lambda f, col=meta.color: {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.15},
             show=False,
         ).add_to(fmap)
@@ -189,7 +190,7 @@ def _add_compounds(
         sub = cg[mask]
         folium.GeoJson(
             sub,
-            name=tr(layer_key, lang),
+            name=tr(f"ui_{layer_key}", lang),
             marker=folium.CircleMarker(radius=6, weight=1),
             style_function=lambda f, lk=layer_key: {
                 "radius": f["properties"]["radius"],
@@ -215,7 +216,7 @@ def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxono
             "name": comp["name"].astype(str).to_numpy(),
             "share": compounds["formats_present"].to_numpy() / n_basic,
             "popup": [
-                f"<b>{html.escape(str(n))}</b><br>{tr('formats', lang)}：{int(k)}/{n_basic}"
+                f"<b>{html.escape(str(n))}</b><br>{tr('ui_formats', lang)}：{int(k)}/{n_basic}"
                 + (f"<br>缺 / missing：{html.escape(str(m))}" if m else "")
                 for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
             ],
@@ -225,7 +226,7 @@ def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxono
     )[reach]
     folium.GeoJson(
         fg,
-        name=tr("formats", lang),
+        name=tr("ui_formats", lang),
         marker=folium.CircleMarker(radius=6, weight=1),
         style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
                                   "fillColor": completeness_color(f["properties"]["share"])},
@@ -255,7 +256,7 @@ def _add_facilities(
         )
         folium.GeoJson(
             fg,
-            name=f"{tr('facilities', lang)}：{meta.label(lang)} ({len(sub)})",
+            name=f"{tr('ui_facilities', lang)}：{meta.label(lang)} ({len(sub)})",
             marker=folium.CircleMarker(radius=5, weight=1),
             style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": col, "fillOpacity": 1.0},
             tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
@@ -272,7 +273,7 @@ def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *,
         {
             "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
             "popup": [
-                f"<b>{tr('site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
+                f"<b>{tr('ui_site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
                 + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
                 + f"<br>{html.escape(str(e))}"
                 for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
@@ -285,7 +286,7 @@ def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *,
     )
     folium.GeoJson(
         site_layer,
-        name=tr("sites", lang),
+        name=tr("ui_sites", lang),
         marker=folium.CircleMarker(radius=11, weight=4),
         style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
                                   "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
@@ -323,15 +324,15 @@ def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str
         f"<td>{html.escape(r.shortfall_text or '')}</td></tr>"
         for r in sub.itertuples()
     )
-    head = f"<b>{html.escape(name)}</b> — {tr('compliance', lang)}<br>"
-    cols = "".join(f"<th>{h}</th>" for h in ("", tr("rule", lang), tr("value", lang), tr("target", lang), tr("shortfall", lang)))
+    head = f"<b>{html.escape(name)}</b> — {tr('ui_compliance', lang)}<br>"
+    cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui_rule", lang), tr("ui_value", lang), tr("ui_target", lang), tr("ui_shortfall", lang)))
     return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
 
 
 def _fmt_m(dist: float, speed: float, lang: str) -> str:
     if not np.isfinite(dist):
-        return tr("none_reachable", lang)
-    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('minutes', lang)}）"
+        return tr("ui_none_reachable", lang)
+    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('ui_minutes', lang)}）"
 
 
 def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage: Coverage, max_snap_m: float, reachable: bool) -> str:
@@ -342,18 +343,18 @@ def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage:
     for key in ("population", "households", "age_60_plus", "age_0_3"):
         val = row.get(key)
         if val is not None and pd.notna(val):
-            facts.append(f"{tr(key, lang)} {float(val):,.0f}")
+            facts.append(f"{tr(f'ui_{key}', lang)} {float(val):,.0f}")
     head += "，".join(facts) + "<br>"
     if not reachable:
-        return head + f"<i>{tr('not_connected', lang, d=max_snap_m)}</i>"
-    head += f"{tr('completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
+        return head + f"<i>{tr('ui_not_connected', lang, d=max_snap_m)}</i>"
+    head += f"{tr('ui_completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
     rows = []
     for cat in cats:
-        dist = cov_row[dist_column(cat)]
-        ok = bool(cov_row[band_column(cat, longest)])
+        dist = cov_row[schema.dist_m(cat)]
+        ok = bool(cov_row[schema.within(cat, longest)])
         mark = "✔" if ok else "✘"
         colour = "#1a9850" if ok else "#d73027"
-        nearest = html.escape(str(cov_row[f"nearest_name__{cat}"] or ""))
+        nearest = html.escape(str(cov_row[schema.nearest_name(cat)] or ""))
         rows.append(
             f"<tr><td style='color:{colour}'>{mark}</td><td>{html.escape(taxonomy[cat].label(lang))}</td>"
             f"<td>{_fmt_m(dist, coverage.speed_m_per_min, lang)}</td><td>{nearest}</td></tr>"
@@ -364,11 +365,11 @@ def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage:
 def _facility_popup(row, label: str, lang: str) -> str:
     parts = [f"<b>{html.escape(str(row['name']))}</b>", html.escape(label)]
     if pd.notna(row.get("places")):
-        parts.append(tr("capacity", lang, p=float(row["places"])))
+        parts.append(tr("ui_capacity", lang, p=float(row["places"])))
     if pd.notna(row.get("beds")):
-        parts.append(tr("beds", lang, b=float(row["beds"])))
+        parts.append(tr("ui_beds", lang, b=float(row["beds"])))
     if row.get("public_benefit") is True:
-        parts.append(tr("puhui", lang))
+        parts.append(tr("ui_puhui", lang))
     return "<br>".join(parts)
 
 
@@ -378,11 +379,11 @@ def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: s
     row = table.loc[zid]
     out = [f"<b>{html.escape(str(row['name']))}</b>"]
     if pd.notna(row["population"]):
-        out.append(f"{tr('population', lang)} {row['population']:,.0f}，{tr('compound_count', lang)} {int(row['compounds'])}")
-    out.append(tr("share_within", lang, t=longest) + "：")
+        out.append(f"{tr('ui_population', lang)} {row['population']:,.0f}，{tr('ui_compound_count', lang)} {int(row['compounds'])}")
+    out.append(tr("ui_share_within", lang, t=longest) + "：")
     items = []
     for cat in cats:
-        share = row[f"share_{longest}min__{cat}"]
+        share = row[schema.share(cat, longest)]
         txt = "—" if pd.isna(share) else f"{share * 100:.0f}%"
         items.append(f"<tr><td>{html.escape(taxonomy[cat].label(lang))}</td><td>{txt}</td></tr>")
     return "<br>".join(out) + "<table style='font-size:12px'>" + "".join(items) + "</table>"
@@ -390,7 +391,7 @@ def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: s
 
 def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     badge = (
-        f"<span style='background:#d73027;color:#fff;padding:1px 6px;border-radius:3px;margin-left:8px'>{tr('sample', lang)}</span>"
+        f"<span style='background:#d73027;color:#fff;padding:1px 6px;border-radius:3px;margin-left:8px'>{tr('ui_sample', lang)}</span>"
         if sample
         else ""
     )
@@ -398,8 +399,8 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     return (
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif'>"
-        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{tr('generated', lang)} {date} · "
-        f"{tr('speed', lang, v=speed)}</span></div>"
+        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{tr('ui_generated', lang)} {date} · "
+        f"{tr('ui_speed', lang, v=speed)}</span></div>"
     )
 
 
@@ -414,8 +415,8 @@ def _legend_html(lang: str, longest: str, cats) -> str:
     return (
         "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-height:45%;overflow:auto'>"
-        f"<b>{tr('legend', lang)}</b><br>{tr('completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
-        f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('unreachable', lang)}</div>"
+        f"<b>{tr('ui_legend', lang)}</b><br>{tr('ui_completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
+        f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('ui_unreachable', lang)}</div>"
         f"{cat_rows}</div>"
     )
 

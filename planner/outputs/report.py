@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__
-from planner.analysis.requirements import CITY
+from planner import schema
+from planner.schema import ALL_ZONES, CITY
 from planner.analysis.standards import rules_for
-from planner.labels import tr
+from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
-from planner.outputs.excel import column_label
 from planner.outputs.fonts import font_faces
 from planner.outputs.style import completeness_color
 
@@ -37,13 +37,6 @@ log = logging.getLogger(__name__)
 #: ids of the report's sections, in order (``sites`` only when the run has suggested sites)
 SECTION_IDS = ("summary", "compliance", "gaps", "sites", "methods")
 _MARK = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
-_CONF = {
-    "V": ("已核实原文", "verified against the text"),
-    "V2": ("二手来源", "secondary source"),
-    "M": ("凭记忆，待核实", "from memory, to be verified"),
-    "L": ("南通地方指标", "Nantong local target"),
-}
-_GROUP = {"population": ("居民", "residents"), "age_60_plus": ("60岁及以上", "aged 60+"), "age_0_3": ("0–3岁", "aged 0–3")}
 
 
 def write_report(result, path: str | Path, *, lang: str = "zh", summary: dict | None = None, gap_rows: int = 5) -> Path:
@@ -184,17 +177,17 @@ def _rule_text(rid: str, rules: dict, fallback: str, lang: str) -> str:
 
 def _cover(result, lang: str, toc_items: list[tuple[str, str]]) -> str:
     sc = result.scenario
-    badge = f"<span class=\"badge\">{tr('sample', lang)}</span>" if sc.sample_data else ""
+    badge = f"<span class=\"badge\">{tr('ui_sample', lang)}</span>" if sc.sample_data else ""
     meta = " · ".join(
         [
-            f"{tr('generated', lang)} {_dt.date.today().isoformat()}",
+            f"{tr('ui_generated', lang)} {_dt.date.today().isoformat()}",
             f"planner {_e(__version__)}",
             f"{tr('rp_preset', lang)} {_e(sc.standards.preset)}",
-            tr("speed", lang, v=sc.walking_speed_m_per_min),
+            tr("ui_speed", lang, v=sc.walking_speed_m_per_min),
         ]
     )
     toc = "".join(f"<li><a href=\"#{sid}\">{_e(t)}</a></li>" for sid, t in toc_items)
-    sample = f"<p class=\"sample-note\">{tr('sample_note', lang)}</p>" if sc.sample_data else ""
+    sample = f"<p class=\"sample-note\">{tr('ui_sample_note', lang)}</p>" if sc.sample_data else ""
     desc = f"<p class=\"desc\">{_e(sc.description)}</p>" if sc.description else ""
     return (
         f"<header class=\"cover\"><p class=\"kicker\">{tr('rp_title', lang)}</p><h1>{_e(sc.name)}{badge}</h1>"
@@ -207,7 +200,7 @@ def _cover(result, lang: str, toc_items: list[tuple[str, str]]) -> str:
 def _summary_section(result, lang: str) -> _Section:
     comp = result.compounds
     table = result.zone_table
-    total = table.loc["合计"] if "合计" in table.index else table.iloc[-1]
+    total = table.loc[ALL_ZONES] if ALL_ZONES in table.index else table.iloc[-1]
     pop = float(comp["population"].sum())
     unreachable = int((~comp["reachable"].astype(bool)).sum())
     n_zones = 0 if result.zones is None else len(result.zones)
@@ -219,11 +212,11 @@ def _summary_section(result, lang: str) -> _Section:
 
     cards = [
         (tr("rp_compounds", lang), f"{len(comp):,}", tr("rp_unreachable_n", lang, n=unreachable) if unreachable else ""),
-        (tr("population", lang), _num(pop), ""),
-        (tr("age_60_plus", lang), share_of("age_60_plus"), ""),
-        (tr("age_0_3", lang), share_of("age_0_3"), ""),
-        (tr("facilities", lang), f"{len(result.facilities):,}", tr("rp_in_categories", lang, n=cats_present)),
-        (tr("zone", lang), f"{n_zones}", ""),
+        (tr("ui_population", lang), _num(pop), ""),
+        (tr("ui_age_60_plus", lang), share_of("age_60_plus"), ""),
+        (tr("ui_age_0_3", lang), share_of("age_0_3"), ""),
+        (tr("ui_facilities", lang), f"{len(result.facilities):,}", tr("rp_in_categories", lang, n=cats_present)),
+        (tr("ui_zone", lang), f"{n_zones}", ""),
     ]
     card_html = "".join(
         f"<div class=\"card\"><div class=\"label\">{_e(lab)}</div><div class=\"value\">{val}</div>"
@@ -231,15 +224,15 @@ def _summary_section(result, lang: str) -> _Section:
         for lab, val, sub in cards
     )
     longest = f"{max(result.coverage.thresholds_min):g}"
-    zones = [z for z in table.index if z != "合计"]
+    zones = [z for z in table.index if z != ALL_ZONES]
     show_zones = zones if len(zones) <= 8 else []
     headers = [tr("rp_category", lang), tr("rp_facility_count", lang), tr("rp_all_area", lang)] + [_e(table.loc[z, "name"]) for z in show_zones]
     if not show_zones and zones:
         headers.append(tr("rp_lowest_zone", lang))
     rows = []
     for cat in result.coverage.categories:
-        col = f"share_{longest}min__{cat}"
-        row = [_e(_category_label(result, cat, lang)), f"{int(total.get(f'facilities__{cat}', 0)):,}", _share_cell(total.get(col))]
+        col = schema.share(cat, longest)
+        row = [_e(_category_label(result, cat, lang)), f"{int(total.get(schema.facilities(cat), 0)):,}", _share_cell(total.get(col))]
         row += [_share_cell(table.loc[z, col]) for z in show_zones]
         if not show_zones and zones:
             shares = table.loc[zones, col].astype(float)
@@ -250,7 +243,7 @@ def _summary_section(result, lang: str) -> _Section:
     content = (
         f"<div class=\"cards\">{card_html}</div>"
         + _figure(charts.overview_map(result, lang=lang), tr("rp_fig_overview", lang, t=longest), "fig-summary")
-        + f"<h3>{tr('share_within', lang, t=longest)}</h3>"
+        + f"<h3>{tr('ui_share_within', lang, t=longest)}</h3>"
         + f"<p class=\"note\">{tr('rp_share_note', lang, t=longest, m=result.scenario.threshold_m(float(longest)))}</p>"
         + share_table
     )
@@ -273,11 +266,11 @@ def _compliance_section(result, lang: str, rules: dict, numbering: dict[str, str
     zones = list(dict.fromkeys(zone_rows["subdistrict"]))
     names = dict(zip(zone_rows["subdistrict"], zone_rows["subdistrict_name"], strict=True))
     lookup = {(r.subdistrict, r.rule_id): r for r in zone_rows.itertuples()}
-    head = f"<th class=\"zone\">{tr('zone', lang)}</th>" + "".join(
+    head = f"<th class=\"zone\">{tr('ui_zone', lang)}</th>" + "".join(
         f"<th class=\"rule\" data-rule=\"{_e(rid)}\" title=\"{_e(_rule_text(rid, rules, rid, lang))}\">"
         f"<span class=\"code\">{numbering.get(rid, '')}</span><span class=\"rtext\">{_e(_rule_text(rid, rules, rid, lang))}</span></th>"
         for rid in rule_ids
-    ) + f"<th class=\"count\">{tr('failed_rules', lang)}</th>"
+    ) + f"<th class=\"count\">{tr('ui_failed_rules', lang)}</th>"
     body = []
     for z in zones:
         cells = []
@@ -311,7 +304,7 @@ def _compliance_section(result, lang: str, rules: dict, numbering: dict[str, str
             for r in city.itertuples()
         ]
         city_html = f"<h3>{tr('rp_city_rules', lang)}</h3>" + _table(
-            ["", tr("rule", lang), f"{tr('value', lang)} / {tr('target', lang)}", tr("rp_result", lang)], rows, cls="city", tid="city-rules"
+            ["", tr("ui_rule", lang), f"{tr('ui_value', lang)} / {tr('ui_target', lang)}", tr("rp_result", lang)], rows, cls="city", tid="city-rules"
         )
     content = (
         f"<p>{_e(intro)}</p>{legend}<div class=\"matrix-wrap\">{matrix}</div>{city_html}"
@@ -342,10 +335,11 @@ def _gaps_section(result, lang: str, gap_rows: int) -> _Section:
         f"<p>{tr('rp_gaps_intro', lang, n=gap_rows)}</p>",
         _figure(charts.gaps_map(result, lang=lang), tr("rp_fig_gaps", lang), "fig-gaps"),
     ]
-    headers = [tr("rp_rank", lang), tr("rp_compound", lang), tr("zone", lang), tr("rp_unserved", lang), tr("rp_nearest_m", lang), tr("rp_detail", lang)]
+    headers = [tr("rp_rank", lang), tr("rp_compound", lang), tr("ui_zone", lang), tr("rp_unserved", lang), tr("rp_nearest_m", lang), tr("rp_detail", lang)]
     for req, sub in gaps.groupby("requirement", sort=False):
         title = str(sub["requirement_zh"].iloc[0]) if lang == "zh" else _rule_en(req, str(sub["requirement_zh"].iloc[0]), result)
-        group = _GROUP.get(str(sub["group"].iloc[0]), (str(sub["group"].iloc[0]),) * 2)[0 if lang == "zh" else 1]
+        group = str(sub["group"].iloc[0])
+        group = tr(f"group_{group}", lang) if f"group_{group}" in LABELS else group
         head = tr("rp_gap_head", lang, n=len(sub), total=_num(sub["unserved"].sum()), g=group)
         rows = [
             [str(int(r.rank)), _e(r.name), _e(names.get(str(r.zone_id), r.zone_id)), _num(r.unserved), _num(r.nearest_m),
@@ -423,17 +417,17 @@ def _curve_cell(col: str, value: object) -> str:
 
 def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], summary: dict) -> _Section:
     sc = result.scenario
-    thresholds = "、".join(f"{t:g} {tr('minutes', lang)} ≈ {sc.threshold_m(t):,.0f} m" for t in sc.thresholds_min)
+    thresholds = "、".join(f"{t:g} {tr('ui_minutes', lang)} ≈ {sc.threshold_m(t):,.0f} m" for t in sc.thresholds_min)
     params = [
-        (tr("speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
-        (tr("thresholds_label", lang), thresholds),
+        (tr("ui_speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
+        (tr("ui_thresholds_label", lang), thresholds),
         (tr("rp_max_snap", lang), f"{sc.max_snap_m:g} m"),
         (tr("rp_search_limit", lang), f"{sc.search_limit_m:,.0f} m"),
         (tr("rp_crs", lang), f"{result.crs.to_string()}（{result.crs.name}）" if lang == "zh" else f"{result.crs.to_string()} ({result.crs.name})"),
         (tr("rp_network", lang), tr("rp_network_size", lang, n=len(result.network.nodes), e=len(result.network.edges), km=result.network.total_length_km)),
         (tr("rp_preset", lang), sc.standards.preset + ("" if not sc.standards.overrides else " + " + ", ".join(f"{k} = {v:g}" for k, v in sc.standards.overrides.items()))),
     ]
-    param_html = _table([tr("rp_parameter", lang), tr("value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")
+    param_html = _table([tr("rp_parameter", lang), tr("ui_value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")
     text = f"<p>{tr('rp_methods_text', lang)}</p>"
 
     # rules: citation and confidence from the compliance table (falling back to the rules data)
@@ -446,9 +440,9 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         conf = cited.loc[rid, "conf"] if rid in cited.index else (rule.conf if rule else "")
         target = f"{rule.value:g} {rule.unit}" if rule else ""
         rule_rows.append([code, f"<code>{_e(rid)}</code>", _e(_rule_text(rid, rules, rid, lang)), _e(target), _e(src), _e(conf)])
-    rules_html = _table(["", tr("rp_rule_id", lang), tr("rule", lang), tr("target", lang), tr("rp_source", lang), tr("rp_conf", lang)],
+    rules_html = _table(["", tr("rp_rule_id", lang), tr("ui_rule", lang), tr("ui_target", lang), tr("rp_source", lang), tr("rp_conf", lang)],
                         rule_rows, cls="rules", tid="rules-table")
-    conf_legend = "；".join(f"{k} = {v[0 if lang == 'zh' else 1]}" for k, v in _CONF.items())
+    conf_legend = "；".join(f"{k.removeprefix('conf_')} = {tr(k, lang)}" for k in LABELS if k.startswith("conf_"))
 
     # data inputs
     inputs = summary.get("inputs") or [{"path": str(p)} for p in _scenario_paths(sc)]
@@ -464,7 +458,7 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
     layers_html = _table([tr("rp_layer", lang), tr("rp_source_file", lang), tr("rp_read", lang), tr("rp_kept", lang), tr("rp_rejected", lang),
                           tr("rp_reasons", lang)], layer_rows, numeric=[2, 3, 4], cls="layers", tid="layers-table")
     warnings = "".join(f"<li>{_e(w)}</li>" for w in result.warnings)
-    sample = f"<p class=\"sample-note\">{tr('sample_note', lang)}</p>" if sc.sample_data else ""
+    sample = f"<p class=\"sample-note\">{tr('ui_sample_note', lang)}</p>" if sc.sample_data else ""
     osm = f"<p class=\"note\">{tr('rp_osm_credit', lang)}</p>" if sc.network.kind == "osm" or "osm" in (sc.facilities.source, sc.residential.source) else ""
     timing = result.timings.get("total")
     content = (

@@ -12,7 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner import __version__
+from planner import __version__, schema
+from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 from planner.outputs.compare import write_zone_outlines
 from planner.outputs.excel import write_workbook
 from planner.outputs.maps import gap_map, save_map
@@ -87,7 +88,7 @@ def _write_tables(result: RunResult, paths: dict[str, Path]) -> None:
     """
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
     comp_out = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry, crs=result.crs).to_crs(4326)
-    _csv(comp.drop(columns=[c for c in comp.columns if c.startswith("nearest_name__")]), paths["compounds_csv"], index=False)
+    _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
     gpkg = comp_out.replace([np.inf, -np.inf], np.nan)
     gpkg.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False)
     fac = result.facilities.drop(columns="geometry").copy()
@@ -161,7 +162,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
     comp = result.compounds
     longest = max(sc.thresholds_min)
     cats = result.coverage.categories
-    total_row = result.zone_table.loc["合计"] if "合计" in result.zone_table.index else result.zone_table.iloc[-1]
+    total_row = result.zone_table.loc[ALL_ZONES] if ALL_ZONES in result.zone_table.index else result.zone_table.iloc[-1]
     return {
         "planner_version": __version__,
         "scenario": {"name": sc.name, "path": str(sc.path), "sample_data": sc.sample_data},
@@ -183,7 +184,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "count": len(comp),
             "unreachable": int((~comp["reachable"].astype(bool)).sum()),
             "population": float(comp["population"].sum()),
-            "outside_zones": int((comp["zone_id"] == "未划入街道").sum()),
+            "outside_zones": int((comp["zone_id"] == OUTSIDE_ZONE).sum()),
         },
         "facilities": {
             "count": len(result.facilities),
@@ -191,7 +192,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "by_category": result.facilities["category"].value_counts().sort_index().to_dict(),
         },
         f"population_share_within_{longest:g}min": {
-            c: (None if pd.isna(total_row[f"share_{longest:g}min__{c}"]) else round(float(total_row[f"share_{longest:g}min__{c}"]), 4))
+            c: (None if pd.isna(total_row[schema.share(c, longest)]) else round(float(total_row[schema.share(c, longest)]), 4))
             for c in cats
         },
         "census_unplaced": result.census_unplaced,
