@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
-from planner.analysis.coverage import compute_coverage, count_column
+from planner.analysis.coverage import compute_coverage
+from planner.schema import count as count_column
 from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph, catchments, nearest_distance, node_distances
 from planner.network.points import snap_geometries

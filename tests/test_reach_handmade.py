@@ -26,7 +26,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.analysis.coverage import band_column, compute_coverage, dist_column
+from planner.analysis.coverage import compute_coverage
+from planner.schema import dist_m as dist_column
+from planner.schema import within as band_column
 from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph, nearest_distance
 from planner.network.points import snap_geometries

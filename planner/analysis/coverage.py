@@ -9,23 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from planner import schema
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
 
-__all__ = ["Coverage", "compute_coverage", "band_column", "dist_column", "count_column"]
+__all__ = ["Coverage", "compute_coverage"]
 
 log = logging.getLogger(__name__)
-
-
-def dist_column(category: str) -> str:
-    return f"dist_m__{category}"
-
-
-def band_column(category: str, minutes: float) -> str:
-    return f"within_{minutes:g}min__{category}"
-
-
-def count_column(category: str, minutes: float) -> str:
-    return f"count_{minutes:g}min__{category}"
 
 
 @dataclass(frozen=True)
@@ -79,60 +68,90 @@ def compute_coverage(
     search_limit_m
         Nearest facilities farther than this (metres) are reported as none.
     """
-    n_comp = len(compound_index)
     gate_owner = np.asarray(gate_owner, dtype=np.int64)
     longest_m = max(thresholds_min) * speed_m_per_min
     cols: dict[str, object] = {}
     pairs: list[pd.DataFrame] = []
     cat_values = facilities["category"].to_numpy()
-    fac_ids = facilities["id"].to_numpy()
-    fac_names = facilities["name"].to_numpy()
     for cat in categories:
         members = np.flatnonzero(cat_values == cat)
-        gate_dist, gate_near = nearest_distance(graph, facility_points[members], gate_points, limit=search_limit_m)
-        dist = np.full(n_comp, np.inf)
-        np.minimum.at(dist, gate_owner, gate_dist)
-        # the facility of the nearest gate (ties: first gate in order)
-        order = np.lexsort((np.arange(len(gate_owner)), gate_dist, gate_owner))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = gate_owner[order][1:] != gate_owner[order][:-1]
-        near = np.full(n_comp, -1, dtype=np.int64)
-        near[gate_owner[order][first]] = gate_near[order][first]
-        ok = near >= 0
-        ids = np.full(n_comp, "", dtype=object)
-        names = np.full(n_comp, "", dtype=object)
-        ids[ok] = fac_ids[members[near[ok]]]
-        names[ok] = fac_names[members[near[ok]]]
-        cols[dist_column(cat)] = dist
-        cols[f"minutes__{cat}"] = dist / speed_m_per_min
-        cols[f"nearest_id__{cat}"] = ids
-        cols[f"nearest_name__{cat}"] = names
-        for t in thresholds_min:
-            cols[band_column(cat, t)] = dist <= t * speed_m_per_min
-
-        src, tgt, d = catchments(graph, facility_points[members], gate_points, limit=longest_m)
-        pair = pd.DataFrame({"f": members[src], "c": gate_owner[tgt], "dist_m": d})
-        pair = pair.groupby(["f", "c"], sort=True, as_index=False)["dist_m"].min()  # nearest gate per facility
+        cols.update(_nearest_columns(graph, cat, members, facility_points, gate_points, gate_owner, facilities, len(compound_index),
+                                     thresholds_min=thresholds_min, speed_m_per_min=speed_m_per_min, search_limit_m=search_limit_m))
+        pair = _catchment_pairs(graph, members, facility_points, gate_points, gate_owner, limit=longest_m)
         for t in thresholds_min:
             within = pair[pair["dist_m"] <= t * speed_m_per_min]
-            cols[count_column(cat, t)] = np.bincount(within["c"].to_numpy(), minlength=n_comp)
+            cols[schema.count(cat, t)] = np.bincount(within["c"].to_numpy(), minlength=len(compound_index))
         pairs.append(pair.assign(category=cat))
         log.debug("category %s: %d facilities, %d pairs within %.0f m", cat, len(members), len(pair), longest_m)
     table = pd.DataFrame(cols, index=compound_index)
     longest = max(thresholds_min)
-    within_cols = [band_column(c, longest) for c in categories]
-    table[f"covered_{longest:g}min"] = table[within_cols].sum(axis=1).astype(int) if within_cols else 0
-    table["completeness"] = table[f"covered_{longest:g}min"] / max(len(categories), 1)
+    within_cols = [schema.within(c, longest) for c in categories]
+    table[schema.covered(longest)] = table[within_cols].sum(axis=1).astype(int) if within_cols else 0
+    table["completeness"] = table[schema.covered(longest)] / max(len(categories), 1)
+    catch = _catchment_table(pairs, facilities["id"].to_numpy(), compound_index)
+    log.info("coverage: %d compounds × %d categories, %d catchment pairs", len(table), len(categories), len(catch))
+    return Coverage(
+        table=table, catchments=catch, categories=tuple(categories), thresholds_min=tuple(thresholds_min), speed_m_per_min=speed_m_per_min
+    )
+
+
+def _nearest_columns(
+    graph: ReachGraph,
+    cat: str,
+    members: np.ndarray,
+    facility_points: np.ndarray,
+    gate_points: np.ndarray,
+    gate_owner: np.ndarray,
+    facilities: pd.DataFrame,
+    n_comp: int,
+    *,
+    thresholds_min: Sequence[float],
+    speed_m_per_min: float,
+    search_limit_m: float,
+) -> dict[str, np.ndarray]:
+    """Distance, minutes, id and name of the nearest facility of ``cat`` for every compound, and within each band."""
+    gate_dist, gate_near = nearest_distance(graph, facility_points[members], gate_points, limit=search_limit_m)
+    dist = np.full(n_comp, np.inf)
+    np.minimum.at(dist, gate_owner, gate_dist)
+    # the facility of the nearest gate (ties: first gate in order)
+    order = np.lexsort((np.arange(len(gate_owner)), gate_dist, gate_owner))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = gate_owner[order][1:] != gate_owner[order][:-1]
+    near = np.full(n_comp, -1, dtype=np.int64)
+    near[gate_owner[order][first]] = gate_near[order][first]
+    ok = near >= 0
+    ids = np.full(n_comp, "", dtype=object)
+    names = np.full(n_comp, "", dtype=object)
+    ids[ok] = facilities["id"].to_numpy()[members[near[ok]]]
+    names[ok] = facilities["name"].to_numpy()[members[near[ok]]]
+    cols: dict[str, np.ndarray] = {
+        schema.dist_m(cat): dist,
+        schema.minutes(cat): dist / speed_m_per_min,
+        schema.nearest_id(cat): ids,
+        schema.nearest_name(cat): names,
+    }
+    for t in thresholds_min:
+        cols[schema.within(cat, t)] = dist <= t * speed_m_per_min
+    return cols
+
+
+def _catchment_pairs(
+    graph: ReachGraph, members: np.ndarray, facility_points: np.ndarray, gate_points: np.ndarray, gate_owner: np.ndarray, *, limit: float
+) -> pd.DataFrame:
+    """(facility row ``f``, compound row ``c``, ``dist_m``) within ``limit`` metres, through each compound's nearest gate."""
+    src, tgt, d = catchments(graph, facility_points[members], gate_points, limit=limit)
+    pair = pd.DataFrame({"f": members[src], "c": gate_owner[tgt], "dist_m": d})
+    return pair.groupby(["f", "c"], sort=True, as_index=False)["dist_m"].min()  # nearest gate per facility
+
+
+def _catchment_table(pairs: list[pd.DataFrame], fac_ids: np.ndarray, compound_index: pd.Index) -> pd.DataFrame:
+    """catchments.csv: facility id, compound id, category, metres."""
     allpairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["f", "c", "dist_m", "category"])
-    catch = pd.DataFrame(
+    return pd.DataFrame(
         {
             "facility_id": fac_ids[allpairs["f"].to_numpy(dtype=np.int64)],
             "compound_id": np.asarray(compound_index)[allpairs["c"].to_numpy(dtype=np.int64)],
             "category": allpairs["category"].to_numpy(),
             "dist_m": allpairs["dist_m"].to_numpy(dtype=float),
         }
-    )
-    log.info("coverage: %d compounds × %d categories, %d catchment pairs", len(table), len(categories), len(catch))
-    return Coverage(
-        table=table, catchments=catch, categories=tuple(categories), thresholds_min=tuple(thresholds_min), speed_m_per_min=speed_m_per_min
     )

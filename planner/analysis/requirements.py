@@ -14,26 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.analysis.coverage import dist_column
+from planner import schema
 from planner.analysis.standards import Rule, load_rules, rules_for
 from planner.io.categories import Taxonomy
+from planner.labels import zh
+from planner.schema import CITY, COMPLIANCE_COLUMNS, GAP_COLUMNS
 
-__all__ = ["Compliance", "evaluate", "gap_list", "COMPLIANCE_COLUMNS", "GAP_COLUMNS", "CITY", "nearest_of"]
+__all__ = ["Compliance", "evaluate", "gap_list", "nearest_of"]
 
 log = logging.getLogger(__name__)
-
-CITY = "全市"
-COMPLIANCE_COLUMNS = [
-    "subdistrict", "subdistrict_name", "rule_id", "rule", "value", "target", "status", "shortfall", "unit",
-    "shortfall_text", "source", "conf",
-]
-GROUP_ZH = {"population": "居民", "age_60_plus": "60岁及以上老人", "age_0_3": "0–3岁婴幼儿"}
-DATA_ZH = {
-    "places": "托位", "beds": "床位", "nursing_beds": "护理型床位", "age_60_plus": "60岁及以上人口", "age_0_3": "0–3岁人口",
-    "population": "人口", "households": "户数", "elderly_room_m2": "养老服务用房面积", "childcare_room_m2": "托育服务用房面积",
-    "built_type": "建成类型（新建/已建成）", "community": "社区",
-}
-
 
 @dataclass(frozen=True)
 class Compliance:
@@ -47,7 +36,7 @@ class Compliance:
 
 def nearest_of(coverage_table: pd.DataFrame, categories: Sequence[str]) -> pd.Series:
     """Distance from each compound to the nearest facility of any of ``categories`` (inf when none)."""
-    cols = [dist_column(c) for c in categories if dist_column(c) in coverage_table.columns]
+    cols = [schema.dist_m(c) for c in categories if schema.dist_m(c) in coverage_table.columns]
     if not cols:
         return pd.Series(np.inf, index=coverage_table.index)
     return coverage_table[cols].min(axis=1)
@@ -71,7 +60,7 @@ def _row(zone: str, zone_name: str, rule: Rule, value, status: str, shortfall=No
 
 
 def _missing(zone: str, name: str, rule: Rule, what: str) -> dict:
-    return _row(zone, name, rule, None, "not_evaluable", None, f"无法评价：缺少{DATA_ZH.get(what, what)} / not evaluable: missing {what}")
+    return _row(zone, name, rule, None, "not_evaluable", None, f"无法评价：缺少{zh(f'data_{what}', what)} / not evaluable: missing {what}")
 
 
 def _all_missing(series: pd.Series) -> bool:
@@ -128,7 +117,7 @@ def evaluate(
 
 def _formats(coverage_table: pd.DataFrame, basic: list[str], taxonomy: Taxonomy, radius_m: float = 1000.0) -> pd.DataFrame:
     present = pd.DataFrame(
-        {c: coverage_table[dist_column(c)] <= radius_m if dist_column(c) in coverage_table.columns else False for c in basic},
+        {c: coverage_table[schema.dist_m(c)] <= radius_m if schema.dist_m(c) in coverage_table.columns else False for c in basic},
         index=coverage_table.index,
     )
     missing = present.apply(lambda r: "、".join(taxonomy[c].zh for c in basic if not r[c]), axis=1) if len(present) else pd.Series(dtype=str)
@@ -142,146 +131,242 @@ def _cat_names(rule: Rule, taxonomy: Taxonomy) -> str:
     return "或".join(taxonomy[c].zh for c in rule.categories)
 
 
+@dataclass(frozen=True)
+class _Zone:
+    """What a 街道 rule sees: the 街道's compounds, its facilities of the rule's categories, coverage and formats."""
+
+    id: str
+    name: str
+    compounds: pd.DataFrame
+    facilities: pd.DataFrame
+    coverage: pd.DataFrame
+    formats: pd.DataFrame
+    taxonomy: Taxonomy
+
+    def row(self, rule: Rule, value, status: str, shortfall=None, text: str = "") -> dict:
+        return _row(self.id, self.name, rule, value, status, shortfall, text)
+
+    def missing(self, rule: Rule, what: str) -> dict:
+        return _missing(self.id, self.name, rule, what)
+
+    def nearest(self, rule: Rule) -> pd.Series:
+        """Distance from each of the 街道's compounds to the nearest facility of the rule's categories."""
+        return nearest_of(self.coverage.loc[self.compounds.index], rule.categories)
+
+
 def _evaluate_zone(rule, zid, zname, compounds, cov, facilities, formats, taxonomy) -> dict:
-    comp = compounds[compounds["zone_id"] == zid]
-    fac = facilities[(facilities["zone_id"] == zid) & facilities["category"].isin(rule.categories)]
-    t = rule.value
-    if rule.kind == "zone_count":
-        if rule.public_benefit:
-            fac = fac[fac["public_benefit"].fillna(False).astype(bool)]
-        n = len(fac)
-        short = max(0, int(math.ceil(t - n)))
-        label = ("普惠" if rule.public_benefit and "普惠" not in _cat_names(rule, taxonomy) else "") + _cat_names(rule, taxonomy)
-        return _row(zid, zname, rule, n, "pass" if n >= t else "fail", short, f"缺 {short} 所{label}" if short else "")
-    if rule.kind == "zone_per_1000":
-        pop = comp["population"].sum(min_count=1)
-        if pd.isna(pop) or pop <= 0:
-            return _missing(zid, zname, rule, "population")
-        if len(fac) and _all_missing(fac[rule.capacity]):
-            return _missing(zid, zname, rule, rule.capacity)
-        cap = float(fac[rule.capacity].fillna(0).sum())
-        value = cap / pop * 1000
-        short = max(0, int(math.ceil(t * pop / 1000 - cap - 1e-9)))
-        return _row(zid, zname, rule, value, "pass" if value >= t else "fail", short, f"缺 {short} 个{DATA_ZH[rule.capacity]}" if short else "")
-    if rule.kind == "zone_capacity_share":
-        if len(fac) == 0:
-            return _missing(zid, zname, rule, rule.capacity)
-        if _all_missing(fac[rule.capacity]) or fac["public_benefit"].isna().all():
-            return _missing(zid, zname, rule, rule.capacity if _all_missing(fac[rule.capacity]) else "public_benefit")
-        total = float(fac[rule.capacity].fillna(0).sum())
-        if total <= 0:
-            return _missing(zid, zname, rule, rule.capacity)
-        pb = float(fac.loc[fac["public_benefit"].fillna(False).astype(bool), rule.capacity].fillna(0).sum())
-        value = pb / total * 100
-        short = max(0, int(math.ceil(t / 100 * total - pb - 1e-9)))
-        return _row(zid, zname, rule, value, "pass" if value >= t else "fail", short, f"缺 {short} 个普惠{DATA_ZH[rule.capacity]}" if short else "")
-    if rule.kind == "zone_bed_share":
-        beds = fac["beds"].sum(min_count=1)
-        if pd.isna(beds) or beds <= 0:
-            return _missing(zid, zname, rule, "beds")
-        if _all_missing(fac["nursing_beds"]):
-            return _missing(zid, zname, rule, "nursing_beds")
-        nursing = float(fac["nursing_beds"].fillna(0).sum())
-        value = nursing / beds * 100
-        short = max(0, int(math.ceil(t / 100 * beds - nursing - 1e-9)))
-        return _row(zid, zname, rule, value, "pass" if value >= t else "fail", short, f"缺 {short} 张护理型床位" if short else "")
-    if rule.kind == "zone_coverage":
-        group = comp[rule.group]
-        if _all_missing(group) or group.isna().any():
-            return _missing(zid, zname, rule, rule.group)
-        total = float(group.sum())
-        if total <= 0:
-            return _missing(zid, zname, rule, rule.group)
-        near = nearest_of(cov.loc[comp.index], rule.categories)
-        covered = float(group[near <= rule.radius_m].sum())
-        value = covered / total * 100
-        short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
-        return _row(zid, zname, rule, value, "pass" if value >= t else "fail", short,
-                    f"缺覆盖 {short:,} 名{GROUP_ZH.get(rule.group, rule.group)}" if short else "")
-    if rule.kind == "zone_community":
-        if len(comp) == 0:
-            return _missing(zid, zname, rule, "population")
-        community = comp["community"].astype("string").fillna(pd.Series(comp.index.astype(str), index=comp.index))
-        near = nearest_of(cov.loc[comp.index], rule.categories)
-        has = (near <= rule.radius_m).groupby(community.to_numpy()).any()
-        n, k = len(has), int(has.sum())
-        value = k / n * 100
-        ok = value > t if rule.strict else value >= t
-        need = (math.floor(t / 100 * n) + 1) if rule.strict else math.ceil(t / 100 * n)
-        short = max(0, need - k)
-        return _row(zid, zname, rule, value, "pass" if ok else "fail", short, f"还需 {short} 个社区有{_cat_names(rule, taxonomy)}" if short else "")
-    if rule.kind == "zone_room_area":
-        if "built_type" not in comp or _all_missing(comp["built_type"]):
-            return _missing(zid, zname, rule, "built_type")
-        sub = comp[comp["built_type"] == rule.built]
-        if len(sub) == 0:
-            return _row(zid, zname, rule, None, "not_evaluable", None, "无此类小区 / no compounds of this kind")
-        if rule.room not in sub or sub[rule.room].isna().any() or sub["households"].isna().any():
-            return _missing(zid, zname, rule, rule.room if rule.room not in sub or sub[rule.room].isna().any() else "households")
-        need = t * sub["households"] / 100
-        gap = (need - sub[rule.room]).clip(lower=0)
-        value = float(sub[rule.room].sum() / sub["households"].sum() * 100)
-        short = int(math.ceil(gap.sum() - 1e-9))
-        failing = int((gap > 1e-9).sum())
-        room = "养老服务用房" if rule.room == "elderly_room_m2" else "托育服务用房"
-        return _row(zid, zname, rule, value, "pass" if failing == 0 else "fail", short,
-                    f"{failing} 个小区共缺 {short} m² {room}" if failing else "")
-    if rule.kind == "zone_formats":
-        pop = comp["population"]
-        if _all_missing(pop) or pop.sum() <= 0:
-            return _missing(zid, zname, rule, "population")
-        n_basic = len([c for c in taxonomy.categories if c.basic])
-        complete = formats.loc[comp.index, "n_present"] == n_basic
-        covered = float(pop[complete].sum())
-        total = float(pop.sum())
-        value = covered / total * 100
-        short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
-        return _row(zid, zname, rule, value, "pass" if value >= t else "fail", short, f"{short:,} 名居民一刻钟内业态不全" if short else "")
-    raise ValueError(f"unknown rule kind {rule.kind}")
+    """One rule for one 街道, by the evaluator of the rule's kind (:data:`_ZONE_EVALUATORS`)."""
+    evaluator = _ZONE_EVALUATORS.get(rule.kind)
+    if evaluator is None:
+        raise ValueError(f"unknown rule kind {rule.kind}")
+    zone = _Zone(
+        zid,
+        zname,
+        compounds[compounds["zone_id"] == zid],
+        facilities[(facilities["zone_id"] == zid) & facilities["category"].isin(rule.categories)],
+        cov,
+        formats,
+        taxonomy,
+    )
+    return evaluator(rule, zone)
+
+
+def _pass_or_fail(value: float, target: float) -> str:
+    return "pass" if value >= target else "fail"
+
+
+def _zone_count(rule: Rule, z: _Zone) -> dict:
+    """At least ``value`` facilities of the categories in the 街道 (only 普惠 ones when the rule says so)."""
+    fac = z.facilities
+    if rule.public_benefit:
+        fac = fac[fac["public_benefit"].fillna(False).astype(bool)]
+    n, t = len(fac), rule.value
+    short = max(0, int(math.ceil(t - n)))
+    label = ("普惠" if rule.public_benefit and "普惠" not in _cat_names(rule, z.taxonomy) else "") + _cat_names(rule, z.taxonomy)
+    return z.row(rule, n, _pass_or_fail(n, t), short, f"缺 {short} 所{label}" if short else "")
+
+
+def _zone_per_1000(rule: Rule, z: _Zone) -> dict:
+    """Capacity (places, beds) per 1000 residents of the 街道."""
+    pop = z.compounds["population"].sum(min_count=1)
+    if pd.isna(pop) or pop <= 0:
+        return z.missing(rule, "population")
+    if len(z.facilities) and _all_missing(z.facilities[rule.capacity]):
+        return z.missing(rule, rule.capacity)
+    cap = float(z.facilities[rule.capacity].fillna(0).sum())
+    value, t = cap / pop * 1000, rule.value
+    short = max(0, int(math.ceil(t * pop / 1000 - cap - 1e-9)))
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个{zh(f'data_{rule.capacity}')}" if short else "")
+
+
+def _zone_capacity_share(rule: Rule, z: _Zone) -> dict:
+    """Share (%) of the capacity that is 普惠."""
+    fac = z.facilities
+    if len(fac) == 0:
+        return z.missing(rule, rule.capacity)
+    if _all_missing(fac[rule.capacity]) or fac["public_benefit"].isna().all():
+        return z.missing(rule, rule.capacity if _all_missing(fac[rule.capacity]) else "public_benefit")
+    total = float(fac[rule.capacity].fillna(0).sum())
+    if total <= 0:
+        return z.missing(rule, rule.capacity)
+    pb = float(fac.loc[fac["public_benefit"].fillna(False).astype(bool), rule.capacity].fillna(0).sum())
+    value, t = pb / total * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * total - pb - 1e-9)))
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个普惠{zh(f'data_{rule.capacity}')}" if short else "")
+
+
+def _zone_bed_share(rule: Rule, z: _Zone) -> dict:
+    """Share (%) of the beds that are nursing beds."""
+    fac = z.facilities
+    beds = fac["beds"].sum(min_count=1)
+    if pd.isna(beds) or beds <= 0:
+        return z.missing(rule, "beds")
+    if _all_missing(fac["nursing_beds"]):
+        return z.missing(rule, "nursing_beds")
+    nursing = float(fac["nursing_beds"].fillna(0).sum())
+    value, t = nursing / beds * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * beds - nursing - 1e-9)))
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张护理型床位" if short else "")
+
+
+def _zone_coverage(rule: Rule, z: _Zone) -> dict:
+    """Share (%) of a group of people within the rule's radius of its categories."""
+    group = z.compounds[rule.group]
+    if _all_missing(group) or group.isna().any():
+        return z.missing(rule, rule.group)
+    total = float(group.sum())
+    if total <= 0:
+        return z.missing(rule, rule.group)
+    covered = float(group[z.nearest(rule) <= rule.radius_m].sum())
+    value, t = covered / total * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺覆盖 {short:,} 名{zh(f'people_{rule.group}', rule.group)}" if short else "")
+
+
+def _zone_community(rule: Rule, z: _Zone) -> dict:
+    """Share (%) of the 街道's communities (社区) with a facility of the categories within the radius."""
+    comp = z.compounds
+    if len(comp) == 0:
+        return z.missing(rule, "population")
+    community = comp["community"].astype("string").fillna(pd.Series(comp.index.astype(str), index=comp.index))
+    has = (z.nearest(rule) <= rule.radius_m).groupby(community.to_numpy()).any()
+    n, k, t = len(has), int(has.sum()), rule.value
+    value = k / n * 100
+    ok = value > t if rule.strict else value >= t
+    need = (math.floor(t / 100 * n) + 1) if rule.strict else math.ceil(t / 100 * n)
+    short = max(0, need - k)
+    return z.row(rule, value, "pass" if ok else "fail", short, f"还需 {short} 个社区有{_cat_names(rule, z.taxonomy)}" if short else "")
+
+
+def _zone_room_area(rule: Rule, z: _Zone) -> dict:
+    """Service-room area per 100 households, compound by compound, for new or existing compounds."""
+    comp = z.compounds
+    if "built_type" not in comp or _all_missing(comp["built_type"]):
+        return z.missing(rule, "built_type")
+    sub = comp[comp["built_type"] == rule.built]
+    if len(sub) == 0:
+        return z.row(rule, None, "not_evaluable", None, "无此类小区 / no compounds of this kind")
+    if rule.room not in sub or sub[rule.room].isna().any() or sub["households"].isna().any():
+        return z.missing(rule, rule.room if rule.room not in sub or sub[rule.room].isna().any() else "households")
+    gap = (rule.value * sub["households"] / 100 - sub[rule.room]).clip(lower=0)
+    value = float(sub[rule.room].sum() / sub["households"].sum() * 100)
+    short = int(math.ceil(gap.sum() - 1e-9))
+    failing = int((gap > 1e-9).sum())
+    room = "养老服务用房" if rule.room == "elderly_room_m2" else "托育服务用房"
+    return z.row(rule, value, "pass" if failing == 0 else "fail", short, f"{failing} 个小区共缺 {short} m² {room}" if failing else "")
+
+
+def _zone_formats(rule: Rule, z: _Zone) -> dict:
+    """Share (%) of residents with every MOFCOM basic format within reach."""
+    pop = z.compounds["population"]
+    if _all_missing(pop) or pop.sum() <= 0:
+        return z.missing(rule, "population")
+    n_basic = len([c for c in z.taxonomy.categories if c.basic])
+    complete = z.formats.loc[z.compounds.index, "n_present"] == n_basic
+    covered, total, t = float(pop[complete].sum()), float(pop.sum()), rule.value
+    value = covered / total * 100
+    short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"{short:,} 名居民一刻钟内业态不全" if short else "")
+
+
+_ZONE_EVALUATORS = {
+    "zone_count": _zone_count,
+    "zone_per_1000": _zone_per_1000,
+    "zone_capacity_share": _zone_capacity_share,
+    "zone_bed_share": _zone_bed_share,
+    "zone_coverage": _zone_coverage,
+    "zone_community": _zone_community,
+    "zone_room_area": _zone_room_area,
+    "zone_formats": _zone_formats,
+}
+
+
+@dataclass(frozen=True)
+class _City:
+    """What a city-wide rule sees: every compound and facility, the 街道, their results so far, the circles."""
+
+    compounds: pd.DataFrame
+    facilities: pd.DataFrame
+    zone_names: dict[str, str]
+    zone_rows: dict[str, list[dict]]
+    complete_circles: int | None
+    taxonomy: Taxonomy
 
 
 def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy) -> dict:
-    t = rule.value
-    if rule.kind == "city_zone_share":
-        base = next(r for r in load_rules() if r["id"] == rule.of_rule)
-        sub_rule = Rule(id=base["id"], kind=base["kind"], value=float(base["value"]), unit=base["unit"], zh=base["zh"], en=base["en"],
-                        source=base["source"], conf=base["conf"], presets=(), categories=tuple(base.get("categories", ())))
-        results = zone_rows.get(rule.of_rule) or [
-            _evaluate_zone(sub_rule, zid, zn, compounds, pd.DataFrame(index=compounds.index), facilities, pd.DataFrame(), taxonomy)
-            for zid, zn in zone_names.items()
-        ]
-        results = [r for r in results if r["subdistrict"] in zone_names]
-        if not results:
-            return _missing(CITY, CITY, rule, "街道")
-        n_pass = sum(r["status"] == "pass" for r in results)
-        value = n_pass / len(results) * 100
-        short = max(0, int(math.ceil(t / 100 * len(results) - n_pass - 1e-9)))
-        return _row(CITY, CITY, rule, value, "pass" if value >= t else "fail", short, f"还需 {short} 个街道达标" if short else "")
-    if rule.kind == "city_per_1000_group":
-        group = compounds[rule.group]
-        if _all_missing(group) or group.sum() <= 0:
-            return _missing(CITY, CITY, rule, rule.group)
-        fac = facilities[facilities["category"].isin(rule.categories)]
-        if len(fac) and _all_missing(fac[rule.capacity]):
-            return _missing(CITY, CITY, rule, rule.capacity)
-        cap = float(fac[rule.capacity].fillna(0).sum())
-        value = cap / float(group.sum()) * 1000
-        short = max(0, int(math.ceil(t * float(group.sum()) / 1000 - cap - 1e-9)))
-        return _row(CITY, CITY, rule, value, "pass" if value >= t else "fail", short, f"缺 {short} 张{DATA_ZH[rule.capacity]}" if short else "")
-    if rule.kind == "city_circles":
-        if complete_circles is None:
-            return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：缺少社区综合服务站（生活圈中心）/ not evaluable: no community centres")
-        short = max(0, int(t - complete_circles))
-        return _row(CITY, CITY, rule, complete_circles, "pass" if complete_circles >= t else "fail", short,
-                    f"还需 {short} 个业态齐全的一刻钟便民生活圈" if short else "")
-    raise ValueError(f"unknown rule kind {rule.kind}")
+    """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`)."""
+    evaluator = _CITY_EVALUATORS.get(rule.kind)
+    if evaluator is None:
+        raise ValueError(f"unknown rule kind {rule.kind}")
+    return evaluator(rule, _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
 
 
-CAPACITY_ZH = {
-    "childcare_places": "托位容量可达性（E2SFCA，每千人托位）",
-    "elderly_beds": "养老床位容量可达性（E2SFCA，每千名老人床位）",
+def _city_zone_share(rule: Rule, c: _City) -> dict:
+    """Share (%) of 街道 that pass another rule (evaluated here when the preset does not evaluate it per 街道)."""
+    base = next(r for r in load_rules() if r["id"] == rule.of_rule)
+    sub_rule = Rule(id=base["id"], kind=base["kind"], value=float(base["value"]), unit=base["unit"], zh=base["zh"], en=base["en"],
+                    source=base["source"], conf=base["conf"], presets=(), categories=tuple(base.get("categories", ())))
+    results = c.zone_rows.get(rule.of_rule) or [
+        _evaluate_zone(sub_rule, zid, zn, c.compounds, pd.DataFrame(index=c.compounds.index), c.facilities, pd.DataFrame(), c.taxonomy)
+        for zid, zn in c.zone_names.items()
+    ]
+    results = [r for r in results if r["subdistrict"] in c.zone_names]
+    if not results:
+        return _missing(CITY, CITY, rule, "街道")
+    n_pass = sum(r["status"] == "pass" for r in results)
+    value, t = n_pass / len(results) * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * len(results) - n_pass - 1e-9)))
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"还需 {short} 个街道达标" if short else "")
+
+
+def _city_per_1000_group(rule: Rule, c: _City) -> dict:
+    """Capacity per 1000 people of a group, city-wide (e.g. elderly beds per 1000 aged 60+)."""
+    group = c.compounds[rule.group]
+    if _all_missing(group) or group.sum() <= 0:
+        return _missing(CITY, CITY, rule, rule.group)
+    fac = c.facilities[c.facilities["category"].isin(rule.categories)]
+    if len(fac) and _all_missing(fac[rule.capacity]):
+        return _missing(CITY, CITY, rule, rule.capacity)
+    cap = float(fac[rule.capacity].fillna(0).sum())
+    value, t = cap / float(group.sum()) * 1000, rule.value
+    short = max(0, int(math.ceil(t * float(group.sum()) / 1000 - cap - 1e-9)))
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张{zh(f'data_{rule.capacity}')}" if short else "")
+
+
+def _city_circles(rule: Rule, c: _City) -> dict:
+    """Number of complete 一刻钟便民生活圈."""
+    if c.complete_circles is None:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：缺少社区综合服务站（生活圈中心）/ not evaluable: no community centres")
+    short = max(0, int(rule.value - c.complete_circles))
+    return _row(CITY, CITY, rule, c.complete_circles, _pass_or_fail(c.complete_circles, rule.value), short,
+                f"还需 {short} 个业态齐全的一刻钟便民生活圈" if short else "")
+
+
+_CITY_EVALUATORS = {
+    "city_zone_share": _city_zone_share,
+    "city_per_1000_group": _city_per_1000_group,
+    "city_circles": _city_circles,
 }
-GAP_COLUMNS = ["requirement", "requirement_zh", "rank", "compound_id", "name", "zone_id", "group", "unserved", "nearest_m", "detail"]
 
 
 def gap_list(
@@ -319,8 +404,8 @@ def gap_list(
         short = (1 - acc * 1000 / target).clip(lower=0)
         mask = (short > 0) & demand.notna() & (demand > 0)
         unserved = np.round(demand[mask] * short[mask])
-        part = pd.DataFrame({"unserved": unserved, "nearest_m": np.nan, "detail": (acc[mask] * 1000).round(2).map(lambda a: f"可达供给 {a}/千人，目标 {target:g}"), "group": demand_col})
-        parts.append(part.assign(requirement=name, requirement_zh=CAPACITY_ZH.get(name, name)))
+        part = pd.DataFrame({"unserved": unserved, "nearest_m": np.nan, "detail": (acc[mask] * 1000).round(2).map(lambda a, target=target: f"可达供给 {a}/千人，目标 {target:g}"), "group": demand_col})
+        parts.append(part.assign(requirement=name, requirement_zh=zh(f"capacity_{name}", name)))
     if not parts:
         return pd.DataFrame(columns=GAP_COLUMNS)
     out = pd.concat(parts)

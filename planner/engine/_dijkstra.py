@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["bounded_from_each", "multi_source_nearest", "bounded_multi_source"]
+__all__ = ["bounded_from_each"]
 
 
 @njit(cache=True, inline="always")
@@ -144,47 +144,3 @@ def bounded_from_each(indptr, indices, weights, sources, limit, target_id):
         for k in range(n_touched):
             dist[touched[k]] = np.inf
     return out_s[:n_out].copy(), out_t[:n_out].copy(), out_d[:n_out].copy()
-
-
-@njit(cache=True)
-def multi_source_nearest(indptr, indices, weights, sources, limit):
-    """One search from all ``sources`` at once: distance to the nearest source and which one (position), per node.
-
-    Nodes beyond ``limit`` get ``inf`` and -1. Ties go to the source settled first (lowest distance, then
-    the earlier entry in the heap order), which is deterministic for a given input.
-    """
-    n = indptr.shape[0] - 1
-    dist = np.full(n, np.inf)
-    label = np.full(n, -1, dtype=np.int64)
-    heap_d = np.empty(max(1024, 2 * sources.shape[0]), dtype=np.float64)
-    heap_v = np.empty(max(1024, 2 * sources.shape[0]), dtype=np.int64)
-    size = 0
-    for si in range(sources.shape[0]):
-        s = sources[si]
-        if dist[s] > 0.0:
-            dist[s] = 0.0
-            label[s] = si
-            size = _push(heap_d, heap_v, size, 0.0, s)
-    while size > 0:
-        d, v, size = _pop(heap_d, heap_v, size)
-        if d > dist[v]:
-            continue
-        for e in range(indptr[v], indptr[v + 1]):
-            w = indices[e]
-            nd = d + weights[e]
-            if nd <= limit and nd < dist[w]:
-                dist[w] = nd
-                label[w] = label[v]
-                if size >= heap_d.shape[0]:
-                    heap_d = _grow(heap_d, size + 1)
-                    heap_v = _grow(heap_v, size + 1)
-                size = _push(heap_d, heap_v, size, nd, w)
-    return dist, label
-
-
-@njit(cache=True)
-def bounded_multi_source(indptr, indices, weights, sources, limit):
-    """Like :func:`multi_source_nearest` but returns only the nodes reached (node, distance): for display geometry."""
-    dist, label = multi_source_nearest(indptr, indices, weights, sources, limit)
-    reached = np.flatnonzero(dist <= limit)
-    return reached, dist[reached]

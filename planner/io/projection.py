@@ -1,13 +1,12 @@
-"""Choose the one metric CRS used for all distance work, and project layers into it."""
+"""Choose the one metric CRS used for all distance work (layers are projected into it where they are read)."""
 
 from __future__ import annotations
 
 import logging
 
-import geopandas as gpd
 from pyproj import CRS
 
-__all__ = ["choose_metric_crs", "to_metric"]
+__all__ = ["choose_metric_crs"]
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,3 @@ def choose_metric_crs(lon: float, lat: float, requested: str = "auto") -> CRS:
         return CRS.from_epsg(4534 + (central - 75) // 3)
     zone = int((lon + 180) // 6) + 1
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
-def to_metric(gdf: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
-    """``gdf`` projected to ``crs`` (which must already be checked to be metric)."""
-    if gdf.crs is None:  # guarded earlier by the layer loader; kept as a last line of defence
-        raise ValueError("layer without CRS reached projection")
-    return gdf.to_crs(crs)
