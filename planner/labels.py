@@ -8,8 +8,8 @@ Keys are namespaced by what they label, so one key never means two things:
 * ``status_``, ``conf_``, ``group_``, ``people_``, ``data_``, ``capacity_``, ``reason_`` label values: a rule's
   result, a source's confidence mark, a group of people (short, and as counted in a shortfall), the data a rule
   needs, a capacity requirement, a rejection reason;
-* ``ui_`` (map, figures, shared texts), ``rp_`` (report.html), ``xl_`` (report.xlsx) and ``cmp_`` (``planner
-  compare``) label the parts of the outputs.
+* ``ui_`` (map, figures, shared texts), ``rp_`` (report.html), ``xl_`` and ``sheet_`` (report.xlsx) and ``cmp_``
+  (``planner compare``) label the parts of the outputs.
 
 :func:`tr` formats any key; :func:`column_label` turns a column name into its header.
 """
@@ -188,6 +188,23 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason_swapped_coordinates": ('经纬度可能填反了', 'longitude and latitude look swapped'),
     "reason_outside_study_area": ('在研究范围之外', 'outside the study area'),
     "reason_unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
+# --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
+    "sheet_about": ("说明", "About"),
+    "sheet_compliance": ("街道达标", "Compliance"),
+    "sheet_subdistricts": ("街道汇总", "Sub-districts"),
+    "sheet_compounds": ("小区", "Compounds"),
+    "sheet_facilities": ("设施", "Facilities"),
+    "sheet_gaps": ("缺口清单", "Gaps"),
+    "sheet_circles": ("生活圈", "Circles"),
+    "sheet_rejected": ("拒收行", "Rejected rows"),
+    "sheet_sites": ("选址建议", "Suggested sites"),
+    "sheet_curve": ("覆盖曲线", "Coverage curve"),
+    "sheet_pairs": ("养老托育结对", "Elderly–childcare pairs"),
+    "sheet_fields": ("字段说明", "Fields"),
+    "sheet_compare_zones": ("街道变化", "Sub-district changes"),
+    "sheet_compare_rules": ("规则变化", "Rule changes"),
+    "sheet_compare_compounds": ("小区变化", "Compound changes"),
+    "sheet_compare_facilities": ("设施变化", "Facility changes"),
 # --- the interactive map, the report's figures and texts shared by several outputs ---
     "ui_sample": ('示例数据（虚构）', 'Sample data (fictional)'),
     "ui_zones": ('街道边界', 'Sub-district (街道) boundaries'),

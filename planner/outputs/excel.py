@@ -26,29 +26,10 @@ from planner import __version__, schema
 from planner.io.categories import Taxonomy
 from planner.labels import LABELS, column_label, tr
 
-__all__ = ["write_workbook", "write_tables", "run_sheets", "SHEETS"]
+__all__ = ["write_workbook", "write_tables", "run_sheets"]
 
 log = logging.getLogger(__name__)
 
-# sheet key -> (Chinese name, English name); Excel sheet names are at most 31 characters
-SHEETS: dict[str, tuple[str, str]] = {
-    "about": ("说明", "About"),
-    "compliance": ("街道达标", "Compliance"),
-    "subdistricts": ("街道汇总", "Sub-districts"),
-    "compounds": ("小区", "Compounds"),
-    "facilities": ("设施", "Facilities"),
-    "gaps": ("缺口清单", "Gaps"),
-    "circles": ("生活圈", "Circles"),
-    "rejected": ("拒收行", "Rejected rows"),
-    "sites": ("选址建议", "Suggested sites"),
-    "curve": ("覆盖曲线", "Coverage curve"),
-    "pairs": ("养老托育结对", "Elderly–childcare pairs"),
-    "fields": ("字段说明", "Fields"),
-    "compare_zones": ("街道变化", "Sub-district changes"),
-    "compare_rules": ("规则变化", "Rule changes"),
-    "compare_compounds": ("小区变化", "Compound changes"),
-    "compare_facilities": ("设施变化", "Facility changes"),
-}
 
 _PERCENT = re.compile(r"^(share_|completeness$|covered_share$)")
 def _display_width(text: str) -> int:
@@ -145,11 +126,11 @@ def write_tables(
 ) -> Path:
     """Write ``sheets`` (sheet key or name, table) to ``path``, plus the 说明 and 字段说明 sheets.
 
-    A sheet key of :data:`SHEETS` is replaced by its name in ``lang``. ``about`` rows (label, value) go to
+    A sheet key (a ``sheet_<key>`` label of :mod:`planner.labels`) is replaced by its name in ``lang``. ``about`` rows (label, value) go to
     the first sheet, 说明, before the tables.
     """
     i = 0 if lang == "zh" else 1
-    name = lambda key: SHEETS[key][i] if key in SHEETS else key  # noqa: E731
+    name = lambda key: LABELS[f"sheet_{key}"][i] if f"sheet_{key}" in LABELS else key  # noqa: E731
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(name("about"))
     ws.column_dimensions["A"].width = 24
