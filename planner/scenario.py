@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import ScenarioError
-from planner.io.categories import load_taxonomy
+from planner.io.categories import Taxonomy, load_taxonomy
 from planner.settings import (
     LayerKind,
     LayerSpec,
@@ -48,21 +48,69 @@ def load_scenario(path: str | Path) -> Scenario:
         Frozen settings. All problems found are reported together in one ScenarioError.
     """
     path = Path(path)
+    raw = _read_toml(path)
+    problems: list[str] = []
+    base = path.parent
+    _check_top_keys(raw, problems)
+    network = _parse_network(raw.get("network"), base, problems)
+    facilities, residential, zones = _parse_layers(raw.get("layers", {}), base, problems)
+    numbers = _parse_numbers(raw, problems)
+    categories = _parse_categories(raw.get("categories"), problems)
+    language = _parse_language(raw, problems)
+    basemap, tianditu_key = _parse_basemap(raw, problems)
+    population = _parse_population(raw.get("population", {}), problems)
+    standards = _parse_standards(raw.get("standards", {}), problems)
+    siting = _parse_siting(raw.get("siting", []), base, problems)
+    name = _parse_name(raw, path, problems)
+
+    if problems or network is None or facilities is None or residential is None:
+        raise ScenarioError(
+            f"情景文件 {path} 有 {len(problems)} 处问题 / scenario {path} has {len(problems)} problem(s):\n  - "
+            + "\n  - ".join(problems)
+        )
+    return Scenario(
+        path=path.resolve(),
+        name=name,
+        description=str(raw.get("description", "")),
+        sample_data=bool(raw.get("sample_data", False)),
+        language=language,
+        crs=str(raw.get("crs", "auto")),
+        **numbers,
+        categories=categories,
+        basemap=basemap,
+        tianditu_key=tianditu_key,
+        network=network,
+        facilities=facilities,
+        residential=residential,
+        zones=zones,
+        population=population,
+        standards=standards,
+        siting=siting,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The scenario file's TOML as a dict; a missing or unreadable file is a ScenarioError."""
     if not path.is_file():
         raise ScenarioError(f"找不到情景文件 {path} / scenario file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScenarioError(
             f"情景文件 {path} 不是有效的 UTF-8 TOML：{exc} / scenario {path} is not valid UTF-8 TOML: {exc}"
         ) from exc
-    problems: list[str] = []
-    base = path.parent
+
+
+def _check_top_keys(raw: Mapping[str, Any], problems: list[str]) -> None:
+    """Report top-level fields the format does not know."""
     for key in sorted(set(raw) - _TOP_KEYS):
         problems.append(f"未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_TOP_KEYS))})")
 
-    network = _parse_network(raw.get("network"), base, problems)
-    layers = raw.get("layers", {})
+
+def _parse_layers(
+    layers: object, base: Path, problems: list[str]
+) -> tuple[LayerSpec | None, LayerSpec | None, LayerSpec | None]:
+    """The ``[layers]`` table: facilities, residential (both required) and zones."""
     if not isinstance(layers, dict):
         problems.append("[layers] 必须是表 / [layers] must be a table")
         layers = {}
@@ -71,11 +119,17 @@ def load_scenario(path: str | Path) -> Scenario:
     zones = _parse_layer("zones", layers.get("zones"), base, problems, required=False)
     for key in sorted(set(layers) - {"facilities", "residential", "zones"}):
         problems.append(f"未知图层 [layers.{key}] / unknown layer [layers.{key}] (use facilities, residential, zones)")
+    return facilities, residential, zones
 
-    speed = _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200)
-    snap = _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000)
-    study_buffer = _number(raw, "study_area_buffer_m", 2000.0, problems, low=0, high=100_000)
-    search_limit = _number(raw, "search_limit_m", 5000.0, problems, low=100, high=100_000)
+
+def _parse_numbers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Walking speed, snapping and search distances and the thresholds, as Scenario keyword arguments."""
+    numbers: dict[str, Any] = {
+        "walking_speed_m_per_min": _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200),
+        "max_snap_m": _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000),
+        "study_area_buffer_m": _number(raw, "study_area_buffer_m", 2000.0, problems, low=0, high=100_000),
+        "search_limit_m": _number(raw, "search_limit_m", 5000.0, problems, low=100, high=100_000),
+    }
     thresholds = raw.get("thresholds_min", [5, 10, 15])
     if (
         not isinstance(thresholds, list)
@@ -84,7 +138,12 @@ def load_scenario(path: str | Path) -> Scenario:
     ):
         problems.append("thresholds_min 必须是 0–120 之间的分钟数列表，如 [5, 10, 15] / must be a list of minutes in (0, 120]")
         thresholds = [5, 10, 15]
-    categories = raw.get("categories")
+    numbers["thresholds_min"] = tuple(sorted(float(t) for t in thresholds))
+    return numbers
+
+
+def _parse_categories(categories: object, problems: list[str]) -> tuple[str, ...] | None:
+    """The ``categories`` list (None: all of the taxonomy); every key must be a known category."""
     if categories is not None:
         taxonomy = load_taxonomy()
         if not isinstance(categories, list) or not categories:
@@ -96,10 +155,20 @@ def load_scenario(path: str | Path) -> Scenario:
                 problems.append(
                     f"未知类别 {unknown} / unknown categories {unknown}; known: {', '.join(taxonomy.keys)}"
                 )
+    return tuple(categories) if categories else None
+
+
+def _parse_language(raw: Mapping[str, Any], problems: list[str]) -> str:
+    """``language``: "zh" or "en"."""
     language = raw.get("language", "zh")
     if language not in ("zh", "en"):
         problems.append("language 只能是 'zh' 或 'en' / language must be 'zh' or 'en'")
         language = "zh"
+    return language
+
+
+def _parse_basemap(raw: Mapping[str, Any], problems: list[str]) -> tuple[str, str | None]:
+    """``basemap`` and the ``tianditu_key`` it may need (stripped; None when not given)."""
     basemap = raw.get("basemap", "offline")
     tianditu_key = raw.get("tianditu_key")
     if tianditu_key is not None and not isinstance(tianditu_key, str):
@@ -110,42 +179,16 @@ def load_scenario(path: str | Path) -> Scenario:
     except ScenarioError as exc:
         problems.append(str(exc))
         basemap = "offline"
-    population = _parse_population(raw.get("population", {}), problems)
-    standards = _parse_standards(raw.get("standards", {}), problems)
-    siting = _parse_siting(raw.get("siting", []), base, problems)
+    return basemap, tianditu_key.strip() if tianditu_key else None
+
+
+def _parse_name(raw: Mapping[str, Any], path: Path, problems: list[str]) -> str:
+    """The scenario's title, stripped (the file's stem when missing, which is also reported)."""
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("缺少 name（情景名称）/ missing name (the scenario's title)")
         name = path.stem
-
-    if problems or network is None or facilities is None or residential is None:
-        raise ScenarioError(
-            f"情景文件 {path} 有 {len(problems)} 处问题 / scenario {path} has {len(problems)} problem(s):\n  - "
-            + "\n  - ".join(problems)
-        )
-    return Scenario(
-        path=path.resolve(),
-        name=name.strip(),
-        description=str(raw.get("description", "")),
-        sample_data=bool(raw.get("sample_data", False)),
-        language=language,
-        crs=str(raw.get("crs", "auto")),
-        walking_speed_m_per_min=speed,
-        thresholds_min=tuple(sorted(float(t) for t in thresholds)),
-        max_snap_m=snap,
-        study_area_buffer_m=study_buffer,
-        search_limit_m=search_limit,
-        categories=tuple(categories) if categories else None,
-        basemap=basemap,
-        tianditu_key=tianditu_key.strip() if tianditu_key else None,
-        network=network,
-        facilities=facilities,
-        residential=residential,
-        zones=zones,
-        population=population,
-        standards=standards,
-        siting=siting,
-    )
+    return name.strip()
 
 
 _SITING_KEYS = {
@@ -153,9 +196,16 @@ _SITING_KEYS = {
     "need_per_1000", "candidates", "candidate_spacing_m", "time_limit_s", "curve_k", "partner", "partner_demand",
     "partner_radius_m",
 }
+# optional numeric fields of a siting task: key, default (unused: SitingSpec has them), low, high
+_SITING_NUMBERS = (
+    ("radius_m", None, 10, 20000), ("coverage_target_pct", 90.0, 0, 100), ("capacity_per_site", 100.0, 0, 1e6),
+    ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000),
+    ("partner_radius_m", None, 10, 20000),
+)
 
 
 def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingSpec, ...]:
+    """The ``[[siting]]`` tasks; a task with a problem that makes it unusable is left out (and reported)."""
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
@@ -164,78 +214,89 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
     out = []
     taxonomy = load_taxonomy()
     for n, task in enumerate(raw, start=1):
-        where = f"[[siting]] #{n}"
-        if not isinstance(task, dict):
-            problems.append(f"{where} 必须是表 / must be a table")
-            continue
-        for key in sorted(set(task) - _SITING_KEYS):
-            problems.append(f"{where} 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_SITING_KEYS))})")
-        cat = task.get("category")
-        if cat not in taxonomy:
-            problems.append(f"{where}.category 未知类别 {cat!r} / unknown category; known: {', '.join(taxonomy.keys)}")
-            continue
-        model = task.get("model", "mclp")
-        if model not in ("mclp", "lscp", "capacitated", "pmedian", "combined"):
-            problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian、combined / "
-                            "model must be mclp, lscp, capacitated, pmedian or combined")
-            continue
-        partner = task.get("partner")
-        if model == "combined" and partner is None:
-            partner = "childcare" if cat != "childcare" else "elderly_centre"
-        if partner is not None and (partner not in taxonomy or partner == cat):
-            problems.append(f"{where}.partner 须是另一个已知类别 / partner must be another known category, got {partner!r}")
-            continue
-        if partner is not None and model != "combined":
-            problems.append(f"{where}.partner 仅用于 model = \"combined\" / partner is only for model = \"combined\"")
-            continue
-        partner_demand = task.get("partner_demand", "age_0_3")
-        if partner_demand not in ("population", "age_60_plus", "age_0_3"):
-            problems.append(f"{where}.partner_demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
-            continue
-        demand = task.get("demand", "population")
-        if demand not in ("population", "age_60_plus", "age_0_3"):
-            problems.append(f"{where}.demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
-            continue
-        k = task.get("k", 3)
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 500:
-            problems.append(f"{where}.k 必须是 0–500 的整数 / k must be a whole number 0–500")
-            continue
-        cand = task.get("candidates")
-        cand_path = None
-        if cand is not None:
-            cand_path = _resolve(base, cand, where + ".candidates", problems)
-            if cand_path is None:
-                continue
-        nums = {}
-        for key, default, low, high in (("radius_m", None, 10, 20000), ("coverage_target_pct", 90.0, 0, 100), ("capacity_per_site", 100.0, 0, 1e6),
-                                        ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000),
-                                        ("partner_radius_m", None, 10, 20000)):
-            if key in task:
-                val = task[key]
-                if isinstance(val, bool) or not isinstance(val, int | float) or not low <= val <= high:
-                    problems.append(f"{where}.{key} 必须是 {low}–{high} 之间的数 / must be a number in [{low}, {high}]")
-                    continue
-                nums[key] = float(val)
-        curve_k = task.get("curve_k", 0)
-        if isinstance(curve_k, bool) or not isinstance(curve_k, int) or not 0 <= curve_k <= 100:
-            problems.append(f"{where}.curve_k 必须是 0–100 的整数 / curve_k must be a whole number 0–100")
-            curve_k = 0
-        out.append(
-            SitingSpec(
-                name=str(task.get("name", f"新增{taxonomy[cat].zh}")),
-                category=cat,
-                model=model,
-                k=k,
-                demand=demand,
-                every_zone=bool(task.get("every_zone", True)),
-                candidates=cand_path,
-                curve_k=curve_k,
-                partner=partner,
-                partner_demand=partner_demand,
-                **nums,
-            )
-        )
+        spec = _parse_siting_task(task, f"[[siting]] #{n}", base, taxonomy, problems)
+        if spec is not None:
+            out.append(spec)
     return tuple(out)
+
+
+def _parse_siting_task(task: object, where: str, base: Path, taxonomy: Taxonomy, problems: list[str]) -> SitingSpec | None:
+    """One ``[[siting]]`` table as a SitingSpec, or None when it cannot be used."""
+    if not isinstance(task, dict):
+        problems.append(f"{where} 必须是表 / must be a table")
+        return None
+    for key in sorted(set(task) - _SITING_KEYS):
+        problems.append(f"{where} 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_SITING_KEYS))})")
+    choices = _siting_choices(task, where, taxonomy, problems)
+    if choices is None:
+        return None
+    cand = task.get("candidates")
+    cand_path = None
+    if cand is not None:
+        cand_path = _resolve(base, cand, where + ".candidates", problems)
+        if cand_path is None:
+            return None
+    nums = _siting_numbers(task, where, problems)
+    curve_k = task.get("curve_k", 0)
+    if isinstance(curve_k, bool) or not isinstance(curve_k, int) or not 0 <= curve_k <= 100:
+        problems.append(f"{where}.curve_k 必须是 0–100 的整数 / curve_k must be a whole number 0–100")
+        curve_k = 0
+    return SitingSpec(
+        name=str(task.get("name", f"新增{taxonomy[choices['category']].zh}")),
+        every_zone=bool(task.get("every_zone", True)),
+        candidates=cand_path,
+        curve_k=curve_k,
+        **choices,
+        **nums,
+    )
+
+
+def _siting_choices(task: dict, where: str, taxonomy: Taxonomy, problems: list[str]) -> dict[str, Any] | None:
+    """A task's category, model, partner, demand groups and k as SitingSpec keyword arguments; None at the first bad one."""
+    cat = task.get("category")
+    if cat not in taxonomy:
+        problems.append(f"{where}.category 未知类别 {cat!r} / unknown category; known: {', '.join(taxonomy.keys)}")
+        return None
+    model = task.get("model", "mclp")
+    if model not in ("mclp", "lscp", "capacitated", "pmedian", "combined"):
+        problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian、combined / "
+                        "model must be mclp, lscp, capacitated, pmedian or combined")
+        return None
+    partner = task.get("partner")
+    if model == "combined" and partner is None:
+        partner = "childcare" if cat != "childcare" else "elderly_centre"
+    if partner is not None and (partner not in taxonomy or partner == cat):
+        problems.append(f"{where}.partner 须是另一个已知类别 / partner must be another known category, got {partner!r}")
+        return None
+    if partner is not None and model != "combined":
+        problems.append(f"{where}.partner 仅用于 model = \"combined\" / partner is only for model = \"combined\"")
+        return None
+    partner_demand = task.get("partner_demand", "age_0_3")
+    if partner_demand not in ("population", "age_60_plus", "age_0_3"):
+        problems.append(f"{where}.partner_demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
+        return None
+    demand = task.get("demand", "population")
+    if demand not in ("population", "age_60_plus", "age_0_3"):
+        problems.append(f"{where}.demand 只能是 population、age_60_plus、age_0_3 / unknown demand group")
+        return None
+    k = task.get("k", 3)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 500:
+        problems.append(f"{where}.k 必须是 0–500 的整数 / k must be a whole number 0–500")
+        return None
+    return {"category": cat, "model": model, "k": k, "demand": demand, "partner": partner, "partner_demand": partner_demand}
+
+
+def _siting_numbers(task: dict, where: str, problems: list[str]) -> dict[str, float]:
+    """The numeric fields a task gives (radius, targets, capacities, spacing, time limit); a bad one is reported and left out."""
+    nums = {}
+    for key, _default, low, high in _SITING_NUMBERS:
+        if key in task:
+            val = task[key]
+            if isinstance(val, bool) or not isinstance(val, int | float) or not low <= val <= high:
+                problems.append(f"{where}.{key} 必须是 {low}–{high} 之间的数 / must be a number in [{low}, {high}]")
+                continue
+            nums[key] = float(val)
+    return nums
 
 
 def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:

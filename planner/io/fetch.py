@@ -84,6 +84,24 @@ def fetch_place(place: str, out_dir: str | Path, *, report: Callable[[str], None
     paths = {k: out / f"{k}.gpkg" for k in ("network", "pois", "compounds", "boundary")}
 
     say(f"[1/4] 下载步行路网 / walk network: {place}")
+    lines = _write_network(place, paths["network"])
+    say("[2/4] 下载设施 POI / POIs")
+    pois = _write_pois(place, paths["pois"])
+    say("[3/4] 下载居住用地与建筑 / residential land and buildings")
+    compounds = _write_compounds(place, lines, paths["compounds"])
+    say("[4/4] 下载边界 / boundary")
+    _write_boundary(place, paths["boundary"])
+
+    paths["scenario"] = out / "scenario.toml"
+    paths["scenario"].write_text(_scenario_text(place, has_pois=len(pois) > 0, has_compounds=len(compounds) > 0), encoding="utf-8")
+    for key in ("pois", "compounds"):
+        if not paths[key].exists():
+            paths.pop(key)
+    return paths
+
+
+def _download_graph(place: str) -> nx.MultiDiGraph:
+    """The place's walk graph; a failed download or one without streets is a PlannerError."""
     try:
         graph = _graph(place)
     except PlannerError:
@@ -95,6 +113,12 @@ def fetch_place(place: str, out_dir: str | Path, *, report: Callable[[str], None
         ) from exc
     if graph.number_of_edges() == 0:
         raise PlannerError(f"{place} 没有下载到道路 / no streets downloaded for {place}")
+    return graph
+
+
+def _write_network(place: str, path: Path) -> gpd.GeoDataFrame:
+    """Download the walk network and write its street lines (highway, name) to ``path``; returns the lines."""
+    graph = _download_graph(place)
     import osmnx as ox
 
     edges = ox.graph_to_gdfs(graph, nodes=False, fill_edge_geometry=True).reset_index()
@@ -103,9 +127,12 @@ def fetch_place(place: str, out_dir: str | Path, *, report: Callable[[str], None
         geometry=edges.geometry.to_numpy(),
         crs=edges.crs,
     ).to_crs(4326)
-    lines.to_file(paths["network"], layer="edges", driver="GPKG", engine="pyogrio")
+    lines.to_file(path, layer="edges", driver="GPKG", engine="pyogrio")
+    return lines
 
-    say("[2/4] 下载设施 POI / POIs")
+
+def _write_pois(place: str, path: Path) -> gpd.GeoDataFrame:
+    """Download the POIs and write them as points with their OSM tags (JSON) to ``path`` when there are any."""
     feats = _features(place, POI_TAGS)
     kinds, ids = _split_index(feats)
     cols = _tag_columns(feats)
@@ -121,10 +148,12 @@ def fetch_place(place: str, out_dir: str | Path, *, report: Callable[[str], None
         crs="EPSG:4326",
     )
     if len(pois):
-        pois.to_file(paths["pois"], layer="pois", driver="GPKG", engine="pyogrio")
+        pois.to_file(path, layer="pois", driver="GPKG", engine="pyogrio")
+    return pois
 
-    say("[3/4] 下载居住用地与建筑 / residential land and buildings")
-    land = _features(place, LAND_TAGS)
+
+def _residential_land(land: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The residential landuse polygons and the building polygons (with ``building`` and ``levels``) of ``land``."""
     kinds, ids = _split_index(land)
     poly = land.geom_type.isin(["Polygon", "MultiPolygon"]) if len(land) else pd.Series([], dtype=bool)
     base = pd.DataFrame({"osm_type": kinds, "osm_id": ids, "name": land["name"].map(_as_text) if "name" in land else ""})
@@ -139,23 +168,26 @@ def fetch_place(place: str, out_dir: str | Path, *, report: Callable[[str], None
         geometry=land.geometry[poly & is_bld],
         crs=land.crs,
     )
+    return areas, blds
+
+
+def _write_compounds(place: str, lines: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Download residential land and buildings, estimate compounds with population and write them to ``path``."""
+    areas, blds = _residential_land(_features(place, LAND_TAGS))
     centre = lines.union_all().centroid
     metric = choose_metric_crs(centre.x, centre.y)
     compounds = residential_from_osm(areas, blds, metric, PopulationSpec())
     if len(compounds):
-        compounds.to_crs(4326).to_file(paths["compounds"], layer="compounds", driver="GPKG", engine="pyogrio")
+        compounds.to_crs(4326).to_file(path, layer="compounds", driver="GPKG", engine="pyogrio")
+    return compounds
 
-    say("[4/4] 下载边界 / boundary")
+
+def _write_boundary(place: str, path: Path) -> None:
+    """Download the place's outline and write it as one zone to ``path``."""
     boundary = _boundary(place)
     gpd.GeoDataFrame({"name": [place]}, geometry=[boundary.to_crs(4326).union_all()], crs=4326).to_file(
-        paths["boundary"], layer="boundary", driver="GPKG", engine="pyogrio"
+        path, layer="boundary", driver="GPKG", engine="pyogrio"
     )
-    paths["scenario"] = out / "scenario.toml"
-    paths["scenario"].write_text(_scenario_text(place, has_pois=len(pois) > 0, has_compounds=len(compounds) > 0), encoding="utf-8")
-    for key in ("pois", "compounds"):
-        if not paths[key].exists():
-            paths.pop(key)
-    return paths
 
 
 def _scenario_text(place: str, *, has_pois: bool, has_compounds: bool) -> str:

@@ -194,47 +194,69 @@ def _find(frame: pd.DataFrame, names: tuple[str, ...], mapped: str | None) -> st
 
 
 def _table_geometry(frame: pd.DataFrame, path: Path, system: str | None, columns: dict[str, str], what: str) -> gpd.GeoDataFrame:
-    for key in ("lon", "lat", "location", "wkt"):
-        if key in columns and columns[key] not in frame.columns:
-            raise LayerError(
-                f"{what} {path} 中没有列 '{columns[key]}'（情景文件把它映射为 {key}）。现有列：{', '.join(map(str, frame.columns))} / "
-                f"column '{columns[key]}' mapped to {key} is not in {path}"
-            )
+    """A table's rows as points (or WKT shapes), each row's coordinate problem in ``_coord_problem``."""
+    _check_mapped_columns(frame, path, columns, what)
     lon_c = _find(frame, _LON, columns.get("lon"))
     lat_c = _find(frame, _LAT, columns.get("lat"))
     loc_c = _find(frame, _LOCATION, columns.get("location"))
     wkt_c = _find(frame, _WKT, columns.get("wkt"))
-    n = len(frame)
-    problem = np.full(n, "", dtype=object)
     if lon_c and lat_c:
         lon_raw, lat_raw = frame[lon_c], frame[lat_c]
         hint_source = f"{lon_c}{lat_c}".lower()
     elif loc_c:
-        parts = frame[loc_c].astype(str).str.replace("，", ",", regex=False).str.split(",", n=1, expand=True)
-        parts = parts.reindex(columns=[0, 1])
-        lon_raw = parts[0].where(frame[loc_c].notna())
-        lat_raw = parts[1].where(frame[loc_c].notna())
+        lon_raw, lat_raw = _split_location(frame, loc_c)
         lon_c = lat_c = loc_c
         hint_source = loc_c.lower()
     elif wkt_c:
-        geoms = np.empty(n, dtype=object)
-        for i, text in enumerate(frame[wkt_c]):
-            if text is None or str(text).strip() == "":
-                problem[i] = "missing_coordinates"
-                continue
-            try:
-                geoms[i] = shapely.from_wkt(str(text))
-            except shapely.errors.GEOSException:
-                problem[i] = f"invalid_coordinates:{wkt_c} = '{str(text)[:40]}'"
-        gdf = gpd.GeoDataFrame(frame.rename(columns={wkt_c: f"{wkt_c}_wkt"}), geometry=list(geoms))
-        gdf[COORD_PROBLEM] = problem
-        return gdf
+        return _wkt_geometry(frame, wkt_c)
     else:
         raise LayerError(
             f"{what} {path} 没有坐标列：需要 经度/纬度（lon/lat）、“经度,纬度”组合列（location）或 WKT 列。现有列：{', '.join(map(str, frame.columns))} / "
             f"no coordinate columns in {path}; add lon/lat columns or map yours in the scenario, e.g. "
             '[layers.facilities.columns] lon = "X坐标", lat = "Y坐标"'
         )
+    system = _coordinate_system(system, hint_source, path, lon_c, lat_c, what)
+    lon, lat, problem = _parse_coordinates(lon_raw, lat_raw, lon_c, lat_c, system)
+    return _points_frame(frame, lon, lat, problem, system)
+
+
+def _check_mapped_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str], what: str) -> None:
+    """Raise when a coordinate column the scenario maps is not in the table."""
+    for key in ("lon", "lat", "location", "wkt"):
+        if key in columns and columns[key] not in frame.columns:
+            raise LayerError(
+                f"{what} {path} 中没有列 '{columns[key]}'（情景文件把它映射为 {key}）。现有列：{', '.join(map(str, frame.columns))} / "
+                f"column '{columns[key]}' mapped to {key} is not in {path}"
+            )
+
+
+def _split_location(frame: pd.DataFrame, loc_c: str) -> tuple[pd.Series, pd.Series]:
+    """Longitude and latitude text from a combined ``"lon,lat"`` column (a full-width comma too)."""
+    parts = frame[loc_c].astype(str).str.replace("，", ",", regex=False).str.split(",", n=1, expand=True)
+    parts = parts.reindex(columns=[0, 1])
+    return parts[0].where(frame[loc_c].notna()), parts[1].where(frame[loc_c].notna())
+
+
+def _wkt_geometry(frame: pd.DataFrame, wkt_c: str) -> gpd.GeoDataFrame:
+    """Shapes from a WKT column (kept as ``<column>_wkt``); a blank or unreadable row gets its problem."""
+    n = len(frame)
+    problem = np.full(n, "", dtype=object)
+    geoms = np.empty(n, dtype=object)
+    for i, text in enumerate(frame[wkt_c]):
+        if text is None or str(text).strip() == "":
+            problem[i] = "missing_coordinates"
+            continue
+        try:
+            geoms[i] = shapely.from_wkt(str(text))
+        except shapely.errors.GEOSException:
+            problem[i] = f"invalid_coordinates:{wkt_c} = '{str(text)[:40]}'"
+    gdf = gpd.GeoDataFrame(frame.rename(columns={wkt_c: f"{wkt_c}_wkt"}), geometry=list(geoms))
+    gdf[COORD_PROBLEM] = problem
+    return gdf
+
+
+def _coordinate_system(system: str | None, hint_source: str, path: Path, lon_c: str, lat_c: str, what: str) -> str:
+    """The declared system, else one the column names say (gcj_lng, 百度经度, …); raise when neither."""
     if system is None:
         for hint, sys_ in _HINTS.items():
             if hint in hint_source:
@@ -248,6 +270,15 @@ def _table_geometry(frame: pd.DataFrame, path: Path, system: str | None, columns
             f"或在 check-layer 中用 --crs / the coordinates in {path} have no declared system; declare crs = \"GCJ02\", \"WGS84\", "
             "\"BD09\" or \"CGCS2000\" (a wrong guess shifts points by hundreds of metres)"
         )
+    return system
+
+
+def _parse_coordinates(
+    lon_raw: pd.Series, lat_raw: pd.Series, lon_c: str, lat_c: str, system: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Longitudes, latitudes and each row's problem: missing, invalid, swapped or out of range ("" when fine)."""
+    n = len(lon_raw)
+    problem = np.full(n, "", dtype=object)
     lon_txt = lon_raw.astype(str).str.strip()
     lat_txt = lat_raw.astype(str).str.strip()
     blank = lon_raw.isna() | lat_raw.isna() | lon_txt.isin(["", "None", "nan"]) | lat_txt.isin(["", "None", "nan"])
@@ -265,6 +296,12 @@ def _table_geometry(frame: pd.DataFrame, path: Path, system: str | None, columns
             problem[i] = f"swapped_coordinates:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
         elif geographic and (abs(lat[i]) > 90 or abs(lon[i]) > 180):
             problem[i] = f"out_of_range:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
+    return lon, lat, problem
+
+
+def _points_frame(frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, problem: np.ndarray, system: str) -> gpd.GeoDataFrame:
+    """Points for the rows without a problem, GCJ-02/BD-09 converted to WGS84; the table's columns kept."""
+    n = len(frame)
     ok = problem == ""
     if system in CHINESE_SYSTEMS:
         convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84

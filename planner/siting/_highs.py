@@ -10,10 +10,14 @@ The solver runs on one thread, so a result depends on nothing but the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint
+
+if TYPE_CHECKING:
+    import highspy
 
 __all__ = ["MilpResult", "milp"]
 
@@ -51,7 +55,23 @@ def milp(
     import highspy
 
     options = dict(options or {})
-    c = np.asarray(c, dtype=np.float64)
+    lp = _highs_lp(np.asarray(c, dtype=np.float64), integrality, bounds, constraints)
+    h = highspy.Highs()
+    _set_options(h, options)
+    h.passModel(lp)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=np.float64).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    return _result(h)
+
+
+def _highs_lp(c: np.ndarray, integrality: np.ndarray, bounds: Bounds, constraints: list[LinearConstraint]) -> highspy.HighsLp:
+    """The model as a HighsLp: costs, column bounds, the constraints stacked row-wise, integrality."""
+    import highspy
+
     nv = len(c)
     lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (nv,)).copy()
     ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (nv,)).copy()
@@ -78,8 +98,11 @@ def milp(
     lp.a_matrix_.value_ = a.data
     integer = np.asarray(integrality) > 0
     lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in integer]
+    return lp
 
-    h = highspy.Highs()
+
+def _set_options(h: highspy.Highs, options: dict) -> None:
+    """Quiet, one thread, fixed seed; time limit, gap, presolve and heuristics from ``options``."""
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
@@ -91,13 +114,12 @@ def milp(
         for name, value in (("mip_heuristic_effort", 0.0), ("mip_heuristic_run_root_reduced_cost", False),
                             ("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False)):
             h.setOptionValue(name, value)  # an option an older HiGHS lacks is refused with a status, not raised
-    h.passModel(lp)
-    if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(start, dtype=np.float64).tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
+
+
+def _result(h: highspy.Highs) -> MilpResult:
+    """The solved model's status (scipy's codes), solution when feasible, bound, gap, nodes and time."""
+    import highspy
+
     info = h.getInfo()
     status_ = h.getModelStatus()
     ms = highspy.HighsModelStatus
