@@ -1,6 +1,10 @@
-"""The whole run, top to bottom: layers → walk network → snap → reach → coverage → 街道 summary.
+"""The whole run, top to bottom: layers → walk network → snap → reach (coverage, isochrones, circles) → standards
+→ siting → 街道 summary.
 
-Maps and files are written by :mod:`planner.outputs.write`; nothing here writes to disk.
+:func:`run` reads like that list; each stage is a function below it that takes plain frames and arrays and returns a
+small dataclass or frames. The OSM extract is read once, and the gates and facilities are snapped once onto one
+reach graph (:class:`~planner.network.build.Reach`) that every later stage shares. Maps and files are written by
+:mod:`planner.outputs.write`; nothing here writes to disk.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -20,30 +24,37 @@ from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage, dist_column
 from planner.analysis.isochrones import isochrone, reached_segments
 from planner.analysis.requirements import Compliance, evaluate, gap_list
-from planner.analysis.standards import rules_for
+from planner.analysis.standards import Rule, rules_for
 from planner.analysis.zones import ALL_ZONES, assign_zones, summarise_zones
-from planner.engine.reach import build_reach_graph, nearest_distance
-from planner.engine.snap import snap_points
+from planner.engine.reach import nearest_distance
+from planner.engine.snap import Snapped, snap_points
 from planner.errors import LayerError
 from planner.io import layers as _layers
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.io.coords import CHINESE_SYSTEMS, normalise_system
-from planner.io.osm import read_osm
+from planner.io.osm import OsmExtract, read_osm
 from planner.io.population import disaggregate_census
 from planner.io.projection import choose_metric_crs
-from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
+from planner.network.build import Reach, WalkNetwork, build_network, network_bounds_wgs84
 from planner.network.offsets import check_shift
 from planner.settings import Scenario
-from planner.siting.suggest import SitingResult, pair_elderly_childcare, suggest_sites
+from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
 __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES"]
 
 log = logging.getLogger(__name__)
 
-# analysed when the scenario names no categories, together with every category present in the data
 # categories whose walking range (longest threshold) is drawn on the map as an isochrone
 ISOCHRONE_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "market")
+# analysed when the scenario names no categories, together with every category present in the data
 DEFAULT_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "convenience", "market", "supermarket", "pharmacy")
+# capacity (E2SFCA) measures: name → the rule of planner/data/rules.toml that gives their facility categories, supply
+# column (``capacity``), demand group (``group``; all residents when none) and target per 1000; a preset without
+# the rule has no such measure
+CAPACITY_RULES = {
+    "childcare_places": "childcare.places_per_1000",
+    "elderly_beds": "elderly.beds_per_1000_elderly",
+}
 
 
 @dataclass(frozen=True)
@@ -122,224 +133,321 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     """
     report = report or (lambda msg: log.info("%s", msg))
     taxonomy = load_taxonomy()
+    rules = rules_for(scenario.standards.preset, scenario.standards.overrides)
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     total = 8 if scenario.siting else 7
 
     with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report):
-        minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network)
-        crs = choose_metric_crs((minx + maxx) / 2, (miny + maxy) / 2, scenario.crs)
-        log.info("metric CRS: %s (%s)", crs.to_string(), crs.name)
+        osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None  # read once for stages 1–3
+        crs = choose_crs(scenario, osm)
 
     with _stage(timings, "读取图层 / load layers", 2, total, report):
-        osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None
-        facilities = _layers.load_facilities(scenario.facilities, crs, taxonomy=taxonomy, osm_pois=osm.pois if osm else None)
-        residential = _layers.load_residential(
-            scenario.residential,
-            crs,
-            scenario.population,
-            osm_residential=osm.residential if osm else None,
-            osm_buildings=osm.buildings if osm else None,
-        )
-        zones = _layers.load_zones(scenario.zones, crs) if scenario.zones else None
-        layer_set = _layers.LayerSet(facilities, residential, zones)
-        zone_gdf = zones.data if zones is not None else None
-        comp = residential.data.copy()
-        fac = facilities.data.copy()
-        comp["zone_id"] = assign_zones(comp, zone_gdf)
-        fac["zone_id"] = assign_zones(fac, zone_gdf)
-        census_unplaced: dict[str, dict[str, float]] = {}
-        if scenario.population.census_from_zones:
-            if zone_gdf is None or "population" not in zone_gdf.columns:
-                raise LayerError(
-                    "[population] census_from_zones = true 需要街道图层带人口总数列（如 人口、常住人口）/ "
-                    "needs a zones layer with census totals (a population column)"
-                )
-            comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
+        layers = load_layers(scenario, crs, taxonomy, osm)
 
     with _stage(timings, "构建步行路网 / build walk network", 3, total, report):
-        network = build_network(scenario.network, crs)
+        network = build_network(scenario.network, crs, osm=osm)
         report("    " + network.summary())
+    del osm  # nothing past the network needs the extract; let it be freed
 
     # points far beyond the network are errors in the data (wrong coordinates), not unserved residents
-    hull = network.nodes.geometry.union_all().convex_hull.buffer(scenario.study_area_buffer_m)
-    detail = f"距路网范围超过 {scenario.study_area_buffer_m:.0f} 米 / more than {scenario.study_area_buffer_m:.0f} m beyond the network"
-    facilities, fac = _layers.reject_outside(facilities, fac, hull, detail)
-    residential, comp = _layers.reject_outside(residential, comp, hull, detail)
-    layer_set = _layers.LayerSet(facilities, residential, zones)
+    layers = reject_beyond_network(layers, network, scenario.study_area_buffer_m)
+    comp, fac, zones = layers.compounds, layers.facilities, layers.zones
 
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report):
-        gates, owner = compound_gates(comp.geometry)
-        n_g = len(gates)
-        points = np.concatenate([gates, fac.geometry.to_numpy()])
-        snapped = snap_points(network, points, max_snap_m=scenario.max_snap_m)
-        gate_ok = snapped.reachable[:n_g]
-        best_access = np.full(len(comp), np.inf)
-        np.minimum.at(best_access, owner, snapped.access[:n_g])
-        comp["gates"] = np.bincount(owner, minlength=len(comp))
-        comp["reachable"] = np.bincount(owner, weights=gate_ok.astype(float), minlength=len(comp)) > 0
-        comp["snap_distance_m"] = np.round(best_access, 2)
-        fac["reachable"] = snapped.reachable[n_g:]
-        fac["snap_distance_m"] = np.round(snapped.access[n_g:], 2)
-        warnings_: list[str] = []
-        # only facilities: they stand by the street; compound centroids sit mid-block, where any shift looks closer
-        spec = scenario.facilities
-        if spec.source == "file" and normalise_system(spec.crs or "") not in CHINESE_SYSTEMS:
-            check = check_shift(spec.path.name, fac.geometry, network)
-            if check is not None and check.suggestion:
-                warnings_.append(check.message())
-                report("    ⚠ " + check.message())
+        snap = snap_to_network(comp, fac, network, max_snap_m=scenario.max_snap_m)
+        comp, fac, owner = snap.compounds, snap.facilities, snap.gate_owner
+        warnings_ = shift_warnings(scenario, fac, network, report)
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report):
-        graph = build_reach_graph(network, snapped)
-        categories = _categories(scenario, fac, taxonomy)
-        coverage = compute_coverage(
-            graph,
-            np.arange(n_g),
-            owner,
-            comp.index,
-            np.arange(n_g, n_g + len(fac)),
-            fac,
-            categories,
-            thresholds_min=scenario.thresholds_min,
-            speed_m_per_min=scenario.walking_speed_m_per_min,
-            search_limit_m=scenario.search_limit_m,
-        )
-
+        reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
+        coverage = measure_coverage(scenario, reach, owner, comp, fac, _categories(scenario, fac, taxonomy, rules))
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
-        fac_pos = np.arange(n_g, n_g + len(fac))
-        isochrones: dict[str, gpd.GeoDataFrame] = {}
-        for cat in (c for c in ISOCHRONE_CATEGORIES if c in categories):
-            members = fac_pos[(fac["category"] == cat).to_numpy()]
-            if len(members):
-                seg = reached_segments(network, graph, snapped, members, limit=longest_m)
-                isochrones[cat] = gpd.GeoDataFrame(
-                    {"category": [cat], "reached_km": [round(float(seg.length.sum()) / 1000, 3)]},
-                    geometry=[isochrone(seg)],
-                    crs=network.crs,
-                )
-
-        # 一刻钟便民生活圈: compounds around their nearest community centre; formats within reach of the centre
-        basic = [c.key for c in taxonomy.categories if c.basic]
-        centre_mask = (fac["category"] == CENTRE_CATEGORY).to_numpy()
-        centre_pos = fac_pos[centre_mask]
-        circles_table = None
-        circle_of = pd.Series("", index=comp.index)
-        if len(centre_pos):
-            cfd = {}
-            for cat in basic:
-                d, _ = nearest_distance(graph, fac_pos[(fac["category"] == cat).to_numpy()], centre_pos, limit=scenario.search_limit_m)
-                cfd[cat] = d
-            centres = fac[centre_mask]
-            circles_table, circle_of = delineate_circles(
-                comp,
-                coverage.table[f"nearest_id__{CENTRE_CATEGORY}"],
-                coverage.table[dist_column(CENTRE_CATEGORY)],
-                centres.set_index(centres["id"].astype(str)),
-                pd.DataFrame(cfd, index=centres["id"].astype(str).to_numpy()),
-                basic,
-                {c: taxonomy[c].zh for c in basic},
-                radius_m=longest_m,
-            )
-        comp["circle"] = circle_of
+        isochrones = draw_isochrones(reach, fac, coverage.categories, longest_m)
+        circles_table, circle_of = delineate_service_circles(
+            reach, comp, fac, coverage, taxonomy, longest_m, scenario.search_limit_m
+        )
+        comp = comp.assign(circle=circle_of)
 
     with _stage(timings, "达标评价 / standards", 6, total, report):
-        zone_names = {str(z): str(n) for z, n in (zone_gdf["name"].items() if zone_gdf is not None else [])}
-        if not zone_names:
-            zone_names = {ALL_ZONES: ALL_ZONES}
-        compliance = evaluate(
-            preset=scenario.standards.preset,
-            overrides=dict(scenario.standards.overrides),
-            compounds=comp,
-            coverage_table=coverage.table,
-            facilities=fac,
-            zone_names=zone_names,
-            taxonomy=taxonomy,
-            complete_circles=int(circles_table["complete"].sum()) if circles_table is not None else None,
-        )
-        # capacity: E2SFCA on walking distances, bands at the scenario's thresholds
-        bands = [scenario.threshold_m(t) for t in scenario.thresholds_min]
-        weights = E2SFCA_WEIGHTS[: len(bands)] if len(bands) <= len(E2SFCA_WEIGHTS) else None
-        cat_pairs = coverage.catchments
-        fac_by_id = fac.set_index(fac["id"].astype(str))
-        access: dict[str, tuple[pd.Series, float, str]] = {}
-        targets = {r.id: r.value for r in rules_for(scenario.standards.preset, scenario.standards.overrides)}
-        for name, cats, supply_col, demand_col, target in (
-            ("childcare_places", ("childcare",), "places", "population", targets.get("childcare.places_per_1000", 4.5)),
-            ("elderly_beds", ("elderly_centre", "elderly_home"), "beds", "age_60_plus", targets.get("elderly.beds_per_1000_elderly", 40.0)),
-        ):
-            pairs = cat_pairs[cat_pairs["category"].isin(cats)]
-            supply = fac_by_id.loc[fac_by_id["category"].isin(cats), supply_col]
-            demand = comp[demand_col]
-            if supply.notna().any() and demand.notna().all():
-                acc = two_step_fca(pairs.assign(facility_id=pairs["facility_id"].astype(str)), supply, demand, bands_m=bands, weights=weights)
-                comp[f"access_{name}_per_1000"] = (acc * 1000).round(3)
-                access[name] = (acc, target, demand_col)
+        compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles_table)
+        access = capacity_access(scenario, rules, comp, fac, coverage)
+        comp = comp.assign(**{f"access_{name}_per_1000": (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
         gaps = gap_list(compliance, comp, coverage.table, access)
-        comp["formats_present"] = compliance.formats["n_present"]
-        comp["formats_missing"] = compliance.formats["missing"]
-        failing = compliance.table[compliance.table["status"] == "fail"]
-        for zone, rows in failing.groupby("subdistrict_name", sort=False):
-            report(f"    ✘ {zone}：{len(rows)} 项未达标 / {len(rows)} failing")
-            for r in rows.itertuples():
-                report(f"        - {r.shortfall_text or r.rule}  [{r.rule_id}]")
+        comp = comp.assign(formats_present=compliance.formats["n_present"], formats_missing=compliance.formats["missing"])
+        _report_failing(compliance, report)
 
-    siting_results: list = []
+    siting_results: list[SitingResult] = []
     pairs = None
     if scenario.siting:
         with _stage(timings, "选址建议 / siting", 7, total, report):
-            for task in scenario.siting:
-                res = suggest_sites(
-                    task,
-                    network=network,
-                    compounds=comp,
-                    gates=gates,
-                    gate_owner=owner,
-                    facilities=fac,
-                    zones=zone_gdf,
-                    compliance=compliance.table,
-                    preset=scenario.standards.preset,
-                    overrides=dict(scenario.standards.overrides),
-                    radius_default_m=longest_m,
-                    max_snap_m=scenario.max_snap_m,
-                    taxonomy=taxonomy,
-                )
-                siting_results.append(res)
-                sm = res.summary
-                report(
-                    f"    {task.name}：{len(res.sites)} 处，求解状态 {sm['status']}，目标值 {sm['objective']}，界 {sm['bound']}，"
-                    f"间隙 {sm['gap']}，{sm['seconds']} 秒 / {len(res.sites)} sites, status {sm['status']}"
-                )
-                for row in res.sites.itertuples():
-                    report(f"        {row.rank}. {row.name}（{row.zone_id}）新覆盖 {row.marginal_gain:,.0f} 人；{row.fixes}")
-            pairs = pair_elderly_childcare(fac, network, scenario.max_snap_m, longest_m)
+            inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
+                                  compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
+            siting_results = suggest_new_sites(scenario, inputs, report)
+            pairs = pair_elderly_childcare(fac, reach, longest_m)
 
     with _stage(timings, "街道汇总 / sub-district summary", total, total, report):
-        zone_table = summarise_zones(comp, comp["zone_id"], coverage, zone_gdf, fac, fac["zone_id"])
-        comp["zone_name"] = comp["zone_id"].map(zone_table["name"])
+        zone_table = summarise_zones(comp, comp["zone_id"], coverage, zones, fac, fac["zone_id"])
+        comp = comp.assign(zone_name=comp["zone_id"].map(zone_table["name"]))
 
     timings["total"] = round(time.perf_counter() - t_start, 3)
     return RunResult(
-        scenario=scenario,
-        crs=crs,
-        network=network,
-        layers=layer_set,
-        compounds=comp,
-        facilities=fac,
-        zones=zone_gdf,
-        coverage=coverage,
-        zone_table=zone_table,
-        taxonomy=taxonomy,
-        timings=timings,
-        census_unplaced=census_unplaced,
-        warnings=warnings_,
-        isochrones=isochrones,
-        compliance=compliance,
-        gaps=gaps,
-        circles=circles_table,
-        siting=siting_results,
-        pairs=pairs,
+        scenario=scenario, crs=crs, network=network, layers=layers.layer_set, compounds=comp, facilities=fac, zones=zones,
+        coverage=coverage, zone_table=zone_table, taxonomy=taxonomy, timings=timings, census_unplaced=layers.census_unplaced,
+        warnings=warnings_, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
+        siting=siting_results, pairs=pairs,
     )
+
+
+# ---- stage 1–2: CRS and layers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The loaded layers: the :class:`~planner.io.layers.LayerSet` (kept and rejected rows) and copies of the kept
+    compounds and facilities with their ``zone_id`` (compounds with census populations where asked)."""
+
+    layer_set: _layers.LayerSet
+    compounds: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame | None
+    census_unplaced: dict[str, dict[str, float]]
+
+
+def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
+    """The metric CRS of the run: the scenario's, or the CGCS2000 zone at the centre of the network source."""
+    minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm)
+    crs = choose_metric_crs((minx + maxx) / 2, (miny + maxy) / 2, scenario.crs)
+    log.info("metric CRS: %s (%s)", crs.to_string(), crs.name)
+    return crs
+
+
+def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtract | None) -> Layers:
+    """Read facilities, residential compounds and 街道 (from files or the OSM extract), place each row in its 街道
+    and, with ``census_from_zones``, spread the 街道 census totals over the compounds."""
+    facilities = _layers.load_facilities(scenario.facilities, crs, taxonomy=taxonomy, osm_pois=osm.pois if osm else None)
+    residential = _layers.load_residential(
+        scenario.residential,
+        crs,
+        scenario.population,
+        osm_residential=osm.residential if osm else None,
+        osm_buildings=osm.buildings if osm else None,
+    )
+    zones = _layers.load_zones(scenario.zones, crs) if scenario.zones else None
+    zone_gdf = zones.data if zones is not None else None
+    comp = residential.data.copy()
+    fac = facilities.data.copy()
+    comp["zone_id"] = assign_zones(comp, zone_gdf)
+    fac["zone_id"] = assign_zones(fac, zone_gdf)
+    census_unplaced: dict[str, dict[str, float]] = {}
+    if scenario.population.census_from_zones:
+        if zone_gdf is None or "population" not in zone_gdf.columns:
+            raise LayerError(
+                "[population] census_from_zones = true 需要街道图层带人口总数列（如 人口、常住人口）/ "
+                "needs a zones layer with census totals (a population column)"
+            )
+        comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
+    return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced)
+
+
+def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:
+    """Move compounds and facilities farther than ``buffer_m`` beyond the network's convex hull to the rejected rows."""
+    hull = network.nodes.geometry.union_all().convex_hull.buffer(buffer_m)
+    detail = f"距路网范围超过 {buffer_m:.0f} 米 / more than {buffer_m:.0f} m beyond the network"
+    old = layers.layer_set
+    facilities, fac = _layers.reject_outside(old.facilities, layers.facilities, hull, detail)
+    residential, comp = _layers.reject_outside(old.residential, layers.compounds, hull, detail)
+    return replace(layers, layer_set=_layers.LayerSet(facilities, residential, old.zones), compounds=comp, facilities=fac)
+
+
+# ---- stage 4: snapping --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snap:
+    """The run's points on the network: the compounds' gates (first) and the facilities, snapped once."""
+
+    compounds: gpd.GeoDataFrame  # + gates, reachable (any gate connected), snap_distance_m (nearest gate's access leg)
+    facilities: gpd.GeoDataFrame  # + reachable, snap_distance_m
+    snapped: Snapped
+    gate_owner: np.ndarray  # the compound (row position) of each gate
+
+
+def snap_to_network(comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float) -> Snap:
+    """Snap every compound gate and facility onto its nearest edge, in one call."""
+    gates, owner = compound_gates(comp.geometry)
+    n_g = len(gates)
+    snapped = snap_points(network, np.concatenate([gates, fac.geometry.to_numpy()]), max_snap_m=max_snap_m)
+    gate_ok = snapped.reachable[:n_g]
+    best_access = np.full(len(comp), np.inf)
+    np.minimum.at(best_access, owner, snapped.access[:n_g])
+    comp = comp.assign(
+        gates=np.bincount(owner, minlength=len(comp)),
+        reachable=np.bincount(owner, weights=gate_ok.astype(float), minlength=len(comp)) > 0,
+        snap_distance_m=np.round(best_access, 2),
+    )
+    fac = fac.assign(reachable=snapped.reachable[n_g:], snap_distance_m=np.round(snapped.access[n_g:], 2))
+    return Snap(comp, fac, snapped, owner)
+
+
+def shift_warnings(
+    scenario: Scenario, fac: gpd.GeoDataFrame, network: WalkNetwork, report: Callable[[str], None]
+) -> list[str]:
+    """A warning when a facilities file declared as WGS84 looks GCJ-02/BD-09-shifted against the network."""
+    # only facilities: they stand by the street; compound centroids sit mid-block, where any shift looks closer
+    spec = scenario.facilities
+    if spec.source != "file" or normalise_system(spec.crs or "") in CHINESE_SYSTEMS:
+        return []
+    check = check_shift(spec.path.name, fac.geometry, network)
+    if check is None or not check.suggestion:
+        return []
+    report("    ⚠ " + check.message())
+    return [check.message()]
+
+
+# ---- stage 5: walking distances -----------------------------------------------------------------------------------
+
+
+def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame,
+                  categories: tuple[str, ...]) -> Coverage:
+    """Walking distance from every compound to the nearest facility of each category, counts and catchments."""
+    return compute_coverage(
+        reach.graph,
+        reach.gates,
+        owner,
+        comp.index,
+        reach.facilities,
+        fac,
+        categories,
+        thresholds_min=scenario.thresholds_min,
+        speed_m_per_min=scenario.walking_speed_m_per_min,
+        search_limit_m=scenario.search_limit_m,
+    )
+
+
+def draw_isochrones(
+    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], limit_m: float
+) -> dict[str, gpd.GeoDataFrame]:
+    """Per category of :data:`ISOCHRONE_CATEGORIES` present: the area within ``limit_m`` walking of its facilities."""
+    network = reach.network
+    isochrones: dict[str, gpd.GeoDataFrame] = {}
+    for cat in (c for c in ISOCHRONE_CATEGORIES if c in categories):
+        members = reach.facilities[(fac["category"] == cat).to_numpy()]
+        if len(members):
+            seg = reached_segments(network, reach.graph, reach.snapped, members, limit=limit_m)
+            isochrones[cat] = gpd.GeoDataFrame(
+                {"category": [cat], "reached_km": [round(float(seg.length.sum()) / 1000, 3)]},
+                geometry=[isochrone(seg)],
+                crs=network.crs,
+            )
+    return isochrones
+
+
+def delineate_service_circles(
+    reach: Reach, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, radius_m: float,
+    search_limit_m: float,
+) -> tuple[pd.DataFrame | None, pd.Series]:
+    """一刻钟便民生活圈: compounds around their nearest community centre; formats within ``radius_m`` of the centre
+    (nearest formats searched up to ``search_limit_m``).
+
+    Returns the circles table (None without centres) and each compound's circle ("" when in none).
+    """
+    basic = [c.key for c in taxonomy.categories if c.basic]
+    centre_mask = (fac["category"] == CENTRE_CATEGORY).to_numpy()
+    centre_pos = reach.facilities[centre_mask]
+    if not len(centre_pos):
+        return None, pd.Series("", index=comp.index)
+    cfd = {}
+    for cat in basic:
+        members = reach.facilities[(fac["category"] == cat).to_numpy()]
+        cfd[cat], _ = nearest_distance(reach.graph, members, centre_pos, limit=search_limit_m)
+    centres = fac[centre_mask]
+    return delineate_circles(
+        comp,
+        coverage.table[f"nearest_id__{CENTRE_CATEGORY}"],
+        coverage.table[dist_column(CENTRE_CATEGORY)],
+        centres.set_index(centres["id"].astype(str)),
+        pd.DataFrame(cfd, index=centres["id"].astype(str).to_numpy()),
+        basic,
+        {c: taxonomy[c].zh for c in basic},
+        radius_m=radius_m,
+    )
+
+
+# ---- stage 6: standards and capacity ------------------------------------------------------------------------------
+
+
+def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage,
+                       zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None) -> Compliance:
+    """Every rule of the scenario's standards preset, per 街道 and city-wide."""
+    zone_names = {str(z): str(n) for z, n in (zones["name"].items() if zones is not None else [])}
+    if not zone_names:
+        zone_names = {ALL_ZONES: ALL_ZONES}
+    return evaluate(
+        preset=scenario.standards.preset,
+        overrides=dict(scenario.standards.overrides),
+        compounds=comp,
+        coverage_table=coverage.table,
+        facilities=fac,
+        zone_names=zone_names,
+        taxonomy=taxonomy,
+        complete_circles=int(circles["complete"].sum()) if circles is not None else None,
+    )
+
+
+def capacity_access(
+    scenario: Scenario, rules: tuple[Rule, ...], comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage
+) -> dict[str, tuple[pd.Series, float, str]]:
+    """E2SFCA accessibility per compound for each measure of :data:`CAPACITY_RULES` whose supply and demand are
+    known, on walking distances banded at the scenario's thresholds.
+
+    Returns name → (supply per person, target per 1000 from the rule, demand column).
+    """
+    bands = [scenario.threshold_m(t) for t in scenario.thresholds_min]
+    weights = E2SFCA_WEIGHTS[: len(bands)] if len(bands) <= len(E2SFCA_WEIGHTS) else None
+    cat_pairs = coverage.catchments
+    fac_by_id = fac.set_index(fac["id"].astype(str))
+    by_id = {r.id: r for r in rules}
+    access: dict[str, tuple[pd.Series, float, str]] = {}
+    for name, rule_id in CAPACITY_RULES.items():
+        rule = by_id.get(rule_id)
+        if rule is None:
+            continue
+        demand_col = rule.group or "population"
+        pairs = cat_pairs[cat_pairs["category"].isin(rule.categories)]
+        supply = fac_by_id.loc[fac_by_id["category"].isin(rule.categories), rule.capacity]
+        demand = comp[demand_col]
+        if supply.notna().any() and demand.notna().all():
+            pairs = pairs.assign(facility_id=pairs["facility_id"].astype(str))
+            access[name] = (two_step_fca(pairs, supply, demand, bands_m=bands, weights=weights), rule.value, demand_col)
+    return access
+
+
+def _report_failing(compliance: Compliance, report: Callable[[str], None]) -> None:
+    """Report the failing rules of each 街道."""
+    failing = compliance.table[compliance.table["status"] == "fail"]
+    for zone, rows in failing.groupby("subdistrict_name", sort=False):
+        report(f"    ✘ {zone}：{len(rows)} 项未达标 / {len(rows)} failing")
+        for r in rows.itertuples():
+            report(f"        - {r.shortfall_text or r.rule}  [{r.rule_id}]")
+
+
+# ---- stage 7: siting ----------------------------------------------------------------------------------------------
+
+
+def suggest_new_sites(scenario: Scenario, inputs: SitingInputs, report: Callable[[str], None]) -> list[SitingResult]:
+    """Every ``[[siting]]`` task of the scenario, each reported as soon as it is solved."""
+    results = []
+    for res in suggest_sites(scenario.siting, inputs):
+        results.append(res)
+        sm = res.summary
+        report(
+            f"    {res.task.name}：{len(res.sites)} 处，求解状态 {sm['status']}，目标值 {sm['objective']}，界 {sm['bound']}，"
+            f"间隙 {sm['gap']}，{sm['seconds']} 秒 / {len(res.sites)} sites, status {sm['status']}"
+        )
+        for row in res.sites.itertuples():
+            report(f"        {row.rank}. {row.name}（{row.zone_id}）新覆盖 {row.marginal_gain:,.0f} 人；{row.fixes}")
+    return results
 
 
 def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
@@ -363,11 +471,13 @@ def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(parts, dtype=object), np.asarray(owners, dtype=np.int64)
 
 
-def _categories(scenario: Scenario, facilities: pd.DataFrame, taxonomy: Taxonomy) -> tuple[str, ...]:
+def _categories(
+    scenario: Scenario, facilities: pd.DataFrame, taxonomy: Taxonomy, rules: tuple[Rule, ...]
+) -> tuple[str, ...]:
     """Categories to compute: the scenario's (or those present plus the core set), plus every category the
-    standards preset refers to, the MOFCOM basic formats and the circle centres."""
+    standards preset refers to (``rules``), the MOFCOM basic formats and the circle centres."""
     wanted = set(scenario.categories) if scenario.categories else set(facilities["category"].dropna()) | set(DEFAULT_CATEGORIES)
-    for rule in rules_for(scenario.standards.preset, scenario.standards.overrides):
+    for rule in rules:
         wanted |= set(rule.categories)
     wanted |= {c.key for c in taxonomy.categories if c.basic} | {CENTRE_CATEGORY}
     return tuple(k for k in taxonomy.keys if k in wanted)

@@ -42,14 +42,10 @@ class OsmExtract:
     buildings: gpd.GeoDataFrame
 
 
-_CACHE: dict[Path, OsmExtract] = {}
-
-
 def read_osm(path: str | Path) -> OsmExtract:
-    """Parse ``path`` once (cached per process); raise NetworkError if it cannot be read."""
+    """Parse ``path`` (every call reads the file: a run reads it once and passes the extract on); raise
+    NetworkError if it cannot be read."""
     path = Path(path).resolve()
-    if path in _CACHE:
-        return _CACHE[path]
     try:
         import osmium
     except ImportError as exc:  # pragma: no cover - a core dependency
@@ -86,7 +82,6 @@ def read_osm(path: str | Path) -> OsmExtract:
         "OSM %s: %d highway ways, %d POIs, %d residential areas, %d buildings",
         path.name, len(ways), len(extract.pois), len(extract.residential), len(extract.buildings),
     )
-    _CACHE[path] = extract
     return extract
 
 

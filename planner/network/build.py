@@ -1,4 +1,5 @@
-"""Build the walk network (with osmnx) from an OSM file or a roads line layer, in the metric CRS."""
+"""Build the walk network (with osmnx) from an OSM file or a roads line layer, in the metric CRS, and hold a run's
+points snapped onto it (:class:`Reach`)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from planner.engine.reach import ReachGraph, build_reach_graph
+from planner.engine.snap import Snapped
 from planner.engine.streets import StreetArrays
 from planner.errors import NetworkError
-from planner.io.osm import read_osm
+from planner.io.osm import OsmExtract, read_osm
 from planner.settings import NetworkSpec
 
-__all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_from_ways", "network_bounds_wgs84"]
+__all__ = ["WalkNetwork", "Reach", "build_network", "network_from_lines", "network_from_ways", "network_bounds_wgs84"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,58 @@ class WalkNetwork:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """A run's points snapped onto the walk network, and the reach graph built once with all of them.
+
+    The points are the compounds' gates (positions ``0 … n_gates − 1``) followed by the facilities (the next
+    ``n_facilities`` positions, in the order of the run's facility table). Analyses that need distances among
+    only some of these points plus others (siting candidates) take :meth:`graph_of`, which reuses the snapping.
+    """
+
+    network: WalkNetwork
+    snapped: Snapped
+    graph: ReachGraph
+    n_gates: int
+    max_snap_m: float
+
+    @classmethod
+    def build(cls, network: WalkNetwork, snapped: Snapped, *, n_gates: int, max_snap_m: float) -> Reach:
+        """The reach of ``snapped`` (gates first, then facilities), with its graph built here."""
+        return cls(network, snapped, build_reach_graph(network, snapped), n_gates, max_snap_m)
+
+    @property
+    def n_facilities(self) -> int:
+        return len(self.snapped) - self.n_gates
+
+    @property
+    def gates(self) -> np.ndarray:
+        """Point positions of the gates."""
+        return np.arange(self.n_gates)
+
+    @property
+    def facilities(self) -> np.ndarray:
+        """Point positions of the facilities (row ``i`` of the facility table is ``facilities[i]``)."""
+        return np.arange(self.n_gates, len(self.snapped))
+
+    def snapped_of(self, positions: np.ndarray, extra: Snapped | None = None) -> Snapped:
+        """The snapping of the run's points at ``positions``, followed by ``extra`` (points snapped separately)."""
+        s = self.snapped
+        parts = [(s.edge[positions], s.offset[positions], s.access[positions], s.reachable[positions])]
+        if extra is not None and len(extra):
+            parts.append((extra.edge, extra.offset, extra.access, extra.reachable))
+        return Snapped(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
+
+    def graph_of(self, positions: np.ndarray, extra: Snapped | None = None) -> ReachGraph:
+        """Reach graph of only the run's points at ``positions`` followed by ``extra``; its point positions are
+        ``0 … len(positions) − 1`` and then those of ``extra``.
+
+        Distances depend (in the last bits) on which points split the edges, so an analysis that must not see
+        the other points' split nodes builds its own graph here; nothing is snapped again.
+        """
+        return build_reach_graph(self.network, self.snapped_of(np.asarray(positions, dtype=np.int64), extra))
+
+
+@dataclass(frozen=True)
 class _Way:
     keys: Sequence[object]  # node keys (OSM node id, or a rounded coordinate for plain lines)
     x: Sequence[float]  # metric coordinates
@@ -95,15 +150,25 @@ class _Way:
     name: str
 
 
-def build_network(spec: NetworkSpec, crs: CRS) -> WalkNetwork:
+def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None) -> WalkNetwork:
     """Walk network for ``spec`` in ``crs`` (metres).
 
     OSM files keep OSM's topology: ways connect only where they share a node, so a bridge that
     crosses a road at the same coordinates stays unconnected. Line layers connect where lines
     share a vertex (or, when the layer has a ``node_refs`` column, where they share a node id).
+
+    Parameters
+    ----------
+    spec
+        The scenario's ``[network]``.
+    crs
+        Metric CRS of the network.
+    osm
+        The extract of ``spec.path`` when the caller has read it already (a run reads it once for the
+        layers as well); without it an OSM file is read here.
     """
     if spec.kind == "osm":
-        ways = _ways_from_osm(spec, crs)
+        ways = _ways_from_osm(spec, crs, osm if osm is not None else read_osm(spec.path))
     else:
         ways = _ways_from_lines(spec, crs)
     if not ways:
@@ -128,8 +193,7 @@ def _walkable(tags: dict[str, str], exclude: Iterable[str]) -> bool:
     return highway not in set(exclude)
 
 
-def _ways_from_osm(spec: NetworkSpec, crs: CRS) -> list[_Way]:
-    extract = read_osm(spec.path)
+def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> list[_Way]:
     to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     ways = []
     dropped = 0
@@ -276,10 +340,11 @@ def network_from_ways(ways: Sequence[_Way], crs: CRS) -> WalkNetwork:
     return WalkNetwork(nodes=nodes, edges=edges_out[["u", "v", "length", "highway", "name", "geometry"]], crs=crs)
 
 
-def network_bounds_wgs84(spec: NetworkSpec) -> tuple[float, float, float, float]:
-    """(minx, miny, maxx, maxy) in WGS84 of the network source, used to pick the metric CRS."""
+def network_bounds_wgs84(spec: NetworkSpec, *, osm: OsmExtract | None = None) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) in WGS84 of the network source, used to pick the metric CRS (``osm``: the extract
+    of an OSM ``spec.path`` when already read; without it the file is read here)."""
     if spec.kind == "osm":
-        extract = read_osm(spec.path)
+        extract = osm if osm is not None else read_osm(spec.path)
         if not extract.ways:
             raise NetworkError(f"{spec.path} 中没有道路 / no highway ways in {spec.path}")
         lons = np.concatenate([np.asarray(w.lon) for w in extract.ways])
