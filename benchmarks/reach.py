@@ -122,10 +122,10 @@ def _real_network(case: str, tmp: Path):
     if cache.exists():
         with open(cache, "rb") as fh:
             return pickle.load(fh)
-    from planner.network.build import build_network, network_bounds_wgs84
     from planner.io.projection import choose_metric_crs
-    from planner.settings import NetworkSpec
+    from planner.network.build import build_network, network_bounds_wgs84
     from planner.scenario import load_scenario
+    from planner.settings import NetworkSpec
 
     spec_def = CASES[case]
     if spec_def["kind"] == "scenario":
@@ -378,7 +378,7 @@ class NetworkxEngine:
         r, c, w = _edge_list(graph)
         G = nx.Graph()
         G.add_nodes_from(range(graph.n_nodes))
-        G.add_weighted_edges_from(zip(r.tolist(), c.tolist(), w.tolist()), weight="length")
+        G.add_weighted_edges_from(zip(r.tolist(), c.tolist(), w.tolist(), strict=True), weight="length")
         self.G = G
         self.pn = graph.point_node
         comp_nodes = graph.point_node[inp.comp]
@@ -637,7 +637,7 @@ def _reader(stream, state: JobState, prefix: str) -> None:
                     state.case, state.t_engine = None, None
                 elif kind == "inputs":
                     state.inputs_rss[case] = int(parts[2])
-                    ph["info"] = dict(zip(("nodes", "edges", "compounds", "facilities_per_category"), map(int, parts[3:7])))
+                    ph["info"] = dict(zip(("nodes", "edges", "compounds", "facilities_per_category"), map(int, parts[3:7]), strict=False))
                     state.t_engine = time.monotonic()
                 elif kind == "phase":
                     ph[parts[2]] = float(parts[3])
@@ -926,14 +926,14 @@ def render(rows: list[dict], cap: float) -> str:
         ])
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
     left = {0, 6}
-    lines = ["  ".join(h.ljust(w) if i in left else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    lines = ["  ".join(h.ljust(w) if i in left else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths, strict=True)))]
     lines.append("  ".join("-" * w for w in widths))
     prev = None
     for row in table:
         if prev is not None and row[0] != prev:
             lines.append("")
         prev = row[0]
-        lines.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     return "\n".join(lines) + "\n\n" + "\n".join(notes)
 
 
@@ -1108,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
     all_rows = [r for c in cases for r in rows_by_case[c]]
     print(f"planner reach engine vs peers: {N_CATEGORIES} categories; nearest facility within {NEAREST_LIMIT_M:.0f} m, "
           f"counts and catchments within {CATCH_LIMIT_M:.0f} m (inclusive); seeds fixed")
-    print(f"total = prep (planner snap_points + build_reach_graph, identical for every engine: the augmented graph) "
+    print("total = prep (planner snap_points + build_reach_graph, identical for every engine: the augmented graph) "
           "+ engine build + nearest + counts/catchments; all in seconds, wall clock")
     print("agreement columns compare with networkx on the same graph (or planner when networkx was capped): max |Δ| of "
           "nearest distances over compounds, counts that differ (compound × category), catchment pairs in one list only")

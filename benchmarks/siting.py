@@ -165,11 +165,11 @@ def points_near_edges(net, n: int, rng: np.random.Generator) -> np.ndarray:
 def build_instance(n_demand: int, n_candidates: int, out: Path) -> dict:
     """Network, points, snapping, reach graph and catchments; the pair list is saved to ``out``."""
     t0 = time.perf_counter()
-    from planner.network.build import build_network, network_bounds_wgs84
-    from planner.io.projection import choose_metric_crs
     from planner.engine.reach import build_reach_graph, catchments
-    from planner.scenario import load_scenario
+    from planner.io.projection import choose_metric_crs
+    from planner.network.build import build_network, network_bounds_wgs84
     from planner.network.points import snap_geometries
+    from planner.scenario import load_scenario
 
     timings: dict[str, float] = {"imports": time.perf_counter() - t0}
     t = time.perf_counter()

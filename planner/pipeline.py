@@ -3,7 +3,7 @@
 
 :func:`run` reads like that list; each stage is a function below it that takes plain frames and arrays and returns a
 small dataclass or frames. The OSM extract is read once, and the gates and facilities are snapped once onto one
-reach graph (:class:`~planner.network.build.Reach`) that every later stage shares. Maps and files are written by
+reach graph (:class:`~planner.network.points.Reach`) that every later stage shares. Maps and files are written by
 :mod:`planner.outputs.write`; nothing here writes to disk.
 """
 
@@ -19,15 +19,16 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
+from planner import schema
 from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
-from planner.analysis.coverage import Coverage, compute_coverage, dist_column
+from planner.analysis.coverage import Coverage, compute_coverage
 from planner.analysis.isochrones import isochrone, reached_segments
 from planner.analysis.requirements import Compliance, evaluate, gap_list
 from planner.analysis.standards import Rule, rules_for
-from planner.analysis.zones import ALL_ZONES, assign_zones, summarise_zones
+from planner.analysis.zones import assign_zones, summarise_zones
 from planner.engine.reach import nearest_distance
-from planner.engine.snap import Snapped, snap_points
+from planner.engine.snap import Snapped
 from planner.errors import LayerError
 from planner.io import layers as _layers
 from planner.io.categories import Taxonomy, load_taxonomy
@@ -35,8 +36,9 @@ from planner.io.coords import CHINESE_SYSTEMS, normalise_system
 from planner.io.osm import OsmExtract, read_osm
 from planner.io.population import disaggregate_census
 from planner.io.projection import choose_metric_crs
-from planner.network.build import Reach, WalkNetwork, build_network, network_bounds_wgs84
+from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
 from planner.network.offsets import check_shift
+from planner.network.points import Reach, snap_geometries
 from planner.settings import Scenario
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
@@ -172,7 +174,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     with _stage(timings, "达标评价 / standards", 6, total, report):
         compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles_table)
         access = capacity_access(scenario, rules, comp, fac, coverage)
-        comp = comp.assign(**{f"access_{name}_per_1000": (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
+        comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
         gaps = gap_list(compliance, comp, coverage.table, access)
         comp = comp.assign(formats_present=compliance.formats["n_present"], formats_missing=compliance.formats["missing"])
         _report_failing(compliance, report)
@@ -277,7 +279,7 @@ def snap_to_network(comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, network: Walk
     """Snap every compound gate and facility onto its nearest edge, in one call."""
     gates, owner = compound_gates(comp.geometry)
     n_g = len(gates)
-    snapped = snap_points(network, np.concatenate([gates, fac.geometry.to_numpy()]), max_snap_m=max_snap_m)
+    snapped = snap_geometries(network, np.concatenate([gates, fac.geometry.to_numpy()]), max_snap_m=max_snap_m)
     gate_ok = snapped.reachable[:n_g]
     best_access = np.full(len(comp), np.inf)
     np.minimum.at(best_access, owner, snapped.access[:n_g])
@@ -364,8 +366,8 @@ def delineate_service_circles(
     centres = fac[centre_mask]
     return delineate_circles(
         comp,
-        coverage.table[f"nearest_id__{CENTRE_CATEGORY}"],
-        coverage.table[dist_column(CENTRE_CATEGORY)],
+        coverage.table[schema.nearest_id(CENTRE_CATEGORY)],
+        coverage.table[schema.dist_m(CENTRE_CATEGORY)],
         centres.set_index(centres["id"].astype(str)),
         pd.DataFrame(cfd, index=centres["id"].astype(str).to_numpy()),
         basic,
@@ -382,7 +384,7 @@ def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoD
     """Every rule of the scenario's standards preset, per 街道 and city-wide."""
     zone_names = {str(z): str(n) for z, n in (zones["name"].items() if zones is not None else [])}
     if not zone_names:
-        zone_names = {ALL_ZONES: ALL_ZONES}
+        zone_names = {schema.ALL_ZONES: schema.ALL_ZONES}
     return evaluate(
         preset=scenario.standards.preset,
         overrides=dict(scenario.standards.overrides),

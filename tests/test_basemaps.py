@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from planner import ScenarioError
-from planner.outputs.basemaps import BASEMAPS, add_basemap, check_basemap, to_display
 from planner.io.coords import wgs84_to_gcj02
+from planner.outputs.basemaps import BASEMAPS, add_basemap, check_basemap, to_display
 from planner.outputs.maps import gap_map
 from planner.scenario import load_scenario
 

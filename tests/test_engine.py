@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
 from planner.analysis.coverage import compute_coverage
-from planner.schema import count as count_column
-from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph, catchments, nearest_distance, node_distances
+from planner.network.build import network_from_lines
 from planner.network.points import snap_geometries
+from planner.schema import count as count_column
 
 CRS = "EPSG:4549"
 X0, Y0 = 500_000.0, 3_500_000.0

@@ -9,8 +9,8 @@ import osmnx as ox
 import pytest
 import shapely
 
-from planner.io import fetch as fetch_mod
 from planner.cli import main
+from planner.io import fetch as fetch_mod
 
 PBF = Path(__file__).resolve().parents[2] / "shared" / "data" / "beijing_haidian_cau_osm2026" / "haidian_cau_osm_2026.osm.pbf"
 pytestmark = pytest.mark.skipif(not PBF.exists(), reason="../shared/data is not beside the repository")

@@ -8,8 +8,8 @@ import pytest
 import shapely
 
 from planner.analysis.isochrones import isochrone, reached_segments
-from planner.network.build import network_from_lines
 from planner.engine.reach import build_reach_graph
+from planner.network.build import network_from_lines
 from planner.network.points import snap_geometries
 
 X0, Y0 = 500_000.0, 3_500_000.0

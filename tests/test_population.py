@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import shapely
 
+from planner.io.population import _largest_remainder, disaggregate_census
 from planner.outputs.write import write_outputs
 from planner.pipeline import run
-from planner.io.population import _largest_remainder, disaggregate_census
-from planner.settings import PopulationSpec
 from planner.scenario import load_scenario
+from planner.settings import PopulationSpec
 
 
 def test_largest_remainder_by_hand():

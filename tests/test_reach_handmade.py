@@ -27,11 +27,11 @@ import pytest
 import shapely
 
 from planner.analysis.coverage import compute_coverage
+from planner.engine.reach import build_reach_graph, nearest_distance
+from planner.network.build import network_from_lines
+from planner.network.points import snap_geometries
 from planner.schema import dist_m as dist_column
 from planner.schema import within as band_column
-from planner.network.build import network_from_lines
-from planner.engine.reach import build_reach_graph, nearest_distance
-from planner.network.points import snap_geometries
 
 X0, Y0 = 500_000.0, 3_500_000.0
 CRS = "EPSG:4549"
@@ -150,10 +150,11 @@ def test_parallel_edges_and_self_loops_by_hand():
     every street at that end: the lowest edge, the bent one, wins), R (30,45) 5 m off the bend's apex.
     By hand: P–Q = 5 + 60 + 5 = 70 (the straight street, not 110 along the bend); R–Q = 5 + 50 + 5 = 60 along the
     bend's second half; R–P likewise 60."""
-    from planner.engine.reach import build_reach_graph
-    from planner.network.points import snap_geometries
-    from planner.engine.streets import StreetArrays
     from scipy.sparse.csgraph import dijkstra
+
+    from planner.engine.reach import build_reach_graph
+    from planner.engine.streets import StreetArrays
+    from planner.network.points import snap_geometries
 
     coords = np.array([[0, 0], [30, 40], [60, 0], [0, 0], [60, 0], [60, 0], [60, -100], [40, -100], [60, 0]], dtype=float)
     streets = StreetArrays(

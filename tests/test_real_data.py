@@ -17,14 +17,14 @@ import pytest
 import shapely
 from pyproj import Geod, Proj, Transformer
 
+from planner.engine.reach import build_reach_graph, nearest_distance
+from planner.io.projection import choose_metric_crs
 from planner.network.build import build_network, network_bounds_wgs84
+from planner.network.points import snap_geometries
 from planner.outputs.write import write_outputs
 from planner.pipeline import run
-from planner.io.projection import choose_metric_crs
-from planner.engine.reach import build_reach_graph, nearest_distance
-from planner.settings import NetworkSpec
 from planner.scenario import load_scenario
-from planner.network.points import snap_geometries
+from planner.settings import NetworkSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from planner.siting.models import CoverProblem, pair_facilities, reduce_problem, solve_capacitated, solve_lscp, solve_mclp, solve_pmedian
+from planner.siting.models import (
+    CoverProblem,
+    pair_facilities,
+    reduce_problem,
+    solve_capacitated,
+    solve_lscp,
+    solve_mclp,
+    solve_pmedian,
+)
 
 
 def _random_problem(seed: int, zones: int = 1):

@@ -12,9 +12,9 @@ import pytest
 
 from planner import ScenarioError
 from planner.analysis.capacity import two_step_fca
-from planner.io.categories import load_taxonomy
 from planner.analysis.requirements import evaluate
 from planner.analysis.standards import PRESETS, load_rules, rules_for
+from planner.io.categories import load_taxonomy
 
 
 def test_every_rule_is_sourced_and_in_a_preset():

@@ -8,10 +8,10 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.network.build import build_network
-from planner.scenario import load_scenario
-from planner.network.points import snap_geometries
 from planner.engine.streets import StreetArrays, nearest_edges
+from planner.network.build import build_network
+from planner.network.points import snap_geometries
+from planner.scenario import load_scenario
 
 
 def _arrays_from_lines(lines: list[list[tuple[float, float]]]) -> StreetArrays:
@@ -104,8 +104,8 @@ def test_point_at_matches_geos():
 @pytest.fixture(scope="module")
 def longgang(repo_root):
     scenario = load_scenario(repo_root / "scenarios" / "longgang.toml")
-    from planner.network.build import network_bounds_wgs84
     from planner.io.projection import choose_metric_crs
+    from planner.network.build import network_bounds_wgs84
 
     minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network)
     return build_network(scenario.network, choose_metric_crs((minx + maxx) / 2, (miny + maxy) / 2))

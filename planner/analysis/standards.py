@@ -13,10 +13,6 @@ from planner.errors import ScenarioError
 __all__ = ["Rule", "load_rules", "PRESETS", "rules_for"]
 
 PRESETS = ("national", "nantong-2025")
-KINDS = {
-    "zone_count", "zone_per_1000", "zone_capacity_share", "zone_bed_share", "zone_coverage", "zone_community",
-    "zone_room_area", "zone_formats", "city_zone_share", "city_per_1000_group", "city_circles",
-}
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def residential_from_osm(
         blds["pt"] = blds.representative_point()
     used = np.zeros(len(blds) if blds is not None else 0, dtype=bool)
     if areas is not None:
-        for i, area in areas.iterrows():
+        for _, area in areas.iterrows():
             floor = 0.0
             method = "plot_ratio"
             if blds is not None and len(blds):

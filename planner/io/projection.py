@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from pyproj import CRS
 
 __all__ = ["choose_metric_crs"]
-
-log = logging.getLogger(__name__)
 
 
 def choose_metric_crs(lon: float, lat: float, requested: str = "auto") -> CRS:

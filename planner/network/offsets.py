@@ -9,9 +9,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planner.engine.snap import snap_points
 from planner.io.coords import bd09_to_wgs84, gcj02_to_wgs84, in_china
 from planner.network.build import WalkNetwork
+from planner.network.points import snap_geometries
 
 __all__ = ["ShiftCheck", "check_shift"]
 
@@ -66,7 +66,7 @@ def check_shift(layer: str, points: gpd.GeoSeries, network: WalkNetwork) -> Shif
 
     def mean_access(lo: np.ndarray, la: np.ndarray) -> float:
         g = gpd.GeoSeries(shapely.points(lo, la), crs=4326).to_crs(network.crs)
-        snapped = snap_points(network, g.to_numpy(), max_snap_m=np.inf)
+        snapped = snap_geometries(network, g.to_numpy(), max_snap_m=np.inf)
         return float(np.minimum(snapped.access, 500.0).mean())
 
     as_is = mean_access(lon, lat)

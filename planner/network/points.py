@@ -1,18 +1,23 @@
-"""Point layers for the engine: shapely geometries → coordinate arrays, snapped onto the walk network.
+"""Point layers on the walk network: shapely geometries → coordinate arrays, snapped once, and the run's reach.
 
 The reach engine takes plain coordinates; this is the one adapter from geometries (GeoSeries, arrays of shapely
-Points) to them, so that the engine itself needs no geometry library.
+Points) to them, so that the engine itself needs no geometry library. :class:`Reach` bundles a run's snapped
+gates and facilities with the reach graph built once over them, for coverage, isochrones, circles and siting.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import shapely
 
+from planner.engine.reach import ReachGraph, build_reach_graph
 from planner.engine.snap import Snapped, snap_points
 from planner.engine.streets import HasStreets, StreetArrays
+from planner.network.build import WalkNetwork
 
-__all__ = ["point_xy", "snap_geometries"]
+__all__ = ["Reach", "point_xy", "snap_geometries"]
 
 
 def point_xy(points) -> np.ndarray:
@@ -29,3 +34,55 @@ def point_xy(points) -> np.ndarray:
 def snap_geometries(network: HasStreets | StreetArrays, points, *, max_snap_m: float) -> Snapped:
     """:func:`planner.engine.snap.snap_points` for shapely Points (or coordinates), in the network CRS (metres)."""
     return snap_points(network, point_xy(points), max_snap_m=max_snap_m)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A run's points snapped onto the walk network, and the reach graph built once with all of them.
+
+    The points are the compounds' gates (positions ``0 … n_gates − 1``) followed by the facilities (the next
+    ``n_facilities`` positions, in the order of the run's facility table). Analyses that need distances among
+    only some of these points plus others (siting candidates) take :meth:`graph_of`, which reuses the snapping.
+    """
+
+    network: WalkNetwork
+    snapped: Snapped
+    graph: ReachGraph
+    n_gates: int
+    max_snap_m: float
+
+    @classmethod
+    def build(cls, network: WalkNetwork, snapped: Snapped, *, n_gates: int, max_snap_m: float) -> Reach:
+        """The reach of ``snapped`` (gates first, then facilities), with its graph built here."""
+        return cls(network, snapped, build_reach_graph(network, snapped), n_gates, max_snap_m)
+
+    @property
+    def n_facilities(self) -> int:
+        return len(self.snapped) - self.n_gates
+
+    @property
+    def gates(self) -> np.ndarray:
+        """Point positions of the gates."""
+        return np.arange(self.n_gates)
+
+    @property
+    def facilities(self) -> np.ndarray:
+        """Point positions of the facilities (row ``i`` of the facility table is ``facilities[i]``)."""
+        return np.arange(self.n_gates, len(self.snapped))
+
+    def snapped_of(self, positions: np.ndarray, extra: Snapped | None = None) -> Snapped:
+        """The snapping of the run's points at ``positions``, followed by ``extra`` (points snapped separately)."""
+        s = self.snapped
+        parts = [(s.edge[positions], s.offset[positions], s.access[positions], s.reachable[positions])]
+        if extra is not None and len(extra):
+            parts.append((extra.edge, extra.offset, extra.access, extra.reachable))
+        return Snapped(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
+
+    def graph_of(self, positions: np.ndarray, extra: Snapped | None = None) -> ReachGraph:
+        """Reach graph of only the run's points at ``positions`` followed by ``extra``; its point positions are
+        ``0 … len(positions) − 1`` and then those of ``extra``.
+
+        Distances depend (in the last bits) on which points split the edges, so an analysis that must not see
+        the other points' split nodes builds its own graph here; nothing is snapped again.
+        """
+        return build_reach_graph(self.network, self.snapped_of(np.asarray(positions, dtype=np.int64), extra))

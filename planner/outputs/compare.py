@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
-from planner.schema import ALL_ZONES, CITY, NOT_ZONES
 from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import check_basemap
 from planner.outputs.compare_map import CHANGES, comparison_map
 from planner.outputs.excel import write_tables
+from planner.schema import ALL_ZONES, CITY, NOT_ZONES
 
 __all__ = ["RunOutput", "Comparison", "read_run", "compare_runs", "write_comparison", "write_zone_outlines", "CHANGES"]
 

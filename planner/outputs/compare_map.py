@@ -11,8 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.io.categories import Taxonomy, load_taxonomy
 from planner import schema
+from planner.io.categories import Taxonomy, load_taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import add_basemap, offline_map, to_display
 

@@ -17,10 +17,10 @@ from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
-from planner.outputs.basemaps import LEAFLET_VERSION, add_basemap, check_basemap, needs_gcj02, offline_map, to_display
+from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
 from planner.outputs.style import COMPLETENESS_RAMP, completeness_color, fail_color
 
-__all__ = ["gap_map", "save_map", "LEAFLET_VERSION"]
+__all__ = ["gap_map", "save_map"]
 
 log = logging.getLogger(__name__)
 

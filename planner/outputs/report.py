@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner import __version__
-from planner import schema
-from planner.schema import ALL_ZONES, CITY
+from planner import __version__, schema
 from planner.analysis.standards import rules_for
 from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
 from planner.outputs.fonts import font_faces
 from planner.outputs.style import completeness_color
+from planner.schema import ALL_ZONES, CITY
 
 __all__ = ["build_report", "write_report", "SECTION_IDS"]
 

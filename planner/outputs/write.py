@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__, schema
-from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 from planner.outputs.compare import write_zone_outlines
 from planner.outputs.excel import write_workbook
 from planner.outputs.maps import gap_map, save_map
 from planner.outputs.report import write_report
 from planner.pipeline import RunResult
+from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
 __all__ = ["write_outputs", "OUTPUT_FILES"]
 

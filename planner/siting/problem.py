@@ -20,9 +20,10 @@ import scipy.sparse as sp
 from planner.analysis.standards import Rule
 from planner.analysis.zones import assign_zones
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
-from planner.engine.snap import Snapped, snap_points
+from planner.engine.snap import Snapped
 from planner.io.categories import Taxonomy
-from planner.network.build import Reach
+from planner.network.points import Reach, snap_geometries
+from planner.schema import ALL_ZONES
 from planner.settings import SitingSpec
 from planner.siting.candidates import generate_candidates
 from planner.siting.models import CoverProblem
@@ -210,7 +211,7 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
     if inputs.zones is not None and len(inputs.zones):
         cand["zone_id"] = assign_zones(cand.set_index(cand["id"]), inputs.zones).to_numpy()
     else:
-        cand["zone_id"] = "合计"
+        cand["zone_id"] = ALL_ZONES
     return _Draft(task, label, radius, limit, services, required, inputs.existing_rows(cat), cand)
 
 
@@ -254,7 +255,7 @@ def _snap_candidates(drafts: list[_Draft], reach: Reach) -> list[Snapped | None]
     if not sum(sizes):
         return [None] * len(drafts)
     points = np.concatenate([d.candidates.geometry.to_numpy() for d in drafts])
-    snapped = snap_points(reach.network, points, max_snap_m=reach.max_snap_m)
+    snapped = snap_geometries(reach.network, points, max_snap_m=reach.max_snap_m)
     ends = np.cumsum(sizes)
     out: list[Snapped | None] = []
     for a, b in zip(ends - sizes, ends, strict=True):

@@ -16,8 +16,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from planner import schema
 from planner.engine.reach import catchments
-from planner.network.build import Reach
+from planner.network.points import Reach
 from planner.settings import SitingSpec
 from planner.siting.explain import coverage_curve, explain_sites, task_summary
 from planner.siting.models import (
@@ -85,7 +86,7 @@ def _solve_capacitated(problem: SitingProblem):
     within = problem.pairs[problem.pairs["d"] <= problem.radius]
     base = compounds["population"].fillna(0).to_numpy(dtype=float)
     need = base * task.need_per_1000 / 1000
-    access_col = {"childcare": "access_childcare_places_per_1000"}.get(task.category)
+    access_col = {"childcare": schema.CHILDCARE_ACCESS}.get(task.category)
     if access_col and access_col in compounds:
         need = np.clip(need - base * compounds[access_col].fillna(0).to_numpy() / 1000, 0, None)
     cap = cand["capacity"].fillna(task.capacity_per_site).to_numpy(dtype=float)
