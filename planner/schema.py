@@ -24,7 +24,6 @@ __all__ = [
     "GAP_COLUMNS",
     "REJECTED_COLUMNS",
     "CHILDCARE_ACCESS",
-    "ELDERLY_ACCESS",
     "ColumnKey",
     "minutes_text",
     "dist_m",
@@ -40,6 +39,7 @@ __all__ = [
     "share_b",
     "newly_covered",
     "lost",
+    "newly_served",
     "access",
     "parse_column",
     "columns_of",
@@ -132,13 +132,17 @@ def lost(category: str) -> str:
     return f"lost__{category}"
 
 
+def newly_served(group: str) -> str:
+    """sites.csv: people of ``group`` (``population``, ``age_60_plus``, ``age_0_3``) a suggested site newly serves."""
+    return f"new_{group}"
+
+
 def access(name: str) -> str:
     """E2SFCA capacity accessibility per 1000 of the demand group, e.g. ``access_childcare_places_per_1000``."""
     return f"access_{name}_per_1000"
 
 
 CHILDCARE_ACCESS = access("childcare_places")
-ELDERLY_ACCESS = access("elderly_beds")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "planner"
 
 # modules every stage may import: settings, names and labels, exceptions (they import no stage)
-BASE = {"planner", "planner.errors", "planner.schema", "planner.labels", "planner.settings"}
+BASE = {"planner", "planner.errors", "planner.schema", "planner.labels", "planner.settings"}  # "planner": __version__ only
 STAGES = ("engine", "io", "network", "analysis", "siting", "outputs")
 # what each part of the package may import from planner (besides itself)
 ALLOWED: dict[str, set[str]] = {
@@ -56,28 +56,45 @@ def _part(dotted: str) -> str:
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
-    """(line, imported module, names imported from it) for every import statement in ``path``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    me = _dotted(path)
-    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    """(line, imported module, names imported from it) for every import in ``path``."""
+    return _imports_of(path.read_text(encoding="utf-8"), _dotted(path), is_package=path.name == "__init__.py")
+
+
+def _imports_of(source: str, me: str, *, is_package: bool = False) -> list[tuple[int, str, list[str]]]:
+    """Every way ``source`` (the module ``me``) reaches another module: import statements (module level, in functions,
+    under TYPE_CHECKING), ``importlib.import_module("…")`` / ``__import__("…")`` with a literal name, and attribute
+    chains on the package (``planner.outputs.maps`` after ``import planner``)."""
+    package = me if is_package else me.rpartition(".")[0]
     out = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             out.extend((node.lineno, alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the module's package
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _resolve(node, package)
             names = [a.name for a in node.names]
-            if module in ("planner", *[f"planner.{s}" for s in STAGES]) and not node.level:
-                # `from planner.io import layers`: the names are modules of that package
-                out.extend((node.lineno, f"{module}.{n}" if module != "planner" or n != "__version__" else module, []) for n in names)
+            if module == "planner" or module in (f"planner.{s}" for s in STAGES):
+                # `from planner.io import layers` / `from .. import outputs`: the names are modules
+                out.extend((node.lineno, module if n == "__version__" else f"{module}.{n}", []) for n in names)
             else:
                 out.append((node.lineno, module, names))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in ("import_module", "__import__"):
+                out.append((node.lineno, node.args[0].value, []))
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name):
+            if node.value.value.id == "planner" and node.value.attr in STAGES:  # planner.<stage>.<module>
+                out.append((node.lineno, f"planner.{node.value.attr}.{node.attr}", []))
     return out
+
+
+def _resolve(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module of a ``from … import`` statement."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
 
 
 def _allowed(importer: str, imported: str) -> bool:
@@ -139,3 +156,32 @@ def test_the_rules_catch_a_wrong_import() -> None:
     assert not _allowed("planner.io.layers", "planner.analysis.zones")
     assert not _allowed("planner.io.layers", "planner.scenario")
     assert not _allowed("planner.pipeline", "planner.outputs.write")
+
+
+PLANTED = """
+from __future__ import annotations
+from typing import TYPE_CHECKING
+import importlib
+import planner
+from .. import outputs
+from ..outputs import maps
+from planner.io.layers import _reject
+if TYPE_CHECKING:
+    from planner.outputs.report import build_report
+def f():
+    importlib.import_module("planner.outputs.excel")
+    __import__("planner.outputs.charts")
+    return planner.outputs.compare
+"""
+
+
+def test_the_parser_sees_every_way_in() -> None:
+    """Planted into an analysis module, each of these reaches outputs (or a private name) and is reported."""
+    found = _imports_of(PLANTED, "planner.analysis.coverage")
+    reached = {module for _, module, _ in found}
+    for module in ("planner.outputs", "planner.outputs.maps", "planner.outputs.report", "planner.outputs.excel",
+                   "planner.outputs.charts", "planner.outputs.compare"):
+        assert module in reached, module
+        assert not _allowed("planner.analysis.coverage", module), module
+    assert any(module == "planner.io.layers" and names == ["_reject"] for _, module, names in found)
+    assert all(module != "planner" for _, module, _ in found if module.startswith("planner."))

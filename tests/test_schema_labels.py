@@ -99,11 +99,11 @@ def test_labels_are_bilingual_and_formats_agree() -> None:
 def test_namespaces_keep_meanings_apart() -> None:
     """The same word labels a column, a map layer and a group of people differently, without colliding."""
     assert tr("compounds") == "小区数"  # a column: how many compounds
-    assert tr("ui_compounds") == "小区覆盖情况"  # the map layer
+    assert tr("ui.compounds") == "小区覆盖情况"  # the map layer
     assert tr("age_60_plus") == "60岁及以上人口"  # a column
-    assert tr("group_age_60_plus") == "60岁及以上"  # a group (report headings)
-    assert tr("people_age_60_plus") == "60岁及以上老人"  # as counted in a shortfall
-    assert labels.zh("data_elderly_room_m2") == "养老服务用房面积" and labels.zh("unknown_key") == "unknown_key"
+    assert tr("group.age_60_plus") == "60岁及以上"  # a group (report headings)
+    assert tr("people.age_60_plus") == "60岁及以上老人"  # as counted in a shortfall
+    assert labels.zh("data.elderly_room_m2") == "养老服务用房面积" and labels.zh("unknown_key") == "unknown_key"
 
 
 def test_per_category_headers_use_the_taxonomy() -> None:
@@ -122,3 +122,19 @@ def test_every_output_column_has_a_label(demo_run: Path) -> None:
             if column_label(col, "zh", tax) == col:
                 unlabelled.add(col)
     assert unlabelled == UNLABELLED
+
+
+def test_every_rule_source_mark_is_labelled() -> None:
+    """The confidence legend of report.html lists a label for every ``conf`` mark rules.toml uses."""
+    from planner.analysis.standards import load_rules
+
+    marks = {part for r in load_rules() for part in str(r["conf"]).split("/")}  # "V/L": verified, and a local target
+    assert marks and all(f"conf.{m}" in LABELS for m in marks), marks - {k.removeprefix("conf.") for k in LABELS}
+
+
+def test_columns_named_like_a_namespace_keep_their_own_label() -> None:
+    """``status_a`` and ``reason_code`` are columns; the ``status.``/``reason.`` namespaces do not swallow them, and a
+    namespaced key is never taken for a column."""
+    assert column_label("status_a") == "方案 A 结果" and column_label("reason_code", "en") == "Reason code"
+    assert tr("status.pass") == "达标" and tr("reason.duplicate_id", "en") == "duplicate id"
+    assert column_label("ui.compounds") == "ui.compounds"

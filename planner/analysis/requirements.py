@@ -60,7 +60,7 @@ def _row(zone: str, zone_name: str, rule: Rule, value, status: str, shortfall=No
 
 
 def _missing(zone: str, name: str, rule: Rule, what: str) -> dict:
-    return _row(zone, name, rule, None, "not_evaluable", None, f"无法评价：缺少{zh(f'data_{what}', what)} / not evaluable: missing {what}")
+    return _row(zone, name, rule, None, "not_evaluable", None, f"无法评价：缺少{zh(f'data.{what}', what)} / not evaluable: missing {what}")
 
 
 def _all_missing(series: pd.Series) -> bool:
@@ -196,7 +196,7 @@ def _zone_per_1000(rule: Rule, z: _Zone) -> dict:
     cap = float(z.facilities[rule.capacity].fillna(0).sum())
     value, t = cap / pop * 1000, rule.value
     short = max(0, int(math.ceil(t * pop / 1000 - cap - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个{zh(f'data_{rule.capacity}')}" if short else "")
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个{zh(f'data.{rule.capacity}')}" if short else "")
 
 
 def _zone_capacity_share(rule: Rule, z: _Zone) -> dict:
@@ -212,7 +212,7 @@ def _zone_capacity_share(rule: Rule, z: _Zone) -> dict:
     pb = float(fac.loc[fac["public_benefit"].fillna(False).astype(bool), rule.capacity].fillna(0).sum())
     value, t = pb / total * 100, rule.value
     short = max(0, int(math.ceil(t / 100 * total - pb - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个普惠{zh(f'data_{rule.capacity}')}" if short else "")
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个普惠{zh(f'data.{rule.capacity}')}" if short else "")
 
 
 def _zone_bed_share(rule: Rule, z: _Zone) -> dict:
@@ -240,7 +240,7 @@ def _zone_coverage(rule: Rule, z: _Zone) -> dict:
     covered = float(group[z.nearest(rule) <= rule.radius_m].sum())
     value, t = covered / total * 100, rule.value
     short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺覆盖 {short:,} 名{zh(f'people_{rule.group}', rule.group)}" if short else "")
+    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺覆盖 {short:,} 名{zh(f'people.{rule.group}', rule.group)}" if short else "")
 
 
 def _zone_community(rule: Rule, z: _Zone) -> dict:
@@ -350,7 +350,7 @@ def _city_per_1000_group(rule: Rule, c: _City) -> dict:
     cap = float(fac[rule.capacity].fillna(0).sum())
     value, t = cap / float(group.sum()) * 1000, rule.value
     short = max(0, int(math.ceil(t * float(group.sum()) / 1000 - cap - 1e-9)))
-    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张{zh(f'data_{rule.capacity}')}" if short else "")
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张{zh(f'data.{rule.capacity}')}" if short else "")
 
 
 def _city_circles(rule: Rule, c: _City) -> dict:
@@ -405,7 +405,7 @@ def gap_list(
         mask = (short > 0) & demand.notna() & (demand > 0)
         unserved = np.round(demand[mask] * short[mask])
         part = pd.DataFrame({"unserved": unserved, "nearest_m": np.nan, "detail": (acc[mask] * 1000).round(2).map(lambda a, target=target: f"可达供给 {a}/千人，目标 {target:g}"), "group": demand_col})
-        parts.append(part.assign(requirement=name, requirement_zh=zh(f"capacity_{name}", name)))
+        parts.append(part.assign(requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
     if not parts:
         return pd.DataFrame(columns=GAP_COLUMNS)
     out = pd.concat(parts)

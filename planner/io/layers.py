@@ -118,7 +118,7 @@ def _column_map(gdf: pd.DataFrame, spec_columns: Mapping[str, str], path: Path, 
 
 
 def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str = "", ids=None, names=None) -> pd.DataFrame:
-    zh, en = LABELS[f"reason_{code}"]
+    zh, en = LABELS[f"reason.{code}"]
     reason = f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
     attrs = [
         json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)

@@ -1,5 +1,4 @@
-"""Build the walk network (with osmnx) from an OSM file or a roads line layer, in the metric CRS, and hold a run's
-points snapped onto it (:class:`Reach`)."""
+"""Build the walk network (with osmnx) from an OSM file or a roads line layer, in the metric CRS."""
 
 from __future__ import annotations
 

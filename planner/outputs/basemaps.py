@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 
 from planner.io.coords import wgs84_to_gcj02
+from planner.labels import tr
 from planner.settings import BASEMAPS, Basemap, check_basemap
 
 __all__ = ["BASEMAPS", "Basemap", "check_basemap", "needs_gcj02", "to_display", "offline_map", "add_basemap", "LEAFLET_VERSION"]
@@ -99,15 +100,15 @@ def add_basemap(fmap: folium.Map, basemap: str, *, lang: str = "zh", tianditu_ke
         key = (tianditu_key or "").strip()
         attr = "© 天地图 / Tianditu (国家地理信息公共服务平台)"
         folium.TileLayer(
-            tiles=_TIANDITU.format(layer="vec", key=key, s="{s}"), attr=attr, name="天地图 矢量" if lang == "zh" else "Tianditu map",
+            tiles=_TIANDITU.format(layer="vec", key=key, s="{s}"), attr=attr, name=tr("ui.basemap_tianditu", lang),
             subdomains="01234567", max_zoom=18,
         ).add_to(fmap)
         note = "cva" if lang == "zh" else "eva"  # Chinese or English annotation
         folium.TileLayer(
-            tiles=_TIANDITU.format(layer=note, key=key, s="{s}"), attr=attr, name="天地图 注记" if lang == "zh" else "Tianditu labels",
+            tiles=_TIANDITU.format(layer=note, key=key, s="{s}"), attr=attr, name=tr("ui.basemap_tianditu_labels", lang),
             subdomains="01234567", max_zoom=18, overlay=True, control=True,
         ).add_to(fmap)
     elif basemap == "amap":
         folium.TileLayer(
-            tiles=_AMAP, attr="© 高德地图 / AutoNavi (GCJ-02)", name="高德地图" if lang == "zh" else "Amap", subdomains="1234", max_zoom=18,
+            tiles=_AMAP, attr="© 高德地图 / AutoNavi (GCJ-02)", name=tr("ui.basemap_amap", lang), subdomains="1234", max_zoom=18,
         ).add_to(fmap)

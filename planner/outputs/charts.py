@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from planner import schema
 from planner.errors import PlannerError
 from planner.labels import tr
 from planner.outputs.style import completeness_color
@@ -201,7 +202,7 @@ def _scale_bar(ax, bounds: tuple[float, float, float, float], lang: str) -> None
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.annotate(label, ((x0 + x1) / 2, y), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=7, zorder=8)
     ny = y + 0.09 * (maxy - miny)
-    ax.annotate("N" if lang != "zh" else "北", (x1, ny), xytext=(x1, ny - 0.05 * (maxy - miny)), ha="center", va="bottom",
+    ax.annotate(tr("ui.north", lang), (x1, ny), xytext=(x1, ny - 0.05 * (maxy - miny)), ha="center", va="bottom",
                 fontsize=8, zorder=8, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
 
 
@@ -223,7 +224,7 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
     """
     comp = result.compounds
     table = result.coverage.table
-    longest = f"{max(result.coverage.thresholds_min):g}"
+    longest = schema.minutes_text(max(result.coverage.thresholds_min))
     with _style():
         bounds = _frame(comp, result.facilities, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.22, extra_height=0.9)
@@ -252,10 +253,10 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
         ramp = [Line2D([], [], marker="o", linestyle="", markerfacecolor=completeness_color(v), markeredgecolor="#333333",
                        markersize=6, label=f"{v * 100:.0f}%") for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
         ramp.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", markersize=6,
-                           label=tr("ui_unreachable", lang)))
-        _legend(leg, [(tr("ui_legend_completeness", lang, t=longest), ramp)])
+                           label=tr("ui.unreachable", lang)))
+        _legend(leg, [(tr("ui.legend_completeness", lang, t=longest), ramp)])
         if handles:  # below the map, in columns: a long list would squeeze the map
-            fig.legend(handles=handles, title=tr("ui_legend_facilities", lang), loc="outside lower center", ncols=4, fontsize=7,
+            fig.legend(handles=handles, title=tr("ui.legend_facilities", lang), loc="outside lower center", ncols=4, fontsize=7,
                        frameon=False, handletextpad=0.4, columnspacing=1.2)
         _scale_bar(ax, bounds, lang)
         return _png(fig)
@@ -277,13 +278,13 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
             colour = lambda n: _REDS(0.12 + 0.6 * n / worst) if n else "#f7fcf5"  # noqa: E731
             zones.plot(ax=ax, color=[colour(n) for n in failed], alpha=0.6, edgecolor="#67000d", linewidth=1.0, zorder=2)
             for name, n, pt in zip(zones["name"].astype(str), failed, zones.geometry.representative_point(), strict=True):
-                ax.annotate(f"{name}\n{tr('ui_failed_rules', lang)} {n}", (pt.x, pt.y), ha="center", va="center", fontsize=8, zorder=6,
+                ax.annotate(f"{name}\n{tr('ui.failed_rules', lang)} {n}", (pt.x, pt.y), ha="center", va="center", fontsize=8, zorder=6,
                             bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#67000d", "lw": 0.5, "alpha": 0.85})
             for n in sorted(set(failed.tolist())):
                 handles.append(Patch(facecolor=colour(n), edgecolor="#67000d", alpha=0.6, label=str(n)))
         cx, cy = _points(result.compounds)
         ax.scatter(cx, cy, s=4, c="#555555", zorder=4, linewidths=0)
-        _legend(leg, [(tr("ui_failed_rules", lang), handles)])
+        _legend(leg, [(tr("ui.failed_rules", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)
 
@@ -308,7 +309,7 @@ def gaps_map(result, *, lang: str = "zh") -> bytes:
                    edgecolors="#333333", linewidths=0.4, zorder=5)
         steps = sorted({0, *np.unique(np.linspace(1, top, num=min(top, 5)).round().astype(int)).tolist()})
         handles = [Patch(facecolor=colour(k), edgecolor="#333333", label=str(k)) for k in steps]
-        _legend(leg, [(tr("ui_gap_count_legend", lang), handles)])
+        _legend(leg, [(tr("ui.gap_count_legend", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)
 
@@ -339,8 +340,8 @@ def sites_map(result, sites: gpd.GeoDataFrame, *, lang: str = "zh") -> bytes:
                 ax.annotate(str(r), (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color="black", zorder=8,
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": color, "lw": 0.8})
             handles.append(Line2D([], [], marker="*", linestyle="", markersize=11, markerfacecolor=color, markeredgecolor="black",
-                                  label=task or tr("ui_sites", lang)))
-        _legend(leg, [(tr("ui_sites", lang), handles)])
+                                  label=task or tr("ui.sites", lang)))
+        _legend(leg, [(tr("ui.sites", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)
 
@@ -359,13 +360,13 @@ def coverage_curve_chart(curve: pd.DataFrame, *, lang: str = "zh", value_column:
         for key, sub in groups:
             sub = sub.sort_values("k")
             (line,) = ax.plot(sub["k"], sub[value], marker="o", markersize=3.5, linewidth=1.6,
-                              label=tr("ui_curve_exact", lang) if key is None else f"{key}（{tr('ui_curve_exact', lang)}）")
+                              label=tr("ui.curve_exact", lang) if key is None else f"{key}（{tr('ui.curve_exact', lang)}）")
             if "greedy_covered" in sub.columns and value != "greedy_covered":
                 ax.plot(sub["k"], sub["greedy_covered"], linestyle="--", linewidth=1.0, color=line.get_color(), alpha=0.8,
-                        label=tr("ui_curve_greedy", lang) if key is None else f"{key}（{tr('ui_curve_greedy', lang)}）")
+                        label=tr("ui.curve_greedy", lang) if key is None else f"{key}（{tr('ui.curve_greedy', lang)}）")
         ax.set_ylim(bottom=0)
-        ax.set_xlabel(tr("ui_curve_k", lang))
-        ax.set_ylabel(tr("ui_curve_value", lang))
+        ax.set_xlabel(tr("ui.curve_k", lang))
+        ax.set_ylabel(tr("ui.curve_value", lang))
         ax.grid(True, color="#e0e0e0", linewidth=0.6)
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))

@@ -295,11 +295,11 @@ def write_comparison(
     taxonomy = load_taxonomy()
     compounds = pd.DataFrame(cmp.compounds.drop(columns="geometry", errors="ignore"))
     about = [
-        (tr("cmp_run_a", lang), f"{cmp.a.name} — {cmp.a.path.resolve()}"),
-        (tr("cmp_run_b", lang), f"{cmp.b.name} — {cmp.b.path.resolve()}"),
-        (tr("xl_created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
-        (tr("cmp_method", lang), tr("cmp_method_text", lang, t=f"{cmp.b.longest:g}")),
-        *((tr("cmp_note", lang), n) for n in cmp.notes),
+        (tr("cmp.run_a", lang), f"{cmp.a.name} — {cmp.a.path.resolve()}"),
+        (tr("cmp.run_b", lang), f"{cmp.b.name} — {cmp.b.path.resolve()}"),
+        (tr("xl.created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+        (tr("cmp.method", lang), tr("cmp.method_text", lang, t=schema.minutes_text(cmp.b.longest))),
+        *((tr("cmp.note", lang), n) for n in cmp.notes),
     ]
     sheets = [("compare_zones", cmp.zones), ("compare_rules", cmp.rules),
               ("compare_compounds", compounds[compounds["change"] != "unchanged"].reset_index(drop=True))]

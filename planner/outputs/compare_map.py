@@ -79,7 +79,7 @@ def _add_zone_changes(fmap: folium.Map, cmp: Comparison, outlines: gpd.GeoDataFr
     colours = {"better": "#1a9850", "worse": "#d73027", "both": "#f68b1f", "same": "#ffffff"}
     folium.GeoJson(
         zg,
-        name=tr("cmp_zones", lang),
+        name=tr("cmp.zones", lang),
         style_function=lambda f, c=colours: {
             "color": "#3f007d", "weight": 2.5, "dashArray": "6 4", "fillColor": c[f["properties"]["state"]],
             "fillOpacity": 0.05 if f["properties"]["state"] == "same" else 0.3,
@@ -104,7 +104,7 @@ def _add_compound_changes(fmap: folium.Map, comp: gpd.GeoDataFrame, shown: gpd.G
         radius = 4 if change == "unchanged" else 7
         folium.GeoJson(
             layer,
-            name=f"{tr('cmp_' + change, lang)} ({int(mask.sum())})",
+            name=f"{tr('cmp.' + change, lang)} ({int(mask.sum())})",
             marker=folium.CircleMarker(radius=radius, weight=1),
             style_function=lambda f, col=colour, r=radius: {"radius": r, "color": "#333333", "weight": 1, "fill": True,
                                                             "fillColor": col, "fillOpacity": 0.9},
@@ -123,13 +123,13 @@ def _add_facility_changes(fmap: folium.Map, fac: pd.DataFrame, *, lang: str, bas
         label = sub["category_zh"] if "category_zh" in sub.columns else sub["category"]
         layer = gpd.GeoDataFrame(
             {"name": sub["name"].astype(str).to_numpy(),
-             "popup": [f"<b>{html.escape(str(n))}</b><br>{html.escape(str(c))}<br>{tr('cmp_fac_' + change, lang)}"
+             "popup": [f"<b>{html.escape(str(n))}</b><br>{html.escape(str(c))}<br>{tr('cmp.fac_' + change, lang)}"
                        for n, c in zip(sub["name"], label, strict=True)]},
             geometry=sub.geometry.to_numpy(), crs=4326,
         )
         folium.GeoJson(
             layer,
-            name=f"{tr('cmp_fac_' + change, lang)} ({len(sub)})",
+            name=f"{tr('cmp.fac_' + change, lang)} ({len(sub)})",
             marker=folium.CircleMarker(radius=9, weight=3),
             style_function=lambda f, col=colour: {"radius": 9, "color": "#000000", "weight": 3, "fill": True, "fillColor": col,
                                                   "fillOpacity": 1.0, "dashArray": None},
@@ -142,12 +142,12 @@ def _add_controls(fmap: folium.Map, cmp: Comparison, *, lang: str) -> None:
     """The layer switcher, the title box (with the comparison's notes), the legend and the page title."""
     folium.LayerControl(collapsed=False).add_to(fmap)
     root = fmap.get_root()
-    title = tr("cmp_title", lang, a=cmp.a.name, b=cmp.b.name)
+    title = tr("cmp.title", lang, a=cmp.a.name, b=cmp.b.name)
     notes = "".join(f"<br><span style='color:#b35806'>{html.escape(n)}</span>" for n in cmp.notes)
     root.html.add_child(folium.Element(
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:14px sans-serif;max-width:60%'>"
-        f"<b>{html.escape(title)}</b><br><span style='font-size:12px;color:#555'>{tr('cmp_subtitle', lang, t=f'{cmp.b.longest:g}')}</span>{notes}</div>"
+        f"<b>{html.escape(title)}</b><br><span style='font-size:12px;color:#555'>{tr('cmp.subtitle', lang, t=schema.minutes_text(cmp.b.longest))}</span>{notes}</div>"
     ))
     root.html.add_child(folium.Element(_legend_html(lang)))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
@@ -160,20 +160,20 @@ def _legend_html(lang: str) -> str:
     """The legend: compound change classes, 街道 states, facility changes."""
     items = "".join(
         f"<div><i style='background:{c};width:10px;height:10px;border-radius:5px;display:inline-block;margin-right:4px;border:1px solid #333'></i>"
-        f"{tr('cmp_' + k, lang)}</div>" for k, c in CHANGES.items()
+        f"{tr('cmp.' + k, lang)}</div>" for k, c in CHANGES.items()
     )
     zones_legend = "".join(
         f"<div><i style='background:{c};opacity:.6;width:12px;height:10px;display:inline-block;margin-right:4px;border:1px dashed #3f007d'></i>"
-        f"{tr('cmp_zone_' + k, lang)}</div>" for k, c in (("better", "#1a9850"), ("worse", "#d73027"), ("both", "#f68b1f"))
+        f"{tr('cmp.zone_' + k, lang)}</div>" for k, c in (("better", "#1a9850"), ("worse", "#d73027"), ("both", "#f68b1f"))
     )
     fac_legend = "".join(
         f"<div><i style='background:{c};width:12px;height:12px;border-radius:7px;display:inline-block;margin-right:4px;border:2px solid #000'></i>"
-        f"{tr('cmp_fac_' + k, lang)}</div>" for k, c in (("added", "#1a9850"), ("removed", "#d73027"))
+        f"{tr('cmp.fac_' + k, lang)}</div>" for k, c in (("added", "#1a9850"), ("removed", "#d73027"))
     )
     return (
         "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif'>"
-        f"<b>{tr('ui_legend', lang)}</b>{items}{zones_legend}{fac_legend}</div>"
+        f"<b>{tr('ui.legend', lang)}</b>{items}{zones_legend}{fac_legend}</div>"
     )
 
 
@@ -186,26 +186,26 @@ def _zone_state(row: pd.Series) -> str:
 def _zone_popup(row: pd.Series, cats: list[str], taxonomy: Taxonomy, rule_names: dict[str, str], lang: str) -> str:
     """A 街道's popup: rules newly passing or failing, people newly covered or losing cover per category."""
     parts = [f"<b>{html.escape(str(row['name']))}</b>"]
-    for key, label, mark in (("newly_passing", "cmp_newly_passing", "✔"), ("newly_failing", "cmp_newly_failing", "✘")):
+    for key, label, mark in (("newly_passing", "cmp.newly_passing", "✔"), ("newly_failing", "cmp.newly_failing", "✘")):
         if row[key]:
             items = "".join(f"<li>{mark} {html.escape(rule_names.get(rid, rid))}</li>" for rid in str(row[key]).split("；"))
             parts.append(f"{tr(label, lang)}<ul style='margin:0;padding-left:16px'>{items}</ul>")
     gains = [(c, row[schema.newly_covered(c)]) for c in cats if row[schema.newly_covered(c)] > 0]
     if gains:
         items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>+{v:,.0f}</td></tr>" for c, v in gains)
-        parts.append(f"{tr('cmp_newly_covered', lang)}<table style='font-size:11px'>{items}</table>")
+        parts.append(f"{tr('cmp.newly_covered', lang)}<table style='font-size:11px'>{items}</table>")
     losses = [(c, row[schema.lost(c)]) for c in cats if row[schema.lost(c)] > 0]
     if losses:
         items = "".join(f"<tr><td>{html.escape(taxonomy[c].label(lang) if c in taxonomy else c)}</td><td>−{v:,.0f}</td></tr>" for c, v in losses)
-        parts.append(f"{tr('cmp_lost_cover', lang)}<table style='font-size:11px'>{items}</table>")
+        parts.append(f"{tr('cmp.lost_cover', lang)}<table style='font-size:11px'>{items}</table>")
     if len(parts) == 1:
-        parts.append(tr("cmp_no_change", lang))
+        parts.append(tr("cmp.no_change", lang))
     return "<br>".join(parts)
 
 
 def _compound_popup(r, lang: str) -> str:
     """A compound's popup: its change class and the categories it gained or lost."""
-    parts = [f"<b>{html.escape(str(r.name))}</b>", tr("cmp_" + r.change, lang)]
+    parts = [f"<b>{html.escape(str(r.name))}</b>", tr("cmp." + r.change, lang)]
     if r.categories_gained:
         parts.append(f"+ {html.escape(r.categories_gained)}")
     if r.categories_lost:

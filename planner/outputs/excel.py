@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +30,15 @@ __all__ = ["write_workbook", "write_tables", "run_sheets"]
 log = logging.getLogger(__name__)
 
 
-_PERCENT = re.compile(r"^(share_|completeness$|covered_share$)")
+# number formats by column: shares as percentages, metres and people as whole numbers, minutes to one decimal
+_PERCENT_KINDS = {"share", "share_a", "share_b"}
+_PERCENT_COLUMNS = {"completeness", "covered_share"}
+_COUNT_KINDS = {"newly_covered", "lost"}
+_COUNT_COLUMNS = {
+    "population", "households", "age_60_plus", "age_0_3", "unserved", "covered", "greedy_covered", "newly_covered",
+    "newly_covered_total", "lost_total", "new_population", "new_age_60_plus", "new_age_0_3", "new_compounds",
+}  # fmt: skip
+_METRE_COLUMNS = {"nearest_m", "snap_distance_m"}
 def _display_width(text: str) -> int:
     """Approximate width in Excel character units: CJK and full-width characters count twice."""
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
@@ -56,16 +63,14 @@ def _cell_value(value: object) -> object:
 
 
 def _number_format(key: str, series: pd.Series) -> str | None:
-    if _PERCENT.match(key) and pd.api.types.is_float_dtype(series):
-        return "0.0%"
     kind = parsed.kind if (parsed := schema.parse_column(key)) is not None else None
-    if kind == "dist_m" or key.startswith(("nearest_m", "snap_distance_m")):
+    if (kind in _PERCENT_KINDS or key in _PERCENT_COLUMNS) and pd.api.types.is_float_dtype(series):
+        return "0.0%"
+    if kind == "dist_m" or key in _METRE_COLUMNS:
         return "#,##0"
     if kind == "minutes":
         return "0.0"
-    if key in ("population", "households", "age_60_plus", "age_0_3", "unserved", "covered", "greedy_covered") or key.startswith(
-        ("newly_covered", "lost_", "new_")
-    ):
+    if kind in _COUNT_KINDS or key in _COUNT_COLUMNS:
         return "#,##0"
     return None
 
@@ -85,7 +90,7 @@ def _write_sheet(wb: Workbook, title: str, frame: pd.DataFrame, *, lang: str, ta
         for j, v in enumerate(values):
             cv = _cell_value(v)
             if translate_status[j] and cv in schema.STATUSES:
-                cv = LABELS[f"status_{cv}"][i]
+                cv = LABELS[f"status.{cv}"][i]
             if len(rows) < 300 and cv is not None:
                 shown = f"{cv:,.2f}" if isinstance(cv, float) else str(cv)
                 widths[j] = max(widths[j], min(_display_width(shown), 60))
@@ -130,7 +135,7 @@ def write_tables(
     the first sheet, 说明, before the tables.
     """
     i = 0 if lang == "zh" else 1
-    name = lambda key: LABELS[f"sheet_{key}"][i] if f"sheet_{key}" in LABELS else key  # noqa: E731
+    name = lambda key: LABELS[f"sheet.{key}"][i] if f"sheet.{key}" in LABELS else key  # noqa: E731
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(name("about"))
     ws.column_dimensions["A"].width = 24
@@ -145,7 +150,7 @@ def write_tables(
         for col, _label in _write_sheet(wb, title, frame, lang=lang, taxonomy=taxonomy):
             fields.append((title, col, column_label(col, "zh", taxonomy), column_label(col, "en", taxonomy)))
     _write_sheet(wb, name("fields"), pd.DataFrame(fields, columns=["sheet", "key", "label_zh", "label_en"]).rename(
-        columns={"sheet": tr("xl_sheet", lang), "key": tr("xl_key", lang), "label_zh": "中文", "label_en": "English"}
+        columns={"sheet": tr("xl.sheet", lang), "key": tr("xl.key", lang), "label_zh": tr("xl.label_zh", lang), "label_en": tr("xl.label_en", lang)}
     ), lang=lang, taxonomy=None)
     path = Path(path)
     wb.save(path)
@@ -160,7 +165,7 @@ def run_sheets(result) -> list[tuple[str, pd.DataFrame]]:
         sheets.append(("compliance", result.compliance.table))
     sheets.append(("subdistricts", result.zone_table.reset_index()))
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
-    comp = comp.drop(columns=[c for c in comp.columns if c.startswith("nearest_name__")])
+    comp = comp.drop(columns=schema.columns_of(comp.columns, "nearest_name"))
     pts = result.compounds.geometry.representative_point().to_crs(4326)
     comp.insert(2, "lon", pts.x.round(7).to_numpy())
     comp.insert(3, "lat", pts.y.round(7).to_numpy())
@@ -196,14 +201,14 @@ def write_workbook(result, path: str | Path, *, lang: str = "zh") -> Path:
     """Write ``report.xlsx`` of a run: one sheet per table, Chinese headers (English when ``lang="en"``)."""
     sc = result.scenario
     about: list[tuple[str, object]] = [
-        (tr("xl_title", lang), sc.name),
-        (tr("xl_created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
-        (tr("xl_version", lang), f"planner {__version__}"),
-        (tr("xl_scenario", lang), str(sc.path)),
-        (tr("ui_speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
-        (tr("ui_thresholds_label", lang), "、".join(f"{t:g}" for t in sc.thresholds_min) + (" 分钟" if lang == "zh" else " min")),
-        (tr("xl_headers", lang), tr("xl_headers_note", lang)),
+        (tr("xl.title", lang), sc.name),
+        (tr("xl.created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+        (tr("xl.version", lang), f"planner {__version__}"),
+        (tr("xl.scenario", lang), str(sc.path)),
+        (tr("ui.speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
+        (tr("ui.thresholds_label", lang), "、".join(schema.minutes_text(t) for t in sc.thresholds_min) + tr("ui.minutes_unit", lang)),
+        (tr("xl.headers", lang), tr("xl.headers_note", lang)),
     ]
     if sc.sample_data:
-        about.insert(1, (tr("ui_sample", lang), tr("ui_sample_note", lang)))
+        about.insert(1, (tr("ui.sample", lang), tr("ui.sample_note", lang)))
     return write_tables(run_sheets(result), path, lang=lang, taxonomy=result.taxonomy, about=about)

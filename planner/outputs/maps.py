@@ -58,7 +58,7 @@ def gap_map(
         isochrones = {k: to_display(v, basemap) for k, v in (isochrones or {}).items()}
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
-    longest = f"{max(coverage.thresholds_min):g}"
+    longest = schema.minutes_text(max(coverage.thresholds_min))
     comp = compounds.to_crs(4326)
     bounds = comp.total_bounds if len(comp) else network_edges.to_crs(4326).total_bounds
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
@@ -95,7 +95,7 @@ def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str
     major = net["highway"].astype(str).str.contains("primary|secondary|trunk|tertiary", regex=True)
     folium.GeoJson(
         net,
-        name=tr("ui_network", lang),
+        name=tr("ui.network", lang),
         style_function=lambda f: {
             "color": "#9a9a9a" if f["properties"]["highway"] and any(
                 k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "tertiary", "trunk")
@@ -120,11 +120,11 @@ def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.Da
     worst = max(1, int(zc["failed"].max()))
     folium.GeoJson(
         zc,
-        name=tr("ui_compliance", lang),
+        name=tr("ui.compliance", lang),
         style_function=lambda f, w=worst: {
             "color": "#67000d", "weight": 1, "fillColor": fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("ui_failed_rules", lang)]),
+        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("ui.failed_rules", lang)]),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
         show=False,
     ).add_to(fmap)
@@ -145,7 +145,7 @@ def _add_zones(
     zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
     folium.GeoJson(
         zg,
-        name=tr("ui_zones", lang),
+        name=tr("ui.zones", lang),
         style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
         popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
@@ -160,7 +160,7 @@ def _add_isochrones(
         meta = taxonomy[cat]
         folium.GeoJson(
             iso.to_crs(4326)[["geometry"]],
-            name=tr("ui_isochrone", lang, t=longest, c=meta.label(lang)),
+            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)),
             style_function=lambda f, col=meta.color: {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.15},
             show=False,
         ).add_to(fmap)
@@ -190,7 +190,7 @@ def _add_compounds(
         sub = cg[mask]
         folium.GeoJson(
             sub,
-            name=tr(f"ui_{layer_key}", lang),
+            name=tr(f"ui.{layer_key}", lang),
             marker=folium.CircleMarker(radius=6, weight=1),
             style_function=lambda f, lk=layer_key: {
                 "radius": f["properties"]["radius"],
@@ -216,8 +216,8 @@ def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxono
             "name": comp["name"].astype(str).to_numpy(),
             "share": compounds["formats_present"].to_numpy() / n_basic,
             "popup": [
-                f"<b>{html.escape(str(n))}</b><br>{tr('ui_formats', lang)}：{int(k)}/{n_basic}"
-                + (f"<br>缺 / missing：{html.escape(str(m))}" if m else "")
+                f"<b>{html.escape(str(n))}</b><br>{tr('ui.formats', lang)}：{int(k)}/{n_basic}"
+                + (f"<br>{tr('ui.formats_missing', lang)}：{html.escape(str(m))}" if m else "")
                 for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
             ],
         },
@@ -226,7 +226,7 @@ def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxono
     )[reach]
     folium.GeoJson(
         fg,
-        name=tr("ui_formats", lang),
+        name=tr("ui.formats", lang),
         marker=folium.CircleMarker(radius=6, weight=1),
         style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
                                   "fillColor": completeness_color(f["properties"]["share"])},
@@ -256,7 +256,7 @@ def _add_facilities(
         )
         folium.GeoJson(
             fg,
-            name=f"{tr('ui_facilities', lang)}：{meta.label(lang)} ({len(sub)})",
+            name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})",
             marker=folium.CircleMarker(radius=5, weight=1),
             style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": col, "fillOpacity": 1.0},
             tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
@@ -273,7 +273,7 @@ def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *,
         {
             "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
             "popup": [
-                f"<b>{tr('ui_site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
+                f"<b>{tr('ui.site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
                 + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
                 + f"<br>{html.escape(str(e))}"
                 for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
@@ -286,7 +286,7 @@ def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *,
     )
     folium.GeoJson(
         site_layer,
-        name=tr("ui_sites", lang),
+        name=tr("ui.sites", lang),
         marker=folium.CircleMarker(radius=11, weight=4),
         style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
                                   "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
@@ -324,30 +324,30 @@ def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str
         f"<td>{html.escape(r.shortfall_text or '')}</td></tr>"
         for r in sub.itertuples()
     )
-    head = f"<b>{html.escape(name)}</b> — {tr('ui_compliance', lang)}<br>"
-    cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui_rule", lang), tr("ui_value", lang), tr("ui_target", lang), tr("ui_shortfall", lang)))
+    head = f"<b>{html.escape(name)}</b> — {tr('ui.compliance', lang)}<br>"
+    cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
     return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
 
 
 def _fmt_m(dist: float, speed: float, lang: str) -> str:
     if not np.isfinite(dist):
-        return tr("ui_none_reachable", lang)
-    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('ui_minutes', lang)}）"
+        return tr("ui.none_reachable", lang)
+    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('ui.minutes', lang)}）"
 
 
 def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage: Coverage, max_snap_m: float, reachable: bool) -> str:
     longest = max(coverage.thresholds_min)
-    label_t = f"{longest:g}"
+    label_t = schema.minutes_text(longest)
     head = f"<b>{html.escape(str(row['name']))}</b><br>"
     facts = []
     for key in ("population", "households", "age_60_plus", "age_0_3"):
         val = row.get(key)
         if val is not None and pd.notna(val):
-            facts.append(f"{tr(f'ui_{key}', lang)} {float(val):,.0f}")
+            facts.append(f"{tr(f'ui.{key}', lang)} {float(val):,.0f}")
     head += "，".join(facts) + "<br>"
     if not reachable:
-        return head + f"<i>{tr('ui_not_connected', lang, d=max_snap_m)}</i>"
-    head += f"{tr('ui_completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
+        return head + f"<i>{tr('ui.not_connected', lang, d=max_snap_m)}</i>"
+    head += f"{tr('ui.completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
     rows = []
     for cat in cats:
         dist = cov_row[schema.dist_m(cat)]
@@ -365,11 +365,11 @@ def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage:
 def _facility_popup(row, label: str, lang: str) -> str:
     parts = [f"<b>{html.escape(str(row['name']))}</b>", html.escape(label)]
     if pd.notna(row.get("places")):
-        parts.append(tr("ui_capacity", lang, p=float(row["places"])))
+        parts.append(tr("ui.capacity", lang, p=float(row["places"])))
     if pd.notna(row.get("beds")):
-        parts.append(tr("ui_beds", lang, b=float(row["beds"])))
+        parts.append(tr("ui.beds", lang, b=float(row["beds"])))
     if row.get("public_benefit") is True:
-        parts.append(tr("ui_puhui", lang))
+        parts.append(tr("ui.puhui", lang))
     return "<br>".join(parts)
 
 
@@ -379,8 +379,8 @@ def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: s
     row = table.loc[zid]
     out = [f"<b>{html.escape(str(row['name']))}</b>"]
     if pd.notna(row["population"]):
-        out.append(f"{tr('ui_population', lang)} {row['population']:,.0f}，{tr('ui_compound_count', lang)} {int(row['compounds'])}")
-    out.append(tr("ui_share_within", lang, t=longest) + "：")
+        out.append(f"{tr('ui.population', lang)} {row['population']:,.0f}，{tr('ui.compound_count', lang)} {int(row['compounds'])}")
+    out.append(tr("ui.share_within", lang, t=longest) + "：")
     items = []
     for cat in cats:
         share = row[schema.share(cat, longest)]
@@ -391,7 +391,7 @@ def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: s
 
 def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     badge = (
-        f"<span style='background:#d73027;color:#fff;padding:1px 6px;border-radius:3px;margin-left:8px'>{tr('ui_sample', lang)}</span>"
+        f"<span style='background:#d73027;color:#fff;padding:1px 6px;border-radius:3px;margin-left:8px'>{tr('ui.sample', lang)}</span>"
         if sample
         else ""
     )
@@ -399,8 +399,8 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     return (
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif'>"
-        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{tr('ui_generated', lang)} {date} · "
-        f"{tr('ui_speed', lang, v=speed)}</span></div>"
+        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{tr('ui.generated', lang)} {date} · "
+        f"{tr('ui.speed', lang, v=speed)}</span></div>"
     )
 
 
@@ -415,8 +415,8 @@ def _legend_html(lang: str, longest: str, cats) -> str:
     return (
         "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-height:45%;overflow:auto'>"
-        f"<b>{tr('ui_legend', lang)}</b><br>{tr('ui_completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
-        f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('ui_unreachable', lang)}</div>"
+        f"<b>{tr('ui.legend', lang)}</b><br>{tr('ui.completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
+        f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('ui.unreachable', lang)}</div>"
         f"{cat_rows}</div>"
     )
 

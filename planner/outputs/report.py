@@ -80,7 +80,7 @@ def build_report(result, *, lang: str = "zh", summary: dict | None = None, gap_r
         s.html(number) for number, s in enumerate(sections, start=1)
     )
     fonts = font_faces(body) if embed_font else ""
-    title = html.escape(f"{sc.name} — {tr('rp_title', lang)}")
+    title = html.escape(f"{sc.name} — {tr('rp.title', lang)}")
     return (
         f"<!doctype html>\n<html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>"
@@ -176,23 +176,23 @@ def _rule_text(rid: str, rules: dict, fallback: str, lang: str) -> str:
 
 def _cover(result, lang: str, toc_items: list[tuple[str, str]]) -> str:
     sc = result.scenario
-    badge = f"<span class=\"badge\">{tr('ui_sample', lang)}</span>" if sc.sample_data else ""
+    badge = f"<span class=\"badge\">{tr('ui.sample', lang)}</span>" if sc.sample_data else ""
     meta = " · ".join(
         [
-            f"{tr('ui_generated', lang)} {_dt.date.today().isoformat()}",
+            f"{tr('ui.generated', lang)} {_dt.date.today().isoformat()}",
             f"planner {_e(__version__)}",
-            f"{tr('rp_preset', lang)} {_e(sc.standards.preset)}",
-            tr("ui_speed", lang, v=sc.walking_speed_m_per_min),
+            f"{tr('rp.preset', lang)} {_e(sc.standards.preset)}",
+            tr("ui.speed", lang, v=sc.walking_speed_m_per_min),
         ]
     )
     toc = "".join(f"<li><a href=\"#{sid}\">{_e(t)}</a></li>" for sid, t in toc_items)
-    sample = f"<p class=\"sample-note\">{tr('ui_sample_note', lang)}</p>" if sc.sample_data else ""
+    sample = f"<p class=\"sample-note\">{tr('ui.sample_note', lang)}</p>" if sc.sample_data else ""
     desc = f"<p class=\"desc\">{_e(sc.description)}</p>" if sc.description else ""
     return (
-        f"<header class=\"cover\"><p class=\"kicker\">{tr('rp_title', lang)}</p><h1>{_e(sc.name)}{badge}</h1>"
+        f"<header class=\"cover\"><p class=\"kicker\">{tr('rp.title', lang)}</p><h1>{_e(sc.name)}{badge}</h1>"
         f"<p class=\"meta\">{meta}</p>{sample}{desc}"
-        f"<nav class=\"toc\"><b>{tr('rp_contents', lang)}</b><ol>{toc}</ol></nav>"
-        f"<button class=\"noprint\" type=\"button\" onclick=\"window.print()\">{tr('rp_print', lang)}</button></header>"
+        f"<nav class=\"toc\"><b>{tr('rp.contents', lang)}</b><ol>{toc}</ol></nav>"
+        f"<button class=\"noprint\" type=\"button\" onclick=\"window.print()\">{tr('rp.print', lang)}</button></header>"
     )
 
 
@@ -210,24 +210,24 @@ def _summary_section(result, lang: str) -> _Section:
         return f"{_num(v)}<small>{'（' if lang == 'zh' else ' ('}{_num(v / pop * 100, 1) if pop and pd.notna(v) else '—'}%{'）' if lang == 'zh' else ')'}</small>"
 
     cards = [
-        (tr("rp_compounds", lang), f"{len(comp):,}", tr("rp_unreachable_n", lang, n=unreachable) if unreachable else ""),
-        (tr("ui_population", lang), _num(pop), ""),
-        (tr("ui_age_60_plus", lang), share_of("age_60_plus"), ""),
-        (tr("ui_age_0_3", lang), share_of("age_0_3"), ""),
-        (tr("ui_facilities", lang), f"{len(result.facilities):,}", tr("rp_in_categories", lang, n=cats_present)),
-        (tr("ui_zone", lang), f"{n_zones}", ""),
+        (tr("rp.compounds", lang), f"{len(comp):,}", tr("rp.unreachable_n", lang, n=unreachable) if unreachable else ""),
+        (tr("ui.population", lang), _num(pop), ""),
+        (tr("ui.age_60_plus", lang), share_of("age_60_plus"), ""),
+        (tr("ui.age_0_3", lang), share_of("age_0_3"), ""),
+        (tr("ui.facilities", lang), f"{len(result.facilities):,}", tr("rp.in_categories", lang, n=cats_present)),
+        (tr("ui.zone", lang), f"{n_zones}", ""),
     ]
     card_html = "".join(
         f"<div class=\"card\"><div class=\"label\">{_e(lab)}</div><div class=\"value\">{val}</div>"
         f"<div class=\"sub\">{_e(sub)}</div></div>"
         for lab, val, sub in cards
     )
-    longest = f"{max(result.coverage.thresholds_min):g}"
+    longest = schema.minutes_text(max(result.coverage.thresholds_min))
     zones = [z for z in table.index if z != ALL_ZONES]
     show_zones = zones if len(zones) <= 8 else []
-    headers = [tr("rp_category", lang), tr("rp_facility_count", lang), tr("rp_all_area", lang)] + [_e(table.loc[z, "name"]) for z in show_zones]
+    headers = [tr("rp.category", lang), tr("rp.facility_count", lang), tr("rp.all_area", lang)] + [_e(table.loc[z, "name"]) for z in show_zones]
     if not show_zones and zones:
-        headers.append(tr("rp_lowest_zone", lang))
+        headers.append(tr("rp.lowest_zone", lang))
     rows = []
     for cat in result.coverage.categories:
         col = schema.share(cat, longest)
@@ -241,12 +241,12 @@ def _summary_section(result, lang: str) -> _Section:
     share_table = _table(headers, rows, cls="shares", numeric=list(range(1, len(headers))), tid="share-table")
     content = (
         f"<div class=\"cards\">{card_html}</div>"
-        + _figure(charts.overview_map(result, lang=lang), tr("rp_fig_overview", lang, t=longest), "fig-summary")
-        + f"<h3>{tr('ui_share_within', lang, t=longest)}</h3>"
-        + f"<p class=\"note\">{tr('rp_share_note', lang, t=longest, m=result.scenario.threshold_m(float(longest)))}</p>"
+        + _figure(charts.overview_map(result, lang=lang), tr("rp.fig_overview", lang, t=longest), "fig-summary")
+        + f"<h3>{tr('ui.share_within', lang, t=longest)}</h3>"
+        + f"<p class=\"note\">{tr('rp.share_note', lang, t=longest, m=result.scenario.threshold_m(float(longest)))}</p>"
         + share_table
     )
-    return _Section("summary", tr("rp_summary", lang), content)
+    return _Section("summary", tr("rp.summary", lang), content)
 
 
 def _share_cell(value: object) -> str:
@@ -258,18 +258,18 @@ def _share_cell(value: object) -> str:
 
 def _compliance_section(result, lang: str, rules: dict, numbering: dict[str, str]) -> _Section:
     if result.compliance is None or not len(result.compliance.table):
-        return _Section("compliance", tr("rp_compliance", lang), f"<p>{tr('rp_no_rules', lang)}</p>", wide=True)
+        return _Section("compliance", tr("rp.compliance", lang), f"<p>{tr('rp.no_rules', lang)}</p>", wide=True)
     t = result.compliance.table
     zone_rows = t[t["subdistrict"] != CITY]
     rule_ids = list(dict.fromkeys(zone_rows["rule_id"]))
     zones = list(dict.fromkeys(zone_rows["subdistrict"]))
     names = dict(zip(zone_rows["subdistrict"], zone_rows["subdistrict_name"], strict=True))
     lookup = {(r.subdistrict, r.rule_id): r for r in zone_rows.itertuples()}
-    head = f"<th class=\"zone\">{tr('ui_zone', lang)}</th>" + "".join(
+    head = f"<th class=\"zone\">{tr('ui.zone', lang)}</th>" + "".join(
         f"<th class=\"rule\" data-rule=\"{_e(rid)}\" title=\"{_e(_rule_text(rid, rules, rid, lang))}\">"
         f"<span class=\"code\">{numbering.get(rid, '')}</span><span class=\"rtext\">{_e(_rule_text(rid, rules, rid, lang))}</span></th>"
         for rid in rule_ids
-    ) + f"<th class=\"count\">{tr('ui_failed_rules', lang)}</th>"
+    ) + f"<th class=\"count\">{tr('ui.failed_rules', lang)}</th>"
     body = []
     for z in zones:
         cells = []
@@ -283,16 +283,16 @@ def _compliance_section(result, lang: str, rules: dict, numbering: dict[str, str
             tip = f"{_rule_text(rid, rules, r.rule, lang)}：{_value_text(r)}"
             extra = f"<span class=\"sf\">{_e(r.shortfall_text)}</span>" if r.status == "fail" and r.shortfall_text else ""
             if r.status == "not_evaluable":
-                extra = f"<span class=\"sf\">{_e(_half(r.shortfall_text, lang) or tr('rp_not_evaluable', lang))}</span>"
+                extra = f"<span class=\"sf\">{_e(_half(r.shortfall_text, lang) or tr('rp.not_evaluable', lang))}</span>"
             cells.append(f"<td class=\"{r.status}\" title=\"{_e(tip)}\"><span class=\"mark\">{_MARK[r.status]}</span>{extra}</td>")
         body.append(f"<tr data-zone=\"{_e(z)}\"><th class=\"zone\">{_e(names.get(z, z))}</th>{''.join(cells)}<td class=\"count\">{n_fail}</td></tr>")
     matrix = f"<table id=\"compliance-matrix\" class=\"matrix\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     counts = t["status"].value_counts()
-    intro = tr("rp_compliance_intro", lang, preset=result.compliance.preset, p=int(counts.get("pass", 0)),
+    intro = tr("rp.compliance_intro", lang, preset=result.compliance.preset, p=int(counts.get("pass", 0)),
                f=int(counts.get("fail", 0)), n=int(counts.get("not_evaluable", 0)))
     legend = (
-        f"<p class=\"legend\"><span class=\"pass\">✔ {tr('rp_pass', lang)}</span> <span class=\"fail\">✘ {tr('rp_fail', lang)}</span> "
-        f"<span class=\"not_evaluable\">？ {tr('rp_not_evaluable', lang)}</span> · {tr('rp_rule_codes', lang)}</p>"
+        f"<p class=\"legend\"><span class=\"pass\">✔ {tr('rp.pass', lang)}</span> <span class=\"fail\">✘ {tr('rp.fail', lang)}</span> "
+        f"<span class=\"not_evaluable\">？ {tr('rp.not_evaluable', lang)}</span> · {tr('rp.rule_codes', lang)}</p>"
     )
     city = t[t["subdistrict"] == CITY]
     city_html = ""
@@ -302,14 +302,14 @@ def _compliance_section(result, lang: str, rules: dict, numbering: dict[str, str
              f"<span class=\"{r.status}\">{_MARK[r.status]}</span> {_e(r.shortfall_text or '')}"]
             for r in city.itertuples()
         ]
-        city_html = f"<h3>{tr('rp_city_rules', lang)}</h3>" + _table(
-            ["", tr("ui_rule", lang), f"{tr('ui_value', lang)} / {tr('ui_target', lang)}", tr("rp_result", lang)], rows, cls="city", tid="city-rules"
+        city_html = f"<h3>{tr('rp.city_rules', lang)}</h3>" + _table(
+            ["", tr("ui.rule", lang), f"{tr('ui.value', lang)} / {tr('ui.target', lang)}", tr("rp.result", lang)], rows, cls="city", tid="city-rules"
         )
     content = (
         f"<p>{_e(intro)}</p>{legend}<div class=\"matrix-wrap\">{matrix}</div>{city_html}"
-        + _figure(charts.compliance_map(result, lang=lang), tr("rp_fig_compliance", lang), "fig-compliance")
+        + _figure(charts.compliance_map(result, lang=lang), tr("rp.fig_compliance", lang), "fig-compliance")
     )
-    return _Section("compliance", tr("rp_compliance", lang), content, wide=True)
+    return _Section("compliance", tr("rp.compliance", lang), content, wide=True)
 
 
 def _half(text: object, lang: str) -> str:
@@ -329,17 +329,17 @@ def _gaps_section(result, lang: str, gap_rows: int) -> _Section:
     gaps = result.gaps
     names = _zone_names(result)
     if gaps is None or not len(gaps):
-        return _Section("gaps", tr("rp_gaps", lang), f"<p>{tr('rp_no_gaps', lang)}</p>")
+        return _Section("gaps", tr("rp.gaps", lang), f"<p>{tr('rp.no_gaps', lang)}</p>")
     parts = [
-        f"<p>{tr('rp_gaps_intro', lang, n=gap_rows)}</p>",
-        _figure(charts.gaps_map(result, lang=lang), tr("rp_fig_gaps", lang), "fig-gaps"),
+        f"<p>{tr('rp.gaps_intro', lang, n=gap_rows)}</p>",
+        _figure(charts.gaps_map(result, lang=lang), tr("rp.fig_gaps", lang), "fig-gaps"),
     ]
-    headers = [tr("rp_rank", lang), tr("rp_compound", lang), tr("ui_zone", lang), tr("rp_unserved", lang), tr("rp_nearest_m", lang), tr("rp_detail", lang)]
+    headers = [tr("rp.rank", lang), tr("rp.compound", lang), tr("ui.zone", lang), tr("rp.unserved", lang), tr("rp.nearest_m", lang), tr("rp.detail", lang)]
     for req, sub in gaps.groupby("requirement", sort=False):
         title = str(sub["requirement_zh"].iloc[0]) if lang == "zh" else _rule_en(req, str(sub["requirement_zh"].iloc[0]), result)
         group = str(sub["group"].iloc[0])
-        group = tr(f"group_{group}", lang) if f"group_{group}" in LABELS else group
-        head = tr("rp_gap_head", lang, n=len(sub), total=_num(sub["unserved"].sum()), g=group)
+        group = tr(f"group.{group}", lang) if f"group.{group}" in LABELS else group
+        head = tr("rp.gap_head", lang, n=len(sub), total=_num(sub["unserved"].sum()), g=group)
         rows = [
             [str(int(r.rank)), _e(r.name), _e(names.get(str(r.zone_id), r.zone_id)), _num(r.unserved), _num(r.nearest_m),
              _e(_label_categories(result, str(r.detail), lang))]
@@ -349,7 +349,7 @@ def _gaps_section(result, lang: str, gap_rows: int) -> _Section:
             f"<div class=\"gap\" data-requirement=\"{_e(req)}\"><h3>{_e(title)} <small>{_e(req)}</small></h3>"
             f"<p class=\"note\">{_e(head)}</p>{_table(headers, rows, numeric=[0, 3, 4], cls='gaps')}</div>"
         )
-    return _Section("gaps", tr("rp_gaps", lang), "".join(parts))
+    return _Section("gaps", tr("rp.gaps", lang), "".join(parts))
 
 
 def _rule_en(req: str, fallback: str, result) -> str:
@@ -382,18 +382,18 @@ def _sites_section(result, lang: str, sites, curve) -> _Section:
             parts.append(f"<div class=\"task\"><h3>{head}</h3>"
                          + _table([_e(column_label(c, lang, result.taxonomy)) for c in cols], rows, numeric=numeric, cls="sites") + "</div>")
         if hasattr(sites, "geometry"):
-            parts.append(_figure(charts.sites_map(result, sites, lang=lang), tr("rp_fig_sites", lang), "fig-sites"))
+            parts.append(_figure(charts.sites_map(result, sites, lang=lang), tr("rp.fig_sites", lang), "fig-sites"))
     if curve is not None and len(curve):
         value = "covered" if "covered" in curve.columns else None
         group = "task" if "task" in curve.columns else None
-        parts.append(f"<h3>{tr('rp_curve', lang)}</h3><p class=\"note\">{tr('rp_curve_note', lang)}</p>")
-        parts.append(_figure(charts.coverage_curve_chart(curve, lang=lang, value_column=value, group_column=group), tr("rp_curve", lang), "fig-curve"))
+        parts.append(f"<h3>{tr('rp.curve', lang)}</h3><p class=\"note\">{tr('rp.curve_note', lang)}</p>")
+        parts.append(_figure(charts.coverage_curve_chart(curve, lang=lang, value_column=value, group_column=group), tr("rp.curve", lang), "fig-curve"))
         cols = [c for c in _CURVE_COLUMNS if c in curve.columns]
         for task, sub in (curve.groupby(group, sort=False) if group else [("", curve)]):
             rows = [[_curve_cell(c, r[c]) for c in cols] for _, r in sub.iterrows()]
             parts.append((f"<p class=\"note\">{_e(task)}</p>" if task else "")
                          + _table([_e(column_label(c, lang, result.taxonomy)) for c in cols], rows, numeric=list(range(len(cols) - 1)), cls="curve"))
-    return _Section("sites", tr("rp_sites", lang), "".join(parts))
+    return _Section("sites", tr("rp.sites", lang), "".join(parts))
 
 
 def _site_cell(result, col: str, value: object, names: dict[str, str], lang: str) -> str:
@@ -416,18 +416,18 @@ def _curve_cell(col: str, value: object) -> str:
 
 def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], summary: dict) -> _Section:
     sc = result.scenario
-    thresholds = "、".join(f"{t:g} {tr('ui_minutes', lang)} ≈ {sc.threshold_m(t):,.0f} m" for t in sc.thresholds_min)
+    thresholds = "、".join(f"{t:g} {tr('ui.minutes', lang)} ≈ {sc.threshold_m(t):,.0f} m" for t in sc.thresholds_min)
     params = [
-        (tr("ui_speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
-        (tr("ui_thresholds_label", lang), thresholds),
-        (tr("rp_max_snap", lang), f"{sc.max_snap_m:g} m"),
-        (tr("rp_search_limit", lang), f"{sc.search_limit_m:,.0f} m"),
-        (tr("rp_crs", lang), f"{result.crs.to_string()}（{result.crs.name}）" if lang == "zh" else f"{result.crs.to_string()} ({result.crs.name})"),
-        (tr("rp_network", lang), tr("rp_network_size", lang, n=len(result.network.nodes), e=len(result.network.edges), km=result.network.total_length_km)),
-        (tr("rp_preset", lang), sc.standards.preset + ("" if not sc.standards.overrides else " + " + ", ".join(f"{k} = {v:g}" for k, v in sc.standards.overrides.items()))),
+        (tr("ui.speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
+        (tr("ui.thresholds_label", lang), thresholds),
+        (tr("rp.max_snap", lang), f"{sc.max_snap_m:g} m"),
+        (tr("rp.search_limit", lang), f"{sc.search_limit_m:,.0f} m"),
+        (tr("rp.crs", lang), f"{result.crs.to_string()}（{result.crs.name}）" if lang == "zh" else f"{result.crs.to_string()} ({result.crs.name})"),
+        (tr("rp.network", lang), tr("rp.network_size", lang, n=len(result.network.nodes), e=len(result.network.edges), km=result.network.total_length_km)),
+        (tr("rp.preset", lang), sc.standards.preset + ("" if not sc.standards.overrides else " + " + ", ".join(f"{k} = {v:g}" for k, v in sc.standards.overrides.items()))),
     ]
-    param_html = _table([tr("rp_parameter", lang), tr("ui_value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")
-    text = f"<p>{tr('rp_methods_text', lang)}</p>"
+    param_html = _table([tr("rp.parameter", lang), tr("ui.value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")
+    text = f"<p>{tr('rp.methods_text', lang)}</p>"
 
     # rules: citation and confidence from the compliance table (falling back to the rules data)
     t = result.compliance.table if result.compliance is not None else pd.DataFrame(columns=["rule_id", "source", "conf"])
@@ -439,37 +439,37 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         conf = cited.loc[rid, "conf"] if rid in cited.index else (rule.conf if rule else "")
         target = f"{rule.value:g} {rule.unit}" if rule else ""
         rule_rows.append([code, f"<code>{_e(rid)}</code>", _e(_rule_text(rid, rules, rid, lang)), _e(target), _e(src), _e(conf)])
-    rules_html = _table(["", tr("rp_rule_id", lang), tr("ui_rule", lang), tr("ui_target", lang), tr("rp_source", lang), tr("rp_conf", lang)],
+    rules_html = _table(["", tr("rp.rule_id", lang), tr("ui.rule", lang), tr("ui.target", lang), tr("rp.source", lang), tr("rp.conf", lang)],
                         rule_rows, cls="rules", tid="rules-table")
-    conf_legend = "；".join(f"{k.removeprefix('conf_')} = {tr(k, lang)}" for k in LABELS if k.startswith("conf_"))
+    conf_legend = "；".join(f"{k.removeprefix('conf.')} = {tr(k, lang)}" for k in LABELS if k.startswith("conf."))
 
     # data inputs
     inputs = summary.get("inputs") or [{"path": str(p)} for p in _scenario_paths(sc)]
     input_rows = [[_e(Path(i["path"]).name), _e(_num(i.get("bytes"))), f"<code>{_e(str(i.get('sha256', ''))[:16])}</code>"] for i in inputs]
-    inputs_html = _table([tr("rp_file", lang), tr("rp_bytes", lang), "SHA-256"], input_rows, numeric=[1], cls="inputs", tid="inputs-table")
+    inputs_html = _table([tr("rp.file", lang), tr("rp.bytes", lang), "SHA-256"], input_rows, numeric=[1], cls="inputs", tid="inputs-table")
     layer_rows = []
     for lyr in (result.layers.facilities, result.layers.residential, result.layers.zones):
         if lyr is None:
             continue
         reasons = lyr.rejected["reason_code"].value_counts().sort_index() if len(lyr.rejected) else pd.Series(dtype=int)
-        layer_rows.append([_e(tr(f"rp_layer_{lyr.kind}", lang)), _e(lyr.source), _num(lyr.rows_read), _num(len(lyr.data)), _num(len(lyr.rejected)),
+        layer_rows.append([_e(tr(f"rp.layer_{lyr.kind}", lang)), _e(lyr.source), _num(lyr.rows_read), _num(len(lyr.data)), _num(len(lyr.rejected)),
                            _e("、".join(f"{k} {v}" for k, v in reasons.items()))])
-    layers_html = _table([tr("rp_layer", lang), tr("rp_source_file", lang), tr("rp_read", lang), tr("rp_kept", lang), tr("rp_rejected", lang),
-                          tr("rp_reasons", lang)], layer_rows, numeric=[2, 3, 4], cls="layers", tid="layers-table")
+    layers_html = _table([tr("rp.layer", lang), tr("rp.source_file", lang), tr("rp.read", lang), tr("rp.kept", lang), tr("rp.rejected", lang),
+                          tr("rp.reasons", lang)], layer_rows, numeric=[2, 3, 4], cls="layers", tid="layers-table")
     warnings = "".join(f"<li>{_e(w)}</li>" for w in result.warnings)
-    sample = f"<p class=\"sample-note\">{tr('ui_sample_note', lang)}</p>" if sc.sample_data else ""
-    osm = f"<p class=\"note\">{tr('rp_osm_credit', lang)}</p>" if sc.network.kind == "osm" or "osm" in (sc.facilities.source, sc.residential.source) else ""
+    sample = f"<p class=\"sample-note\">{tr('ui.sample_note', lang)}</p>" if sc.sample_data else ""
+    osm = f"<p class=\"note\">{tr('rp.osm_credit', lang)}</p>" if sc.network.kind == "osm" or "osm" in (sc.facilities.source, sc.residential.source) else ""
     timing = result.timings.get("total")
     content = (
-        f"<h3>{tr('rp_method', lang)}</h3>{text}{param_html}"
-        f"<h3>{tr('rp_rules', lang)}</h3>{rules_html}<p class=\"note\">{tr('rp_conf', lang)}：{_e(conf_legend)}</p>"
-        f"<h3>{tr('rp_inputs', lang)}</h3>{sample}<p class=\"note\">{tr('rp_scenario_file', lang)}：<code>{_e(sc.path)}</code></p>"
+        f"<h3>{tr('rp.method', lang)}</h3>{text}{param_html}"
+        f"<h3>{tr('rp.rules', lang)}</h3>{rules_html}<p class=\"note\">{tr('rp.conf', lang)}：{_e(conf_legend)}</p>"
+        f"<h3>{tr('rp.inputs', lang)}</h3>{sample}<p class=\"note\">{tr('rp.scenario_file', lang)}：<code>{_e(sc.path)}</code></p>"
         f"{inputs_html}{layers_html}"
-        + (f"<h3>{tr('rp_warnings', lang)}</h3><ul>{warnings}</ul>" if warnings else "")
+        + (f"<h3>{tr('rp.warnings', lang)}</h3><ul>{warnings}</ul>" if warnings else "")
         + osm
-        + (f"<p class=\"note\">{tr('rp_runtime', lang, s=timing)}</p>" if timing is not None else "")
+        + (f"<p class=\"note\">{tr('rp.runtime', lang, s=timing)}</p>" if timing is not None else "")
     )
-    return _Section("methods", tr("rp_methods", lang), content)
+    return _Section("methods", tr("rp.methods", lang), content)
 
 
 def _scenario_paths(sc) -> list[Path]:

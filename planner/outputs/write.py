@@ -191,7 +191,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "unreachable": int((~result.facilities["reachable"].astype(bool)).sum()),
             "by_category": result.facilities["category"].value_counts().sort_index().to_dict(),
         },
-        f"population_share_within_{longest:g}min": {
+        f"population_share_within_{schema.minutes_text(longest)}min": {
             c: (None if pd.isna(total_row[schema.share(c, longest)]) else round(float(total_row[schema.share(c, longest)]), 4))
             for c in cats
         },

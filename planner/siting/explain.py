@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from planner import schema
 from planner.settings import SitingSpec
 from planner.siting.models import CoverProblem, greedy_max_cover, solve_mclp
 from planner.siting.problem import Service, SitingProblem
@@ -89,9 +90,9 @@ def _site_row(rank: int, site: pd.Series, zid: str, services: list[Service], com
         "partner": services[1].category if len(services) > 1 else "",  # 老幼复合: the service sharing the site
         "zone_id": zid,
         "source": site["source"],
-        "new_population": group_sum("population"),
-        "new_age_60_plus": group_sum("age_60_plus"),
-        "new_age_0_3": group_sum("age_0_3"),
+        schema.newly_served("population"): group_sum("population"),
+        schema.newly_served("age_60_plus"): group_sum("age_60_plus"),
+        schema.newly_served("age_0_3"): group_sum("age_0_3"),
         "new_compounds": len(new_any),
         "compounds": "、".join(newly["name"].astype(str).head(12)) + ("…" if len(new_any) > 12 else ""),
         "marginal_gain": gain,
@@ -154,7 +155,7 @@ def task_summary(problem: SitingProblem, sol, reduced: CoverProblem, sites: gpd.
         "demand_total": total_demand,
         "demand_covered_before": before,
         "demand_covered_after": before + float(sites["marginal_gain"].sum()) if len(sites) and task.model != "capacitated" else (
-            before + float(sites["new_" + task.demand].sum()) if len(sites) else before),
+            before + float(sites[schema.newly_served(task.demand)].sum()) if len(sites) else before),
         "unreachable_demand": len(problem.unreachable),
         **sol.details,
         **details,

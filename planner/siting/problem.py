@@ -1,6 +1,6 @@
 """Siting problems of a run: who each task must still serve, the candidate sites, and which compounds each reaches.
 
-Every task of a run shares the run's :class:`~planner.network.build.Reach` (gates and facilities snapped once).
+Every task of a run shares the run's :class:`~planner.network.points.Reach` (gates and facilities snapped once).
 The candidates of all tasks are generated first and snapped together in one call; each task then builds the
 reach graph of its own points (gates, its existing facilities, its candidates) from those snappings, because
 distances depend in the last bits on which points split the edges and must not see other tasks' points.
@@ -9,7 +9,7 @@ distances depend in the last bits on which points split the edges and must not s
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -144,11 +144,17 @@ def compound_pairs(src: np.ndarray, tgt: np.ndarray, d: np.ndarray, owner: np.nd
     return frame.groupby(["s", "c"], as_index=False, sort=True)["d"].min()
 
 
-def build_problems(tasks: Sequence[SitingSpec], inputs: SitingInputs) -> list[SitingProblem]:
-    """The problem of each task, in order; the candidates of all tasks are snapped in one call."""
+def build_problems(tasks: Sequence[SitingSpec], inputs: SitingInputs) -> Iterator[SitingProblem]:
+    """The problem of each task, in order.
+
+    Every task's candidates are read (so a bad candidates layer stops the run before any solving) and snapped in
+    one call; each task's reach graph and catchments are then built only when its problem is asked for, so that at
+    city scale one task's graph is held at a time.
+    """
     drafts = [_draft(task, inputs) for task in tasks]
     snapped = _snap_candidates(drafts, inputs.reach)
-    return [_attach_candidates(d, s, inputs) for d, s in zip(drafts, snapped, strict=True)]
+    for draft, snap in zip(drafts, snapped, strict=True):
+        yield _attach_candidates(draft, snap, inputs)
 
 
 def _required_zones(task: SitingSpec, rules: list[Rule], zones, compliance, existing: pd.DataFrame) -> tuple[str, ...]:
