@@ -419,7 +419,7 @@ def report(size: str, info: dict, plan: dict, ref: dict | None, cap: float) -> s
             lines.append(f"{'reference: ' + name.replace('街道', 'zone'):<34}{s:>10.1f}{mib:>10.0f}")
         status = "" if ref["rc"] == 0 or ref["capped"] else f"  (exit {ref['rc']}, see {ref['log']})"
         lines.append(f"{'reference (wall, whole script)':<34}{fmt_s(ref, ref['wall_s']):>10}{ref['peak_mib']:>10.0f}{status}")
-    lines.append("outputs: " + ", ".join(f"{n} {b / 2**20:.1f} MB" for n, b in {**plan["outputs"], **(ref or {}).get("outputs", {})}.items()))
+    lines.append("outputs: " + ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in {**plan["outputs"], **(ref or {}).get("outputs", {})}.items()))
     n = f"> {cap:.0f}" if plan["capped"] else f"{plan['wall_s']:.0f}"
     last = f"e2e: {size} city {n} s, peak {plan['peak_mib']:.0f} MiB, map {plan['outputs'].get('index.html', 0) / 1e6:.1f} MB"
     if ref is None:
