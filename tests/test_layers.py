@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from pyproj import CRS
@@ -155,3 +157,23 @@ def test_zone_geometry_repaired_or_rejected(tmp_path: Path):
     assert list(layer.data.index) == ["Z1", "Z2"]
     assert layer.data.loc["Z2"].geometry.is_valid and layer.data.loc["Z2"].geometry.area > 0
     assert list(layer.rejected["reason_code"]) == ["wrong_geometry_type"]
+
+
+def test_validator_keeps_the_first_reason_per_row_in_input_order() -> None:
+    """Rejections collected as arrays: each row once, with its first reason and its own detail, listed by row."""
+    from planner.io.layers import _Validator
+
+    raw = gpd.GeoDataFrame({"名称": ["甲", "乙", "丙", "丁"], "类别": ["便利店", "X", None, "Y"]},
+                           geometry=shapely.points([0, 1, 2, 3], [0, 1, 2, 3]), crs=4326)
+    v = _Validator("facilities", "shops.csv", raw)
+    v.reject(raw["类别"].isin(["X", "Y"]), "unknown_category", raw["类别"].astype(str))  # rows 1 and 3
+    v.reject(raw["类别"].isna() | (raw["类别"] == "Y"), "missing_category")  # row 2; row 3 keeps its first reason
+    v.reject(np.zeros(4, dtype=bool), "duplicate_id")  # nothing
+    assert v.ok.tolist() == [True, False, False, False]
+    out = v.rejected(pd.Series(["a", "b", "c", "d"]), raw["名称"])
+    assert out["row"].tolist() == [2, 3, 4]  # 1-based, in input order although row 3 (4th) was rejected first
+    assert out["reason_code"].tolist() == ["unknown_category", "missing_category", "unknown_category"]
+    assert out["id"].tolist() == ["b", "c", "d"] and out["name"].tolist() == ["乙", "丙", "丁"]
+    assert out["reason"].iloc[0] == "未知设施类别：X / unknown facility category: X"
+    assert out["reason"].iloc[1] == "缺少设施类别 / missing facility category"
+    assert json.loads(out["attributes"].iloc[2]) == {"名称": "丁", "类别": "Y"}

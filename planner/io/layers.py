@@ -117,9 +117,22 @@ def _column_map(gdf: pd.DataFrame, spec_columns: Mapping[str, str], path: Path, 
     return found
 
 
-def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str = "", ids=None, names=None) -> pd.DataFrame:
+def _reason_text(code: str, detail: str) -> str:
+    """The bilingual reason of rejected.csv: 中文：detail / English: detail."""
     zh, en = LABELS[f"reason.{code}"]
-    reason = f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
+    return f"{zh}{'：' + detail if detail else ''} / {en}{': ' + detail if detail else ''}"
+
+
+def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str = "", ids=None, names=None) -> pd.DataFrame:
+    """Every row of ``rows`` rejected with one ``code`` and ``detail``."""
+    n = len(rows)
+    return _reject_rows(layer, source, rows, np.full(n, code, dtype=object), np.full(n, detail, dtype=object),
+                        ids=ids if ids is not None else "", names=names if names is not None else "")
+
+
+def _reject_rows(layer: str, source: str, rows: pd.DataFrame, codes: np.ndarray, details: np.ndarray, *, ids, names) -> pd.DataFrame:
+    """rejected.csv rows for ``rows``, each with its own code and detail; the original attributes as JSON."""
+    reasons = [_reason_text(c, d) for c, d in zip(codes, details, strict=True)]
     attrs = [
         json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)
         for rec in rows.to_dict("records")
@@ -129,10 +142,10 @@ def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str 
             "layer": layer,
             "source": source,
             "row": rows.index.to_numpy() + 1 if rows.index.dtype.kind in "iu" else rows.index.astype(str),
-            "id": ids if ids is not None else "",
-            "name": names if names is not None else "",
-            "reason_code": code,
-            "reason": reason,
+            "id": ids,
+            "name": names,
+            "reason_code": codes,
+            "reason": reasons,
             "attributes": attrs,
         }
     )
@@ -149,37 +162,47 @@ def _jsonable(value: object) -> object:
 
 
 class _Validator:
-    """Collects per-row rejections for one layer; each row is rejected at most once (first reason)."""
+    """Collects per-row rejections for one layer; each row is rejected at most once (first reason).
+
+    Rejections are kept as arrays (positions, codes, details), so a layer whose rows are mostly rejected — as most
+    OSM POIs are — costs in proportion to its size, not one frame per row.
+    """
 
     def __init__(self, kind: str, source: str, raw: gpd.GeoDataFrame):
         self.kind = kind
         self.source = source
         self.raw = raw
-        self.reason: dict[int, tuple[str, str]] = {}
+        self._taken = np.zeros(len(raw), dtype=bool)
+        self._positions: list[np.ndarray] = []
+        self._codes: list[str] = []
+        self._details: list[list[str]] = []
 
     def reject(self, mask: np.ndarray | pd.Series, code: str, detail: str | pd.Series = "") -> None:
-        mask = np.asarray(mask, dtype=bool)
-        for pos in np.flatnonzero(mask):
-            if pos not in self.reason:
-                d = detail.iloc[pos] if isinstance(detail, pd.Series) else detail
-                self.reason[pos] = (code, str(d))
+        """Reject the rows of ``mask`` not rejected before, with ``code`` and ``detail`` (one text, or one per row)."""
+        new = np.flatnonzero(np.asarray(mask, dtype=bool) & ~self._taken)
+        if not len(new):
+            return
+        self._taken[new] = True
+        details = detail.to_numpy(dtype=object)[new] if isinstance(detail, pd.Series) else [detail] * len(new)
+        self._positions.append(new)
+        self._codes.append(code)
+        self._details.append([str(d) for d in details])
 
     @property
     def ok(self) -> np.ndarray:
-        keep = np.ones(len(self.raw), dtype=bool)
-        keep[list(self.reason)] = False
-        return keep
+        return ~self._taken
 
     def rejected(self, ids: pd.Series, names: pd.Series) -> pd.DataFrame:
-        if not self.reason:
+        """One row per rejected input row, in input order: the rejected.csv columns."""
+        if not self._positions:
             return pd.DataFrame(columns=REJECTED_COLUMNS)
-        frames = []
-        for pos in sorted(self.reason):
-            code, detail = self.reason[pos]
-            frames.append(
-                _reject(self.kind, self.source, self.raw.iloc[[pos]], code, detail, ids=[ids.iloc[pos]], names=[names.iloc[pos]])
-            )
-        return pd.concat(frames, ignore_index=True)
+        pos = np.concatenate(self._positions)
+        codes = np.concatenate([np.full(len(p), c, dtype=object) for p, c in zip(self._positions, self._codes, strict=True)])
+        details = np.concatenate([np.asarray(d, dtype=object) for d in self._details])
+        order = np.argsort(pos, kind="stable")
+        pos, codes, details = pos[order], codes[order], details[order]
+        return _reject_rows(self.kind, self.source, self.raw.iloc[pos], codes, details,
+                            ids=ids.iloc[pos].tolist(), names=names.iloc[pos].tolist())
 
 
 def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, ...]) -> gpd.GeoSeries:
