@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _grid import perturbed_grid
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"10k": 100, "90k": 300, "250k": 500, "1m": 1000}  # grid side (10k: a smoke test) (nodes ≈ side² × ~0.99)
@@ -85,19 +86,8 @@ def grid_streets(side: int, seed: int):
     x0, y0 = Transformer.from_crs(4326, GK_CRS, always_xy=True).transform(*CENTRE_LONLAT)
     x0 -= side * BLOCK_M / 2
     y0 -= side * BLOCK_M / 2
-    ii, jj = np.divmod(np.arange(side * side), side)
-    x = x0 + jj * BLOCK_M + rng.uniform(-JITTER_M, JITTER_M, side * side)
-    y = y0 + ii * BLOCK_M + rng.uniform(-JITTER_M, JITTER_M, side * side)
-    idx = np.arange(side * side).reshape(side, side)
-    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    keep = rng.random(len(u)) >= REMOVED
-    u, v = u[keep], v[keep]
-    used = np.zeros(side * side, dtype=bool)
-    used[u] = True
-    used[v] = True
-    new_id = np.cumsum(used) - 1
-    return x[used], y[used], new_id[u], new_id[v], ii[used], jj[used], (x0, y0)
+    x, y, u, v, ii, jj = perturbed_grid(side, rng, origin=(x0, y0), spacing=BLOCK_M, jitter=JITTER_M, removed=REMOVED)
+    return x, y, u, v, ii, jj, (x0, y0)
 
 
 def points_beside(x, y, u, v, n: int, rng: np.random.Generator):

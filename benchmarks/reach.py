@@ -60,6 +60,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from _grid import perturbed_grid
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -146,21 +147,8 @@ def grid_network(side: int, seed: int, *, spacing: float = 100.0, jitter: float 
     """A perturbed side x side grid as planner StreetArrays (coordinate arrays; no shapely objects, no osmnx)."""
     from planner.engine.streets import StreetArrays
 
-    rng = np.random.default_rng(seed)
-    ii, jj = np.divmod(np.arange(side * side), side)
-    x = 450_000.0 + jj * spacing + rng.uniform(-jitter, jitter, side * side)  # metres, CGCS2000 GK zone 114E
-    y = 2_500_000.0 + ii * spacing + rng.uniform(-jitter, jitter, side * side)
-    idx = np.arange(side * side).reshape(side, side)
-    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    keep = rng.random(len(u)) >= removed
-    u, v = u[keep], v[keep]
-    used = np.zeros(side * side, dtype=bool)
-    used[u] = True
-    used[v] = True
-    new_id = np.cumsum(used) - 1
-    x, y = x[used], y[used]
-    u, v = new_id[u], new_id[v]
+    x, y, u, v, _, _ = perturbed_grid(side, np.random.default_rng(seed), origin=(450_000.0, 2_500_000.0),  # CGCS2000 GK 114E
+                                      spacing=spacing, jitter=jitter, removed=removed)
     order = np.lexsort((v, u))
     return StreetArrays.straight(x, y, u[order], v[order])
 

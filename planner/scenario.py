@@ -197,10 +197,10 @@ _SITING_KEYS = {
     "partner_radius_m",
 }
 # optional numeric fields of a siting task: key, default (unused: SitingSpec has them), low, high
+# numeric siting options: (key, lowest, highest); their defaults are SitingSpec's
 _SITING_NUMBERS = (
-    ("radius_m", None, 10, 20000), ("coverage_target_pct", 90.0, 0, 100), ("capacity_per_site", 100.0, 0, 1e6),
-    ("need_per_1000", 4.5, 0, 1000), ("candidate_spacing_m", 250.0, 1, 10000), ("time_limit_s", 60.0, 1, 36000),
-    ("partner_radius_m", None, 10, 20000),
+    ("radius_m", 10, 20000), ("coverage_target_pct", 0, 100), ("capacity_per_site", 0, 1e6), ("need_per_1000", 0, 1000),
+    ("candidate_spacing_m", 1, 10000), ("time_limit_s", 1, 36000), ("partner_radius_m", 10, 20000),
 )
 
 
@@ -289,7 +289,7 @@ def _siting_choices(task: dict, where: str, taxonomy: Taxonomy, problems: list[s
 def _siting_numbers(task: dict, where: str, problems: list[str]) -> dict[str, float]:
     """The numeric fields a task gives (radius, targets, capacities, spacing, time limit); a bad one is reported and left out."""
     nums = {}
-    for key, _default, low, high in _SITING_NUMBERS:
+    for key, low, high in _SITING_NUMBERS:
         if key in task:
             val = task[key]
             if isinstance(val, bool) or not isinstance(val, int | float) or not low <= val <= high:
