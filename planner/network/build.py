@@ -79,6 +79,27 @@ class WalkNetwork:
             object.__setattr__(self, "_streets", cached)
         return cached
 
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edges)
+
+    @property
+    def edge_attrs(self) -> pd.DataFrame:
+        """Per edge (edge id order): ``u``, ``v`` (node ids), ``length``, ``highway``, ``name`` — no geometry."""
+        return pd.DataFrame(self.edges[["u", "v", "length", "highway", "name"]])
+
+    def edge_geometries(self, edges: np.ndarray | None = None) -> np.ndarray:
+        """Shapely LineStrings (u → v) of ``edges`` (edge ids; all when None), built from :attr:`streets` on demand."""
+        st = self.streets
+        idx = np.arange(st.n_edges) if edges is None else np.asarray(edges, dtype=np.int64)
+        counts = st.offsets[idx + 1] - st.offsets[idx]
+        take = np.repeat(st.offsets[idx], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        return shapely.linestrings(st.coords[take], indices=np.repeat(np.arange(len(idx)), counts))
+
     def summary(self) -> str:
         return (
             f"步行路网 {len(self.nodes)} 个节点、{len(self.edges)} 条边、{self.total_length_km:.1f} km / "
