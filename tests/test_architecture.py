@@ -14,8 +14,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "planner"
 
-# modules every stage may import: settings, names and labels, exceptions (they import no stage)
-BASE = {"planner", "planner.errors", "planner.schema", "planner.labels", "planner.settings"}  # "planner": __version__ only
+# modules every stage may import: settings, names and labels, exceptions, progress bars (they import no stage)
+BASE = {"planner", "planner.errors", "planner.schema", "planner.labels", "planner.settings", "planner.progress"}  # "planner": __version__ only
 STAGES = ("engine", "io", "network", "analysis", "siting", "outputs")
 # what each part of the package may import from planner (besides itself)
 ALLOWED: dict[str, set[str]] = {
@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "schema": set(),
     "labels": {"planner.schema"},
     "settings": {"planner.errors"},
+    "progress": set(),
     "scenario": BASE | {"io", "analysis"},  # validates category keys and rule presets while parsing
     "pipeline": BASE | {"io", "engine", "network", "analysis", "siting", "scenario"},  # computes, never writes
     "cli": BASE | set(STAGES) | {"scenario", "pipeline"},
