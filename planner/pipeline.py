@@ -10,6 +10,8 @@ reach graph (:class:`~planner.network.points.Reach`) that every later stage shar
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,7 +44,7 @@ from planner.network.points import Reach, snap_geometries
 from planner.settings import Scenario
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
-__all__ = ["RunResult", "run", "DEFAULT_CATEGORIES"]
+__all__ = ["RunResult", "run", "DEFAULT_CATEGORIES", "peak_rss_mib"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class RunResult:
     zone_table: pd.DataFrame
     taxonomy: Taxonomy
     timings: dict[str, float] = field(default_factory=dict)
+    peak_rss_mib: dict[str, float] = field(default_factory=dict)  # peak resident memory (MiB) at the end of each stage
     census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
@@ -109,7 +112,14 @@ class RunResult:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["k", "covered", "covered_share", "status", "greedy_covered", "task"])
 
 
-def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None]):
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None],
+           memory: dict[str, float] | None = None):
     class _Timer:
         def __enter__(self):
             report(f"[{step}/{total}] {name}")
@@ -117,7 +127,11 @@ def _stage(timings: dict[str, float], name: str, step: int, total: int, report: 
             return self
 
         def __exit__(self, *exc):
-            timings[name] = round(time.perf_counter() - self.t, 3)
+            seconds = timings[name] = round(time.perf_counter() - self.t, 3)
+            if memory is not None:
+                memory[name] = peak_rss_mib()
+            if seconds >= 1.0 and memory is not None:  # long stages say what they cost
+                report(f"    用时 {seconds:.1f} 秒，内存峰值 {memory[name]:,.0f} MiB / {seconds:.1f} s, peak memory {memory[name]:,.0f} MiB")
             return False
 
     return _Timer()
@@ -137,17 +151,18 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     taxonomy = load_taxonomy()
     rules = rules_for(scenario.standards.preset, scenario.standards.overrides)
     timings: dict[str, float] = {}
+    memory: dict[str, float] = {}
     t_start = time.perf_counter()
     total = 8 if scenario.siting else 7
 
-    with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report):
+    with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
         osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None  # read once for stages 1–3
         crs = choose_crs(scenario, osm)
 
-    with _stage(timings, "读取图层 / load layers", 2, total, report):
+    with _stage(timings, "读取图层 / load layers", 2, total, report, memory):
         layers = load_layers(scenario, crs, taxonomy, osm)
 
-    with _stage(timings, "构建步行路网 / build walk network", 3, total, report):
+    with _stage(timings, "构建步行路网 / build walk network", 3, total, report, memory):
         network = build_network(scenario.network, crs, osm=osm)
         report("    " + network.summary())
     del osm  # nothing past the network needs the extract; let it be freed
@@ -156,12 +171,12 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     layers = reject_beyond_network(layers, network, scenario.study_area_buffer_m)
     comp, fac, zones = layers.compounds, layers.facilities, layers.zones
 
-    with _stage(timings, "接入路网 / snap to network edges", 4, total, report):
+    with _stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
         snap = snap_to_network(comp, fac, network, max_snap_m=scenario.max_snap_m)
         comp, fac, owner = snap.compounds, snap.facilities, snap.gate_owner
         warnings_ = shift_warnings(scenario, fac, network, report)
 
-    with _stage(timings, "计算步行可达 / walking distances", 5, total, report):
+    with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
         coverage = measure_coverage(scenario, reach, owner, comp, fac, _categories(scenario, fac, taxonomy, rules))
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
@@ -171,7 +186,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         )
         comp = comp.assign(circle=circle_of)
 
-    with _stage(timings, "达标评价 / standards", 6, total, report):
+    with _stage(timings, "达标评价 / standards", 6, total, report, memory):
         compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles_table)
         access = capacity_access(scenario, rules, comp, fac, coverage)
         comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
@@ -182,20 +197,20 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     siting_results: list[SitingResult] = []
     pairs = None
     if scenario.siting:
-        with _stage(timings, "选址建议 / siting", 7, total, report):
+        with _stage(timings, "选址建议 / siting", 7, total, report, memory):
             inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
                                   compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
             siting_results = suggest_new_sites(scenario, inputs, report)
             pairs = pair_elderly_childcare(fac, reach, longest_m)
 
-    with _stage(timings, "街道汇总 / sub-district summary", total, total, report):
+    with _stage(timings, "街道汇总 / sub-district summary", total, total, report, memory):
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zones, fac, fac["zone_id"])
         comp = comp.assign(zone_name=comp["zone_id"].map(zone_table["name"]))
 
     timings["total"] = round(time.perf_counter() - t_start, 3)
     return RunResult(
         scenario=scenario, crs=crs, network=network, layers=layers.layer_set, compounds=comp, facilities=fac, zones=zones,
-        coverage=coverage, zone_table=zone_table, taxonomy=taxonomy, timings=timings, census_unplaced=layers.census_unplaced,
+        coverage=coverage, zone_table=zone_table, taxonomy=taxonomy, timings=timings, peak_rss_mib=memory, census_unplaced=layers.census_unplaced,
         warnings=warnings_, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
         siting=siting_results, pairs=pairs,
     )
@@ -425,13 +440,24 @@ def capacity_access(
     return access
 
 
+# 街道 whose failing rules are listed one by one; a city of a thousand 街道 gets a count of the rest (all are in
+# compliance.csv and report.xlsx)
+FAILING_LISTED = 10
+
+
 def _report_failing(compliance: Compliance, report: Callable[[str], None]) -> None:
-    """Report the failing rules of each 街道."""
+    """Report the failing rules of the first :data:`FAILING_LISTED` failing 街道 (and the city), and how many more fail."""
     failing = compliance.table[compliance.table["status"] == "fail"]
-    for zone, rows in failing.groupby("subdistrict_name", sort=False):
+    groups = list(failing.groupby("subdistrict_name", sort=False))
+    city = [g for g in groups if g[0] in (schema.CITY, schema.ALL_ZONES)]
+    zones = [g for g in groups if g[0] not in (schema.CITY, schema.ALL_ZONES)]
+    for zone, rows in zones[:FAILING_LISTED] + city:
         report(f"    ✘ {zone}：{len(rows)} 项未达标 / {len(rows)} failing")
         for r in rows.itertuples():
             report(f"        - {r.shortfall_text or r.rule}  [{r.rule_id}]")
+    if len(zones) > FAILING_LISTED:
+        more = len(zones) - FAILING_LISTED
+        report(f"    … 另有 {more} 个街道未达标，见 compliance.csv / {more} more 街道 failing, see compliance.csv")
 
 
 # ---- stage 7: siting ----------------------------------------------------------------------------------------------
