@@ -27,6 +27,7 @@ Usage::
 
     PYTHONPATH=. .venv/bin/python benchmarks/e2e.py --quick                 # the ~90 k-node city (several minutes)
     PYTHONPATH=. .venv/bin/python benchmarks/e2e.py --sizes 90k,250k,1m --cap 1800
+    PYTHONPATH=. .venv/bin/python benchmarks/e2e.py --sizes 1m --pbf --keep /tmp/cities --reuse   # cities kept, reused next time
     PYTHONPATH=. .venv/bin/python benchmarks/e2e.py --generate 300 --keep /tmp/city --pbf   # only write a city
 
 Nothing is written into the repository; cities go to a temp folder (or ``--keep DIR``).
@@ -292,7 +293,9 @@ def run_planner(folder: Path, cap: float, scenario: str = "city.toml") -> dict:
     cmd = [sys.executable, "-m", "planner.cli", "run", str(folder / scenario), "--out", str(out), "-q"]
     res = run_measured(cmd, cap, folder / f"planner_{Path(scenario).stem}.log", env)
     summary = out / "summary.json"
-    res["stages"] = json.loads(summary.read_text(encoding="utf-8")).get("run_time_s", {}) if summary.exists() and not res["capped"] else {}
+    data = json.loads(summary.read_text(encoding="utf-8")) if summary.exists() and not res["capped"] else {}
+    res["stages"] = data.get("run_time_s", {})
+    res["stage_mib"] = data.get("stage_peak_rss_mib", {})
     res["outputs"] = {n: (out / n).stat().st_size for n in ("index.html", "report.html", "report.xlsx", "compounds.csv") if (out / n).exists()}
     return res
 
@@ -391,19 +394,26 @@ def fmt_s(res: dict, s: float | None = None) -> str:
     return "—" if s is None else f"{s:.1f}"
 
 
-def report(size: str, info: dict, plan: dict, ref: dict | None, cap: float) -> str:
+LABEL = {"10k": "10k-node", "90k": "90k-node", "250k": "250k-node", "1m": "1M-node"}
+
+
+def report(size: str, info: dict, plan: dict, ref: dict | None, cap: float, osm: dict | None = None) -> str:
     lines = [
         f"\n== {size} city: {info['nodes']:,} nodes, {info['edges']:,} edges, {info['compounds']:,} compounds, "
         f"{info['facilities']:,} facilities, {info['zones']} 街道 (generated in {info['generate_s']} s) ==",
         f"{'stage':<34}{'seconds':>10}{'peak MiB':>10}",
     ]
     for name, s in plan["stages"].items():
-        lines.append(f"{'planner: ' + name.split(' / ')[-1]:<34}{s:>10.1f}{'':>10}")
+        mib = plan.get("stage_mib", {}).get(name)
+        lines.append(f"{'planner: ' + name.split(' / ')[-1]:<34}{s:>10.1f}{'' if mib is None else f'{mib:.0f}':>10}")
     if "total" in plan["stages"] and not plan["capped"]:
         rest = plan["wall_s"] - plan["stages"]["total"]
         lines.append(f"{'planner: imports + writing outputs':<34}{rest:>10.1f}{'':>10}")
     status = "" if plan["rc"] == 0 or plan["capped"] else f"  (exit {plan['rc']}, see {plan['log']})"
     lines.append(f"{'planner run (wall, whole CLI)':<34}{fmt_s(plan, plan['wall_s']):>10}{plan['peak_mib']:>10.0f}{status}")
+    if osm is not None:
+        status = "" if osm["rc"] == 0 or osm["capped"] else f"  (exit {osm['rc']}, see {osm['log']})"
+        lines.append(f"{'planner run from roads.osm.pbf':<34}{fmt_s(osm, osm['wall_s']):>10}{osm['peak_mib']:>10.0f}{status}")
     if ref is not None:
         for name, (s, mib) in ref["stages"].items():
             lines.append(f"{'reference: ' + name.replace('街道', 'zone'):<34}{s:>10.1f}{mib:>10.0f}")
@@ -411,7 +421,7 @@ def report(size: str, info: dict, plan: dict, ref: dict | None, cap: float) -> s
         lines.append(f"{'reference (wall, whole script)':<34}{fmt_s(ref, ref['wall_s']):>10}{ref['peak_mib']:>10.0f}{status}")
     lines.append("outputs: " + ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in {**plan["outputs"], **(ref or {}).get("outputs", {})}.items()))
     n = f"> {cap:.0f}" if plan["capped"] else f"{plan['wall_s']:.0f}"
-    last = f"e2e: {size} city {n} s, peak {plan['peak_mib']:.0f} MiB, map {plan['outputs'].get('index.html', 0) / 1e6:.1f} MB"
+    last = f"e2e: {LABEL.get(size, size)} city {n} s, peak {plan['peak_mib']:.0f} MiB, map {plan['outputs'].get('index.html', 0) / 1e6:.1f} MB"
     if ref is None:
         last += "; reference not run"
     elif plan["capped"] or plan["rc"] != 0:
@@ -435,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reference", action="store_true", help="run planner only")
     ap.add_argument("--pbf", action="store_true", help="also write roads.osm.pbf + city_osm.toml (and run planner on it)")
     ap.add_argument("--keep", metavar="DIR", help="write the cities into DIR/<size> and keep them (default: a temp folder)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: run on the cities already in DIR/<size> instead of writing them again")
     ap.add_argument("--generate", type=int, metavar="SIDE", help="only write a city of SIDE × SIDE nodes into --keep DIR")
     ap.add_argument("--_reference", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -456,15 +467,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for size in sizes:
             folder = base / size
-            info = generate_city(SIZES[size], folder, pbf=args.pbf)
-            print(f"[{size}] generated {json.dumps(info, ensure_ascii=False)} in {folder}", flush=True)
+            info_file = folder / "city.json"
+            if args.reuse and info_file.exists() and (not args.pbf or (folder / "roads.osm.pbf").exists()):
+                info = json.loads(info_file.read_text(encoding="utf-8"))
+                print(f"[{size}] reusing the city in {folder}", flush=True)
+            else:
+                info = generate_city(SIZES[size], folder, pbf=args.pbf)
+                info_file.write_text(json.dumps(info), encoding="utf-8")
+                print(f"[{size}] generated {json.dumps(info, ensure_ascii=False)} in {folder}", flush=True)
             plan = run_planner(folder, args.cap)
             print(f"[{size}] planner run: {plan['wall_s']:.1f} s, rc {plan['rc']}", flush=True)
+            osm = None
             if args.pbf:
                 osm = run_planner(folder, args.cap, "city_osm.toml")
                 print(f"[{size}] planner run on roads.osm.pbf: {fmt_s(osm, osm['wall_s'])} s, peak {osm['peak_mib']:.0f} MiB, rc {osm['rc']}", flush=True)
             ref = None if args.no_reference else run_reference_child(folder, args.cap)
-            print(report(size, info, plan, ref, args.cap), flush=True)
+            print(report(size, info, plan, ref, args.cap, osm), flush=True)
     finally:
         if tmp is not None:
             tmp.cleanup()
