@@ -12,13 +12,28 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
+from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
-from planner.outputs.style import COMPLETENESS_RAMP, completeness_color, fail_color
+from planner.outputs.map_layers import (
+    POINT_SCALE,
+    STREET_SCALE,
+    STREET_STYLES,
+    DataLayer,
+    DataTable,
+    add_map_script,
+    display_lonlat,
+    encode_ints,
+    encode_points,
+    escape_all,
+    street_groups,
+)
+from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
 
 __all__ = ["gap_map", "save_map"]
 
@@ -31,7 +46,7 @@ def gap_map(
     lang: str,
     sample_data: bool,
     basemap: str,
-    network_edges: gpd.GeoDataFrame,
+    network: WalkNetwork,
     zones: gpd.GeoDataFrame | None,
     zone_table: pd.DataFrame,
     compounds: gpd.GeoDataFrame,
@@ -50,30 +65,37 @@ def gap_map(
     coloured by the share of categories within the longest threshold, unreachable compounds,
     and one layer per facility category. A legend, a layer switcher and a scale bar are added.
     ``basemap`` is one of :data:`planner.outputs.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
+
+    It holds at city scale: streets are merged per class and name, simplified and rounded
+    (:func:`planner.outputs.map_layers.street_groups`; the network's edge frame is never built), compounds
+    and facilities are columns of packed integers drawn as canvas circle markers whose popups are built
+    when clicked, and polygons are simplified by :data:`POLYGON_TOLERANCE_M` and rounded. Element ids are
+    numbered, so the same inputs give the same page.
     """
     # --- base map (planner.outputs.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
     check_basemap(basemap, tianditu_key)
+    zones = _simplified(zones, POLYGON_TOLERANCE_M)
+    isochrones = {k: _simplified(v, POLYGON_TOLERANCE_M) for k, v in (isochrones or {}).items()}
     if needs_gcj02(basemap):
-        network_edges, zones, compounds, facilities = (to_display(f, basemap) for f in (network_edges, zones, compounds, facilities))
-        isochrones = {k: to_display(v, basemap) for k, v in (isochrones or {}).items()}
+        zones, compounds, facilities = (to_display(f, basemap) for f in (zones, compounds, facilities))
+        isochrones = {k: to_display(v, basemap) for k, v in isochrones.items()}
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
     longest = schema.minutes_text(max(coverage.thresholds_min))
     comp = compounds.to_crs(4326)
-    bounds = comp.total_bounds if len(comp) else network_edges.to_crs(4326).total_bounds
+    bounds = comp.total_bounds if len(comp) else _network_bounds(network, basemap)
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
     fmap = offline_map(center, tiles=None)
     add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
+    add_map_script(fmap)
 
-    _add_network(fmap, network_edges, lang=lang, basemap=basemap)
+    _add_network(fmap, network, lang=lang, basemap=basemap)
     if zones is not None and len(zones) and compliance is not None and len(compliance):
         _add_compliance(fmap, zones, compliance, lang=lang)
     if zones is not None and len(zones):
         _add_zones(fmap, zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest)
     _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest)
     _add_compounds(fmap, compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
-    if "formats_present" in compounds.columns:
-        _add_formats(fmap, compounds, taxonomy, lang=lang)
     drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
     if sites is not None and len(sites):
         _add_sites(fmap, sites, taxonomy, lang=lang)
@@ -82,32 +104,74 @@ def gap_map(
                   legend_categories=[taxonomy[c] for c in drawn])
     if len(comp):
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
+    number_elements(fmap)
     return fmap
+
+
+#: 街道 outlines and isochrones are simplified by this many metres (in the metric CRS) before they are drawn
+POLYGON_TOLERANCE_M = 5.0
+#: polygon vertices are rounded to this many decimals of a degree (1e-5° ≈ 1 m)
+POLYGON_DECIMALS = 5
+
+
+def _simplified(frame: gpd.GeoDataFrame | None, tolerance_m: float) -> gpd.GeoDataFrame | None:
+    """``frame`` in WGS84 with its polygons simplified by ``tolerance_m`` metres in its own (metric) CRS and its
+    vertices rounded to :data:`POLYGON_DECIMALS`; frames in degrees are only rounded."""
+    if frame is None or not len(frame):
+        return frame
+    geoms = frame.geometry
+    if frame.crs is not None and frame.crs.is_projected and tolerance_m > 0:
+        geoms = geoms.simplify(tolerance_m, preserve_topology=True)
+    wgs = gpd.GeoSeries(geoms, crs=frame.crs).to_crs(4326)
+    out = frame.copy()
+    out[out.geometry.name] = shapely.transform(wgs.to_numpy(), lambda c: np.round(c, POLYGON_DECIMALS))
+    return out.set_crs(4326, allow_override=True)
+
+
+def _network_bounds(network: WalkNetwork, basemap: str) -> np.ndarray:
+    """(minx, miny, maxx, maxy) in display degrees of the network's nodes."""
+    st = network.streets
+    lon, lat = display_lonlat(st.node_x, st.node_y, network.crs, basemap)
+    return np.array([lon.min(), lat.min(), lon.max(), lat.max()]) if len(lon) else np.zeros(4)
+
+
+def number_elements(fmap: folium.Map) -> None:
+    """Replace folium's random element ids by numbers in document order, so that a page is the same every time."""
+    root = fmap.get_root()
+    seen: set[int] = set()
+    todo = [root]
+    count = 0
+    while todo:
+        element = todo.pop()
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        count += 1
+        element._id = f"{count:08x}"
+        todo.extend(reversed(list(element._children.values())))
+        for part in ("header", "html", "script"):
+            child = getattr(element, part, None)
+            if child is not None and hasattr(child, "_children"):
+                todo.append(child)
 
 
 # ------------------------------------------------------------------------------------------------ layers
 
 
-def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str, basemap: str) -> None:
-    """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider."""
-    net = network_edges.to_crs(4326)[["highway", "name", "geometry"]].copy()
-    net["name"] = net["name"].fillna("").astype(str)
-    major = net["highway"].astype(str).str.contains("primary|secondary|trunk|tertiary", regex=True)
-    folium.GeoJson(
-        net,
+def _add_network(fmap: folium.Map, network: WalkNetwork, *, lang: str, basemap: str) -> None:
+    """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider.
+
+    Drawn per street class and name (:func:`planner.outputs.map_layers.street_groups`); named streets show their
+    name on hover.
+    """
+    groups = street_groups(network, basemap=basemap)
+    styles = [{"color": colour, "weight": weight} for _, colour, weight in STREET_STYLES]
+    DataLayer(
+        "streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups},
         name=tr("ui.network", lang),
-        style_function=lambda f: {
-            "color": "#9a9a9a" if f["properties"]["highway"] and any(
-                k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "tertiary", "trunk")
-            ) else "#c8c8c8",
-            "weight": 3 if any(k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "trunk")) else 1.5,
-            "opacity": 0.9,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False) if (net["name"] != "").any() else None,
-        control=True,
         show=basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
     ).add_to(fmap)
-    log.debug("network layer: %d edges (%d major)", len(net), int(major.sum()))
+    log.debug("network layer: %d edges drawn as %d groups", network.n_edges, len(groups))
 
 
 def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.DataFrame, *, lang: str) -> None:
@@ -116,7 +180,9 @@ def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.Da
     zone_rows = compliance[compliance["subdistrict"] != schema.CITY]
     fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
     zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
-    zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
+    by_zone = dict(iter(zone_rows.groupby("subdistrict", sort=False)))
+    empty = zone_rows.iloc[:0]
+    zc["popup"] = [_compliance_popup(n, by_zone.get(z, empty), lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
     worst = max(1, int(zc["failed"].max()))
     folium.GeoJson(
         zc,
@@ -166,74 +232,125 @@ def _add_isochrones(
         ).add_to(fmap)
 
 
+def _compound_table(
+    compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float, n_basic: int
+) -> dict:
+    """Every compound's popup facts as columns (see :data:`planner.outputs.map_layers.MAP_JS`, ``compoundPopup``).
+
+    Numbers are sent as they are printed: facts, metres and percent rounded as Python's ``{:,.0f}`` rounds them
+    (half to even), minutes in tenths as ``{:.1f}`` prints them; -1 stands for a missing value.
+    """
+    comp = compounds.to_crs(4326)
+    cats = list(coverage.categories)
+    table = coverage.table
+    longest = max(coverage.thresholds_min)
+    pts = shapely.get_coordinates(comp.geometry.representative_point().to_numpy())
+    cols: dict[str, str] = {}
+    facts = [key for key in ("population", "households", "age_60_plus", "age_0_3") if key in comp.columns]
+    for f, key in enumerate(facts):
+        cols[f"f{f}"] = encode_ints(_rounded(pd.to_numeric(comp[key], errors="coerce").to_numpy(dtype=float)))
+    completeness = table["completeness"].to_numpy(dtype=float)
+    cols["pct"] = encode_ints(_rounded(completeness * 100))
+    cols["c"] = encode_ints(completeness_index(completeness))
+    cols["r"] = encode_ints(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
+    nearest_all = [[str(v or "") for v in table[schema.nearest_name(cat)]] for cat in cats]
+    codes, nearest_table = pd.factorize(pd.Series([v for col in nearest_all for v in col], dtype=object), sort=True)
+    codes = codes.reshape(len(cats), len(comp)) if len(cats) else codes
+    within = np.zeros((max(1, (len(cats) + 29) // 30), len(comp)), dtype=np.int64)
+    for k, cat in enumerate(cats):
+        dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
+        cols[f"d{k}"] = encode_ints(_rounded(dist))
+        cols[f"m{k}"] = encode_ints(_tenths(dist / coverage.speed_m_per_min))
+        cols[f"n{k}"] = encode_ints(np.where(np.asarray(nearest_table)[codes[k]] == "", -1, codes[k]))
+        within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
+    for w in range(len(within)):
+        cols[f"w{w}"] = encode_ints(within[w])
+    data: dict = {
+        "scale": POINT_SCALE,
+        "xy": encode_points(pts[:, 0], pts[:, 1]),
+        "name": escape_all(comp["name"]),
+        "facts": facts,
+        "factLabels": [tr(f"ui.{key}", lang) for key in facts],
+        "cats": escape_all(taxonomy[c].label(lang) for c in cats),
+        "nearest": escape_all(nearest_table),
+        "ramp": COMPLETENESS_RAMP,
+        "labels": {
+            "notConnected": tr("ui.not_connected", lang, d=max_snap_m),
+            "completeness": tr("ui.completeness", lang, t=schema.minutes_text(longest)),
+            "noneReachable": tr("ui.none_reachable", lang),
+            "minutes": tr("ui.minutes", lang),
+            "formats": tr("ui.formats", lang),
+            "formatsMissing": tr("ui.formats_missing", lang),
+        },
+        "nBasic": n_basic,
+        "cols": cols,
+    }
+    if "formats_present" in compounds.columns:
+        present = compounds["formats_present"].to_numpy(dtype=float)
+        missing_codes, missing = pd.factorize(pd.Series([str(m) for m in compounds["formats_missing"].fillna("")], dtype=object), sort=True)
+        cols["fp"] = encode_ints(present)
+        cols["fc"] = encode_ints(completeness_index(present / n_basic))
+        cols["fm"] = encode_ints(missing_codes)
+        data["missing"] = escape_all(missing)
+    return data
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to integers as ``{:.0f}`` prints them (half to even); -1 where not finite."""
+    return np.where(np.isfinite(values), np.rint(np.where(np.isfinite(values), values, 0)), -1).astype(np.int64)
+
+
+def _tenths(values: np.ndarray) -> np.ndarray:
+    """``values`` in tenths as ``{:.1f}`` prints them (exact decimal rounding, half to even); -1 where not finite."""
+    ok = np.isfinite(values)
+    v = np.where(ok, values, 0.0)
+    scaled = v * 10
+    out = np.rint(scaled).astype(np.int64)
+    near_half = np.flatnonzero(ok & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6))
+    for i in near_half:  # where v * 10 may have rounded across a half: print it as Python does
+        out[i] = int(f"{v[i]:.1f}".replace(".", ""))
+    return np.where(ok, out, -1)
+
+
+def _rows(mask: np.ndarray) -> str:
+    """Positions of ``mask`` packed as differences."""
+    return encode_ints(np.diff(np.flatnonzero(mask), prepend=0))
+
+
 def _add_compounds(
     fmap: folium.Map, compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float
 ) -> None:
-    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own."""
-    comp = compounds.to_crs(4326)
-    cats = coverage.categories
-    table = coverage.table
-    reach = compounds["reachable"].to_numpy(dtype=bool)
-    cg = gpd.GeoDataFrame(
-        {
-            "name": comp["name"].astype(str).to_numpy(),
-            "completeness": table["completeness"].to_numpy(),
-            "popup": [_compound_popup(comp.iloc[i], table.iloc[i], cats, taxonomy, lang, coverage, max_snap_m, reach[i]) for i in range(len(comp))],
-            "radius": np.clip(np.sqrt(comp["population"].fillna(0).to_numpy()) / 6.0, 4, 14),
-        },
-        geometry=comp.geometry.representative_point().to_numpy(),
-        crs=4326,
-    )
-    for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
-        if not mask.any():
-            continue
-        sub = cg[mask]
-        folium.GeoJson(
-            sub,
-            name=tr(f"ui.{layer_key}", lang),
-            marker=folium.CircleMarker(radius=6, weight=1),
-            style_function=lambda f, lk=layer_key: {
-                "radius": f["properties"]["radius"],
-                "color": "#000000" if lk == "unreachable" else "#333333",
-                "weight": 2 if lk == "unreachable" else 1,
-                "fillColor": "#ffffff" if lk == "unreachable" else completeness_color(f["properties"]["completeness"]),
-                "fill": True,
-                "fillOpacity": 0.9,
-                "dashArray": "2 2" if lk == "unreachable" else None,
-            },
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        ).add_to(fmap)
-
-
-def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxonomy, *, lang: str) -> None:
-    """Reachable compounds coloured by the share of basic service formats present (hidden at first)."""
-    comp = compounds.to_crs(4326)
-    reach = compounds["reachable"].to_numpy(dtype=bool)
+    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own;
+    and, when the run counted service formats, the formats layer (hidden at first). One table feeds all three."""
     n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
-    fg = gpd.GeoDataFrame(
-        {
-            "name": comp["name"].astype(str).to_numpy(),
-            "share": compounds["formats_present"].to_numpy() / n_basic,
-            "popup": [
-                f"<b>{html.escape(str(n))}</b><br>{tr('ui.formats', lang)}：{int(k)}/{n_basic}"
-                + (f"<br>{tr('ui.formats_missing', lang)}：{html.escape(str(m))}" if m else "")
-                for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
-            ],
-        },
-        geometry=comp.geometry.representative_point().to_numpy(),
-        crs=4326,
-    )[reach]
-    folium.GeoJson(
-        fg,
-        name=tr("ui.formats", lang),
-        marker=folium.CircleMarker(radius=6, weight=1),
-        style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
-                                  "fillColor": completeness_color(f["properties"]["share"])},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        show=False,
-    ).add_to(fmap)
+    table = DataTable(_compound_table(compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m, n_basic=n_basic))
+    table.add_to(fmap)
+    reach = compounds["reachable"].to_numpy(dtype=bool)
+    for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
+        if mask.any():
+            DataLayer("compounds", {"rows": _rows(mask), "reachable": layer_key == "compounds"}, name=tr(f"ui.{layer_key}", lang),
+                      args=(table,)).add_to(fmap)
+    if "formats_present" in compounds.columns:
+        DataLayer("formats", {"rows": _rows(reach)}, name=tr("ui.formats", lang), args=(table,), show=False).add_to(fmap)
+
+
+def _facility_details(sub: pd.DataFrame, label: str, lang: str) -> list[str]:
+    """What a facility's popup says below its name: category, places, beds, 普惠 (``<br>``-joined)."""
+    n = len(sub)
+    places = sub["places"].to_numpy(dtype=object) if "places" in sub.columns else np.full(n, None)
+    beds = sub["beds"].to_numpy(dtype=object) if "beds" in sub.columns else np.full(n, None)
+    puhui = sub["public_benefit"].astype(object).to_numpy() if "public_benefit" in sub.columns else np.full(n, None)
+    out = []
+    for p, b, pb in zip(places, beds, puhui, strict=True):
+        parts = [html.escape(label)]
+        if pd.notna(p):
+            parts.append(tr("ui.capacity", lang, p=float(p)))
+        if pd.notna(b):
+            parts.append(tr("ui.beds", lang, b=float(b)))
+        if pb is True:
+            parts.append(tr("ui.puhui", lang))
+        out.append("<br>".join(parts))
+    return out
 
 
 def _add_facilities(
@@ -249,20 +366,11 @@ def _add_facilities(
             continue
         drawn.append(cat)
         meta = taxonomy[cat]
-        fg = gpd.GeoDataFrame(
-            {"name": sub["name"].astype(str).to_numpy(), "popup": [_facility_popup(r, meta.label(lang), lang) for _, r in sub.iterrows()]},
-            geometry=sub.geometry.to_numpy(),
-            crs=4326,
-        )
-        folium.GeoJson(
-            fg,
-            name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})",
-            marker=folium.CircleMarker(radius=5, weight=1),
-            style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": col, "fillOpacity": 1.0},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            show=cat in cats,
-        ).add_to(fmap)
+        pts = shapely.get_coordinates(sub.geometry.to_numpy())
+        detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
+        data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
+                "colour": meta.color, "details": list(details), "cols": {"x": encode_ints(detail_codes)}}
+        DataLayer("facilities", data, name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})", show=cat in cats).add_to(fmap)
     return drawn
 
 
@@ -314,8 +422,7 @@ def _add_controls(
 # ------------------------------------------------------------------------------------------------ popups and boxes
 
 
-def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str:
-    sub = rows[rows["subdistrict"] == zid]
+def _compliance_popup(name: str, sub: pd.DataFrame, lang: str) -> str:
     mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
     colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
     body = "".join(
@@ -327,50 +434,6 @@ def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str
     head = f"<b>{html.escape(name)}</b> — {tr('ui.compliance', lang)}<br>"
     cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
     return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
-
-
-def _fmt_m(dist: float, speed: float, lang: str) -> str:
-    if not np.isfinite(dist):
-        return tr("ui.none_reachable", lang)
-    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('ui.minutes', lang)}）"
-
-
-def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage: Coverage, max_snap_m: float, reachable: bool) -> str:
-    longest = max(coverage.thresholds_min)
-    label_t = schema.minutes_text(longest)
-    head = f"<b>{html.escape(str(row['name']))}</b><br>"
-    facts = []
-    for key in ("population", "households", "age_60_plus", "age_0_3"):
-        val = row.get(key)
-        if val is not None and pd.notna(val):
-            facts.append(f"{tr(f'ui.{key}', lang)} {float(val):,.0f}")
-    head += "，".join(facts) + "<br>"
-    if not reachable:
-        return head + f"<i>{tr('ui.not_connected', lang, d=max_snap_m)}</i>"
-    head += f"{tr('ui.completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
-    rows = []
-    for cat in cats:
-        dist = cov_row[schema.dist_m(cat)]
-        ok = bool(cov_row[schema.within(cat, longest)])
-        mark = "✔" if ok else "✘"
-        colour = "#1a9850" if ok else "#d73027"
-        nearest = html.escape(str(cov_row[schema.nearest_name(cat)] or ""))
-        rows.append(
-            f"<tr><td style='color:{colour}'>{mark}</td><td>{html.escape(taxonomy[cat].label(lang))}</td>"
-            f"<td>{_fmt_m(dist, coverage.speed_m_per_min, lang)}</td><td>{nearest}</td></tr>"
-        )
-    return head + "<table style='font-size:12px'>" + "".join(rows) + "</table>"
-
-
-def _facility_popup(row, label: str, lang: str) -> str:
-    parts = [f"<b>{html.escape(str(row['name']))}</b>", html.escape(label)]
-    if pd.notna(row.get("places")):
-        parts.append(tr("ui.capacity", lang, p=float(row["places"])))
-    if pd.notna(row.get("beds")):
-        parts.append(tr("ui.beds", lang, b=float(row["beds"])))
-    if row.get("public_benefit") is True:
-        parts.append(tr("ui.puhui", lang))
-    return "<br>".join(parts)
 
 
 def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> str:
