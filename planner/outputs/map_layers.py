@@ -46,6 +46,8 @@ __all__ = [
     "escape_all",
     "display_lonlat",
     "street_groups",
+    "polygon_table",
+    "ints_of",
     "to_json",
 ]
 
@@ -168,34 +170,91 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     if tolerance_m > 0:
         merged = shapely.simplify(merged, tolerance_m, preserve_topology=False)
     parts, part_group = shapely.get_parts(merged, return_index=True)
+    packed = _pack_parts(parts, part_group, len(group_key), network.crs, basemap, STREET_SCALE)
+    names_html = escape_all(name_table)
+    return [
+        {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy}
+        for key, (p, xy) in zip(group_key.tolist(), packed, strict=True)
+        if xy
+    ]
+
+
+def _pack_parts(
+    parts: np.ndarray, part_group: np.ndarray, n_groups: int, crs: CRS, basemap: str, scale: int
+) -> list[tuple[str, str]]:
+    """Lines (``parts``, in ``crs``; ``part_group``: the group of each, non-decreasing) packed per group as
+    (part sizes, lon/lat differences in 1/``scale`` degree from 0 at the group's first vertex). Vertices equal to
+    the previous one after rounding are dropped, then parts left with fewer than two."""
     xy, part_of = shapely.get_coordinates(parts, return_index=True)
-    lon, lat = display_lonlat(xy[:, 0], xy[:, 1], network.crs, basemap)
-    qx = np.rint(lon * STREET_SCALE).astype(np.int64)
-    qy = np.rint(lat * STREET_SCALE).astype(np.int64)
-    # drop a vertex equal to the previous one of its part after rounding, then parts left with fewer than two
+    lon, lat = display_lonlat(xy[:, 0], xy[:, 1], crs, basemap)
+    qx = np.rint(lon * scale).astype(np.int64)
+    qy = np.rint(lat * scale).astype(np.int64)
     same = np.r_[False, (np.diff(qx) == 0) & (np.diff(qy) == 0) & (np.diff(part_of) == 0)]
     qx, qy, part_of = qx[~same], qy[~same], part_of[~same]
     part_size = np.bincount(part_of, minlength=len(parts))
     keep_part = part_size >= 2
     keep_vertex = keep_part[part_of]
-    qx, qy, part_of = qx[keep_vertex], qy[keep_vertex], part_of[keep_vertex]
-    part_size, part_group = part_size[keep_part], part_group[keep_part]
-
-    n_groups = len(group_key)
+    qx, qy = qx[keep_vertex], qy[keep_vertex]
+    part_size, part_group = part_size[keep_part], np.asarray(part_group)[keep_part]
     group_vertices = np.bincount(part_group, weights=part_size, minlength=n_groups).astype(np.int64)
     group_parts = np.bincount(part_group, minlength=n_groups)
     q = np.empty(2 * len(qx), dtype=np.int64)
     q[0::2] = _deltas(qx, group_vertices)
     q[1::2] = _deltas(qy, group_vertices)
-    xy_text = _encode_split(q, 2 * group_vertices)
-    part_text = _encode_split(part_size, group_parts)
-    names_html = escape_all(name_table)
-    groups = []
-    for g, key in enumerate(group_key.tolist()):
-        if group_vertices[g] == 0:
+    return list(zip(_encode_split(part_size, group_parts), _encode_split(q, 2 * group_vertices), strict=True))
+
+
+def polygon_table(geoms: Any, crs: CRS, *, basemap: str, tolerance_m: float, scale: int = STREET_SCALE) -> dict:
+    """Polygons as a table for the page script's ``polygons`` layers: per polygon ``pp`` (ring sizes) and ``pxy``
+    (its rings' vertices), packed as in :func:`street_groups`.
+
+    Each ring is simplified on its own by ``tolerance_m`` metres when ``crs`` is projected (as a line: fast, and
+    a display needs no topology), then rounded to 1/``scale`` degree; rings left with fewer than four vertices
+    are dropped. Drawn with the even-odd rule, holes stay holes.
+    """
+    geoms = np.asarray(geoms)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, which = shapely.get_coordinates(rings, return_index=True)
+    lines = shapely.linestrings(xy, indices=which) if len(xy) else np.array([], dtype=object)
+    if CRS.from_user_input(crs).is_projected and tolerance_m > 0 and len(lines):
+        lines = shapely.simplify(lines, tolerance_m, preserve_topology=False)
+    packed = _pack_parts(lines, part_of[ring_of], len(geoms), crs, basemap, scale)
+    sizes = [ints_of(p) for p, _ in packed]
+    keep = [[n >= 4 for n in s] for s in sizes]
+    out_p, out_xy = [], []
+    for (p, xy_text), s, k in zip(packed, sizes, keep, strict=True):
+        if all(k):
+            out_p.append(p)
+            out_xy.append(xy_text)
             continue
-        groups.append({"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": part_text[g], "xy": xy_text[g]})
-    return groups
+        # rare: a ring collapsed to a line; drop it (its vertices too)
+        vals = ints_of(xy_text)
+        q = np.cumsum(np.asarray(vals, dtype=np.int64).reshape(-1, 2), axis=0)
+        bounds = np.r_[0, np.cumsum(s)]
+        kept = [q[bounds[r]:bounds[r + 1]] for r in range(len(s)) if k[r]]
+        if kept:
+            allq = np.concatenate(kept)
+            out_p.append(encode_ints(np.array([len(r) for r in kept])))
+            out_xy.append(encode_ints(np.diff(allq, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).reshape(-1)))
+        else:
+            out_p.append("")
+            out_xy.append("")
+    return {"scale": scale, "pp": out_p, "pxy": out_xy}
+
+
+def ints_of(text: str) -> list[int]:
+    """The integers of :func:`encode_ints` (the inverse)."""
+    out, value, shift = [], 0, 0
+    for ch in text.encode("ascii"):
+        b = ch - 63
+        value |= (b & 31) << shift
+        if b & 32:
+            shift += 5
+            continue
+        out.append(-((value + 1) >> 1) if value & 1 else value >> 1)
+        value, shift = 0, 0
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ folium elements
@@ -341,8 +400,50 @@ var plannerLayers = (function () {
   function colour(t, k) { return k < 0 ? "#777777" : t.ramp[k]; }
   var name = function (t) { return function (i) { return t.name[i]; }; };
 
+  // the rings of every polygon of a polygon table, decoded once
+  function rings(t) {
+    if (!t._rings) {
+      t._rings = [];
+      for (var i = 0; i < t.pxy.length; i++) {
+        var ll = coords(t.pxy[i], t.scale), sizes = ints(t.pp[i]), parts = [], at = 0;
+        for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
+        t._rings.push(parts);
+      }
+    }
+    return t._rings;
+  }
+  // a 街道's rule-by-rule result, from the compliance layer's cell tables
+  function compliancePopup(t, d, i) {
+    var start = d._start, rows = "";
+    if (!start) {
+      start = d._start = [0]; var n = ints(d.n);
+      for (var z = 0; z < n.length; z++) start.push(start[z] + n[z]);
+      d._a = ints(d.a); d._b = ints(d.b); d._c = ints(d.c);
+    }
+    for (var r = start[i]; r < start[i + 1]; r++) rows += "<tr>" + d.A[d._a[r]] + d.B[d._b[r]] + d.C[d._c[r]] + "</tr>";
+    return "<b>" + t.name[i] + "</b> — " + d.title + "<br><table style='font-size:11px'><tr>" + d.head + "</tr>" + rows + "</table>";
+  }
+  var polygonPopups = {
+    zone: function (t, d, i) { return t.popup[i]; },
+    compliance: compliancePopup
+  };
+
   return {
     table: table,
+    compliancePopup: compliancePopup,
+    polygons: function (d, t) {
+      var g = L.featureGroup(), r = rings(t);
+      for (var i = 0; i < r.length; i++) {
+        if (!r[i].length) continue;
+        var o = Object.assign({}, d.style); o.i = i;
+        if (d.fill) o.fillColor = d.fill[i];
+        g.addLayer(L.polygon(r[i], o));
+      }
+      if (d.popup) g.bindPopup(function (layer) { return box(polygonPopups[d.popup](t, d, layer.options.i)); }, {className: "foliumpopup"});
+      if (d.tooltip) g.bindTooltip(function (layer) { var div = document.createElement("div"); div.innerHTML = d.tooltip[layer.options.i]; return div; },
+        {className: "foliumtooltip", sticky: true});
+      return g;
+    },
     ints: ints,
     compoundPopup: compoundPopup,
     formatsPopup: formatsPopup,

@@ -31,6 +31,7 @@ from planner.outputs.map_layers import (
     encode_ints,
     encode_points,
     escape_all,
+    polygon_table,
     street_groups,
 )
 from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
@@ -74,11 +75,8 @@ def gap_map(
     """
     # --- base map (planner.outputs.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
     check_basemap(basemap, tianditu_key)
-    zones = _simplified(zones, POLYGON_TOLERANCE_M)
-    isochrones = {k: _simplified(v, POLYGON_TOLERANCE_M) for k, v in (isochrones or {}).items()}
-    if needs_gcj02(basemap):
-        zones, compounds, facilities = (to_display(f, basemap) for f in (zones, compounds, facilities))
-        isochrones = {k: to_display(v, basemap) for k, v in isochrones.items()}
+    if needs_gcj02(basemap):  # lines and polygons are shifted as they are packed (map_layers.display_lonlat)
+        compounds, facilities = (to_display(f, basemap) for f in (compounds, facilities))
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
     longest = schema.minutes_text(max(coverage.thresholds_min))
@@ -90,11 +88,13 @@ def gap_map(
     add_map_script(fmap)
 
     _add_network(fmap, network, lang=lang, basemap=basemap)
-    if zones is not None and len(zones) and compliance is not None and len(compliance):
-        _add_compliance(fmap, zones, compliance, lang=lang)
     if zones is not None and len(zones):
-        _add_zones(fmap, zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest)
-    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest)
+        table = _zone_table(zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest, basemap=basemap)
+        table.add_to(fmap)
+        if compliance is not None and len(compliance):
+            _add_compliance(fmap, zones, table, compliance, lang=lang)
+        _add_zones(fmap, zones, table, lang=lang)
+    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest, basemap=basemap)
     _add_compounds(fmap, compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
     drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
     if sites is not None and len(sites):
@@ -110,24 +110,6 @@ def gap_map(
 
 #: 街道 outlines and isochrones are simplified by this many metres (in the metric CRS) before they are drawn
 POLYGON_TOLERANCE_M = 5.0
-#: polygon vertices are rounded to this many decimals of a degree (1e-5° ≈ 1 m)
-POLYGON_DECIMALS = 5
-
-
-def _simplified(frame: gpd.GeoDataFrame | None, tolerance_m: float) -> gpd.GeoDataFrame | None:
-    """``frame`` in WGS84 with its polygons simplified by ``tolerance_m`` metres in its own (metric) CRS and its
-    vertices rounded to :data:`POLYGON_DECIMALS`; frames in degrees are only rounded."""
-    if frame is None or not len(frame):
-        return frame
-    geoms = frame.geometry
-    if frame.crs is not None and frame.crs.is_projected and tolerance_m > 0:
-        geoms = geoms.simplify(tolerance_m, preserve_topology=True)
-    wgs = gpd.GeoSeries(geoms, crs=frame.crs).to_crs(4326)
-    out = frame.copy()
-    out[out.geometry.name] = shapely.transform(wgs.to_numpy(), lambda c: np.round(c, POLYGON_DECIMALS))
-    return out.set_crs(4326, allow_override=True)
-
-
 def _network_bounds(network: WalkNetwork, basemap: str) -> np.ndarray:
     """(minx, miny, maxx, maxy) in display degrees of the network's nodes."""
     st = network.streets
@@ -174,61 +156,86 @@ def _add_network(fmap: folium.Map, network: WalkNetwork, *, lang: str, basemap: 
     log.debug("network layer: %d edges drawn as %d groups", network.n_edges, len(groups))
 
 
-def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.DataFrame, *, lang: str) -> None:
-    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first)."""
-    zc = zones.to_crs(4326)[["name", "geometry"]].copy()
+def _zone_table(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, cats: Sequence[str], taxonomy: Taxonomy, *, lang: str,
+                longest: str, basemap: str) -> DataTable:
+    """The 街道 outlines (simplified, packed), names and popups, shared by the 街道 and compliance layers."""
+    data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
+    data["name"] = escape_all(zones["name"])
+    data["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zones.index.astype(str)]
+    return DataTable(data)
+
+
+def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, compliance: pd.DataFrame, *, lang: str) -> None:
+    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first).
+
+    The popup is built on click from three tables of cells (status and rule; value; target, unit and shortfall)
+    and, per 街道, its rows' positions in them.
+    """
+    zone_ids = zones.index.astype(str)
     zone_rows = compliance[compliance["subdistrict"] != schema.CITY]
-    fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
-    zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
-    by_zone = dict(iter(zone_rows.groupby("subdistrict", sort=False)))
-    empty = zone_rows.iloc[:0]
-    zc["popup"] = [_compliance_popup(n, by_zone.get(z, empty), lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
-    worst = max(1, int(zc["failed"].max()))
-    folium.GeoJson(
-        zc,
-        name=tr("ui.compliance", lang),
-        style_function=lambda f, w=worst: {
-            "color": "#67000d", "weight": 1, "fillColor": fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
+    pos = pd.Series(np.arange(len(zones)), index=zone_ids)
+    pos = pos[~pos.index.duplicated()]
+    at = zone_rows["subdistrict"].astype(str).map(pos)
+    rows = zone_rows[at.notna().to_numpy()].assign(_at=at.dropna().astype(int).to_numpy()).sort_values("_at", kind="stable")
+    failed = np.bincount(rows.loc[rows["status"] == "fail", "_at"].to_numpy(), minlength=len(zones))[
+        np.asarray(pos.reindex(zone_ids).to_numpy(), dtype=np.int64)
+    ]
+    worst = max(1, int(failed.max())) if len(failed) else 1
+    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
+    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
+    a_cells = [f"<td style='color:{colour[s]}'>{mark[s]}</td><td>{html.escape(r)}</td>" for s, r in zip(rows["status"], rows["rule"], strict=True)]
+    b_cells = [f"<td>{'' if pd.isna(v) else f'{v:g}'}</td>" for v in rows["value"]]
+    c_cells = [f"<td>{t:g} {html.escape(u)}</td><td>{html.escape(f or '')}</td>"
+               for t, u, f in zip(rows["target"], rows["unit"], rows["shortfall_text"], strict=True)]
+    cells = {}
+    for key, values in (("a", a_cells), ("b", b_cells), ("c", c_cells)):
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+        cells[key], cells[key.upper()] = encode_ints(codes), list(uniques)
+    head = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
+    label = tr("ui.failed_rules", lang)
+    names = escape_all(zones["name"])
+    DataLayer(
+        "polygons",
+        {
+            "style": {"color": "#67000d", "weight": 1, "fillOpacity": 0.45},
+            "fill": [fail_color(n / worst) for n in failed.tolist()],
+            "tooltip": [f"<table><tr><th></th><td>{z}</td></tr><tr><th>{label}</th><td>{n}</td></tr></table>"
+                        for z, n in zip(names, failed.tolist(), strict=True)],
+            "popup": "compliance",
+            "title": tr("ui.compliance", lang),
+            "head": head,
+            "n": encode_ints(np.bincount(rows["_at"].to_numpy(), minlength=len(zones))),
+            **cells,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("ui.failed_rules", lang)]),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        show=False,
+        name=tr("ui.compliance", lang), args=(table,), show=False,
     ).add_to(fmap)
 
 
-def _add_zones(
-    fmap: folium.Map,
-    zones: gpd.GeoDataFrame,
-    zone_table: pd.DataFrame,
-    cats: Sequence[str],
-    taxonomy: Taxonomy,
-    *,
-    lang: str,
-    longest: str,
-) -> None:
+def _add_zones(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, *, lang: str) -> None:
     """街道 outlines with their population and shares within the longest threshold in the popup."""
-    zg = zones.to_crs(4326)[["name", "geometry"]].copy()
-    zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
-    folium.GeoJson(
-        zg,
-        name=tr("ui.zones", lang),
-        style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+    DataLayer(
+        "polygons",
+        {
+            "style": {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
+            "tooltip": [f"<table><tr><td>{n}</td></tr></table>" for n in escape_all(zones["name"])],
+            "popup": "zone",
+        },
+        name=tr("ui.zones", lang), args=(table,),
     ).add_to(fmap)
 
 
 def _add_isochrones(
-    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str
+    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str, basemap: str
 ) -> None:
-    """One hidden layer per category: the area within the longest threshold of its facilities."""
+    """One hidden layer per category: the area within the longest threshold of its facilities (simplified by
+    :data:`POLYGON_TOLERANCE_M`, packed)."""
     for cat, iso in isochrones.items():
         meta = taxonomy[cat]
-        folium.GeoJson(
-            iso.to_crs(4326)[["geometry"]],
-            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)),
-            style_function=lambda f, col=meta.color: {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.15},
-            show=False,
+        table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M))
+        table.add_to(fmap)
+        DataLayer(
+            "polygons", {"style": {"color": meta.color, "weight": 1, "fillColor": meta.color, "fillOpacity": 0.15}},
+            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)), args=(table,), show=False,
         ).add_to(fmap)
 
 
@@ -420,20 +427,6 @@ def _add_controls(
 
 
 # ------------------------------------------------------------------------------------------------ popups and boxes
-
-
-def _compliance_popup(name: str, sub: pd.DataFrame, lang: str) -> str:
-    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
-    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
-    body = "".join(
-        f"<tr><td style='color:{colour[r.status]}'>{mark[r.status]}</td><td>{html.escape(r.rule)}</td>"
-        f"<td>{'' if pd.isna(r.value) else f'{r.value:g}'}</td><td>{r.target:g} {html.escape(r.unit)}</td>"
-        f"<td>{html.escape(r.shortfall_text or '')}</td></tr>"
-        for r in sub.itertuples()
-    )
-    head = f"<b>{html.escape(name)}</b> — {tr('ui.compliance', lang)}<br>"
-    cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
-    return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
 
 
 def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> str:
