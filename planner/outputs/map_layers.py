@@ -42,6 +42,7 @@ __all__ = [
     "RawElement",
     "add_map_script",
     "encode_ints",
+    "pack_column",
     "encode_points",
     "escape_all",
     "display_lonlat",
@@ -90,6 +91,14 @@ def encode_ints(values: np.ndarray) -> str:
     and plus 32 when another group follows (the code of Google's encoded polylines, without the coordinate rules)."""
     chars, _ = _chunks(values)
     return chars.tobytes().decode("ascii")
+
+
+def pack_column(values: np.ndarray) -> str | int:
+    """A column of integers for a table: :func:`encode_ints`, or the one value when all are equal (or none)."""
+    v = np.asarray(values, dtype=np.int64)
+    if len(v) == 0:
+        return 0
+    return int(v[0]) if (v == v[0]).all() else encode_ints(v)
 
 
 def _encode_split(values: np.ndarray, sizes: np.ndarray) -> list[str]:
@@ -204,17 +213,24 @@ def _pack_parts(
     return list(zip(_encode_split(part_size, group_parts), _encode_split(q, 2 * group_vertices), strict=True))
 
 
-def polygon_table(geoms: Any, crs: CRS, *, basemap: str, tolerance_m: float, scale: int = STREET_SCALE) -> dict:
+def polygon_table(
+    geoms: Any, crs: CRS, *, basemap: str, tolerance_m: float, min_hole_m2: float = 0.0, scale: int = STREET_SCALE
+) -> dict:
     """Polygons as a table for the page script's ``polygons`` layers: per polygon ``pp`` (ring sizes) and ``pxy``
     (its rings' vertices), packed as in :func:`street_groups`.
 
     Each ring is simplified on its own by ``tolerance_m`` metres when ``crs`` is projected (as a line: fast, and
     a display needs no topology), then rounded to 1/``scale`` degree; rings left with fewer than four vertices
-    are dropped. Drawn with the even-odd rule, holes stay holes.
+    are dropped, and so are holes smaller than ``min_hole_m2`` square metres (in a projected ``crs``). Drawn
+    with the even-odd rule, holes stay holes.
     """
     geoms = np.asarray(geoms)
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
+    if min_hole_m2 > 0 and CRS.from_user_input(crs).is_projected and len(rings):
+        first = np.r_[True, ring_of[1:] != ring_of[:-1]]  # each polygon's exterior comes first
+        small = ~first & (shapely.area(shapely.polygons(rings)) < min_hole_m2)
+        rings, ring_of = rings[~small], ring_of[~small]
     xy, which = shapely.get_coordinates(rings, return_index=True)
     lines = shapely.linestrings(xy, indices=which) if len(xy) else np.array([], dtype=object)
     if CRS.from_user_input(crs).is_projected and tolerance_m > 0 and len(lines):
@@ -354,7 +370,10 @@ var plannerLayers = (function () {
     var t = {};
     for (var k in d) {
       if (k === "xy") t.ll = coords(d.xy, d.scale);
-      else if (k === "cols") { t.cols = {}; for (var c in d.cols) t.cols[c] = ints(d.cols[c]); }
+      else if (k === "cols") {
+        t.cols = {};
+        for (var c in d.cols) t.cols[c] = typeof d.cols[c] === "number" ? new Array(d.name.length).fill(d.cols[c]) : ints(d.cols[c]);
+      }
       else t[k] = d[k];
     }
     return t;

@@ -31,6 +31,7 @@ from planner.outputs.map_layers import (
     encode_ints,
     encode_points,
     escape_all,
+    pack_column,
     polygon_table,
     street_groups,
 )
@@ -110,6 +111,11 @@ def gap_map(
 
 #: 街道 outlines and isochrones are simplified by this many metres (in the metric CRS) before they are drawn
 POLYGON_TOLERANCE_M = 5.0
+#: holes of an isochrone smaller than this (m²) are filled on the map: the gaps its street buffers leave inside a
+#: block (a 100 m block walked round on all sides leaves a hole of about 20 m × 20 m) are noise at city scale
+ISOCHRONE_MIN_HOLE_M2 = 2_000.0
+
+
 def _network_bounds(network: WalkNetwork, basemap: str) -> np.ndarray:
     """(minx, miny, maxx, maxy) in display degrees of the network's nodes."""
     st = network.streets
@@ -228,10 +234,11 @@ def _add_isochrones(
     fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str, basemap: str
 ) -> None:
     """One hidden layer per category: the area within the longest threshold of its facilities (simplified by
-    :data:`POLYGON_TOLERANCE_M`, packed)."""
+    :data:`POLYGON_TOLERANCE_M`, holes under :data:`ISOCHRONE_MIN_HOLE_M2` filled, packed)."""
     for cat, iso in isochrones.items():
         meta = taxonomy[cat]
-        table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M))
+        table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
+                                        min_hole_m2=ISOCHRONE_MIN_HOLE_M2))
         table.add_to(fmap)
         DataLayer(
             "polygons", {"style": {"color": meta.color, "weight": 1, "fillColor": meta.color, "fillOpacity": 0.15}},
@@ -252,26 +259,26 @@ def _compound_table(
     table = coverage.table
     longest = max(coverage.thresholds_min)
     pts = shapely.get_coordinates(comp.geometry.representative_point().to_numpy())
-    cols: dict[str, str] = {}
+    cols: dict[str, str | int] = {}
     facts = [key for key in ("population", "households", "age_60_plus", "age_0_3") if key in comp.columns]
     for f, key in enumerate(facts):
-        cols[f"f{f}"] = encode_ints(_rounded(pd.to_numeric(comp[key], errors="coerce").to_numpy(dtype=float)))
+        cols[f"f{f}"] = pack_column(_rounded(pd.to_numeric(comp[key], errors="coerce").to_numpy(dtype=float)))
     completeness = table["completeness"].to_numpy(dtype=float)
-    cols["pct"] = encode_ints(_rounded(completeness * 100))
-    cols["c"] = encode_ints(completeness_index(completeness))
-    cols["r"] = encode_ints(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
+    cols["pct"] = pack_column(_rounded(completeness * 100))
+    cols["c"] = pack_column(completeness_index(completeness))
+    cols["r"] = pack_column(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
     nearest_all = [[str(v or "") for v in table[schema.nearest_name(cat)]] for cat in cats]
     codes, nearest_table = pd.factorize(pd.Series([v for col in nearest_all for v in col], dtype=object), sort=True)
     codes = codes.reshape(len(cats), len(comp)) if len(cats) else codes
     within = np.zeros((max(1, (len(cats) + 29) // 30), len(comp)), dtype=np.int64)
     for k, cat in enumerate(cats):
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
-        cols[f"d{k}"] = encode_ints(_rounded(dist))
-        cols[f"m{k}"] = encode_ints(_tenths(dist / coverage.speed_m_per_min))
-        cols[f"n{k}"] = encode_ints(np.where(np.asarray(nearest_table)[codes[k]] == "", -1, codes[k]))
+        cols[f"d{k}"] = pack_column(_rounded(dist))
+        cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed_m_per_min))
+        cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table)[codes[k]] == "", -1, codes[k]))
         within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
     for w in range(len(within)):
-        cols[f"w{w}"] = encode_ints(within[w])
+        cols[f"w{w}"] = pack_column(within[w])
     data: dict = {
         "scale": POINT_SCALE,
         "xy": encode_points(pts[:, 0], pts[:, 1]),
@@ -295,9 +302,9 @@ def _compound_table(
     if "formats_present" in compounds.columns:
         present = compounds["formats_present"].to_numpy(dtype=float)
         missing_codes, missing = pd.factorize(pd.Series([str(m) for m in compounds["formats_missing"].fillna("")], dtype=object), sort=True)
-        cols["fp"] = encode_ints(present)
-        cols["fc"] = encode_ints(completeness_index(present / n_basic))
-        cols["fm"] = encode_ints(missing_codes)
+        cols["fp"] = pack_column(present)
+        cols["fc"] = pack_column(completeness_index(present / n_basic))
+        cols["fm"] = pack_column(missing_codes)
         data["missing"] = escape_all(missing)
     return data
 
@@ -376,7 +383,7 @@ def _add_facilities(
         pts = shapely.get_coordinates(sub.geometry.to_numpy())
         detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
         data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
-                "colour": meta.color, "details": list(details), "cols": {"x": encode_ints(detail_codes)}}
+                "colour": meta.color, "details": list(details), "cols": {"x": pack_column(detail_codes)}}
         DataLayer("facilities", data, name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})", show=cat in cats).add_to(fmap)
     return drawn
 
