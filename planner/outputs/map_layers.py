@@ -30,6 +30,7 @@ from pyproj import CRS, Transformer
 
 from planner.io.coords import wgs84_to_gcj02
 from planner.outputs.basemaps import needs_gcj02
+from planner.progress import bar
 
 __all__ = [
     "MAP_JS",
@@ -58,6 +59,8 @@ STREET_TOLERANCE_M = 3.0
 STREET_SCALE = 100_000
 #: points (compounds, facilities) are rounded to 1 / POINT_SCALE degree (1e-6° ≈ 0.1 m)
 POINT_SCALE = 1_000_000
+#: street edges merged and packed at a time (bounds the memory of the street layer)
+STREET_BATCH = 250_000
 #: street classes, in drawing order: (highway words, colour, weight); the last class takes every other street
 STREET_STYLES: tuple[tuple[tuple[str, ...], str, float], ...] = (
     (("primary", "secondary", "trunk"), "#9a9a9a", 3.0),
@@ -173,13 +176,26 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     name_code, name_table = pd.factorize(names, sort=True)
     group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)
 
+    # in batches of whole groups, so that only a few hundred thousand edge geometries exist at a time
     order = np.argsort(group_code, kind="stable")
-    lines = shapely.multilinestrings(network.edge_geometries(order), indices=group_code[order])
-    merged = shapely.line_merge(lines)
-    if tolerance_m > 0:
-        merged = shapely.simplify(merged, tolerance_m, preserve_topology=False)
-    parts, part_group = shapely.get_parts(merged, return_index=True)
-    packed = _pack_parts(parts, part_group, len(group_key), network.crs, basemap, STREET_SCALE)
+    sorted_groups = group_code[order]
+    group_end = np.cumsum(np.bincount(group_code, minlength=len(group_key)))
+    packed: list[tuple[str, str]] = []
+    first = 0
+    with bar(desc="绘制路网 / drawing streets", total=len(order), unit="edge") as shown:
+        while first < len(group_key):
+            start = group_end[first - 1] if first else 0
+            last = max(first, int(np.searchsorted(group_end, start + STREET_BATCH, side="right")) - 1)
+            end = group_end[last]
+            lines = shapely.multilinestrings(network.edge_geometries(order[start:end]), indices=sorted_groups[start:end] - first)
+            merged = shapely.line_merge(lines)
+            del lines
+            if tolerance_m > 0:
+                merged = shapely.simplify(merged, tolerance_m, preserve_topology=False)
+            parts, part_group = shapely.get_parts(merged, return_index=True)
+            packed += _pack_parts(parts, part_group, last + 1 - first, network.crs, basemap, STREET_SCALE)
+            shown.update(int(end - start))
+            first = last + 1
     names_html = escape_all(name_table)
     return [
         {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy}
@@ -227,11 +243,17 @@ def polygon_table(
     geoms = np.asarray(geoms)
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, which = shapely.get_coordinates(rings, return_index=True)
     if min_hole_m2 > 0 and CRS.from_user_input(crs).is_projected and len(rings):
         first = np.r_[True, ring_of[1:] != ring_of[:-1]]  # each polygon's exterior comes first
-        small = ~first & (shapely.area(shapely.polygons(rings)) < min_hole_m2)
+        starts = np.r_[0, np.cumsum(np.bincount(which, minlength=len(rings)))[:-1]]
+        cross = xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1]  # shoelace terms (the last of each ring is unused)
+        twice_area = np.add.reduceat(np.r_[cross, 0.0], starts) - np.r_[cross, 0.0][np.r_[starts[1:], len(xy)] - 1]
+        small = ~first & (np.abs(twice_area) / 2 < min_hole_m2)
+        keep_vertex = ~small[which]
         rings, ring_of = rings[~small], ring_of[~small]
-    xy, which = shapely.get_coordinates(rings, return_index=True)
+        xy = xy[keep_vertex]
+        which = np.cumsum(~small)[which[keep_vertex]] - 1
     lines = shapely.linestrings(xy, indices=which) if len(xy) else np.array([], dtype=object)
     if CRS.from_user_input(crs).is_projected and tolerance_m > 0 and len(lines):
         lines = shapely.simplify(lines, tolerance_m, preserve_topology=False)

@@ -267,15 +267,21 @@ def _compound_table(
     cols["pct"] = pack_column(_rounded(completeness * 100))
     cols["c"] = pack_column(completeness_index(completeness))
     cols["r"] = pack_column(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
-    nearest_all = [[str(v or "") for v in table[schema.nearest_name(cat)]] for cat in cats]
-    codes, nearest_table = pd.factorize(pd.Series([v for col in nearest_all for v in col], dtype=object), sort=True)
-    codes = codes.reshape(len(cats), len(comp)) if len(cats) else codes
+    # nearest names as indices into one table of their texts (``str(v or "")``, as the popup printed them)
+    texts, per_cat = [], []
+    for cat in cats:
+        codes, uniques = pd.factorize(table[schema.nearest_name(cat)].to_numpy(dtype=object), use_na_sentinel=False)
+        per_cat.append((len(texts), codes))
+        texts += [str(v or "") for v in uniques]
+    text_codes, nearest_table = pd.factorize(pd.Series(texts, dtype=object), sort=True)
     within = np.zeros((max(1, (len(cats) + 29) // 30), len(comp)), dtype=np.int64)
     for k, cat in enumerate(cats):
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
         cols[f"d{k}"] = pack_column(_rounded(dist))
         cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed_m_per_min))
-        cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table)[codes[k]] == "", -1, codes[k]))
+        offset, codes = per_cat[k]
+        named = text_codes[offset + codes]
+        cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table, dtype=object)[named] == "", -1, named))
         within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
     for w in range(len(within)):
         cols[f"w{w}"] = pack_column(within[w])
