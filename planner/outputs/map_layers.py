@@ -167,11 +167,11 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     attrs = network.edge_attrs
     if not len(attrs):
         return []
-    highway = attrs["highway"].fillna("").astype(str)
-    cls = np.full(len(attrs), len(STREET_STYLES) - 1, dtype=np.int64)
-    for k in range(len(STREET_STYLES) - 2, -1, -1):
-        words = STREET_STYLES[k][0]
-        cls[highway.str.contains("|".join(words), regex=True).to_numpy()] = k
+    highway_code, highways = pd.factorize(attrs["highway"].fillna("").astype(str))
+    class_of = np.full(len(highways), len(STREET_STYLES) - 1, dtype=np.int64)
+    for k in range(len(STREET_STYLES) - 2, -1, -1):  # the first class whose word a highway value contains
+        class_of[[any(w in h for w in STREET_STYLES[k][0]) for h in highways]] = k
+    cls = class_of[highway_code]
     names = attrs["name"].fillna("").astype(str)
     name_code, name_table = pd.factorize(names, sort=True)
     group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)

@@ -270,7 +270,10 @@ def _compound_table(
     # nearest names as indices into one table of their texts (``str(v or "")``, as the popup printed them)
     texts, per_cat = [], []
     for cat in cats:
-        codes, uniques = pd.factorize(table[schema.nearest_name(cat)].to_numpy(dtype=object), use_na_sentinel=False)
+        values = table[schema.nearest_name(cat)].to_numpy(dtype=object).copy()
+        missing = pd.isna(values)
+        values[missing] = [str(v or "") for v in values[missing]]  # None → "", NaN → "nan", as printed before
+        codes, uniques = pd.factorize(values)
         per_cat.append((len(texts), codes))
         texts += [str(v or "") for v in uniques]
     text_codes, nearest_table = pd.factorize(pd.Series(texts, dtype=object), sort=True)
