@@ -11,6 +11,7 @@ Skipped when no Chromium is installed (``.ci/run`` installs Debian's ``chromium`
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import struct
@@ -20,8 +21,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from _browser import BrowserError, PageReport, decode_png, find_chromium, live_group_members, load_page
+from _popups import compound_popup, facility_popup, formats_popup
 
 pytestmark = pytest.mark.browser
 
@@ -189,6 +192,124 @@ def test_screenshot_not_blank(demo_page: PageReport, browser_dir: Path) -> None:
     assert len(image.histogram(step=2, box=middle)) > 50
     assert image.dominant_share(step=2, box=middle) < 0.95
     assert (browser_dir / "demo.png").stat().st_size > 10_000
+
+
+# Popups are built on click from the layers' packed columns (planner.outputs.map_layers): every popup and tooltip
+# of every overlay, as the page would show it (the text inside folium's popup table), in layer order.
+POPUPS_JS = """
+(() => {
+  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
+  const control = globals(/^layer_control_[0-9a-f]+_layers$/)[0];
+  const text = (c) => { const td = c.querySelector('td'); return td ? td.innerHTML : c.innerHTML; };
+  const out = {};
+  for (const [name, layer] of Object.entries(control.overlays)) {
+    const popups = [], tooltips = [];
+    layer.eachLayer((l) => {
+      if (layer._popup) popups.push(text(layer._popup._content(l)));
+      if (layer._tooltip) tooltips.push(text(layer._tooltip._content(l)));
+    });
+    out[name] = {popups, tooltips};
+  }
+  return out;
+})()
+"""
+
+# A real click on the canvas: Leaflet finds the compound under the pointer and opens its popup.
+CLICK_JS = """
+(() => {
+  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
+  const map = globals(/^map_[0-9a-f]+$/)[0];
+  const group = globals(/^layer_control_[0-9a-f]+_layers$/)[0].overlays['小区覆盖情况'];
+  const canvas = document.querySelector('.leaflet-overlay-pane canvas');
+  const box = map.getContainer().getBoundingClientRect();
+  for (const marker of group.getLayers()) {
+    const p = map.latLngToContainerPoint(marker.getLatLng());
+    if (p.x < 250 || p.y < 120 || p.x > box.width - 250 || p.y > box.height - 120) continue;  // clear of the boxes
+    canvas.dispatchEvent(new MouseEvent('click', {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true}));
+    const popup = document.querySelector('.leaflet-popup-content');
+    if (!popup) continue;
+    const name = group._tooltip._content(marker).innerText.trim();
+    return {name, popup: popup.innerText, bold: popup.querySelector('b') ? popup.querySelector('b').innerText : null};
+  }
+  return null;
+})()
+"""
+
+
+def _expected_popups(r) -> dict[str, list[str]]:
+    """The popups planner built per feature before #12 (tests/_popups.py), per overlay."""
+    lang = r.scenario.language
+    comp, table, cov = r.compounds.to_crs(4326), r.coverage.table, r.coverage
+    reach = comp["reachable"].to_numpy(dtype=bool)
+    each = [
+        compound_popup(comp.iloc[i], table.iloc[i], cov.categories, r.taxonomy, lang, cov, r.scenario.max_snap_m, reach[i])
+        for i in range(len(comp))
+    ]
+    n_basic = sum(1 for c in r.taxonomy.categories if c.basic)
+    out = {
+        "小区覆盖情况": [e for e, ok in zip(each, reach, strict=True) if ok],
+        "无法接入路网的小区": [e for e, ok in zip(each, reach, strict=True) if not ok],
+        "一刻钟便民生活圈业态完整度": [
+            formats_popup(n, k, m, n_basic, lang)
+            for n, k, m, ok in zip(comp["name"], comp["formats_present"], comp["formats_missing"].fillna(""), reach, strict=True)
+            if ok
+        ],
+    }
+    for cat in r.coverage.categories + tuple(sorted(set(r.facilities["category"]) - set(r.coverage.categories))):
+        sub = r.facilities[r.facilities["category"] == cat]
+        label = r.taxonomy[cat].label(lang)
+        if len(sub):
+            out[f"设施：{label} ({len(sub)})"] = [facility_popup(row, label, lang) for _, row in sub.iterrows()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def popups(chromium: str, demo_run: Path, browser_dir: Path, demo_result) -> dict[str, Any]:
+    """The demo page's popups, a click on a compound, and the expected popups put through the same HTML parser."""
+    expected = json.dumps(_expected_popups(demo_result), ensure_ascii=False)
+    parse = f"""
+    (() => {{
+      const out = {{}};
+      for (const [name, list] of Object.entries({expected})) {{
+        out[name] = list.map((h) => {{
+          const div = document.createElement('div');
+          div.innerHTML = '<table><tr><td>' + h + '</td></tr></table>';
+          return div.querySelector('td').innerHTML;
+        }});
+      }}
+      return out;
+    }})()
+    """
+    report = load_page(demo_run / "index.html", expressions={"popups": POPUPS_JS, "expected": parse, "click": CLICK_JS},
+                       screenshot=False, viewport=VIEWPORT, executable=chromium, workdir=browser_dir / "popups-chromium")
+    assert report.problems == [], report.problems
+    return report.values
+
+
+def test_clicking_a_compound_opens_its_popup(popups: dict[str, Any], demo_run: Path) -> None:
+    click = popups["click"]
+    assert click is not None, "no compound marker opened a popup when clicked"
+    names = set(pd.read_csv(demo_run / "compounds.csv", encoding="utf-8-sig")["name"].astype(str))
+    assert click["name"] in names
+    assert click["bold"] == click["name"]
+    assert "15 分钟内可达的服务类别占比" in click["popup"]
+
+
+def test_popups_are_the_ones_planner_built_per_feature(popups: dict[str, Any], demo_result) -> None:
+    """The page's popups, built on click from packed columns, equal the HTML planner built for each feature before."""
+    got, expected = popups["popups"], popups["expected"]
+    assert len(expected) > 10
+    for name, html_list in expected.items():
+        assert got[name]["popups"] == html_list, name
+    reach = demo_result.compounds["reachable"].to_numpy(dtype=bool)
+    names = [html.escape(n) for n, ok in zip(demo_result.compounds["name"], reach, strict=True) if ok]
+    assert got["小区覆盖情况"]["tooltips"] == names
+    # 街道 popups: the compliance table of each 街道, and its summary
+    zones, table = demo_result.zones, demo_result.compliance.table
+    assert len(got["街道达标情况"]["popups"]) == len(got["街道边界"]["popups"]) == len(zones)
+    first = table[table["subdistrict"] == str(zones.index[0])]
+    assert got["街道达标情况"]["popups"][0].count("<tr>") == len(first) + 1
+    assert str(zones["name"].iloc[0]) in got["街道边界"]["popups"][0]
 
 
 # --------------------------------------------------------------------------------------------------

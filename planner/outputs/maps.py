@@ -12,13 +12,30 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
+from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
-from planner.outputs.style import COMPLETENESS_RAMP, completeness_color, fail_color
+from planner.outputs.map_layers import (
+    POINT_SCALE,
+    STREET_SCALE,
+    STREET_STYLES,
+    DataLayer,
+    DataTable,
+    add_map_script,
+    display_lonlat,
+    encode_ints,
+    encode_points,
+    escape_all,
+    pack_column,
+    polygon_table,
+    street_groups,
+)
+from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
 
 __all__ = ["gap_map", "save_map"]
 
@@ -31,7 +48,7 @@ def gap_map(
     lang: str,
     sample_data: bool,
     basemap: str,
-    network_edges: gpd.GeoDataFrame,
+    network: WalkNetwork,
     zones: gpd.GeoDataFrame | None,
     zone_table: pd.DataFrame,
     compounds: gpd.GeoDataFrame,
@@ -50,30 +67,36 @@ def gap_map(
     coloured by the share of categories within the longest threshold, unreachable compounds,
     and one layer per facility category. A legend, a layer switcher and a scale bar are added.
     ``basemap`` is one of :data:`planner.outputs.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
+
+    It holds at city scale: streets are merged per class and name, simplified and rounded
+    (:func:`planner.outputs.map_layers.street_groups`; the network's edge frame is never built), compounds
+    and facilities are columns of packed integers drawn as canvas circle markers whose popups are built
+    when clicked, and polygons are simplified by :data:`POLYGON_TOLERANCE_M` and rounded. Element ids are
+    numbered, so the same inputs give the same page.
     """
     # --- base map (planner.outputs.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
     check_basemap(basemap, tianditu_key)
-    if needs_gcj02(basemap):
-        network_edges, zones, compounds, facilities = (to_display(f, basemap) for f in (network_edges, zones, compounds, facilities))
-        isochrones = {k: to_display(v, basemap) for k, v in (isochrones or {}).items()}
+    if needs_gcj02(basemap):  # lines and polygons are shifted as they are packed (map_layers.display_lonlat)
+        compounds, facilities = (to_display(f, basemap) for f in (compounds, facilities))
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
     longest = schema.minutes_text(max(coverage.thresholds_min))
     comp = compounds.to_crs(4326)
-    bounds = comp.total_bounds if len(comp) else network_edges.to_crs(4326).total_bounds
+    bounds = comp.total_bounds if len(comp) else _network_bounds(network, basemap)
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
     fmap = offline_map(center, tiles=None)
     add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
+    add_map_script(fmap)
 
-    _add_network(fmap, network_edges, lang=lang, basemap=basemap)
-    if zones is not None and len(zones) and compliance is not None and len(compliance):
-        _add_compliance(fmap, zones, compliance, lang=lang)
+    _add_network(fmap, network, lang=lang, basemap=basemap)
     if zones is not None and len(zones):
-        _add_zones(fmap, zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest)
-    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest)
+        table = _zone_table(zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest, basemap=basemap)
+        table.add_to(fmap)
+        if compliance is not None and len(compliance):
+            _add_compliance(fmap, zones, table, compliance, lang=lang)
+        _add_zones(fmap, zones, table, lang=lang)
+    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest, basemap=basemap)
     _add_compounds(fmap, compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
-    if "formats_present" in compounds.columns:
-        _add_formats(fmap, compounds, taxonomy, lang=lang)
     drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
     if sites is not None and len(sites):
         _add_sites(fmap, sites, taxonomy, lang=lang)
@@ -82,158 +105,275 @@ def gap_map(
                   legend_categories=[taxonomy[c] for c in drawn])
     if len(comp):
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
+    number_elements(fmap)
     return fmap
+
+
+#: 街道 outlines and isochrones are simplified by this many metres (in the metric CRS) before they are drawn
+POLYGON_TOLERANCE_M = 5.0
+#: holes of an isochrone smaller than this (m²) are filled on the map: the gaps its street buffers leave inside a
+#: block (a 100 m block walked round on all sides leaves a hole of about 20 m × 20 m) are noise at city scale
+ISOCHRONE_MIN_HOLE_M2 = 2_000.0
+
+
+def _network_bounds(network: WalkNetwork, basemap: str) -> np.ndarray:
+    """(minx, miny, maxx, maxy) in display degrees of the network's nodes."""
+    st = network.streets
+    lon, lat = display_lonlat(st.node_x, st.node_y, network.crs, basemap)
+    return np.array([lon.min(), lat.min(), lon.max(), lat.max()]) if len(lon) else np.zeros(4)
+
+
+def number_elements(fmap: folium.Map) -> None:
+    """Replace folium's random element ids by numbers in document order, so that a page is the same every time."""
+    root = fmap.get_root()
+    seen: set[int] = set()
+    todo = [root]
+    count = 0
+    while todo:
+        element = todo.pop()
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        count += 1
+        element._id = f"{count:08x}"
+        todo.extend(reversed(list(element._children.values())))
+        for part in ("header", "html", "script"):
+            child = getattr(element, part, None)
+            if child is not None and hasattr(child, "_children"):
+                todo.append(child)
 
 
 # ------------------------------------------------------------------------------------------------ layers
 
 
-def _add_network(fmap: folium.Map, network_edges: gpd.GeoDataFrame, *, lang: str, basemap: str) -> None:
-    """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider."""
-    net = network_edges.to_crs(4326)[["highway", "name", "geometry"]].copy()
-    net["name"] = net["name"].fillna("").astype(str)
-    major = net["highway"].astype(str).str.contains("primary|secondary|trunk|tertiary", regex=True)
-    folium.GeoJson(
-        net,
+def _add_network(fmap: folium.Map, network: WalkNetwork, *, lang: str, basemap: str) -> None:
+    """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider.
+
+    Drawn per street class and name (:func:`planner.outputs.map_layers.street_groups`); named streets show their
+    name on hover.
+    """
+    groups = street_groups(network, basemap=basemap)
+    styles = [{"color": colour, "weight": weight} for _, colour, weight in STREET_STYLES]
+    DataLayer(
+        "streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups},
         name=tr("ui.network", lang),
-        style_function=lambda f: {
-            "color": "#9a9a9a" if f["properties"]["highway"] and any(
-                k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "tertiary", "trunk")
-            ) else "#c8c8c8",
-            "weight": 3 if any(k in str(f["properties"]["highway"]) for k in ("primary", "secondary", "trunk")) else 1.5,
-            "opacity": 0.9,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False) if (net["name"] != "").any() else None,
-        control=True,
         show=basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
     ).add_to(fmap)
-    log.debug("network layer: %d edges (%d major)", len(net), int(major.sum()))
+    log.debug("network layer: %d edges drawn as %d groups", network.n_edges, len(groups))
 
 
-def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, compliance: pd.DataFrame, *, lang: str) -> None:
-    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first)."""
-    zc = zones.to_crs(4326)[["name", "geometry"]].copy()
+def _zone_table(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, cats: Sequence[str], taxonomy: Taxonomy, *, lang: str,
+                longest: str, basemap: str) -> DataTable:
+    """The 街道 outlines (simplified, packed), names and popups, shared by the 街道 and compliance layers."""
+    data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
+    data["name"] = escape_all(zones["name"])
+    data["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zones.index.astype(str)]
+    return DataTable(data)
+
+
+def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, compliance: pd.DataFrame, *, lang: str) -> None:
+    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first).
+
+    The popup is built on click from three tables of cells (status and rule; value; target, unit and shortfall)
+    and, per 街道, its rows' positions in them.
+    """
+    zone_ids = zones.index.astype(str)
     zone_rows = compliance[compliance["subdistrict"] != schema.CITY]
-    fails = zone_rows[zone_rows["status"] == "fail"].groupby("subdistrict").size()
-    zc["failed"] = [int(fails.get(str(z), 0)) for z in zc.index.astype(str)]
-    zc["popup"] = [_compliance_popup(str(z), n, zone_rows, lang) for z, n in zip(zc.index.astype(str), zc["name"], strict=True)]
-    worst = max(1, int(zc["failed"].max()))
-    folium.GeoJson(
-        zc,
-        name=tr("ui.compliance", lang),
-        style_function=lambda f, w=worst: {
-            "color": "#67000d", "weight": 1, "fillColor": fail_color(f["properties"]["failed"] / w), "fillOpacity": 0.45,
+    pos = pd.Series(np.arange(len(zones)), index=zone_ids)
+    pos = pos[~pos.index.duplicated()]
+    at = zone_rows["subdistrict"].astype(str).map(pos)
+    rows = zone_rows[at.notna().to_numpy()].assign(_at=at.dropna().astype(int).to_numpy()).sort_values("_at", kind="stable")
+    failed = np.bincount(rows.loc[rows["status"] == "fail", "_at"].to_numpy(), minlength=len(zones))[
+        np.asarray(pos.reindex(zone_ids).to_numpy(), dtype=np.int64)
+    ]
+    worst = max(1, int(failed.max())) if len(failed) else 1
+    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
+    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
+    a_cells = [f"<td style='color:{colour[s]}'>{mark[s]}</td><td>{html.escape(r)}</td>" for s, r in zip(rows["status"], rows["rule"], strict=True)]
+    b_cells = [f"<td>{'' if pd.isna(v) else f'{v:g}'}</td>" for v in rows["value"]]
+    c_cells = [f"<td>{t:g} {html.escape(u)}</td><td>{html.escape(f or '')}</td>"
+               for t, u, f in zip(rows["target"], rows["unit"], rows["shortfall_text"], strict=True)]
+    cells = {}
+    for key, values in (("a", a_cells), ("b", b_cells), ("c", c_cells)):
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+        cells[key], cells[key.upper()] = encode_ints(codes), list(uniques)
+    head = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
+    label = tr("ui.failed_rules", lang)
+    names = escape_all(zones["name"])
+    DataLayer(
+        "polygons",
+        {
+            "style": {"color": "#67000d", "weight": 1, "fillOpacity": 0.45},
+            "fill": [fail_color(n / worst) for n in failed.tolist()],
+            "tooltip": [f"<table><tr><th></th><td>{z}</td></tr><tr><th>{label}</th><td>{n}</td></tr></table>"
+                        for z, n in zip(names, failed.tolist(), strict=True)],
+            "popup": "compliance",
+            "title": tr("ui.compliance", lang),
+            "head": head,
+            "n": encode_ints(np.bincount(rows["_at"].to_numpy(), minlength=len(zones))),
+            **cells,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["name", "failed"], aliases=["", tr("ui.failed_rules", lang)]),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        show=False,
+        name=tr("ui.compliance", lang), args=(table,), show=False,
     ).add_to(fmap)
 
 
-def _add_zones(
-    fmap: folium.Map,
-    zones: gpd.GeoDataFrame,
-    zone_table: pd.DataFrame,
-    cats: Sequence[str],
-    taxonomy: Taxonomy,
-    *,
-    lang: str,
-    longest: str,
-) -> None:
+def _add_zones(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, *, lang: str) -> None:
     """街道 outlines with their population and shares within the longest threshold in the popup."""
-    zg = zones.to_crs(4326)[["name", "geometry"]].copy()
-    zg["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zg.index.astype(str)]
-    folium.GeoJson(
-        zg,
-        name=tr("ui.zones", lang),
-        style_function=lambda f: {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+    DataLayer(
+        "polygons",
+        {
+            "style": {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
+            "tooltip": [f"<table><tr><td>{n}</td></tr></table>" for n in escape_all(zones["name"])],
+            "popup": "zone",
+        },
+        name=tr("ui.zones", lang), args=(table,),
     ).add_to(fmap)
 
 
 def _add_isochrones(
-    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str
+    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str, basemap: str
 ) -> None:
-    """One hidden layer per category: the area within the longest threshold of its facilities."""
+    """One hidden layer per category: the area within the longest threshold of its facilities (simplified by
+    :data:`POLYGON_TOLERANCE_M`, holes under :data:`ISOCHRONE_MIN_HOLE_M2` filled, packed)."""
     for cat, iso in isochrones.items():
         meta = taxonomy[cat]
-        folium.GeoJson(
-            iso.to_crs(4326)[["geometry"]],
-            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)),
-            style_function=lambda f, col=meta.color: {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.15},
-            show=False,
+        table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
+                                        min_hole_m2=ISOCHRONE_MIN_HOLE_M2))
+        table.add_to(fmap)
+        DataLayer(
+            "polygons", {"style": {"color": meta.color, "weight": 1, "fillColor": meta.color, "fillOpacity": 0.15}},
+            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)), args=(table,), show=False,
         ).add_to(fmap)
+
+
+def _compound_table(
+    compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float, n_basic: int
+) -> dict:
+    """Every compound's popup facts as columns (see :data:`planner.outputs.map_layers.MAP_JS`, ``compoundPopup``).
+
+    Numbers are sent as they are printed: facts, metres and percent rounded as Python's ``{:,.0f}`` rounds them
+    (half to even), minutes in tenths as ``{:.1f}`` prints them; -1 stands for a missing value.
+    """
+    comp = compounds.to_crs(4326)
+    cats = list(coverage.categories)
+    table = coverage.table
+    longest = max(coverage.thresholds_min)
+    pts = shapely.get_coordinates(comp.geometry.representative_point().to_numpy())
+    cols: dict[str, str | int] = {}
+    facts = [key for key in ("population", "households", "age_60_plus", "age_0_3") if key in comp.columns]
+    for f, key in enumerate(facts):
+        cols[f"f{f}"] = pack_column(_rounded(pd.to_numeric(comp[key], errors="coerce").to_numpy(dtype=float)))
+    completeness = table["completeness"].to_numpy(dtype=float)
+    cols["pct"] = pack_column(_rounded(completeness * 100))
+    cols["c"] = pack_column(completeness_index(completeness))
+    cols["r"] = pack_column(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
+    # nearest names as indices into one table of their texts (``str(v or "")``, as the popup printed them)
+    texts, per_cat = [], []
+    for cat in cats:
+        values = table[schema.nearest_name(cat)].to_numpy(dtype=object).copy()
+        missing = pd.isna(values)
+        values[missing] = [str(v or "") for v in values[missing]]  # None → "", NaN → "nan", as printed before
+        codes, uniques = pd.factorize(values)
+        per_cat.append((len(texts), codes))
+        texts += [str(v or "") for v in uniques]
+    text_codes, nearest_table = pd.factorize(pd.Series(texts, dtype=object), sort=True)
+    within = np.zeros((max(1, (len(cats) + 29) // 30), len(comp)), dtype=np.int64)
+    for k, cat in enumerate(cats):
+        dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
+        cols[f"d{k}"] = pack_column(_rounded(dist))
+        cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed_m_per_min))
+        offset, codes = per_cat[k]
+        named = text_codes[offset + codes]
+        cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table, dtype=object)[named] == "", -1, named))
+        within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
+    for w in range(len(within)):
+        cols[f"w{w}"] = pack_column(within[w])
+    data: dict = {
+        "scale": POINT_SCALE,
+        "xy": encode_points(pts[:, 0], pts[:, 1]),
+        "name": escape_all(comp["name"]),
+        "facts": facts,
+        "factLabels": [tr(f"ui.{key}", lang) for key in facts],
+        "cats": escape_all(taxonomy[c].label(lang) for c in cats),
+        "nearest": escape_all(nearest_table),
+        "ramp": COMPLETENESS_RAMP,
+        "labels": {
+            "notConnected": tr("ui.not_connected", lang, d=max_snap_m),
+            "completeness": tr("ui.completeness", lang, t=schema.minutes_text(longest)),
+            "noneReachable": tr("ui.none_reachable", lang),
+            "minutes": tr("ui.minutes", lang),
+            "formats": tr("ui.formats", lang),
+            "formatsMissing": tr("ui.formats_missing", lang),
+        },
+        "nBasic": n_basic,
+        "cols": cols,
+    }
+    if "formats_present" in compounds.columns:
+        present = compounds["formats_present"].to_numpy(dtype=float)
+        missing_codes, missing = pd.factorize(pd.Series([str(m) for m in compounds["formats_missing"].fillna("")], dtype=object), sort=True)
+        cols["fp"] = pack_column(present)
+        cols["fc"] = pack_column(completeness_index(present / n_basic))
+        cols["fm"] = pack_column(missing_codes)
+        data["missing"] = escape_all(missing)
+    return data
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to integers as ``{:.0f}`` prints them (half to even); -1 where not finite."""
+    return np.where(np.isfinite(values), np.rint(np.where(np.isfinite(values), values, 0)), -1).astype(np.int64)
+
+
+def _tenths(values: np.ndarray) -> np.ndarray:
+    """``values`` in tenths as ``{:.1f}`` prints them (exact decimal rounding, half to even); -1 where not finite."""
+    ok = np.isfinite(values)
+    v = np.where(ok, values, 0.0)
+    scaled = v * 10
+    out = np.rint(scaled).astype(np.int64)
+    near_half = np.flatnonzero(ok & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6))
+    for i in near_half:  # where v * 10 may have rounded across a half: print it as Python does
+        out[i] = int(f"{v[i]:.1f}".replace(".", ""))
+    return np.where(ok, out, -1)
+
+
+def _rows(mask: np.ndarray) -> str:
+    """Positions of ``mask`` packed as differences."""
+    return encode_ints(np.diff(np.flatnonzero(mask), prepend=0))
 
 
 def _add_compounds(
     fmap: folium.Map, compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float
 ) -> None:
-    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own."""
-    comp = compounds.to_crs(4326)
-    cats = coverage.categories
-    table = coverage.table
-    reach = compounds["reachable"].to_numpy(dtype=bool)
-    cg = gpd.GeoDataFrame(
-        {
-            "name": comp["name"].astype(str).to_numpy(),
-            "completeness": table["completeness"].to_numpy(),
-            "popup": [_compound_popup(comp.iloc[i], table.iloc[i], cats, taxonomy, lang, coverage, max_snap_m, reach[i]) for i in range(len(comp))],
-            "radius": np.clip(np.sqrt(comp["population"].fillna(0).to_numpy()) / 6.0, 4, 14),
-        },
-        geometry=comp.geometry.representative_point().to_numpy(),
-        crs=4326,
-    )
-    for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
-        if not mask.any():
-            continue
-        sub = cg[mask]
-        folium.GeoJson(
-            sub,
-            name=tr(f"ui.{layer_key}", lang),
-            marker=folium.CircleMarker(radius=6, weight=1),
-            style_function=lambda f, lk=layer_key: {
-                "radius": f["properties"]["radius"],
-                "color": "#000000" if lk == "unreachable" else "#333333",
-                "weight": 2 if lk == "unreachable" else 1,
-                "fillColor": "#ffffff" if lk == "unreachable" else completeness_color(f["properties"]["completeness"]),
-                "fill": True,
-                "fillOpacity": 0.9,
-                "dashArray": "2 2" if lk == "unreachable" else None,
-            },
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        ).add_to(fmap)
-
-
-def _add_formats(fmap: folium.Map, compounds: gpd.GeoDataFrame, taxonomy: Taxonomy, *, lang: str) -> None:
-    """Reachable compounds coloured by the share of basic service formats present (hidden at first)."""
-    comp = compounds.to_crs(4326)
-    reach = compounds["reachable"].to_numpy(dtype=bool)
+    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own;
+    and, when the run counted service formats, the formats layer (hidden at first). One table feeds all three."""
     n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
-    fg = gpd.GeoDataFrame(
-        {
-            "name": comp["name"].astype(str).to_numpy(),
-            "share": compounds["formats_present"].to_numpy() / n_basic,
-            "popup": [
-                f"<b>{html.escape(str(n))}</b><br>{tr('ui.formats', lang)}：{int(k)}/{n_basic}"
-                + (f"<br>{tr('ui.formats_missing', lang)}：{html.escape(str(m))}" if m else "")
-                for n, k, m in zip(comp["name"], compounds["formats_present"], compounds["formats_missing"].fillna(""), strict=True)
-            ],
-        },
-        geometry=comp.geometry.representative_point().to_numpy(),
-        crs=4326,
-    )[reach]
-    folium.GeoJson(
-        fg,
-        name=tr("ui.formats", lang),
-        marker=folium.CircleMarker(radius=6, weight=1),
-        style_function=lambda f: {"radius": 6, "color": "#333333", "weight": 1, "fill": True, "fillOpacity": 0.9,
-                                  "fillColor": completeness_color(f["properties"]["share"])},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-        show=False,
-    ).add_to(fmap)
+    table = DataTable(_compound_table(compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m, n_basic=n_basic))
+    table.add_to(fmap)
+    reach = compounds["reachable"].to_numpy(dtype=bool)
+    for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
+        if mask.any():
+            DataLayer("compounds", {"rows": _rows(mask), "reachable": layer_key == "compounds"}, name=tr(f"ui.{layer_key}", lang),
+                      args=(table,)).add_to(fmap)
+    if "formats_present" in compounds.columns:
+        DataLayer("formats", {"rows": _rows(reach)}, name=tr("ui.formats", lang), args=(table,), show=False).add_to(fmap)
+
+
+def _facility_details(sub: pd.DataFrame, label: str, lang: str) -> list[str]:
+    """What a facility's popup says below its name: category, places, beds, 普惠 (``<br>``-joined)."""
+    n = len(sub)
+    places = sub["places"].to_numpy(dtype=object) if "places" in sub.columns else np.full(n, None)
+    beds = sub["beds"].to_numpy(dtype=object) if "beds" in sub.columns else np.full(n, None)
+    puhui = sub["public_benefit"].astype(object).to_numpy() if "public_benefit" in sub.columns else np.full(n, None)
+    out = []
+    for p, b, pb in zip(places, beds, puhui, strict=True):
+        parts = [html.escape(label)]
+        if pd.notna(p):
+            parts.append(tr("ui.capacity", lang, p=float(p)))
+        if pd.notna(b):
+            parts.append(tr("ui.beds", lang, b=float(b)))
+        if pb is True:
+            parts.append(tr("ui.puhui", lang))
+        out.append("<br>".join(parts))
+    return out
 
 
 def _add_facilities(
@@ -249,20 +389,11 @@ def _add_facilities(
             continue
         drawn.append(cat)
         meta = taxonomy[cat]
-        fg = gpd.GeoDataFrame(
-            {"name": sub["name"].astype(str).to_numpy(), "popup": [_facility_popup(r, meta.label(lang), lang) for _, r in sub.iterrows()]},
-            geometry=sub.geometry.to_numpy(),
-            crs=4326,
-        )
-        folium.GeoJson(
-            fg,
-            name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})",
-            marker=folium.CircleMarker(radius=5, weight=1),
-            style_function=lambda f, col=meta.color: {"radius": 5, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": col, "fillOpacity": 1.0},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-            show=cat in cats,
-        ).add_to(fmap)
+        pts = shapely.get_coordinates(sub.geometry.to_numpy())
+        detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
+        data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
+                "colour": meta.color, "details": list(details), "cols": {"x": pack_column(detail_codes)}}
+        DataLayer("facilities", data, name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})", show=cat in cats).add_to(fmap)
     return drawn
 
 
@@ -312,65 +443,6 @@ def _add_controls(
 
 
 # ------------------------------------------------------------------------------------------------ popups and boxes
-
-
-def _compliance_popup(zid: str, name: str, rows: pd.DataFrame, lang: str) -> str:
-    sub = rows[rows["subdistrict"] == zid]
-    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
-    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
-    body = "".join(
-        f"<tr><td style='color:{colour[r.status]}'>{mark[r.status]}</td><td>{html.escape(r.rule)}</td>"
-        f"<td>{'' if pd.isna(r.value) else f'{r.value:g}'}</td><td>{r.target:g} {html.escape(r.unit)}</td>"
-        f"<td>{html.escape(r.shortfall_text or '')}</td></tr>"
-        for r in sub.itertuples()
-    )
-    head = f"<b>{html.escape(name)}</b> — {tr('ui.compliance', lang)}<br>"
-    cols = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
-    return head + f"<table style='font-size:11px'><tr>{cols}</tr>{body}</table>"
-
-
-def _fmt_m(dist: float, speed: float, lang: str) -> str:
-    if not np.isfinite(dist):
-        return tr("ui.none_reachable", lang)
-    return f"{dist:,.0f} m（{dist / speed:.1f} {tr('ui.minutes', lang)}）"
-
-
-def _compound_popup(row, cov_row, cats, taxonomy: Taxonomy, lang: str, coverage: Coverage, max_snap_m: float, reachable: bool) -> str:
-    longest = max(coverage.thresholds_min)
-    label_t = schema.minutes_text(longest)
-    head = f"<b>{html.escape(str(row['name']))}</b><br>"
-    facts = []
-    for key in ("population", "households", "age_60_plus", "age_0_3"):
-        val = row.get(key)
-        if val is not None and pd.notna(val):
-            facts.append(f"{tr(f'ui.{key}', lang)} {float(val):,.0f}")
-    head += "，".join(facts) + "<br>"
-    if not reachable:
-        return head + f"<i>{tr('ui.not_connected', lang, d=max_snap_m)}</i>"
-    head += f"{tr('ui.completeness', lang, t=label_t)}：{cov_row['completeness'] * 100:.0f}%"
-    rows = []
-    for cat in cats:
-        dist = cov_row[schema.dist_m(cat)]
-        ok = bool(cov_row[schema.within(cat, longest)])
-        mark = "✔" if ok else "✘"
-        colour = "#1a9850" if ok else "#d73027"
-        nearest = html.escape(str(cov_row[schema.nearest_name(cat)] or ""))
-        rows.append(
-            f"<tr><td style='color:{colour}'>{mark}</td><td>{html.escape(taxonomy[cat].label(lang))}</td>"
-            f"<td>{_fmt_m(dist, coverage.speed_m_per_min, lang)}</td><td>{nearest}</td></tr>"
-        )
-    return head + "<table style='font-size:12px'>" + "".join(rows) + "</table>"
-
-
-def _facility_popup(row, label: str, lang: str) -> str:
-    parts = [f"<b>{html.escape(str(row['name']))}</b>", html.escape(label)]
-    if pd.notna(row.get("places")):
-        parts.append(tr("ui.capacity", lang, p=float(row["places"])))
-    if pd.notna(row.get("beds")):
-        parts.append(tr("ui.beds", lang, b=float(row["beds"])))
-    if row.get("public_benefit") is True:
-        parts.append(tr("ui.puhui", lang))
-    return "<br>".join(parts)
 
 
 def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> str:

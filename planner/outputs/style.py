@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["COMPLETENESS_RAMP", "FAIL_RAMP", "completeness_color", "fail_color"]
+__all__ = ["COMPLETENESS_RAMP", "FAIL_RAMP", "completeness_color", "completeness_index", "fail_color"]
 
 #: completeness from nothing in reach (red) to everything in reach (green)
 COMPLETENESS_RAMP = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
@@ -18,6 +18,15 @@ def completeness_color(share: float) -> str:
     if share is None or not np.isfinite(share):
         return "#777777"
     return COMPLETENESS_RAMP[min(int(share * (len(COMPLETENESS_RAMP) - 1) + 1e-9), len(COMPLETENESS_RAMP) - 1)]
+
+
+def completeness_index(share: np.ndarray) -> np.ndarray:
+    """:func:`completeness_color` for many shares at once, as positions in :data:`COMPLETENESS_RAMP` (-1: grey)."""
+    share = np.asarray(share, dtype=np.float64)
+    ok = np.isfinite(share)
+    top = len(COMPLETENESS_RAMP) - 1
+    idx = np.minimum(np.trunc(np.where(ok, share, 0.0) * top + 1e-9), top).astype(np.int64)
+    return np.where(ok, idx, -1)
 
 
 def fail_color(share: float) -> str:

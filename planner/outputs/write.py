@@ -118,7 +118,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
         lang=lang,
         sample_data=sc.sample_data,
         basemap=sc.basemap,
-        network_edges=result.network.edges,
+        network=result.network,
         zones=result.zones,
         zone_table=result.zone_table,
         compounds=result.compounds,

@@ -1,0 +1,524 @@
+"""Compact layers of the interactive maps: streets merged per class and name, points as columns of integers.
+
+A city has millions of street edges and a hundred thousand compounds; one GeoJSON feature (and one popup string)
+each would make a map no browser opens. Here a layer is one JSON object of columns instead:
+
+* integers (quantised coordinates, metres, tenths of minutes, indices into string tables) are packed into strings
+  with the 5-bit variable-length code of Google's encoded polylines (:func:`encode_ints`; zig-zag signs, characters
+  ``?`` to ``~``), coordinates as differences from the previous vertex;
+* names are lists of (HTML-escaped) strings, or indices into a string table when they repeat;
+* a small script (:data:`MAP_JS`, inlined once per page) decodes the columns, draws circle markers and polylines on
+  Leaflet's canvas renderer and builds a popup's HTML from the columns when it is clicked.
+
+Streets are drawn per highway class and name (:func:`street_groups`): each group's edges merged into as few lines
+as possible (``shapely.line_merge``), simplified by :data:`STREET_TOLERANCE_M` metres and rounded to
+:data:`STREET_SCALE`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import folium
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from pyproj import CRS, Transformer
+
+from planner.io.coords import wgs84_to_gcj02
+from planner.outputs.basemaps import needs_gcj02
+from planner.progress import bar
+
+__all__ = [
+    "MAP_JS",
+    "POINT_SCALE",
+    "STREET_SCALE",
+    "STREET_STYLES",
+    "STREET_TOLERANCE_M",
+    "DataLayer",
+    "DataTable",
+    "RawElement",
+    "add_map_script",
+    "encode_ints",
+    "pack_column",
+    "encode_points",
+    "escape_all",
+    "display_lonlat",
+    "street_groups",
+    "polygon_table",
+    "ints_of",
+    "to_json",
+]
+
+#: streets are simplified by this many metres (Douglas–Peucker) before they are drawn
+STREET_TOLERANCE_M = 3.0
+#: street vertices are rounded to 1 / STREET_SCALE degree (1e-5° ≈ 1 m)
+STREET_SCALE = 100_000
+#: points (compounds, facilities) are rounded to 1 / POINT_SCALE degree (1e-6° ≈ 0.1 m)
+POINT_SCALE = 1_000_000
+#: street edges merged and packed at a time (bounds the memory of the street layer)
+STREET_BATCH = 250_000
+#: street classes, in drawing order: (highway words, colour, weight); the last class takes every other street
+STREET_STYLES: tuple[tuple[tuple[str, ...], str, float], ...] = (
+    (("primary", "secondary", "trunk"), "#9a9a9a", 3.0),
+    (("tertiary",), "#9a9a9a", 1.5),
+    ((), "#c8c8c8", 1.5),
+)
+
+
+# ------------------------------------------------------------------------------------------------ packing integers
+
+
+def _chunks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The characters (uint8) of ``values`` in the encoded-polyline code, and how many each value takes."""
+    v = np.asarray(values, dtype=np.int64)
+    zig = ((v << 1) ^ (v >> 63)).astype(np.uint64)
+    count = np.ones(len(zig), dtype=np.int64)
+    rest = zig >> np.uint64(5)
+    while rest.any():
+        count += rest > 0
+        rest >>= np.uint64(5)
+    starts = np.cumsum(count) - count
+    which = np.repeat(np.arange(len(zig)), count)
+    step = np.arange(int(count.sum()), dtype=np.int64) - starts[which]
+    bits = (zig[which] >> (np.uint64(5) * step.astype(np.uint64))) & np.uint64(31)
+    more = step < count[which] - 1
+    return (bits + np.uint64(63) + np.where(more, np.uint64(32), np.uint64(0))).astype(np.uint8), count
+
+
+def encode_ints(values: np.ndarray) -> str:
+    """Integers as one ASCII string: per value, its zig-zag form in 5-bit groups, lowest first, each group plus 63
+    and plus 32 when another group follows (the code of Google's encoded polylines, without the coordinate rules)."""
+    chars, _ = _chunks(values)
+    return chars.tobytes().decode("ascii")
+
+
+def pack_column(values: np.ndarray) -> str | int:
+    """A column of integers for a table: :func:`encode_ints`, or the one value when all are equal (or none)."""
+    v = np.asarray(values, dtype=np.int64)
+    if len(v) == 0:
+        return 0
+    return int(v[0]) if (v == v[0]).all() else encode_ints(v)
+
+
+def _encode_split(values: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """:func:`encode_ints` of consecutive runs of ``values`` (run lengths ``sizes``), one string per run."""
+    chars, count = _chunks(values)
+    char_end = np.r_[0, np.cumsum(count)]
+    value_end = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    starts, ends = char_end[value_end - sizes], char_end[value_end]
+    text = chars.tobytes().decode("ascii")
+    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def _deltas(q: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Differences from the previous value, restarting (from 0) at the start of every run of ``sizes``."""
+    d = np.diff(q, prepend=0)
+    firsts = (np.cumsum(sizes) - sizes)[np.asarray(sizes) > 0]
+    d[firsts] = q[firsts]
+    return d
+
+
+def encode_points(lon: np.ndarray, lat: np.ndarray, scale: int = POINT_SCALE) -> str:
+    """Points as one string: lon and lat rounded to ``1/scale`` degree, interleaved, as differences from the
+    previous point (the first from 0)."""
+    q = np.empty(2 * len(lon), dtype=np.int64)
+    q[0::2] = np.rint(np.asarray(lon, dtype=np.float64) * scale)
+    q[1::2] = np.rint(np.asarray(lat, dtype=np.float64) * scale)
+    pairs = q.reshape(-1, 2)
+    d = np.diff(pairs, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).reshape(-1)
+    return encode_ints(d)
+
+
+def escape_all(values: Any) -> list[str]:
+    """``html.escape(str(v))`` of each value."""
+    return [html.escape(str(v)) for v in values]
+
+
+def to_json(obj: object) -> str:
+    """Compact JSON safe inside a ``<script>`` element (UTF-8 kept, ``</`` broken up)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+# ------------------------------------------------------------------------------------------------ streets
+
+
+def display_lonlat(x: np.ndarray, y: np.ndarray, crs: CRS, basemap: str) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in ``crs`` as drawn on ``basemap``: WGS84 degrees, shifted to GCJ-02 for 高德."""
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    if needs_gcj02(basemap) and len(lon):
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    return lon, lat
+
+
+def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOLERANCE_M) -> list[dict]:
+    """The walk network as a few drawing groups: one per street class (:data:`STREET_STYLES`) and name.
+
+    ``network`` is a :class:`planner.network.build.WalkNetwork` (only ``edge_attrs``, ``edge_geometries`` and
+    ``crs`` are used). Each group is ``{"s": class, "n": escaped name or "", "p": part sizes, "xy": vertices}``
+    (``p`` and ``xy`` packed by :func:`encode_ints`; ``xy`` as lon/lat differences in 1/:data:`STREET_SCALE`
+    degree, from 0 at the group's first vertex). The edges of a group are merged into lines where they meet,
+    simplified by ``tolerance_m`` metres (in the network's metric CRS), and rounded; repeated vertices are dropped.
+    """
+    attrs = network.edge_attrs
+    if not len(attrs):
+        return []
+    highway_code, highways = pd.factorize(attrs["highway"].fillna("").astype(str))
+    class_of = np.full(len(highways), len(STREET_STYLES) - 1, dtype=np.int64)
+    for k in range(len(STREET_STYLES) - 2, -1, -1):  # the first class whose word a highway value contains
+        class_of[[any(w in h for w in STREET_STYLES[k][0]) for h in highways]] = k
+    cls = class_of[highway_code]
+    names = attrs["name"].fillna("").astype(str)
+    name_code, name_table = pd.factorize(names, sort=True)
+    group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)
+
+    # in batches of whole groups, so that only a few hundred thousand edge geometries exist at a time
+    order = np.argsort(group_code, kind="stable")
+    sorted_groups = group_code[order]
+    group_end = np.cumsum(np.bincount(group_code, minlength=len(group_key)))
+    packed: list[tuple[str, str]] = []
+    first = 0
+    with bar(desc="绘制路网 / drawing streets", total=len(order), unit="edge") as shown:
+        while first < len(group_key):
+            start = group_end[first - 1] if first else 0
+            last = max(first, int(np.searchsorted(group_end, start + STREET_BATCH, side="right")) - 1)
+            end = group_end[last]
+            lines = shapely.multilinestrings(network.edge_geometries(order[start:end]), indices=sorted_groups[start:end] - first)
+            merged = shapely.line_merge(lines)
+            del lines
+            if tolerance_m > 0:
+                merged = shapely.simplify(merged, tolerance_m, preserve_topology=False)
+            parts, part_group = shapely.get_parts(merged, return_index=True)
+            packed += _pack_parts(parts, part_group, last + 1 - first, network.crs, basemap, STREET_SCALE)
+            shown.update(int(end - start))
+            first = last + 1
+    names_html = escape_all(name_table)
+    return [
+        {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy}
+        for key, (p, xy) in zip(group_key.tolist(), packed, strict=True)
+        if xy
+    ]
+
+
+def _pack_parts(
+    parts: np.ndarray, part_group: np.ndarray, n_groups: int, crs: CRS, basemap: str, scale: int
+) -> list[tuple[str, str]]:
+    """Lines (``parts``, in ``crs``; ``part_group``: the group of each, non-decreasing) packed per group as
+    (part sizes, lon/lat differences in 1/``scale`` degree from 0 at the group's first vertex). Vertices equal to
+    the previous one after rounding are dropped, then parts left with fewer than two."""
+    xy, part_of = shapely.get_coordinates(parts, return_index=True)
+    lon, lat = display_lonlat(xy[:, 0], xy[:, 1], crs, basemap)
+    qx = np.rint(lon * scale).astype(np.int64)
+    qy = np.rint(lat * scale).astype(np.int64)
+    same = np.r_[False, (np.diff(qx) == 0) & (np.diff(qy) == 0) & (np.diff(part_of) == 0)]
+    qx, qy, part_of = qx[~same], qy[~same], part_of[~same]
+    part_size = np.bincount(part_of, minlength=len(parts))
+    keep_part = part_size >= 2
+    keep_vertex = keep_part[part_of]
+    qx, qy = qx[keep_vertex], qy[keep_vertex]
+    part_size, part_group = part_size[keep_part], np.asarray(part_group)[keep_part]
+    group_vertices = np.bincount(part_group, weights=part_size, minlength=n_groups).astype(np.int64)
+    group_parts = np.bincount(part_group, minlength=n_groups)
+    q = np.empty(2 * len(qx), dtype=np.int64)
+    q[0::2] = _deltas(qx, group_vertices)
+    q[1::2] = _deltas(qy, group_vertices)
+    return list(zip(_encode_split(part_size, group_parts), _encode_split(q, 2 * group_vertices), strict=True))
+
+
+def polygon_table(
+    geoms: Any, crs: CRS, *, basemap: str, tolerance_m: float, min_hole_m2: float = 0.0, scale: int = STREET_SCALE
+) -> dict:
+    """Polygons as a table for the page script's ``polygons`` layers: per polygon ``pp`` (ring sizes) and ``pxy``
+    (its rings' vertices), packed as in :func:`street_groups`.
+
+    Each ring is simplified on its own by ``tolerance_m`` metres when ``crs`` is projected (as a line: fast, and
+    a display needs no topology), then rounded to 1/``scale`` degree; rings left with fewer than four vertices
+    are dropped, and so are holes smaller than ``min_hole_m2`` square metres (in a projected ``crs``). Drawn
+    with the even-odd rule, holes stay holes.
+    """
+    geoms = np.asarray(geoms)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, which = shapely.get_coordinates(rings, return_index=True)
+    if min_hole_m2 > 0 and CRS.from_user_input(crs).is_projected and len(rings):
+        first = np.r_[True, ring_of[1:] != ring_of[:-1]]  # each polygon's exterior comes first
+        starts = np.r_[0, np.cumsum(np.bincount(which, minlength=len(rings)))[:-1]]
+        cross = xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1]  # shoelace terms (the last of each ring is unused)
+        twice_area = np.add.reduceat(np.r_[cross, 0.0], starts) - np.r_[cross, 0.0][np.r_[starts[1:], len(xy)] - 1]
+        small = ~first & (np.abs(twice_area) / 2 < min_hole_m2)
+        keep_vertex = ~small[which]
+        rings, ring_of = rings[~small], ring_of[~small]
+        xy = xy[keep_vertex]
+        which = np.cumsum(~small)[which[keep_vertex]] - 1
+    lines = shapely.linestrings(xy, indices=which) if len(xy) else np.array([], dtype=object)
+    if CRS.from_user_input(crs).is_projected and tolerance_m > 0 and len(lines):
+        lines = shapely.simplify(lines, tolerance_m, preserve_topology=False)
+    packed = _pack_parts(lines, part_of[ring_of], len(geoms), crs, basemap, scale)
+    sizes = [ints_of(p) for p, _ in packed]
+    keep = [[n >= 4 for n in s] for s in sizes]
+    out_p, out_xy = [], []
+    for (p, xy_text), s, k in zip(packed, sizes, keep, strict=True):
+        if all(k):
+            out_p.append(p)
+            out_xy.append(xy_text)
+            continue
+        # rare: a ring collapsed to a line; drop it (its vertices too)
+        vals = ints_of(xy_text)
+        q = np.cumsum(np.asarray(vals, dtype=np.int64).reshape(-1, 2), axis=0)
+        bounds = np.r_[0, np.cumsum(s)]
+        kept = [q[bounds[r]:bounds[r + 1]] for r in range(len(s)) if k[r]]
+        if kept:
+            allq = np.concatenate(kept)
+            out_p.append(encode_ints(np.array([len(r) for r in kept])))
+            out_xy.append(encode_ints(np.diff(allq, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).reshape(-1)))
+        else:
+            out_p.append("")
+            out_xy.append("")
+    return {"scale": scale, "pp": out_p, "pxy": out_xy}
+
+
+def ints_of(text: str) -> list[int]:
+    """The integers of :func:`encode_ints` (the inverse)."""
+    out, value, shift = [], 0, 0
+    for ch in text.encode("ascii"):
+        b = ch - 63
+        value |= (b & 31) << shift
+        if b & 32:
+            shift += 5
+            continue
+        out.append(-((value + 1) >> 1) if value & 1 else value >> 1)
+        value, shift = 0, 0
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ folium elements
+
+
+class RawElement(Element):
+    """Text put into the page as it is (branca would read an ``Element``'s text as a Jinja template: slow for
+    megabytes of data, and wrong when the data holds ``{{``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "RawElement"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
+class DataLayer(folium.map.Layer):
+    """A map layer made by one call of the page's :data:`MAP_JS` (``plannerLayers.<kind>(data, ...)``).
+
+    ``args`` follow the data object: elements (e.g. a :class:`DataTable`, passed by their name) or JavaScript text.
+    """
+
+    def __init__(self, kind: str, data: object, *, name: str, args: tuple[Element | str, ...] = (), show: bool = True,
+                 control: bool = True) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "DataLayer"
+        self.kind = kind
+        self.data = to_json(data)
+        self.args = args
+
+    def render(self, **kwargs: Any) -> None:
+        script = self.get_root().script
+        call = ", ".join((self.data, *(a.get_name() if isinstance(a, Element) else a for a in self.args)))
+        script.add_child(RawElement(f"var {self.get_name()} = plannerLayers.{self.kind}({call});\n"), name=self.get_name())
+        if self.show:
+            script.add_child(RawElement(f"{self.get_name()}.addTo({self._parent.get_name()});\n"), name=self.get_name() + "_add")
+
+
+class DataTable(MacroElement):
+    """A JSON object shared by several layers (``var <name> = plannerLayers.table(data)``)."""
+
+    def __init__(self, data: object) -> None:
+        super().__init__()
+        self._name = "DataTable"
+        self.data = to_json(data)
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(
+            RawElement(f"var {self.get_name()} = plannerLayers.table({self.data});\n"), name=self.get_name()
+        )
+
+
+def add_map_script(fmap: folium.Map) -> None:
+    """Inline :data:`MAP_JS` (and the popup table style) in the page's head, once."""
+    header = fmap.get_root().header
+    header.add_child(RawElement(f"<script>{MAP_JS}</script>"), name="planner_layers_js")
+    header.add_child(RawElement(_POPUP_CSS), name="planner_layers_css")
+
+
+_POPUP_CSS = (
+    "<style>.foliumpopup{margin:auto}.foliumpopup table{margin:auto}.foliumpopup tr{text-align:left}"
+    ".foliumtooltip table{margin:auto}.foliumtooltip tr{text-align:left}</style>"
+)
+
+#: the page script: decodes packed columns, draws streets and circle markers, builds popups on click
+MAP_JS = r"""
+var plannerLayers = (function () {
+  "use strict";
+  // integers packed by planner.outputs.map_layers.encode_ints
+  function ints(s) {
+    var out = [], r = 0, m = 1, b;
+    for (var i = 0; i < s.length; i++) {
+      b = s.charCodeAt(i) - 63;
+      r += (b & 31) * m;
+      if (b & 32) { m *= 32; } else { out.push(r % 2 ? -(r + 1) / 2 : r / 2); r = 0; m = 1; }
+    }
+    return out;
+  }
+  // interleaved lon/lat differences -> [[lat, lon], ...]
+  function coords(s, scale) {
+    var v = ints(s), out = new Array(v.length / 2), x = 0, y = 0;
+    for (var k = 0; k < v.length; k += 2) { x += v[k]; y += v[k + 1]; out[k / 2] = [y / scale, x / scale]; }
+    return out;
+  }
+  // the box folium's GeoJsonPopup / GeoJsonTooltip draw around a text
+  function box(text) {
+    var div = document.createElement("div");
+    div.innerHTML = "<table><tr><td>" + text + "</td></tr></table>";
+    return div;
+  }
+  function thousands(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  function tenths(t) { var s = String(Math.abs(t)); if (s.length < 2) s = "0" + s; return (t < 0 ? "-" : "") + s.slice(0, -1) + "." + s.slice(-1); }
+  // a table of columns: packed strings are decoded once, "xy" into [lat, lon] pairs
+  function table(d) {
+    var t = {};
+    for (var k in d) {
+      if (k === "xy") t.ll = coords(d.xy, d.scale);
+      else if (k === "cols") {
+        t.cols = {};
+        for (var c in d.cols) t.cols[c] = typeof d.cols[c] === "number" ? new Array(d.name.length).fill(d.cols[c]) : ints(d.cols[c]);
+      }
+      else t[k] = d[k];
+    }
+    return t;
+  }
+  function points(t, rows, style, popup, tooltip, popupOptions) {
+    var g = L.featureGroup();
+    for (var k = 0; k < rows.length; k++) {
+      var o = style(rows[k]); o.i = rows[k];
+      g.addLayer(L.circleMarker(t.ll[rows[k]], o));
+    }
+    g.bindPopup(function (layer) { return box(popup(layer.options.i)); }, Object.assign({className: "foliumpopup"}, popupOptions || {}));
+    g.bindTooltip(function (layer) { return box(tooltip(layer.options.i)); }, {className: "foliumtooltip", sticky: true});
+    return g;
+  }
+  function rowsOf(d) { var r = ints(d), a = 0; for (var k = 0; k < r.length; k++) { a += r[k]; r[k] = a; } return r; }
+
+  // a compound's popup, as planner.outputs.maps built it per feature before
+  function compoundPopup(t, i, reachable) {
+    var c = t.cols, L_ = t.labels, facts = [];
+    for (var f = 0; f < t.facts.length; f++) {
+      var v = c["f" + f][i];
+      if (v >= 0) facts.push(t.factLabels[f] + " " + thousands(v));
+    }
+    var head = "<b>" + t.name[i] + "</b><br>" + facts.join("，") + "<br>";
+    if (!reachable) return head + "<i>" + L_.notConnected + "</i>";
+    head += L_.completeness + "：" + (c.pct[i] < 0 ? "nan" : c.pct[i]) + "%";
+    var rows = "";
+    for (var k = 0; k < t.cats.length; k++) {
+      var ok = Math.floor(c["w" + Math.floor(k / 30)][i] / Math.pow(2, k % 30)) % 2 === 1;
+      var d = c["d" + k][i];
+      var dist = d < 0 ? L_.noneReachable : thousands(d) + " m（" + tenths(c["m" + k][i]) + " " + L_.minutes + "）";
+      var nearest = c["n" + k][i] < 0 ? "" : t.nearest[c["n" + k][i]];
+      rows += "<tr><td style='color:" + (ok ? "#1a9850" : "#d73027") + "'>" + (ok ? "✔" : "✘") + "</td><td>" + t.cats[k] +
+        "</td><td>" + dist + "</td><td>" + nearest + "</td></tr>";
+    }
+    return head + "<table style='font-size:12px'>" + rows + "</table>";
+  }
+  function formatsPopup(t, i) {
+    var c = t.cols, out = "<b>" + t.name[i] + "</b><br>" + t.labels.formats + "：" + c.fp[i] + "/" + t.nBasic;
+    var m = t.missing[c.fm[i]];
+    return m ? out + "<br>" + t.labels.formatsMissing + "：" + m : out;
+  }
+  function colour(t, k) { return k < 0 ? "#777777" : t.ramp[k]; }
+  var name = function (t) { return function (i) { return t.name[i]; }; };
+
+  // the rings of every polygon of a polygon table, decoded once
+  function rings(t) {
+    if (!t._rings) {
+      t._rings = [];
+      for (var i = 0; i < t.pxy.length; i++) {
+        var ll = coords(t.pxy[i], t.scale), sizes = ints(t.pp[i]), parts = [], at = 0;
+        for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
+        t._rings.push(parts);
+      }
+    }
+    return t._rings;
+  }
+  // a 街道's rule-by-rule result, from the compliance layer's cell tables
+  function compliancePopup(t, d, i) {
+    var start = d._start, rows = "";
+    if (!start) {
+      start = d._start = [0]; var n = ints(d.n);
+      for (var z = 0; z < n.length; z++) start.push(start[z] + n[z]);
+      d._a = ints(d.a); d._b = ints(d.b); d._c = ints(d.c);
+    }
+    for (var r = start[i]; r < start[i + 1]; r++) rows += "<tr>" + d.A[d._a[r]] + d.B[d._b[r]] + d.C[d._c[r]] + "</tr>";
+    return "<b>" + t.name[i] + "</b> — " + d.title + "<br><table style='font-size:11px'><tr>" + d.head + "</tr>" + rows + "</table>";
+  }
+  var polygonPopups = {
+    zone: function (t, d, i) { return t.popup[i]; },
+    compliance: compliancePopup
+  };
+
+  return {
+    table: table,
+    compliancePopup: compliancePopup,
+    polygons: function (d, t) {
+      var g = L.featureGroup(), r = rings(t);
+      for (var i = 0; i < r.length; i++) {
+        if (!r[i].length) continue;
+        var o = Object.assign({}, d.style); o.i = i;
+        if (d.fill) o.fillColor = d.fill[i];
+        g.addLayer(L.polygon(r[i], o));
+      }
+      if (d.popup) g.bindPopup(function (layer) { return box(polygonPopups[d.popup](t, d, layer.options.i)); }, {className: "foliumpopup"});
+      if (d.tooltip) g.bindTooltip(function (layer) { var div = document.createElement("div"); div.innerHTML = d.tooltip[layer.options.i]; return div; },
+        {className: "foliumtooltip", sticky: true});
+      return g;
+    },
+    ints: ints,
+    compoundPopup: compoundPopup,
+    formatsPopup: formatsPopup,
+    streets: function (d) {
+      var g = L.featureGroup();
+      for (var k = 0; k < d.groups.length; k++) {
+        var grp = d.groups[k], ll = coords(grp.xy, d.scale), sizes = ints(grp.p), parts = [], at = 0;
+        for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
+        var line = L.polyline(parts, Object.assign({interactive: grp.n !== "", opacity: 0.9}, d.styles[grp.s]));
+        if (grp.n !== "") line.bindTooltip(box(grp.n), {className: "foliumtooltip", sticky: true});
+        g.addLayer(line);
+      }
+      return g;
+    },
+    compounds: function (d, t) {
+      var rows = rowsOf(d.rows), reachable = d.reachable;
+      return points(t, rows, function (i) {
+        var r = t.cols.r[i] / 10;
+        return reachable ? {radius: r, color: "#333333", weight: 1, fill: true, fillColor: colour(t, t.cols.c[i]), fillOpacity: 0.9}
+          : {radius: r, color: "#000000", weight: 2, fill: true, fillColor: "#ffffff", fillOpacity: 0.9, dashArray: "2 2"};
+      }, function (i) { return compoundPopup(t, i, reachable); }, name(t));
+    },
+    formats: function (d, t) {
+      return points(t, rowsOf(d.rows), function (i) {
+        return {radius: 6, color: "#333333", weight: 1, fill: true, fillOpacity: 0.9, fillColor: colour(t, t.cols.fc[i])};
+      }, function (i) { return formatsPopup(t, i); }, name(t));
+    },
+    facilities: function (d) {
+      var t = table(d), rows = [];
+      for (var k = 0; k < t.name.length; k++) rows.push(k);
+      return points(t, rows, function () {
+        return {radius: 5, color: "#ffffff", weight: 1.5, fill: true, fillColor: t.colour, fillOpacity: 1.0};
+      }, function (i) { return "<b>" + t.name[i] + "</b><br>" + t.details[t.cols.x[i]]; }, name(t));
+    }
+  };
+})();
+"""
