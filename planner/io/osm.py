@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from planner.errors import NetworkError
+from planner.progress import progress
 
-__all__ = ["OsmExtract", "read_osm", "POI_KEYS"]
+__all__ = ["OsmExtract", "OsmWays", "read_osm", "POI_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +23,20 @@ _WAY_TAGS = ("highway", "name", "foot", "access", "service", "area", "sidewalk",
 
 
 @dataclass(frozen=True)
-class OsmWay:
-    """A highway way: its OSM node ids, their WGS84 coordinates and the tags routing needs."""
+class OsmWays:
+    """Highway ways as flat arrays: way ``w`` (OSM id ``osm_id[w]``) runs through OSM nodes
+    ``refs[offsets[w]:offsets[w + 1]]`` at WGS84 ``lon``, ``lat`` (nodes without a location left out; at least two
+    nodes per way); ``tags[key][w]`` is its tag value for the keys routing needs ("" when it has none)."""
 
-    osm_id: int
-    refs: tuple[int, ...]
-    lon: tuple[float, ...]
-    lat: tuple[float, ...]
-    tags: dict[str, str]
+    osm_id: np.ndarray
+    offsets: np.ndarray
+    refs: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    tags: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.osm_id)
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class OsmExtract:
     """What planner uses from an OSM file, in WGS84 (EPSG:4326)."""
 
     path: Path
-    ways: list[OsmWay]
+    ways: OsmWays
     pois: gpd.GeoDataFrame
     residential: gpd.GeoDataFrame
     buildings: gpd.GeoDataFrame
@@ -85,35 +93,79 @@ def read_osm(path: str | Path) -> OsmExtract:
     return extract
 
 
+_UNDEFINED = 2147483647  # osmium's coordinate of a node without a location
+
+
+class _WayCollector:
+    """Highway ways gathered into flat lists while the file is scanned."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.counts: list[int] = []
+        self.refs: list[int] = []
+        self.x: list[int] = []
+        self.y: list[int] = []
+        self.tags: dict[str, list[str]] = {k: [] for k in _WAY_TAGS}
+
+    def add(self, way, tags) -> None:
+        nodes = way.nodes
+        self.ids.append(way.id)
+        self.counts.append(len(nodes))
+        self.refs.extend([n.ref for n in nodes])
+        self.x.extend([n.x for n in nodes])
+        self.y.extend([n.y for n in nodes])
+        for k, values in self.tags.items():
+            values.append(tags.get(k, ""))
+
+    def arrays(self) -> tuple[OsmWays, int]:
+        """The ways (nodes without a location dropped, then ways with fewer than two nodes) and the number of
+        nodes dropped."""
+        x = np.asarray(self.x, dtype=np.int64)
+        y = np.asarray(self.y, dtype=np.int64)
+        refs = np.asarray(self.refs, dtype=np.int64)
+        counts = np.asarray(self.counts, dtype=np.int64)
+        # osmium's Location.valid(): within ±180°, ±90° (in units of 1e-7 degree)
+        valid = (np.abs(x) <= 1_800_000_000) & (np.abs(y) <= 900_000_000) & (x != _UNDEFINED) & (y != _UNDEFINED)
+        way_of = np.repeat(np.arange(len(counts)), counts)
+        n_valid = np.bincount(way_of[valid], minlength=len(counts))
+        keep_way = n_valid >= 2
+        vert = valid & keep_way[way_of]
+        ways = OsmWays(
+            osm_id=np.asarray(self.ids, dtype=np.int64)[keep_way],
+            offsets=np.r_[0, np.cumsum(n_valid[keep_way])].astype(np.int64),
+            refs=refs[vert],
+            lon=x[vert] / 10_000_000,
+            lat=y[vert] / 10_000_000,
+            tags={k: np.asarray(v, dtype=object)[keep_way] for k, v in self.tags.items()},
+        )
+        return ways, int((~valid).sum())
+
+
 def _scan(path: Path, osmium, *, use_areas: bool):
-    ways: list[OsmWay] = []
+    collector = _WayCollector()
     poi_rows: list[dict] = []
     res_rows: list[dict] = []
     bld_rows: list[dict] = []
     wkb = osmium.geom.WKBFactory()
-    skipped_nodes = 0
-    processor = osmium.FileProcessor(str(path)).with_locations()
+    # only objects with a key planner reads reach Python (node locations are still all cached)
+    keys = (*POI_KEYS, "highway", "landuse", "building")
+    processor = osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.KeyFilter(*keys))
     if use_areas:
         processor = processor.with_areas()
-    for obj in processor:
+    for obj in progress(processor, desc="读取 OSM / scanning OSM", unit="obj"):
         tags = obj.tags
         if obj.is_node():
             if any(k in tags for k in POI_KEYS) and obj.location.valid():
                 poi_rows.append(_poi_row("node", obj.id, dict(tags), shapely.Point(obj.location.lon, obj.location.lat)))
         elif obj.is_way():
-            refs, lons, lats = [], [], []
-            for nd in obj.nodes:
-                if not nd.location.valid():
-                    skipped_nodes += 1
-                    continue
-                refs.append(nd.ref)
-                lons.append(nd.location.lon)
-                lats.append(nd.location.lat)
-            if "highway" in tags and len(refs) >= 2:
-                ways.append(OsmWay(obj.id, tuple(refs), tuple(lons), tuple(lats), {k: tags[k] for k in _WAY_TAGS if k in tags}))
-            if not use_areas and len(refs) >= 4 and refs[0] == refs[-1] and "highway" not in tags:
-                geom = shapely.make_valid(shapely.Polygon(list(zip(lons, lats, strict=True))))
-                _area_rows(dict(tags), "way", obj.id, geom, poi_rows, res_rows, bld_rows)
+            if "highway" in tags:
+                collector.add(obj, tags)
+            elif not use_areas:
+                locs = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+                refs = [n.ref for n in obj.nodes if n.location.valid()]
+                if len(refs) >= 4 and refs[0] == refs[-1]:
+                    geom = shapely.make_valid(shapely.Polygon(locs))
+                    _area_rows(dict(tags), "way", obj.id, geom, poi_rows, res_rows, bld_rows)
         elif obj.is_area():
             tags_d = dict(tags)
             if not _is_area_of_interest(tags_d):
@@ -124,6 +176,7 @@ def _scan(path: Path, osmium, *, use_areas: bool):
                 log.warning("OSM area %s could not be assembled; skipped", obj.orig_id())
                 continue
             _area_rows(tags_d, "way" if obj.from_way() else "relation", obj.orig_id(), geom, poi_rows, res_rows, bld_rows)
+    ways, skipped_nodes = collector.arrays()
     return ways, poi_rows, res_rows, bld_rows, skipped_nodes
 
 
