@@ -19,7 +19,8 @@ __all__ = ["OsmExtract", "OsmWays", "read_osm", "POI_KEYS"]
 log = logging.getLogger(__name__)
 
 POI_KEYS = ("amenity", "shop", "healthcare", "social_facility", "leisure", "office", "craft")
-_WAY_TAGS = ("highway", "name", "foot", "access", "service", "area", "sidewalk", "bridge", "tunnel")
+_RULE_TAGS = ("foot", "access", "service", "area")  # besides highway and name, what the walk rule reads
+_WAY_TAGS = ("highway", "name", *_RULE_TAGS)
 
 
 @dataclass(frozen=True)
@@ -97,32 +98,35 @@ _UNDEFINED = 2147483647  # osmium's coordinate of a node without a location
 
 
 class _WayCollector:
-    """Highway ways gathered into flat lists while the file is scanned."""
+    """Highway ways gathered into flat lists while the file is scanned (per way: one pass over its nodes and as
+    few tag look-ups as its tags allow — at a million nodes the scan is bound by these Python calls)."""
 
     def __init__(self) -> None:
         self.ids: list[int] = []
         self.counts: list[int] = []
-        self.refs: list[int] = []
-        self.x: list[int] = []
-        self.y: list[int] = []
+        self.nodes: list[tuple[int, int, int]] = []  # (ref, x, y) in osmium's fixed-point 1e-7 degrees
         self.tags: dict[str, list[str]] = {k: [] for k in _WAY_TAGS}
 
-    def add(self, way, tags) -> None:
-        nodes = way.nodes
+    def add(self, way, tags, highway: str) -> None:
+        nodes = [(n.ref, n.x, n.y) for n in way.nodes]
         self.ids.append(way.id)
         self.counts.append(len(nodes))
-        self.refs.extend([n.ref for n in nodes])
-        self.x.extend([n.x for n in nodes])
-        self.y.extend([n.y for n in nodes])
-        for k, values in self.tags.items():
-            values.append(tags.get(k, ""))
+        self.nodes.extend(nodes)
+        name = tags.get("name", "")
+        self.tags["highway"].append(highway)
+        self.tags["name"].append(name)
+        if len(tags) > (2 if name else 1):
+            for k in _RULE_TAGS:
+                self.tags[k].append(tags.get(k, ""))
+        else:  # highway (and name) only
+            for k in _RULE_TAGS:
+                self.tags[k].append("")
 
     def arrays(self) -> tuple[OsmWays, int]:
         """The ways (nodes without a location dropped, then ways with fewer than two nodes) and the number of
         nodes dropped."""
-        x = np.asarray(self.x, dtype=np.int64)
-        y = np.asarray(self.y, dtype=np.int64)
-        refs = np.asarray(self.refs, dtype=np.int64)
+        flat = np.asarray(self.nodes, dtype=np.int64).reshape(-1, 3)
+        refs, x, y = flat[:, 0], flat[:, 1], flat[:, 2]
         counts = np.asarray(self.counts, dtype=np.int64)
         # osmium's Location.valid(): within ±180°, ±90° (in units of 1e-7 degree)
         valid = (np.abs(x) <= 1_800_000_000) & (np.abs(y) <= 900_000_000) & (x != _UNDEFINED) & (y != _UNDEFINED)
@@ -158,8 +162,9 @@ def _scan(path: Path, osmium, *, use_areas: bool):
             if any(k in tags for k in POI_KEYS) and obj.location.valid():
                 poi_rows.append(_poi_row("node", obj.id, dict(tags), shapely.Point(obj.location.lon, obj.location.lat)))
         elif obj.is_way():
-            if "highway" in tags:
-                collector.add(obj, tags)
+            highway = tags.get("highway")
+            if highway is not None:
+                collector.add(obj, tags, highway)
             elif not use_areas:
                 locs = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
                 refs = [n.ref for n in obj.nodes if n.location.valid()]
