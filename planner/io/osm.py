@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,65 +96,96 @@ def read_osm(path: str | Path) -> OsmExtract:
     return extract
 
 
-_UNDEFINED = 2147483647  # osmium's coordinate of a node without a location
+_OPL_LINE = re.compile(r"^w(-?\d+) T(\S*) N(\S*)$", re.MULTILINE)
+_OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
 
 
-class _WayCollector:
-    """Highway ways gathered into flat lists while the file is scanned (per way: one pass over its nodes and as
-    few tag look-ups as its tags allow — at a million nodes the scan is bound by these Python calls)."""
+def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
+    """The highway ways of ``path`` with their node locations, without a Python call per way or node.
 
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.counts: list[int] = []
-        self.nodes: list[tuple[int, int, int]] = []  # (ref, x, y) in osmium's fixed-point 1e-7 degrees
-        self.tags: dict[str, list[str]] = {k: [] for k in _WAY_TAGS}
+    osmium's own handlers do the work — node locations cached, ways with a ``highway`` tag kept, written as OPL
+    text with each node's location — and the text is parsed in bulk (numbers with numpy, tags with Arrow's
+    regular expressions). Returns the ways (nodes without a location left out, then ways with fewer than two
+    nodes) and the number of way nodes without a location.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def add(self, way, tags, highway: str) -> None:
-        nodes = [(n.ref, n.x, n.y) for n in way.nodes]
-        self.ids.append(way.id)
-        self.counts.append(len(nodes))
-        self.nodes.extend(nodes)
-        name = tags.get("name", "")
-        self.tags["highway"].append(highway)
-        self.tags["name"].append(name)
-        if len(tags) > (2 if name else 1):
-            for k in _RULE_TAGS:
-                self.tags[k].append(tags.get(k, ""))
-        else:  # highway (and name) only
-            for k in _RULE_TAGS:
-                self.tags[k].append("")
+    with tempfile.TemporaryDirectory(prefix="planner-osm-") as tmp:
+        out = Path(tmp) / "highways.opl"
+        locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+        locations.ignore_errors()  # a way node missing from the file gets no location (dropped below)
+        writer = osmium.SimpleWriter(osmium.io.File(str(out), "opl,locations_on_ways=true,add_metadata=false"))
+        try:
+            osmium.apply(
+                str(path), locations, osmium.filter.KeyFilter("highway"), osmium.filter.EntityFilter(osmium.osm.WAY), writer
+            )
+        finally:
+            writer.close()
+        text = out.read_text(encoding="utf-8")
+    lines = _OPL_LINE.findall(text)
+    del text
+    ids = np.fromiter((int(w) for w, _, _ in lines), dtype=np.int64, count=len(lines))
+    node_fields = [n for _, _, n in lines]
+    tag_fields = pa.array([t for _, t, _ in lines], type=pa.string())
+    del lines
+    counts = np.fromiter((f.count(",") + 1 if f else 0 for f in node_fields), dtype=np.int64, count=len(node_fields))
+    joined = ",".join(node_fields)
+    del node_fields
+    numbers = np.fromstring(joined.replace("n", " ").replace("x", " ").replace("y", " ").replace(",", " "), sep=" ")
+    if len(numbers) == 3 * int(counts.sum()):
+        refs = numbers[0::3].astype(np.int64)
+        lon, lat = numbers[1::3], numbers[2::3]
+        if np.abs(numbers[0::3]).max(initial=0) >= 2**53:  # ids beyond float precision: read them as integers
+            refs = np.asarray([int(t[1 : t.index("x")]) for t in joined.split(",") if t], dtype=np.int64)
+    else:  # some nodes have no location ("n42xy"): token by token
+        refs_l, lon_l, lat_l = [], [], []
+        for tok in joined.split(","):
+            if not tok:
+                continue
+            ref, rest = tok[1:].split("x", 1)
+            lo, la = rest.split("y", 1)
+            refs_l.append(int(ref))
+            lon_l.append(float(lo) if lo else np.nan)
+            lat_l.append(float(la) if la else np.nan)
+        refs, lon, lat = np.asarray(refs_l, dtype=np.int64), np.asarray(lon_l), np.asarray(lat_l)
+    del joined, numbers
+    valid = np.isfinite(lon) & np.isfinite(lat)
+    way_of = np.repeat(np.arange(len(counts)), counts)
+    n_valid = np.bincount(way_of[valid], minlength=len(counts))
+    keep = n_valid >= 2
+    vert = valid & keep[way_of]
+    tags = {}
+    for key in _WAY_TAGS:
+        found = pc.extract_regex(tag_fields, rf"(?:^|,){re.escape(key)}=(?P<v>[^,]*)")
+        coded = pc.dictionary_encode(pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), ""))
+        distinct = np.array([_unescape(v) for v in coded.dictionary.to_pylist()] or [""], dtype=object)
+        tags[key] = distinct[coded.indices.to_numpy(zero_copy_only=False)][keep]
+    ways = OsmWays(
+        osm_id=ids[keep],
+        offsets=np.r_[0, np.cumsum(n_valid[keep])].astype(np.int64),
+        refs=refs[vert],
+        lon=lon[vert],
+        lat=lat[vert],
+        tags=tags,
+    )
+    return ways, int((~valid).sum())
 
-    def arrays(self) -> tuple[OsmWays, int]:
-        """The ways (nodes without a location dropped, then ways with fewer than two nodes) and the number of
-        nodes dropped."""
-        flat = np.asarray(self.nodes, dtype=np.int64).reshape(-1, 3)
-        refs, x, y = flat[:, 0], flat[:, 1], flat[:, 2]
-        counts = np.asarray(self.counts, dtype=np.int64)
-        # osmium's Location.valid(): within ±180°, ±90° (in units of 1e-7 degree)
-        valid = (np.abs(x) <= 1_800_000_000) & (np.abs(y) <= 900_000_000) & (x != _UNDEFINED) & (y != _UNDEFINED)
-        way_of = np.repeat(np.arange(len(counts)), counts)
-        n_valid = np.bincount(way_of[valid], minlength=len(counts))
-        keep_way = n_valid >= 2
-        vert = valid & keep_way[way_of]
-        ways = OsmWays(
-            osm_id=np.asarray(self.ids, dtype=np.int64)[keep_way],
-            offsets=np.r_[0, np.cumsum(n_valid[keep_way])].astype(np.int64),
-            refs=refs[vert],
-            lon=x[vert] / 10_000_000,
-            lat=y[vert] / 10_000_000,
-            tags={k: np.asarray(v, dtype=object)[keep_way] for k, v in self.tags.items()},
-        )
-        return ways, int((~valid).sum())
+
+def _unescape(text: str) -> str:
+    """OPL tag text → the tag value (``%4eac%`` is the character U+4EAC)."""
+    return _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "%" in text else text
 
 
 def _scan(path: Path, osmium, *, use_areas: bool):
-    collector = _WayCollector()
+    ways, skipped_nodes = _highway_ways(path, osmium)
     poi_rows: list[dict] = []
     res_rows: list[dict] = []
     bld_rows: list[dict] = []
     wkb = osmium.geom.WKBFactory()
-    # only objects with a key planner reads reach Python (node locations are still all cached)
-    keys = (*POI_KEYS, "highway", "landuse", "building")
+    # POIs, residential land and buildings: only objects with one of their keys reach Python (node locations are
+    # still all cached, and every way is seen by the area assembler)
+    keys = (*POI_KEYS, "landuse", "building")
     processor = osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.KeyFilter(*keys))
     if use_areas:
         processor = processor.with_areas()
@@ -162,10 +195,7 @@ def _scan(path: Path, osmium, *, use_areas: bool):
             if any(k in tags for k in POI_KEYS) and obj.location.valid():
                 poi_rows.append(_poi_row("node", obj.id, dict(tags), shapely.Point(obj.location.lon, obj.location.lat)))
         elif obj.is_way():
-            highway = tags.get("highway")
-            if highway is not None:
-                collector.add(obj, tags, highway)
-            elif not use_areas:
+            if "highway" not in tags and not use_areas:
                 locs = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
                 refs = [n.ref for n in obj.nodes if n.location.valid()]
                 if len(refs) >= 4 and refs[0] == refs[-1]:
@@ -181,7 +211,6 @@ def _scan(path: Path, osmium, *, use_areas: bool):
                 log.warning("OSM area %s could not be assembled; skipped", obj.orig_id())
                 continue
             _area_rows(tags_d, "way" if obj.from_way() else "relation", obj.orig_id(), geom, poi_rows, res_rows, bld_rows)
-    ways, skipped_nodes = collector.arrays()
     return ways, poi_rows, res_rows, bld_rows, skipped_nodes
 
 
