@@ -171,11 +171,12 @@ def simplify_segments(
     # incidences of each node in "successor" order: the row of the directed edge leaving it (forward rows 0 … m − 1,
     # reverse rows m … 2m − 1), which is the order osmnx meets a node's neighbours
     inc_node = np.concatenate([a, b])
-    order = np.argsort(inc_node, kind="stable")
-    inc_other = np.concatenate([b, a])[order]
-    inc_seg = np.concatenate([np.arange(m), np.arange(m)])[order]
-    inc_pos = order.astype(np.int64)
     start = np.r_[0, np.cumsum(np.bincount(inc_node, minlength=n))].astype(np.int64)
+    order = np.argsort(inc_node, kind="stable")
+    del inc_node
+    inc_other = np.concatenate([b, a])[order]
+    inc_seg = order % m
+    inc_pos = order
     deg = np.diff(start)
     two = np.flatnonzero(deg == 2)
     i0 = start[two]
@@ -193,11 +194,9 @@ def simplify_segments(
     kept[path[inner_mask]] = False
 
     # the first appearance of each node among the edges osmnx adds (u0, v0, u1, v1, …): its node order
-    inter = np.empty(2 * m, dtype=np.int64)
-    inter[0::2], inter[1::2] = a, b
-    uniq, first = np.unique(inter, return_index=True)
     rank = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    rank[uniq] = first
+    np.minimum.at(rank, a, 2 * np.arange(m))
+    np.minimum.at(rank, b, 2 * np.arange(m) + 1)
 
     # segments between kept nodes: one edge per pair and way (a way that repeats a segment gives it once)
     ds = np.flatnonzero(~in_chain)

@@ -160,6 +160,77 @@ def _line_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return coords, shapely.get_num_coordinates(parts).astype(np.int64), row.astype(np.int64)
 
 
+def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_line_parts` of an Arrow array of WKB geometries, without shapely objects for plain 2D LineStrings
+    (little-endian WKB type 2 with at least two points: their coordinates are read from the buffer directly);
+    any other geometry goes through shapely."""
+    import pyarrow as pa
+
+    if isinstance(col.type, pa.ExtensionType):
+        col = col.storage
+    n = len(col)
+    if n == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    bufs = col.buffers()
+    off_type = np.int64 if pa.types.is_large_binary(col.type) else np.int32
+    offs = np.frombuffer(bufs[1], dtype=off_type)[col.offset : col.offset + n + 1].astype(np.int64)
+    raw = bufs[2]
+    data = np.frombuffer(raw, dtype=np.uint8) if raw is not None else np.zeros(0, dtype=np.uint8)
+    start, length = offs[:-1], np.diff(offs)
+    valid = col.is_valid().to_numpy(zero_copy_only=False) & (length >= 9)
+    s0 = np.where(valid, start, 0)
+
+    def u32(at: np.ndarray) -> np.ndarray:
+        b = [data[np.minimum(at + i, len(data) - 1)].astype(np.uint32) for i in range(4)] if len(data) else [np.zeros(n, np.uint32)] * 4
+        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
+
+    fast = valid.copy()
+    if len(data):
+        npts = u32(s0 + 5).astype(np.int64)
+        fast &= (data[s0] == 1) & (u32(s0 + 1) == 2) & (npts >= 2) & (length == 9 + 16 * npts)
+    rows_fast = np.flatnonzero(fast)
+    cnt_fast = npts[rows_fast] if len(rows_fast) else np.zeros(0, dtype=np.int64)
+    # the doubles of each fast row, read through the one of 8 float64 views of the buffer that is aligned with them
+    first = s0[rows_fast] + 9
+    n_dbl = 2 * cnt_fast
+    pos = np.repeat(first, n_dbl) + 8 * (np.arange(int(n_dbl.sum())) - np.repeat(np.cumsum(n_dbl) - n_dbl, n_dbl))
+    values = np.empty(len(pos))
+    shift = pos % 8
+    for k in np.unique(shift):
+        view = np.frombuffer(raw, dtype="<f8", offset=int(k), count=(len(data) - int(k)) // 8)
+        m = shift == k
+        values[m] = view[(pos[m] - k) // 8]
+    coords_fast = values.reshape(-1, 2)
+    rows_slow = np.flatnonzero(~fast & col.is_valid().to_numpy(zero_copy_only=False))
+    if len(rows_slow) == 0:
+        return coords_fast, cnt_fast, rows_fast
+    coords_slow, cnt_slow, which = _line_parts(shapely.from_wkb(col.take(pa.array(rows_slow)).to_numpy(zero_copy_only=False)))
+    row_slow = rows_slow[which]
+    # merge, parts in row order (a row's parts keep theirs)
+    rows = np.concatenate([rows_fast, row_slow])
+    counts = np.concatenate([cnt_fast, cnt_slow])
+    order = np.argsort(rows, kind="stable")
+    coords = np.concatenate([coords_fast, coords_slow])
+    offsets = np.r_[0, np.cumsum(counts)]
+    take = np.repeat(offsets[:-1][order], counts[order]) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[order]) - counts[order], counts[order])
+    )
+    return coords[take], counts[order], rows[order]
+
+
+def _arrow_objects(col) -> np.ndarray:
+    """An Arrow column as an object array (None where missing); text through its distinct values, so that a
+    column of a few street classes costs one Python string per class, not per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        coded = pc.dictionary_encode(col)
+        distinct = np.append(coded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+        return distinct[coded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False)]
+    return col.to_numpy(zero_copy_only=False).astype(object)
+
+
 def line_arrays(lines: gpd.GeoDataFrame) -> LineArrays:
     """:class:`LineArrays` of a line GeoDataFrame (in its CRS), with all its columns."""
     coords, counts, row = _line_parts(lines.geometry.to_numpy())
@@ -213,13 +284,13 @@ def read_line_arrays(
         ):
             geom_col = meta["geometry_name"] or "wkb_geometry"
             for batch in reader:
-                coords, cnt, row = _line_parts(shapely.from_wkb(batch.column(geom_col).to_numpy(zero_copy_only=False)))
+                coords, cnt, row = _wkb_line_parts(batch.column(geom_col))
                 xs.append(coords[:, 0].copy())
                 ys.append(coords[:, 1].copy())
                 counts.append(cnt)
                 rows.append(row + n_rows)
                 for c in wanted:
-                    cols[c].append(batch.column(c).to_numpy(zero_copy_only=False).astype(object))
+                    cols[c].append(_arrow_objects(batch.column(c)))
                 n_rows += batch.num_rows
                 progress_bar.update(batch.num_rows)
     except LayerError:

@@ -194,9 +194,15 @@ def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int) ->
     area=yes, service=private and the excluded highway values do not."""
     empty = np.full(n, "", dtype=object)
     highway, foot, access, service, area = (tags.get(k, empty) for k in ("highway", "foot", "access", "service", "area"))
-    foot_ok = np.isin(foot, _FOOT_YES)
-    barred = (foot == "no") | np.isin(access, ("no", "private")) | (area == "yes") | (service == "private")
-    return np.where(foot_ok, ~np.isin(highway, _NEVER), ~barred & ~np.isin(highway, list(exclude)))
+    foot_ok = _isin(foot, _FOOT_YES)
+    barred = _isin(foot, ("no",)) | _isin(access, ("no", "private")) | _isin(area, ("yes",)) | _isin(service, ("private",))
+    return np.where(foot_ok, ~_isin(highway, _NEVER), ~barred & ~_isin(highway, tuple(exclude)))
+
+
+def _isin(values: np.ndarray, choices: tuple[str, ...]) -> np.ndarray:
+    """``np.isin`` for a column of a few distinct strings (tested once per distinct value)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.isin(np.asarray(distinct, dtype=object), np.asarray(choices, dtype=object))[codes]
 
 
 def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
@@ -229,13 +235,10 @@ def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> _Ways:
 
 
 def _tag_text(values: np.ndarray) -> np.ndarray:
-    """A column as the text of each value ("" where missing), as ``str(value)`` gives it."""
-    ser = pd.Series(values, dtype=object)
-    ok = ser.notna().to_numpy()
-    out = np.full(len(ser), "", dtype=object)
-    vals = ser.to_numpy()[ok]
-    out[ok] = vals if pd.api.types.infer_dtype(vals, skipna=False) == "string" else [str(v) for v in vals]
-    return out
+    """A column as the text of each value ("" where missing), as ``str(value)`` gives it (once per distinct value)."""
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    text = np.array([v if isinstance(v, str) else str(v) for v in distinct] + [""], dtype=object)
+    return text[codes]
 
 
 def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str]) -> _Ways:
@@ -287,9 +290,9 @@ def _coordinate_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0."""
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise NetworkError("路网线中有无效坐标（NaN/无穷）/ the network lines have invalid (NaN or infinite) coordinates")
-    _, kx = np.unique(_mm(x), return_inverse=True)
-    _, ky = np.unique(_mm(y), return_inverse=True)
-    return kx.astype(np.int64) * (int(ky.max(initial=0)) + 1) + ky
+    kx = pd.factorize(_mm(x))[0].astype(np.int64)
+    ky = pd.factorize(_mm(y))[0].astype(np.int64)
+    return kx * (int(ky.max(initial=0)) + 1) + ky
 
 
 def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -336,14 +339,15 @@ def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
     """Nodes from the ways' keys (ids in order of first appearance), segments between consecutive distinct
     nodes, and the simplified topology (:func:`planner.engine.topology.simplify_segments`)."""
     with bar(desc="构建步行路网 / building the walk network", total=3) as b:
-        uniq, first, inverse = np.unique(ways.key, return_index=True, return_inverse=True)
-        by_first = np.argsort(first, kind="stable")
-        id_of = np.empty(len(uniq), dtype=np.int64)
-        id_of[by_first] = np.arange(len(uniq))
-        node = id_of[inverse.ravel()]
+        node, uniq = pd.factorize(ways.key)  # node ids in order of first appearance
+        node = node.astype(np.int64)
         n_nodes = len(uniq)
-        node_x = ways.x[first[by_first]]
-        node_y = ways.y[first[by_first]]
+        del uniq
+        # first vertex of each node: where the running maximum of the ids grows (ids appear in increasing order)
+        first = np.flatnonzero(np.r_[True, node[1:] > np.maximum.accumulate(node)[:-1]])
+        node_x = ways.x[first]
+        node_y = ways.y[first]
+        del first
         # segments: consecutive vertices of one way on different nodes
         last = np.zeros(len(node), dtype=bool)
         last[ways.offsets[1:] - 1] = True
