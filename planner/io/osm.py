@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from planner.errors import NetworkError
-from planner.progress import progress
+from planner.progress import bar, progress
 
 __all__ = ["OsmExtract", "OsmWays", "read_osm", "POI_KEYS"]
 
@@ -111,7 +111,10 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    with tempfile.TemporaryDirectory(prefix="planner-osm-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="planner-osm-") as tmp,
+        bar(desc="读取 OSM 道路 / reading OSM highways", total=2, unit="步") as steps,
+    ):
         out = Path(tmp) / "highways.opl"
         locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
         locations.ignore_errors()  # a way node missing from the file gets no location (dropped below)
@@ -122,7 +125,9 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
             )
         finally:
             writer.close()
+        steps.update(1)
         text = out.read_text(encoding="utf-8")
+        steps.update(1)
     lines = _OPL_LINE.findall(text)
     del text
     ids = np.fromiter((int(w) for w, _, _ in lines), dtype=np.int64, count=len(lines))
