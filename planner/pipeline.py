@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from planner import schema
@@ -232,9 +233,21 @@ class Layers:
 
 
 def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
-    """The metric CRS of the run: the scenario's, or the CGCS2000 zone at the centre of the network source."""
-    minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm)
-    crs = choose_metric_crs((minx + maxx) / 2, (miny + maxy) / 2, scenario.crs)
+    """The metric CRS of the run: the scenario's, or the CGCS2000 zone at the centre of the network source.
+
+    A line layer's centre comes from the file's stored extent when that cannot change the zone (the centre is
+    not within 0.01° of a zone's edge); otherwise, and for OSM files, from the coordinates themselves."""
+    if scenario.crs != "auto":
+        crs = choose_metric_crs(0.0, 0.0, scenario.crs)
+    else:
+        minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm, exact=False)
+        cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+        margin = 0.01
+        near = {choose_metric_crs(cx + dx, cy + dy) for dx in (-margin, 0.0, margin) for dy in (-margin, 0.0, margin)}
+        if len(near) > 1 and scenario.network.kind != "osm":
+            minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm)
+            cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+        crs = choose_metric_crs(cx, cy, scenario.crs)
     log.info("metric CRS: %s (%s)", crs.to_string(), crs.name)
     return crs
 
@@ -269,7 +282,8 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
 
 def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:
     """Move compounds and facilities farther than ``buffer_m`` beyond the network's convex hull to the rejected rows."""
-    hull = network.nodes.geometry.union_all().convex_hull.buffer(buffer_m)
+    st = network.streets
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([st.node_x, st.node_y]))).buffer(buffer_m)
     detail = f"距路网范围超过 {buffer_m:.0f} 米 / more than {buffer_m:.0f} m beyond the network"
     old = layers.layer_set
     facilities, fac = _layers.reject_outside(old.facilities, layers.facilities, hull, detail)

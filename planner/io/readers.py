@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,8 +23,19 @@ from pyproj import CRS
 
 from planner.errors import LayerError
 from planner.io.coords import CHINESE_SYSTEMS, bd09_to_wgs84, gcj02_to_wgs84, normalise_system
+from planner.progress import bar
 
-__all__ = ["read_layer", "detect_encoding", "COORD_PROBLEM", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
+__all__ = [
+    "read_layer",
+    "read_line_arrays",
+    "line_arrays",
+    "layer_extent_wgs84",
+    "LineArrays",
+    "detect_encoding",
+    "COORD_PROBLEM",
+    "VECTOR_SUFFIXES",
+    "TABLE_SUFFIXES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +130,257 @@ def read_layer(
     return _apply_crs(gdf, path, system, what)
 
 
+@dataclass(frozen=True)
+class LineArrays:
+    """A line layer as flat arrays: the LineString parts of its rows (multi-lines split, other shapes dropped).
+
+    x, y
+        Vertex coordinates in :attr:`crs`; part ``p`` is ``offsets[p] … offsets[p + 1] − 1``.
+    row
+        The source row of each part.
+    columns
+        The columns read, one value per source row (object arrays; None where missing).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    offsets: np.ndarray
+    row: np.ndarray
+    n_rows: int
+    crs: CRS
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _line_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coordinates (n, 2), vertex count per LineString part, source index of each part) of shapely geometries."""
+    parts, row = shapely.get_parts(geoms, return_index=True)
+    keep = (shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)
+    parts, row = parts[keep], row[keep]
+    coords = shapely.get_coordinates(parts)
+    return coords, shapely.get_num_coordinates(parts).astype(np.int64), row.astype(np.int64)
+
+
+def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_line_parts` of an Arrow array of WKB geometries, without shapely objects for plain 2D LineStrings
+    (little-endian WKB type 2 with at least two points: their coordinates are read from the buffer directly);
+    any other geometry goes through shapely."""
+    import pyarrow as pa
+
+    if isinstance(col.type, pa.ExtensionType):
+        col = col.storage
+    n = len(col)
+    if n == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    bufs = col.buffers()
+    off_type = np.int64 if pa.types.is_large_binary(col.type) else np.int32
+    offs = np.frombuffer(bufs[1], dtype=off_type)[col.offset : col.offset + n + 1].astype(np.int64)
+    raw = bufs[2]
+    data = np.frombuffer(raw, dtype=np.uint8) if raw is not None else np.zeros(0, dtype=np.uint8)
+    start, length = offs[:-1], np.diff(offs)
+    valid = col.is_valid().to_numpy(zero_copy_only=False) & (length >= 9)
+    s0 = np.where(valid, start, 0)
+
+    def u32(at: np.ndarray) -> np.ndarray:
+        b = [data[np.minimum(at + i, len(data) - 1)].astype(np.uint32) for i in range(4)] if len(data) else [np.zeros(n, np.uint32)] * 4
+        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
+
+    fast = valid.copy()
+    if len(data):
+        npts = u32(s0 + 5).astype(np.int64)
+        fast &= (data[s0] == 1) & (u32(s0 + 1) == 2) & (npts >= 2) & (length == 9 + 16 * npts)
+    rows_fast = np.flatnonzero(fast)
+    cnt_fast = npts[rows_fast] if len(rows_fast) else np.zeros(0, dtype=np.int64)
+    # the doubles of each fast row, read through the one of 8 float64 views of the buffer that is aligned with them
+    first = s0[rows_fast] + 9
+    n_dbl = 2 * cnt_fast
+    pos = np.repeat(first, n_dbl) + 8 * (np.arange(int(n_dbl.sum())) - np.repeat(np.cumsum(n_dbl) - n_dbl, n_dbl))
+    values = np.empty(len(pos))
+    shift = pos % 8
+    for k in np.unique(shift):
+        view = np.frombuffer(raw, dtype="<f8", offset=int(k), count=(len(data) - int(k)) // 8)
+        m = shift == k
+        values[m] = view[(pos[m] - k) // 8]
+    coords_fast = values.reshape(-1, 2)
+    rows_slow = np.flatnonzero(~fast & col.is_valid().to_numpy(zero_copy_only=False))
+    if len(rows_slow) == 0:
+        return coords_fast, cnt_fast, rows_fast
+    coords_slow, cnt_slow, which = _line_parts(shapely.from_wkb(col.take(pa.array(rows_slow)).to_numpy(zero_copy_only=False)))
+    row_slow = rows_slow[which]
+    # merge, parts in row order (a row's parts keep theirs)
+    rows = np.concatenate([rows_fast, row_slow])
+    counts = np.concatenate([cnt_fast, cnt_slow])
+    order = np.argsort(rows, kind="stable")
+    coords = np.concatenate([coords_fast, coords_slow])
+    offsets = np.r_[0, np.cumsum(counts)]
+    take = np.repeat(offsets[:-1][order], counts[order]) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[order]) - counts[order], counts[order])
+    )
+    return coords[take], counts[order], rows[order]
+
+
+def _arrow_objects(col) -> np.ndarray:
+    """An Arrow column as an object array (None where missing); text through its distinct values, so that a
+    column of a few street classes costs one Python string per class, not per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        coded = pc.dictionary_encode(col)
+        distinct = np.append(coded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+        return distinct[coded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False)]
+    return col.to_numpy(zero_copy_only=False).astype(object)
+
+
+def line_arrays(lines: gpd.GeoDataFrame) -> LineArrays:
+    """:class:`LineArrays` of a line GeoDataFrame (in its CRS), with all its columns."""
+    coords, counts, row = _line_parts(lines.geometry.to_numpy())
+    columns = {str(c): lines[c].to_numpy(dtype=object) for c in lines.columns if c != lines.geometry.name}
+    return LineArrays(
+        x=coords[:, 0].copy(), y=coords[:, 1].copy(), offsets=np.r_[0, np.cumsum(counts)].astype(np.int64), row=row,
+        n_rows=len(lines), crs=CRS.from_user_input(lines.crs) if lines.crs is not None else None, columns=columns,
+    )
+
+
+def read_line_arrays(
+    path: Path,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    columns: Sequence[str] = (),
+    encoding: str | None = None,
+    what: str = "",
+) -> LineArrays:
+    """Read a line layer's geometry and the ``columns`` it has (others are skipped) as :class:`LineArrays`.
+
+    Vector files are streamed with pyogrio's Arrow reader, batch by batch, without a GeoDataFrame; other kinds
+    (GeoParquet, tables with a WKT column) go through :func:`read_layer`. The CRS is handled as there: ``crs``
+    overrides the file's, and GCJ-02/BD-09 coordinates come back as WGS84.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LayerError(f"{what} 找不到文件 {path} / file not found: {path}")
+    if path.suffix.lower() not in VECTOR_SUFFIXES:
+        gdf = read_layer(path, layer=layer, crs=crs, encoding=encoding, what=what)
+        arrays = line_arrays(gdf)
+        keep = {c: v for c, v in arrays.columns.items() if c in set(columns)}
+        return LineArrays(arrays.x, arrays.y, arrays.offsets, arrays.row, arrays.n_rows, arrays.crs, keep)
+    import pyogrio
+    from pyogrio.raw import open_arrow
+
+    src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
+    kwargs: dict[str, object] = {}
+    enc = encoding or _vector_encoding(path)
+    if enc:
+        kwargs["encoding"] = enc
+    try:
+        info = pyogrio.read_info(src, layer=layer, **kwargs)
+        fields = [str(f) for f in info["fields"]]
+        wanted = [c for c in dict.fromkeys(columns) if c in fields]
+        xs, ys, counts, rows, cols = [], [], [], [], {c: [] for c in wanted}
+        n_rows = 0
+        with (
+            open_arrow(src, layer=layer, columns=wanted, use_pyarrow=True, **kwargs) as (meta, reader),
+            bar(desc="读取路网 / reading the network", total=int(info["features"] or 0), unit="线") as progress_bar,
+        ):
+            geom_col = meta["geometry_name"] or "wkb_geometry"
+            for batch in reader:
+                coords, cnt, row = _wkb_line_parts(batch.column(geom_col))
+                xs.append(coords[:, 0].copy())
+                ys.append(coords[:, 1].copy())
+                counts.append(cnt)
+                rows.append(row + n_rows)
+                for c in wanted:
+                    cols[c].append(_arrow_objects(batch.column(c)))
+                n_rows += batch.num_rows
+                progress_bar.update(batch.num_rows)
+    except LayerError:
+        raise
+    except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
+        raise LayerError(
+            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
+        ) from exc
+    if n_rows == 0:
+        raise LayerError(
+            f"{what} 图层为空：{path}{' 图层 ' + layer if layer else ''} / the layer is empty: {path}; check the file and `layer` in the scenario"
+        )
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    file_crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
+    x, y, out_crs = _apply_crs_arrays(x, y, file_crs, path, normalise_system(crs) if crs else None, what)
+    cnt_all = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    return LineArrays(
+        x=x, y=y, offsets=np.r_[0, np.cumsum(cnt_all)].astype(np.int64),
+        row=np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), n_rows=n_rows, crs=out_crs,
+        columns={c: np.concatenate(v) if v else np.zeros(0, dtype=object) for c, v in cols.items()},
+    )
+
+
+def _apply_crs_arrays(x: np.ndarray, y: np.ndarray, file_crs: CRS | None, path: Path, system: str | None, what: str):
+    """:func:`_apply_crs` for coordinate arrays: (x, y, crs)."""
+    if system in CHINESE_SYSTEMS:
+        convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84
+        lon, lat = convert(x, y)
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64), CRS.from_epsg(4326)
+    if system:
+        try:
+            declared = CRS.from_user_input(system)
+        except Exception as exc:
+            raise LayerError(f"{what} crs = {system!r} 无法识别 / is not a coordinate system planner knows: {exc}") from exc
+        if file_crs is not None and file_crs != declared:
+            log.warning("%s: file CRS %s overridden by the declared %s", path.name, file_crs.to_string(), declared.to_string())
+        return x, y, declared
+    if file_crs is None:
+        raise LayerError(
+            f"{what} {path} 没有坐标系（CRS）。请在情景文件的 {what} 中声明，例如 crs = \"EPSG:4326\"（WGS84）、"
+            f"\"GCJ02\"（高德）或 \"EPSG:4490\"（CGCS2000） / {path} has no CRS: declare it in the scenario's {what}, "
+            'e.g. crs = "EPSG:4326"'
+        )
+    return x, y, file_crs
+
+
+def layer_extent_wgs84(path: Path, *, layer: str | None = None, crs: str | None = None, what: str = "") -> tuple[float, float, float, float] | None:
+    """The WGS84 extent of a vector layer from the file's own metadata (no features read), or None when that
+    cannot be had cheaply (tables, GeoParquet, GCJ-02/BD-09 layers, no CRS). A projected layer's extent is
+    the bounds of its transformed rectangle, which may be slightly larger than that of its vertices."""
+    path = Path(path)
+    system = normalise_system(crs) if crs else None
+    if path.suffix.lower() not in VECTOR_SUFFIXES or not path.exists() or system in CHINESE_SYSTEMS:
+        return None
+    import pyogrio
+
+    src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
+    try:
+        info = pyogrio.read_info(src, layer=layer, force_total_bounds=True)
+        src_crs = CRS.from_user_input(system) if system else (CRS.from_user_input(info["crs"]) if info.get("crs") else None)
+    except Exception:  # let the full read report the problem
+        return None
+    bounds = info.get("total_bounds")
+    if src_crs is None or bounds is None or not np.all(np.isfinite(bounds)):
+        return None
+    wgs = CRS.from_epsg(4326)
+    if src_crs == wgs:
+        return tuple(float(b) for b in bounds)  # type: ignore[return-value]
+    from pyproj import Transformer
+
+    out = Transformer.from_crs(src_crs, wgs, always_xy=True).transform_bounds(*bounds, densify_pts=21)
+    return tuple(float(b) for b in out)  # type: ignore[return-value]
+
+
+def _vector_encoding(path: Path) -> str | None:
+    """The encoding to read a Shapefile's attributes with when it has no .cpg (detected from the .dbf)."""
+    if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() and path.with_suffix(".dbf").exists():
+        enc = _dbf_encoding(path.with_suffix(".dbf"))
+        if enc not in ("utf-8", "utf-8-sig"):
+            return enc
+    return None
+
+
 def _read_vector(path: Path, *, layer: str | None, where: str | None, encoding: str | None, what: str) -> gpd.GeoDataFrame:
     src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
     kwargs: dict[str, object] = {}
-    if encoding:
-        kwargs["encoding"] = encoding
-    elif path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() and path.with_suffix(".dbf").exists():
-        enc = _dbf_encoding(path.with_suffix(".dbf"))
-        if enc not in ("utf-8", "utf-8-sig"):
-            kwargs["encoding"] = enc
+    enc = encoding or _vector_encoding(path)
+    if enc:
+        kwargs["encoding"] = enc
     try:
         with warnings.catch_warnings():
             # geopandas warns when a text column is not JSON; that is expected for user tables

@@ -1,96 +1,105 @@
-"""Build the walk network (with osmnx) from an OSM file or a roads line layer, in the metric CRS."""
+"""Build the walk network from an OSM file or a roads line layer straight into arrays, in the metric CRS."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cached_property
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from planner.engine.streets import StreetArrays
+from planner.engine.topology import polyline_lengths, simplify_segments
 from planner.errors import NetworkError
 from planner.io.osm import OsmExtract, read_osm
+from planner.io.readers import LineArrays, layer_extent_wgs84, line_arrays, read_line_arrays
+from planner.progress import bar
 from planner.settings import NetworkSpec
 
-__all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_from_ways", "network_bounds_wgs84"]
+__all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_bounds_wgs84"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WalkNetwork:
-    """An undirected walk network in a metric CRS.
+    """An undirected walk network in a metric CRS, kept as arrays; frames for people are built on demand.
 
-    nodes
-        Indexed by node id; columns ``x``, ``y`` (metres) and point geometry.
-    edges
-        One row per undirected edge (RangeIndex = edge id); columns ``u``, ``v`` (node ids),
-        ``length`` (metres, the length of the geometry), ``highway``, ``name`` and a LineString
-        geometry that runs from node ``u`` to node ``v``.
+    streets
+        The :class:`~planner.engine.streets.StreetArrays`: node coordinates, edge ends (node positions), lengths
+        (metres, along the polyline) and each edge's polyline from ``u`` to ``v``.
+    node_ids
+        The id of the node at each position (ascending).
+    highway, name
+        Per edge (edge id order): the ``highway`` and ``name`` of the way it comes from.
+    crs
+        The metric CRS.
+
+    :attr:`nodes` (indexed by node id; ``x``, ``y`` and point geometry) and :attr:`edges` (RangeIndex = edge id;
+    ``u``, ``v`` node ids, ``length``, ``highway``, ``name`` and a LineString from ``u`` to ``v``) are
+    GeoDataFrames built on first access — one shapely object per node and edge, so only for small networks,
+    tests and people; everything else reads the arrays (:attr:`streets`, :attr:`edge_attrs`,
+    :meth:`edge_geometries`).
     """
 
-    nodes: gpd.GeoDataFrame
-    edges: gpd.GeoDataFrame
+    streets: StreetArrays
+    node_ids: np.ndarray
+    highway: np.ndarray
+    name: np.ndarray
     crs: CRS
 
     @property
-    def total_length_km(self) -> float:
-        return float(self.edges["length"].sum() / 1000.0)
-
-    def n_components(self) -> int:
-        """Number of connected components."""
-        return nx.number_connected_components(self.to_networkx())
-
-    def to_networkx(self) -> nx.MultiGraph:
-        """The network as a networkx MultiGraph with ``length`` on each edge (for checks and oracles)."""
-        graph = nx.MultiGraph(crs=self.crs)
-        graph.add_nodes_from(self.nodes.index)
-        graph.add_weighted_edges_from(
-            zip(self.edges["u"].to_numpy(), self.edges["v"].to_numpy(), self.edges["length"].to_numpy(), strict=True),
-            weight="length",
-        )
-        return graph
-
-    @property
-    def streets(self) -> StreetArrays:
-        """The network as coordinate arrays (node positions, not ids), for the reach engine; built once."""
-        cached = self.__dict__.get("_streets")
-        if cached is None:
-            node_pos = pd.Series(np.arange(len(self.nodes)), index=self.nodes.index)
-            coords, which = shapely.get_coordinates(self.edges.geometry.to_numpy(), return_index=True)
-            offsets = np.r_[0, np.cumsum(np.bincount(which, minlength=len(self.edges)))].astype(np.int64)
-            cached = StreetArrays(
-                node_x=self.nodes["x"].to_numpy(dtype=np.float64),
-                node_y=self.nodes["y"].to_numpy(dtype=np.float64),
-                u=node_pos.loc[self.edges["u"].to_numpy()].to_numpy(dtype=np.int64),
-                v=node_pos.loc[self.edges["v"].to_numpy()].to_numpy(dtype=np.int64),
-                length=self.edges["length"].to_numpy(dtype=np.float64),
-                coords=coords,
-                offsets=offsets,
-            )
-            object.__setattr__(self, "_streets", cached)
-        return cached
-
-    @property
     def n_nodes(self) -> int:
-        return len(self.nodes)
+        return self.streets.n_nodes
 
     @property
     def n_edges(self) -> int:
-        return len(self.edges)
+        return self.streets.n_edges
+
+    @property
+    def total_length_km(self) -> float:
+        return float(self.streets.length.sum() / 1000.0)
+
+    @cached_property
+    def nodes(self) -> gpd.GeoDataFrame:
+        """Nodes indexed by node id (``node``): ``x``, ``y`` (metres) and point geometry; built once."""
+        st = self.streets
+        return gpd.GeoDataFrame(
+            {"x": st.node_x, "y": st.node_y},
+            geometry=shapely.points(st.node_x, st.node_y),
+            crs=self.crs,
+            index=pd.Index(self.node_ids, name="node"),
+        )
+
+    @cached_property
+    def edges(self) -> gpd.GeoDataFrame:
+        """One row per edge (RangeIndex = edge id): ``u``, ``v``, ``length``, ``highway``, ``name`` and the
+        LineString from ``u`` to ``v``; built once."""
+        return gpd.GeoDataFrame(self.edge_attrs, geometry=self.edge_geometries(), crs=self.crs)
 
     @property
     def edge_attrs(self) -> pd.DataFrame:
         """Per edge (edge id order): ``u``, ``v`` (node ids), ``length``, ``highway``, ``name`` — no geometry."""
-        return pd.DataFrame(self.edges[["u", "v", "length", "highway", "name"]])
+        st = self.streets
+        return pd.DataFrame(
+            {
+                "u": self.node_ids[st.u],
+                "v": self.node_ids[st.v],
+                "length": st.length,
+                "highway": pd.array(self.highway, dtype="str"),
+                "name": pd.array(self.name, dtype="str"),
+            }
+        )
 
     def edge_geometries(self, edges: np.ndarray | None = None) -> np.ndarray:
         """Shapely LineStrings (u → v) of ``edges`` (edge ids; all when None), built from :attr:`streets` on demand."""
@@ -100,20 +109,48 @@ class WalkNetwork:
         take = np.repeat(st.offsets[idx], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
         return shapely.linestrings(st.coords[take], indices=np.repeat(np.arange(len(idx)), counts))
 
+    def node_positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions (in :attr:`streets`) of the nodes with ``ids``; ids must exist."""
+        return np.searchsorted(self.node_ids, np.asarray(ids, dtype=np.int64))
+
+    def n_components(self) -> int:
+        """Number of connected components (an isolated node is one)."""
+        st = self.streets
+        graph = coo_matrix((np.ones(st.n_edges), (st.u, st.v)), shape=(st.n_nodes, st.n_nodes))
+        return int(connected_components(graph, directed=False)[0])
+
+    def to_networkx(self) -> nx.MultiGraph:
+        """The network as a networkx MultiGraph with ``length`` on each edge (for checks and oracles)."""
+        st = self.streets
+        graph = nx.MultiGraph(crs=self.crs)
+        graph.add_nodes_from(self.node_ids.tolist())
+        graph.add_weighted_edges_from(
+            zip(self.node_ids[st.u].tolist(), self.node_ids[st.v].tolist(), st.length.tolist(), strict=True),
+            weight="length",
+        )
+        return graph
+
     def summary(self) -> str:
         return (
-            f"步行路网 {len(self.nodes)} 个节点、{len(self.edges)} 条边、{self.total_length_km:.1f} km / "
-            f"walk graph with {len(self.nodes)} nodes and {len(self.edges)} edges, {self.total_length_km:.1f} km"
+            f"步行路网 {self.n_nodes} 个节点、{self.n_edges} 条边、{self.total_length_km:.1f} km / "
+            f"walk graph with {self.n_nodes} nodes and {self.n_edges} edges, {self.total_length_km:.1f} km"
         )
 
 
 @dataclass(frozen=True)
-class _Way:
-    keys: Sequence[object]  # node keys (OSM node id, or a rounded coordinate for plain lines)
-    x: Sequence[float]  # metric coordinates
-    y: Sequence[float]
-    highway: str
-    name: str
+class _Ways:
+    """Walkable ways as flat arrays: way ``w`` has vertices ``offsets[w] … offsets[w + 1] − 1`` with node keys
+    ``key`` (an OSM node id, or a code of the millimetre-rounded coordinate) and metric coordinates ``x``, ``y``."""
+
+    key: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    offsets: np.ndarray
+    highway: np.ndarray  # per way (str)
+    name: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
 
 
 def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None) -> WalkNetwork:
@@ -137,77 +174,147 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
         ways = _ways_from_osm(spec, crs, osm if osm is not None else read_osm(spec.path))
     else:
         ways = _ways_from_lines(spec, crs)
-    if not ways:
+    if not len(ways):
         raise NetworkError(
             f"{spec.path} 中没有可步行的道路 / no walkable ways in {spec.path}; "
             "check [network].kind, the highway column and exclude_highway"
         )
-    net = network_from_ways(ways, crs)
+    net = _network_from_ways(ways, crs)
     log.info("%s", net.summary())
     return net
 
 
-def _walkable(tags: dict[str, str], exclude: Iterable[str]) -> bool:
-    highway = tags.get("highway", "")
-    foot = tags.get("foot", "")
-    if foot in ("yes", "designated", "permissive"):
-        return highway not in ("construction", "proposed", "planned", "abandoned", "razed")
-    if foot == "no" or tags.get("access") in ("no", "private") or tags.get("area") == "yes":
-        return False
-    if tags.get("service") == "private":
-        return False
-    return highway not in set(exclude)
+_FOOT_YES = ("yes", "designated", "permissive")
+_NEVER = ("construction", "proposed", "planned", "abandoned", "razed")
 
 
-def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> list[_Way]:
+def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int) -> np.ndarray:
+    """The walk rule on tag columns (str arrays, "" where a way has no such tag): foot=yes|designated|permissive
+    walks anything but construction/proposed/planned/abandoned/razed; otherwise foot=no, access=no|private,
+    area=yes, service=private and the excluded highway values do not."""
+    empty = np.full(n, "", dtype=object)
+    highway, foot, access, service, area = (tags.get(k, empty) for k in ("highway", "foot", "access", "service", "area"))
+    foot_ok = _isin(foot, _FOOT_YES)
+    barred = _isin(foot, ("no",)) | _isin(access, ("no", "private")) | _isin(area, ("yes",)) | _isin(service, ("private",))
+    return np.where(foot_ok, ~_isin(highway, _NEVER), ~barred & ~_isin(highway, tuple(exclude)))
+
+
+def _isin(values: np.ndarray, choices: tuple[str, ...]) -> np.ndarray:
+    """``np.isin`` for a column of a few distinct strings (tested once per distinct value)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.isin(np.asarray(distinct, dtype=object), np.asarray(choices, dtype=object))[codes]
+
+
+def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
+    hw = extract.ways
+    keep = _walkable(hw.tags, spec.exclude_highway, len(hw))
+    counts = np.diff(hw.offsets)
+    vert = np.repeat(keep, counts)
     to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    ways = []
-    dropped = 0
-    for way in extract.ways:
-        if not _walkable(way.tags, spec.exclude_highway):
-            dropped += 1
-            continue
-        x, y = to_metric.transform(np.asarray(way.lon), np.asarray(way.lat))
-        ways.append(_Way(way.refs, x, y, way.tags.get("highway", ""), way.tags.get("name", "")))
-    log.info("OSM ways: %d walkable, %d not walkable (excluded by the walk rule)", len(ways), dropped)
-    return ways
+    x, y = to_metric.transform(hw.lon[vert], hw.lat[vert])
+    log.info("OSM ways: %d walkable, %d not walkable (excluded by the walk rule)", int(keep.sum()), int((~keep).sum()))
+    return _Ways(
+        key=hw.refs[vert],
+        x=np.asarray(x, dtype=np.float64),
+        y=np.asarray(y, dtype=np.float64),
+        offsets=np.r_[0, np.cumsum(counts[keep])].astype(np.int64),
+        highway=hw.tags["highway"][keep],
+        name=hw.tags.get("name", np.full(len(hw), "", dtype=object))[keep],
+    )
 
 
-def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> list[_Way]:
-    from planner.io.readers import read_layer  # the only module that reads layer files
-
-    gdf = read_layer(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
-    return _ways_from_frame(gdf.to_crs(crs), spec.columns, spec.exclude_highway)
+_LINE_TAGS = ("foot", "access", "service", "area")
 
 
-def _ways_from_frame(lines: gpd.GeoDataFrame, columns: dict[str, str], exclude: Iterable[str]) -> list[_Way]:
+def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> _Ways:
+    cols = {"highway": "highway", "name": "name", **spec.columns}
+    wanted = list(dict.fromkeys([*cols.values(), *_LINE_TAGS, "walkable", "node_refs"]))
+    lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=wanted, what="[network]")
+    x, y = Transformer.from_crs(lines.crs, crs, always_xy=True).transform(lines.x, lines.y)
+    return _ways_from_line_arrays(lines, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), spec.columns, spec.exclude_highway)
+
+
+def _tag_text(values: np.ndarray) -> np.ndarray:
+    """A column as the text of each value ("" where missing), as ``str(value)`` gives it (once per distinct value)."""
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    text = np.array([v if isinstance(v, str) else str(v) for v in distinct] + [""], dtype=object)
+    return text[codes]
+
+
+def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str]) -> _Ways:
+    """Walkable parts of a line layer (vertices already in the metric CRS ``x``, ``y``)."""
     cols = {"highway": "highway", "name": "name", **columns}
-    lines = lines.explode(index_parts=False, ignore_index=True)
-    lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty & (lines.geom_type == "LineString")]
-    ways: list[_Way] = []
-    dropped = 0
-    has_refs = "node_refs" in lines.columns
-    for row in lines.itertuples(index=False):
-        rec = row._asdict()
-        tags = {k: str(rec[c]) for k, c in cols.items() if c in rec and pd.notna(rec[c])}
-        for extra in ("foot", "access", "service", "area"):
-            if extra in rec and pd.notna(rec[extra]):
-                tags[extra] = str(rec[extra])
-        if "walkable" in rec and pd.notna(rec["walkable"]) and not bool(rec["walkable"]):
-            dropped += 1
+    n_rows = lines.n_rows
+    tags: dict[str, np.ndarray] = {}
+    for k, c in cols.items():
+        if c in lines.columns:
+            tags[k] = _tag_text(lines.columns[c])
+    for extra in _LINE_TAGS:
+        if extra in lines.columns:
+            tags[extra] = _tag_text(lines.columns[extra])
+    row_ok = _walkable(tags, exclude, n_rows)
+    if "walkable" in lines.columns:
+        flag = lines.columns["walkable"]
+        row_ok &= ~np.fromiter((v is not None and not pd.isna(v) and not bool(v) for v in flag), dtype=bool, count=n_rows)
+    part_ok = row_ok[lines.row]
+    n_parts = len(lines.row)
+    log.info("line layer: %d walkable lines, %d not walkable", int(part_ok.sum()), int(n_parts - part_ok.sum()))
+    counts = np.diff(lines.offsets)
+    vert = np.repeat(part_ok, counts)
+    key = _coordinate_keys(x, y)
+    if "node_refs" in lines.columns:
+        key = _node_ref_keys(lines, key, counts)
+    empty = np.full(n_rows, "", dtype=object)
+    return _Ways(
+        key=key[vert],
+        x=x[vert],
+        y=y[vert],
+        offsets=np.r_[0, np.cumsum(counts[part_ok])].astype(np.int64),
+        highway=tags.get("highway", empty)[lines.row[part_ok]],
+        name=tags.get("name", empty)[lines.row[part_ok]],
+    )
+
+
+def _mm(v: np.ndarray) -> np.ndarray:
+    """``round(v, 3)`` as an integer number of millimetres (Python's exact decimal rounding, half to even)."""
+    t = v * 1000.0
+    out = np.rint(t)
+    frac = np.abs(t - np.floor(t) - 0.5)
+    risky = np.flatnonzero(frac <= 8 * np.spacing(np.abs(t)))  # the float product may sit on the wrong side of .5
+    for i in risky:
+        out[i] = int(Decimal(float(v[i])).quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN) * 1000)
+    return out.astype(np.int64)
+
+
+def _coordinate_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0."""
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise NetworkError("路网线中有无效坐标（NaN/无穷）/ the network lines have invalid (NaN or infinite) coordinates")
+    kx = pd.factorize(_mm(x))[0].astype(np.int64)
+    ky = pd.factorize(_mm(y))[0].astype(np.int64)
+    return kx * (int(ky.max(initial=0)) + 1) + ky
+
+
+def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Keys from a ``node_refs`` column (a JSON list of node ids per line, used when it has one id per vertex);
+    node ids and coordinate keys never meet."""
+    refs_col = lines.columns["node_refs"]
+    key = key.copy()
+    ref_vals: list[object] = []
+    ref_at: list[np.ndarray] = []
+    for p, r in enumerate(lines.row):
+        text = refs_col[r]
+        if not isinstance(text, str):
             continue
-        if not _walkable(tags, exclude):
-            dropped += 1
-            continue
-        coords = np.asarray(row.geometry.coords)[:, :2]
-        keys: list = [(round(px, 3), round(py, 3)) for px, py in coords]
-        if has_refs and isinstance(rec["node_refs"], str):
-            refs = json.loads(rec["node_refs"])
-            if len(refs) == len(coords):
-                keys = refs
-        ways.append(_Way(keys, coords[:, 0], coords[:, 1], tags.get("highway", ""), tags.get("name", "")))
-    log.info("line layer: %d walkable lines, %d not walkable", len(ways), dropped)
-    return ways
+        refs = json.loads(text)
+        if len(refs) == counts[p]:
+            ref_vals.extend(refs)
+            ref_at.append(np.arange(lines.offsets[p], lines.offsets[p + 1]))
+    if ref_vals:
+        codes, uniques = pd.factorize(pd.Series(ref_vals, dtype=object))
+        key = key + len(uniques)  # coordinate keys after all node-id keys
+        key[np.concatenate(ref_at)] = codes
+    return key
 
 
 def network_from_lines(
@@ -221,102 +328,69 @@ def network_from_lines(
     """
     if lines.crs is None or not CRS.from_user_input(lines.crs).is_projected:
         raise NetworkError("network_from_lines 需要以米为单位的投影坐标系 / needs lines in a projected (metre) CRS")
-    ways = _ways_from_frame(lines, columns or {}, exclude_highway)
-    if not ways:
+    arrays = line_arrays(lines)
+    ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway)
+    if not len(ways):
         raise NetworkError("没有可步行的线 / no walkable lines")
-    return network_from_ways(ways, CRS.from_user_input(lines.crs))
+    return _network_from_ways(ways, CRS.from_user_input(lines.crs))
 
 
-def network_from_ways(ways: Sequence[_Way], crs: CRS) -> WalkNetwork:
-    """Turn ways into an osmnx graph, let osmnx simplify its topology, and return it as frames."""
-    key_to_id: dict[object, int] = {}
-    node_x: list[float] = []
-    node_y: list[float] = []
-    seg_u: list[int] = []
-    seg_v: list[int] = []
-    seg_way: list[int] = []
-    for w_i, way in enumerate(ways):
-        ids = []
-        for key, px, py in zip(way.keys, way.x, way.y, strict=True):
-            nid = key_to_id.get(key)
-            if nid is None:
-                nid = len(node_x)
-                key_to_id[key] = nid
-                node_x.append(float(px))
-                node_y.append(float(py))
-            ids.append(nid)
-        for a, b in zip(ids[:-1], ids[1:], strict=True):
-            if a != b:
-                seg_u.append(a)
-                seg_v.append(b)
-                seg_way.append(w_i)
-    if not seg_u:
-        raise NetworkError("路网没有任何边 / the network has no edges")
-    nx_ = np.asarray(node_x)
-    ny_ = np.asarray(node_y)
-    u = np.asarray(seg_u)
-    v = np.asarray(seg_v)
-    lengths = np.hypot(nx_[u] - nx_[v], ny_[u] - ny_[v])
-    highway = [ways[i].highway for i in seg_way]
-    name = [ways[i].name for i in seg_way]
-    # Both directions, as osmnx does for walking (bidirectional); to_undirected merges them again.
-    uu = np.concatenate([u, v])
-    vv = np.concatenate([v, u])
-    edges = pd.DataFrame(
-        {
-            "u": uu,
-            "v": vv,
-            "length": np.concatenate([lengths, lengths]),
-            "highway": highway + highway,
-            "name": name + name,
-            "osmid": np.concatenate([np.asarray(seg_way), np.asarray(seg_way)]),
-        }
-    )
-    edges["key"] = edges.groupby(["u", "v"]).cumcount()
-    edges = edges.set_index(["u", "v", "key"])
-    edge_geoms = shapely.linestrings(
-        np.stack([nx_[uu], ny_[uu], nx_[vv], ny_[vv]], axis=1).reshape(-1, 2, 2)
-    )
-    gdf_edges = gpd.GeoDataFrame(edges, geometry=edge_geoms, crs=crs)
-    gdf_nodes = gpd.GeoDataFrame(
-        {"x": nx_, "y": ny_}, geometry=shapely.points(nx_, ny_), crs=crs, index=pd.RangeIndex(len(nx_), name="osmid")
-    )
-    graph = ox.graph_from_gdfs(gdf_nodes, gdf_edges)
-    graph = ox.simplify_graph(graph, remove_rings=False, edge_attrs_differ=["osmid"])
-    graph = ox.convert.to_undirected(graph)
-    nodes, edges_out = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
-    edges_out = edges_out.reset_index()[["u", "v", "highway", "name", "geometry"]]
-    for col in ("highway", "name"):
-        edges_out[col] = edges_out[col].map(lambda val: "；".join(sorted(set(map(str, val)))) if isinstance(val, list) else val)
-    # orient every geometry from u to v
-    first = shapely.get_point(edges_out.geometry.array, 0)
-    ux = nodes.loc[edges_out["u"], "x"].to_numpy()
-    uy = nodes.loc[edges_out["u"], "y"].to_numpy()
-    vx = nodes.loc[edges_out["v"], "x"].to_numpy()
-    vy = nodes.loc[edges_out["v"], "y"].to_numpy()
-    fx, fy = shapely.get_x(first), shapely.get_y(first)
-    flip = np.hypot(fx - vx, fy - vy) < np.hypot(fx - ux, fy - uy)
-    geoms = edges_out.geometry.to_numpy()
-    geoms[flip] = shapely.reverse(geoms[flip])
-    edges_out = gpd.GeoDataFrame(edges_out.drop(columns="geometry"), geometry=list(geoms), crs=crs)
-    edges_out["length"] = edges_out.length
-    edges_out = edges_out.sort_values(["u", "v"], kind="stable").reset_index(drop=True)
-    nodes = nodes[["x", "y", "geometry"]].sort_index()
-    nodes.index.name = "node"
-    return WalkNetwork(nodes=nodes, edges=edges_out[["u", "v", "length", "highway", "name", "geometry"]], crs=crs)
+def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
+    """Nodes from the ways' keys (ids in order of first appearance), segments between consecutive distinct
+    nodes, and the simplified topology (:func:`planner.engine.topology.simplify_segments`)."""
+    with bar(desc="构建步行路网 / building the walk network", total=3) as b:
+        node, uniq = pd.factorize(ways.key)  # node ids in order of first appearance
+        node = node.astype(np.int64)
+        n_nodes = len(uniq)
+        del uniq
+        # first vertex of each node: where the running maximum of the ids grows (ids appear in increasing order)
+        first = np.flatnonzero(np.r_[True, node[1:] > np.maximum.accumulate(node)[:-1]])
+        node_x = ways.x[first]
+        node_y = ways.y[first]
+        del first
+        # segments: consecutive vertices of one way on different nodes
+        last = np.zeros(len(node), dtype=bool)
+        last[ways.offsets[1:] - 1] = True
+        way_of = np.repeat(np.arange(len(ways)), np.diff(ways.offsets))
+        i = np.flatnonzero(~last[:-1] & (node[:-1] != node[1:])) if len(node) > 1 else np.zeros(0, dtype=np.int64)
+        if len(i) == 0:
+            raise NetworkError("路网没有任何边 / the network has no edges")
+        b.update(1)
+        topo = simplify_segments(n_nodes, node[i], node[i + 1], way_of[i], node_x, node_y)
+        b.update(1)
+        kept = np.flatnonzero(topo.kept)
+        pos = np.full(n_nodes, -1, dtype=np.int64)
+        pos[kept] = np.arange(len(kept))
+        coords = np.column_stack([node_x[topo.path_nodes], node_y[topo.path_nodes]])
+        streets = StreetArrays(
+            node_x=node_x[kept],
+            node_y=node_y[kept],
+            u=pos[topo.u],
+            v=pos[topo.v],
+            length=polyline_lengths(coords, topo.path_offsets),
+            coords=coords,
+            offsets=topo.path_offsets,
+        )
+        b.update(1)
+    return WalkNetwork(streets=streets, node_ids=kept, highway=ways.highway[topo.way], name=ways.name[topo.way], crs=crs)
 
 
-def network_bounds_wgs84(spec: NetworkSpec, *, osm: OsmExtract | None = None) -> tuple[float, float, float, float]:
+def network_bounds_wgs84(spec: NetworkSpec, *, osm: OsmExtract | None = None, exact: bool = True) -> tuple[float, float, float, float]:
     """(minx, miny, maxx, maxy) in WGS84 of the network source, used to pick the metric CRS (``osm``: the extract
-    of an OSM ``spec.path`` when already read; without it the file is read here)."""
+    of an OSM ``spec.path`` when already read; without it the file is read here).
+
+    ``exact=False`` allows a line layer's bounds to come from the file's own extent (no read of the lines; off by
+    at most a few metres where the extent is stored rounded or the layer is declared GCJ-02/BD-09)."""
     if spec.kind == "osm":
         extract = osm if osm is not None else read_osm(spec.path)
-        if not extract.ways:
+        if not len(extract.ways):
             raise NetworkError(f"{spec.path} 中没有道路 / no highway ways in {spec.path}")
-        lons = np.concatenate([np.asarray(w.lon) for w in extract.ways])
-        lats = np.concatenate([np.asarray(w.lat) for w in extract.ways])
-        return float(lons.min()), float(lats.min()), float(lons.max()), float(lats.max())
-    from planner.io.readers import read_layer
-
-    gdf = read_layer(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
-    return tuple(gdf.to_crs("EPSG:4326").total_bounds)  # type: ignore[return-value]
+        lon, lat = extract.ways.lon, extract.ways.lat
+        return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+    if not exact:
+        extent = layer_extent_wgs84(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
+        if extent is not None:
+            return extent
+    lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=[], what="[network]")
+    lon, lat = Transformer.from_crs(lines.crs, "EPSG:4326", always_xy=True).transform(lines.x, lines.y)
+    return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
