@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from planner import schema
@@ -461,18 +462,17 @@ def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     other geometry has one gate at ``representative_point()`` (a point inside a polygon).
     """
     geoms = geometry.to_numpy()
-    multi = geometry.geom_type.to_numpy() == "MultiPoint"
-    single_pts = geometry.representative_point().to_numpy()
-    parts, owners = [], []
-    for i in range(len(geoms)):
-        if multi[i]:
-            sub = list(geoms[i].geoms)
-            parts.extend(sub)
-            owners.extend([i] * len(sub))
-        else:
-            parts.append(single_pts[i])
-            owners.append(i)
-    return np.asarray(parts, dtype=object), np.asarray(owners, dtype=np.int64)
+    multi = shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOINT
+    gates = shapely.point_on_surface(geoms)  # one gate inside each polygon (or the point itself)
+    if multi.any():
+        parts, part_of = shapely.get_parts(geoms[multi], return_index=True)
+        owner_of_part = np.flatnonzero(multi)[part_of]
+        # a MultiPoint's gates take its place, in order: sort all gates by compound, parts in their order
+        owners = np.concatenate([np.flatnonzero(~multi), owner_of_part])
+        pieces = np.concatenate([gates[~multi], parts])
+        order = np.argsort(owners, kind="stable")
+        return pieces[order], owners[order].astype(np.int64)
+    return gates, np.arange(len(geoms), dtype=np.int64)
 
 
 def _categories(
