@@ -527,35 +527,73 @@ def gap_list(
       E2SFCA accessibility is below target; unserved = demand × (1 − accessibility / target).
     """
     rules = {r.id: r for r in rules_for(compliance.preset)}
-    parts = []
+    # parts as row positions in ``compounds`` plus columns; labels are looked up once at the end, by position
+    parts: list[dict[str, object]] = []
+    if not coverage_table.index.equals(compounds.index):
+        coverage_table = coverage_table.reindex(compounds.index)
     for rid in compliance.table["rule_id"].unique():
         rule = rules.get(rid)
         if rule is None or rule.kind not in ("zone_coverage", "zone_formats"):
             continue
         if rule.kind == "zone_coverage":
-            near = nearest_of(coverage_table, rule.categories)
-            group = compounds[rule.group]
-            mask = (near > rule.radius_m) & group.notna() & (group > 0)
-            detail = pd.Series(f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}", index=compounds.index)
-            part = pd.DataFrame({"unserved": group[mask], "nearest_m": near[mask], "detail": detail[mask], "group": rule.group})
+            near = nearest_of(coverage_table, rule.categories).to_numpy(dtype=np.float64)
+            group = compounds[rule.group].to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                pos = np.flatnonzero((near > rule.radius_m) & ~np.isnan(group) & (group > 0))
+            detail = np.full(len(pos), f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}", dtype=object)
+            parts.append(dict(pos=pos, unserved=group[pos], nearest_m=near[pos], detail=detail, group=rule.group))
         else:
             fm = compliance.formats
-            mask = (fm["missing"] != "") & compounds["population"].notna()
-            part = pd.DataFrame({"unserved": compounds.loc[mask, "population"], "nearest_m": np.nan, "detail": "缺：" + fm.loc[mask, "missing"], "group": "population"})
-        parts.append(part.assign(requirement=rid, requirement_zh=rule.zh))
+            pos = np.flatnonzero((fm["missing"] != "").to_numpy(dtype=bool) & compounds["population"].notna().to_numpy())
+            detail = ("缺：" + fm["missing"].iloc[pos]).to_numpy(dtype=object)
+            parts.append(dict(pos=pos, unserved=compounds["population"].to_numpy(dtype=np.float64)[pos], nearest_m=np.full(len(pos), np.nan),
+                              detail=detail, group="population"))
+        parts[-1].update(requirement=rid, requirement_zh=rule.zh)
     for name, (acc, target, demand_col) in (access or {}).items():
-        demand = compounds[demand_col]
-        short = (1 - acc * 1000 / target).clip(lower=0)
-        mask = (short > 0) & demand.notna() & (demand > 0)
-        unserved = np.round(demand[mask] * short[mask])
-        part = pd.DataFrame({"unserved": unserved, "nearest_m": np.nan, "detail": (acc[mask] * 1000).round(2).map(lambda a, target=target: f"可达供给 {a}/千人，目标 {target:g}"), "group": demand_col})
-        parts.append(part.assign(requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
+        demand = compounds[demand_col].to_numpy(dtype=np.float64)
+        a = acc.reindex(compounds.index).to_numpy(dtype=np.float64) if not acc.index.equals(compounds.index) else acc.to_numpy(dtype=np.float64)
+        short = np.clip(1 - a * 1000 / target, 0, None)
+        with np.errstate(invalid="ignore"):
+            pos = np.flatnonzero((short > 0) & ~np.isnan(demand) & (demand > 0))
+        # one text per distinct accessibility value (most compounds below target share a few)
+        per_1000 = pd.Series(a[pos] * 1000).round(2)
+        values, inverse = np.unique(per_1000.to_numpy(), return_inverse=True)
+        texts = np.array([f"可达供给 {v}/千人，目标 {target:g}" for v in pd.Series(values).tolist()], dtype=object)
+        parts.append(dict(pos=pos, unserved=np.round(demand[pos] * short[pos]), nearest_m=np.full(len(pos), np.nan),
+                          detail=texts[inverse.ravel()] if len(pos) else np.zeros(0, dtype=object), group=demand_col,
+                          requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
     if not parts:
         return pd.DataFrame(columns=GAP_COLUMNS)
-    out = pd.concat(parts)
-    out["compound_id"] = out.index.astype(str)
-    out["name"] = compounds.loc[out.index, "name"].to_numpy()
-    out["zone_id"] = compounds.loc[out.index, "zone_id"].to_numpy()
-    out = out[out["unserved"] > 0].sort_values(["requirement", "unserved", "compound_id"], ascending=[True, False, True], kind="stable")
-    out["rank"] = out.groupby("requirement").cumcount() + 1
+    sizes = [len(p["pos"]) for p in parts]
+    part_of = np.repeat(np.arange(len(parts)), sizes)
+    pos = np.concatenate([p["pos"] for p in parts]).astype(np.int64)
+    unserved = np.concatenate([p["unserved"] for p in parts]).astype(np.float64)
+    nearest = np.concatenate([p["nearest_m"] for p in parts]).astype(np.float64)
+    detail = np.concatenate([np.asarray(p["detail"], dtype=object) for p in parts])
+    keep = unserved > 0
+    part_of, pos, unserved, nearest, detail = part_of[keep], pos[keep], unserved[keep], nearest[keep], detail[keep]
+    ids = np.asarray(compounds.index.astype(str), dtype=object)
+    requirement = np.array([p["requirement"] for p in parts], dtype=object)
+    # sorted by requirement, most unserved first, then compound id (texts compared through their sorted ranks)
+    _, req_rank = np.unique(requirement.astype(str), return_inverse=True)
+    _, id_rank = np.unique(ids.astype(str), return_inverse=True)
+    req_code = req_rank.ravel()[part_of]
+    order = np.lexsort((id_rank.ravel()[pos], -unserved, req_code))
+    part_of, pos, unserved, nearest, detail, req_code = (x[order] for x in (part_of, pos, unserved, nearest, detail, req_code))
+    first = np.r_[True, req_code[1:] != req_code[:-1]] if len(req_code) else np.zeros(0, dtype=bool)
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(req_code)), 0)) if len(req_code) else req_code
+    out = pd.DataFrame(
+        {
+            "requirement": requirement[part_of].tolist(),
+            "requirement_zh": np.array([p["requirement_zh"] for p in parts], dtype=object)[part_of].tolist(),
+            "rank": (np.arange(len(pos)) - run_start + 1).astype(np.int64),
+            "compound_id": ids[pos].tolist(),
+            "name": compounds["name"].to_numpy(dtype=object)[pos].tolist(),
+            "zone_id": compounds["zone_id"].to_numpy(dtype=object)[pos].tolist(),
+            "group": np.array([p["group"] for p in parts], dtype=object)[part_of].tolist(),
+            "unserved": unserved,
+            "nearest_m": nearest,
+            "detail": detail.tolist(),
+        }
+    )
     return out[GAP_COLUMNS].reset_index(drop=True)

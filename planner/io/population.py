@@ -70,7 +70,7 @@ def residential_from_osm(
             used[b_i] = True
             fa = blds["floor_area"].to_numpy(dtype=float)[b_i]
             starts = np.flatnonzero(np.r_[True, a_i[1:] != a_i[:-1]]) if len(a_i) else np.zeros(0, dtype=np.int64)
-            ends = np.r_[starts[1:], len(a_i)]
+            ends = np.r_[starts[1:], len(a_i)] if len(a_i) else starts
             # per area the same sum over its buildings, in building order, as a frame's .sum() (identical floats)
             floor[a_i[starts]] = [fa[s:e].sum() for s, e in zip(starts, ends, strict=True)]
             has_buildings[a_i] = True
