@@ -191,7 +191,7 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
     return shapely.union_all(np.concatenate([[core], shapely.buffer(rim, r, quad_segs=4)]))
 
 
-def _grid_isochrone(geoms: np.ndarray, r: float, *, cell: float, chunk: int = 5_000_000) -> shapely.Geometry:
+def _grid_isochrone(geoms: np.ndarray, r: float, *, cell: float, chunk: int = 1_000_000) -> shapely.Geometry:
     """The area within ``r`` metres of ``geoms`` from the exact distance to the nearest segment at the corners of a
     grid of ``cell`` metres (each segment sets the grid points around it, in chunks of ``chunk`` points), contoured
     at ``r`` with linear interpolation (contourpy)."""
