@@ -26,7 +26,7 @@ from planner import schema
 from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage
-from planner.analysis.isochrones import isochrone, reached_segments
+from planner.analysis.isochrones import isochrone, reached_pieces
 from planner.analysis.requirements import Compliance, evaluate, gap_list
 from planner.analysis.standards import Rule, rules_for
 from planner.analysis.zones import assign_zones, summarise_zones
@@ -42,6 +42,7 @@ from planner.io.projection import choose_metric_crs
 from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
 from planner.network.offsets import check_shift
 from planner.network.points import Reach, snap_geometries
+from planner.progress import progress
 from planner.settings import Scenario
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
@@ -362,13 +363,14 @@ def draw_isochrones(
     """Per category of :data:`ISOCHRONE_CATEGORIES` present: the area within ``limit_m`` walking of its facilities."""
     network = reach.network
     isochrones: dict[str, gpd.GeoDataFrame] = {}
-    for cat in (c for c in ISOCHRONE_CATEGORIES if c in categories):
+    cats = [c for c in ISOCHRONE_CATEGORIES if c in categories]
+    for cat in progress(cats, desc="等时圈 / isochrones", unit="category"):
         members = reach.facilities[(fac["category"] == cat).to_numpy()]
         if len(members):
-            seg = reached_segments(network, reach.graph, reach.snapped, members, limit=limit_m)
+            pieces = reached_pieces(network, reach.graph, reach.snapped, members, limit=limit_m)
             isochrones[cat] = gpd.GeoDataFrame(
-                {"category": [cat], "reached_km": [round(float(seg.length.sum()) / 1000, 3)]},
-                geometry=[isochrone(seg)],
+                {"category": [cat], "reached_km": [round(pieces.length_m / 1000, 3)]},
+                geometry=[isochrone(pieces)],
                 crs=network.crs,
             )
     return isochrones
@@ -499,18 +501,17 @@ def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     other geometry has one gate at ``representative_point()`` (a point inside a polygon).
     """
     geoms = geometry.to_numpy()
-    multi = geometry.geom_type.to_numpy() == "MultiPoint"
-    single_pts = geometry.representative_point().to_numpy()
-    parts, owners = [], []
-    for i in range(len(geoms)):
-        if multi[i]:
-            sub = list(geoms[i].geoms)
-            parts.extend(sub)
-            owners.extend([i] * len(sub))
-        else:
-            parts.append(single_pts[i])
-            owners.append(i)
-    return np.asarray(parts, dtype=object), np.asarray(owners, dtype=np.int64)
+    multi = shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOINT
+    gates = shapely.point_on_surface(geoms)  # one gate inside each polygon (or the point itself)
+    if multi.any():
+        parts, part_of = shapely.get_parts(geoms[multi], return_index=True)
+        owner_of_part = np.flatnonzero(multi)[part_of]
+        # a MultiPoint's gates take its place, in order: sort all gates by compound, parts in their order
+        owners = np.concatenate([np.flatnonzero(~multi), owner_of_part])
+        pieces = np.concatenate([gates[~multi], parts])
+        order = np.argsort(owners, kind="stable")
+        return pieces[order], owners[order].astype(np.int64)
+    return gates, np.arange(len(geoms), dtype=np.int64)
 
 
 def _categories(

@@ -97,3 +97,23 @@ def test_osm_buildings_floor_area(repo_root: Path):
     floor = (inside.area * 6).sum() if len(inside) else first.geometry.area * sc.population.default_plot_ratio
     row = out.set_index("id").loc[f"{first['osm_type']}/{first['osm_id']}"]
     assert row["population"] == round(floor / sc.population.floor_area_per_person_m2)
+
+
+def test_osm_residential_areas_without_buildings_inside():
+    """Areas that hold no building fall back to land area × plot ratio; buildings alone become units of their own."""
+    import geopandas as gpd
+    import shapely
+
+    from planner.io.population import residential_from_osm
+    from planner.settings import PopulationSpec
+
+    spec = PopulationSpec()
+    areas = gpd.GeoDataFrame({"osm_type": ["way"], "osm_id": [1], "name": [None]},
+                             geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:4549")
+    blds = gpd.GeoDataFrame({"osm_type": ["way"], "osm_id": [2], "name": ["楼"], "building": ["apartments"], "levels": ["3"]},
+                            geometry=[shapely.box(500, 500, 520, 510)], crs="EPSG:4549")
+    out = residential_from_osm(areas, blds, "EPSG:4549", spec).set_index("id")
+    assert out.loc["way/1", "population_source"] == "osm_plot_ratio"
+    assert out.loc["way/1", "floor_area_m2"] == round(10_000 * spec.default_plot_ratio, 1)
+    assert out.loc["way/1", "name"] == "住宅区 way/1"
+    assert (out.loc["way/2", "population_source"], out.loc["way/2", "floor_area_m2"]) == ("osm_building", 600.0)

@@ -18,6 +18,7 @@ from planner import schema
 from planner.analysis.standards import Rule, load_rules, rules_for
 from planner.io.categories import Taxonomy
 from planner.labels import zh
+from planner.progress import progress
 from planner.schema import CITY, COMPLIANCE_COLUMNS, GAP_COLUMNS
 
 __all__ = ["Compliance", "evaluate", "gap_list", "nearest_of"]
@@ -80,6 +81,9 @@ def evaluate(
 ) -> Compliance:
     """Evaluate every rule of ``preset`` for each 街道 in ``zone_names`` (and city-wide rules once).
 
+    Each 街道 rule is one pass of group-bys over the 街道 (never one frame filter per rule × 街道), so the stage costs
+    in proportion to compounds + facilities + rules × 街道.
+
     Parameters
     ----------
     compounds
@@ -97,15 +101,13 @@ def evaluate(
     rules = rules_for(preset, overrides)
     basic = [c.key for c in taxonomy.categories if c.basic]
     formats = _formats(coverage_table, basic, taxonomy)
+    zones = _Zones.of(compounds, coverage_table, facilities, formats, zone_names, taxonomy)
     rows: list[dict] = []
     zone_rows: dict[str, list[dict]] = {}
-    for rule in rules:
-        if rule.city_level:
-            continue
-        for zid, zname in zone_names.items():
-            row = _evaluate_zone(rule, zid, zname, compounds, coverage_table, facilities, formats, taxonomy)
-            rows.append(row)
-            zone_rows.setdefault(rule.id, []).append(row)
+    zone_rules = [r for r in rules if not r.city_level]
+    for rule in progress(zone_rules, desc="达标评价 / standards", unit="rule"):
+        zone_rows[rule.id] = _evaluate_zones(rule, zones)
+        rows.extend(zone_rows[rule.id])
     for rule in rules:
         if rule.city_level:
             rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
@@ -120,7 +122,15 @@ def _formats(coverage_table: pd.DataFrame, basic: list[str], taxonomy: Taxonomy,
         {c: coverage_table[schema.dist_m(c)] <= radius_m if schema.dist_m(c) in coverage_table.columns else False for c in basic},
         index=coverage_table.index,
     )
-    missing = present.apply(lambda r: "、".join(taxonomy[c].zh for c in basic if not r[c]), axis=1) if len(present) else pd.Series(dtype=str)
+    if len(present):
+        # one text per pattern of missing formats (at most 2^len(basic), in practice a handful), not one per compound
+        flags = present.to_numpy(dtype=bool)
+        pattern = (flags.astype(np.int64) << np.arange(len(basic), dtype=np.int64)).sum(axis=1) if basic else np.zeros(len(present), np.int64)
+        codes, inverse = np.unique(pattern, return_inverse=True)
+        texts = np.array(["、".join(taxonomy[c].zh for i, c in enumerate(basic) if not (p >> i) & 1) for p in codes], dtype=object)
+        missing = pd.Series(texts[inverse.ravel()].tolist(), index=present.index)
+    else:
+        missing = pd.Series(dtype=str)
     return pd.DataFrame(
         {"n_present": present.sum(axis=1).astype(int), "completeness": present.mean(axis=1) if basic else 0.0, "missing": missing},
         index=coverage_table.index,
@@ -132,161 +142,296 @@ def _cat_names(rule: Rule, taxonomy: Taxonomy) -> str:
 
 
 @dataclass(frozen=True)
-class _Zone:
-    """What a 街道 rule sees: the 街道's compounds, its facilities of the rule's categories, coverage and formats."""
+class _Groups:
+    """Rows grouped by 街道: group ``k`` is ``order[bounds[k]:bounds[k + 1]]`` (row positions in input order); rows of
+    no listed 街道 (code −1) belong to no group.
 
-    id: str
-    name: str
+    Sums are taken group by group over the same values in the same order as a per-街道 frame's ``Series.sum`` (NaN
+    skipped), so results are identical to the last bit; the Python loop is over 街道, never over rows.
+    """
+
+    codes: np.ndarray
+    order: np.ndarray
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, codes: np.ndarray, n_groups: int) -> _Groups:
+        codes = np.asarray(codes, dtype=np.int64)
+        order = np.argsort(codes, kind="stable")
+        return cls(codes, order, np.searchsorted(codes[order], np.arange(n_groups + 1)))
+
+    @property
+    def n(self) -> int:
+        return len(self.bounds) - 1
+
+    def count(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Rows per group (where ``mask``)."""
+        keep = self.codes >= 0 if mask is None else (self.codes >= 0) & np.asarray(mask, dtype=bool)
+        return np.bincount(self.codes[keep], minlength=self.n)
+
+    def sum(self, values, mask: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``values`` (NaN as 0) per group, over the rows where ``mask``."""
+        v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)[self.order]
+        m = None if mask is None else np.asarray(mask, dtype=bool)[self.order]
+        b = self.bounds
+        if m is None:
+            return np.array([v[b[k]:b[k + 1]].sum() for k in range(self.n)], dtype=np.float64)
+        return np.array([v[b[k]:b[k + 1]][m[b[k]:b[k + 1]]].sum() for k in range(self.n)], dtype=np.float64)
+
+
+def _known(series: pd.Series) -> np.ndarray:
+    return series.notna().to_numpy(dtype=bool)
+
+
+def _flags(series: pd.Series) -> np.ndarray:
+    """A boolean column with missing values as False."""
+    return series.fillna(False).astype(bool).to_numpy()
+
+
+@dataclass(frozen=True)
+class _Zones:
+    """What the 街道 rules see: the 街道 (ids and names in report order), the compounds and facilities grouped by
+    街道, coverage (on the compounds' rows) and the MOFCOM formats."""
+
+    ids: list[str]
+    names: list[str]
     compounds: pd.DataFrame
+    comp: _Groups
     facilities: pd.DataFrame
+    fac: _Groups
     coverage: pd.DataFrame
     formats: pd.DataFrame
     taxonomy: Taxonomy
 
-    def row(self, rule: Rule, value, status: str, shortfall=None, text: str = "") -> dict:
-        return _row(self.id, self.name, rule, value, status, shortfall, text)
+    @classmethod
+    def of(cls, compounds, coverage, facilities, formats, zone_names: dict[str, str], taxonomy: Taxonomy) -> _Zones:
+        ids = list(zone_names)
+        index = pd.Index(ids, dtype=object)
+        comp_codes = index.get_indexer(pd.Index(compounds["zone_id"], dtype=object)) if len(compounds) else np.zeros(0, np.int64)
+        fac_codes = index.get_indexer(pd.Index(facilities["zone_id"], dtype=object)) if len(facilities) else np.zeros(0, np.int64)
+        return cls(ids, [zone_names[z] for z in ids], compounds, _Groups.of(comp_codes, len(ids)), facilities,
+                   _Groups.of(fac_codes, len(ids)), coverage, formats, taxonomy)
 
-    def missing(self, rule: Rule, what: str) -> dict:
-        return _missing(self.id, self.name, rule, what)
+    def rows(self, rule: Rule, results) -> list[dict]:
+        """One compliance row per 街道 from ``results``: per 街道 a (value, status, shortfall, text) tuple, or the
+        name of the missing data (str)."""
+        out = []
+        for zid, name, res in zip(self.ids, self.names, results, strict=True):
+            out.append(_missing(zid, name, rule, res) if isinstance(res, str) else _row(zid, name, rule, *res))
+        return out
 
-    def nearest(self, rule: Rule) -> pd.Series:
-        """Distance from each of the 街道's compounds to the nearest facility of the rule's categories."""
-        return nearest_of(self.coverage.loc[self.compounds.index], rule.categories)
+    def column(self, name: str) -> pd.Series:
+        """A facility column, all missing when the layer has none (OSM facilities have no nursing beds)."""
+        return self.facilities[name] if name in self.facilities else pd.Series(np.nan, index=self.facilities.index)
+
+    def in_categories(self, rule: Rule) -> np.ndarray:
+        """Facilities of the rule's categories."""
+        return self.facilities["category"].isin(rule.categories).to_numpy(dtype=bool)
+
+    def nearest(self, rule: Rule) -> np.ndarray:
+        """Distance from each compound (rows of ``compounds``) to the nearest facility of the rule's categories."""
+        return nearest_of(self.coverage.loc[self.compounds.index], rule.categories).to_numpy(dtype=np.float64)
 
 
-def _evaluate_zone(rule, zid, zname, compounds, cov, facilities, formats, taxonomy) -> dict:
-    """One rule for one 街道, by the evaluator of the rule's kind (:data:`_ZONE_EVALUATORS`)."""
+def _evaluate_zones(rule: Rule, zones: _Zones) -> list[dict]:
+    """One rule for every 街道, by the evaluator of the rule's kind (:data:`_ZONE_EVALUATORS`)."""
     evaluator = _ZONE_EVALUATORS.get(rule.kind)
     if evaluator is None:
         raise ValueError(f"unknown rule kind {rule.kind}")
-    zone = _Zone(
-        zid,
-        zname,
-        compounds[compounds["zone_id"] == zid],
-        facilities[(facilities["zone_id"] == zid) & facilities["category"].isin(rule.categories)],
-        cov,
-        formats,
-        taxonomy,
-    )
-    return evaluator(rule, zone)
+    return zones.rows(rule, evaluator(rule, zones))
 
 
 def _pass_or_fail(value: float, target: float) -> str:
     return "pass" if value >= target else "fail"
 
 
-def _zone_count(rule: Rule, z: _Zone) -> dict:
+def _zone_count(rule: Rule, z: _Zones) -> list:
     """At least ``value`` facilities of the categories in the 街道 (only 普惠 ones when the rule says so)."""
-    fac = z.facilities
+    mask = z.in_categories(rule)
     if rule.public_benefit:
-        fac = fac[fac["public_benefit"].fillna(False).astype(bool)]
-    n, t = len(fac), rule.value
-    short = max(0, int(math.ceil(t - n)))
+        mask = mask & _flags(z.facilities["public_benefit"])
     label = ("普惠" if rule.public_benefit and "普惠" not in _cat_names(rule, z.taxonomy) else "") + _cat_names(rule, z.taxonomy)
-    return z.row(rule, n, _pass_or_fail(n, t), short, f"缺 {short} 所{label}" if short else "")
+    out = []
+    for n in z.fac.count(mask).tolist():
+        t = rule.value
+        short = max(0, int(math.ceil(t - n)))
+        out.append((n, _pass_or_fail(n, t), short, f"缺 {short} 所{label}" if short else ""))
+    return out
 
 
-def _zone_per_1000(rule: Rule, z: _Zone) -> dict:
+def _zone_per_1000(rule: Rule, z: _Zones) -> list:
     """Capacity (places, beds) per 1000 residents of the 街道."""
-    pop = z.compounds["population"].sum(min_count=1)
-    if pd.isna(pop) or pop <= 0:
-        return z.missing(rule, "population")
-    if len(z.facilities) and _all_missing(z.facilities[rule.capacity]):
-        return z.missing(rule, rule.capacity)
-    cap = float(z.facilities[rule.capacity].fillna(0).sum())
-    value, t = cap / pop * 1000, rule.value
-    short = max(0, int(math.ceil(t * pop / 1000 - cap - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个{zh(f'data.{rule.capacity}')}" if short else "")
+    pop_col = z.compounds["population"]
+    pop_n, pop_sum = z.comp.count(_known(pop_col)), z.comp.sum(pop_col)
+    mask = z.in_categories(rule)
+    cap_col = z.facilities[rule.capacity]
+    n_fac, cap_n, cap_sum = z.fac.count(mask), z.fac.count(mask & _known(cap_col)), z.fac.sum(cap_col, mask)
+    out: list = []
+    for k in range(z.comp.n):
+        pop = pop_sum[k] if pop_n[k] else np.nan
+        if pd.isna(pop) or pop <= 0:
+            out.append("population")
+            continue
+        if n_fac[k] and not cap_n[k]:
+            out.append(rule.capacity)
+            continue
+        cap = float(cap_sum[k])
+        value, t = cap / pop * 1000, rule.value
+        short = max(0, int(math.ceil(t * pop / 1000 - cap - 1e-9)))
+        out.append((value, _pass_or_fail(value, t), short, f"缺 {short} 个{zh(f'data.{rule.capacity}')}" if short else ""))
+    return out
 
 
-def _zone_capacity_share(rule: Rule, z: _Zone) -> dict:
+def _zone_capacity_share(rule: Rule, z: _Zones) -> list:
     """Share (%) of the capacity that is 普惠."""
-    fac = z.facilities
-    if len(fac) == 0:
-        return z.missing(rule, rule.capacity)
-    if _all_missing(fac[rule.capacity]) or fac["public_benefit"].isna().all():
-        return z.missing(rule, rule.capacity if _all_missing(fac[rule.capacity]) else "public_benefit")
-    total = float(fac[rule.capacity].fillna(0).sum())
-    if total <= 0:
-        return z.missing(rule, rule.capacity)
-    pb = float(fac.loc[fac["public_benefit"].fillna(False).astype(bool), rule.capacity].fillna(0).sum())
-    value, t = pb / total * 100, rule.value
-    short = max(0, int(math.ceil(t / 100 * total - pb - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 个普惠{zh(f'data.{rule.capacity}')}" if short else "")
+    mask = z.in_categories(rule)
+    cap_col, pb_col = z.facilities[rule.capacity], z.facilities["public_benefit"]
+    n_fac, cap_n, pb_n = z.fac.count(mask), z.fac.count(mask & _known(cap_col)), z.fac.count(mask & _known(pb_col))
+    total_sum = z.fac.sum(cap_col, mask)
+    pb_sum = z.fac.sum(cap_col, mask & _flags(pb_col))
+    out: list = []
+    for k in range(z.fac.n):
+        if n_fac[k] == 0:
+            out.append(rule.capacity)
+            continue
+        if not cap_n[k] or not pb_n[k]:
+            out.append(rule.capacity if not cap_n[k] else "public_benefit")
+            continue
+        total = float(total_sum[k])
+        if total <= 0:
+            out.append(rule.capacity)
+            continue
+        pb = float(pb_sum[k])
+        value, t = pb / total * 100, rule.value
+        short = max(0, int(math.ceil(t / 100 * total - pb - 1e-9)))
+        out.append((value, _pass_or_fail(value, t), short, f"缺 {short} 个普惠{zh(f'data.{rule.capacity}')}" if short else ""))
+    return out
 
 
-def _zone_bed_share(rule: Rule, z: _Zone) -> dict:
+def _zone_bed_share(rule: Rule, z: _Zones) -> list:
     """Share (%) of the beds that are nursing beds."""
-    fac = z.facilities
-    beds = fac["beds"].sum(min_count=1)
-    if pd.isna(beds) or beds <= 0:
-        return z.missing(rule, "beds")
-    if _all_missing(fac["nursing_beds"]):
-        return z.missing(rule, "nursing_beds")
-    nursing = float(fac["nursing_beds"].fillna(0).sum())
-    value, t = nursing / beds * 100, rule.value
-    short = max(0, int(math.ceil(t / 100 * beds - nursing - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张护理型床位" if short else "")
+    mask = z.in_categories(rule)
+    beds_col, nursing_col = z.column("beds"), z.column("nursing_beds")
+    beds_n, beds_sum = z.fac.count(mask & _known(beds_col)), z.fac.sum(beds_col, mask)
+    nursing_n, nursing_sum = z.fac.count(mask & _known(nursing_col)), z.fac.sum(nursing_col, mask)
+    out: list = []
+    for k in range(z.fac.n):
+        beds = beds_sum[k] if beds_n[k] else np.nan
+        if pd.isna(beds) or beds <= 0:
+            out.append("beds")
+            continue
+        if not nursing_n[k]:
+            out.append("nursing_beds")
+            continue
+        nursing = float(nursing_sum[k])
+        value, t = nursing / beds * 100, rule.value
+        short = max(0, int(math.ceil(t / 100 * beds - nursing - 1e-9)))
+        out.append((value, _pass_or_fail(value, t), short, f"缺 {short} 张护理型床位" if short else ""))
+    return out
 
 
-def _zone_coverage(rule: Rule, z: _Zone) -> dict:
+def _zone_coverage(rule: Rule, z: _Zones) -> list:
     """Share (%) of a group of people within the rule's radius of its categories."""
     group = z.compounds[rule.group]
-    if _all_missing(group) or group.isna().any():
-        return z.missing(rule, rule.group)
-    total = float(group.sum())
-    if total <= 0:
-        return z.missing(rule, rule.group)
-    covered = float(group[z.nearest(rule) <= rule.radius_m].sum())
-    value, t = covered / total * 100, rule.value
-    short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"缺覆盖 {short:,} 名{zh(f'people.{rule.group}', rule.group)}" if short else "")
+    size, known = z.comp.count(), z.comp.count(_known(group))
+    total_sum = z.comp.sum(group)
+    covered_sum = z.comp.sum(group, z.nearest(rule) <= rule.radius_m)
+    out: list = []
+    for k in range(z.comp.n):
+        if size[k] == 0 or known[k] < size[k]:
+            out.append(rule.group)
+            continue
+        total = float(total_sum[k])
+        if total <= 0:
+            out.append(rule.group)
+            continue
+        covered = float(covered_sum[k])
+        value, t = covered / total * 100, rule.value
+        short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
+        out.append((value, _pass_or_fail(value, t), short, f"缺覆盖 {short:,} 名{zh(f'people.{rule.group}', rule.group)}" if short else ""))
+    return out
 
 
-def _zone_community(rule: Rule, z: _Zone) -> dict:
+def _zone_community(rule: Rule, z: _Zones) -> list:
     """Share (%) of the 街道's communities (社区) with a facility of the categories within the radius."""
     comp = z.compounds
-    if len(comp) == 0:
-        return z.missing(rule, "population")
     community = comp["community"].astype("string").fillna(pd.Series(comp.index.astype(str), index=comp.index))
-    has = (z.nearest(rule) <= rule.radius_m).groupby(community.to_numpy()).any()
-    n, k, t = len(has), int(has.sum()), rule.value
-    value = k / n * 100
-    ok = value > t if rule.strict else value >= t
-    need = (math.floor(t / 100 * n) + 1) if rule.strict else math.ceil(t / 100 * n)
-    short = max(0, need - k)
-    return z.row(rule, value, "pass" if ok else "fail", short, f"还需 {short} 个社区有{_cat_names(rule, z.taxonomy)}" if short else "")
+    codes = z.comp.codes
+    inside = codes >= 0
+    hit = pd.Series(z.nearest(rule) <= rule.radius_m)[inside]
+    has = hit.groupby([codes[inside], community.to_numpy()[inside]]).any()  # per (街道, community)
+    zone_of = has.index.get_level_values(0).to_numpy()
+    n_comm = np.bincount(zone_of, minlength=z.comp.n)
+    n_has = np.bincount(zone_of, weights=has.to_numpy(dtype=float), minlength=z.comp.n).astype(np.int64)
+    size = z.comp.count()
+    out: list = []
+    for k in range(z.comp.n):
+        if size[k] == 0:
+            out.append("population")
+            continue
+        n, kk, t = int(n_comm[k]), int(n_has[k]), rule.value
+        value = kk / n * 100
+        ok = value > t if rule.strict else value >= t
+        need = (math.floor(t / 100 * n) + 1) if rule.strict else math.ceil(t / 100 * n)
+        short = max(0, need - kk)
+        out.append((value, "pass" if ok else "fail", short, f"还需 {short} 个社区有{_cat_names(rule, z.taxonomy)}" if short else ""))
+    return out
 
 
-def _zone_room_area(rule: Rule, z: _Zone) -> dict:
+def _zone_room_area(rule: Rule, z: _Zones) -> list:
     """Service-room area per 100 households, compound by compound, for new or existing compounds."""
     comp = z.compounds
-    if "built_type" not in comp or _all_missing(comp["built_type"]):
-        return z.missing(rule, "built_type")
-    sub = comp[comp["built_type"] == rule.built]
-    if len(sub) == 0:
-        return z.row(rule, None, "not_evaluable", None, "无此类小区 / no compounds of this kind")
-    if rule.room not in sub or sub[rule.room].isna().any() or sub["households"].isna().any():
-        return z.missing(rule, rule.room if rule.room not in sub or sub[rule.room].isna().any() else "households")
-    gap = (rule.value * sub["households"] / 100 - sub[rule.room]).clip(lower=0)
-    value = float(sub[rule.room].sum() / sub["households"].sum() * 100)
-    short = int(math.ceil(gap.sum() - 1e-9))
-    failing = int((gap > 1e-9).sum())
-    room = "养老服务用房" if rule.room == "elderly_room_m2" else "托育服务用房"
-    return z.row(rule, value, "pass" if failing == 0 else "fail", short, f"{failing} 个小区共缺 {short} m² {room}" if failing else "")
+    if "built_type" not in comp:
+        return ["built_type"] * z.comp.n
+    built = comp["built_type"]
+    bt_known = z.comp.count(_known(built))
+    sub = _flags(built == rule.built)
+    n_sub = z.comp.count(sub)
+    has_room = rule.room in comp
+    room = comp[rule.room] if has_room else pd.Series(np.nan, index=comp.index)
+    hh = comp["households"]
+    room_missing = z.comp.count(sub & ~_known(room))
+    hh_missing = z.comp.count(sub & ~_known(hh))
+    gap = (rule.value * hh / 100 - room).clip(lower=0).to_numpy(dtype=np.float64)
+    room_sum, hh_sum, gap_sum = z.comp.sum(room, sub), z.comp.sum(hh, sub), z.comp.sum(gap, sub)
+    failing_n = z.comp.count(sub & (gap > 1e-9))
+    label = "养老服务用房" if rule.room == "elderly_room_m2" else "托育服务用房"
+    out: list = []
+    for k in range(z.comp.n):
+        if not bt_known[k]:
+            out.append("built_type")
+            continue
+        if n_sub[k] == 0:
+            out.append((None, "not_evaluable", None, "无此类小区 / no compounds of this kind"))
+            continue
+        if not has_room or room_missing[k] or hh_missing[k]:
+            out.append(rule.room if not has_room or room_missing[k] else "households")
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = float(room_sum[k] / hh_sum[k] * 100)
+        short = int(math.ceil(gap_sum[k] - 1e-9))
+        failing = int(failing_n[k])
+        out.append((value, "pass" if failing == 0 else "fail", short, f"{failing} 个小区共缺 {short} m² {label}" if failing else ""))
+    return out
 
 
-def _zone_formats(rule: Rule, z: _Zone) -> dict:
+def _zone_formats(rule: Rule, z: _Zones) -> list:
     """Share (%) of residents with every MOFCOM basic format within reach."""
     pop = z.compounds["population"]
-    if _all_missing(pop) or pop.sum() <= 0:
-        return z.missing(rule, "population")
+    pop_n, pop_sum = z.comp.count(_known(pop)), z.comp.sum(pop)
     n_basic = len([c for c in z.taxonomy.categories if c.basic])
-    complete = z.formats.loc[z.compounds.index, "n_present"] == n_basic
-    covered, total, t = float(pop[complete].sum()), float(pop.sum()), rule.value
-    value = covered / total * 100
-    short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
-    return z.row(rule, value, _pass_or_fail(value, t), short, f"{short:,} 名居民一刻钟内业态不全" if short else "")
+    complete = (z.formats.loc[z.compounds.index, "n_present"] == n_basic).to_numpy(dtype=bool)
+    covered_sum = z.comp.sum(pop, complete)
+    out: list = []
+    for k in range(z.comp.n):
+        if not pop_n[k] or pop_sum[k] <= 0:
+            out.append("population")
+            continue
+        covered, total, t = float(covered_sum[k]), float(pop_sum[k]), rule.value
+        value = covered / total * 100
+        short = max(0, int(math.ceil(t / 100 * total - covered - 1e-9)))
+        out.append((value, _pass_or_fail(value, t), short, f"{short:,} 名居民一刻钟内业态不全" if short else ""))
+    return out
 
 
 _ZONE_EVALUATORS = {
@@ -326,10 +471,9 @@ def _city_zone_share(rule: Rule, c: _City) -> dict:
     base = next(r for r in load_rules() if r["id"] == rule.of_rule)
     sub_rule = Rule(id=base["id"], kind=base["kind"], value=float(base["value"]), unit=base["unit"], zh=base["zh"], en=base["en"],
                     source=base["source"], conf=base["conf"], presets=(), categories=tuple(base.get("categories", ())))
-    results = c.zone_rows.get(rule.of_rule) or [
-        _evaluate_zone(sub_rule, zid, zn, c.compounds, pd.DataFrame(index=c.compounds.index), c.facilities, pd.DataFrame(), c.taxonomy)
-        for zid, zn in c.zone_names.items()
-    ]
+    results = c.zone_rows.get(rule.of_rule) or _evaluate_zones(
+        sub_rule, _Zones.of(c.compounds, pd.DataFrame(index=c.compounds.index), c.facilities, pd.DataFrame(), c.zone_names, c.taxonomy)
+    )
     results = [r for r in results if r["subdistrict"] in c.zone_names]
     if not results:
         return _missing(CITY, CITY, rule, "街道")
@@ -383,35 +527,73 @@ def gap_list(
       E2SFCA accessibility is below target; unserved = demand × (1 − accessibility / target).
     """
     rules = {r.id: r for r in rules_for(compliance.preset)}
-    parts = []
+    # parts as row positions in ``compounds`` plus columns; labels are looked up once at the end, by position
+    parts: list[dict[str, object]] = []
+    if not coverage_table.index.equals(compounds.index):
+        coverage_table = coverage_table.reindex(compounds.index)
     for rid in compliance.table["rule_id"].unique():
         rule = rules.get(rid)
         if rule is None or rule.kind not in ("zone_coverage", "zone_formats"):
             continue
         if rule.kind == "zone_coverage":
-            near = nearest_of(coverage_table, rule.categories)
-            group = compounds[rule.group]
-            mask = (near > rule.radius_m) & group.notna() & (group > 0)
-            detail = pd.Series(f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}", index=compounds.index)
-            part = pd.DataFrame({"unserved": group[mask], "nearest_m": near[mask], "detail": detail[mask], "group": rule.group})
+            near = nearest_of(coverage_table, rule.categories).to_numpy(dtype=np.float64)
+            group = compounds[rule.group].to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                pos = np.flatnonzero((near > rule.radius_m) & ~np.isnan(group) & (group > 0))
+            detail = np.full(len(pos), f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}", dtype=object)
+            parts.append(dict(pos=pos, unserved=group[pos], nearest_m=near[pos], detail=detail, group=rule.group))
         else:
             fm = compliance.formats
-            mask = (fm["missing"] != "") & compounds["population"].notna()
-            part = pd.DataFrame({"unserved": compounds.loc[mask, "population"], "nearest_m": np.nan, "detail": "缺：" + fm.loc[mask, "missing"], "group": "population"})
-        parts.append(part.assign(requirement=rid, requirement_zh=rule.zh))
+            pos = np.flatnonzero((fm["missing"] != "").to_numpy(dtype=bool) & compounds["population"].notna().to_numpy())
+            detail = ("缺：" + fm["missing"].iloc[pos]).to_numpy(dtype=object)
+            parts.append(dict(pos=pos, unserved=compounds["population"].to_numpy(dtype=np.float64)[pos], nearest_m=np.full(len(pos), np.nan),
+                              detail=detail, group="population"))
+        parts[-1].update(requirement=rid, requirement_zh=rule.zh)
     for name, (acc, target, demand_col) in (access or {}).items():
-        demand = compounds[demand_col]
-        short = (1 - acc * 1000 / target).clip(lower=0)
-        mask = (short > 0) & demand.notna() & (demand > 0)
-        unserved = np.round(demand[mask] * short[mask])
-        part = pd.DataFrame({"unserved": unserved, "nearest_m": np.nan, "detail": (acc[mask] * 1000).round(2).map(lambda a, target=target: f"可达供给 {a}/千人，目标 {target:g}"), "group": demand_col})
-        parts.append(part.assign(requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
+        demand = compounds[demand_col].to_numpy(dtype=np.float64)
+        a = acc.reindex(compounds.index).to_numpy(dtype=np.float64) if not acc.index.equals(compounds.index) else acc.to_numpy(dtype=np.float64)
+        short = np.clip(1 - a * 1000 / target, 0, None)
+        with np.errstate(invalid="ignore"):
+            pos = np.flatnonzero((short > 0) & ~np.isnan(demand) & (demand > 0))
+        # one text per distinct accessibility value (most compounds below target share a few)
+        per_1000 = pd.Series(a[pos] * 1000).round(2)
+        values, inverse = np.unique(per_1000.to_numpy(), return_inverse=True)
+        texts = np.array([f"可达供给 {v}/千人，目标 {target:g}" for v in pd.Series(values).tolist()], dtype=object)
+        parts.append(dict(pos=pos, unserved=np.round(demand[pos] * short[pos]), nearest_m=np.full(len(pos), np.nan),
+                          detail=texts[inverse.ravel()] if len(pos) else np.zeros(0, dtype=object), group=demand_col,
+                          requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
     if not parts:
         return pd.DataFrame(columns=GAP_COLUMNS)
-    out = pd.concat(parts)
-    out["compound_id"] = out.index.astype(str)
-    out["name"] = compounds.loc[out.index, "name"].to_numpy()
-    out["zone_id"] = compounds.loc[out.index, "zone_id"].to_numpy()
-    out = out[out["unserved"] > 0].sort_values(["requirement", "unserved", "compound_id"], ascending=[True, False, True], kind="stable")
-    out["rank"] = out.groupby("requirement").cumcount() + 1
+    sizes = [len(p["pos"]) for p in parts]
+    part_of = np.repeat(np.arange(len(parts)), sizes)
+    pos = np.concatenate([p["pos"] for p in parts]).astype(np.int64)
+    unserved = np.concatenate([p["unserved"] for p in parts]).astype(np.float64)
+    nearest = np.concatenate([p["nearest_m"] for p in parts]).astype(np.float64)
+    detail = np.concatenate([np.asarray(p["detail"], dtype=object) for p in parts])
+    keep = unserved > 0
+    part_of, pos, unserved, nearest, detail = part_of[keep], pos[keep], unserved[keep], nearest[keep], detail[keep]
+    ids = np.asarray(compounds.index.astype(str), dtype=object)
+    requirement = np.array([p["requirement"] for p in parts], dtype=object)
+    # sorted by requirement, most unserved first, then compound id (texts compared through their sorted ranks)
+    _, req_rank = np.unique(requirement.astype(str), return_inverse=True)
+    _, id_rank = np.unique(ids.astype(str), return_inverse=True)
+    req_code = req_rank.ravel()[part_of]
+    order = np.lexsort((id_rank.ravel()[pos], -unserved, req_code))
+    part_of, pos, unserved, nearest, detail, req_code = (x[order] for x in (part_of, pos, unserved, nearest, detail, req_code))
+    first = np.r_[True, req_code[1:] != req_code[:-1]] if len(req_code) else np.zeros(0, dtype=bool)
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(req_code)), 0)) if len(req_code) else req_code
+    out = pd.DataFrame(
+        {
+            "requirement": requirement[part_of].tolist(),
+            "requirement_zh": np.array([p["requirement_zh"] for p in parts], dtype=object)[part_of].tolist(),
+            "rank": (np.arange(len(pos)) - run_start + 1).astype(np.int64),
+            "compound_id": ids[pos].tolist(),
+            "name": compounds["name"].to_numpy(dtype=object)[pos].tolist(),
+            "zone_id": compounds["zone_id"].to_numpy(dtype=object)[pos].tolist(),
+            "group": np.array([p["group"] for p in parts], dtype=object)[part_of].tolist(),
+            "unserved": unserved,
+            "nearest_m": nearest,
+            "detail": detail.tolist(),
+        }
+    )
     return out[GAP_COLUMNS].reset_index(drop=True)

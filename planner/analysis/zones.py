@@ -51,7 +51,8 @@ def summarise_zones(
     街道) and ``share_<T>min__c`` (share of the population within the longest threshold T, 0–1).
     """
     longest = max(coverage.thresholds_min)
-    frame = compounds[["households", "population", "age_60_plus", "age_0_3", "reachable"]].copy()
+    frame = compounds[["households", "population", "age_60_plus", "age_0_3"]].copy()
+    frame["_unreachable"] = (~compounds["reachable"].astype(bool)).astype(int)
     frame["zone_id"] = zone_of
     for cat in coverage.categories:
         frame[f"_cov__{cat}"] = coverage.table[schema.within(cat, longest)].to_numpy() * frame["population"].fillna(0).to_numpy()
@@ -59,7 +60,7 @@ def summarise_zones(
     agg = pd.DataFrame(
         {
             "compounds": groups.size(),
-            "unreachable_compounds": groups["reachable"].apply(lambda s: int((~s.astype(bool)).sum())),
+            "unreachable_compounds": groups["_unreachable"].sum(),
             "households": groups["households"].sum(min_count=1),
             "population": groups["population"].sum(min_count=1),
             "age_60_plus": groups["age_60_plus"].sum(min_count=1),
@@ -85,10 +86,13 @@ def summarise_zones(
         total["compounds"] = int(agg["compounds"].sum())
         agg.loc[ALL_ZONES] = pd.Series({"name": ALL_ZONES, **total.to_dict()})
     fz = facility_zone.reindex(facilities.index)
+    # facilities per (街道, category) in one count; the 全市 row counts every facility of the category
+    counts = pd.crosstab(fz, facilities["category"]) if len(facilities) else pd.DataFrame()
+    totals = facilities["category"].value_counts()
+    is_all = agg.index == ALL_ZONES
     for cat in coverage.categories:
-        in_cat = facilities["category"] == cat
-        counts = fz[in_cat].value_counts()
-        agg[schema.facilities(cat)] = [int(counts.get(z, 0)) if z != ALL_ZONES else int(in_cat.sum()) for z in agg.index]
+        per_zone = counts[cat].reindex(agg.index, fill_value=0) if cat in counts.columns else pd.Series(0, index=agg.index)
+        agg[schema.facilities(cat)] = np.where(is_all, int(totals.get(cat, 0)), per_zone.to_numpy()).astype(int).tolist()
         with np.errstate(invalid="ignore", divide="ignore"):
             agg[schema.share(cat, longest)] = np.where(
                 agg["population"].fillna(0) > 0, agg[f"_cov__{cat}"] / agg["population"], np.nan

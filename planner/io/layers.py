@@ -234,9 +234,20 @@ def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str
         text = raw.astype(str).str.strip().str.replace(",", "", regex=False)
         blank = raw.isna() | text.isin(["", "nan", "None", "NaN"])
         values = pd.to_numeric(text.where(~blank), errors="coerce")
-        v.reject(~blank & values.isna(), "non_numeric", raw.astype(str).map(lambda s, c=cmap[canonical]: f"{c} = '{s}'"))
-        v.reject(values < 0, "negative_value", values.map(lambda x, c=cmap[canonical]: f"{c} = {x}"))
+        bad = (~blank & values.isna()).to_numpy()
+        v.reject(bad, "non_numeric", _details(bad, raw, lambda s, c=cmap[canonical]: f"{c} = '{s}'", as_text=True))
+        negative = (values < 0).to_numpy()
+        v.reject(negative, "negative_value", _details(negative, values, lambda x, c=cmap[canonical]: f"{c} = {x}"))
         out[canonical] = values.astype(float)
+    return out
+
+
+def _details(mask: np.ndarray, values: pd.Series, fmt, *, as_text: bool = False) -> pd.Series:
+    """Reason details for the rows of ``mask`` only (other rows get ""): most rows pass, so most texts are never built."""
+    out = pd.Series("", index=values.index, dtype=object)
+    if mask.any():
+        picked = values[mask].astype(str) if as_text else values[mask]
+        out[mask] = picked.map(fmt).to_numpy(dtype=object)
     return out
 
 

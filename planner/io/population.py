@@ -7,6 +7,7 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from planner.settings import PopulationSpec
@@ -51,35 +52,52 @@ def residential_from_osm(
     )
     areas = areas.to_crs(crs).reset_index(drop=True) if areas is not None and len(areas) else None
     blds = buildings.to_crs(crs).reset_index(drop=True) if buildings is not None and len(buildings) else None
-    rows = []
+    parts = []
     if blds is not None:
         blds = blds[~blds["building"].isin(NON_RESIDENTIAL_BUILDINGS)].copy()
         blds["floor_area"] = blds.area * _levels(blds["levels"], spec.default_levels)
-        blds["pt"] = blds.representative_point()
-    used = np.zeros(len(blds) if blds is not None else 0, dtype=bool)
+    n_blds = len(blds) if blds is not None else 0
+    used = np.zeros(n_blds, dtype=bool)
     if areas is not None:
-        for _, area in areas.iterrows():
-            floor = 0.0
-            method = "plot_ratio"
-            if blds is not None and len(blds):
-                inside = blds["pt"].within(area.geometry).to_numpy()
-                if inside.any():
-                    floor = float(blds.loc[inside, "floor_area"].sum())
-                    used |= inside
-                    method = "buildings"
-            if floor == 0.0:
-                floor = float(area.geometry.area * spec.default_plot_ratio)
-            name = area["name"] or f"住宅区 {area['osm_type']}/{area['osm_id']}"
-            rows.append((f"{area['osm_type']}/{area['osm_id']}", name, floor, f"osm_{method}", area.geometry))
-    if blds is not None:
+        floor = np.zeros(len(areas))
+        has_buildings = np.zeros(len(areas), dtype=bool)
+        if n_blds:
+            # every building (by its representative point) inside every area: one STRtree query, summed per area
+            pts = blds.representative_point().to_numpy()
+            a_i, b_i = shapely.STRtree(pts).query(areas.geometry.to_numpy(), predicate="contains_properly")
+            order = np.lexsort((b_i, a_i))
+            a_i, b_i = a_i[order], b_i[order]
+            used[b_i] = True
+            fa = blds["floor_area"].to_numpy(dtype=float)[b_i]
+            starts = np.flatnonzero(np.r_[True, a_i[1:] != a_i[:-1]]) if len(a_i) else np.zeros(0, dtype=np.int64)
+            ends = np.r_[starts[1:], len(a_i)] if len(a_i) else starts
+            # per area the same sum over its buildings, in building order, as a frame's .sum() (identical floats)
+            floor[a_i[starts]] = [fa[s:e].sum() for s, e in zip(starts, ends, strict=True)]
+            has_buildings[a_i] = True
+        floor = np.where(floor != 0.0, floor, areas.geometry.area.to_numpy() * spec.default_plot_ratio)
+        key = areas["osm_type"].astype(str) + "/" + areas["osm_id"].astype(str)
+        parts.append(pd.DataFrame({
+            "id": key.to_numpy(),
+            "name": [n or f"住宅区 {k}" for n, k in zip(areas["name"], key, strict=True)],
+            "floor_area_m2": floor,
+            "population_source": np.where(has_buildings, "osm_buildings", "osm_plot_ratio"),
+            "geometry": areas.geometry.to_numpy(),
+        }))
+    if n_blds:
         alone = blds[~used & blds["building"].isin(RESIDENTIAL_BUILDINGS)]
-        for _, b in alone.iterrows():
-            name = b["name"] or f"住宅楼 {b['osm_type']}/{b['osm_id']}"
-            rows.append((f"{b['osm_type']}/{b['osm_id']}", name, float(b["floor_area"]), "osm_building", b.geometry))
+        key = alone["osm_type"].astype(str) + "/" + alone["osm_id"].astype(str)
+        parts.append(pd.DataFrame({
+            "id": key.to_numpy(),
+            "name": [n or f"住宅楼 {k}" for n, k in zip(alone["name"], key, strict=True)],
+            "floor_area_m2": alone["floor_area"].to_numpy(dtype=float),
+            "population_source": "osm_building",
+            "geometry": alone.geometry.to_numpy(),
+        }))
+    rows = [p for p in parts if len(p)]
     if not rows:
         log.warning("OSM has no residential land or residential buildings: no demand to analyse")
         return empty
-    frame = pd.DataFrame(rows, columns=["id", "name", "floor_area_m2", "population_source", "geometry"])
+    frame = pd.concat(rows, ignore_index=True)
     pop = np.round(frame["floor_area_m2"] / spec.floor_area_per_person_m2)
     out = gpd.GeoDataFrame(
         {

@@ -51,18 +51,28 @@ def generate_candidates(
     thinned to one per ``spacing_m`` grid cell. Columns: ``id``, ``name``, ``source`` (node / compound / zone).
     """
     d = node_distances(graph, uncovered_gates, limit=radius_m)[graph.base_node]
-    near_nodes = network.nodes.geometry.to_numpy()[np.isfinite(d)]
+    st = network.streets
+    node_xy = np.column_stack([st.node_x, st.node_y])
     comp_pts = compounds.geometry.representative_point().to_numpy()[uncovered_compounds]
-    parts = [("node", p) for p in near_nodes] + [("compound", p) for p in comp_pts]
+    xy = [node_xy[np.isfinite(d)], np.column_stack([shapely.get_x(comp_pts), shapely.get_y(comp_pts)]).reshape(-1, 2)]
+    kinds = [np.full(len(xy[0]), "node"), np.full(len(comp_pts), "compound")]
     if zones is not None:
-        for zid in required_zones:
-            if zid in zones.index:
-                inside = network.nodes.geometry.within(zones.loc[zid].geometry).to_numpy()
-                parts += [("zone", p) for p in network.nodes.geometry.to_numpy()[inside]]
-    if not parts:
+        wanted = [z for z in required_zones if z in zones.index]
+        if wanted:
+            # nodes inside each required 街道: one STRtree query of all nodes against those 街道, in the 街道 order
+            node_pts = shapely.points(node_xy)
+            zone_geoms = zones.loc[wanted].geometry.to_numpy()
+            z_i, n_i = shapely.STRtree(node_pts).query(zone_geoms, predicate="contains_properly")
+            hit = shapely.within(node_pts[n_i], zone_geoms[z_i])  # within, as before (boundary nodes excluded)
+            z_i, n_i = z_i[hit], n_i[hit]
+            order = np.lexsort((n_i, z_i))
+            xy.append(node_xy[n_i[order]])
+            kinds.append(np.full(len(order), "zone"))
+    pts_xy = np.concatenate(xy)
+    if not len(pts_xy):
         return gpd.GeoDataFrame({"id": [], "name": [], "source": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    geoms = np.array([p for _, p in parts], dtype=object)
-    sources = np.array([s for s, _ in parts])
+    sources = np.concatenate(kinds)
+    geoms = shapely.points(pts_xy)
     keep = thin(geoms, spacing_m)
     # a zone that needs a site keeps at least its own thinned nodes even where other candidates fill the cells
     if zones is not None and required_zones:
@@ -74,8 +84,8 @@ def generate_candidates(
             "name": [f"候选点 {i + 1}" for i in range(len(keep))],
             "source": sources[keep],
         },
-        geometry=list(geoms[keep]),
+        geometry=geoms[keep],
         crs=crs,
     )
-    log.info("candidates: %d generated (%d before thinning to %.0f m)", len(out), len(parts), spacing_m)
+    log.info("candidates: %d generated (%d before thinning to %.0f m)", len(out), len(geoms), spacing_m)
     return out.set_index(pd.Index(out["id"].to_numpy()))

@@ -118,16 +118,7 @@ def reduce_problem(problem: CoverProblem, *, dominance: bool = True) -> tuple[Co
     sizes = np.asarray(merged.sum(axis=0)).ravel()
     keep &= sizes > 0 if problem.required_zones == () else np.ones_like(keep)
     if dominance and n_r:
-        inter = (merged.T.astype(np.int32) @ merged.astype(np.int32)).toarray()
-        zone = np.asarray(problem.zone_of_candidate)
-        for j in np.flatnonzero(keep):
-            if sizes[j] == 0:
-                continue
-            contains = (inter[j] == sizes[j]) & (zone == zone[j])
-            contains[j] = False
-            bigger = contains & ((sizes > sizes[j]) | ((sizes == sizes[j]) & (np.arange(len(sizes)) < j)))
-            if (bigger & keep).any():
-                keep[j] = False
+        keep &= ~_dominated(merged, sizes, np.asarray(problem.zone_of_candidate), keep)
     kept = np.flatnonzero(keep)
     reduced = CoverProblem(
         cover=merged[:, kept].tocsr(),
@@ -137,6 +128,33 @@ def reduce_problem(problem: CoverProblem, *, dominance: bool = True) -> tuple[Co
     )
     log.info("siting reduction: %d × %d → %d × %d", problem.n_demand, problem.n_candidates, reduced.n_demand, reduced.n_candidates)
     return reduced, groups, kept
+
+
+def _dominated(merged: sp.csr_matrix, sizes: np.ndarray, zone: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Candidates (among ``candidates``, covering something) whose demand rows all lie in the rows of a bigger one
+    of the same zone (more rows, or as many and a lower index), from the sparse candidate × candidate overlap
+    counts — only pairs that share a demand row, never a dense candidates × candidates matrix.
+
+    Dominance is a strict partial order (set inclusion, then size and index), so a candidate dominated by one that
+    is itself dominated is dominated by the top of that chain as well: testing every pair at once drops exactly the
+    candidates a one-by-one sweep would.
+    """
+    m = merged.astype(np.int32)
+    overlap = (m.T @ m).tocoo()
+    j, other, shared = overlap.row, overlap.col, overlap.data
+    n = np.arange(len(sizes))
+    hit = (
+        (j != other)
+        & candidates[j]
+        & candidates[other]
+        & (sizes[j] > 0)
+        & (shared == sizes[j])
+        & (zone[j] == zone[other])
+        & ((sizes[other] > sizes[j]) | ((sizes[other] == sizes[j]) & (n[other] < n[j])))
+    )
+    out = np.zeros(len(sizes), dtype=bool)
+    out[j[hit]] = True
+    return out
 
 
 def greedy_max_cover(problem: CoverProblem, k: int, *, forced_zones: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
