@@ -157,33 +157,66 @@ def _legend(leg_ax, groups: Sequence[tuple[str, list]]) -> None:
     leg_ax.legend(handles=handles, loc="upper left", borderaxespad=0.0, handletextpad=0.5, handlelength=1.2, fontsize=7, frameon=False)
 
 
-def _network(ax, edges: gpd.GeoDataFrame | None) -> None:
-    """The walk network as a light basemap (major roads a little darker and wider)."""
-    if edges is None or not len(edges):
+_MAJOR = ("primary", "secondary", "trunk", "tertiary")
+_MAX_LABELS = 40  # 街道 named on the static maps up to this many (a city's hundreds would hide the map)
+_CITY_SCALE_PX = 4.0  # below this mean street length in pixels the map is at city scale: minor streets thinned
+
+
+def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float = 0.0) -> float:
+    """Metres per pixel of a map drawn by :func:`_map_figure` over ``bounds`` (at :data:`_DPI`)."""
+    minx, miny, maxx, maxy = bounds
+    map_w = _WIDTH_IN * (1 - legend_width)
+    height = float(np.clip(map_w * (maxy - miny) / max(maxx - minx, 1.0), 3.2, 8.5))
+    return max((maxx - minx) / map_w, (maxy - miny) / height, 1e-6) / _DPI
+
+
+def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
+    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row after each edge, simplified to print
+    scale: a vertex in the same ``px``-metre cell as the one before it is dropped unless it ends its edge, and an
+    edge that never leaves the cell of its first vertex is not drawn."""
+    offsets = streets.offsets
+    coords = streets.coords
+    edge_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    cell = np.floor(coords / px).astype(np.int64)
+    moved = np.ones(len(coords), dtype=bool)
+    moved[1:] = (cell[1:] != cell[:-1]).any(axis=1)
+    first = np.zeros(len(coords), dtype=bool)
+    first[offsets[:-1]] = True
+    leaves = np.add.reduceat((moved & ~first).astype(np.int64), offsets[:-1]) > 0
+    draw = draw & leaves
+    last = np.zeros(len(coords), dtype=bool)
+    last[offsets[1:] - 1] = True
+    kept = np.flatnonzero((first | last | moved) & draw[edge_of])
+    gaps = np.cumsum(draw) - 1  # NaN rows before each drawn edge's vertices
+    out = np.full((len(kept) + int(draw.sum()), 2), np.nan)
+    out[np.arange(len(kept)) + gaps[edge_of[kept]]] = coords[kept]
+    return out
+
+
+def _network(ax, network, px: float) -> None:
+    """The walk network as a light basemap (major roads a little darker and wider), drawn from its arrays: each
+    class one polyline in one LineCollection, simplified to ``px`` metres a pixel; at city scale (streets shorter
+    than :data:`_CITY_SCALE_PX` pixels on average) minor streets are drawn thinner, a light tone under the data."""
+    if network is None or not network.n_edges:
         return
-    lines, major = [], []
-    highway = edges["highway"].astype(str).to_numpy() if "highway" in edges.columns else np.full(len(edges), "")
-    for geom, hw in zip(edges.geometry.to_numpy(), highway, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        parts = geom.geoms if geom.geom_type == "MultiLineString" else [geom]
-        is_major = any(k in hw for k in ("primary", "secondary", "trunk", "tertiary"))
-        for part in parts:
-            lines.append(np.asarray(part.coords)[:, :2])
-            major.append(is_major)
-    major_arr = np.array(major, dtype=bool)
-    segs = np.array(lines, dtype=object)
-    if (~major_arr).any():
-        ax.add_collection(LineCollection(list(segs[~major_arr]), colors="#d0d0d0", linewidths=0.5, zorder=1))
-    if major_arr.any():
-        ax.add_collection(LineCollection(list(segs[major_arr]), colors="#a8a8a8", linewidths=1.1, zorder=1))
+    streets = network.streets
+    attrs = network.edge_attrs
+    if "highway" in attrs.columns:
+        codes, kinds = pd.factorize(attrs["highway"].astype(str), use_na_sentinel=False)
+        major = np.array([any(k in str(h) for k in _MAJOR) for h in kinds], dtype=bool)[codes]
+    else:
+        major = np.zeros(streets.n_edges, dtype=bool)
+    city = float(np.mean(streets.length)) / px < _CITY_SCALE_PX
+    for cls, colour, width in ((~major, "#d0d0d0", 0.3 if city else 0.5), (major, "#a8a8a8", 1.1)):
+        if cls.any() and len(line := _street_polyline(streets, cls, px)):
+            ax.add_collection(LineCollection([line], colors=colour, linewidths=width, zorder=1))
 
 
 def _zones_outline(ax, zones: gpd.GeoDataFrame | None, *, labels: bool = True) -> None:
     if zones is None or not len(zones):
         return
     zones.boundary.plot(ax=ax, color="#3f007d", linewidth=1.2, linestyle=(0, (5, 3)), zorder=3)
-    if labels:
+    if labels and len(zones) <= _MAX_LABELS:
         for name, pt in zip(zones["name"].astype(str), zones.geometry.representative_point(), strict=True):
             ax.annotate(name, (pt.x, pt.y), ha="center", va="center", fontsize=8, color="#3f007d", zorder=6,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.75})
@@ -211,6 +244,16 @@ def _points(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return pts.x.to_numpy(), pts.y.to_numpy()
 
 
+def _colours(values: np.ndarray, colour) -> list:
+    """``colour(v)`` for each value, computed once per distinct value (NaN included)."""
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return []
+    uniq, inverse = np.unique(values, return_inverse=True, equal_nan=True)
+    table = [colour(float(v)) for v in uniq]
+    return [table[i] for i in inverse.ravel().tolist()]
+
+
 def _size(population: pd.Series, lo: float = 8, hi: float = 60) -> np.ndarray:
     pop = population.fillna(0).to_numpy(dtype=float)
     top = max(float(np.nanmax(pop)) if len(pop) else 0.0, 1.0)
@@ -228,7 +271,7 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(comp, result.facilities, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.22, extra_height=0.9)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.22))
         _zones_outline(ax, result.zones)
         fac = result.facilities
         handles = []
@@ -245,7 +288,7 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
         cx, cy = _points(comp)
         sizes = _size(comp["population"])
         share = table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx[reach], cy[reach], s=sizes[reach], c=[completeness_color(s) for s in share[reach]],
+        ax.scatter(cx[reach], cy[reach], s=sizes[reach], c=_colours(share[reach], completeness_color),
                    edgecolors="#333333", linewidths=0.4, zorder=5)
         if (~reach).any():
             ax.scatter(cx[~reach], cy[~reach], s=sizes[~reach], c="white", edgecolors="black", linewidths=0.9,
@@ -269,7 +312,7 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(zones if zones is not None and len(zones) else result.compounds)
         fig, ax, leg = _map_figure(bounds, legend_width=0.2)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.2))
         fails = table[table["status"] == "fail"].groupby("subdistrict").size()
         handles = []
         if zones is not None and len(zones):
@@ -278,6 +321,8 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
             colour = lambda n: _REDS(0.12 + 0.6 * n / worst) if n else "#f7fcf5"  # noqa: E731
             zones.plot(ax=ax, color=[colour(n) for n in failed], alpha=0.6, edgecolor="#67000d", linewidth=1.0, zorder=2)
             for name, n, pt in zip(zones["name"].astype(str), failed, zones.geometry.representative_point(), strict=True):
+                if len(zones) > _MAX_LABELS:  # a city's hundreds of 街道: the colours and the legend say it
+                    break
                 ax.annotate(f"{name}\n{tr('ui.failed_rules', lang)} {n}", (pt.x, pt.y), ha="center", va="center", fontsize=8, zorder=6,
                             bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#67000d", "lw": 0.5, "alpha": 0.85})
             for n in sorted(set(failed.tolist())):
@@ -298,14 +343,13 @@ def gaps_map(result, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(comp, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.2)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.2))
         _zones_outline(ax, result.zones)
         cx, cy = _points(comp)
         top = max(1, int(n.max()) if len(n) else 1)
         colour = lambda k: "#1a9850" if k == 0 else _REDS(0.25 + 0.7 * (k - 1) / max(top - 1, 1))  # noqa: E731
-        colors = [colour(k) for k in n]
         order = np.argsort(n)
-        ax.scatter(cx[order], cy[order], s=_size(comp["population"])[order], c=[colors[i] for i in order],
+        ax.scatter(cx[order], cy[order], s=_size(comp["population"])[order], c=_colours(n[order], colour),
                    edgecolors="#333333", linewidths=0.4, zorder=5)
         steps = sorted({0, *np.unique(np.linspace(1, top, num=min(top, 5)).round().astype(int)).tolist()})
         handles = [Patch(facecolor=colour(k), edgecolor="#333333", label=str(k)) for k in steps]
@@ -321,11 +365,11 @@ def sites_map(result, sites: gpd.GeoDataFrame, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(comp, sites, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.26)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.26))
         _zones_outline(ax, result.zones)
         cx, cy = _points(comp)
         share = result.coverage.table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx, cy, s=_size(comp["population"]) * 0.6, c=[completeness_color(s) for s in share], alpha=0.55,
+        ax.scatter(cx, cy, s=_size(comp["population"]) * 0.6, c=_colours(share, completeness_color), alpha=0.55,
                    edgecolors="#555555", linewidths=0.3, zorder=4)
         tasks = sites["task"].astype(str) if "task" in sites.columns else pd.Series("", index=sites.index)
         handles = []

@@ -29,13 +29,18 @@ from planner.outputs.fonts import font_faces
 from planner.outputs.style import completeness_color
 from planner.schema import ALL_ZONES, CITY
 
-__all__ = ["build_report", "write_report", "SECTION_IDS"]
+__all__ = ["build_report", "write_report", "network_length_km", "SECTION_IDS"]
 
 log = logging.getLogger(__name__)
 
 #: ids of the report's sections, in order (``sites`` only when the run has suggested sites)
 SECTION_IDS = ("summary", "compliance", "gaps", "sites", "methods")
 _MARK = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
+
+
+def network_length_km(network) -> float:
+    """Total street length of a :class:`~planner.network.build.WalkNetwork` in km, from its arrays (no GeoDataFrame)."""
+    return float(np.sum(network.streets.length) / 1000.0)
 
 
 def write_report(result, path: str | Path, *, lang: str = "zh", summary: dict | None = None, gap_rows: int = 5) -> Path:
@@ -423,7 +428,7 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         (tr("rp.max_snap", lang), f"{sc.max_snap_m:g} m"),
         (tr("rp.search_limit", lang), f"{sc.search_limit_m:,.0f} m"),
         (tr("rp.crs", lang), f"{result.crs.to_string()}（{result.crs.name}）" if lang == "zh" else f"{result.crs.to_string()} ({result.crs.name})"),
-        (tr("rp.network", lang), tr("rp.network_size", lang, n=len(result.network.nodes), e=len(result.network.edges), km=result.network.total_length_km)),
+        (tr("rp.network", lang), tr("rp.network_size", lang, n=result.network.n_nodes, e=result.network.n_edges, km=network_length_km(result.network))),
         (tr("rp.preset", lang), sc.standards.preset + ("" if not sc.standards.overrides else " + " + ", ".join(f"{k} = {v:g}" for k, v in sc.standards.overrides.items()))),
     ]
     param_html = _table([tr("rp.parameter", lang), tr("ui.value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")
