@@ -171,7 +171,7 @@ def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float =
 
 
 def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
-    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row after each edge, simplified to print
+    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row between edges, simplified to print
     scale: a vertex in the same ``px``-metre cell as the one before it is dropped unless it ends its edge, and an
     edge that never leaves the cell of its first vertex is not drawn."""
     offsets = streets.offsets
@@ -190,7 +190,7 @@ def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
     gaps = np.cumsum(draw) - 1  # NaN rows before each drawn edge's vertices
     out = np.full((len(kept) + int(draw.sum()), 2), np.nan)
     out[np.arange(len(kept)) + gaps[edge_of[kept]]] = coords[kept]
-    return out
+    return out[:-1]  # no NaN row after the last edge
 
 
 def _network(ax, network, px: float) -> None:

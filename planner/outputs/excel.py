@@ -42,7 +42,7 @@ MAX_ROWS = 50_000
 #: rows of the long lists at most: gap list (most severe first), rejected rows, elderly–childcare pairs
 LIST_ROWS = 5_000
 #: cells (rows × columns) of the per-compound sheet at most
-COMPOUND_CELLS = 500_000
+COMPOUND_CELLS = 200_000
 #: per-category columns of compounds.csv left out of the 小区 sheet when all its columns do not fit
 _COMPOUND_DETAIL_KINDS = {"minutes", "nearest_id", "nearest_name", "within", "count"}
 _WIDTH_ROWS = 300  # column widths follow the header and the first rows

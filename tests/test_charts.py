@@ -1,0 +1,61 @@
+"""The report's static maps draw the walk network from its arrays: one simplified polyline per road class."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from planner.engine.streets import StreetArrays
+from planner.outputs import charts
+
+NAN = [np.nan, np.nan]
+
+
+def _streets(polylines: list[list[tuple[float, float]]]) -> StreetArrays:
+    coords = np.array([p for line in polylines for p in line], dtype=float)
+    offsets = np.r_[0, np.cumsum([len(line) for line in polylines])].astype(np.int64)
+    n = len(polylines)
+    length = np.array([np.hypot(*np.diff(np.asarray(line), axis=0).T).sum() for line in polylines])
+    return StreetArrays(coords[offsets[:-1], 0], coords[offsets[:-1], 1], np.arange(n), np.arange(n), length, coords, offsets)
+
+
+#   edge 0: (0,0) · · (10,0)   two inner vertices in the first 1 m cell are dropped
+#   edge 1: a 0.5 m stub inside one cell: not drawn
+#   edge 2: (0,3) (2.5,3) (3.2,3.1): every vertex in a new cell, all kept
+LINES = [[(0, 0), (0.2, 0), (0.4, 0.1), (10, 0)], [(5.1, 5.1), (5.6, 5.6)], [(0, 3), (2.5, 3), (3.2, 3.1)]]
+
+
+def test_polyline_drops_vertices_within_a_pixel_and_separates_edges_by_nan() -> None:
+    line = charts._street_polyline(_streets(LINES), np.ones(3, dtype=bool), px=1.0)
+    expected = np.array([[0, 0], [10, 0], NAN, [0, 3], [2.5, 3], [3.2, 3.1]])
+    np.testing.assert_array_equal(line, expected)
+
+
+def test_polyline_of_chosen_edges_only() -> None:
+    line = charts._street_polyline(_streets(LINES), np.array([False, True, True]), px=0.1)
+    np.testing.assert_array_equal(line, np.array([[5.1, 5.1], [5.6, 5.6], NAN, [0, 3], [2.5, 3], [3.2, 3.1]]))
+
+
+def test_network_is_one_collection_per_class() -> None:
+    streets = _streets(LINES)
+    net = SimpleNamespace(streets=streets, n_edges=3, edge_attrs=pd.DataFrame({"highway": ["primary", "residential", None]}))
+    ax = Figure().add_subplot()
+    charts._network(ax, net, px=1.0)
+    lines = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(lines) == 2  # minor, then major
+    minor, major = (c.get_segments() for c in lines)
+    assert len(minor) == len(major) == 1  # each class is one polyline
+    np.testing.assert_array_equal(major[0], [[0, 0], [10, 0]])
+    np.testing.assert_array_equal(minor[0], [[0, 3], [2.5, 3], [3.2, 3.1]])  # the stub is below a pixel
+    assert lines[0].get_linewidths()[0] == 0.5  # streets many pixels long: not city scale
+
+
+def test_minor_streets_are_thinner_at_city_scale() -> None:
+    net = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["residential"] * 3}))
+    ax = Figure().add_subplot()
+    charts._network(ax, net, px=5.0)  # streets of 0.7–10 m at 5 m a pixel
+    assert ax.collections[0].get_linewidths()[0] < 0.5
