@@ -41,21 +41,28 @@ def test_polyline_of_chosen_edges_only() -> None:
 
 
 def test_network_is_one_collection_per_class() -> None:
-    streets = _streets(LINES)
-    net = SimpleNamespace(streets=streets, n_edges=3, edge_attrs=pd.DataFrame({"highway": ["primary", "residential", None]}))
+    net = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["primary", "residential", None]}))
     ax = Figure().add_subplot()
-    charts._network(ax, net, px=1.0)
+    charts._network(ax, net, px=0.25)  # minor streets 8 pixels long on average: not city scale
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]
     assert len(lines) == 2  # minor, then major
-    minor, major = (c.get_segments() for c in lines)
+    minor, major = ([p.vertices for p in c.get_paths()] for c in lines)
     assert len(minor) == len(major) == 1  # each class is one polyline
-    np.testing.assert_array_equal(major[0], [[0, 0], [10, 0]])
-    np.testing.assert_array_equal(minor[0], [[0, 3], [2.5, 3], [3.2, 3.1]])  # the stub is below a pixel
-    assert lines[0].get_linewidths()[0] == 0.5  # streets many pixels long: not city scale
+    np.testing.assert_array_equal(major[0], [[0, 0], [0.4, 0.1], [10, 0]])  # (0.2, 0) shares the first pixel
+    np.testing.assert_array_equal(minor[0], [[5.1, 5.1], [5.6, 5.6], NAN, [0, 3], [2.5, 3], [3.2, 3.1]])
+    assert lines[0].get_linewidths()[0] == 0.5
 
 
-def test_minor_streets_are_thinner_at_city_scale() -> None:
-    net = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["residential"] * 3}))
+def test_city_scale_draws_the_major_roads_only() -> None:
+    """Minor streets shorter than a few pixels are left out (as printed maps generalise) when there are major roads;
+    without any, they are drawn thinner."""
+    with_major = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["trunk", "service", "footway"]}))
     ax = Figure().add_subplot()
-    charts._network(ax, net, px=5.0)  # streets of 0.7–10 m at 5 m a pixel
-    assert ax.collections[0].get_linewidths()[0] < 0.5
+    charts._network(ax, with_major, px=1.0)
+    (major,) = ax.collections
+    np.testing.assert_array_equal(major.get_paths()[0].vertices, [[0, 0], [10, 0]])
+    minor_only = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["residential"] * 3}))
+    ax = Figure().add_subplot()
+    charts._network(ax, minor_only, px=5.0)
+    (minor,) = ax.collections
+    assert minor.get_linewidths()[0] < 0.5

@@ -36,9 +36,9 @@ def _frame(n: int = 64) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("index", [False, True])
-@pytest.mark.parametrize("block", [1000, 5])
+@pytest.mark.parametrize("block", [400_000, 50])
 def test_bytes_equal_pandas(tmp_path: Path, monkeypatch, index: bool, block: int) -> None:
-    monkeypatch.setattr(tables, "_BLOCK_ROWS", block)
+    monkeypatch.setattr(tables, "_BLOCK_CELLS", block)
     frame = _frame()
     write_csv(frame, tmp_path / "fast.csv", index=index)
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "pandas.csv", index=index)

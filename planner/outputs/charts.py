@@ -158,8 +158,9 @@ def _legend(leg_ax, groups: Sequence[tuple[str, list]]) -> None:
 
 
 _MAJOR = ("primary", "secondary", "trunk", "tertiary")
+_CITY_POINTS = 20_000  # above this many compounds a map draws them as plain dots of one size
 _MAX_LABELS = 40  # 街道 named on the static maps up to this many (a city's hundreds would hide the map)
-_CITY_SCALE_PX = 4.0  # below this mean street length in pixels the map is at city scale: minor streets thinned
+_CITY_SCALE_PX = 4.0  # below this mean minor-street length in pixels a map is at city scale: minor streets left out
 
 
 def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float = 0.0) -> float:
@@ -170,44 +171,56 @@ def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float =
     return max((maxx - minx) / map_w, (maxy - miny) / height, 1e-6) / _DPI
 
 
-def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
-    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row between edges, simplified to print
-    scale: a vertex in the same ``px``-metre cell as the one before it is dropped unless it ends its edge, and an
-    edge that never leaves the cell of its first vertex is not drawn."""
-    offsets = streets.offsets
-    coords = streets.coords
+def _print_scale(coords: np.ndarray, offsets: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which vertices of the polylines ``coords[offsets[e]:offsets[e + 1]]`` a map at ``px`` metres a pixel needs:
+    (vertex kept, edge drawn, edge of each vertex). A vertex in the same pixel cell as the one before it is dropped
+    unless it ends its edge; an edge that never leaves the cell of its first vertex is not drawn."""
     edge_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     cell = np.floor(coords / px).astype(np.int64)
     moved = np.ones(len(coords), dtype=bool)
     moved[1:] = (cell[1:] != cell[:-1]).any(axis=1)
-    first = np.zeros(len(coords), dtype=bool)
-    first[offsets[:-1]] = True
-    leaves = np.add.reduceat((moved & ~first).astype(np.int64), offsets[:-1]) > 0
-    draw = draw & leaves
-    last = np.zeros(len(coords), dtype=bool)
-    last[offsets[1:] - 1] = True
-    kept = np.flatnonzero((first | last | moved) & draw[edge_of])
-    gaps = np.cumsum(draw) - 1  # NaN rows before each drawn edge's vertices
-    out = np.full((len(kept) + int(draw.sum()), 2), np.nan)
+    ends = np.zeros(len(coords), dtype=bool)
+    ends[offsets[:-1]] = True
+    leaves = np.add.reduceat((moved & ~ends).astype(np.int64), offsets[:-1]) > 0
+    ends[offsets[1:] - 1] = True
+    return ends | moved, leaves, edge_of
+
+
+def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
+    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row between edges, simplified to print
+    scale by :func:`_print_scale`."""
+    edges = np.flatnonzero(draw)
+    counts = streets.offsets[edges + 1] - streets.offsets[edges]
+    offsets = np.r_[0, np.cumsum(counts)]
+    take = np.repeat(streets.offsets[edges] - offsets[:-1], counts) + np.arange(offsets[-1])
+    coords = streets.coords[take]
+    keep, leaves, edge_of = _print_scale(coords, offsets, px)
+    kept = np.flatnonzero(keep & leaves[edge_of])
+    gaps = np.cumsum(leaves) - 1  # NaN rows before each drawn edge's vertices
+    out = np.full((len(kept) + int(leaves.sum()), 2), np.nan)
     out[np.arange(len(kept)) + gaps[edge_of[kept]]] = coords[kept]
     return out[:-1]  # no NaN row after the last edge
 
 
 def _network(ax, network, px: float) -> None:
     """The walk network as a light basemap (major roads a little darker and wider), drawn from its arrays: each
-    class one polyline in one LineCollection, simplified to ``px`` metres a pixel; at city scale (streets shorter
-    than :data:`_CITY_SCALE_PX` pixels on average) minor streets are drawn thinner, a light tone under the data."""
+    class one polyline in one LineCollection, simplified to ``px`` metres a pixel. At city scale — minor streets
+    shorter than :data:`_CITY_SCALE_PX` pixels on average, a grey haze on paper — only the major roads are drawn (as
+    printed maps generalise), unless the network has none."""
     if network is None or not network.n_edges:
         return
     streets = network.streets
     attrs = network.edge_attrs
+    major = np.zeros(streets.n_edges, dtype=bool)
     if "highway" in attrs.columns:
-        codes, kinds = pd.factorize(attrs["highway"].astype(str), use_na_sentinel=False)
+        try:
+            codes, kinds = pd.factorize(attrs["highway"], use_na_sentinel=False)
+        except TypeError:  # lists of highway values (merged OSM ways)
+            codes, kinds = pd.factorize(attrs["highway"].astype(str), use_na_sentinel=False)
         major = np.array([any(k in str(h) for k in _MAJOR) for h in kinds], dtype=bool)[codes]
-    else:
-        major = np.zeros(streets.n_edges, dtype=bool)
-    city = float(np.mean(streets.length)) / px < _CITY_SCALE_PX
-    for cls, colour, width in ((~major, "#d0d0d0", 0.3 if city else 0.5), (major, "#a8a8a8", 1.1)):
+    minor = ~major
+    city = minor.any() and float(np.mean(streets.length[minor])) / px < _CITY_SCALE_PX
+    for cls, colour, width in ((minor & ~(city & major.any()), "#d0d0d0", 0.3 if city else 0.5), (major, "#a8a8a8", 1.1)):
         if cls.any() and len(line := _street_polyline(streets, cls, px)):
             ax.add_collection(LineCollection([line], colors=colour, linewidths=width, zorder=1))
 
@@ -244,14 +257,32 @@ def _points(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return pts.x.to_numpy(), pts.y.to_numpy()
 
 
-def _colours(values: np.ndarray, colour) -> list:
-    """``colour(v)`` for each value, computed once per distinct value (NaN included)."""
+def _palette(values: np.ndarray, colour) -> tuple[list, np.ndarray]:
+    """``colour(v)`` once per distinct value (NaN included): the colours in ascending value order and each value's
+    position among them."""
     values = np.asarray(values, dtype=float)
     if not len(values):
-        return []
+        return [], np.zeros(0, dtype=np.intp)
     uniq, inverse = np.unique(values, return_inverse=True, equal_nan=True)
-    table = [colour(float(v)) for v in uniq]
-    return [table[i] for i in inverse.ravel().tolist()]
+    return [colour(float(v)) for v in uniq], inverse.ravel()
+
+
+def _dots(ax, x: np.ndarray, y: np.ndarray, palette: tuple[list, np.ndarray], *, worst_last: bool, dot_pt: float = 1.0,
+          **scatter) -> None:
+    """Points coloured by ``palette`` (:func:`_palette`): up to :data:`_CITY_POINTS` a scatter (sizes and outlines in
+    ``scatter``), beyond that — a city's compounds a pixel or two apart — dots of ``dot_pt`` points without outline, one
+    marker line per colour (far faster to draw), drawn so that the last colour of the palette (``worst_last``) or
+    the first ends on top."""
+    table, codes = palette
+    if len(x) <= _CITY_POINTS:
+        ax.scatter(x, y, c=[table[i] for i in codes.tolist()], **scatter)
+        return
+    order = range(len(table)) if worst_last else range(len(table) - 1, -1, -1)
+    for i in order:
+        pick = codes == i
+        if pick.any():
+            ax.plot(x[pick], y[pick], linestyle="", marker="o", markersize=dot_pt, markeredgewidth=0, color=table[i],
+                    alpha=scatter.get("alpha"), zorder=scatter.get("zorder"))
 
 
 def _size(population: pd.Series, lo: float = 8, hi: float = 60) -> np.ndarray:
@@ -288,11 +319,11 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
         cx, cy = _points(comp)
         sizes = _size(comp["population"])
         share = table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx[reach], cy[reach], s=sizes[reach], c=_colours(share[reach], completeness_color),
-                   edgecolors="#333333", linewidths=0.4, zorder=5)
+        _dots(ax, cx[reach], cy[reach], _palette(share[reach], completeness_color), worst_last=False, s=sizes[reach],
+              edgecolors="#333333", linewidths=0.4, zorder=5)
         if (~reach).any():
-            ax.scatter(cx[~reach], cy[~reach], s=sizes[~reach], c="white", edgecolors="black", linewidths=0.9,
-                       linestyle="--", zorder=5)
+            _dots(ax, cx[~reach], cy[~reach], (["white"], np.zeros(int((~reach).sum()), dtype=np.intp)), worst_last=True,
+                  s=sizes[~reach], edgecolors="black", linewidths=0.9, linestyle="--", zorder=5)
         ramp = [Line2D([], [], marker="o", linestyle="", markerfacecolor=completeness_color(v), markeredgecolor="#333333",
                        markersize=6, label=f"{v * 100:.0f}%") for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
         ramp.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", markersize=6,
@@ -328,7 +359,7 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
             for n in sorted(set(failed.tolist())):
                 handles.append(Patch(facecolor=colour(n), edgecolor="#67000d", alpha=0.6, label=str(n)))
         cx, cy = _points(result.compounds)
-        ax.scatter(cx, cy, s=4, c="#555555", zorder=4, linewidths=0)
+        _dots(ax, cx, cy, (["#555555"], np.zeros(len(cx), dtype=np.intp)), worst_last=True, dot_pt=0.4, s=4, zorder=4, linewidths=0)
         _legend(leg, [(tr("ui.failed_rules", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)
@@ -339,7 +370,7 @@ def gaps_map(result, *, lang: str = "zh") -> bytes:
     comp = result.compounds
     gaps = result.gaps if result.gaps is not None else pd.DataFrame(columns=["compound_id", "requirement"])
     per = gaps.groupby("compound_id")["requirement"].nunique()
-    n = np.array([int(per.get(str(i), 0)) for i in comp.index.astype(str)])  # gap rows name compounds by index
+    n = per.reindex(comp.index.astype(str)).fillna(0).to_numpy(dtype=int)  # gap rows name compounds by index
     with _style():
         bounds = _frame(comp, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.2)
@@ -349,8 +380,8 @@ def gaps_map(result, *, lang: str = "zh") -> bytes:
         top = max(1, int(n.max()) if len(n) else 1)
         colour = lambda k: "#1a9850" if k == 0 else _REDS(0.25 + 0.7 * (k - 1) / max(top - 1, 1))  # noqa: E731
         order = np.argsort(n)
-        ax.scatter(cx[order], cy[order], s=_size(comp["population"])[order], c=_colours(n[order], colour),
-                   edgecolors="#333333", linewidths=0.4, zorder=5)
+        _dots(ax, cx[order], cy[order], _palette(n[order], colour), worst_last=True, s=_size(comp["population"])[order],
+              edgecolors="#333333", linewidths=0.4, zorder=5)
         steps = sorted({0, *np.unique(np.linspace(1, top, num=min(top, 5)).round().astype(int)).tolist()})
         handles = [Patch(facecolor=colour(k), edgecolor="#333333", label=str(k)) for k in steps]
         _legend(leg, [(tr("ui.gap_count_legend", lang), handles)])
@@ -369,8 +400,8 @@ def sites_map(result, sites: gpd.GeoDataFrame, *, lang: str = "zh") -> bytes:
         _zones_outline(ax, result.zones)
         cx, cy = _points(comp)
         share = result.coverage.table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx, cy, s=_size(comp["population"]) * 0.6, c=_colours(share, completeness_color), alpha=0.55,
-                   edgecolors="#555555", linewidths=0.3, zorder=4)
+        _dots(ax, cx, cy, _palette(share, completeness_color), worst_last=False, s=_size(comp["population"]) * 0.6, alpha=0.55,
+              edgecolors="#555555", linewidths=0.3, zorder=4)
         tasks = sites["task"].astype(str) if "task" in sites.columns else pd.Series("", index=sites.index)
         handles = []
         for task in dict.fromkeys(tasks):

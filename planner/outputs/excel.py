@@ -127,7 +127,15 @@ def _column_values(series: pd.Series, *, status_labels: dict[str, str] | None) -
         return out
     if pd.api.types.is_integer_dtype(dtype):
         return series.to_numpy().tolist()
-    values = [None if v == "" else v for v in map(_cell_value, series.tolist())]  # "" is an empty cell, as before
+    raw = series.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):  # text only: no look at each value's type
+        values = raw.tolist()
+        for i in np.flatnonzero(pd.isna(raw)).tolist():
+            values[i] = None
+    else:
+        values = list(map(_cell_value, raw.tolist()))
+    if "" in values:
+        values = [None if v == "" else v for v in values]  # "" is an empty cell, as before
     if status_labels:
         values = [status_labels.get(v, v) if isinstance(v, str) else v for v in values]
     return values

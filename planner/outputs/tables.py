@@ -25,7 +25,7 @@ __all__ = ["write_csv"]
 
 log = logging.getLogger(__name__)
 
-_BLOCK_ROWS = 20_000  # rows formatted at a time: keeps the text of a 180-column table to a few tens of MB
+_BLOCK_CELLS = 400_000  # cells formatted at a time: the text of one block stays a few tens of MB
 _SPECIAL = (",", "\"", *os.linesep)  # a text field holding one of these is quoted (csv.QUOTE_MINIMAL, as pandas calls it)
 
 
@@ -44,36 +44,51 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False, flo
     n = len(frame)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh, bar(desc=f"写出 / writing {path.name}", total=n, unit="row") as pbar:
         fh.write(",".join(_quoted([str(label) for label, _ in columns])) + eol)
-        for start in range(0, n, _BLOCK_ROWS):
-            stop = min(start + _BLOCK_ROWS, n)
-            texts = [_text(values[start:stop], float_format) for _, values in columns]
+        block = max(1, _BLOCK_CELLS // len(columns))
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            texts = [_text(_block(values, start, stop), float_format) for _, values in columns]
             fh.write(eol.join(map(",".join, zip(*texts, strict=True))) + eol)
             pbar.update(stop - start)
 
 
-def _columns(frame: pd.DataFrame, *, index: bool) -> list[tuple[object, np.ndarray]] | None:
+def _columns(frame: pd.DataFrame, *, index: bool) -> list[tuple[object, np.ndarray | pd.Series]] | None:
     """(header, values) of each column to write — the index first when ``index`` — or None when a column's type
-    is one this writer does not format like pandas."""
-    out: list[tuple[object, np.ndarray]] = []
+    is one this writer does not format like pandas. Values stay in pandas until a block of them is formatted: text
+    held by Arrow becomes Python strings a block at a time."""
+    out: list[tuple[object, pd.Series | pd.Index]] = []
     if index:
         if isinstance(frame.index, pd.MultiIndex):
             return None
         out.append(("" if frame.index.name is None else frame.index.name, frame.index))
     out.extend((label, frame.iloc[:, j]) for j, label in enumerate(frame.columns))
-    arrays = []
+    columns: list[tuple[object, np.ndarray | pd.Series]] = []
     for label, col in out:
         dtype = col.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "fiubO":
-            arrays.append((label, np.asarray(col)))
+            columns.append((label, col.to_numpy()))  # numpy-backed: a view, no copy
         elif isinstance(dtype, pd.StringDtype):
-            arrays.append((label, np.asarray(col, dtype=object)))
+            columns.append((label, pd.Series(col, copy=False).reset_index(drop=True)))
         else:
             return None
-    return arrays
+    return columns
 
 
-def _text(values: np.ndarray, float_format: str) -> list[str]:
+def _block(values: np.ndarray | pd.Series, start: int, stop: int) -> np.ndarray | pd.Series:
+    return values[start:stop] if isinstance(values, np.ndarray) else values.iloc[start:stop]
+
+
+def _strings(values: np.ndarray | pd.Series) -> list[str]:
+    """Fields of text values (NA empty): each distinct text quoted once, then looked up (Arrow text stays in Arrow)."""
+    codes, uniq = pd.factorize(values)  # NA → -1, the empty field appended last
+    fields = np.array([*_quoted(np.asarray(uniq, dtype=object).tolist()), ""], dtype=object)
+    return fields[codes].tolist()
+
+
+def _text(values: np.ndarray | pd.Series, float_format: str) -> list[str]:
     """The CSV fields of one column (a block of rows), as pandas formats them."""
+    if isinstance(values, pd.Series):  # text held by Arrow
+        return _strings(values)
     kind = values.dtype.kind
     if kind == "f":
         finite = np.isfinite(values)
@@ -91,12 +106,10 @@ def _text(values: np.ndarray, float_format: str) -> list[str]:
         return np.array(["False", "True"], dtype=object)[values.astype(np.intp)].tolist()
     # text and objects: NA (None, NaN, NaT, pd.NA) and ±inf are empty, anything but text is written by str (the
     # csv module); a column of text only (the common case) needs no look at each value
-    na = np.flatnonzero(pd.isna(values)).tolist()
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        text = values.tolist()
-    else:
-        text = [v if type(v) is str else "" if isinstance(v, float) and not math.isfinite(v) else str(v) for v in values.tolist()]
-    for i in na:
+        return _strings(values)
+    text = [v if type(v) is str else "" if isinstance(v, float) and not math.isfinite(v) else str(v) for v in values.tolist()]
+    for i in np.flatnonzero(pd.isna(values)).tolist():
         text[i] = ""
     return _quoted(text)
 

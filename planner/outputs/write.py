@@ -132,7 +132,9 @@ def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> N
     with clock(paths["compounds_csv"].name):
         _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
     geo = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry.to_crs(4326), crs=4326)
-    geo = geo.replace([np.inf, -np.inf], np.nan)
+    infinite = [c for c in comp.columns if comp[c].dtype.kind in "fO" and comp[c].isin([np.inf, -np.inf]).any()]
+    if infinite:  # ±inf (no facility within the search limit) as NULL; only these columns are copied
+        geo[infinite] = geo[infinite].replace([np.inf, -np.inf], np.nan)
     with clock(paths["compounds_gpkg"].name):
         geo.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False, use_arrow=True)
     with clock(paths["compounds_parquet"].name):
