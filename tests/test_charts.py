@@ -43,7 +43,7 @@ def test_polyline_of_chosen_edges_only() -> None:
 def test_network_is_one_collection_per_class() -> None:
     net = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["primary", "residential", None]}))
     ax = Figure().add_subplot()
-    charts._network(ax, net, px=0.25)  # minor streets 8 pixels long on average: not city scale
+    charts._network(ax, net, px=0.25)  # 16 px of minor streets in a 40 × 12 px box: not city scale
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]
     assert len(lines) == 2  # minor, then major
     minor, major = ([p.vertices for p in c.get_paths()] for c in lines)
@@ -54,15 +54,21 @@ def test_network_is_one_collection_per_class() -> None:
 
 
 def test_city_scale_draws_the_major_roads_only() -> None:
-    """Minor streets shorter than a few pixels are left out (as printed maps generalise) when there are major roads;
-    without any, they are drawn thinner."""
-    with_major = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["trunk", "service", "footway"]}))
+    """Minor streets that would fill the network's box with grey are left out (as printed maps generalise) when there
+    are major roads; without any, they are drawn thinner."""
+    # five 4 m minor streets across a 4 × 4 m box, one major diagonal
+    grid = [[(0.0, y), (4.0, y)] for y in (0, 1, 2, 3, 4)] + [[(0.0, 0.0), (4.0, 4.0)]]
+    kinds = ["residential"] * 5 + ["primary"]
+    net = SimpleNamespace(streets=_streets(grid), n_edges=6, edge_attrs=pd.DataFrame({"highway": kinds}))
     ax = Figure().add_subplot()
-    charts._network(ax, with_major, px=1.0)
+    charts._network(ax, net, px=0.25)  # 80 px of minor streets in a 16 × 16 px box: 0.31, drawn
+    assert [len(c.get_paths()[0].vertices) for c in ax.collections] == [5 * 3 - 1, 2]
+    ax = Figure().add_subplot()
+    charts._network(ax, net, px=1.0)  # 20 px in a 4 × 4 px box: 1.25, city scale
     (major,) = ax.collections
-    np.testing.assert_array_equal(major.get_paths()[0].vertices, [[0, 0], [10, 0]])
-    minor_only = SimpleNamespace(streets=_streets(LINES), n_edges=3, edge_attrs=pd.DataFrame({"highway": ["residential"] * 3}))
+    np.testing.assert_array_equal(major.get_paths()[0].vertices, [[0, 0], [4, 4]])
+    minor_only = SimpleNamespace(streets=_streets(grid[:5]), n_edges=5, edge_attrs=pd.DataFrame({"highway": kinds[:5]}))
     ax = Figure().add_subplot()
-    charts._network(ax, minor_only, px=5.0)
+    charts._network(ax, minor_only, px=1.0)
     (minor,) = ax.collections
     assert minor.get_linewidths()[0] < 0.5

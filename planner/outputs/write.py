@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,11 +85,13 @@ def peak_rss_mib() -> float:
     return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
 
 
-def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = None) -> dict[str, Path]:
+def write_outputs(
+    result: RunResult, out_dir: str | Path, *, lang: str | None = None, report: Callable[[str], None] | None = None
+) -> dict[str, Path]:
     """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths.
 
     ``summary.json`` is written last, with the seconds spent on each file (``write_time_s``) and the peak memory of
-    the run (``peak_rss_mib``).
+    the run (``peak_rss_mib``). ``report`` is called with a one-line message as each group of files is written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,10 +99,17 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
     clock = _Clock()
     t0 = time.perf_counter()
+    say = report or (lambda msg: log.info("%s", msg))
+
+    def done(what: str, *names: str) -> None:
+        seconds = sum(clock.times.get(n, 0.0) for n in names)
+        say(f"    {what}：{seconds:.1f} 秒 / {seconds:.1f} s")
 
     _write_tables(result, paths, clock)
+    done("表格 / tables (CSV, GeoPackage, GeoParquet)", *(p.name for p in paths.values()))
     with clock(paths["map"].name):
         _write_map(result, paths["map"], lang=lang)
+    done(f"地图 / map {paths['map'].name}", paths["map"].name)
     paths.update(_write_siting(result, out, clock))
     # --- 街道 outlines (compare), then the report and workbook (planner.outputs.report, planner.outputs.excel) ---
     if result.zones is not None and len(result.zones):
@@ -112,8 +121,10 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = 
     summary = _summary(result, paths)
     with clock(paths["report_html"].name):
         write_report(result, paths["report_html"], lang=lang, summary=summary)
+    done(f"报告 / report {paths['report_html'].name}", paths["report_html"].name)
     with clock(paths["report_xlsx"].name):
         write_workbook(result, paths["report_xlsx"], lang=lang)
+    done(f"工作簿 / workbook {paths['report_xlsx'].name}", paths["report_xlsx"].name)
     # --- end report and workbook ---
     summary["write_time_s"] = {**clock.times, "total": round(time.perf_counter() - t0, 3)}
     summary["peak_rss_mib"] = peak_rss_mib()
