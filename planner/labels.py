@@ -277,7 +277,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "xl.full_table": ('完整表格见 {file}（{n:,} 行）', 'full table in {file} ({n:,} rows)'),
     "xl.first_rows": ('表中前若干行', 'the first rows'),
     "xl.by_severity": ('每项要求未覆盖人数最多的在前', 'the most severe of each requirement'),
-    "xl.no_file": ('CSV 文件', 'the CSV file'),
+    "xl.all_rows": ('全表共 {n:,} 行', '{n:,} rows in all'),
     "rp.title": ('步行可达性与设施缺口分析报告', 'Walking access and facility gap report'),
     "rp.contents": ('目录', 'Contents'),
     "rp.print": ('打印 / 另存为 PDF', 'Print / save as PDF'),

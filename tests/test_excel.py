@@ -227,3 +227,13 @@ def test_text_is_never_a_formula_or_a_link(tmp_path: Path) -> None:
     assert [c.value for c in cells] == ["=1+1", "http://example.com", None, None, "a"]
     assert all(c.data_type in ("s", "n") and c.hyperlink is None for c in cells)
     wb.close()
+
+
+def test_a_table_without_a_file_says_how_long_it_is(tmp_path: Path, monkeypatch) -> None:
+    from planner.outputs import excel
+
+    monkeypatch.setattr(excel, "MAX_ROWS", 2)
+    wb = load_workbook(excel.write_tables([("compare_compounds", pd.DataFrame({"id": ["a", "b", "c"], "n": [1, 2, 3]}))], tmp_path / "c.xlsx"))
+    rows = list(wb["小区变化"].iter_rows(values_only=True))
+    assert rows[-1][0] == "本表列出 2 行（表中前若干行）；全表共 3 行 / 2 rows shown (the first rows); 3 rows in all"
+    wb.close()

@@ -219,7 +219,7 @@ def _note(sheet: Sheet, shown_rows: int, shown_cols: int) -> str | None:
             parts.append(tr("xl.rows_shown", lang, shown=shown_rows, order=order) if shown_rows else tr("xl.rows_none", lang))
         if shown_cols < cols and shown_rows:
             parts.append(tr("xl.columns_shown", lang, shown=shown_cols, n=cols))
-        parts.append(tr("xl.full_table", lang, file=sheet.file or tr("xl.no_file", lang), n=rows))
+        parts.append(tr("xl.full_table", lang, file=sheet.file, n=rows) if sheet.file else tr("xl.all_rows", lang, n=rows))
         halves.append(sep.join(parts))
     return " / ".join(halves)
 
