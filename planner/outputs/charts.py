@@ -11,8 +11,10 @@ Maps are drawn in the run's metric CRS (metres), so the scale bar is exact. Ever
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -166,6 +168,28 @@ _MAX_LABELS = 40  # 街道 named on the static maps up to this many (a city's hu
 _HAZE = 0.4
 
 
+def _memo(fn):
+    """``fn(obj)`` computed once for the same object while it lives (the report's maps share a run's compounds and
+    network; at city scale their points and road classes take a second each). A few entries, weakly held."""
+    cache: dict[int, tuple[weakref.ref, object]] = {}
+
+    @functools.wraps(fn)
+    def wrapper(obj):
+        hit = cache.get(id(obj))
+        if hit is not None and hit[0]() is obj:
+            return hit[1]
+        value = fn(obj)
+        for key in [k for k, (ref, _) in cache.items() if ref() is None] + list(cache)[: max(0, len(cache) - 3)]:
+            cache.pop(key, None)
+        try:
+            cache[id(obj)] = (weakref.ref(obj), value)
+        except TypeError:  # an object that takes no weak reference is not cached
+            pass
+        return value
+
+    return wrapper
+
+
 def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float = 0.0) -> float:
     """Metres per pixel of a map drawn by :func:`_map_figure` over ``bounds`` (at :data:`_DPI`)."""
     minx, miny, maxx, maxy = bounds
@@ -205,12 +229,9 @@ def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
     return out[:-1]  # no NaN row after the last edge
 
 
-def _network(ax, network, px: float) -> None:
-    """The walk network as a light basemap (major roads a little darker and wider), drawn from its arrays: each
-    class one polyline in one LineCollection, simplified to ``px`` metres a pixel. At city scale (:data:`_HAZE`)
-    only the major roads are drawn, as printed maps generalise; a network without any draws its streets thinner."""
-    if network is None or not network.n_edges:
-        return
+@_memo
+def _road_classes(network) -> tuple[np.ndarray, float, np.ndarray]:
+    """(major road of each edge, metres of minor streets, width and height of the network's box in metres)."""
     streets = network.streets
     attrs = network.edge_attrs
     major = np.zeros(streets.n_edges, dtype=bool)
@@ -220,9 +241,20 @@ def _network(ax, network, px: float) -> None:
         except TypeError:  # lists of highway values (merged OSM ways)
             codes, kinds = pd.factorize(attrs["highway"].astype(str), use_na_sentinel=False)
         major = np.array([any(k in str(h) for k in _MAJOR) for h in kinds], dtype=bool)[codes]
+    return major, float(np.sum(streets.length[~major])), np.ptp(streets.coords, axis=0)
+
+
+def _network(ax, network, px: float) -> None:
+    """The walk network as a light basemap (major roads a little darker and wider), drawn from its arrays: each
+    class one polyline in one LineCollection, simplified to ``px`` metres a pixel. At city scale (:data:`_HAZE`)
+    only the major roads are drawn, as printed maps generalise; a network without any draws its streets thinner."""
+    if network is None or not network.n_edges:
+        return
+    streets = network.streets
+    major, minor_m, box_m = _road_classes(network)
     minor = ~major
-    box_px = np.prod(np.maximum(np.ptp(streets.coords, axis=0) / px, 1.0))
-    city = float(np.sum(streets.length[minor])) / px >= _HAZE * box_px
+    box_px = np.prod(np.maximum(box_m / px, 1.0))
+    city = minor_m / px >= _HAZE * box_px
     for cls, colour, width in ((minor & ~(city & major.any()), "#d0d0d0", 0.3 if city else 0.5), (major, "#a8a8a8", 1.1)):
         if cls.any() and len(line := _street_polyline(streets, cls, px)):
             ax.add_collection(LineCollection([line], colors=colour, linewidths=width, zorder=1))
@@ -255,6 +287,7 @@ def _scale_bar(ax, bounds: tuple[float, float, float, float], lang: str) -> None
                 fontsize=8, zorder=8, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
 
 
+@_memo
 def _points(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     pts = frame.geometry.representative_point()
     return pts.x.to_numpy(), pts.y.to_numpy()

@@ -17,6 +17,7 @@ lists those notes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -333,10 +334,13 @@ def run_sheets(result) -> list[Sheet]:
     sheets.append(Sheet("subdistricts", result.zone_table.reset_index(), file="subdistricts.csv"))
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
     comp = comp.drop(columns=schema.columns_of(comp.columns, "nearest_name"))
-    pts = result.compounds.geometry.representative_point().to_crs(4326)
-    comp.insert(2, "lon", pts.x.round(7).to_numpy())
-    comp.insert(3, "lat", pts.y.round(7).to_numpy())
-    sheets.append(_compound_sheet(comp.reset_index(drop="id" in comp.columns)))
+    comp.insert(2, "lon", np.nan)
+    comp.insert(3, "lat", np.nan)
+    sheet = _compound_sheet(comp.reset_index(drop="id" in comp.columns))
+    if len(sheet.frame):  # the points only for the rows shown
+        pts = result.compounds.geometry.iloc[: len(sheet.frame)].representative_point().to_crs(4326)
+        sheet = dataclasses.replace(sheet, frame=sheet.frame.assign(lon=pts.x.round(7).to_numpy(), lat=pts.y.round(7).to_numpy()))
+    sheets.append(sheet)
     fac = result.facilities.drop(columns="geometry").copy()
     fac_wgs = result.facilities.geometry.to_crs(4326)
     fac["lon"] = fac_wgs.x.round(7)
