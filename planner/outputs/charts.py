@@ -303,15 +303,15 @@ def _palette(values: np.ndarray, colour) -> tuple[list, np.ndarray]:
     return [colour(float(v)) for v in uniq], inverse.ravel()
 
 
-def _dots(ax, x: np.ndarray, y: np.ndarray, palette: tuple[list, np.ndarray], *, worst_last: bool, dot_pt: float = 1.0,
+def _dots(ax, x: np.ndarray, y: np.ndarray, colours: str | tuple[list, np.ndarray], *, worst_last: bool, dot_pt: float = 1.0,
           **scatter) -> None:
-    """Points coloured by ``palette`` (:func:`_palette`): up to :data:`_CITY_POINTS` a scatter (sizes and outlines in
-    ``scatter``), beyond that — a city's compounds a pixel or two apart — dots of ``dot_pt`` points without outline, one
-    marker line per colour (far faster to draw), drawn so that the last colour of the palette (``worst_last``) or
-    the first ends on top."""
-    table, codes = palette
+    """Points in one colour or coloured by a :func:`_palette`: up to :data:`_CITY_POINTS` a scatter (sizes and
+    outlines in ``scatter``), beyond that — a city's compounds a pixel or two apart — dots of ``dot_pt`` points
+    without outline, one marker line per colour (far faster to draw), drawn so that the last colour of the palette
+    (``worst_last``) or the first ends on top."""
+    table, codes = ([colours], np.zeros(len(x), dtype=np.intp)) if isinstance(colours, str) else colours
     if len(x) <= _CITY_POINTS:
-        ax.scatter(x, y, c=table[0] if len(table) == 1 else [table[i] for i in codes.tolist()], **scatter)
+        ax.scatter(x, y, c=colours if isinstance(colours, str) else [table[i] for i in codes.tolist()], **scatter)
         return
     order = range(len(table)) if worst_last else range(len(table) - 1, -1, -1)
     for i in order:
@@ -358,7 +358,7 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
         _dots(ax, cx[reach], cy[reach], _palette(share[reach], completeness_color), worst_last=False, s=sizes[reach],
               edgecolors="#333333", linewidths=0.4, zorder=5)
         if (~reach).any():
-            _dots(ax, cx[~reach], cy[~reach], (["white"], np.zeros(int((~reach).sum()), dtype=np.intp)), worst_last=True,
+            _dots(ax, cx[~reach], cy[~reach], "white", worst_last=True,
                   s=sizes[~reach], edgecolors="black", linewidths=0.9, linestyle="--", zorder=5)
         ramp = [Line2D([], [], marker="o", linestyle="", markerfacecolor=completeness_color(v), markeredgecolor="#333333",
                        markersize=6, label=f"{v * 100:.0f}%") for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
@@ -395,7 +395,7 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
             for n in sorted(set(failed.tolist())):
                 handles.append(Patch(facecolor=colour(n), edgecolor="#67000d", alpha=0.6, label=str(n)))
         cx, cy = _points(result.compounds)
-        _dots(ax, cx, cy, (["#555555"], np.zeros(len(cx), dtype=np.intp)), worst_last=True, dot_pt=0.4, s=4, zorder=4, linewidths=0)
+        _dots(ax, cx, cy, "#555555", worst_last=True, dot_pt=0.4, s=4, zorder=4, linewidths=0)
         _legend(leg, [(tr("ui.failed_rules", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)

@@ -57,6 +57,8 @@ def _columns(frame: pd.DataFrame, *, index: bool) -> list[tuple[object, np.ndarr
     is one this writer does not format like pandas. Values stay in pandas until a block of them is formatted: text
     held by Arrow becomes Python strings a block at a time."""
     out: list[tuple[object, pd.Series | pd.Index]] = []
+    if isinstance(frame.columns, pd.MultiIndex):
+        return None
     if index:
         if isinstance(frame.index, pd.MultiIndex):
             return None
