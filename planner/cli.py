@@ -21,7 +21,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from planner.outputs.write import write_outputs
+    from planner.outputs.write import peak_rss_mib, write_outputs
     from planner.pipeline import run
     from planner.scenario import load_scenario
 
@@ -30,14 +30,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     say(f"情景 / scenario: {scenario.name}")
     result = run(scenario, report=say)
-    say("[写出 / write] 地图与表格 / map and tables")
-    paths = write_outputs(result, args.out, lang=args.lang)
+    say("[写出 / write] 表格、地图、报告与工作簿 / tables, map, report and workbook")
+    paths = write_outputs(result, args.out, lang=args.lang, report=say)
     elapsed = time.perf_counter() - t0
     comp = result.compounds
     rejected = result.layers.rejected
     print(
-        f"完成，用时 {elapsed:.1f} 秒：小区 {len(comp)} 个（{int((~comp['reachable']).sum())} 个无法接入路网），"
-        f"设施 {len(result.facilities)} 个，拒收 {len(rejected)} 行 / done in {elapsed:.1f} s"
+        f"完成，用时 {elapsed:.1f} 秒，内存峰值 {peak_rss_mib():,.0f} MiB：小区 {len(comp)} 个（{int((~comp['reachable']).sum())} 个无法接入路网），"
+        f"设施 {len(result.facilities)} 个，拒收 {len(rejected)} 行 / done in {elapsed:.1f} s, peak memory {peak_rss_mib():,.0f} MiB"
     )
     print(f"地图已写入 / map written to: {paths['map'].resolve()}")
     print(f"报告已写入 / report written to: {paths['report_html'].resolve()}（可打印为 PDF / printable）")

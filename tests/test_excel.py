@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
@@ -95,8 +96,9 @@ def test_numbers_are_numbers_and_widths_are_set(workbook, demo_run: Path) -> Non
     values = {c.value for c in status[f"{chr(ord('A') + _header(status).index('结果'))}"][1:]}
     assert values <= {"达标", "未达标", "无法评价"}
     for sheet in ("街道达标", "小区", "缺口清单"):
+        # XlsxWriter stores the width Excel shows plus the cell padding (5 px at 7 px a character: +0.71)
         widths = [d.width for d in workbook[sheet].column_dimensions.values()]
-        assert widths and all(6 <= w <= 50 for w in widths)
+        assert widths and all(6 <= w <= 50.72 for w in widths)
 
 
 @pytest.mark.parametrize(
@@ -124,4 +126,114 @@ def test_english_workbook(tmp_path: Path) -> None:
     assert wb.sheetnames == ["About", "Sub-districts", "Fields"]
     assert _header(wb["Sub-districts"]) == ["Sub-district ID", "Population", f"Population share within 15 min: {load_taxonomy()['market'].en}", "Status"]
     assert [c.value for c in wb["Sub-districts"][2]] == ["Z01", 1234.0, 0.5, "fail"]
+    wb.close()
+
+
+# ---- the workbook against the run's frames, and the row caps (XlsxWriter, constant-memory mode) ----------------------
+
+
+def _cell(value: object) -> object:
+    """What a sheet cell holds for a frame value: numbers as numbers, NA and "" as empty cells."""
+    if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)) or value == "":
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def test_workbook_holds_the_frames_of_the_run(demo_result, tmp_path: Path) -> None:
+    """Every sheet read back with openpyxl holds the values of its frame (statuses as labels), types kept."""
+    from planner.labels import LABELS
+    from planner.outputs.excel import run_sheets, write_workbook
+
+    path = write_workbook(demo_result, tmp_path / "report.xlsx")
+    wb = load_workbook(path, read_only=True)
+    status = {k.removeprefix("status."): v[0] for k, v in LABELS.items() if k.startswith("status.")}
+    for sheet in run_sheets(demo_result):
+        rows = list(wb[column_label_sheet(sheet.key)].iter_rows(values_only=True))
+        frame = sheet.frame
+        assert len(rows) == len(frame) + 1 and sheet.rows in (None, len(frame))  # the demo is never cut short
+        for j, col in enumerate(frame.columns):
+            got = [r[j] for r in rows[1:]]
+            want = [_cell(v) for v in frame[col].tolist()]
+            if col in ("status", "status_a", "status_b"):
+                want = [status.get(v, v) for v in want]
+            if pd.api.types.is_float_dtype(frame[col]):
+                assert got == pytest.approx(want, nan_ok=True), col
+            else:
+                assert got == want, col
+                assert [type(v) for v in got] == [type(v) for v in want], col
+    wb.close()
+
+
+def column_label_sheet(key: str) -> str:
+    from planner.labels import LABELS
+
+    return LABELS[f"sheet.{key}"][0]
+
+
+def test_long_tables_are_cut_with_a_note(tmp_path: Path, monkeypatch) -> None:
+    """A sheet holds at most MAX_ROWS rows and says where the full table is; the 说明 sheet lists the note."""
+    from planner.outputs import excel
+
+    monkeypatch.setattr(excel, "MAX_ROWS", 7)
+    frame = pd.DataFrame({"zone_id": [f"Z{i:02d}" for i in range(20)], "population": np.arange(20) * 100})
+    path = excel.write_tables([excel.Sheet("subdistricts", frame, file="subdistricts.csv")], tmp_path / "t.xlsx")
+    wb = load_workbook(path)
+    rows = list(wb["街道汇总"].iter_rows(values_only=True))
+    assert rows[1:8] == [(f"Z{i:02d}", i * 100) for i in range(7)]
+    assert len(rows) == 9  # header, 7 rows, note
+    note = rows[8][0]
+    assert note == "本表列出 7 行（表中前若干行）；完整表格见 subdistricts.csv（20 行） / 7 rows shown (the first rows); full table in subdistricts.csv (20 rows)"
+    assert wb["街道汇总"].auto_filter.ref == "A1:B8"  # the note row is outside the filter
+    about = {r[0]: r[1] for r in wb["说明"].iter_rows(values_only=True)}
+    assert about["街道汇总"] == note
+    wb.close()
+
+
+def test_gap_list_keeps_the_most_severe_rows_of_every_requirement(monkeypatch) -> None:
+    from planner.outputs import excel
+
+    gaps = pd.DataFrame({"requirement": ["a"] * 5 + ["b"] * 2, "rank": [1, 2, 3, 4, 5, 1, 2], "unserved": [9, 8, 7, 6, 5, 4, 3]})
+    top = excel._top_rows(gaps, 4, "rank")
+    assert top.index.tolist() == [0, 1, 5, 6]  # ranks 1–2 of a and of b, in table order
+    assert excel._top_rows(gaps, 10, "rank") is gaps
+
+
+@pytest.mark.parametrize(("n_rows", "shown_rows", "shown_cols"), [(3, 3, 12), (40, 40, 4), (400, 0, 4)])
+def test_compound_sheet_within_its_cell_budget(monkeypatch, n_rows: int, shown_rows: int, shown_cols: int) -> None:
+    """All columns while rows × columns fit COMPOUND_CELLS, else the key columns (no per-threshold detail), else none."""
+    from planner.outputs import excel
+
+    monkeypatch.setattr(excel, "COMPOUND_CELLS", 200)
+    cols = {"id": "x", "name": "n", "population": 1.0, "dist_m__market": 1.0}
+    cols |= {f"within_{t}min__market": True for t in (5, 10, 15)} | {f"count_{t}min__market": 1 for t in (5, 10, 15)}
+    cols |= {"minutes__market": 1.0, "nearest_id__market": "F1"}
+    table = pd.DataFrame({k: [v] * n_rows for k, v in cols.items()})
+    sheet = excel._compound_sheet(table)
+    assert sheet.frame.shape == (shown_rows, shown_cols)
+    assert len(sheet.fields) == 12  # 字段说明 still lists every column of compounds.csv
+    if shown_cols < 12:
+        assert list(sheet.frame.columns) == ["id", "name", "population", "dist_m__market"]
+        note = excel._note(sheet, shown_rows, shown_cols)
+        assert "完整表格见 compounds.csv" in note and f"（{n_rows:,} 行）" in note
+        assert ("只列主要的 4 列" in note) == bool(shown_rows)
+
+
+def test_text_is_never_a_formula_or_a_link(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"name": ["=1+1", "http://example.com", "", None, "a"], "n": [1, 2, 3, 4, 5]})
+    wb = load_workbook(write_tables([("x", frame)], tmp_path / "t.xlsx"))
+    cells = [r[0] for r in wb["x"].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == ["=1+1", "http://example.com", None, None, "a"]
+    assert all(c.data_type in ("s", "n") and c.hyperlink is None for c in cells)
+    wb.close()
+
+
+def test_a_table_without_a_file_says_how_long_it_is(tmp_path: Path, monkeypatch) -> None:
+    from planner.outputs import excel
+
+    monkeypatch.setattr(excel, "MAX_ROWS", 2)
+    wb = load_workbook(excel.write_tables([("compare_compounds", pd.DataFrame({"id": ["a", "b", "c"], "n": [1, 2, 3]}))], tmp_path / "c.xlsx"))
+    rows = list(wb["小区变化"].iter_rows(values_only=True))
+    assert rows[-1][0] == "本表列出 2 行（表中前若干行）；全表共 3 行 / 2 rows shown (the first rows); 3 rows in all"
     wb.close()

@@ -11,8 +11,10 @@ Maps are drawn in the run's metric CRS (metres), so the scale bar is exact. Ever
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -157,33 +159,112 @@ def _legend(leg_ax, groups: Sequence[tuple[str, list]]) -> None:
     leg_ax.legend(handles=handles, loc="upper left", borderaxespad=0.0, handletextpad=0.5, handlelength=1.2, fontsize=7, frameon=False)
 
 
-def _network(ax, edges: gpd.GeoDataFrame | None) -> None:
-    """The walk network as a light basemap (major roads a little darker and wider)."""
-    if edges is None or not len(edges):
+_MAJOR = ("primary", "secondary", "trunk", "tertiary")
+_CITY_POINTS = 20_000  # above this many compounds a map draws them as plain dots of one size
+_MAX_LABELS = 40  # 街道 named on the static maps up to this many (a city's hundreds would hide the map)
+# a map is at city scale when its minor streets, end to end, would fill this share of the pixels of the network's
+# bounding box (a grey haze on paper): then only the major roads are drawn. Real district extracts are at ~0.15, a
+# generated 90 k-node city at ~0.7.
+_HAZE = 0.4
+
+
+def _memo(fn):
+    """``fn(obj)`` computed once for the same object while it lives (the report's maps share a run's compounds and
+    network; at city scale their points and road classes take a second each). A few entries, weakly held."""
+    cache: dict[int, tuple[weakref.ref, object]] = {}
+
+    @functools.wraps(fn)
+    def wrapper(obj):
+        hit = cache.get(id(obj))
+        if hit is not None and hit[0]() is obj:
+            return hit[1]
+        value = fn(obj)
+        for key in [k for k, (ref, _) in cache.items() if ref() is None] + list(cache)[: max(0, len(cache) - 3)]:
+            cache.pop(key, None)
+        try:
+            cache[id(obj)] = (weakref.ref(obj), value)
+        except TypeError:  # an object that takes no weak reference is not cached
+            pass
+        return value
+
+    return wrapper
+
+
+def _pixel_m(bounds: tuple[float, float, float, float], *, legend_width: float = 0.0) -> float:
+    """Metres per pixel of a map drawn by :func:`_map_figure` over ``bounds`` (at :data:`_DPI`)."""
+    minx, miny, maxx, maxy = bounds
+    map_w = _WIDTH_IN * (1 - legend_width)
+    height = float(np.clip(map_w * (maxy - miny) / max(maxx - minx, 1.0), 3.2, 8.5))
+    return max((maxx - minx) / map_w, (maxy - miny) / height, 1e-6) / _DPI
+
+
+def _print_scale(coords: np.ndarray, offsets: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which vertices of the polylines ``coords[offsets[e]:offsets[e + 1]]`` a map at ``px`` metres a pixel needs:
+    (vertex kept, edge drawn, edge of each vertex). A vertex in the same pixel cell as the one before it is dropped
+    unless it ends its edge; an edge that never leaves the cell of its first vertex is not drawn."""
+    edge_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    cell = np.floor(coords / px).astype(np.int64)
+    moved = np.ones(len(coords), dtype=bool)
+    moved[1:] = (cell[1:] != cell[:-1]).any(axis=1)
+    ends = np.zeros(len(coords), dtype=bool)
+    ends[offsets[:-1]] = True
+    leaves = np.add.reduceat((moved & ~ends).astype(np.int64), offsets[:-1]) > 0
+    ends[offsets[1:] - 1] = True
+    return ends | moved, leaves, edge_of
+
+
+def _street_polyline(streets, draw: np.ndarray, px: float) -> np.ndarray:
+    """The edges where ``draw`` is set as one (m, 2) polyline with a NaN row between edges, simplified to print
+    scale by :func:`_print_scale`."""
+    edges = np.flatnonzero(draw)
+    counts = streets.offsets[edges + 1] - streets.offsets[edges]
+    offsets = np.r_[0, np.cumsum(counts)]
+    take = np.repeat(streets.offsets[edges] - offsets[:-1], counts) + np.arange(offsets[-1])
+    coords = streets.coords[take]
+    keep, leaves, edge_of = _print_scale(coords, offsets, px)
+    kept = np.flatnonzero(keep & leaves[edge_of])
+    gaps = np.cumsum(leaves) - 1  # NaN rows before each drawn edge's vertices
+    out = np.full((len(kept) + int(leaves.sum()), 2), np.nan)
+    out[np.arange(len(kept)) + gaps[edge_of[kept]]] = coords[kept]
+    return out[:-1]  # no NaN row after the last edge
+
+
+@_memo
+def _road_classes(network) -> tuple[np.ndarray, float, np.ndarray]:
+    """(major road of each edge, metres of minor streets, width and height of the network's box in metres)."""
+    streets = network.streets
+    attrs = network.edge_attrs
+    major = np.zeros(streets.n_edges, dtype=bool)
+    if "highway" in attrs.columns:
+        try:
+            codes, kinds = pd.factorize(attrs["highway"], use_na_sentinel=False)
+        except TypeError:  # lists of highway values (merged OSM ways)
+            codes, kinds = pd.factorize(attrs["highway"].astype(str), use_na_sentinel=False)
+        major = np.array([any(k in str(h) for k in _MAJOR) for h in kinds], dtype=bool)[codes]
+    return major, float(np.sum(streets.length[~major])), np.ptp(streets.coords, axis=0)
+
+
+def _network(ax, network, px: float) -> None:
+    """The walk network as a light basemap (major roads a little darker and wider), drawn from its arrays: each
+    class one polyline in one LineCollection, simplified to ``px`` metres a pixel. At city scale (:data:`_HAZE`)
+    only the major roads are drawn, as printed maps generalise; a network without any draws its streets thinner."""
+    if network is None or not network.n_edges:
         return
-    lines, major = [], []
-    highway = edges["highway"].astype(str).to_numpy() if "highway" in edges.columns else np.full(len(edges), "")
-    for geom, hw in zip(edges.geometry.to_numpy(), highway, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        parts = geom.geoms if geom.geom_type == "MultiLineString" else [geom]
-        is_major = any(k in hw for k in ("primary", "secondary", "trunk", "tertiary"))
-        for part in parts:
-            lines.append(np.asarray(part.coords)[:, :2])
-            major.append(is_major)
-    major_arr = np.array(major, dtype=bool)
-    segs = np.array(lines, dtype=object)
-    if (~major_arr).any():
-        ax.add_collection(LineCollection(list(segs[~major_arr]), colors="#d0d0d0", linewidths=0.5, zorder=1))
-    if major_arr.any():
-        ax.add_collection(LineCollection(list(segs[major_arr]), colors="#a8a8a8", linewidths=1.1, zorder=1))
+    streets = network.streets
+    major, minor_m, box_m = _road_classes(network)
+    minor = ~major
+    box_px = np.prod(np.maximum(box_m / px, 1.0))
+    city = minor_m / px >= _HAZE * box_px
+    for cls, colour, width in ((minor & ~(city & major.any()), "#d0d0d0", 0.3 if city else 0.5), (major, "#a8a8a8", 1.1)):
+        if cls.any() and len(line := _street_polyline(streets, cls, px)):
+            ax.add_collection(LineCollection([line], colors=colour, linewidths=width, zorder=1))
 
 
 def _zones_outline(ax, zones: gpd.GeoDataFrame | None, *, labels: bool = True) -> None:
     if zones is None or not len(zones):
         return
     zones.boundary.plot(ax=ax, color="#3f007d", linewidth=1.2, linestyle=(0, (5, 3)), zorder=3)
-    if labels:
+    if labels and len(zones) <= _MAX_LABELS:
         for name, pt in zip(zones["name"].astype(str), zones.geometry.representative_point(), strict=True):
             ax.annotate(name, (pt.x, pt.y), ha="center", va="center", fontsize=8, color="#3f007d", zorder=6,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.75})
@@ -206,9 +287,38 @@ def _scale_bar(ax, bounds: tuple[float, float, float, float], lang: str) -> None
                 fontsize=8, zorder=8, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
 
 
+@_memo
 def _points(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     pts = frame.geometry.representative_point()
     return pts.x.to_numpy(), pts.y.to_numpy()
+
+
+def _palette(values: np.ndarray, colour) -> tuple[list, np.ndarray]:
+    """``colour(v)`` once per distinct value (NaN included): the colours in ascending value order and each value's
+    position among them."""
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return [], np.zeros(0, dtype=np.intp)
+    uniq, inverse = np.unique(values, return_inverse=True, equal_nan=True)
+    return [colour(float(v)) for v in uniq], inverse.ravel()
+
+
+def _dots(ax, x: np.ndarray, y: np.ndarray, colours: str | tuple[list, np.ndarray], *, worst_last: bool, dot_pt: float = 1.0,
+          **scatter) -> None:
+    """Points in one colour or coloured by a :func:`_palette`: up to :data:`_CITY_POINTS` a scatter (sizes and
+    outlines in ``scatter``), beyond that — a city's compounds a pixel or two apart — dots of ``dot_pt`` points
+    without outline, one marker line per colour (far faster to draw), drawn so that the last colour of the palette
+    (``worst_last``) or the first ends on top."""
+    table, codes = ([colours], np.zeros(len(x), dtype=np.intp)) if isinstance(colours, str) else colours
+    if len(x) <= _CITY_POINTS:
+        ax.scatter(x, y, c=colours if isinstance(colours, str) else [table[i] for i in codes.tolist()], **scatter)
+        return
+    order = range(len(table)) if worst_last else range(len(table) - 1, -1, -1)
+    for i in order:
+        pick = codes == i
+        if pick.any():
+            ax.plot(x[pick], y[pick], linestyle="", marker="o", markersize=dot_pt, markeredgewidth=0, color=table[i],
+                    alpha=scatter.get("alpha"), zorder=scatter.get("zorder"))
 
 
 def _size(population: pd.Series, lo: float = 8, hi: float = 60) -> np.ndarray:
@@ -228,7 +338,7 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(comp, result.facilities, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.22, extra_height=0.9)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.22))
         _zones_outline(ax, result.zones)
         fac = result.facilities
         handles = []
@@ -245,11 +355,11 @@ def overview_map(result, *, lang: str = "zh") -> bytes:
         cx, cy = _points(comp)
         sizes = _size(comp["population"])
         share = table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx[reach], cy[reach], s=sizes[reach], c=[completeness_color(s) for s in share[reach]],
-                   edgecolors="#333333", linewidths=0.4, zorder=5)
+        _dots(ax, cx[reach], cy[reach], _palette(share[reach], completeness_color), worst_last=False, s=sizes[reach],
+              edgecolors="#333333", linewidths=0.4, zorder=5)
         if (~reach).any():
-            ax.scatter(cx[~reach], cy[~reach], s=sizes[~reach], c="white", edgecolors="black", linewidths=0.9,
-                       linestyle="--", zorder=5)
+            _dots(ax, cx[~reach], cy[~reach], "white", worst_last=True,
+                  s=sizes[~reach], edgecolors="black", linewidths=0.9, linestyle="--", zorder=5)
         ramp = [Line2D([], [], marker="o", linestyle="", markerfacecolor=completeness_color(v), markeredgecolor="#333333",
                        markersize=6, label=f"{v * 100:.0f}%") for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
         ramp.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", markersize=6,
@@ -269,7 +379,7 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(zones if zones is not None and len(zones) else result.compounds)
         fig, ax, leg = _map_figure(bounds, legend_width=0.2)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.2))
         fails = table[table["status"] == "fail"].groupby("subdistrict").size()
         handles = []
         if zones is not None and len(zones):
@@ -278,12 +388,14 @@ def compliance_map(result, *, lang: str = "zh") -> bytes:
             colour = lambda n: _REDS(0.12 + 0.6 * n / worst) if n else "#f7fcf5"  # noqa: E731
             zones.plot(ax=ax, color=[colour(n) for n in failed], alpha=0.6, edgecolor="#67000d", linewidth=1.0, zorder=2)
             for name, n, pt in zip(zones["name"].astype(str), failed, zones.geometry.representative_point(), strict=True):
+                if len(zones) > _MAX_LABELS:  # a city's hundreds of 街道: the colours and the legend say it
+                    break
                 ax.annotate(f"{name}\n{tr('ui.failed_rules', lang)} {n}", (pt.x, pt.y), ha="center", va="center", fontsize=8, zorder=6,
                             bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#67000d", "lw": 0.5, "alpha": 0.85})
             for n in sorted(set(failed.tolist())):
                 handles.append(Patch(facecolor=colour(n), edgecolor="#67000d", alpha=0.6, label=str(n)))
         cx, cy = _points(result.compounds)
-        ax.scatter(cx, cy, s=4, c="#555555", zorder=4, linewidths=0)
+        _dots(ax, cx, cy, "#555555", worst_last=True, dot_pt=0.4, s=4, zorder=4, linewidths=0)
         _legend(leg, [(tr("ui.failed_rules", lang), handles)])
         _scale_bar(ax, bounds, lang)
         return _png(fig)
@@ -294,19 +406,18 @@ def gaps_map(result, *, lang: str = "zh") -> bytes:
     comp = result.compounds
     gaps = result.gaps if result.gaps is not None else pd.DataFrame(columns=["compound_id", "requirement"])
     per = gaps.groupby("compound_id")["requirement"].nunique()
-    n = np.array([int(per.get(str(i), 0)) for i in comp.index.astype(str)])  # gap rows name compounds by index
+    n = per.reindex(comp.index.astype(str)).fillna(0).to_numpy(dtype=int)  # gap rows name compounds by index
     with _style():
         bounds = _frame(comp, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.2)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.2))
         _zones_outline(ax, result.zones)
         cx, cy = _points(comp)
         top = max(1, int(n.max()) if len(n) else 1)
         colour = lambda k: "#1a9850" if k == 0 else _REDS(0.25 + 0.7 * (k - 1) / max(top - 1, 1))  # noqa: E731
-        colors = [colour(k) for k in n]
         order = np.argsort(n)
-        ax.scatter(cx[order], cy[order], s=_size(comp["population"])[order], c=[colors[i] for i in order],
-                   edgecolors="#333333", linewidths=0.4, zorder=5)
+        _dots(ax, cx[order], cy[order], _palette(n[order], colour), worst_last=True, s=_size(comp["population"])[order],
+              edgecolors="#333333", linewidths=0.4, zorder=5)
         steps = sorted({0, *np.unique(np.linspace(1, top, num=min(top, 5)).round().astype(int)).tolist()})
         handles = [Patch(facecolor=colour(k), edgecolor="#333333", label=str(k)) for k in steps]
         _legend(leg, [(tr("ui.gap_count_legend", lang), handles)])
@@ -321,12 +432,12 @@ def sites_map(result, sites: gpd.GeoDataFrame, *, lang: str = "zh") -> bytes:
     with _style():
         bounds = _frame(comp, sites, result.zones)
         fig, ax, leg = _map_figure(bounds, legend_width=0.26)
-        _network(ax, result.network.edges)
+        _network(ax, result.network, _pixel_m(bounds, legend_width=0.26))
         _zones_outline(ax, result.zones)
         cx, cy = _points(comp)
         share = result.coverage.table["completeness"].reindex(comp.index).to_numpy(dtype=float)
-        ax.scatter(cx, cy, s=_size(comp["population"]) * 0.6, c=[completeness_color(s) for s in share], alpha=0.55,
-                   edgecolors="#555555", linewidths=0.3, zorder=4)
+        _dots(ax, cx, cy, _palette(share, completeness_color), worst_last=False, s=_size(comp["population"]) * 0.6, alpha=0.55,
+              edgecolors="#555555", linewidths=0.3, zorder=4)
         tasks = sites["task"].astype(str) if "task" in sites.columns else pd.Series("", index=sites.index)
         handles = []
         for task in dict.fromkeys(tasks):

@@ -27,15 +27,21 @@ from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
 from planner.outputs.fonts import font_faces
 from planner.outputs.style import completeness_color
+from planner.progress import bar
 from planner.schema import ALL_ZONES, CITY
 
-__all__ = ["build_report", "write_report", "SECTION_IDS"]
+__all__ = ["build_report", "write_report", "network_length_km", "SECTION_IDS"]
 
 log = logging.getLogger(__name__)
 
 #: ids of the report's sections, in order (``sites`` only when the run has suggested sites)
 SECTION_IDS = ("summary", "compliance", "gaps", "sites", "methods")
 _MARK = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
+
+
+def network_length_km(network) -> float:
+    """Total street length of a :class:`~planner.network.build.WalkNetwork` in km, from its arrays (no GeoDataFrame)."""
+    return float(np.sum(network.streets.length) / 1000.0)
 
 
 def write_report(result, path: str | Path, *, lang: str = "zh", summary: dict | None = None, gap_rows: int = 5) -> Path:
@@ -66,20 +72,26 @@ def build_report(result, *, lang: str = "zh", summary: dict | None = None, gap_r
     sc = result.scenario
     rules = {r.id: r for r in rules_for(sc.standards.preset, sc.standards.overrides)}
     numbering = _rule_numbers(result, rules)
-    sections = [
-        _summary_section(result, lang),
-        _compliance_section(result, lang, rules, numbering),
-        _gaps_section(result, lang, gap_rows),
-    ]
     sites = getattr(result, "sites", None)
     curve = getattr(result, "coverage_curve", None)
+    builders = [
+        lambda: _summary_section(result, lang),
+        lambda: _compliance_section(result, lang, rules, numbering),
+        lambda: _gaps_section(result, lang, gap_rows),
+    ]
     if (sites is not None and len(sites)) or (curve is not None and len(curve)):
-        sections.append(_sites_section(result, lang, sites, curve))
-    sections.append(_methods_section(result, lang, rules, numbering, summary or {}))
-    body = _cover(result, lang, [(s.sid, s.title) for s in sections]) + "".join(
-        s.html(number) for number, s in enumerate(sections, start=1)
-    )
-    fonts = font_faces(body) if embed_font else ""
+        builders.append(lambda: _sites_section(result, lang, sites, curve))
+    builders.append(lambda: _methods_section(result, lang, rules, numbering, summary or {}))
+    with bar(desc="写出 / writing report.html", total=len(builders) + 1, unit="part") as pbar:
+        sections = []
+        for build in builders:  # each map takes a few seconds at city scale
+            sections.append(build())
+            pbar.update(1)
+        body = _cover(result, lang, [(s.sid, s.title) for s in sections]) + "".join(
+            s.html(number) for number, s in enumerate(sections, start=1)
+        )
+        fonts = font_faces(body) if embed_font else ""
+        pbar.update(1)
     title = html.escape(f"{sc.name} — {tr('rp.title', lang)}")
     return (
         f"<!doctype html>\n<html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">"
@@ -423,7 +435,7 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         (tr("rp.max_snap", lang), f"{sc.max_snap_m:g} m"),
         (tr("rp.search_limit", lang), f"{sc.search_limit_m:,.0f} m"),
         (tr("rp.crs", lang), f"{result.crs.to_string()}（{result.crs.name}）" if lang == "zh" else f"{result.crs.to_string()} ({result.crs.name})"),
-        (tr("rp.network", lang), tr("rp.network_size", lang, n=len(result.network.nodes), e=len(result.network.edges), km=result.network.total_length_km)),
+        (tr("rp.network", lang), tr("rp.network_size", lang, n=result.network.n_nodes, e=result.network.n_edges, km=network_length_km(result.network))),
         (tr("rp.preset", lang), sc.standards.preset + ("" if not sc.standards.overrides else " + " + ", ".join(f"{k} = {v:g}" for k, v in sc.standards.overrides.items()))),
     ]
     param_html = _table([tr("rp.parameter", lang), tr("ui.value", lang)], [[_e(a), _e(b)] for a, b in params], cls="params")

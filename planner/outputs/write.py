@@ -6,6 +6,10 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,11 +20,12 @@ from planner import __version__, schema
 from planner.outputs.compare import write_zone_outlines
 from planner.outputs.excel import write_workbook
 from planner.outputs.maps import gap_map, save_map
-from planner.outputs.report import write_report
+from planner.outputs.report import network_length_km, write_report
+from planner.outputs.tables import write_csv
 from planner.pipeline import RunResult
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
-__all__ = ["write_outputs", "OUTPUT_FILES"]
+__all__ = ["write_outputs", "OUTPUT_FILES", "peak_rss_mib"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ OUTPUT_FILES = {
     "subdistricts_csv": "subdistricts.csv",
     "compounds_csv": "compounds.csv",
     "compounds_gpkg": "compounds.gpkg",
+    "compounds_parquet": "compounds.parquet",
     "facilities_csv": "facilities.csv",
     "catchments_csv": "catchments.csv",
     "compliance_csv": "compliance.csv",
@@ -44,8 +50,8 @@ OUTPUT_FILES = {
 
 
 def _csv(frame: pd.DataFrame, path: Path, *, index: bool) -> None:
-    # UTF-8 with BOM so that Excel on Chinese Windows opens it without mojibake
-    frame.replace([np.inf, -np.inf], np.nan).to_csv(path, index=index, encoding="utf-8-sig", float_format="%.6g")
+    # UTF-8 with BOM so that Excel on Chinese Windows opens it without mojibake; ±inf written as empty fields
+    write_csv(frame, path, index=index, float_format="%.6g")
 
 
 def _digest(path: Path) -> str:
@@ -56,58 +62,114 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(result: RunResult, out_dir: str | Path, *, lang: str | None = None) -> dict[str, Path]:
-    """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths."""
+class _Clock:
+    """Seconds spent writing each output file (``summary.json``'s ``write_time_s``)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t, 3)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def write_outputs(
+    result: RunResult, out_dir: str | Path, *, lang: str | None = None, report: Callable[[str], None] | None = None
+) -> dict[str, Path]:
+    """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths.
+
+    ``summary.json`` is written last, with the seconds spent on each file (``write_time_s``) and the peak memory of
+    the run (``peak_rss_mib``). ``report`` is called with a one-line message as each group of files is written.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lang = lang or result.scenario.language
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+    clock = _Clock()
+    t0 = time.perf_counter()
+    say = report or (lambda msg: log.info("%s", msg))
 
-    _write_tables(result, paths)
-    _write_map(result, paths["map"], lang=lang)
-    paths.update(_write_siting(result, out))
-    # --- 街道 outlines (compare), then after summary.json the report and workbook (planner.outputs.report, planner.outputs.excel) ---
+    def done(what: str, *names: str) -> None:
+        seconds = sum(clock.times.get(n, 0.0) for n in names)
+        say(f"    {what}：{seconds:.1f} 秒 / {seconds:.1f} s")
+
+    _write_tables(result, paths, clock)
+    done("表格 / tables (CSV, GeoPackage, GeoParquet)", *(p.name for p in paths.values()))
+    with clock(paths["map"].name):
+        _write_map(result, paths["map"], lang=lang)
+    done(f"地图 / map {paths['map'].name}", paths["map"].name)
+    paths.update(_write_siting(result, out, clock))
+    # --- 街道 outlines (compare), then the report and workbook (planner.outputs.report, planner.outputs.excel) ---
     if result.zones is not None and len(result.zones):
-        write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
+        with clock(paths["subdistricts_gpkg"].name):
+            write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
     else:
         paths.pop("subdistricts_gpkg")
 
     summary = _summary(result, paths)
-    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
-    write_report(result, paths["report_html"], lang=lang, summary=summary)
-    write_workbook(result, paths["report_xlsx"], lang=lang)
+    with clock(paths["report_html"].name):
+        write_report(result, paths["report_html"], lang=lang, summary=summary)
+    done(f"报告 / report {paths['report_html'].name}", paths["report_html"].name)
+    with clock(paths["report_xlsx"].name):
+        write_workbook(result, paths["report_xlsx"], lang=lang)
+    done(f"工作簿 / workbook {paths['report_xlsx'].name}", paths["report_xlsx"].name)
     # --- end report and workbook ---
+    summary["write_time_s"] = {**clock.times, "total": round(time.perf_counter() - t0, 3)}
+    summary["peak_rss_mib"] = peak_rss_mib()
+    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     log.info("outputs written to %s", out)
     return paths
 
 
-def _write_tables(result: RunResult, paths: dict[str, Path]) -> None:
-    """The compound, facility, 街道, catchment, compliance, gap, circle and rejected-row tables.
+def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> None:
+    """The compound, facility, 街道, catchment, compliance, gap, circle and rejected-row tables; the compounds also
+    as GeoPackage and GeoParquet (WGS84, with the nearest facilities' names).
 
     Tables the run does not have (compliance, gaps, circles) are written nowhere and dropped from ``paths``.
     """
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
-    comp_out = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry, crs=result.crs).to_crs(4326)
-    _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
-    gpkg = comp_out.replace([np.inf, -np.inf], np.nan)
-    gpkg.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False)
+    with clock(paths["compounds_csv"].name):
+        _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
+    geo = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry.to_crs(4326), crs=4326)
+    infinite = [c for c in comp.columns if comp[c].dtype.kind in "fO" and comp[c].isin([np.inf, -np.inf]).any()]
+    if infinite:  # ±inf (no facility within the search limit) as NULL; only these columns are copied
+        geo[infinite] = geo[infinite].replace([np.inf, -np.inf], np.nan)
+    with clock(paths["compounds_gpkg"].name):
+        geo.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False, use_arrow=True)
+    with clock(paths["compounds_parquet"].name):
+        geo.to_parquet(paths["compounds_parquet"], index=False)
+    del geo
     fac = result.facilities.drop(columns="geometry").copy()
     fac_wgs = result.facilities.geometry.to_crs(4326)
     fac["lon"] = fac_wgs.x.round(7)
     fac["lat"] = fac_wgs.y.round(7)
-    _csv(fac, paths["facilities_csv"], index=False)
-    _csv(result.zone_table, paths["subdistricts_csv"], index=True)
-    _csv(result.coverage.catchments, paths["catchments_csv"], index=False)
-    if result.compliance is not None:
-        _csv(result.compliance.table, paths["compliance_csv"], index=False)
-    if result.gaps is not None:
-        _csv(result.gaps, paths["gaps_csv"], index=False)
-    if result.circles is not None:
-        _csv(result.circles, paths["circles_csv"], index=False)
-    for key in ("compliance_csv", "gaps_csv", "circles_csv"):
-        if not paths[key].exists():
+    tables = {
+        "facilities_csv": fac,
+        "subdistricts_csv": result.zone_table,
+        "catchments_csv": result.coverage.catchments,
+        "compliance_csv": result.compliance.table if result.compliance is not None else None,
+        "gaps_csv": result.gaps,
+        "circles_csv": result.circles,
+        "rejected_csv": result.layers.rejected,
+    }
+    for key, table in tables.items():
+        if table is None:
             paths.pop(key)
-    _csv(result.layers.rejected, paths["rejected_csv"], index=False)
+            continue
+        with clock(paths[key].name):
+            _csv(table, paths[key], index=key == "subdistricts_csv")
 
 
 def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
@@ -142,6 +204,16 @@ def _json_default(value: object) -> object:
     raise TypeError(type(value))
 
 
+def _components(network) -> int:
+    """Connected components of the walk network (isolated nodes count), from its arrays."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    st = network.streets
+    graph = coo_array((np.ones(st.n_edges, dtype=np.int8), (st.u, st.v)), shape=(st.n_nodes, st.n_nodes))
+    return int(connected_components(graph, directed=False, return_labels=False))
+
+
 def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
     sc = result.scenario
     layers = {}
@@ -174,10 +246,10 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "max_snap_m": sc.max_snap_m,
         "categories": list(cats),
         "network": {
-            "nodes": len(result.network.nodes),
-            "edges": len(result.network.edges),
-            "length_km": round(result.network.total_length_km, 3),
-            "components": result.network.n_components(),
+            "nodes": result.network.n_nodes,
+            "edges": result.network.n_edges,
+            "length_km": round(network_length_km(result.network), 3),
+            "components": _components(result.network),
         },
         "layers": layers,
         "compounds": {
@@ -205,7 +277,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
     }
 
 
-def _write_siting(result: RunResult, out: Path) -> dict[str, Path]:
+def _write_siting(result: RunResult, out: Path, clock: _Clock) -> dict[str, Path]:
     """sites.csv / sites.gpkg (WGS84), coverage_curve.csv and pairs.csv, when the scenario asked for siting."""
     written: dict[str, Path] = {}
     sites = result.sites
@@ -214,21 +286,25 @@ def _write_siting(result: RunResult, out: Path) -> dict[str, Path]:
     wgs = sites.to_crs(4326)
     table = wgs.drop(columns="geometry").assign(lon=wgs.geometry.x.round(7), lat=wgs.geometry.y.round(7))
     written["sites_csv"] = out / "sites.csv"
-    _csv(table, written["sites_csv"], index=False)
+    with clock("sites.csv"):
+        _csv(table, written["sites_csv"], index=False)
     written["sites_gpkg"] = out / "sites.gpkg"
     if written["sites_gpkg"].exists():
         written["sites_gpkg"].unlink()
     if len(wgs):
-        wgs.to_file(written["sites_gpkg"], layer="sites", driver="GPKG", engine="pyogrio", index=False)
+        with clock("sites.gpkg"):
+            wgs.to_file(written["sites_gpkg"], layer="sites", driver="GPKG", engine="pyogrio", index=False)
     else:
         written.pop("sites_gpkg")
     curve = result.coverage_curve
     if curve is not None and len(curve):
         written["coverage_curve_csv"] = out / "coverage_curve.csv"
-        _csv(curve, written["coverage_curve_csv"], index=False)
+        with clock("coverage_curve.csv"):
+            _csv(curve, written["coverage_curve_csv"], index=False)
     if result.pairs is not None:
         written["pairs_csv"] = out / "pairs.csv"
-        _csv(result.pairs, written["pairs_csv"], index=False)
+        with clock("pairs.csv"):
+            _csv(result.pairs, written["pairs_csv"], index=False)
     return written
 
 
