@@ -21,8 +21,8 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from planner.outputs.write import peak_rss_mib, write_outputs
-    from planner.pipeline import run
+    from planner.outputs.write import write_outputs
+    from planner.pipeline import peak_rss_mib, run
     from planner.scenario import load_scenario
 
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))

@@ -6,7 +6,6 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +21,10 @@ from planner.outputs.excel import write_workbook
 from planner.outputs.maps import gap_map, save_map
 from planner.outputs.report import network_length_km, write_report
 from planner.outputs.tables import write_csv
-from planner.pipeline import RunResult
+from planner.pipeline import RunResult, peak_rss_mib
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
-__all__ = ["write_outputs", "OUTPUT_FILES", "peak_rss_mib"]
+__all__ = ["write_outputs", "OUTPUT_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +76,6 @@ class _Clock:
             self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t, 3)
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
-
-
 def write_outputs(
     result: RunResult, out_dir: str | Path, *, lang: str | None = None, report: Callable[[str], None] | None = None
 ) -> dict[str, Path]:
@@ -128,6 +119,7 @@ def write_outputs(
     # --- end report and workbook ---
     summary["write_time_s"] = {**clock.times, "total": round(time.perf_counter() - t0, 3)}
     summary["peak_rss_mib"] = peak_rss_mib()
+    summary["stage_peak_rss_mib"] = dict(result.peak_rss_mib)  # at the end of each stage of the run
     paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     log.info("outputs written to %s", out)
     return paths
