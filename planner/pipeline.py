@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.spatial import ConvexHull, QhullError
 
 from planner import schema
 from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
@@ -284,7 +285,14 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
 def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:
     """Move compounds and facilities farther than ``buffer_m`` beyond the network's convex hull to the rejected rows."""
     st = network.streets
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([st.node_x, st.node_y]))).buffer(buffer_m)
+    xy = np.column_stack([st.node_x, st.node_y])
+    if len(xy) > 1000:  # the hull's corners first (qhull, fast), so GEOS builds the same hull from a few points
+        try:
+            xy = xy[ConvexHull(xy).vertices]
+        except QhullError:  # all nodes on one line: GEOS handles the degenerate hull
+            pass
+    hull = shapely.convex_hull(shapely.multipoints(xy)).buffer(buffer_m)
+    shapely.prepare(hull)  # tested against every compound and facility
     detail = f"距路网范围超过 {buffer_m:.0f} 米 / more than {buffer_m:.0f} m beyond the network"
     old = layers.layer_set
     facilities, fac = _layers.reject_outside(old.facilities, layers.facilities, hull, detail)

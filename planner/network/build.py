@@ -192,17 +192,18 @@ def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int) ->
     """The walk rule on tag columns (str arrays, "" where a way has no such tag): foot=yes|designated|permissive
     walks anything but construction/proposed/planned/abandoned/razed; otherwise foot=no, access=no|private,
     area=yes, service=private and the excluded highway values do not."""
-    empty = np.full(n, "", dtype=object)
-    highway, foot, access, service, area = (tags.get(k, empty) for k in ("highway", "foot", "access", "service", "area"))
-    foot_ok = _isin(foot, _FOOT_YES)
-    barred = _isin(foot, ("no",)) | _isin(access, ("no", "private")) | _isin(area, ("yes",)) | _isin(service, ("private",))
-    return np.where(foot_ok, ~_isin(highway, _NEVER), ~barred & ~_isin(highway, tuple(exclude)))
+    codes = {k: pd.factorize(tags[k], use_na_sentinel=False) for k in ("highway", "foot", "access", "service", "area") if k in tags}
 
+    def isin(key: str, choices: tuple[str, ...]) -> np.ndarray:
+        """Rows whose ``key`` tag is one of ``choices`` (tested once per distinct value of the column)."""
+        if key not in codes:
+            return np.full(n, "" in choices)
+        code, distinct = codes[key]
+        return np.isin(np.asarray(distinct, dtype=object), np.asarray(choices, dtype=object))[code]
 
-def _isin(values: np.ndarray, choices: tuple[str, ...]) -> np.ndarray:
-    """``np.isin`` for a column of a few distinct strings (tested once per distinct value)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    return np.isin(np.asarray(distinct, dtype=object), np.asarray(choices, dtype=object))[codes]
+    foot_ok = isin("foot", _FOOT_YES)
+    barred = isin("foot", ("no",)) | isin("access", ("no", "private")) | isin("area", ("yes",)) | isin("service", ("private",))
+    return np.where(foot_ok, ~isin("highway", _NEVER), ~barred & ~isin("highway", tuple(exclude)))
 
 
 def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
