@@ -96,7 +96,6 @@ def read_osm(path: str | Path) -> OsmExtract:
     return extract
 
 
-_OPL_LINE = re.compile(r"^w(-?\d+) T(\S*) N(\S*)$", re.MULTILINE)
 _OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
 
 
@@ -104,12 +103,10 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
     """The highway ways of ``path`` with their node locations, without a Python call per way or node.
 
     osmium's own handlers do the work — node locations cached, ways with a ``highway`` tag kept, written as OPL
-    text with each node's location — and the text is parsed in bulk (numbers with numpy, tags with Arrow's
-    regular expressions). Returns the ways (nodes without a location left out, then ways with fewer than two
+    text with each node's location — and the text is parsed in bulk by Arrow's CSV reader (:func:`_parse_opl`),
+    the tags once per distinct tag text. Returns the ways (nodes without a location left out, then ways with fewer than two
     nodes) and the number of way nodes without a location.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     with (
         tempfile.TemporaryDirectory(prefix="planner-osm-") as tmp,
@@ -126,46 +123,18 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
         finally:
             writer.close()
         steps.update(1)
-        text = out.read_text(encoding="utf-8")
+        data = out.read_bytes()
         steps.update(1)
-    lines = _OPL_LINE.findall(text)
-    del text
-    ids = np.fromiter((int(w) for w, _, _ in lines), dtype=np.int64, count=len(lines))
-    node_fields = [n for _, _, n in lines]
-    tag_fields = pa.array([t for _, t, _ in lines], type=pa.string())
-    del lines
-    counts = np.fromiter((f.count(",") + 1 if f else 0 for f in node_fields), dtype=np.int64, count=len(node_fields))
-    joined = ",".join(node_fields)
-    del node_fields
-    numbers = np.fromstring(joined.replace("n", " ").replace("x", " ").replace("y", " ").replace(",", " "), sep=" ")
-    if len(numbers) == 3 * int(counts.sum()):
-        refs = numbers[0::3].astype(np.int64)
-        lon, lat = numbers[1::3], numbers[2::3]
-        if np.abs(numbers[0::3]).max(initial=0) >= 2**53:  # ids beyond float precision: read them as integers
-            refs = np.asarray([int(t[1 : t.index("x")]) for t in joined.split(",") if t], dtype=np.int64)
-    else:  # some nodes have no location ("n42xy"): token by token
-        refs_l, lon_l, lat_l = [], [], []
-        for tok in joined.split(","):
-            if not tok:
-                continue
-            ref, rest = tok[1:].split("x", 1)
-            lo, la = rest.split("y", 1)
-            refs_l.append(int(ref))
-            lon_l.append(float(lo) if lo else np.nan)
-            lat_l.append(float(la) if la else np.nan)
-        refs, lon, lat = np.asarray(refs_l, dtype=np.int64), np.asarray(lon_l), np.asarray(lat_l)
-    del joined, numbers
+    ids, counts, refs, lon, lat, tag_codes, tag_texts = _parse_opl(data)
+    del data
     valid = np.isfinite(lon) & np.isfinite(lat)
     way_of = np.repeat(np.arange(len(counts)), counts)
     n_valid = np.bincount(way_of[valid], minlength=len(counts))
     keep = n_valid >= 2
     vert = valid & keep[way_of]
-    tags = {}
-    for key in _WAY_TAGS:
-        found = pc.extract_regex(tag_fields, rf"(?:^|,){re.escape(key)}=(?P<v>[^,]*)")
-        coded = pc.dictionary_encode(pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), ""))
-        distinct = np.array([_unescape(v) for v in coded.dictionary.to_pylist()] or [""], dtype=object)
-        tags[key] = distinct[coded.indices.to_numpy(zero_copy_only=False)][keep]
+    # the tags of each distinct tag text (few: a city's ways share their highway/name combinations), then per way
+    parsed = [_opl_tags(text) for text in tag_texts]
+    tags = {key: np.array([d.get(key, "") for d in parsed] or [""], dtype=object)[tag_codes][keep] for key in _WAY_TAGS}
     ways = OsmWays(
         osm_id=ids[keep],
         offsets=np.r_[0, np.cumsum(n_valid[keep])].astype(np.int64),
@@ -175,6 +144,61 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
         tags=tags,
     )
     return ways, int((~valid).sum())
+
+
+def _parse_opl(data: bytes):
+    """Ways of an OPL text (``w<id> T<tags> N<n<ref>x<lon>y<lat>,…>`` per line; tags are %-escaped, so a line has
+    exactly two spaces) → way ids, node counts, node refs, lon, lat (NaN without a location), each way's code into
+    the distinct tag texts, and those texts. Parsed by Arrow's CSV reader (C++), not line by line in Python."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    text = pa.string()
+    table = csv.read_csv(
+        io.BytesIO(data),
+        read_options=csv.ReadOptions(column_names=["w", "t", "n"]),
+        parse_options=csv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False),
+        convert_options=csv.ConvertOptions(column_types={"w": text, "t": text, "n": text}, strings_can_be_null=False),
+    )
+    ids = pc.cast(pc.utf8_slice_codeunits(table["w"], 1), pa.int64()).to_numpy()
+    coded = pc.dictionary_encode(pc.utf8_slice_codeunits(table["t"], 1)).combine_chunks()
+    tag_codes = coded.indices.to_numpy(zero_copy_only=False)
+    tag_texts = coded.dictionary.to_pylist()
+    nodes = table["n"].combine_chunks()
+    counts = pc.count_substring(nodes, "n").to_numpy(zero_copy_only=False).astype(np.int64)
+    del table
+    # the node fields back to back ("Nn1x…y…,n2x…y…Nn7x…"), turned into CSV lines "ref,lon,lat"
+    offsets = np.frombuffer(nodes.buffers()[1], dtype=np.int32, count=len(nodes) + 1, offset=nodes.offset * 4)
+    raw = nodes.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]] if len(nodes) and nodes.buffers()[2] is not None else b""
+    del nodes
+    raw = raw.translate(None, b"N,").replace(b"n", b"\n").translate(bytes.maketrans(b"xy", b",,"))
+    floats = pa.float64()
+    points = csv.read_csv(
+        io.BytesIO(raw),
+        read_options=csv.ReadOptions(column_names=["ref", "lon", "lat"]),
+        convert_options=csv.ConvertOptions(column_types={"ref": pa.int64(), "lon": floats, "lat": floats}),
+    )
+    del raw
+    if points.num_rows != int(counts.sum()):
+        raise NetworkError("OSM 道路节点解析不一致 / the OSM highway nodes could not be parsed consistently")
+    refs = points["ref"].to_numpy()
+    lon = pc.fill_null(points["lon"], np.nan).to_numpy()
+    lat = pc.fill_null(points["lat"], np.nan).to_numpy()
+    return ids, counts, refs, lon, lat, tag_codes, tag_texts
+
+
+def _opl_tags(text: str) -> dict[str, str]:
+    """``k1=v1,k2=v2`` (OPL, %-escaped) → {k1: v1, …} for the keys routing needs."""
+    out = {}
+    for item in text.split(",") if text else ():
+        key, _, value = item.partition("=")
+        key = _unescape(key)
+        if key in _WAY_TAGS:
+            out[key] = _unescape(value)
+    return out
 
 
 def _unescape(text: str) -> str:
