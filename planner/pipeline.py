@@ -160,6 +160,9 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
         osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None  # read once for stages 1–3
+        if osm is not None:
+            report(f"    已读取 OSM 文件 {osm.path.name}：道路 {len(osm.ways):,} 条，兴趣点 {len(osm.pois):,} 个 / "
+                   f"read {osm.path.name}: {len(osm.ways):,} highway ways, {len(osm.pois):,} POIs")
         crs = choose_crs(scenario, osm)
 
     with _stage(timings, "读取图层 / load layers", 2, total, report, memory):
