@@ -219,3 +219,20 @@ def test_real_extract_runs_with_national_preset(repo_root: Path, tmp_path: Path)
     assert by.loc["elderly.nursing_bed_share", "status"] == "not_evaluable"  # OSM has no bed figures here
     assert by.loc["gb50180.b1.wet_market", "status"] in ("pass", "fail")  # markets are mapped in OSM
     assert list(table.columns[:8]) == ["subdistrict", "subdistrict_name", "rule_id", "rule", "value", "target", "status", "shortfall"]
+
+
+def test_demo_gap_list_texts_are_codes_of_the_right_rows(demo_result, demo_run: Path):
+    """The gap list holds its texts as categoricals (codes into distinct texts, a few MB at a million rows): every row
+    names its own compound's name and 街道 and reads back from gaps.csv as the same texts."""
+    gaps, comp = demo_result.gaps, demo_result.compounds
+    text_columns = ["requirement", "requirement_zh", "compound_id", "name", "zone_id", "group", "detail"]
+    assert all(isinstance(gaps[c].dtype, pd.CategoricalDtype) for c in text_columns)
+    ids = gaps["compound_id"].astype(str)
+    by_id = comp.set_axis(comp.index.astype(str))
+    assert (gaps["name"].astype(str).to_numpy() == by_id.loc[ids, "name"].astype(str).to_numpy()).all()
+    assert (gaps["zone_id"].astype(str).to_numpy() == by_id.loc[ids, "zone_id"].astype(str).to_numpy()).all()
+    radius = gaps["detail"].astype(str).str.extract(r"^(\d+) m 内无")[0].dropna().astype(float)
+    assert (gaps.loc[radius.index, "nearest_m"] > radius).all()  # "no … within R m" only where the nearest is farther
+    csv = pd.read_csv(demo_run / "gaps.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    for c in text_columns:
+        assert csv[c].tolist() == gaps[c].astype(object).where(gaps[c].notna(), "").astype(str).tolist()

@@ -44,6 +44,23 @@ def test_bytes_equal_pandas(tmp_path: Path, monkeypatch, index: bool, block: int
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "pandas.csv", index=index)
 
 
+@pytest.mark.parametrize("block", [400_000, 7])
+def test_categorical_text_columns_bytes_equal_pandas(tmp_path: Path, monkeypatch, block: int) -> None:
+    """Categoricals of text (the gap list's columns) are written by code; NA, quoting and unused categories as pandas."""
+    monkeypatch.setattr(tables, "_BLOCK_CELLS", block)
+    texts = ["a,b", 'say "hi"', "普惠托育", "", "plain", "unused"]
+    codes = np.array([0, 1, -1, 2, 3, 4, 2, 2, 0, -1, 4, 1] * 3, dtype=np.int32)
+    frame = pd.DataFrame({
+        "requirement": pd.Categorical.from_codes(codes, categories=pd.Index(texts)),
+        "rank": np.arange(len(codes)),
+        "object_categories": pd.Categorical.from_codes(codes[::-1].copy(), categories=pd.Index(texts, dtype=object)),
+        "unserved": np.linspace(0, 1, len(codes)),
+    })
+    assert tables._columns(frame, index=False) is not None  # by code, not through pandas
+    write_csv(frame, tmp_path / "fast.csv")
+    assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(frame, tmp_path / "pandas.csv", index=False)
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -51,10 +68,11 @@ def test_bytes_equal_pandas(tmp_path: Path, monkeypatch, index: bool, block: int
         pd.DataFrame({"a": pd.Series([1, None], dtype="Int64"), "b": ["x", "y"]}),  # nullable ints: through pandas
         pd.DataFrame({"when": pd.to_datetime(["2024-01-01", None]), "b": [1.0, 2.0]}),  # dates: through pandas
         pd.DataFrame({"a": pd.Categorical(["p", "q"]), "b": [True, False]}),
+        pd.DataFrame({"a": pd.Categorical([1.5, np.nan, 2.0]), "b": [True, False, True]}),  # numbers: through pandas
         pd.DataFrame(columns=["x", "y"]),
         pd.DataFrame({"zone": ["Z1", "Z2"], "v": [0.5, 1 / 3]}).set_index("zone"),
     ],
-    ids=["one-column", "Int64", "datetime", "categorical", "empty", "named-index"],
+    ids=["one-column", "Int64", "datetime", "categorical", "categorical-numbers", "empty", "named-index"],
 )
 def test_other_tables_are_written_as_pandas_writes_them(tmp_path: Path, frame: pd.DataFrame) -> None:
     index = frame.index.name is not None

@@ -527,7 +527,8 @@ def gap_list(
       E2SFCA accessibility is below target; unserved = demand × (1 − accessibility / target).
     """
     rules = {r.id: r for r in rules_for(compliance.preset)}
-    # parts as row positions in ``compounds`` plus columns; labels are looked up once at the end, by position
+    # parts as row positions in ``compounds`` plus columns; the texts of a part are codes into a few distinct texts
+    # (``detail`` codes into ``texts``), labels are looked up once at the end, by position
     parts: list[dict[str, object]] = []
     if not coverage_table.index.equals(compounds.index):
         coverage_table = coverage_table.reindex(compounds.index)
@@ -540,14 +541,14 @@ def gap_list(
             group = compounds[rule.group].to_numpy(dtype=np.float64)
             with np.errstate(invalid="ignore"):
                 pos = np.flatnonzero((near > rule.radius_m) & ~np.isnan(group) & (group > 0))
-            detail = np.full(len(pos), f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}", dtype=object)
-            parts.append(dict(pos=pos, unserved=group[pos], nearest_m=near[pos], detail=detail, group=rule.group))
+            parts.append(dict(pos=pos, unserved=group[pos], nearest_m=near[pos], detail=np.zeros(len(pos), dtype=np.int32),
+                              texts=[f"{rule.radius_m:.0f} m 内无{'或'.join(rule.categories)}"], group=rule.group))
         else:
             fm = compliance.formats
             pos = np.flatnonzero((fm["missing"] != "").to_numpy(dtype=bool) & compounds["population"].notna().to_numpy())
-            detail = ("缺：" + fm["missing"].iloc[pos]).to_numpy(dtype=object)
+            codes, missing = pd.factorize(fm["missing"].iloc[pos])  # a few combinations of lacking formats
             parts.append(dict(pos=pos, unserved=compounds["population"].to_numpy(dtype=np.float64)[pos], nearest_m=np.full(len(pos), np.nan),
-                              detail=detail, group="population"))
+                              detail=codes, texts=[f"缺：{m}" for m in np.asarray(missing, dtype=object).tolist()], group="population"))
         parts[-1].update(requirement=rid, requirement_zh=rule.zh)
     for name, (acc, target, demand_col) in (access or {}).items():
         demand = compounds[demand_col].to_numpy(dtype=np.float64)
@@ -558,10 +559,9 @@ def gap_list(
         # one text per distinct accessibility value (most compounds below target share a few)
         per_1000 = pd.Series(a[pos] * 1000).round(2)
         values, inverse = np.unique(per_1000.to_numpy(), return_inverse=True)
-        texts = np.array([f"可达供给 {v}/千人，目标 {target:g}" for v in pd.Series(values).tolist()], dtype=object)
         parts.append(dict(pos=pos, unserved=np.round(demand[pos] * short[pos]), nearest_m=np.full(len(pos), np.nan),
-                          detail=texts[inverse.ravel()] if len(pos) else np.zeros(0, dtype=object), group=demand_col,
-                          requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
+                          detail=inverse.ravel(), texts=[f"可达供给 {v}/千人，目标 {target:g}" for v in pd.Series(values).tolist()],
+                          group=demand_col, requirement=name, requirement_zh=zh(f"capacity.{name}", name)))
     if not parts:
         return pd.DataFrame(columns=GAP_COLUMNS)
     sizes = [len(p["pos"]) for p in parts]
@@ -569,7 +569,8 @@ def gap_list(
     pos = np.concatenate([p["pos"] for p in parts]).astype(np.int64)
     unserved = np.concatenate([p["unserved"] for p in parts]).astype(np.float64)
     nearest = np.concatenate([p["nearest_m"] for p in parts]).astype(np.float64)
-    detail = np.concatenate([np.asarray(p["detail"], dtype=object) for p in parts])
+    text_offset = np.cumsum([0] + [len(p["texts"]) for p in parts])
+    detail = np.concatenate([np.asarray(p["detail"], dtype=np.int64) + text_offset[i] for i, p in enumerate(parts)])
     keep = unserved > 0
     part_of, pos, unserved, nearest, detail = part_of[keep], pos[keep], unserved[keep], nearest[keep], detail[keep]
     ids = np.asarray(compounds.index.astype(str), dtype=object)
@@ -582,18 +583,26 @@ def gap_list(
     part_of, pos, unserved, nearest, detail, req_code = (x[order] for x in (part_of, pos, unserved, nearest, detail, req_code))
     first = np.r_[True, req_code[1:] != req_code[:-1]] if len(req_code) else np.zeros(0, dtype=bool)
     run_start = np.maximum.accumulate(np.where(first, np.arange(len(req_code)), 0)) if len(req_code) else req_code
+    # text columns as categoricals: a million rows name a few requirements and at most every compound once each, so
+    # codes (int32) into their distinct texts instead of a string per row (a few hundred MB at a million rows)
     out = pd.DataFrame(
         {
-            "requirement": requirement[part_of].tolist(),
-            "requirement_zh": np.array([p["requirement_zh"] for p in parts], dtype=object)[part_of].tolist(),
+            "requirement": _categorical(requirement, part_of),
+            "requirement_zh": _categorical(np.array([p["requirement_zh"] for p in parts], dtype=object), part_of),
             "rank": (np.arange(len(pos)) - run_start + 1).astype(np.int64),
-            "compound_id": ids[pos].tolist(),
-            "name": compounds["name"].to_numpy(dtype=object)[pos].tolist(),
-            "zone_id": compounds["zone_id"].to_numpy(dtype=object)[pos].tolist(),
-            "group": np.array([p["group"] for p in parts], dtype=object)[part_of].tolist(),
+            "compound_id": _categorical(ids, pos),
+            "name": _categorical(compounds["name"].to_numpy(dtype=object), pos),
+            "zone_id": _categorical(compounds["zone_id"].to_numpy(dtype=object), pos),
+            "group": _categorical(np.array([p["group"] for p in parts], dtype=object), part_of),
             "unserved": unserved,
             "nearest_m": nearest,
-            "detail": detail.tolist(),
+            "detail": _categorical(np.array([t for p in parts for t in p["texts"]], dtype=object), detail),
         }
     )
-    return out[GAP_COLUMNS].reset_index(drop=True)
+    return out[GAP_COLUMNS]
+
+
+def _categorical(values: np.ndarray, take: np.ndarray) -> pd.Categorical:
+    """``values[take]`` as a categorical of the distinct texts of ``values`` (NA stays NA): codes, no text per row."""
+    codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes.astype(np.int32)[take], categories=pd.Index(uniq.tolist()))

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -25,6 +25,9 @@ from planner.io.osm import OsmExtract, read_osm
 from planner.io.readers import LineArrays, layer_extent_wgs84, line_arrays, read_line_arrays
 from planner.progress import bar
 from planner.settings import NetworkSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_bounds_wgs84"]
 
@@ -121,6 +124,8 @@ class WalkNetwork:
 
     def to_networkx(self) -> nx.MultiGraph:
         """The network as a networkx MultiGraph with ``length`` on each edge (for checks and oracles)."""
+        import networkx as nx  # only for checks: a run never builds the graph
+
         st = self.streets
         graph = nx.MultiGraph(crs=self.crs)
         graph.add_nodes_from(self.node_ids.tolist())

@@ -45,10 +45,12 @@ def font_faces(text: str) -> str:
     try:
         import matplotlib
 
-        with TTFont(str(charts.cjk_font_path()), fontNumber=_sc_face_index(), lazy=True) as cjk:
+        # the bounding boxes of head/hhea/vhea/CFF stay those of the whole font (they enclose the subset's): recomputing
+        # them draws every kept glyph, half the time of a subset, and no browser lays text out by them
+        with TTFont(str(charts.cjk_font_path()), fontNumber=_sc_face_index(), lazy=True, recalcBBoxes=False) as cjk:
             rules.append(_subset_face("PlannerCJK", cjk, "".join(chars - symbols), subset))
         if symbols:
-            with TTFont(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), lazy=True) as dejavu:
+            with TTFont(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), lazy=True, recalcBBoxes=False) as dejavu:
                 rules.append(_subset_face("PlannerSymbols", dejavu, "".join(symbols), subset, unicode_range="U+2713-2718"))
     except Exception as exc:  # noqa: BLE001 - a font problem must not cost the user the report
         log.warning("could not embed fonts in the report (%s); installed fonts will be used", exc)
@@ -75,6 +77,8 @@ def _subset_face(family: str, font, text: str, subset, unicode_range: str | None
     opts.name_IDs = [0, 1, 2, 13, 14]  # keep the copyright and licence records (SIL OFL / Bitstream Vera)
     opts.flavor = "woff"
     opts.drop_tables += ["FFTM"]  # FontForge's timestamp table (DejaVu): nothing to keep
+    # no layout features are kept, so the layout tables would be read only to be emptied (the slowest part to read)
+    opts.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH"]
     sub = subset.Subsetter(opts)
     sub.populate(text=text)
     sub.subset(font)

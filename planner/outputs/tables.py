@@ -6,7 +6,9 @@ fast but writes other bytes (every string quoted, shortest float repr, ``true``/
 change. :func:`write_csv` therefore builds each column's text with C-level string operations (``map``,
 ``str.join``) in the exact format pandas uses — ``float_format % value`` for floats, ``str`` for integers and
 booleans, the ``csv`` module's minimal quoting for text, ``""`` for NA and ±inf — a block of rows at a time.
-Tables with column types it does not know (dates, categoricals, nullable numbers) go through pandas unchanged.
+A categorical column of text is written through its categories: each distinct text formatted once, then looked up
+by code. Tables with column types it does not know (dates, nullable numbers, categoricals of other values) go through
+pandas unchanged.
 """
 
 from __future__ import annotations
@@ -71,12 +73,24 @@ def _columns(frame: pd.DataFrame, *, index: bool) -> list[tuple[object, np.ndarr
             columns.append((label, col.to_numpy()))  # numpy-backed: a view, no copy
         elif isinstance(dtype, pd.StringDtype):
             columns.append((label, pd.Series(col, copy=False).reset_index(drop=True)))
+        elif isinstance(dtype, pd.CategoricalDtype) and pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty"):
+            codes = np.asarray(pd.Categorical(col).codes)  # NA → -1: the empty field appended last
+            columns.append((label, _Coded(codes, np.array([*_quoted([str(c) for c in dtype.categories]), ""], dtype=object))))
         else:
             return None
     return columns
 
 
-def _block(values: np.ndarray | pd.Series, start: int, stop: int) -> np.ndarray | pd.Series:
+class _Coded:
+    """A categorical column: codes (−1 for NA) into the CSV fields of its categories (the empty field last)."""
+
+    def __init__(self, codes: np.ndarray, fields: np.ndarray) -> None:
+        self.codes, self.fields = codes, fields
+
+
+def _block(values, start: int, stop: int):
+    if isinstance(values, _Coded):
+        return _Coded(values.codes[start:stop], values.fields)
     return values[start:stop] if isinstance(values, np.ndarray) else values.iloc[start:stop]
 
 
@@ -89,6 +103,8 @@ def _strings(values: np.ndarray | pd.Series) -> list[str]:
 
 def _text(values: np.ndarray | pd.Series, float_format: str) -> list[str]:
     """The CSV fields of one column (a block of rows), as pandas formats them."""
+    if isinstance(values, _Coded):
+        return values.fields[values.codes].tolist()
     if isinstance(values, pd.Series):  # text held by Arrow
         return _strings(values)
     kind = values.dtype.kind

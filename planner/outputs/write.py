@@ -16,10 +16,6 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__, schema
-from planner.outputs.compare import write_zone_outlines
-from planner.outputs.excel import write_workbook
-from planner.outputs.maps import gap_map, save_map
-from planner.outputs.report import network_length_km, write_report
 from planner.outputs.tables import write_csv
 from planner.pipeline import RunResult, peak_rss_mib
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
@@ -84,6 +80,12 @@ def write_outputs(
     ``summary.json`` is written last, with the seconds spent on each file (``write_time_s``) and the peak memory of
     the run (``peak_rss_mib``). ``report`` is called with a one-line message as each group of files is written.
     """
+    # the writers of the map (folium), report (matplotlib, fontTools) and workbook (XlsxWriter) are imported when
+    # their file is written: the command line starts, and the run computes, without them in memory
+    from planner.outputs.compare import write_zone_outlines
+    from planner.outputs.excel import write_workbook
+    from planner.outputs.report import write_report
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lang = lang or result.scenario.language
@@ -166,6 +168,8 @@ def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> N
 
 def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
     """The interactive gap map (``index.html``)."""
+    from planner.outputs.maps import gap_map, save_map
+
     sc = result.scenario
     fmap = gap_map(
         title=sc.name,
@@ -207,6 +211,8 @@ def _components(network) -> int:
 
 
 def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
+    from planner.outputs.report import network_length_km
+
     sc = result.scenario
     layers = {}
     for lyr in (result.layers.facilities, result.layers.residential, result.layers.zones):
