@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -134,17 +135,29 @@ def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> N
     Tables the run does not have (compliance, gaps, circles) are written nowhere and dropped from ``paths``.
     """
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
-    with clock(paths["compounds_csv"].name):
-        _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
     geo = gpd.GeoDataFrame(comp, geometry=result.compounds.geometry.to_crs(4326), crs=4326)
     infinite = [c for c in comp.columns if comp[c].dtype.kind in "fO" and comp[c].isin([np.inf, -np.inf]).any()]
     if infinite:  # ±inf (no facility within the search limit) as NULL; only these columns are copied
         geo[infinite] = geo[infinite].replace([np.inf, -np.inf], np.nan)
-    with clock(paths["compounds_gpkg"].name):
-        geo.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False, use_arrow=True)
-    with clock(paths["compounds_parquet"].name):
-        geo.to_parquet(paths["compounds_parquet"], index=False)
-    del geo
+
+    def write_geo() -> None:
+        with clock(paths["compounds_gpkg"].name):
+            geo.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False, use_arrow=True)
+        with clock(paths["compounds_parquet"].name):
+            geo.to_parquet(paths["compounds_parquet"], index=False)
+
+    # GDAL and Arrow write the GeoPackage and GeoParquet mostly outside the GIL: on a second core, while the CSV
+    # text is formatted here (each file is written by one thread only, so the bytes do not depend on the overlap)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        geo_done = pool.submit(write_geo)
+        with clock(paths["compounds_csv"].name):
+            _csv(comp.drop(columns=schema.columns_of(comp.columns, "nearest_name")), paths["compounds_csv"], index=False)
+        _write_other_tables(result, paths, clock)
+        geo_done.result()
+
+
+def _write_other_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> None:
+    """Facilities, 街道, catchments, compliance, gaps, circles and rejected rows as CSV."""
     fac = result.facilities.drop(columns="geometry").copy()
     fac_wgs = result.facilities.geometry.to_crs(4326)
     fac["lon"] = fac_wgs.x.round(7)
