@@ -256,7 +256,7 @@ def test_page_is_the_same_every_time(small_network, small_page) -> None:
 
 def _grid_network(side: int, rng: np.random.Generator) -> SimpleNamespace:
     """A jittered ``side`` × ``side`` street grid with 100 m blocks, every 10th street primary (a WalkNetwork's
-    array interface: ``edge_attrs``, ``edge_geometries``, ``streets``, ``crs``, ``n_edges``)."""
+    array interface: ``streets``, ``highway``, ``name``, ``crs``, ``n_edges``)."""
     iy, ix = np.divmod(np.arange(side * side), side)
     x = X0 + ix * 100.0 + rng.uniform(-10, 10, side * side)
     y = Y0 + iy * 100.0 + rng.uniform(-10, 10, side * side)
@@ -266,12 +266,9 @@ def _grid_network(side: int, rng: np.random.Generator) -> SimpleNamespace:
     row = np.r_[np.repeat(np.arange(side), side - 1), np.tile(np.arange(side), side - 1)]
     east = np.arange(len(u)) < side * (side - 1)
     streets = StreetArrays.straight(x, y, u, v)
-    attrs = pd.DataFrame({"u": u, "v": v, "length": streets.length,
-                          "highway": np.where(row % 10 == 0, "primary", "residential"),
-                          "name": [f"{'纬' if e else '经'}{r}路" for e, r in zip(east, row, strict=True)]})
-    geoms = shapely.linestrings(streets.coords, indices=np.repeat(np.arange(len(u)), 2))
-    return SimpleNamespace(edge_attrs=attrs, streets=streets, crs=CRS_M, n_edges=len(u), n_nodes=side * side,
-                           edge_geometries=lambda ids=None: geoms if ids is None else geoms[ids])
+    highway = np.where(row % 10 == 0, "primary", "residential").astype(object)
+    name = np.array([f"{'纬' if e else '经'}{r}路" for e, r in zip(east, row, strict=True)], dtype=object)
+    return SimpleNamespace(streets=streets, highway=highway, name=name, crs=CRS_M, n_edges=len(u), n_nodes=side * side)
 
 
 def test_map_of_a_10k_node_city_stays_small() -> None:
