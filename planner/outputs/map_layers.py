@@ -50,6 +50,7 @@ __all__ = [
     "escape_all",
     "display_lonlat",
     "street_groups",
+    "text_codes",
     "polygon_table",
     "ints_of",
     "to_json",
@@ -125,7 +126,13 @@ def encode_points(lon: np.ndarray, lat: np.ndarray, scale: int = POINT_SCALE) ->
 
 def escape_all(values: Any) -> list[str]:
     """``html.escape(str(v))`` of each value."""
-    return [html.escape(str(v)) for v in values]
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy(dtype=object)
+    texts = [v if type(v) is str else str(v) for v in values]
+    joined = "\x00".join(texts)  # escaped at once (five replacements on one string), then split again
+    if not texts or joined.count("\x00") != len(texts) - 1:
+        return [html.escape(t) for t in texts]
+    return html.escape(joined).split("\x00")
 
 
 def to_json(obj: object) -> str:
@@ -165,12 +172,12 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     st = network.streets
     if not st.n_edges:
         return []
-    highway_code, highways = _text_codes(network.highway, sort=False)
+    highway_code, highways = text_codes(network.highway, sort=False)
     class_of = np.full(len(highways), len(STREET_STYLES) - 1, dtype=np.int64)
     for k in range(len(STREET_STYLES) - 2, -1, -1):  # the first class whose word a highway value contains
         class_of[[any(w in h for w in STREET_STYLES[k][0]) for h in highways]] = k
     cls = class_of[highway_code]
-    name_code, name_table = _text_codes(network.name, sort=True)
+    name_code, name_table = text_codes(network.name, sort=True)
     group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)
 
     with bar(desc="绘制路网 / drawing streets", total=3, unit="step") as shown:
@@ -194,10 +201,10 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     ]
 
 
-def _text_codes(values: Any, *, sort: bool) -> tuple[np.ndarray, list[str]]:
+def text_codes(values: Any, *, sort: bool) -> tuple[np.ndarray, list[str]]:
     """Codes of ``values`` as texts (a missing value is "", anything else ``str(value)``) and the texts."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))  # missing values: code -1, the last text
-    texts = np.array([str(v) for v in uniques] + [""], dtype=object)
+    texts = np.array([str(v) for v in uniques] + ([""] if (codes < 0).any() else []), dtype=object)
     text_codes, table = pd.factorize(texts, sort=sort)
     return text_codes[codes], [str(t) for t in table]
 
