@@ -48,6 +48,7 @@ __all__ = [
     "pack_column",
     "encode_points",
     "escape_all",
+    "marker_points",
     "display_lonlat",
     "street_groups",
     "text_codes",
@@ -122,6 +123,14 @@ def encode_points(lon: np.ndarray, lat: np.ndarray, scale: int = POINT_SCALE) ->
     pairs = q.reshape(-1, 2)
     d = np.diff(pairs, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).reshape(-1)
     return encode_ints(d)
+
+
+def marker_points(geoms: np.ndarray) -> np.ndarray:
+    """(n, 2) coordinates where each geometry's marker stands: its representative point (a point is its own)."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
+        return shapely.get_coordinates(geoms)
+    return shapely.get_coordinates(shapely.point_on_surface(geoms))
 
 
 def escape_all(values: Any) -> list[str]:
@@ -519,6 +528,17 @@ var plannerLayers = (function () {
       return points(t, rowsOf(d.rows), function (i) {
         return {radius: 6, color: "#333333", weight: 1, fill: true, fillOpacity: 0.9, fillColor: colour(t, t.cols.fc[i])};
       }, function (i) { return formatsPopup(t, i); }, name(t));
+    },
+    // compounds of a comparison (planner.outputs.compare_map): change class, categories gained and lost
+    changes: function (d, t) {
+      return points(t, rowsOf(d.rows), function () {
+        return {radius: d.radius, color: "#333333", weight: 1, fill: true, fillColor: d.colour, fillOpacity: 0.9};
+      }, function (i) {
+        var c = t.cols, out = "<b>" + t.name[i] + "</b><br>" + t.changes[c.k[i]], g = t.gained[c.g[i]], l = t.lost[c.l[i]];
+        if (g) out += "<br>+ " + g;
+        if (l) out += "<br>− " + l;
+        return out;
+      }, name(t));
     },
     facilities: function (d) {
       var t = table(d), rows = [];

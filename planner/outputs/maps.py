@@ -31,6 +31,7 @@ from planner.outputs.map_layers import (
     encode_ints,
     encode_points,
     escape_all,
+    marker_points,
     pack_column,
     polygon_table,
     street_groups,
@@ -260,7 +261,7 @@ def _compound_table(
     cats = list(coverage.categories)
     table = coverage.table
     longest = max(coverage.thresholds_min)
-    pts = _marker_points(comp.geometry.to_numpy())
+    pts = marker_points(comp.geometry.to_numpy())
     cols: dict[str, str | int] = {}
     facts = [key for key in ("population", "households", "age_60_plus", "age_0_3") if key in comp.columns]
     for f, key in enumerate(facts):
@@ -318,13 +319,6 @@ def _compound_table(
         cols["fm"] = pack_column(missing_codes)
         data["missing"] = escape_all(missing)
     return data
-
-
-def _marker_points(geoms: np.ndarray) -> np.ndarray:
-    """(n, 2) lon/lat where each compound's marker stands: its representative point (a point is its own)."""
-    if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
-        return shapely.get_coordinates(geoms)
-    return shapely.get_coordinates(shapely.point_on_surface(geoms))
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
