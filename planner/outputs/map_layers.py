@@ -188,20 +188,30 @@ def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOL
     cls = class_of[highway_code]
     name_code, name_table = text_codes(network.name, sort=True)
     group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)
+    del highway_code, cls, name_code
 
-    with bar(desc="绘制路网 / drawing streets", total=3, unit="step") as shown:
-        drawn = np.flatnonzero(st.length > 0)  # a zero-length edge (all its vertices on one point) draws nothing
-        edges, flipped, line_start, line_group = merge_chains(group_code[drawn], st.u[drawn], st.v[drawn], len(group_key), st.n_nodes)
-        shown.update()
-        xy, sizes = chain_coords(drawn[edges], flipped, line_start, st.offsets, st.coords)
-        del edges, flipped
-        if tolerance_m > 0:
-            keep = simplify_keep(xy, sizes, tolerance_m)
-            sizes = np.bincount(np.repeat(np.arange(len(sizes)), sizes)[keep], minlength=len(sizes))
-            xy = xy[keep]
-        shown.update()
-        packed = _pack_lines(xy, sizes, line_group, len(group_key), network.crs, basemap, STREET_SCALE)
-        shown.update()
+    # in batches of whole groups, so that the merged lines of only a few hundred thousand edges exist at a time
+    drawn = np.flatnonzero(st.length > 0)  # a zero-length edge (all its vertices on one point) draws nothing
+    drawn = drawn[np.argsort(group_code[drawn], kind="stable")]
+    group_end = np.cumsum(np.bincount(group_code[drawn], minlength=len(group_key)))
+    packed: list[tuple[str, str]] = []
+    first = 0
+    with bar(desc="绘制路网 / drawing streets", total=len(drawn), unit="edge") as shown:
+        while first < len(group_key):
+            start = group_end[first - 1] if first else 0
+            last = max(first, int(np.searchsorted(group_end, start + STREET_BATCH, side="right")) - 1)
+            end = group_end[last]
+            batch = drawn[start:end]
+            edges, flipped, line_start, line_group = merge_chains(group_code[batch] - first, st.u[batch], st.v[batch],
+                                                                  last + 1 - first, st.n_nodes)
+            xy, sizes = chain_coords(batch[edges], flipped, line_start, st.offsets, st.coords)
+            if tolerance_m > 0:
+                keep = simplify_keep(xy, sizes, tolerance_m)
+                sizes = np.bincount(np.repeat(np.arange(len(sizes)), sizes)[keep], minlength=len(sizes))
+                xy = xy[keep]
+            packed += _pack_lines(xy, sizes, line_group, last + 1 - first, network.crs, basemap, STREET_SCALE)
+            shown.update(int(end - start))
+            first = last + 1
     names_html = escape_all(name_table)
     return [
         {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy_text}
