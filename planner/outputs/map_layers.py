@@ -11,8 +11,9 @@ each would make a map no browser opens. Here a layer is one JSON object of colum
   Leaflet's canvas renderer and builds a popup's HTML from the columns when it is clicked.
 
 Streets are drawn per highway class and name (:func:`street_groups`): each group's edges merged into as few lines
-as possible (``shapely.line_merge``), simplified by :data:`STREET_TOLERANCE_M` metres and rounded to
-:data:`STREET_SCALE`.
+as ``shapely.line_merge`` would make, simplified by :data:`STREET_TOLERANCE_M` metres (Douglas–Peucker) and rounded
+to :data:`STREET_SCALE` — on the network's arrays (:mod:`planner.engine.drawing`), without a geometry object per edge.
+Polygons (街道, isochrones) are packed the same way (:func:`polygon_table`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ STREET_TOLERANCE_M = 3.0
 STREET_SCALE = 100_000
 #: points (compounds, facilities) are rounded to 1 / POINT_SCALE degree (1e-6° ≈ 0.1 m)
 POINT_SCALE = 1_000_000
-#: street edges merged and packed at a time (bounds the memory of the street layer)
+#: street edges merged and packed at a time, in whole groups (bounds the memory of the street layer)
 STREET_BATCH = 250_000
 #: street classes, in drawing order: (highway words, colour, weight); the last class takes every other street
 STREET_STYLES: tuple[tuple[tuple[str, ...], str, float], ...] = (
