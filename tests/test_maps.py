@@ -256,7 +256,7 @@ def test_page_is_the_same_every_time(small_network, small_page) -> None:
 
 def _grid_network(side: int, rng: np.random.Generator) -> SimpleNamespace:
     """A jittered ``side`` × ``side`` street grid with 100 m blocks, every 10th street primary (a WalkNetwork's
-    array interface: ``edge_attrs``, ``edge_geometries``, ``streets``, ``crs``, ``n_edges``)."""
+    array interface: ``streets``, ``highway``, ``name``, ``crs``, ``n_edges``)."""
     iy, ix = np.divmod(np.arange(side * side), side)
     x = X0 + ix * 100.0 + rng.uniform(-10, 10, side * side)
     y = Y0 + iy * 100.0 + rng.uniform(-10, 10, side * side)
@@ -266,12 +266,9 @@ def _grid_network(side: int, rng: np.random.Generator) -> SimpleNamespace:
     row = np.r_[np.repeat(np.arange(side), side - 1), np.tile(np.arange(side), side - 1)]
     east = np.arange(len(u)) < side * (side - 1)
     streets = StreetArrays.straight(x, y, u, v)
-    attrs = pd.DataFrame({"u": u, "v": v, "length": streets.length,
-                          "highway": np.where(row % 10 == 0, "primary", "residential"),
-                          "name": [f"{'纬' if e else '经'}{r}路" for e, r in zip(east, row, strict=True)]})
-    geoms = shapely.linestrings(streets.coords, indices=np.repeat(np.arange(len(u)), 2))
-    return SimpleNamespace(edge_attrs=attrs, streets=streets, crs=CRS_M, n_edges=len(u), n_nodes=side * side,
-                           edge_geometries=lambda ids=None: geoms if ids is None else geoms[ids])
+    highway = np.where(row % 10 == 0, "primary", "residential").astype(object)
+    name = np.array([f"{'纬' if e else '经'}{r}路" for e, r in zip(east, row, strict=True)], dtype=object)
+    return SimpleNamespace(streets=streets, highway=highway, name=name, crs=CRS_M, n_edges=len(u), n_nodes=side * side)
 
 
 def test_map_of_a_10k_node_city_stays_small() -> None:
@@ -307,3 +304,24 @@ def test_map_of_a_10k_node_city_stays_small() -> None:
     assert 200_000 + (streets / net.n_edges) * 2e6 + (comp_bytes / n) * 1e5 < 25e6
     # the streets: one group per street name, every edge drawn
     assert len(calls["streets"][0][1]["groups"]) == 200
+
+
+def test_street_lines_are_line_merges_lines() -> None:
+    """Per street, as many lines as shapely.line_merge makes of its edges, and every edge drawn as a step of one."""
+    net = _grid_network(12, np.random.default_rng(3))
+    st = net.streets
+    groups = {g["n"]: decode_rings(g["p"], g["xy"], 100_000) for g in street_groups(net, basemap="offline", tolerance_m=0)}
+    lon, lat = Transformer.from_crs(CRS_M, 4326, always_xy=True).transform(st.coords[:, 0], st.coords[:, 1])
+    q = np.c_[np.rint(np.asarray(lon) * 100_000), np.rint(np.asarray(lat) * 100_000)].astype(np.int64)
+    edge_geoms = shapely.linestrings(st.coords, indices=np.repeat(np.arange(st.n_edges), 2))
+    assert set(groups) == set(net.name)
+    for name, lines in groups.items():
+        sel = np.flatnonzero(net.name == name)
+        assert len(lines) == shapely.get_num_geometries(shapely.line_merge(shapely.multilinestrings(edge_geoms[sel])))
+        steps = set()
+        for line in lines:
+            pts = [(round(x * 100_000), round(y * 100_000)) for x, y in line]
+            steps |= {(a, b) for a, b in zip(pts[:-1], pts[1:], strict=True)}
+        for e in sel:
+            a, b = tuple(q[2 * e].tolist()), tuple(q[2 * e + 1].tolist())
+            assert (a, b) in steps or (b, a) in steps

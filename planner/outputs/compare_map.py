@@ -15,6 +15,18 @@ from planner import schema
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import add_basemap, offline_map, to_display
+from planner.outputs.map_layers import (
+    POINT_SCALE,
+    DataLayer,
+    DataTable,
+    add_map_script,
+    encode_ints,
+    encode_points,
+    escape_all,
+    marker_points,
+    pack_column,
+    text_codes,
+)
 
 if TYPE_CHECKING:
     from planner.outputs.compare import Comparison
@@ -49,6 +61,7 @@ def comparison_map(cmp: Comparison, *, lang: str, basemap: str, tianditu_key: st
         bounds = [0.0, 0.0, 0.0, 0.0]
     fmap = offline_map([(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], tiles=None)
     add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
+    add_map_script(fmap)
 
     if outlines is not None and len(outlines):
         _add_zone_changes(fmap, cmp, to_display(outlines, basemap), lang=lang)
@@ -90,26 +103,29 @@ def _add_zone_changes(fmap: folium.Map, cmp: Comparison, outlines: gpd.GeoDataFr
 
 
 def _add_compound_changes(fmap: folium.Map, comp: gpd.GeoDataFrame, shown: gpd.GeoDataFrame, *, lang: str) -> None:
-    """One layer per change class of :data:`CHANGES` (unchanged compounds drawn smaller)."""
-    pts = shown.geometry.representative_point()
-    for change, colour in CHANGES.items():
-        mask = (comp["change"] == change).to_numpy()
-        if not mask.any():
+    """One layer per change class of :data:`CHANGES` (unchanged compounds drawn smaller).
+
+    As on the gap map, the compounds are one packed table (positions; names; change class, categories gained and
+    lost as indices into tables of their texts) whose popups are built when clicked
+    (:data:`planner.outputs.map_layers.MAP_JS`, ``changes``), not one GeoJSON feature and popup string each.
+    """
+    pts = marker_points(shown.geometry.to_numpy())
+    change = pd.Categorical(comp["change"].astype(str), categories=list(CHANGES)).codes
+    gained_codes, gained = text_codes(comp["categories_gained"], sort=True)
+    lost_codes, lost = text_codes(comp["categories_lost"], sort=True)
+    table = DataTable({
+        "scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(comp["name"]),
+        "changes": [tr("cmp." + k, lang) for k in CHANGES], "gained": escape_all(gained), "lost": escape_all(lost),
+        "cols": {"k": pack_column(change), "g": pack_column(gained_codes), "l": pack_column(lost_codes)},
+    })
+    table.add_to(fmap)
+    for k, (key, colour) in enumerate(CHANGES.items()):
+        rows = np.flatnonzero(change == k)
+        if not len(rows):
             continue
-        layer = gpd.GeoDataFrame(
-            {"name": comp.loc[mask, "name"].astype(str).to_numpy(),
-             "popup": [_compound_popup(r, lang) for r in comp[mask].itertuples()]},
-            geometry=pts[mask].to_numpy(), crs=4326,
-        )
-        radius = 4 if change == "unchanged" else 7
-        folium.GeoJson(
-            layer,
-            name=f"{tr('cmp.' + change, lang)} ({int(mask.sum())})",
-            marker=folium.CircleMarker(radius=radius, weight=1),
-            style_function=lambda f, col=colour, r=radius: {"radius": r, "color": "#333333", "weight": 1, "fill": True,
-                                                            "fillColor": col, "fillOpacity": 0.9},
-            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+        DataLayer(
+            "changes", {"rows": encode_ints(np.diff(rows, prepend=0)), "radius": 4 if key == "unchanged" else 7, "colour": colour},
+            name=f"{tr('cmp.' + key, lang)} ({len(rows)})", args=(table,),
         ).add_to(fmap)
 
 
@@ -200,14 +216,4 @@ def _zone_popup(row: pd.Series, cats: list[str], taxonomy: Taxonomy, rule_names:
         parts.append(f"{tr('cmp.lost_cover', lang)}<table style='font-size:11px'>{items}</table>")
     if len(parts) == 1:
         parts.append(tr("cmp.no_change", lang))
-    return "<br>".join(parts)
-
-
-def _compound_popup(r, lang: str) -> str:
-    """A compound's popup: its change class and the categories it gained or lost."""
-    parts = [f"<b>{html.escape(str(r.name))}</b>", tr("cmp." + r.change, lang)]
-    if r.categories_gained:
-        parts.append(f"+ {html.escape(r.categories_gained)}")
-    if r.categories_lost:
-        parts.append(f"− {html.escape(r.categories_lost)}")
     return "<br>".join(parts)

@@ -11,12 +11,14 @@ each would make a map no browser opens. Here a layer is one JSON object of colum
   Leaflet's canvas renderer and builds a popup's HTML from the columns when it is clicked.
 
 Streets are drawn per highway class and name (:func:`street_groups`): each group's edges merged into as few lines
-as possible (``shapely.line_merge``), simplified by :data:`STREET_TOLERANCE_M` metres and rounded to
-:data:`STREET_SCALE`.
+as ``shapely.line_merge`` would make, simplified by :data:`STREET_TOLERANCE_M` metres (Douglas–Peucker) and rounded
+to :data:`STREET_SCALE` — on the network's arrays (:mod:`planner.engine.drawing`), without a geometry object per edge.
+Polygons (街道, isochrones) are packed the same way (:func:`polygon_table`).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from typing import Any
@@ -28,6 +30,7 @@ import shapely
 from branca.element import Element, MacroElement
 from pyproj import CRS, Transformer
 
+from planner.engine.drawing import chain_coords, encode_varints, merge_chains, ring_sizes, simplify_keep
 from planner.io.coords import wgs84_to_gcj02
 from planner.outputs.basemaps import needs_gcj02
 from planner.progress import bar
@@ -46,8 +49,10 @@ __all__ = [
     "pack_column",
     "encode_points",
     "escape_all",
+    "marker_points",
     "display_lonlat",
     "street_groups",
+    "text_codes",
     "polygon_table",
     "ints_of",
     "to_json",
@@ -59,7 +64,7 @@ STREET_TOLERANCE_M = 3.0
 STREET_SCALE = 100_000
 #: points (compounds, facilities) are rounded to 1 / POINT_SCALE degree (1e-6° ≈ 0.1 m)
 POINT_SCALE = 1_000_000
-#: street edges merged and packed at a time (bounds the memory of the street layer)
+#: street edges merged and packed at a time, in whole groups (bounds the memory of the street layer)
 STREET_BATCH = 250_000
 #: street classes, in drawing order: (highway words, colour, weight); the last class takes every other street
 STREET_STYLES: tuple[tuple[tuple[str, ...], str, float], ...] = (
@@ -74,19 +79,7 @@ STREET_STYLES: tuple[tuple[tuple[str, ...], str, float], ...] = (
 
 def _chunks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The characters (uint8) of ``values`` in the encoded-polyline code, and how many each value takes."""
-    v = np.asarray(values, dtype=np.int64)
-    zig = ((v << 1) ^ (v >> 63)).astype(np.uint64)
-    count = np.ones(len(zig), dtype=np.int64)
-    rest = zig >> np.uint64(5)
-    while rest.any():
-        count += rest > 0
-        rest >>= np.uint64(5)
-    starts = np.cumsum(count) - count
-    which = np.repeat(np.arange(len(zig)), count)
-    step = np.arange(int(count.sum()), dtype=np.int64) - starts[which]
-    bits = (zig[which] >> (np.uint64(5) * step.astype(np.uint64))) & np.uint64(31)
-    more = step < count[which] - 1
-    return (bits + np.uint64(63) + np.where(more, np.uint64(32), np.uint64(0))).astype(np.uint8), count
+    return encode_varints(np.asarray(values, dtype=np.int64))
 
 
 def encode_ints(values: np.ndarray) -> str:
@@ -133,9 +126,23 @@ def encode_points(lon: np.ndarray, lat: np.ndarray, scale: int = POINT_SCALE) ->
     return encode_ints(d)
 
 
+def marker_points(geoms: np.ndarray) -> np.ndarray:
+    """(n, 2) coordinates where each geometry's marker stands: its representative point (a point is its own)."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
+        return shapely.get_coordinates(geoms)
+    return shapely.get_coordinates(shapely.point_on_surface(geoms))
+
+
 def escape_all(values: Any) -> list[str]:
     """``html.escape(str(v))`` of each value."""
-    return [html.escape(str(v)) for v in values]
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy(dtype=object)
+    texts = [v if type(v) is str else str(v) for v in values]
+    joined = "\x00".join(texts)  # escaped at once (five replacements on one string), then split again
+    if not texts or joined.count("\x00") != len(texts) - 1:
+        return [html.escape(t) for t in texts]
+    return html.escape(joined).split("\x00")
 
 
 def to_json(obj: object) -> str:
@@ -146,9 +153,15 @@ def to_json(obj: object) -> str:
 # ------------------------------------------------------------------------------------------------ streets
 
 
+@functools.lru_cache(maxsize=8)
+def _to_wgs84(crs: CRS) -> Transformer:
+    """The transformer from ``crs`` to WGS84 lon/lat (made once per CRS: making one takes a tenth of a second)."""
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
 def display_lonlat(x: np.ndarray, y: np.ndarray, crs: CRS, basemap: str) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates in ``crs`` as drawn on ``basemap``: WGS84 degrees, shifted to GCJ-02 for 高德."""
-    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+    lon, lat = _to_wgs84(CRS.from_user_input(crs)).transform(x, y)
     lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
     if needs_gcj02(basemap) and len(lon):
         lon, lat = wgs84_to_gcj02(lon, lat)
@@ -158,69 +171,83 @@ def display_lonlat(x: np.ndarray, y: np.ndarray, crs: CRS, basemap: str) -> tupl
 def street_groups(network: Any, *, basemap: str, tolerance_m: float = STREET_TOLERANCE_M) -> list[dict]:
     """The walk network as a few drawing groups: one per street class (:data:`STREET_STYLES`) and name.
 
-    ``network`` is a :class:`planner.network.build.WalkNetwork` (only ``edge_attrs``, ``edge_geometries`` and
+    ``network`` is a :class:`planner.network.build.WalkNetwork` (only ``streets``, ``highway``, ``name`` and
     ``crs`` are used). Each group is ``{"s": class, "n": escaped name or "", "p": part sizes, "xy": vertices}``
     (``p`` and ``xy`` packed by :func:`encode_ints`; ``xy`` as lon/lat differences in 1/:data:`STREET_SCALE`
-    degree, from 0 at the group's first vertex). The edges of a group are merged into lines where they meet,
-    simplified by ``tolerance_m`` metres (in the network's metric CRS), and rounded; repeated vertices are dropped.
+    degree, from 0 at the group's first vertex). The edges of a group are merged into lines where exactly two of
+    them meet (as ``shapely.line_merge`` merges them; :func:`planner.engine.drawing.merge_chains`, on the arrays:
+    no geometry object is built), simplified by ``tolerance_m`` metres (Douglas–Peucker, in the network's metric
+    CRS) and rounded; repeated vertices are dropped. Edges of zero length draw nothing and join nothing.
     """
-    attrs = network.edge_attrs
-    if not len(attrs):
+    st = network.streets
+    if not st.n_edges:
         return []
-    highway_code, highways = pd.factorize(attrs["highway"].fillna("").astype(str))
+    highway_code, highways = text_codes(network.highway, sort=False)
     class_of = np.full(len(highways), len(STREET_STYLES) - 1, dtype=np.int64)
     for k in range(len(STREET_STYLES) - 2, -1, -1):  # the first class whose word a highway value contains
         class_of[[any(w in h for w in STREET_STYLES[k][0]) for h in highways]] = k
     cls = class_of[highway_code]
-    names = attrs["name"].fillna("").astype(str)
-    name_code, name_table = pd.factorize(names, sort=True)
+    name_code, name_table = text_codes(network.name, sort=True)
     group_code, group_key = pd.factorize(cls * len(name_table) + name_code, sort=True)
+    del highway_code, cls, name_code
 
-    # in batches of whole groups, so that only a few hundred thousand edge geometries exist at a time
-    order = np.argsort(group_code, kind="stable")
-    sorted_groups = group_code[order]
-    group_end = np.cumsum(np.bincount(group_code, minlength=len(group_key)))
+    # in batches of whole groups, so that the merged lines of only a few hundred thousand edges exist at a time
+    drawn = np.flatnonzero(st.length > 0)  # a zero-length edge (all its vertices on one point) draws nothing
+    drawn = drawn[np.argsort(group_code[drawn], kind="stable")]
+    group_end = np.cumsum(np.bincount(group_code[drawn], minlength=len(group_key)))
     packed: list[tuple[str, str]] = []
     first = 0
-    with bar(desc="绘制路网 / drawing streets", total=len(order), unit="edge") as shown:
+    with bar(desc="绘制路网 / drawing streets", total=len(drawn), unit="edge") as shown:
         while first < len(group_key):
             start = group_end[first - 1] if first else 0
             last = max(first, int(np.searchsorted(group_end, start + STREET_BATCH, side="right")) - 1)
             end = group_end[last]
-            lines = shapely.multilinestrings(network.edge_geometries(order[start:end]), indices=sorted_groups[start:end] - first)
-            merged = shapely.line_merge(lines)
-            del lines
+            batch = drawn[start:end]
+            edges, flipped, line_start, line_group = merge_chains(group_code[batch] - first, st.u[batch], st.v[batch],
+                                                                  last + 1 - first, st.n_nodes)
+            xy, sizes = chain_coords(batch[edges], flipped, line_start, st.offsets, st.coords)
             if tolerance_m > 0:
-                merged = shapely.simplify(merged, tolerance_m, preserve_topology=False)
-            parts, part_group = shapely.get_parts(merged, return_index=True)
-            packed += _pack_parts(parts, part_group, last + 1 - first, network.crs, basemap, STREET_SCALE)
+                keep = simplify_keep(xy, sizes, tolerance_m)
+                sizes = np.bincount(np.repeat(np.arange(len(sizes)), sizes)[keep], minlength=len(sizes))
+                xy = xy[keep]
+            packed += _pack_lines(xy, sizes, line_group, last + 1 - first, network.crs, basemap, STREET_SCALE)
             shown.update(int(end - start))
             first = last + 1
     names_html = escape_all(name_table)
     return [
-        {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy}
-        for key, (p, xy) in zip(group_key.tolist(), packed, strict=True)
-        if xy
+        {"s": int(key // len(name_table)), "n": names_html[key % len(name_table)], "p": p, "xy": xy_text}
+        for key, (p, xy_text) in zip(group_key.tolist(), packed, strict=True)
+        if xy_text
     ]
 
 
-def _pack_parts(
-    parts: np.ndarray, part_group: np.ndarray, n_groups: int, crs: CRS, basemap: str, scale: int
+def text_codes(values: Any, *, sort: bool) -> tuple[np.ndarray, list[str]]:
+    """Codes of ``values`` as texts (a missing value is "", anything else ``str(value)``) and the texts."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))  # missing values: code -1, the last text
+    texts = np.array([str(v) for v in uniques] + ([""] if (codes < 0).any() else []), dtype=object)
+    text_codes, table = pd.factorize(texts, sort=sort)
+    return text_codes[codes], [str(t) for t in table]
+
+
+def _pack_lines(
+    xy: np.ndarray, sizes: np.ndarray, line_group: np.ndarray, n_groups: int, crs: CRS, basemap: str, scale: int,
+    min_size: int = 2,
 ) -> list[tuple[str, str]]:
-    """Lines (``parts``, in ``crs``; ``part_group``: the group of each, non-decreasing) packed per group as
-    (part sizes, lon/lat differences in 1/``scale`` degree from 0 at the group's first vertex). Vertices equal to
-    the previous one after rounding are dropped, then parts left with fewer than two."""
-    xy, part_of = shapely.get_coordinates(parts, return_index=True)
+    """Lines (vertices ``xy`` in ``crs``, ``sizes`` per line; ``line_group``: the group of each, non-decreasing)
+    packed per group as (part sizes, lon/lat differences in 1/``scale`` degree from 0 at the group's first vertex).
+    Vertices equal to the previous one after rounding are dropped, then lines left with fewer than ``min_size``."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    part_of = np.repeat(np.arange(len(sizes)), sizes)
     lon, lat = display_lonlat(xy[:, 0], xy[:, 1], crs, basemap)
     qx = np.rint(lon * scale).astype(np.int64)
     qy = np.rint(lat * scale).astype(np.int64)
     same = np.r_[False, (np.diff(qx) == 0) & (np.diff(qy) == 0) & (np.diff(part_of) == 0)]
     qx, qy, part_of = qx[~same], qy[~same], part_of[~same]
-    part_size = np.bincount(part_of, minlength=len(parts))
-    keep_part = part_size >= 2
+    part_size = np.bincount(part_of, minlength=len(sizes))
+    keep_part = part_size >= min_size
     keep_vertex = keep_part[part_of]
     qx, qy = qx[keep_vertex], qy[keep_vertex]
-    part_size, part_group = part_size[keep_part], np.asarray(part_group)[keep_part]
+    part_size, part_group = part_size[keep_part], np.asarray(line_group, dtype=np.int64)[keep_part]
     group_vertices = np.bincount(part_group, weights=part_size, minlength=n_groups).astype(np.int64)
     group_parts = np.bincount(part_group, minlength=n_groups)
     q = np.empty(2 * len(qx), dtype=np.int64)
@@ -229,56 +256,57 @@ def _pack_parts(
     return list(zip(_encode_split(part_size, group_parts), _encode_split(q, 2 * group_vertices), strict=True))
 
 
+def _polygon_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rings of (multi)polygons as arrays: ``(xy, ring sizes, polygon of each ring, first ring of its part)``,
+    rings in the order of ``shapely.get_rings(shapely.get_parts(geoms))`` (each part's exterior first).
+
+    A city's isochrones have hundreds of thousands of rings (mostly small holes): rather than one shapely object
+    per ring, the rings are found in the parts' coordinates (:func:`planner.engine.drawing.ring_sizes`); only
+    where that is not clear (an invalid polygon) are they taken one by one.
+    """
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    xy = shapely.get_coordinates(parts)
+    polygon = shapely.get_type_id(parts) == 3
+    sizes = None
+    if polygon.all():
+        n_rings = np.where(shapely.is_empty(parts), 0, shapely.get_num_interior_rings(parts) + 1)
+        sizes = ring_sizes(xy, shapely.get_num_coordinates(parts), n_rings)
+    if sizes is None:
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        sizes = shapely.get_num_coordinates(rings)
+    else:
+        ring_part = np.repeat(np.arange(len(parts)), n_rings)
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(sizes) else np.zeros(0, dtype=bool)
+    return xy, np.asarray(sizes, dtype=np.int64), part_of[ring_part], exterior
+
+
 def polygon_table(
     geoms: Any, crs: CRS, *, basemap: str, tolerance_m: float, min_hole_m2: float = 0.0, scale: int = STREET_SCALE
 ) -> dict:
     """Polygons as a table for the page script's ``polygons`` layers: per polygon ``pp`` (ring sizes) and ``pxy``
     (its rings' vertices), packed as in :func:`street_groups`.
 
-    Each ring is simplified on its own by ``tolerance_m`` metres when ``crs`` is projected (as a line: fast, and
-    a display needs no topology), then rounded to 1/``scale`` degree; rings left with fewer than four vertices
-    are dropped, and so are holes smaller than ``min_hole_m2`` square metres (in a projected ``crs``). Drawn
-    with the even-odd rule, holes stay holes.
+    Each ring is simplified on its own by ``tolerance_m`` metres when ``crs`` is projected (Douglas–Peucker as
+    on a line: fast, and a display needs no topology), then rounded to 1/``scale`` degree; rings left with fewer
+    than four vertices are dropped, and so are holes smaller than ``min_hole_m2`` square metres (in a projected
+    ``crs``). Drawn with the even-odd rule, holes stay holes.
     """
-    geoms = np.asarray(geoms)
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    xy, which = shapely.get_coordinates(rings, return_index=True)
-    if min_hole_m2 > 0 and CRS.from_user_input(crs).is_projected and len(rings):
-        first = np.r_[True, ring_of[1:] != ring_of[:-1]]  # each polygon's exterior comes first
-        starts = np.r_[0, np.cumsum(np.bincount(which, minlength=len(rings)))[:-1]]
+    geoms = np.asarray(geoms, dtype=object)
+    xy, sizes, ring_of, exterior = _polygon_rings(geoms)
+    projected = CRS.from_user_input(crs).is_projected
+    if min_hole_m2 > 0 and projected and len(sizes):
+        starts = np.cumsum(sizes) - sizes
+        which = np.repeat(np.arange(len(sizes)), sizes)
         cross = xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1]  # shoelace terms (the last of each ring is unused)
         twice_area = np.add.reduceat(np.r_[cross, 0.0], starts) - np.r_[cross, 0.0][np.r_[starts[1:], len(xy)] - 1]
-        small = ~first & (np.abs(twice_area) / 2 < min_hole_m2)
-        keep_vertex = ~small[which]
-        rings, ring_of = rings[~small], ring_of[~small]
-        xy = xy[keep_vertex]
-        which = np.cumsum(~small)[which[keep_vertex]] - 1
-    lines = shapely.linestrings(xy, indices=which) if len(xy) else np.array([], dtype=object)
-    if CRS.from_user_input(crs).is_projected and tolerance_m > 0 and len(lines):
-        lines = shapely.simplify(lines, tolerance_m, preserve_topology=False)
-    packed = _pack_parts(lines, part_of[ring_of], len(geoms), crs, basemap, scale)
-    sizes = [ints_of(p) for p, _ in packed]
-    keep = [[n >= 4 for n in s] for s in sizes]
-    out_p, out_xy = [], []
-    for (p, xy_text), s, k in zip(packed, sizes, keep, strict=True):
-        if all(k):
-            out_p.append(p)
-            out_xy.append(xy_text)
-            continue
-        # rare: a ring collapsed to a line; drop it (its vertices too)
-        vals = ints_of(xy_text)
-        q = np.cumsum(np.asarray(vals, dtype=np.int64).reshape(-1, 2), axis=0)
-        bounds = np.r_[0, np.cumsum(s)]
-        kept = [q[bounds[r]:bounds[r + 1]] for r in range(len(s)) if k[r]]
-        if kept:
-            allq = np.concatenate(kept)
-            out_p.append(encode_ints(np.array([len(r) for r in kept])))
-            out_xy.append(encode_ints(np.diff(allq, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).reshape(-1)))
-        else:
-            out_p.append("")
-            out_xy.append("")
-    return {"scale": scale, "pp": out_p, "pxy": out_xy}
+        small = ~exterior & (np.abs(twice_area) / 2 < min_hole_m2)
+        xy, sizes, ring_of = xy[~small[which]], sizes[~small], ring_of[~small]
+    if projected and tolerance_m > 0 and len(sizes):
+        keep = simplify_keep(xy, sizes, tolerance_m)
+        sizes = np.bincount(np.repeat(np.arange(len(sizes)), sizes)[keep], minlength=len(sizes))
+        xy = xy[keep]
+    packed = _pack_lines(xy, sizes, ring_of, len(geoms), crs, basemap, scale, min_size=4)
+    return {"scale": scale, "pp": [p for p, _ in packed], "pxy": [q for _, q in packed]}
 
 
 def ints_of(text: str) -> list[int]:
@@ -511,6 +539,17 @@ var plannerLayers = (function () {
       return points(t, rowsOf(d.rows), function (i) {
         return {radius: 6, color: "#333333", weight: 1, fill: true, fillOpacity: 0.9, fillColor: colour(t, t.cols.fc[i])};
       }, function (i) { return formatsPopup(t, i); }, name(t));
+    },
+    // compounds of a comparison (planner.outputs.compare_map): change class, categories gained and lost
+    changes: function (d, t) {
+      return points(t, rowsOf(d.rows), function () {
+        return {radius: d.radius, color: "#333333", weight: 1, fill: true, fillColor: d.colour, fillOpacity: 0.9};
+      }, function (i) {
+        var c = t.cols, out = "<b>" + t.name[i] + "</b><br>" + t.changes[c.k[i]], g = t.gained[c.g[i]], l = t.lost[c.l[i]];
+        if (g) out += "<br>+ " + g;
+        if (l) out += "<br>− " + l;
+        return out;
+      }, name(t));
     },
     facilities: function (d) {
       var t = table(d), rows = [];

@@ -31,9 +31,11 @@ from planner.outputs.map_layers import (
     encode_ints,
     encode_points,
     escape_all,
+    marker_points,
     pack_column,
     polygon_table,
     street_groups,
+    text_codes,
 )
 from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
 
@@ -96,7 +98,7 @@ def gap_map(
             _add_compliance(fmap, zones, table, compliance, lang=lang)
         _add_zones(fmap, zones, table, lang=lang)
     _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest, basemap=basemap)
-    _add_compounds(fmap, compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
+    _add_compounds(fmap, compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
     drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
     if sites is not None and len(sites):
         _add_sites(fmap, sites, taxonomy, lang=lang)
@@ -167,7 +169,7 @@ def _zone_table(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, cats: Sequenc
     """The 街道 outlines (simplified, packed), names and popups, shared by the 街道 and compliance layers."""
     data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
     data["name"] = escape_all(zones["name"])
-    data["popup"] = [_zone_popup(str(zid), zone_table, cats, taxonomy, lang, longest) for zid in zones.index.astype(str)]
+    data["popup"] = _zone_popups(zones.index.astype(str), zone_table, cats, taxonomy, lang, longest)
     return DataTable(data)
 
 
@@ -247,18 +249,19 @@ def _add_isochrones(
 
 
 def _compound_table(
-    compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float, n_basic: int
+    compounds: gpd.GeoDataFrame, comp: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str,
+    max_snap_m: float, n_basic: int
 ) -> dict:
-    """Every compound's popup facts as columns (see :data:`planner.outputs.map_layers.MAP_JS`, ``compoundPopup``).
+    """Every compound's popup facts as columns (see :data:`planner.outputs.map_layers.MAP_JS`, ``compoundPopup``);
+    ``comp`` is ``compounds`` in WGS84 (as drawn).
 
     Numbers are sent as they are printed: facts, metres and percent rounded as Python's ``{:,.0f}`` rounds them
     (half to even), minutes in tenths as ``{:.1f}`` prints them; -1 stands for a missing value.
     """
-    comp = compounds.to_crs(4326)
     cats = list(coverage.categories)
     table = coverage.table
     longest = max(coverage.thresholds_min)
-    pts = shapely.get_coordinates(comp.geometry.representative_point().to_numpy())
+    pts = marker_points(comp.geometry.to_numpy())
     cols: dict[str, str | int] = {}
     facts = [key for key in ("population", "households", "age_60_plus", "age_0_3") if key in comp.columns]
     for f, key in enumerate(facts):
@@ -276,14 +279,14 @@ def _compound_table(
         codes, uniques = pd.factorize(values)
         per_cat.append((len(texts), codes))
         texts += [str(v or "") for v in uniques]
-    text_codes, nearest_table = pd.factorize(pd.Series(texts, dtype=object), sort=True)
+    all_codes, nearest_table = pd.factorize(pd.Series(texts, dtype=object), sort=True)
     within = np.zeros((max(1, (len(cats) + 29) // 30), len(comp)), dtype=np.int64)
     for k, cat in enumerate(cats):
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
         cols[f"d{k}"] = pack_column(_rounded(dist))
         cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed_m_per_min))
         offset, codes = per_cat[k]
-        named = text_codes[offset + codes]
+        named = all_codes[offset + codes]
         cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table, dtype=object)[named] == "", -1, named))
         within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
     for w in range(len(within)):
@@ -310,7 +313,7 @@ def _compound_table(
     }
     if "formats_present" in compounds.columns:
         present = compounds["formats_present"].to_numpy(dtype=float)
-        missing_codes, missing = pd.factorize(pd.Series([str(m) for m in compounds["formats_missing"].fillna("")], dtype=object), sort=True)
+        missing_codes, missing = text_codes(compounds["formats_missing"], sort=True)
         cols["fp"] = pack_column(present)
         cols["fc"] = pack_column(completeness_index(present / n_basic))
         cols["fm"] = pack_column(missing_codes)
@@ -341,12 +344,13 @@ def _rows(mask: np.ndarray) -> str:
 
 
 def _add_compounds(
-    fmap: folium.Map, compounds: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str, max_snap_m: float
+    fmap: folium.Map, compounds: gpd.GeoDataFrame, comp: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *,
+    lang: str, max_snap_m: float
 ) -> None:
     """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own;
     and, when the run counted service formats, the formats layer (hidden at first). One table feeds all three."""
     n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
-    table = DataTable(_compound_table(compounds, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m, n_basic=n_basic))
+    table = DataTable(_compound_table(compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m, n_basic=n_basic))
     table.add_to(fmap)
     reach = compounds["reachable"].to_numpy(dtype=bool)
     for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
@@ -445,20 +449,29 @@ def _add_controls(
 # ------------------------------------------------------------------------------------------------ popups and boxes
 
 
-def _zone_popup(zid: str, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> str:
-    if zid not in table.index:
-        return ""
-    row = table.loc[zid]
-    out = [f"<b>{html.escape(str(row['name']))}</b>"]
-    if pd.notna(row["population"]):
-        out.append(f"{tr('ui.population', lang)} {row['population']:,.0f}，{tr('ui.compound_count', lang)} {int(row['compounds'])}")
-    out.append(tr("ui.share_within", lang, t=longest) + "：")
-    items = []
-    for cat in cats:
-        share = row[schema.share(cat, longest)]
-        txt = "—" if pd.isna(share) else f"{share * 100:.0f}%"
-        items.append(f"<tr><td>{html.escape(taxonomy[cat].label(lang))}</td><td>{txt}</td></tr>")
-    return "<br>".join(out) + "<table style='font-size:12px'>" + "".join(items) + "</table>"
+def _zone_popups(zone_ids: pd.Index, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> list[str]:
+    """Each 街道's popup: name, population and compounds, the share of each category within ``longest`` ("" for a
+    街道 not in ``table``)."""
+    table = table[~table.index.duplicated()]
+    at = table.index.get_indexer(pd.Index(zone_ids))
+    names, pops, counts = (table[c].to_numpy(dtype=object) for c in ("name", "population", "compounds"))
+    shares = [table[schema.share(cat, longest)].to_numpy(dtype=object) for cat in cats]
+    labels = [html.escape(taxonomy[cat].label(lang)) for cat in cats]
+    population, compound_count = tr("ui.population", lang), tr("ui.compound_count", lang)
+    within = tr("ui.share_within", lang, t=longest) + "："
+    out = []
+    for i in at.tolist():
+        if i < 0:
+            out.append("")
+            continue
+        head = [f"<b>{html.escape(str(names[i]))}</b>"]
+        if pd.notna(pops[i]):
+            head.append(f"{population} {pops[i]:,.0f}，{compound_count} {int(counts[i])}")
+        head.append(within)
+        items = "".join(f"<tr><td>{label}</td><td>{'—' if pd.isna(col[i]) else f'{col[i] * 100:.0f}%'}</td></tr>"
+                        for label, col in zip(labels, shares, strict=True))
+        out.append("<br>".join(head) + "<table style='font-size:12px'>" + items + "</table>")
+    return out
 
 
 def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
