@@ -9,6 +9,9 @@ faces (:func:`isochrone`) so that its cost grows with the reached streets, not w
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,7 +24,7 @@ from planner.engine.reach import ReachGraph, node_distances
 from planner.engine.snap import Snapped
 from planner.network.build import WalkNetwork
 
-__all__ = ["ReachedPieces", "reached_pieces", "reached_segments", "isochrone"]
+__all__ = ["ReachedPieces", "reached_pieces", "reached_segments", "isochrone", "isochrones_by"]
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +282,32 @@ def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float) -> shapel
     rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
     polygons = shapely.polygons(rings, indices=np.repeat(np.arange(len(points)), rings_per_poly))
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(list(polygons))
+
+
+# at most this many isochrones at a time: each holds its reached pieces and a distance field (tens of MiB at 1 M nodes)
+WORKERS = 2
+
+
+def isochrones_by(
+    network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: Mapping[str, np.ndarray], *, limit: float,
+    buffer_m: float = 40.0,
+) -> Iterator[tuple[str, float, shapely.Geometry]]:
+    """For each key of ``sources`` (point positions) in order: the key, the street length reached within ``limit``
+    (metres, :attr:`ReachedPieces.length_m`) and its :func:`isochrone`.
+
+    The keys are independent and their heavy parts (search, distance field, GEOS) release the GIL, so a few run at
+    a time in threads (one per core, at most :data:`WORKERS`); each answer depends on its own sources only.
+    """
+    keys = list(sources)
+    graph.arrays()  # build the kernels' arrays once, before the threads share them
+
+    def one(key: str) -> tuple[str, float, shapely.Geometry]:
+        pieces = reached_pieces(network, graph, snapped, sources[key], limit=limit)
+        return key, pieces.length_m, isochrone(pieces, buffer_m=buffer_m)
+
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(keys)))
+    if workers == 1:
+        yield from map(one, keys)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(one, keys)
