@@ -1,9 +1,11 @@
 """Display geometry of walking reach: the street pieces reached within a distance, and isochrone polygons built from them.
 
 Both work on the network's arrays (:attr:`~planner.network.build.WalkNetwork.streets`): the reached pieces are
-intervals along edges, merged with numpy; LineStrings are built only for the pieces (whole edges from the street
-arrays, partial ones cut with numpy). The polygon is the area within a buffer distance of the pieces, built by
-faces (:func:`isochrone`) so that its cost grows with the reached streets, not with their pairwise overlaps.
+intervals along edges, merged with numpy, and kept as polylines in flat arrays (whole edges copied from the street
+arrays, partial ones cut with numpy); LineStrings are built only when asked for (:attr:`ReachedPieces.geometry`),
+and the street length reached is summed from the arrays. The polygon is the area within a buffer distance of the
+pieces: exact, built by faces (:func:`isochrone`), up to :data:`EXACT_PIECES` pieces; beyond, contoured from a
+distance field that a compiled kernel (:mod:`planner.engine.raster`) computes straight from the arrays.
 """
 
 from __future__ import annotations
