@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -77,11 +77,12 @@ def compute_coverage(
     pairs: list[pd.DataFrame] = []
     cat_values = facilities["category"].to_numpy()
     members = {cat: np.flatnonzero(cat_values == cat) for cat in categories}
-    nearest, reached = _searches(graph, members, facility_points, gate_points, search_limit_m=search_limit_m, longest_m=longest_m)
-    for cat in categories:
-        cols.update(_nearest_columns(cat, members[cat], nearest[cat], gate_owner, facilities, len(compound_index),
+    searched = _searches(graph, members, facility_points, gate_points, search_limit_m=search_limit_m, longest_m=longest_m)
+    for cat, nearest, reached in searched:
+        cols.update(_nearest_columns(cat, members[cat], nearest, gate_owner, facilities, len(compound_index),
                                      thresholds_min=thresholds_min, speed_m_per_min=speed_m_per_min))
-        pair = _catchment_pairs(members[cat], reached[cat], gate_owner)
+        pair = _catchment_pairs(members[cat], reached, gate_owner)
+        del nearest, reached
         for t in thresholds_min:
             within = pair[pair["dist_m"] <= t * speed_m_per_min]
             cols[schema.count(cat, t)] = np.bincount(within["c"].to_numpy(), minlength=len(compound_index))
@@ -102,29 +103,28 @@ def compute_coverage(
 def _searches(
     graph: ReachGraph, members: dict[str, np.ndarray], facility_points: np.ndarray, gate_points: np.ndarray, *,
     search_limit_m: float, longest_m: float,
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """Per category: the nearest facility of every gate (:func:`nearest_distance`) and the (facility, gate) pairs
-    within ``longest_m`` (:func:`catchments`).
+) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Per category, in order: the nearest facility of every gate (:func:`nearest_distance`) and the (facility,
+    gate) pairs within ``longest_m`` (:func:`catchments`).
 
     The searches are independent and their kernels release the GIL, so they run in a few threads (one per core, at
     most :data:`WORKERS`); each answer depends on its own inputs only, so the result is the same in any order.
-    Categories without facilities cost nothing.
+    Categories are handed over one at a time, so only the few still being searched are held at once. Categories
+    without facilities cost nothing.
     """
     graph.arrays()  # build the kernels' arrays once, before the threads share them
-    nearest: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    reached: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     busy = [cat for cat, m in members.items() if len(m)]
-    for cat in members:
-        if cat not in busy:
-            nearest[cat] = nearest_distance(graph, facility_points[:0], gate_points)
-            reached[cat] = catchments(graph, facility_points[:0], gate_points, limit=longest_m)
     with ThreadPoolExecutor(max_workers=_workers(len(busy))) as pool:
-        near_jobs = {cat: pool.submit(nearest_distance, graph, facility_points[members[cat]], gate_points, limit=search_limit_m) for cat in busy}
-        catch_jobs = {cat: pool.submit(catchments, graph, facility_points[members[cat]], gate_points, limit=longest_m) for cat in busy}
-        for cat in progress(busy, desc="步行距离 / walking distances", unit="category"):
-            nearest[cat] = near_jobs[cat].result()
-            reached[cat] = catch_jobs[cat].result()
-    return nearest, reached
+        jobs = {}
+        for cat in busy:  # a category's two searches next to each other, so categories finish in order
+            jobs[cat] = (pool.submit(nearest_distance, graph, facility_points[members[cat]], gate_points, limit=search_limit_m),
+                         pool.submit(catchments, graph, facility_points[members[cat]], gate_points, limit=longest_m))
+        for cat in progress(list(members), desc="步行距离 / walking distances", unit="category"):
+            if cat in jobs:
+                near, catch = jobs.pop(cat)
+                yield cat, near.result(), catch.result()
+            else:
+                yield cat, nearest_distance(graph, facility_points[:0], gate_points), catchments(graph, facility_points[:0], gate_points, limit=longest_m)
 
 
 # at most this many searches at a time (each holds a few arrays the size of the graph)

@@ -286,8 +286,10 @@ def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float) -> shapel
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(list(polygons))
 
 
-# at most this many isochrones at a time: each holds its reached pieces and a distance field (tens of MiB at 1 M nodes)
-WORKERS = 2
+# at most this many isochrones at a time. Each holds its reached pieces, edge-sized work arrays and a distance field:
+# at 1 M nodes two at a time save ~0.8 s of 4.5 s but raise the stage's peak by ~400 MiB (two categories' arrays,
+# and memory freed in worker threads that malloc keeps), so one at a time by default
+WORKERS = 1
 
 
 def isochrones_by(
