@@ -27,7 +27,7 @@ from planner import schema
 from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage
-from planner.analysis.isochrones import isochrone, reached_pieces
+from planner.analysis.isochrones import isochrones_by
 from planner.analysis.requirements import Compliance, evaluate, gap_list
 from planner.analysis.standards import Rule, rules_for
 from planner.analysis.zones import assign_zones, summarise_zones
@@ -375,15 +375,13 @@ def draw_isochrones(
     network = reach.network
     isochrones: dict[str, gpd.GeoDataFrame] = {}
     cats = [c for c in ISOCHRONE_CATEGORIES if c in categories]
-    for cat in progress(cats, desc="等时圈 / isochrones", unit="category"):
-        members = reach.facilities[(fac["category"] == cat).to_numpy()]
-        if len(members):
-            pieces = reached_pieces(network, reach.graph, reach.snapped, members, limit=limit_m)
-            isochrones[cat] = gpd.GeoDataFrame(
-                {"category": [cat], "reached_km": [round(pieces.length_m / 1000, 3)]},
-                geometry=[isochrone(pieces)],
-                crs=network.crs,
-            )
+    members = {cat: reach.facilities[(fac["category"] == cat).to_numpy()] for cat in cats}
+    members = {cat: m for cat, m in members.items() if len(m)}
+    drawn = isochrones_by(network, reach.graph, reach.snapped, members, limit=limit_m)
+    for cat, length_m, area in progress(drawn, desc="等时圈 / isochrones", total=len(members), unit="category"):
+        isochrones[cat] = gpd.GeoDataFrame(
+            {"category": [cat], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
+        )
     return isochrones
 
 

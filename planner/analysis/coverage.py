@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +13,7 @@ import pandas as pd
 
 from planner import schema
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
+from planner.progress import progress
 
 __all__ = ["Coverage", "compute_coverage"]
 
@@ -73,16 +76,18 @@ def compute_coverage(
     cols: dict[str, object] = {}
     pairs: list[pd.DataFrame] = []
     cat_values = facilities["category"].to_numpy()
-    for cat in categories:
-        members = np.flatnonzero(cat_values == cat)
-        cols.update(_nearest_columns(graph, cat, members, facility_points, gate_points, gate_owner, facilities, len(compound_index),
-                                     thresholds_min=thresholds_min, speed_m_per_min=speed_m_per_min, search_limit_m=search_limit_m))
-        pair = _catchment_pairs(graph, members, facility_points, gate_points, gate_owner, limit=longest_m)
+    members = {cat: np.flatnonzero(cat_values == cat) for cat in categories}
+    searched = _searches(graph, members, facility_points, gate_points, search_limit_m=search_limit_m, longest_m=longest_m)
+    for cat, nearest, reached in searched:
+        cols.update(_nearest_columns(cat, members[cat], nearest, gate_owner, facilities, len(compound_index),
+                                     thresholds_min=thresholds_min, speed_m_per_min=speed_m_per_min))
+        pair = _catchment_pairs(members[cat], reached, gate_owner)
+        del nearest, reached
         for t in thresholds_min:
             within = pair[pair["dist_m"] <= t * speed_m_per_min]
             cols[schema.count(cat, t)] = np.bincount(within["c"].to_numpy(), minlength=len(compound_index))
         pairs.append(pair.assign(category=cat))
-        log.debug("category %s: %d facilities, %d pairs within %.0f m", cat, len(members), len(pair), longest_m)
+        log.debug("category %s: %d facilities, %d pairs within %.0f m", cat, len(members[cat]), len(pair), longest_m)
     table = pd.DataFrame(cols, index=compound_index)
     longest = max(thresholds_min)
     within_cols = [schema.within(c, longest) for c in categories]
@@ -95,22 +100,55 @@ def compute_coverage(
     )
 
 
+def _searches(
+    graph: ReachGraph, members: dict[str, np.ndarray], facility_points: np.ndarray, gate_points: np.ndarray, *,
+    search_limit_m: float, longest_m: float,
+) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Per category, in order: the nearest facility of every gate (:func:`nearest_distance`) and the (facility,
+    gate) pairs within ``longest_m`` (:func:`catchments`).
+
+    The searches are independent and their kernels release the GIL, so they run in a few threads (one per core, at
+    most :data:`WORKERS`); each answer depends on its own inputs only, so the result is the same in any order.
+    Categories are handed over one at a time, so only the few still being searched are held at once. Categories
+    without facilities cost nothing.
+    """
+    graph.arrays()  # build the kernels' arrays once, before the threads share them
+    busy = [cat for cat, m in members.items() if len(m)]
+    with ThreadPoolExecutor(max_workers=_workers(len(busy))) as pool:
+        jobs = {}
+        for cat in busy:  # a category's two searches next to each other, so categories finish in order
+            jobs[cat] = (pool.submit(nearest_distance, graph, facility_points[members[cat]], gate_points, limit=search_limit_m),
+                         pool.submit(catchments, graph, facility_points[members[cat]], gate_points, limit=longest_m))
+        for cat in progress(list(members), desc="步行距离 / walking distances", unit="category"):
+            if cat in jobs:
+                near, catch = jobs.pop(cat)
+                yield cat, near.result(), catch.result()
+            else:
+                yield cat, nearest_distance(graph, facility_points[:0], gate_points), catchments(graph, facility_points[:0], gate_points, limit=longest_m)
+
+
+# at most this many searches at a time (each holds a few arrays the size of the graph)
+WORKERS = 2
+
+
+def _workers(n_jobs: int) -> int:
+    return max(1, min(WORKERS, os.cpu_count() or 1, n_jobs))
+
+
 def _nearest_columns(
-    graph: ReachGraph,
     cat: str,
     members: np.ndarray,
-    facility_points: np.ndarray,
-    gate_points: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray],
     gate_owner: np.ndarray,
     facilities: pd.DataFrame,
     n_comp: int,
     *,
     thresholds_min: Sequence[float],
     speed_m_per_min: float,
-    search_limit_m: float,
 ) -> dict[str, np.ndarray]:
-    """Distance, minutes, id and name of the nearest facility of ``cat`` for every compound, and within each band."""
-    gate_dist, gate_near = nearest_distance(graph, facility_points[members], gate_points, limit=search_limit_m)
+    """Distance, minutes, id and name of the nearest facility of ``cat`` for every compound, and within each band,
+    from each gate's nearest facility ``found`` (distance, position in ``members``)."""
+    gate_dist, gate_near = found
     dist = np.full(n_comp, np.inf)
     np.minimum.at(dist, gate_owner, gate_dist)
     # the facility of the nearest gate (ties: first gate in order)
@@ -135,11 +173,10 @@ def _nearest_columns(
     return cols
 
 
-def _catchment_pairs(
-    graph: ReachGraph, members: np.ndarray, facility_points: np.ndarray, gate_points: np.ndarray, gate_owner: np.ndarray, *, limit: float
-) -> pd.DataFrame:
-    """(facility row ``f``, compound row ``c``, ``dist_m``) within ``limit`` metres, through each compound's nearest gate."""
-    src, tgt, d = catchments(graph, facility_points[members], gate_points, limit=limit)
+def _catchment_pairs(members: np.ndarray, reached: tuple[np.ndarray, np.ndarray, np.ndarray], gate_owner: np.ndarray) -> pd.DataFrame:
+    """(facility row ``f``, compound row ``c``, ``dist_m``) from the (facility, gate) pairs ``reached``, through each
+    compound's nearest gate."""
+    src, tgt, d = reached
     pair = pd.DataFrame({"f": members[src], "c": gate_owner[tgt], "dist_m": d})
     return pair.groupby(["f", "c"], sort=True, as_index=False)["dist_m"].min()  # nearest gate per facility
 

@@ -1,25 +1,32 @@
 """Display geometry of walking reach: the street pieces reached within a distance, and isochrone polygons built from them.
 
 Both work on the network's arrays (:attr:`~planner.network.build.WalkNetwork.streets`): the reached pieces are
-intervals along edges, merged with numpy; LineStrings are built only for the pieces (whole edges from the street
-arrays, partial ones cut with numpy). The polygon is the area within a buffer distance of the pieces, built by
-faces (:func:`isochrone`) so that its cost grows with the reached streets, not with their pairwise overlaps.
+intervals along edges, merged with numpy, and kept as polylines in flat arrays (whole edges copied from the street
+arrays, partial ones cut with numpy); LineStrings are built only when asked for (:attr:`ReachedPieces.geometry`),
+and the street length reached is summed from the arrays. The polygon is the area within a buffer distance of the
+pieces: exact, built by faces (:func:`isochrone`), up to :data:`EXACT_PIECES` pieces; beyond, contoured from a
+distance field that a compiled kernel (:mod:`planner.engine.raster`) computes straight from the arrays.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from planner.engine.raster import polyline_lengths, segment_distance_field
 from planner.engine.reach import ReachGraph, node_distances
 from planner.engine.snap import Snapped
 from planner.network.build import WalkNetwork
 
-__all__ = ["ReachedPieces", "reached_pieces", "reached_segments", "isochrone"]
+__all__ = ["ReachedPieces", "reached_pieces", "reached_segments", "isochrone", "isochrones_by"]
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +39,32 @@ class ReachedPieces:
         Edge id (row of the network's edge arrays).
     from_m, to_m
         Metres along the edge from its ``u`` end.
-    geometry
-        The pieces as LineStrings (u → v direction), in the network CRS.
+    coords, offsets
+        The pieces as polylines (u → v direction, network CRS): piece ``i`` is ``coords[offsets[i]:offsets[i + 1]]``
+        (at least two vertices). :attr:`geometry` builds LineStrings of them on first use; city-scale isochrones
+        and :attr:`length_m` read the arrays.
     """
 
     edge: np.ndarray
     from_m: np.ndarray
     to_m: np.ndarray
-    geometry: np.ndarray
+    coords: np.ndarray
+    offsets: np.ndarray
 
     def __len__(self) -> int:
         return len(self.edge)
 
+    @cached_property
+    def geometry(self) -> np.ndarray:
+        """The pieces as shapely LineStrings (built once, on first use)."""
+        counts = np.diff(self.offsets)
+        return shapely.linestrings(self.coords, indices=np.repeat(np.arange(len(self.edge)), counts))
+
     @property
     def length_m(self) -> float:
-        """Total length of the pieces (metres, along their geometry)."""
-        return float(pd.Series(shapely.length(self.geometry), dtype=np.float64).sum())
+        """Total length of the pieces (metres, along their polylines; equal to summing ``shapely.length``)."""
+        lengths = polyline_lengths(self.coords, self.offsets[:-1], self.offsets[1:])
+        return float(pd.Series(lengths, dtype=np.float64).sum())
 
 
 def reached_pieces(network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: np.ndarray, *, limit: float) -> ReachedPieces:
@@ -63,16 +80,35 @@ def reached_pieces(network: WalkNetwork, graph: ReachGraph, snapped: Snapped, so
     base = d[graph.base_node]
     length = st.length
     du, dv = base[st.u], base[st.v]
-    from_u = np.flatnonzero(np.isfinite(du))
-    from_v = np.flatnonzero(np.isfinite(dv))
     src = np.asarray(sources, dtype=np.int64)
     src = src[snapped.reachable[src]]
     src = src[limit - snapped.access[src] >= 0]
     own_reach = limit - snapped.access[src]
-    own_edge = snapped.edge[src]
-    e = np.concatenate([from_u, from_v, own_edge]).astype(np.int64)
-    a = np.concatenate([np.zeros(len(from_u)), length[from_v] - (limit - dv[from_v]), snapped.offset[src] - own_reach])
-    b = np.concatenate([limit - du[from_u], length[from_v], snapped.offset[src] + own_reach])
+    own_edge = snapped.edge[src].astype(np.int64)
+    # an edge holds at most one interval from each end, unless a source stands on it: those few edges are merged
+    # in general below, the others directly (two intervals [0, bu] and [av, L] are one piece when av <= bu)
+    has_own = np.zeros(len(length), dtype=bool)
+    has_own[own_edge] = True
+    reached = np.isfinite(du) | np.isfinite(dv)
+    plain = np.flatnonzero(reached & ~has_own)
+    lp = length[plain]
+    with np.errstate(invalid="ignore"):  # ends not reached give ±inf (nan for an infinite limit): masked here
+        bu = np.minimum(lp, limit - du[plain])
+        av = np.maximum(0.0, lp - (limit - dv[plain]))
+        ok_u = np.isfinite(du[plain]) & ((bu > 0) | ((bu == 0) & (lp == 0)))
+        ok_v = np.isfinite(dv[plain]) & ((lp > av) | ((lp == av) & (lp == 0)))
+    one = ok_u & ok_v & (av <= bu)  # both, overlapping or touching: the whole edge [0, L]
+    first_u = ok_u & ~one  # [0, bu] (then maybe [av, L] after it)
+    second_v = ok_v & ~one
+    p_edge = np.concatenate([plain[one], plain[first_u], plain[second_v]])
+    p_from = np.concatenate([np.zeros(int(one.sum())), np.zeros(int(first_u.sum())), av[second_v]])
+    p_to = np.concatenate([lp[one], bu[first_u], lp[second_v]])
+
+    special = np.flatnonzero(reached & has_own)
+    fu, fv = special[np.isfinite(du[special])], special[np.isfinite(dv[special])]
+    e = np.concatenate([fu, fv, own_edge]).astype(np.int64)
+    a = np.concatenate([np.zeros(len(fu)), length[fv] - (limit - dv[fv]), snapped.offset[src] - own_reach])
+    b = np.concatenate([limit - du[fu], length[fv], snapped.offset[src] + own_reach])
     a = np.maximum(0.0, a)
     b = np.minimum(length[e], b)
     keep = (b > a) | ((b == a) & (length[e] == 0))
@@ -85,22 +121,49 @@ def reached_pieces(network: WalkNetwork, graph: ReachGraph, snapped: Snapped, so
     new = np.ones(len(e), dtype=bool)
     new[1:] = (e[1:] != e[:-1]) | (a[1:] > reach_end[:-1])
     starts = np.flatnonzero(new)
-    edge = e[starts]
-    from_m = a[starts]
-    to_m = np.maximum.reduceat(b, starts) if len(starts) else b[:0]
+    s_edge = e[starts]
+    s_from = a[starts]
+    s_to = np.maximum.reduceat(b, starts) if len(starts) else b[:0]
+    # both lists hold each edge's pieces in order along it (and share no edge): a stable sort by edge keeps that
+    edge = np.concatenate([p_edge, s_edge])
+    order = np.argsort(edge, kind="stable")
+    edge = edge[order]
+    from_m = np.concatenate([p_from, s_from])[order]
+    to_m = np.concatenate([p_to, s_to])[order]
     whole = (from_m <= 0) & (to_m >= length[edge])
-    geometry = np.empty(len(edge), dtype=object)
-    geometry[whole] = network.edge_geometries(edge[whole])
-    if (~whole).any():
-        geometry[~whole] = _substrings(network, edge[~whole], from_m[~whole], to_m[~whole])
-    log.debug("reached %d pieces of %d edges within %.0f m", len(edge), len(np.unique(edge)), limit)
-    return ReachedPieces(edge, from_m, to_m, geometry)
+    coords, offsets = _piece_polylines(st, edge, from_m, to_m, whole)
+    log.debug("reached %d pieces within %.0f m", len(edge), limit)
+    return ReachedPieces(edge, from_m, to_m, coords, offsets)
 
 
-def _substrings(network: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """LineStrings of the parts ``start``–``end`` (metres from ``u``) of ``edge``: the points at both distances and
-    the vertices strictly between them (as ``shapely.ops.substring`` cuts them), with numpy."""
-    st = network.streets
+def _piece_polylines(st, edge: np.ndarray, from_m: np.ndarray, to_m: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and offsets of the pieces: whole edges copied from the street arrays, the others cut by
+    :func:`_substrings`, each piece's vertices in u → v order."""
+    part = np.flatnonzero(~whole)
+    if len(part):
+        pts, rows = _substrings(st, edge[part], from_m[part], to_m[part])
+    else:
+        pts, rows = np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    counts = np.empty(len(edge), dtype=np.int64)
+    counts[whole] = st.offsets[edge[whole] + 1] - st.offsets[edge[whole]]
+    counts[part] = np.bincount(rows, minlength=len(part))
+    offsets = np.zeros(len(edge) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    coords = np.empty((int(offsets[-1]), 2))
+    w = np.flatnonzero(whole)
+    cw = counts[w]
+    within = np.arange(int(cw.sum())) - np.repeat(np.cumsum(cw) - cw, cw)
+    coords[np.repeat(offsets[w], cw) + within] = st.coords[np.repeat(st.offsets[edge[w]], cw) + within]
+    if len(part):
+        cp = counts[part]
+        coords[np.repeat(offsets[part], cp) + np.arange(len(rows)) - np.repeat(np.cumsum(cp) - cp, cp)] = pts
+    return coords, offsets
+
+
+def _substrings(st, edge: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polylines of the parts ``start``–``end`` (metres from ``u``) of ``edge``: the points at both distances and
+    the vertices strictly between them (as ``shapely.ops.substring`` cuts them), with numpy. Returns the vertices
+    and the piece of each, grouped by piece in order along it."""
     n_vert = st.offsets[edge + 1] - st.offsets[edge]
     piece = np.repeat(np.arange(len(edge)), n_vert)
     first = np.repeat(np.cumsum(n_vert) - n_vert, n_vert)
@@ -127,7 +190,7 @@ def _substrings(network: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: 
     rank = np.concatenate([np.zeros(len(edge)), 1 + cum[inner], np.full(len(edge), np.inf)])
     pts = np.concatenate([point_at(start), xy[inner], point_at(end)])
     order = np.lexsort((rank, rows))
-    return shapely.linestrings(pts[order], indices=rows[order])
+    return pts[order], rows[order]
 
 
 def reached_segments(network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: np.ndarray, *, limit: float):
@@ -158,15 +221,18 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
     minus the buffers of its loose streets (a hole). The isochrone is then all faces without their holes, plus the
     buffers of the outer rings and of the loose streets outside every face — a union of the perimeter only.
     """
+    r = float(buffer_m)
+    if isinstance(pieces, ReachedPieces) and len(pieces) > exact_pieces:
+        return _grid_isochrone(pieces.coords, pieces.offsets, r)  # straight from the arrays, no LineStrings
     geoms = np.asarray(getattr(pieces, "geometry", pieces), dtype=object)
     geoms = geoms[~shapely.is_empty(geoms)] if len(geoms) else geoms
     if len(geoms) == 0:
         return shapely.Polygon()
-    r = float(buffer_m)
     if len(geoms) > exact_pieces:
-        minx, miny, maxx, maxy = shapely.total_bounds(geoms)
-        cell = max(r / 2, float(np.sqrt((maxx - minx + 2 * r) * (maxy - miny + 2 * r) / GRID_CELLS)))
-        return _grid_isochrone(geoms, r, cell=cell)
+        xy, idx = shapely.get_coordinates(geoms, return_index=True)
+        offsets = np.zeros(len(geoms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(idx, minlength=len(geoms)), out=offsets[1:])
+        return _grid_isochrone(xy, offsets, r)
     noded = shapely.get_parts(shapely.node(shapely.multilinestrings(shapely.get_parts(geoms[shapely.get_type_id(geoms) == 1]))))
     points = geoms[shapely.get_type_id(geoms) != 1]
     faces, cuts, dangles, invalid = shapely.polygonize_full(noded)
@@ -191,53 +257,61 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
     return shapely.union_all(np.concatenate([[core], shapely.buffer(rim, r, quad_segs=4)]))
 
 
-def _grid_isochrone(geoms: np.ndarray, r: float, *, cell: float, chunk: int = 1_000_000) -> shapely.Geometry:
-    """The area within ``r`` metres of ``geoms`` from the exact distance to the nearest segment at the corners of a
-    grid of ``cell`` metres (each segment sets the grid points around it, in chunks of ``chunk`` points), contoured
+def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float) -> shapely.Geometry:
+    """The area within ``r`` metres of the polylines ``coords[offsets[i]:offsets[i + 1]]``: the exact distance to
+    the nearest segment at the corners of a grid of ``r`` / 2 metres (coarser where the grid would pass
+    :data:`GRID_CELLS`; each segment sets the corners within ``r`` + one cell of it, in a compiled kernel), contoured
     at ``r`` with linear interpolation (contourpy)."""
     import contourpy
 
-    xy, idx = shapely.get_coordinates(geoms, return_index=True)
-    same = idx[1:] == idx[:-1]
-    a, b = xy[:-1][same], xy[1:][same]
-    single = np.flatnonzero(np.bincount(idx, minlength=len(geoms)) == 1)  # points: segments of no length
-    if len(single):
-        pts = xy[np.searchsorted(idx, single)]
-        a, b = np.concatenate([a, pts]), np.concatenate([b, pts])
-    lo = np.minimum(a, b).min(axis=0) - r - 2 * cell
-    hi = np.maximum(a, b).max(axis=0) + r + 2 * cell
+    if len(coords) == 0:
+        return shapely.Polygon()
+    minx, miny = coords.min(axis=0)
+    maxx, maxy = coords.max(axis=0)
+    cell = max(r / 2, float(np.sqrt((maxx - minx + 2 * r) * (maxy - miny + 2 * r) / GRID_CELLS)))
+    lo = np.array([minx, miny]) - r - 2 * cell
+    hi = np.array([maxx, maxy]) + r + 2 * cell
     nx, ny = (np.ceil((hi - lo) / cell).astype(np.int64) + 1).tolist()
-    field = np.full(nx * ny, np.float32(4 * r))
-    reach = r + cell
-    i0 = np.floor((np.minimum(a[:, 0], b[:, 0]) - reach - lo[0]) / cell).astype(np.int64)
-    i1 = np.ceil((np.maximum(a[:, 0], b[:, 0]) + reach - lo[0]) / cell).astype(np.int64)
-    j0 = np.floor((np.minimum(a[:, 1], b[:, 1]) - reach - lo[1]) / cell).astype(np.int64)
-    j1 = np.ceil((np.maximum(a[:, 1], b[:, 1]) + reach - lo[1]) / cell).astype(np.int64)
-    w = i1 - i0 + 1
-    count = w * (j1 - j0 + 1)
-    ends = np.cumsum(count)
-    starts = ends - count
-    s = 0
-    while s < len(count):
-        e = max(s + 1, int(np.searchsorted(ends, starts[s] + chunk, side="right")))
-        seg = np.repeat(np.arange(s, e), count[s:e])
-        k = np.arange(len(seg)) + starts[s] - starts[seg]
-        ii, jj = i0[seg] + k % w[seg], j0[seg] + k // w[seg]
-        ax, ay = a[seg, 0], a[seg, 1]
-        dx, dy = b[seg, 0] - ax, b[seg, 1] - ay
-        px, py = lo[0] + ii * cell - ax, lo[1] + jj * cell - ay
-        l2 = dx * dx + dy * dy
-        t = np.clip(np.divide(px * dx + py * dy, l2, out=np.zeros(len(seg)), where=l2 > 0), 0.0, 1.0)
-        np.minimum.at(field, jj * nx + ii, np.hypot(px - t * dx, py - t * dy).astype(np.float32))
-        s = e
-    gen = contourpy.contour_generator(lo[0] + np.arange(nx) * cell, lo[1] + np.arange(ny) * cell, field.reshape(ny, nx),
+    field = segment_distance_field(coords, offsets, lo, cell, (ny, nx), reach=r + cell, fill=4 * r)
+    gen = contourpy.contour_generator(lo[0] + np.arange(nx) * cell, lo[1] + np.arange(ny) * cell, field,
                                       fill_type="OuterOffset", name="serial")
-    points, offsets = gen.filled(-1.0, r)
+    points, ring_offsets = gen.filled(-1.0, r)
     if not points:
         return shapely.Polygon()
     # every ring in one call, then the polygons (first ring of each is its shell) in another
-    rings_per_poly = np.array([len(o) - 1 for o in offsets])
-    ring_sizes = np.concatenate([np.diff(o) for o in offsets])
+    rings_per_poly = np.array([len(o) - 1 for o in ring_offsets])
+    ring_sizes = np.concatenate([np.diff(o) for o in ring_offsets])
     rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
     polygons = shapely.polygons(rings, indices=np.repeat(np.arange(len(points)), rings_per_poly))
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(list(polygons))
+
+
+# at most this many isochrones at a time. Each holds its reached pieces, edge-sized work arrays and a distance field:
+# at 1 M nodes two at a time save ~0.8 s of 4.5 s but raise the stage's peak by ~400 MiB (two categories' arrays,
+# and memory freed in worker threads that malloc keeps), so one at a time by default
+WORKERS = 1
+
+
+def isochrones_by(
+    network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: Mapping[str, np.ndarray], *, limit: float,
+    buffer_m: float = 40.0,
+) -> Iterator[tuple[str, float, shapely.Geometry]]:
+    """For each key of ``sources`` (point positions) in order: the key, the street length reached within ``limit``
+    (metres, :attr:`ReachedPieces.length_m`) and its :func:`isochrone`.
+
+    The keys are independent and their heavy parts (search, distance field, GEOS) release the GIL, so a few run at
+    a time in threads (one per core, at most :data:`WORKERS`); each answer depends on its own sources only.
+    """
+    keys = list(sources)
+    graph.arrays()  # build the kernels' arrays once, before the threads share them
+
+    def one(key: str) -> tuple[str, float, shapely.Geometry]:
+        pieces = reached_pieces(network, graph, snapped, sources[key], limit=limit)
+        return key, pieces.length_m, isochrone(pieces, buffer_m=buffer_m)
+
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(keys)))
+    if workers == 1:
+        yield from map(one, keys)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(one, keys)

@@ -3,13 +3,16 @@
 The walk network is turned once into a CSR adjacency in which every snapped point splits its edge and hangs
 from it as a leaf (its access leg). Queries:
 
-* :func:`nearest_distance` — the nearest source for every target, one multi-source search per call
-  (scipy's Dijkstra with ``min_only``, bounded by ``limit``);
+* :func:`nearest_distance` — the nearest source for every target, one multi-source search per call, bounded by
+  ``limit`` (numba kernel :func:`~planner.engine._dijkstra.nearest_source`: the answer of scipy's Dijkstra with
+  ``min_only``, ties included, about three times faster and without the GIL);
 * :func:`catchments` — every (source, target) pair within ``limit`` with its distance: one bounded search
   per source whose cost is proportional to the area it reaches, never to the size of the graph (numba
   kernel in :mod:`planner.engine._dijkstra`); counts within a threshold are a reduction of it;
 * :func:`node_distances` — distance from a set of sources to every node within ``limit``, for display
-  geometry (:mod:`planner.analysis.isochrones`).
+  geometry (:mod:`planner.analysis.isochrones`), by the same kernel.
+
+The kernels release the GIL, so callers may run independent searches in threads.
 
 Memory is O(nodes + edges + pairs reached): nothing is ever sized facilities × nodes.
 """
@@ -21,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
+from planner.engine._dijkstra import bounded_from_each, nearest_source
 from planner.engine.snap import Snapped, as_streets
 from planner.engine.streets import HasStreets, StreetArrays
 
@@ -174,9 +177,8 @@ def nearest_distance(
     nearest = np.full(len(targets), -1, dtype=np.int64)
     if not ok_src.any() or len(targets) == 0:
         return dist, nearest
-    d, _, src = dijkstra(
-        graph.csr, directed=True, indices=src_nodes[ok_src], min_only=True, limit=limit, return_predecessors=True
-    )
+    indptr, indices, weights = graph.arrays()
+    d, src = nearest_source(indptr, indices, weights, src_nodes[ok_src], float(limit))
     ok_t = tgt_nodes >= 0
     dist[ok_t] = d[tgt_nodes[ok_t]]
     lookup = np.full(graph.n_nodes, -1, dtype=np.int64)
@@ -201,8 +203,6 @@ def catchments(graph: ReachGraph, sources: np.ndarray, targets: np.ndarray, *, l
     src, tgt, dist
         Positions in ``sources`` and ``targets`` and the distance in metres, sorted by (src, tgt).
     """
-    from planner.engine._dijkstra import bounded_from_each
-
     src_nodes = graph.point_node[np.asarray(sources, dtype=np.int64)]
     tgt_nodes = graph.point_node[np.asarray(targets, dtype=np.int64)]
     ok_src = np.flatnonzero(src_nodes >= 0)
@@ -225,4 +225,5 @@ def node_distances(graph: ReachGraph, sources: np.ndarray, *, limit: float) -> n
     src_nodes = src_nodes[src_nodes >= 0]
     if len(src_nodes) == 0:
         return np.full(graph.n_nodes, np.inf)
-    return dijkstra(graph.csr, directed=True, indices=src_nodes, min_only=True, limit=limit)
+    indptr, indices, weights = graph.arrays()
+    return nearest_source(indptr, indices, weights, src_nodes, float(limit))[0]
