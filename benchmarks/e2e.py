@@ -472,7 +472,10 @@ def main(argv: list[str] | None = None) -> int:
                 info = json.loads(info_file.read_text(encoding="utf-8"))
                 print(f"[{size}] reusing the city in {folder}", flush=True)
             else:
-                info = generate_city(SIZES[size], folder, pbf=args.pbf)
+                # in a child process: a child inherits its parent's peak RSS (ru_maxrss), so the parent stays small
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--generate", str(SIZES[size]), "--keep", str(folder)]
+                gen = subprocess.run(cmd + (["--pbf"] if args.pbf else []), check=True, capture_output=True, text=True)
+                info = json.loads(gen.stdout.strip().splitlines()[-1])
                 info_file.write_text(json.dumps(info), encoding="utf-8")
                 print(f"[{size}] generated {json.dumps(info, ensure_ascii=False)} in {folder}", flush=True)
             plan = run_planner(folder, args.cap)

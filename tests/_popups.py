@@ -11,7 +11,27 @@ import pandas as pd
 from planner import schema
 from planner.labels import tr
 
-__all__ = ["compound_popup", "facility_popup", "formats_popup"]
+__all__ = ["compound_popup", "facility_popup", "formats_popup", "POPUPS_JS"]
+
+# Evaluated in a page: every popup and tooltip of every overlay of the layer control, as the page would show it
+# (the text inside folium's popup table), in layer order; popups are built on click from the packed columns.
+POPUPS_JS = """
+(() => {
+  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
+  const control = globals(/^layer_control_[0-9a-f]+_layers$/)[0];
+  const text = (c) => { const td = c.querySelector('td'); return td ? td.innerHTML : c.innerHTML; };
+  const out = {};
+  for (const [name, layer] of Object.entries(control.overlays)) {
+    const popups = [], tooltips = [];
+    layer.eachLayer((l) => {
+      if (layer._popup && typeof layer._popup._content === 'function') popups.push(text(layer._popup._content(l)));
+      if (layer._tooltip && typeof layer._tooltip._content === 'function') tooltips.push(text(layer._tooltip._content(l)));
+    });
+    out[name] = {popups, tooltips};
+  }
+  return out;
+})()
+"""
 
 
 def _fmt_m(dist: float, speed: float, lang: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from _browser import BrowserError, PageReport, decode_png, find_chromium, live_group_members, load_page
-from _popups import compound_popup, facility_popup, formats_popup
+from _popups import POPUPS_JS, compound_popup, facility_popup, formats_popup
 
 pytestmark = pytest.mark.browser
 
@@ -193,26 +193,6 @@ def test_screenshot_not_blank(demo_page: PageReport, browser_dir: Path) -> None:
     assert image.dominant_share(step=2, box=middle) < 0.95
     assert (browser_dir / "demo.png").stat().st_size > 10_000
 
-
-# Popups are built on click from the layers' packed columns (planner.outputs.map_layers): every popup and tooltip
-# of every overlay, as the page would show it (the text inside folium's popup table), in layer order.
-POPUPS_JS = """
-(() => {
-  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
-  const control = globals(/^layer_control_[0-9a-f]+_layers$/)[0];
-  const text = (c) => { const td = c.querySelector('td'); return td ? td.innerHTML : c.innerHTML; };
-  const out = {};
-  for (const [name, layer] of Object.entries(control.overlays)) {
-    const popups = [], tooltips = [];
-    layer.eachLayer((l) => {
-      if (layer._popup) popups.push(text(layer._popup._content(l)));
-      if (layer._tooltip) tooltips.push(text(layer._tooltip._content(l)));
-    });
-    out[name] = {popups, tooltips};
-  }
-  return out;
-})()
-"""
 
 # A real click on the canvas: Leaflet finds the compound under the pointer and opens its popup.
 CLICK_JS = """

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from _browser import find_chromium, load_page
 from _mapdata import column, decode, page_calls
+from _popups import POPUPS_JS
 from test_compare import comparison, run_b  # noqa: F401  (module fixtures: the demo and the demo with one more centre)
 
 from planner.labels import tr
@@ -49,25 +50,6 @@ def test_compounds_are_one_table(comparison, page: str) -> None:  # noqa: F811
         rows = np.flatnonzero((comp["change"] == change).to_numpy()).tolist()
         assert layers.get(colour, []) == rows
     assert layers[CHANGES["gained"]], "the demo with one more centre has compounds that gain a category"
-
-
-POPUPS_JS = """
-(() => {
-  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
-  const control = globals(/^layer_control_[0-9a-f]+_layers$/)[0];
-  const text = (c) => { const td = c.querySelector('td'); return td ? td.innerHTML : c.innerHTML; };
-  const out = {};
-  for (const [name, layer] of Object.entries(control.overlays)) {
-    const popups = [], tooltips = [];
-    layer.eachLayer((l) => {
-      if (layer._popup && typeof layer._popup._content === 'function') popups.push(text(layer._popup._content(l)));
-      if (layer._tooltip && typeof layer._tooltip._content === 'function') tooltips.push(text(layer._tooltip._content(l)));
-    });
-    out[name] = {popups, tooltips};
-  }
-  return out;
-})()
-"""
 
 
 def test_popups_in_a_browser_are_the_ones_built_per_feature(comparison, page: str, tmp_path: Path) -> None:  # noqa: F811
