@@ -10,7 +10,6 @@ reach graph (:class:`~planner.network.points.Reach`) that every later stage shar
 from __future__ import annotations
 
 import logging
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -117,8 +116,35 @@ class RunResult:
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # Windows: the working set's peak, from the process's memory counters
+        return _windows_peak_mib()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _windows_peak_mib() -> float:
+    """PeakWorkingSetSize of this process (GetProcessMemoryInfo), in MiB; NaN when it cannot be read."""
+    import ctypes
+    from ctypes import wintypes
+
+    class Counters(ctypes.Structure):
+        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD), ("PeakWorkingSetSize", ctypes.c_size_t),
+                    ("WorkingSetSize", ctypes.c_size_t), ("QuotaPeakPagedPoolUsage", ctypes.c_size_t),
+                    ("QuotaPagedPoolUsage", ctypes.c_size_t), ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t),
+                    ("QuotaNonPagedPoolUsage", ctypes.c_size_t), ("PagefileUsage", ctypes.c_size_t),
+                    ("PeakPagefileUsage", ctypes.c_size_t)]
+
+    try:
+        counters = Counters()
+        counters.cb = ctypes.sizeof(counters)
+        process = ctypes.windll.kernel32.GetCurrentProcess()  # type: ignore[attr-defined]
+        if not ctypes.windll.psapi.GetProcessMemoryInfo(process, ctypes.byref(counters), counters.cb):  # type: ignore[attr-defined]
+            return float("nan")
+        return round(counters.PeakWorkingSetSize / (1024 * 1024), 1)
+    except (AttributeError, OSError):
+        return float("nan")
 
 
 def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None],

@@ -28,3 +28,17 @@ def test_compounds_parquet_is_the_geopackage_table(demo_run: Path) -> None:
     assert parquet.crs.to_epsg() == 4326 and list(parquet.columns) == list(gpkg.columns)
     assert parquet.geometry.geom_equals_exact(gpkg.geometry, tolerance=1e-9).all()
     assert parquet["id"].tolist() == gpkg["id"].tolist()
+
+
+def test_peak_memory_is_read_or_nan_without_the_posix_module(monkeypatch):
+    """``resource`` is POSIX only: without it (Windows) the peak comes from the Win32 counters, NaN where those are
+    missing too — never an ImportError that would stop every run."""
+    import math
+    import sys
+
+    from planner.pipeline import peak_rss_mib
+
+    assert peak_rss_mib() > 10  # this interpreter alone holds more than 10 MiB
+    monkeypatch.setitem(sys.modules, "resource", None)  # `import resource` now raises ImportError
+    value = peak_rss_mib()
+    assert (value > 10) if sys.platform == "win32" else math.isnan(value)

@@ -121,8 +121,9 @@ def write_outputs(
     done(f"工作簿 / workbook {paths['report_xlsx'].name}", paths["report_xlsx"].name)
     # --- end report and workbook ---
     summary["write_time_s"] = {**clock.times, "total": round(time.perf_counter() - t0, 3)}
-    summary["peak_rss_mib"] = peak_rss_mib()
-    summary["stage_peak_rss_mib"] = dict(result.peak_rss_mib)  # at the end of each stage of the run
+    peak = peak_rss_mib()
+    summary["peak_rss_mib"] = peak if peak == peak else None  # NaN (unreadable) as null: summary.json stays strict JSON
+    summary["stage_peak_rss_mib"] = {k: (v if v == v else None) for k, v in result.peak_rss_mib.items()}  # per stage
     paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     log.info("outputs written to %s", out)
     return paths
