@@ -21,6 +21,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from planner.outputs.folder import stage_output
     from planner.outputs.write import write_outputs
     from planner.pipeline import peak_rss_mib, run
     from planner.scenario import load_scenario
@@ -28,10 +29,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     t0 = time.perf_counter()
     scenario = load_scenario(args.scenario)
-    say(f"情景 / scenario: {scenario.name}")
-    result = run(scenario, report=say)
-    say("[写出 / write] 表格、地图、报告与工作簿 / tables, map, report and workbook")
-    paths = write_outputs(result, args.out, lang=args.lang, report=say)
+    inputs = [scenario.path, scenario.network.path,
+              *(s.path for s in (scenario.facilities, scenario.residential, scenario.zones) if s is not None and s.path)]
+    staged = stage_output(args.out, inputs, force=args.force)  # before any analysis: a bad folder costs nothing
+    try:
+        say(f"情景 / scenario: {scenario.name}")
+        result = run(scenario, report=say)
+        say("[写出 / write] 表格、地图、报告与工作簿 / tables, map, report and workbook")
+        written = write_outputs(result, staged.path, lang=args.lang, report=say)
+        out = staged.commit()  # the folder is replaced only now, when every file is written
+    except BaseException:
+        staged.discard()  # a failed run leaves the output folder as it was
+        raise
+    paths = {key: out / p.relative_to(staged.path) for key, p in written.items()}
     elapsed = time.perf_counter() - t0
     comp = result.compounds
     rejected = result.layers.rejected
@@ -41,7 +51,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     print(f"地图已写入 / map written to: {paths['map'].resolve()}")
     print(f"报告已写入 / report written to: {paths['report_html'].resolve()}（可打印为 PDF / printable）")
-    print(f"全部输出 / all outputs in: {Path(args.out).resolve()}")
+    print(f"全部输出 / all outputs in: {out}")
     return 0
 
 
@@ -160,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", required=True, help="输出文件夹 / output folder")
     p_run.add_argument("--lang", choices=["zh", "en"], default=None, help="地图语言（默认取情景设置）/ map language")
     p_run.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
+    p_run.add_argument("--force", action="store_true",
+                       help="输出文件夹已有其他文件时仍整体替换 / replace an output folder that holds other files")
     p_run.set_defaults(func=_cmd_run)
 
     p_cmp = sub.add_parser("compare", help="对比两次运行的输出 / compare two run output folders")

@@ -1,0 +1,103 @@
+"""The output folder of a run: never one that holds an input, written whole or not at all.
+
+A run writes into a staging folder beside the output folder and moves it into place only when every file is
+written, so a run that fails leaves the previous outputs as they were. A folder that holds an earlier run (it has
+planner's ``summary.json`` and nothing but the files that run listed) is replaced as a whole, so no stale
+``sites.csv`` of an older run stays beside the new files; a folder holding anything else is refused unless the
+user forces it. All of this is checked before the analysis starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from planner.errors import PlannerError
+
+__all__ = ["OutputFolderError", "StagedOutput", "stage_output"]
+
+SUMMARY = "summary.json"
+
+
+class OutputFolderError(PlannerError):
+    """The output folder cannot be used: it holds inputs or other files, or it cannot be written."""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _earlier_run_files(folder: Path) -> set[str] | None:
+    """The files an earlier planner run listed in ``folder``'s summary.json (with it), or None when it is not one."""
+    try:
+        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
+        outputs = summary["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(outputs, dict):
+        return None
+    return {str(v) for v in outputs.values()} | {SUMMARY}
+
+
+class StagedOutput:
+    """A staging folder for one run's outputs; :meth:`commit` puts it in place of the output folder."""
+
+    def __init__(self, out: Path, staging: Path) -> None:
+        self.out = out
+        self.path = staging
+
+    def commit(self) -> Path:
+        """Replace the output folder by the staging folder (an earlier run's folder is removed as a whole)."""
+        if self.out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+            os.replace(self.out, old / self.out.name)
+            os.replace(self.path, self.out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.path, self.out)
+        return self.out
+
+    def discard(self) -> None:
+        """Remove the staging folder (the run failed; the output folder is untouched)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool = False) -> StagedOutput:
+    """Check ``out`` and make its staging folder, before any analysis.
+
+    Refused (:class:`OutputFolderError`): an output folder that is an input file or holds one (the scenario, the
+    network, a layer — at any depth), an existing file, a folder holding files that are not an earlier run's outputs
+    (unless ``force``), and a parent folder that cannot be written.
+    """
+    out = Path(out).expanduser().resolve()
+    for p in inputs:
+        src = Path(p).expanduser().resolve()
+        if _inside(src, out):
+            raise OutputFolderError(
+                f"输出文件夹 {out} 含有输入文件 {src}，输出会覆盖或混入输入；请换一个输出文件夹 / the output folder {out} "
+                f"holds the input {src}: outputs would overwrite or mix with inputs; choose another output folder"
+            )
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"输出路径 {out} 是一个文件，不是文件夹 / the output path {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        listed = _earlier_run_files(out)
+        others = sorted(p.name for p in out.iterdir() if listed is None or p.name not in listed)
+        if others:
+            shown = "、".join(others[:5]) + ("…" if len(others) > 5 else "")
+            raise OutputFolderError(
+                f"输出文件夹 {out} 已有不是 planner 输出的文件（{shown}）；请换一个空文件夹，或加 --force 整体替换 / the output "
+                f"folder {out} holds files that are not planner outputs ({', '.join(others[:5])}); choose an empty "
+                "folder, or add --force to replace it as a whole"
+            )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.planner-", dir=out.parent))
+    except OSError as exc:
+        raise OutputFolderError(
+            f"无法在 {out.parent} 中写入：{exc.strerror or exc} / cannot write in {out.parent}: {exc.strerror or exc}"
+        ) from exc
+    return StagedOutput(out, staging)

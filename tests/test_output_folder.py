@@ -1,0 +1,88 @@
+"""Outputs never touch inputs, and a run replaces its output folder whole or not at all (issue #13, deliverable 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from planner.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """The demo scenario in a folder of its own, its layers beside it (as a bureau keeps a project)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for f in (ROOT / "layers" / "demo").glob("*.geojson"):
+        shutil.copy(f, folder / f.name)
+    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../layers/demo/", "")
+    (folder / "demo.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_output_folder_holding_the_inputs_is_refused_before_anything_is_written(project: Path, capsys):
+    before = _digests(project)
+    assert main(["run", str(project / "demo.toml"), "--out", str(project), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "含有输入文件" in err and "holds the input" in err and "Traceback" not in err
+    assert _digests(project) == before  # nothing replaced, nothing added
+    # an ancestor of the inputs is refused too
+    assert main(["run", str(project / "demo.toml"), "--out", str(project.parent), "-q"]) == 2
+    assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_folder_with_other_files_is_refused_unless_forced(project: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "会议纪要.docx").write_bytes(b"not planner's")
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 2
+    assert "会议纪要.docx" in capsys.readouterr().err
+    assert (out / "会议纪要.docx").exists()
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q", "--force"]) == 0
+    assert not (out / "会议纪要.docx").exists() and (out / "summary.json").exists()
+
+
+def test_rerun_replaces_an_earlier_run_as_a_whole(project: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 0
+    # an earlier run that wrote one more file (e.g. sites.csv of a task since removed from the scenario)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    summary["outputs"]["old_task"] = "sites_old.csv"
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    (out / "sites_old.csv").write_text("stale", encoding="utf-8")
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 0
+    assert not (out / "sites_old.csv").exists()  # no stale file beside the new run
+    listed = set(json.loads((out / "summary.json").read_text(encoding="utf-8"))["outputs"].values())
+    assert {p.name for p in out.iterdir()} == listed | {"summary.json"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging and old folders removed
+
+
+def test_failed_run_leaves_the_previous_outputs_as_they_were(project: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 0
+    before = _digests(out)
+    (project / "roads.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 2  # no walkable road: fails mid-run
+    assert "Traceback" not in capsys.readouterr().err
+    assert _digests(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_output_path_that_is_a_file_or_under_a_file_is_refused(project: Path, tmp_path: Path, capsys):
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("x", encoding="utf-8")
+    assert main(["run", str(project / "demo.toml"), "--out", str(a_file), "-q"]) == 2
+    assert "是一个文件" in capsys.readouterr().err
+    assert main(["run", str(project / "demo.toml"), "--out", str(a_file / "out"), "-q"]) == 2
+    assert "无法在" in capsys.readouterr().err  # cannot write there: said before any analysis
+    assert a_file.read_text(encoding="utf-8") == "x"
