@@ -143,3 +143,14 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path: Path, capsys):
     assert "Traceback" not in err
     for fragment in ("walking_speed_m_per_min", "'colour'", "nowhere.pbf", "[layers.facilities]", "missing name"):
         assert fragment in err
+
+
+def test_coordinates_are_written_to_the_centimetre(demo_run: Path, demo_result):
+    """facilities.csv and sites.csv carry lon/lat with 7 decimals (≈ 1 cm), not the tables' 6 significant digits
+    (which moved a point by up to ~40 m), and they are the run's own points."""
+    for name, frame in (("facilities.csv", demo_result.facilities), ("sites.csv", demo_result.sites)):
+        text = pd.read_csv(demo_run / name, encoding="utf-8-sig", dtype=str)
+        assert text["lon"].str.fullmatch(r"\d+\.\d{7}").all() and text["lat"].str.fullmatch(r"\d+\.\d{7}").all(), name
+        wgs = frame.geometry.to_crs(4326)
+        np.testing.assert_allclose(text["lon"].astype(float), wgs.x.to_numpy(), atol=5.1e-8, err_msg=name)
+        np.testing.assert_allclose(text["lat"].astype(float), wgs.y.to_numpy(), atol=5.1e-8, err_msg=name)
