@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from planner.errors import PlannerError
@@ -218,6 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断 / interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a fault of planner, not of the input: exit 1, the traceback only with -v
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        print(
+            f"内部错误 / internal error: {type(exc).__name__}: {exc}\n"
+            "这是 planner 的问题，不是输入数据的问题；请加 -v 重新运行，并把完整输出报告给开发者 / this is a fault in planner, "
+            "not in your data; run again with -v and report the whole output to the developers",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

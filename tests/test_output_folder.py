@@ -86,3 +86,21 @@ def test_output_path_that_is_a_file_or_under_a_file_is_refused(project: Path, tm
     assert main(["run", str(project / "demo.toml"), "--out", str(a_file / "out"), "-q"]) == 2
     assert "无法在" in capsys.readouterr().err  # cannot write there: said before any analysis
     assert a_file.read_text(encoding="utf-8") == "x"
+
+
+def test_internal_fault_exits_1_without_a_traceback_unless_verbose(project: Path, tmp_path: Path, capsys, monkeypatch):
+    """Bad input exits 2 with a PlannerError message; a fault of planner itself exits 1 with a short bilingual
+    message, the traceback only under -v — and the output folder is left as it was."""
+    import planner.pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("模拟的故障 / a simulated fault")
+
+    monkeypatch.setattr(planner.pipeline, "run", broken)
+    out = tmp_path / "out"
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "内部错误" in err and "internal error" in err and "simulated fault" in err and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert main(["-v", "run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 1
+    assert "Traceback" in capsys.readouterr().err
