@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from planner import schema
+from planner.analysis.requirements import (  # unchanged by #12: shared, not copied
+    Compliance,
+    _all_missing,
+    _cat_names,
+    _City,
+    _city_circles,
+    _city_per_1000_group,
+    _missing,
+    _pass_or_fail,
+    _row,
+    nearest_of,
+)
 from planner.analysis.standards import Rule, load_rules, rules_for
 from planner.io.categories import Taxonomy
 from planner.labels import zh
@@ -24,49 +34,6 @@ from planner.schema import CITY, COMPLIANCE_COLUMNS
 __all__ = ["evaluate"]
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Compliance:
-    """Rule results: ``table`` (one row per 街道 × rule and per city-level rule, COMPLIANCE_COLUMNS) and the
-    per-compound ``formats`` table (MOFCOM basic formats within reach: ``n_present``, ``completeness``, ``missing``)."""
-
-    table: pd.DataFrame
-    formats: pd.DataFrame
-    preset: str
-
-
-def nearest_of(coverage_table: pd.DataFrame, categories: Sequence[str]) -> pd.Series:
-    """Distance from each compound to the nearest facility of any of ``categories`` (inf when none)."""
-    cols = [schema.dist_m(c) for c in categories if schema.dist_m(c) in coverage_table.columns]
-    if not cols:
-        return pd.Series(np.inf, index=coverage_table.index)
-    return coverage_table[cols].min(axis=1)
-
-
-def _row(zone: str, zone_name: str, rule: Rule, value, status: str, shortfall=None, text: str = "") -> dict:
-    return {
-        "subdistrict": zone,
-        "subdistrict_name": zone_name,
-        "rule_id": rule.id,
-        "rule": rule.zh,
-        "value": None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(float(value), 4),
-        "target": rule.value,
-        "status": status,
-        "shortfall": shortfall,
-        "unit": rule.unit,
-        "shortfall_text": text,
-        "source": rule.source,
-        "conf": rule.conf,
-    }
-
-
-def _missing(zone: str, name: str, rule: Rule, what: str) -> dict:
-    return _row(zone, name, rule, None, "not_evaluable", None, f"无法评价：缺少{zh(f'data.{what}', what)} / not evaluable: missing {what}")
-
-
-def _all_missing(series: pd.Series) -> bool:
-    return len(series) == 0 or series.isna().all()
-
 
 def evaluate(
     *,
@@ -128,10 +95,6 @@ def _formats(coverage_table: pd.DataFrame, basic: list[str], taxonomy: Taxonomy,
     )
 
 
-def _cat_names(rule: Rule, taxonomy: Taxonomy) -> str:
-    return "或".join(taxonomy[c].zh for c in rule.categories)
-
-
 @dataclass(frozen=True)
 class _Zone:
     """What a 街道 rule sees: the 街道's compounds, its facilities of the rule's categories, coverage and formats."""
@@ -170,10 +133,6 @@ def _evaluate_zone(rule, zid, zname, compounds, cov, facilities, formats, taxono
         taxonomy,
     )
     return evaluator(rule, zone)
-
-
-def _pass_or_fail(value: float, target: float) -> str:
-    return "pass" if value >= target else "fail"
 
 
 def _zone_count(rule: Rule, z: _Zone) -> dict:
@@ -302,18 +261,6 @@ _ZONE_EVALUATORS = {
 }
 
 
-@dataclass(frozen=True)
-class _City:
-    """What a city-wide rule sees: every compound and facility, the 街道, their results so far, the circles."""
-
-    compounds: pd.DataFrame
-    facilities: pd.DataFrame
-    zone_names: dict[str, str]
-    zone_rows: dict[str, list[dict]]
-    complete_circles: int | None
-    taxonomy: Taxonomy
-
-
 def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy) -> dict:
     """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`)."""
     evaluator = _CITY_EVALUATORS.get(rule.kind)
@@ -338,29 +285,6 @@ def _city_zone_share(rule: Rule, c: _City) -> dict:
     value, t = n_pass / len(results) * 100, rule.value
     short = max(0, int(math.ceil(t / 100 * len(results) - n_pass - 1e-9)))
     return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"还需 {short} 个街道达标" if short else "")
-
-
-def _city_per_1000_group(rule: Rule, c: _City) -> dict:
-    """Capacity per 1000 people of a group, city-wide (e.g. elderly beds per 1000 aged 60+)."""
-    group = c.compounds[rule.group]
-    if _all_missing(group) or group.sum() <= 0:
-        return _missing(CITY, CITY, rule, rule.group)
-    fac = c.facilities[c.facilities["category"].isin(rule.categories)]
-    if len(fac) and _all_missing(fac[rule.capacity]):
-        return _missing(CITY, CITY, rule, rule.capacity)
-    cap = float(fac[rule.capacity].fillna(0).sum())
-    value, t = cap / float(group.sum()) * 1000, rule.value
-    short = max(0, int(math.ceil(t * float(group.sum()) / 1000 - cap - 1e-9)))
-    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"缺 {short} 张{zh(f'data.{rule.capacity}')}" if short else "")
-
-
-def _city_circles(rule: Rule, c: _City) -> dict:
-    """Number of complete 一刻钟便民生活圈."""
-    if c.complete_circles is None:
-        return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：缺少社区综合服务站（生活圈中心）/ not evaluable: no community centres")
-    short = max(0, int(rule.value - c.complete_circles))
-    return _row(CITY, CITY, rule, c.complete_circles, _pass_or_fail(c.complete_circles, rule.value), short,
-                f"还需 {short} 个业态齐全的一刻钟便民生活圈" if short else "")
 
 
 _CITY_EVALUATORS = {

@@ -55,7 +55,11 @@ class StagedOutput:
         if self.out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
             os.replace(self.out, old / self.out.name)
-            os.replace(self.path, self.out)
+            try:
+                os.replace(self.path, self.out)
+            except OSError:
+                os.replace(old / self.out.name, self.out)  # put the earlier run back before reporting the failure
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.path, self.out)
