@@ -69,9 +69,10 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 def _cmd_check_layer(args: argparse.Namespace) -> int:
     from pyproj import CRS
 
-    from planner.io import layers as L
+    from planner.io.checks import loss_warnings, require_rows
+    from planner.outputs.folder import stage_output
     from planner.outputs.write import write_layer_check
-    from planner.settings import LayerSpec, PopulationSpec
+    from planner.settings import LayerSpec
 
     spec = LayerSpec(
         kind=args.kind,
@@ -82,14 +83,35 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         columns=_pairs(args.column, "--column"),
         category_map=_pairs(args.category, "--category"),
     )
+    staged = stage_output(args.out, [spec.path], force=args.force, known=("layer.gpkg", "rejected.csv"))
     wgs84 = CRS.from_epsg(4326)
-    if args.kind == "facilities":
-        loaded = L.load_facilities(spec, wgs84)
-    elif args.kind == "residential":
-        loaded = L.load_residential(spec, wgs84, PopulationSpec())
-    else:
-        loaded = L.load_zones(spec, wgs84)
-    paths = write_layer_check(loaded, args.out)
+    try:
+        loaded = _load_checked(args.kind, spec, wgs84)
+        written = write_layer_check(loaded, staged.path)
+        out = staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+    paths = {key: out / p.name for key, p in written.items()}
+    _print_layer_check(spec, loaded, paths)
+    for text in loss_warnings(loaded) + list(loaded.warnings):
+        print(f"⚠ {text}")
+    require_rows(loaded)  # a layer that keeps nothing is an error, after its rejected.csv is written
+    return 0
+
+
+def _load_checked(kind: str, spec, crs):
+    from planner.io import layers as L
+    from planner.settings import PopulationSpec
+
+    if kind == "facilities":
+        return L.load_facilities(spec, crs)
+    if kind == "residential":
+        return L.load_residential(spec, crs, PopulationSpec())
+    return L.load_zones(spec, crs)
+
+
+def _print_layer_check(spec, loaded, paths: dict[str, Path]) -> None:
     print(f"图层 / layer: {spec.path}")
     print(f"读取 {loaded.rows_read} 行，保留 {len(loaded.data)} 行，拒收 {len(loaded.rejected)} 行 / "
           f"read {loaded.rows_read}, kept {len(loaded.data)}, rejected {len(loaded.rejected)}")
@@ -109,7 +131,6 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         print(f"坐标已由 {converted} 转换为 WGS84 / coordinates converted from {converted} to WGS84")
     print(f"已写入 / written: {paths['layer'].resolve()}")
     print(f"已写入 / written: {paths['rejected'].resolve()}")
-    return 0
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -127,9 +148,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from planner.outputs.compare import compare_runs, read_run, write_comparison
 
     check_basemap(args.basemap, args.tianditu_key)  # refuse 天地图 without a key before any work
-    a, b = read_run(args.run_a), read_run(args.run_b)
-    cmp = compare_runs(a, b)
-    paths = write_comparison(cmp, args.out, lang=args.lang, basemap=args.basemap, tianditu_key=args.tianditu_key)
+    from planner.outputs.folder import stage_output
+
+    staged = stage_output(args.out, [args.run_a, args.run_b], force=args.force,
+                          known=("compare.html", "compare.csv", "compare.xlsx"))
+    try:
+        a, b = read_run(args.run_a), read_run(args.run_b)
+        cmp = compare_runs(a, b)
+        written = write_comparison(cmp, staged.path, lang=args.lang, basemap=args.basemap, tianditu_key=args.tianditu_key)
+        out = staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+    paths = {key: out / p.name for key, p in written.items()}
     print(f"对比 / comparing: {a.name} ({a.path}) → {b.name} ({b.path})")
     for note in cmp.notes:
         print(f"  ⚠ {note}")
@@ -180,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("run_b", help="方案 B 的输出文件夹（方案）/ output folder of run B (after)")
     p_cmp.add_argument("--out", required=True, help="输出文件夹 / output folder")
     p_cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="语言 / language")
+    p_cmp.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时整体替换 / replace an output folder that holds other files")
     p_cmp.add_argument("--basemap", choices=["offline", "osm", "tianditu", "amap"], default="offline",
                        help="底图（默认离线）/ base map (default offline)")
     p_cmp.add_argument("--tianditu-key", default=None, help="天地图密钥 tk（--basemap tianditu 时需要）/ 天地图 key for --basemap tianditu")
@@ -194,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_chk.add_argument("--column", action="append", metavar="NAME=COLUMN", help="列映射 / column mapping, e.g. category=设施类型")
     p_chk.add_argument("--category", action="append", metavar="LABEL=KEY", help="类别映射 / label mapping, e.g. 长者饭堂=elderly_station")
     p_chk.add_argument("--out", required=True, help="输出文件夹 / output folder")
+    p_chk.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时整体替换 / replace an output folder that holds other files")
     p_chk.set_defaults(func=_cmd_check_layer)
 
     p_fetch = sub.add_parser("fetch", help="用 osmnx 下载某地的 OSM 数据（需联网）/ download a place from OSM (needs internet)")

@@ -187,7 +187,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason.invalid_coordinates": ('坐标不是数字或无法解析', 'coordinates are not numbers or cannot be parsed'),
     "reason.out_of_range": ('坐标超出经纬度范围', 'coordinates out of the longitude/latitude range'),
     "reason.swapped_coordinates": ('经纬度可能填反了', 'longitude and latitude look swapped'),
-    "reason.outside_study_area": ('在研究范围之外', 'outside the study area'),
+    "reason.outside_study_area": ('距路网范围过远（在研究范围之外）', 'too far beyond the network (outside the study area)'),
+    "reason.implausible_value": ('数值不合理（无穷大、超出上限或部分大于总数）', 'implausible value (infinite, beyond the limit, or a part larger than its whole)'),
     "reason.unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
 # --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
     "sheet.about": ("说明", "About"),

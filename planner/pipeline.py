@@ -29,12 +29,13 @@ from planner.analysis.coverage import Coverage, compute_coverage
 from planner.analysis.isochrones import isochrones_by
 from planner.analysis.requirements import Compliance, evaluate, gap_list
 from planner.analysis.standards import Rule, rules_for
-from planner.analysis.zones import assign_zones, summarise_zones
+from planner.analysis.zones import ZONE_RULE, place_in_zones, summarise_zones, zone_overlaps
 from planner.engine.reach import nearest_distance
 from planner.engine.snap import Snapped
 from planner.errors import LayerError
 from planner.io import layers as _layers
 from planner.io.categories import Taxonomy, load_taxonomy
+from planner.io.checks import layer_warnings, require_rows
 from planner.io.coords import CHINESE_SYSTEMS, normalise_system
 from planner.io.osm import OsmExtract, read_osm
 from planner.io.population import disaggregate_census
@@ -43,6 +44,7 @@ from planner.network.build import WalkNetwork, build_network, network_bounds_wgs
 from planner.network.offsets import check_shift
 from planner.network.points import Reach, snap_geometries
 from planner.progress import progress
+from planner.schema import OUTSIDE_ZONE
 from planner.settings import Scenario
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
@@ -81,6 +83,7 @@ class RunResult:
     peak_rss_mib: dict[str, float] = field(default_factory=dict)  # peak resident memory (MiB) at the end of each stage
     census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    zone_overlaps: pd.DataFrame | None = None  # pairs of 街道 whose areas overlap (analysis.zones.zone_overlaps)
     isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     compliance: Compliance | None = None
     gaps: pd.DataFrame | None = None
@@ -193,6 +196,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with _stage(timings, "读取图层 / load layers", 2, total, report, memory):
         layers = load_layers(scenario, crs, taxonomy, osm)
+        for text in layers.warnings:
+            report("    ⚠ " + text)
 
     with _stage(timings, "构建步行路网 / build walk network", 3, total, report, memory):
         network = build_network(scenario.network, crs, osm=osm)
@@ -201,12 +206,14 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     # points far beyond the network are errors in the data (wrong coordinates), not unserved residents
     layers = reject_beyond_network(layers, network, scenario.study_area_buffer_m)
+    for layer in (layers.layer_set.facilities, layers.layer_set.residential):
+        require_rows(layer, stage=("剔除路网范围外的点", "removing points beyond the network"))
     comp, fac, zones = layers.compounds, layers.facilities, layers.zones
 
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
         snap = snap_to_network(comp, fac, network, max_snap_m=scenario.max_snap_m)
         comp, fac, owner = snap.compounds, snap.facilities, snap.gate_owner
-        warnings_ = shift_warnings(scenario, fac, network, report)
+        warnings_ = layers.warnings + shift_warnings(scenario, fac, network, report)
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
@@ -243,7 +250,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     return RunResult(
         scenario=scenario, crs=crs, network=network, layers=layers.layer_set, compounds=comp, facilities=fac, zones=zones,
         coverage=coverage, zone_table=zone_table, taxonomy=taxonomy, timings=timings, peak_rss_mib=memory, census_unplaced=layers.census_unplaced,
-        warnings=warnings_, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
+        warnings=warnings_, zone_overlaps=layers.zone_overlaps, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
         siting=siting_results, pairs=pairs,
     )
 
@@ -261,6 +268,8 @@ class Layers:
     facilities: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame | None
     census_unplaced: dict[str, dict[str, float]]
+    warnings: list[str] = field(default_factory=list)  # whole-layer warnings: rows lost, geometries repaired, 街道 overlaps
+    zone_overlaps: pd.DataFrame | None = None
 
 
 def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
@@ -295,11 +304,18 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
         osm_buildings=osm.buildings if osm else None,
     )
     zones = _layers.load_zones(scenario.zones, crs) if scenario.zones else None
+    for layer in (facilities, residential, zones):
+        if layer is not None:
+            require_rows(layer)
+    warnings = [w for layer in (facilities, residential, zones) for w in layer_warnings(layer)]
     zone_gdf = zones.data if zones is not None else None
     comp = residential.data.copy()
     fac = facilities.data.copy()
-    comp["zone_id"] = assign_zones(comp, zone_gdf)
-    fac["zone_id"] = assign_zones(fac, zone_gdf)
+    placed = place_in_zones(comp, zone_gdf)
+    comp["zone_id"] = placed.zone_id
+    fac["zone_id"] = place_in_zones(fac, zone_gdf).zone_id
+    overlaps = zone_overlaps(zone_gdf)
+    warnings += _zone_warnings(overlaps, placed, zone_gdf)
     census_unplaced: dict[str, dict[str, float]] = {}
     if scenario.population.census_from_zones:
         if zone_gdf is None or "population" not in zone_gdf.columns:
@@ -308,7 +324,29 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
                 "needs a zones layer with census totals (a population column)"
             )
         comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
-    return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced)
+    return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced, warnings, overlaps)
+
+
+def _zone_warnings(overlaps: pd.DataFrame, placed, zones: gpd.GeoDataFrame | None) -> list[str]:
+    """Warnings about 街道 that overlap and compounds outside every 街道 (console and summary.json)."""
+    out = []
+    if len(overlaps):
+        top = "；".join(f"{r.name_a}（{r.zone_a}）与 {r.name_b}（{r.zone_b}）重叠 {r.overlap_m2:,.0f} m²"
+                       for r in overlaps.head(5).itertuples())
+        more = f" 等 {len(overlaps)} 对" if len(overlaps) > 5 else ""
+        out.append(
+            f"街道边界重叠：{top}{more}；{placed.in_several} 个小区落在重叠处。{ZONE_RULE.split(' / ')[0]}。见 summary.json zones.overlaps / "
+            f"{len(overlaps)} pairs of 街道 overlap; {placed.in_several} compounds lie in overlaps. {ZONE_RULE.split(' / ')[1]}"
+        )
+    outside = int((placed.zone_id == OUTSIDE_ZONE).sum())
+    if zones is not None and len(zones) and outside:
+        out.append(
+            f"{outside} 个小区不在任何街道内，列为“{OUTSIDE_ZONE}”，不参与街道达标评价 / "
+            f"{outside} compounds lie outside every 街道 (listed as {OUTSIDE_ZONE}) and count towards no 街道's standards"
+        )
+    for text in out:
+        log.warning("%s", text)
+    return out
 
 
 def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:
@@ -322,7 +360,7 @@ def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float)
             pass
     hull = shapely.convex_hull(shapely.multipoints(xy)).buffer(buffer_m)
     shapely.prepare(hull)  # tested against every compound and facility
-    detail = f"距路网范围超过 {buffer_m:.0f} 米 / more than {buffer_m:.0f} m beyond the network"
+    detail = f"> {buffer_m:.0f} m"
     old = layers.layer_set
     facilities, fac = _layers.reject_outside(old.facilities, layers.facilities, hull, detail)
     residential, comp = _layers.reject_outside(old.residential, layers.compounds, hull, detail)

@@ -3,37 +3,83 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
-__all__ = ["assign_zones", "summarise_zones"]
+__all__ = ["MIN_OVERLAP_M2", "ZONE_RULE", "ZonePlacement", "assign_zones", "place_in_zones", "summarise_zones", "zone_overlaps"]
 
 log = logging.getLogger(__name__)
 
 
-def assign_zones(compounds: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> pd.Series:
-    """Zone id of each compound (by its representative point), ``OUTSIDE_ZONE`` when in none.
+MIN_OVERLAP_M2 = 1.0  # overlaps of two 街道 smaller than this are digitising noise, not reported
+ZONE_RULE = (
+    "小区按其代表点归入所在街道；点落在几个街道的重叠处时，归入街道图层中排在最前的那个 / "
+    "a compound goes to the 街道 holding its representative point; where 街道 overlap, to the one listed first in the layer"
+)
 
-    A point on a shared boundary goes to the zone listed first.
-    """
+
+@dataclass(frozen=True)
+class ZonePlacement:
+    """The 街道 of each point and how many sat where 街道 overlap (placed by :data:`ZONE_RULE`)."""
+
+    zone_id: pd.Series
+    in_several: int
+
+
+def place_in_zones(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> ZonePlacement:
+    """Zone id of each compound or facility (by its representative point), ``OUTSIDE_ZONE`` when in none; a point in
+    several zones goes to the zone listed first (:data:`ZONE_RULE`)."""
     if zones is None or len(zones) == 0:
-        return pd.Series(ALL_ZONES, index=compounds.index, name="zone_id")
-    pts = gpd.GeoDataFrame(geometry=compounds.geometry.representative_point(), crs=compounds.crs)
+        return ZonePlacement(pd.Series(ALL_ZONES, index=points.index, name="zone_id"), 0)
+    pts = gpd.GeoDataFrame(geometry=points.geometry.representative_point(), crs=points.crs)
     pts["_row"] = np.arange(len(pts))
     z = zones[["geometry"]].copy()
     z["zone_id"] = zones.index.astype(str)
     z["_order"] = np.arange(len(z))
     hits = gpd.sjoin(pts, z, how="left", predicate="intersects").sort_values(["_row", "_order"], kind="stable")
+    several = int(hits["_row"].duplicated(keep="first").groupby(hits["_row"]).any().sum())
     hits = hits.drop_duplicates("_row", keep="first")
-    out = pd.Series(hits["zone_id"].to_numpy(), index=compounds.index, name="zone_id").fillna(OUTSIDE_ZONE)
+    out = pd.Series(hits["zone_id"].to_numpy(), index=points.index, name="zone_id").fillna(OUTSIDE_ZONE)
+    return ZonePlacement(out, several)
+
+
+def assign_zones(compounds: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> pd.Series:
+    """Zone id of each compound (by its representative point), ``OUTSIDE_ZONE`` when in none.
+
+    A point on a shared boundary, or where zones overlap, goes to the zone listed first.
+    """
+    out = place_in_zones(compounds, zones).zone_id
     log.info("compounds outside every 街道: %d", int((out == OUTSIDE_ZONE).sum()))
     return out
+
+
+def zone_overlaps(zones: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """Pairs of 街道 whose areas overlap by more than :data:`MIN_OVERLAP_M2` (metric CRS): ``zone_a, name_a,
+    zone_b, name_b, overlap_m2``, largest first. Shared boundaries are not overlaps."""
+    cols = ["zone_a", "name_a", "zone_b", "name_b", "overlap_m2"]
+    if zones is None or len(zones) < 2:
+        return pd.DataFrame(columns=cols)
+    geoms = zones.geometry.to_numpy()
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    inner = shapely.relate_pattern(geoms[left], geoms[right], "2********")  # interiors meet in an area
+    left, right = left[inner], right[inner]
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    big = area > MIN_OVERLAP_M2
+    ids = zones.index.astype(str).to_numpy()
+    names = zones["name"].astype(str).to_numpy() if "name" in zones.columns else ids
+    out = pd.DataFrame({"zone_a": ids[left[big]], "name_a": names[left[big]], "zone_b": ids[right[big]],
+                        "name_b": names[right[big]], "overlap_m2": np.round(area[big], 1)})
+    return out.sort_values(["overlap_m2", "zone_a", "zone_b"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
 
 
 def summarise_zones(
@@ -76,6 +122,10 @@ def summarise_zones(
         order = [ALL_ZONES]
     agg = agg.reindex(order)
     agg["compounds"] = agg["compounds"].fillna(0).astype(int)
+    empty = agg["compounds"].eq(0)  # a 街道 without compounds has no residents (not unknown ones)
+    for col in ("households", "population", "age_60_plus", "age_0_3"):
+        if agg.loc[~empty, col].notna().any():  # a column given for none of the compounds stays unknown
+            agg.loc[empty, col] = 0.0
     agg["unreachable_compounds"] = agg["unreachable_compounds"].fillna(0).astype(int)
     names = {}
     if zones is not None and len(zones):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -72,6 +72,11 @@ class LoadedLayer:
     rejected: pd.DataFrame
     rows_read: int
     converted_from: str | None = None  # "GCJ02"/"BD09" when coordinates were converted to WGS84 on reading
+    warnings: tuple[str, ...] = ()  # what changed in the layer without rejecting a row (repaired geometries), bilingual
+    # the rows as read, and the position in them of each kept row: a row rejected later (outside the study area)
+    # is reported with its row number and attributes as written
+    raw: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    kept_positions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,7 @@ class _Validator:
         self._positions: list[np.ndarray] = []
         self._codes: list[str] = []
         self._details: list[list[str]] = []
+        self.notes: list[str] = []  # warnings about the layer as a whole (bilingual)
 
     def reject(self, mask: np.ndarray | pd.Series, code: str, detail: str | pd.Series = "") -> None:
         """Reject the rows of ``mask`` not rejected before, with ``code`` and ``detail`` (one text, or one per row)."""
@@ -215,14 +221,58 @@ def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, .
     valid = geom.copy()
     bad = ~(geom.isna() | geom.is_empty) & ~geom.is_valid
     if bad.any():
-        valid[bad] = shapely.make_valid(geom[bad].to_numpy())
+        valid[bad] = _repair(geom[bad].to_numpy(), polygonal="Polygon" in allowed)
         still = bad & (valid.isna() | valid.is_empty | ~valid.is_valid)
         reasons = pd.Series(shapely.is_valid_reason(geom.to_numpy()), index=geom.index).astype(str)
         v.reject(still, "invalid_geometry", reasons)
+        _note_repairs(v, geom, valid, (bad & ~still).to_numpy(), reasons)
     types = valid.geom_type.fillna("")
     wrong = ~types.isin(allowed) & ~(valid.isna() | valid.is_empty)
-    v.reject(wrong, "wrong_geometry_type", types.map(lambda t: f"{t}（需要 {'/'.join(allowed)}）"))
+    shape = "面" if "Polygon" in allowed else "点或面"
+    v.reject(wrong, "wrong_geometry_type", types.map(lambda t: f"{t}（需要{shape} {'/'.join(allowed)}）"))
     return valid
+
+
+def _repair(geoms: np.ndarray, *, polygonal: bool) -> np.ndarray:
+    """Valid versions of ``geoms``. Polygons are rebuilt from their rings with every covered area kept (GEOS's
+    "structure" method: a ring that crosses or overlaps itself keeps the area it encloses, where the default
+    method would cut doubly covered parts out), and only the polygonal parts of the result are kept."""
+    fixed = shapely.make_valid(geoms, method="structure", keep_collapsed=False) if polygonal else shapely.make_valid(geoms)
+    if polygonal:
+        mixed = shapely.get_type_id(fixed) == 7  # a GeometryCollection: keep its polygons
+        for i in np.flatnonzero(mixed):
+            parts = shapely.get_parts(fixed[i])
+            polys = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+            fixed[i] = shapely.union_all(polys) if len(polys) else None
+    return fixed
+
+
+def _note_repairs(v: _Validator, before: gpd.GeoSeries, after: gpd.GeoSeries, repaired: np.ndarray, reasons: pd.Series) -> None:
+    """A warning naming the repaired rows: why each was invalid and what the repair made of it."""
+    at = np.flatnonzero(repaired)
+    if not len(at):
+        return
+    items = []
+    for i in at[:5]:
+        old, new = before.iloc[i], after.iloc[i]
+        parts = len(shapely.get_parts(new))
+        change = ""
+        if new.geom_type.endswith("Polygon") and old.geom_type.endswith("Polygon"):
+            ring_area = abs(shapely.area(shapely.polygons(shapely.get_exterior_ring(shapely.get_parts(old))))).sum()
+            change = f"，面积 {ring_area:.6g} → {new.area:.6g}（图层单位）" if ring_area else ""
+        items.append(f"第 {_row_label(v.raw, i)} 行 {reasons.iloc[i]} → {new.geom_type}，{parts} 个部分{change}")
+    more = f" 等 {len(at)} 行" if len(at) > 5 else ""
+    v.notes.append(
+        f"{v.kind} {v.source}：{len(at)} 个无效几何已自动修复（{'；'.join(items)}{more}）。请核对这些边界 / "
+        f"{len(at)} invalid geometries were repaired (every area a ring encloses is kept); check these outlines"
+    )
+
+
+def _row_label(raw: pd.DataFrame, position: int) -> str:
+    """The row number a user sees for the row at ``position`` (as rejected.csv gives it)."""
+    if "_source_row" in raw.columns:
+        return str(raw["_source_row"].iloc[position])
+    return str(position + 1)
 
 
 def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str, pd.Series]:
@@ -240,6 +290,36 @@ def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str
         v.reject(negative, "negative_value", _details(negative, values, lambda x, c=cmap[canonical]: f"{c} = {x}"))
         out[canonical] = values.astype(float)
     return out
+
+
+# the most a single row can plausibly hold; a larger value is a typing or unit error (e.g. 1e15 residents, a 万-unit
+# total written into a per-compound column), rejected as ``implausible_value``
+LIMITS: dict[str, dict[str, float]] = {
+    "residential": {"population": 100_000, "households": 50_000, "age_60_plus": 100_000, "age_0_3": 100_000,
+                    "floor_area_m2": 10_000_000, "elderly_room_m2": 100_000, "childcare_room_m2": 100_000},
+    "facilities": {"beds": 10_000, "nursing_beds": 10_000, "places": 5_000},
+    "zones": {"population": 5_000_000, "households": 2_500_000, "age_60_plus": 5_000_000, "age_0_3": 5_000_000},
+}
+# parts that cannot exceed their whole when both are given in a row
+PARTS = (("age_60_plus", "population"), ("age_0_3", "population"), ("households", "population"), ("nursing_beds", "beds"))
+
+
+def _plausible(v: _Validator, nums: dict[str, pd.Series], cmap: dict[str, str]) -> None:
+    """Reject rows with an infinite value, a value beyond :data:`LIMITS` or a part larger than its whole."""
+    limits = LIMITS.get(v.kind, {})
+    for canonical, values in nums.items():
+        col = cmap[canonical]
+        inf = np.isinf(values.to_numpy(dtype=float))
+        v.reject(inf, "implausible_value", _details(inf, values, lambda x, c=col: f"{c} = {x}"))
+        cap = limits.get(canonical)
+        if cap is not None:
+            over = (values > cap).to_numpy()
+            v.reject(over, "implausible_value", _details(over, values, lambda x, c=col, m=cap: f"{c} = {x:,.15g} > {m:,.0f}"))
+    for part, whole in PARTS:
+        if part in nums and whole in nums:
+            larger = (nums[part] > nums[whole]).to_numpy()
+            text = nums[part].astype(str) + " > " + cmap[whole] + " = " + nums[whole].astype(str)
+            v.reject(larger, "implausible_value", _details(larger, cmap[part] + " = " + text, str))
 
 
 def _details(mask: np.ndarray, values: pd.Series, fmt, *, as_text: bool = False) -> pd.Series:
@@ -266,7 +346,11 @@ def _names(gdf: pd.DataFrame, cmap: dict[str, str]) -> pd.Series:
 
 
 def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, names: pd.Series, rows_read: int) -> LoadedLayer:
-    dup = ids.duplicated(keep="first").to_numpy()
+    """The kept rows in ``crs`` (indexed by id) and the rejected ones. An id is a duplicate only among rows kept so
+    far: the first valid row with an id is kept, even when an earlier row with that id was rejected."""
+    ok = v.ok
+    dup = np.zeros(len(ids), dtype=bool)
+    dup[ok] = ids[ok].duplicated(keep="first").to_numpy()
     v.reject(dup, "duplicate_id", ids.map(lambda i: f"id = {i}"))
     keep = v.ok
     data = frame[keep].to_crs(crs)
@@ -274,26 +358,44 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
     rejected = v.rejected(ids, names)
     log.info("%s %s: %d read, %d kept, %d rejected", v.kind, v.source, rows_read, int(keep.sum()), len(rejected))
     return LoadedLayer(
-        kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from")
+        kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from"),
+        warnings=tuple(v.notes), raw=v.raw, kept_positions=np.flatnonzero(keep),
     )
 
 
 def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: str) -> tuple[LoadedLayer, gpd.GeoDataFrame]:
-    """Move the rows of ``frame`` (kept rows of ``layer``) that do not intersect ``area`` to the rejected table."""
+    """Move the rows of ``frame`` (kept rows of ``layer``, indexed by id) that do not intersect ``area`` to the
+    rejected table, with their row numbers and attributes as read."""
     outside = ~frame.geometry.intersects(area).to_numpy()
     if not outside.any():
         return layer, frame
     gone = frame[outside]
-    rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), "outside_study_area", detail,
-                   ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
-    rows["row"] = ""
+    if layer.raw is not None and layer.kept_positions is not None:
+        pos = layer.kept_positions[layer.data.index.get_indexer(gone.index)]
+        rows = _reject(layer.kind, layer.source, layer.raw.iloc[pos], "outside_study_area", detail,
+                       ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
+    else:
+        rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), "outside_study_area", detail,
+                       ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
+        rows["row"] = ""
     log.warning("%s: %d rows outside the study area rejected", layer.kind, int(outside.sum()))
     rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
+    rejected = _in_row_order(rejected)
+    kept = ~layer.data.index.isin(gone.index)
     new = LoadedLayer(
-        kind=layer.kind, source=layer.source, data=layer.data[~outside], rejected=rejected, rows_read=layer.rows_read,
-        converted_from=layer.converted_from,
+        kind=layer.kind, source=layer.source, data=layer.data[kept], rejected=rejected, rows_read=layer.rows_read,
+        converted_from=layer.converted_from, warnings=layer.warnings, raw=layer.raw,
+        kept_positions=layer.kept_positions[kept] if layer.kept_positions is not None else None,
     )
     return new, frame[~outside]
+
+
+def _in_row_order(rejected: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows sorted by their row number (rows without one last), ties in their present order."""
+    number = pd.to_numeric(rejected["row"], errors="coerce")
+    if number.isna().all():
+        return rejected
+    return rejected.iloc[np.argsort(number.fillna(np.inf).to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def load_facilities(
@@ -343,6 +445,7 @@ def load_facilities(
     )
     v.reject(~blank & keys.isna(), "unknown_category", shown.map(lambda t: f"'{t.strip()}'"))
     nums = _numeric(v, raw, cmap)
+    _plausible(v, nums, cmap)
     ids = _ids(raw, cmap, "F")
     names = _names(raw, cmap)
     frame = gpd.GeoDataFrame(
@@ -461,6 +564,7 @@ def load_residential(
     v = _Validator("residential", str(spec.path.name), raw)
     geom = _geometry_checks(v, raw, ("Point", "MultiPoint", "Polygon", "MultiPolygon"))
     nums = _numeric(v, raw, cmap)
+    _plausible(v, nums, cmap)
     pop = nums.get("population", pd.Series(np.nan, index=raw.index))
     hh = nums.get("households", pd.Series(np.nan, index=raw.index))
     if not population.census_from_zones:
@@ -501,7 +605,9 @@ def load_zones(spec: LayerSpec, crs: CRS) -> LoadedLayer:
     cmap = _column_map(raw, spec.columns, spec.path, "[layers.zones]")
     v = _Validator("zones", str(spec.path.name), raw)
     geom = _geometry_checks(v, raw, ("Polygon", "MultiPolygon"))
-    nums = _numeric(v, raw, {k: c for k, c in cmap.items() if k in ("population", "households", "age_60_plus", "age_0_3")})
+    zone_cmap = {k: c for k, c in cmap.items() if k in ("population", "households", "age_60_plus", "age_0_3")}
+    nums = _numeric(v, raw, zone_cmap)
+    _plausible(v, nums, zone_cmap)
     ids = _ids(raw, cmap, "Z")
     names = _names(raw, cmap)
     names = names.where(names.ne(""), ids)

@@ -31,8 +31,13 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _earlier_run_files(folder: Path) -> set[str] | None:
-    """The files an earlier planner run listed in ``folder``'s summary.json (with it), or None when it is not one."""
+def _earlier_run_files(folder: Path, known: frozenset[str] = frozenset()) -> set[str] | None:
+    """The files an earlier planner run listed in ``folder``'s summary.json (with it), or None when it is not one.
+
+    A command that writes no summary.json (check-layer, compare) passes the names it writes as ``known``: a folder
+    holding only those is its earlier output."""
+    if known and {p.name for p in folder.iterdir()} <= known:
+        return set(known)
     try:
         summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
         outputs = summary["outputs"]
@@ -70,12 +75,14 @@ class StagedOutput:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool = False) -> StagedOutput:
+def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool = False,
+                 known: Iterable[str] = ()) -> StagedOutput:
     """Check ``out`` and make its staging folder, before any analysis.
 
     Refused (:class:`OutputFolderError`): an output folder that is an input file or holds one (the scenario, the
     network, a layer — at any depth), an existing file, a folder holding files that are not an earlier run's outputs
-    (unless ``force``), and a parent folder that cannot be written.
+    (unless ``force``; ``known``: the file names the command writes, for commands without a summary.json), and a
+    parent folder that cannot be written.
     """
     out = Path(out).expanduser().resolve()
     for p in inputs:
@@ -88,7 +95,7 @@ def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool =
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"输出路径 {out} 是一个文件，不是文件夹 / the output path {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
-        listed = _earlier_run_files(out)
+        listed = _earlier_run_files(out, frozenset(known))
         others = sorted(p.name for p in out.iterdir() if listed is None or p.name not in listed)
         if others:
             shown = "、".join(others[:5]) + ("…" if len(others) > 5 else "")

@@ -231,6 +231,16 @@ def _components(network) -> int:
     return int(connected_components(graph, directed=False, return_labels=False))
 
 
+def _overlaps(overlaps: pd.DataFrame | None) -> dict:
+    """summary.json's account of overlapping 街道: the rule and every pair (largest first)."""
+    from planner.analysis.zones import ZONE_RULE
+
+    pairs = [] if overlaps is None else [
+        {k: (float(v) if k == "overlap_m2" else str(v)) for k, v in row.items()} for row in overlaps.to_dict("records")
+    ]
+    return {"pairs": len(pairs), "rule": ZONE_RULE, "overlaps": pairs}
+
+
 def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
     from planner.outputs.report import network_length_km
 
@@ -271,6 +281,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "components": _components(result.network),
         },
         "layers": layers,
+        "zone_overlaps": _overlaps(result.zone_overlaps),
         "compounds": {
             "count": len(comp),
             "unreachable": int((~comp["reachable"].astype(bool)).sum()),
