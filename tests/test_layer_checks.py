@@ -1,0 +1,215 @@
+"""Whole-layer checks, implausible values, 街道 overlaps and repairs, rejected rows as written (issue #13, 3, 5, 6)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import CRS
+from shapely.geometry import Point, Polygon, box
+
+from planner.analysis.zones import place_in_zones, summarise_zones, zone_overlaps
+from planner.cli import main
+from planner.errors import LayerError
+from planner.io import layers as L
+from planner.io.checks import loss_warnings, require_rows
+from planner.settings import LayerSpec, PopulationSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+UTM = CRS.from_epsg(32650)
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """The demo scenario in a folder of its own, its layers beside it."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for f in (ROOT / "layers" / "demo").glob("*.geojson"):
+        shutil.copy(f, folder / f.name)
+    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../layers/demo/", "")
+    (folder / "demo.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _points_csv(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _spec(path: Path, kind: str, **kw) -> LayerSpec:
+    return LayerSpec(kind=kind, path=path, crs=kw.pop("crs", "WGS84"), **kw)
+
+
+# ---- a layer that keeps nothing stops; one that loses most warns ---------------------------------------------
+
+
+def test_every_label_unknown_stops_the_run_with_the_rejection_summary(project: Path, tmp_path: Path, capsys):
+    fac = gpd.read_file(project / "facilities.geojson")
+    fac["类别"] = "不存在的类别"
+    fac["名称"] = [f"设施{i}" for i in range(len(fac))]  # no name that says what it is either
+    fac.to_file(project / "facilities.geojson", driver="GeoJSON")
+    out = tmp_path / "out"
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "没有保留任何一行" in err and "no row of the facilities layer" in err
+    assert f"unknown_category: {int(fac.geometry.notna().sum())} rows" in err and "category_map" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_projected_xy_declared_wgs84_stops_naming_the_crs(tmp_path: Path):
+    csv = _points_csv(tmp_path / "fac.csv", [
+        {"名称": f"站{i}", "类别": "养老服务站", "lon": 500_000 + i, "lat": 3_540_000 + i} for i in range(4)
+    ])
+    loaded = L.load_facilities(_spec(csv, "facilities"), UTM)
+    assert len(loaded.data) == 0 and set(loaded.rejected["reason_code"]) == {"out_of_range"}
+    with pytest.raises(LayerError) as err:
+        require_rows(loaded)
+    assert "out_of_range" in str(err.value) and "crs" in str(err.value) and "4" in str(err.value)
+
+
+def test_zones_of_points_stop_naming_polygons(tmp_path: Path):
+    pts = gpd.GeoDataFrame({"街道名称": ["甲", "乙"]}, geometry=[Point(120.9, 32.0), Point(120.91, 32.0)], crs=4326)
+    pts.to_file(tmp_path / "z.geojson", driver="GeoJSON")
+    loaded = L.load_zones(_spec(tmp_path / "z.geojson", "zones"), UTM)
+    with pytest.raises(LayerError) as err:
+        require_rows(loaded)
+    text = str(err.value)
+    assert "wrong_geometry_type" in text and "面" in text and "Polygon" in text
+
+
+def test_losing_more_than_half_warns_and_half_does_not(tmp_path: Path):
+    rows = [{"名称": f"站{i}", "类别": "养老服务站", "lon": 120.9 + i * 1e-3, "lat": 32.0} for i in range(4)]
+    rows[0]["lon"] = rows[1]["lon"] = ""  # 2 of 4 lost: exactly half, no warning
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "a.csv", rows), "facilities"), UTM)
+    assert loss_warnings(loaded) == []
+    rows[2]["lon"] = ""  # 3 of 4
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "b.csv", rows), "facilities"), UTM)
+    (text,) = loss_warnings(loaded)
+    assert "超过一半" in text and "more than half" in text and "3 / 4" in text and "missing_coordinates" in text
+
+
+# ---- implausible values -------------------------------------------------------------------------------------------
+
+
+def test_implausible_values_are_rejected_per_row_with_their_reason(tmp_path: Path):
+    rows = [
+        {"小区编号": "ok", "人口": 1200, "60岁及以上": 300, "户数": 400},
+        {"小区编号": "inf", "人口": "inf", "60岁及以上": 3, "户数": 4},
+        {"小区编号": "huge", "人口": 1e15, "60岁及以上": 3, "户数": 4},
+        {"小区编号": "old>all", "人口": 100, "60岁及以上": 150, "户数": 40},
+        {"小区编号": "hh>pop", "人口": 100, "60岁及以上": 10, "户数": 140},
+        {"小区编号": "edge", "人口": 100_000, "60岁及以上": 100_000, "户数": 50_000},  # at the limits: kept
+    ]
+    for i, r in enumerate(rows):
+        r.update(lon=120.9 + i * 1e-3, lat=32.0)
+    loaded = L.load_residential(_spec(_points_csv(tmp_path / "r.csv", rows), "residential"), UTM, PopulationSpec())
+    assert sorted(loaded.data["id"]) == ["edge", "ok"]
+    rej = loaded.rejected.set_index("id")
+    assert set(rej["reason_code"]) == {"implausible_value"}
+    assert "人口 = inf" in rej.loc["inf", "reason"]
+    assert "> 100,000" in rej.loc["huge", "reason"]
+    assert "60岁及以上 = 150.0 > 人口 = 100.0" in rej.loc["old>all", "reason"]
+    assert "户数 = 140.0 > 人口 = 100.0" in rej.loc["hh>pop", "reason"]
+    assert loaded.rows_read == len(loaded.data) + len(loaded.rejected)
+
+
+# ---- duplicates and rows rejected after loading -----------------------------------------------------------------
+
+
+def test_the_duplicate_of_a_rejected_row_is_kept(tmp_path: Path):
+    rows = [
+        {"设施编号": "A", "名称": "坏坐标", "类别": "养老服务站", "lon": "", "lat": ""},
+        {"设施编号": "A", "名称": "好的", "类别": "养老服务站", "lon": 120.9, "lat": 32.0},
+        {"设施编号": "A", "名称": "重复", "类别": "养老服务站", "lon": 120.91, "lat": 32.0},
+    ]
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "f.csv", rows), "facilities"), UTM)
+    assert list(loaded.data["name"]) == ["好的"]
+    assert list(loaded.rejected["reason_code"]) == ["missing_coordinates", "duplicate_id"]
+    assert list(loaded.rejected["name"]) == ["坏坐标", "重复"]
+
+
+def test_rows_outside_the_study_area_keep_row_number_and_attributes(tmp_path: Path):
+    rows = [{"设施编号": f"F{i}", "名称": f"站{i}", "类别": "养老服务站", "lon": f"{120.9 + i * 0.1:.1f}", "lat": "32.0"} for i in range(3)]
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "f.csv", rows), "facilities"), UTM)
+    frame = loaded.data.copy()
+    area = box(*gpd.GeoSeries([Point(120.89, 31.99), Point(121.01, 32.01)], crs=4326).to_crs(UTM).total_bounds)
+    new, kept = L.reject_outside(loaded, frame, area, "> 2000 m")
+    assert list(kept["id"]) == ["F0", "F1"] and list(new.data["id"]) == ["F0", "F1"]
+    (row,) = new.rejected.itertuples()
+    assert row.reason_code == "outside_study_area" and str(row.row) == str(L._row_label(loaded.raw, 2))
+    attrs = json.loads(row.attributes)
+    assert attrs["名称"] == "站2" and attrs["lon"] == "121.1"  # as written, not normalised
+    assert row.reason.count("> 2000 m") == 2 and row.reason.startswith("距路网范围过远")
+
+
+# ---- 街道: overlaps, placement, repairs ------------------------------------------------------------------------------
+
+
+def _zones(geoms, names) -> gpd.GeoDataFrame:
+    z = gpd.GeoDataFrame({"name": names}, geometry=geoms, crs=UTM)
+    z.index = pd.Index([f"Z{i}" for i in range(len(z))])
+    return z
+
+
+def test_overlapping_zones_are_reported_with_their_area_and_placement_follows_the_rule():
+    # Z0 [0,100]x[0,100]; Z1 [80,180]x[0,100] overlaps Z0 by 20x100 = 2000 m²; Z2 touches Z1 only along x = 180;
+    # Z3 lies inside Z0 (30x30 = 900 m²)
+    zones = _zones([box(0, 0, 100, 100), box(80, 0, 180, 100), box(180, 0, 200, 100), box(10, 10, 40, 40)],
+                   ["甲", "乙", "丙", "丁"])
+    ov = zone_overlaps(zones)
+    assert list(zip(ov["zone_a"], ov["zone_b"], ov["overlap_m2"], strict=True)) == [("Z0", "Z1", 2000.0), ("Z0", "Z3", 900.0)]
+    pts = gpd.GeoDataFrame(geometry=[Point(90, 50), Point(20, 20), Point(150, 50), Point(500, 500)], crs=UTM)
+    placed = place_in_zones(pts, zones)
+    assert list(placed.zone_id) == ["Z0", "Z0", "Z1", "未划入街道"]  # the first listed wins in overlaps
+    assert placed.in_several == 2
+
+
+def test_a_zone_without_compounds_has_zero_residents_not_nan():
+    from planner.analysis.coverage import Coverage
+
+    zones = _zones([box(0, 0, 100, 100), box(100, 0, 200, 100)], ["甲", "乙"])
+    comp = pd.DataFrame({"households": [10.0], "population": [30.0], "age_60_plus": [np.nan], "age_0_3": [np.nan],
+                         "reachable": [True]}, index=["R1"])
+    cov = Coverage(table=pd.DataFrame(index=comp.index), categories=(), thresholds_min=(15,), catchments=pd.DataFrame(), speed_m_per_min=67.0)
+    fac = gpd.GeoDataFrame({"category": pd.Series([], dtype=object)}, geometry=[], crs=UTM)
+    table = summarise_zones(comp, pd.Series(["Z0"], index=comp.index), cov, zones, fac, pd.Series([], dtype=object))
+    assert table.loc["Z1", "population"] == 0 and table.loc["Z1", "households"] == 0
+    assert np.isnan(table.loc["Z1", "age_60_plus"])  # a column no compound gives stays unknown
+
+
+def test_a_self_overlapping_zone_is_repaired_keeping_its_area_and_reported(tmp_path: Path):
+    # the ring runs round [0,4]x[0,3] and folds back over [1,3]x[1,2]: the default repair would cut that fold out
+    ring = [(0, 0), (4, 0), (4, 2), (1, 2), (1, 1), (3, 1), (3, 3), (0, 3)]
+    bad = Polygon([(120.9 + x * 1e-3, 32.0 + y * 1e-3) for x, y in ring])
+    good = box(120.95, 32.0, 120.96, 32.01)
+    gpd.GeoDataFrame({"街道名称": ["折叠", "正常"]}, geometry=[bad, good], crs=4326).to_file(tmp_path / "z.geojson", driver="GeoJSON")
+    loaded = L.load_zones(_spec(tmp_path / "z.geojson", "zones"), UTM)
+    assert len(loaded.data) == 2 and not len(loaded.rejected)
+    (text,) = loaded.warnings
+    assert "1 个无效几何已自动修复" in text and "Self-intersection" in text and "repaired" in text
+    folded = loaded.data.geometry.iloc[0]
+    # a point in the fold ([1,3]x[1,2]) stays inside the 街道
+    inside = gpd.GeoSeries([Point(120.9 + 2e-3, 32.0 + 1.5e-3)], crs=4326).to_crs(UTM).iloc[0]
+    assert folded.contains(inside)
+
+
+def test_check_layer_refuses_a_foreign_folder_and_writes_rejections_of_an_empty_result(tmp_path: Path, capsys):
+    csv = _points_csv(tmp_path / "fac.csv", [{"名称": "甲", "类别": "火星基地", "lon": 120.9, "lat": 32.0}])
+    out = tmp_path / "chk"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    argv = ["check-layer", str(csv), "--kind", "facilities", "--crs", "WGS84", "--out", str(out)]
+    assert main(argv) == 2
+    assert "notes.txt" in capsys.readouterr().err and (out / "notes.txt").exists()
+    assert main([*argv, "--force"]) == 2  # written, then the empty layer is an error
+    captured = capsys.readouterr()
+    assert "没有保留任何一行" in captured.err and "unknown_category" in captured.err
+    assert (out / "rejected.csv").exists() and not (out / "notes.txt").exists()
+    assert len(pd.read_csv(out / "rejected.csv")) == 1
+    # a rerun replaces check-layer's own earlier output without --force
+    assert main(argv) == 2 and (out / "rejected.csv").exists()
