@@ -104,3 +104,10 @@ def test_internal_fault_exits_1_without_a_traceback_unless_verbose(project: Path
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert main(["-v", "run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_output_name_too_long_for_the_file_system_is_a_clear_error(project: Path, tmp_path: Path, capsys):
+    out = tmp_path / ("输出" * 50)  # 300 bytes in UTF-8: over the 255-byte limit of a file name
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "无法使用输出文件夹" in err and "choose a shorter" in err and "Traceback" not in err

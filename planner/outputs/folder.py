@@ -85,6 +85,18 @@ def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool =
     parent folder that cannot be written.
     """
     out = Path(out).expanduser().resolve()
+    try:
+        return _stage_output(out, inputs, force=force, known=known)
+    except OutputFolderError:
+        raise
+    except OSError as exc:  # a name too long, a path through a file, no permission to look …
+        raise OutputFolderError(
+            f"无法使用输出文件夹 {out}：{exc.strerror or exc}。请换一个较短、可写的路径 / cannot use the output folder {out}: "
+            f"{exc.strerror or exc}; choose a shorter, writable path"
+        ) from exc
+
+
+def _stage_output(out: Path, inputs: Iterable[str | Path], *, force: bool, known: Iterable[str]) -> StagedOutput:
     for p in inputs:
         src = Path(p).expanduser().resolve()
         if _inside(src, out):
