@@ -318,8 +318,11 @@ def _plausible(v: _Validator, nums: dict[str, pd.Series], cmap: dict[str, str]) 
     for part, whole in PARTS:
         if part in nums and whole in nums:
             larger = (nums[part] > nums[whole]).to_numpy()
-            text = nums[part].astype(str) + " > " + cmap[whole] + " = " + nums[whole].astype(str)
-            v.reject(larger, "implausible_value", _details(larger, cmap[part] + " = " + text, str))
+            if larger.any():  # the texts only for the rows concerned
+                detail = pd.Series("", index=nums[part].index, dtype=object)
+                detail[larger] = [f"{cmap[part]} = {a} > {cmap[whole]} = {b}"
+                                  for a, b in zip(nums[part][larger], nums[whole][larger], strict=True)]
+                v.reject(larger, "implausible_value", detail)
 
 
 def _details(mask: np.ndarray, values: pd.Series, fmt, *, as_text: bool = False) -> pd.Series:
@@ -351,7 +354,7 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
     ok = v.ok
     dup = np.zeros(len(ids), dtype=bool)
     dup[ok] = ids[ok].duplicated(keep="first").to_numpy()
-    v.reject(dup, "duplicate_id", ids.map(lambda i: f"id = {i}"))
+    v.reject(dup, "duplicate_id", _details(dup, ids, lambda i: f"id = {i}"))
     keep = v.ok
     data = frame[keep].to_crs(crs)
     data.index = pd.Index(data["id"].to_numpy())
