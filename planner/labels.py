@@ -189,6 +189,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason.swapped_coordinates": ('经纬度可能填反了', 'longitude and latitude look swapped'),
     "reason.outside_study_area": ('在研究范围之外', 'outside the study area'),
     "reason.unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
+    "reason.outside_china": ('坐标声明为 GCJ-02/BD-09 但不在中国境内', 'declared GCJ-02/BD-09 but outside China'),
 # --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
     "sheet.about": ("说明", "About"),
     "sheet.compliance": ("街道达标", "Compliance"),
