@@ -29,6 +29,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "name": ('名称', 'Name'),
     "category": ('类别', 'Category'),
     "category_zh": ('类别名称', 'Category (Chinese)'),
+    "category_from": ('类别来源（label 类别列 / name 按名称）', 'Category from (label / name)'),
     "zone_id": ('街道编码', 'Sub-district ID'),
     "zone_name": ('街道', 'Sub-district'),
     "subdistrict": ('街道编码', 'Sub-district ID'),
