@@ -354,12 +354,13 @@ def _categorise(
 
     A row with a category label, an Amap type code or OSM tags is categorised by them (``"label"``): the label
     resolved once per distinct value, then the POI rules (type code, type text, name keywords) and OSM rules for
-    the rest. A row with none of them is categorised by its name (``"name"``): the scenario's own rules first,
+    the rest — ``"name"`` when the POI rules decided only because of the name. A row with none of them is categorised by its name (``"name"``): the scenario's own rules first,
     then the taxonomy's name words, when they are those of exactly one category (:meth:`Taxonomy.by_name`);
     a name that fits several categories, or none, is rejected (``missing_category``) with the candidates.
     """
     blank = (_blank(labels) & _blank(codes) & tags.map(lambda t: not t)).to_numpy()
     keys = pd.Series(None, index=labels.index, dtype=object)
+    needed_name = np.zeros(len(labels), dtype=bool)  # rows with a label whose category only their name decided
     has = ~blank
     if has.any():
         distinct = labels[has].dropna().unique()
@@ -367,10 +368,14 @@ def _categorise(
         keys[has] = labels[has].map(resolved).astype(object)
         rest = np.flatnonzero(has & keys.isna().to_numpy())
         if len(rest):
-            keys.iloc[rest] = [
-                taxonomy.match_poi(name=nm, typecode=code, type_text=lab) or (taxonomy.match_osm(tg) if tg else None)
-                for lab, code, nm, tg in zip(labels.iloc[rest], codes.iloc[rest], names.iloc[rest], tags.iloc[rest], strict=True)
-            ]
+            found, by_name_too = [], []
+            for lab, code, nm, tg in zip(labels.iloc[rest], codes.iloc[rest], names.iloc[rest], tags.iloc[rest], strict=True):
+                with_name = taxonomy.match_poi(name=nm, typecode=code, type_text=lab)
+                without = taxonomy.match_poi(name="", typecode=code, type_text=lab) if with_name else None
+                found.append(with_name or (taxonomy.match_osm(tg) if tg else None))
+                by_name_too.append(with_name is not None and with_name != without)
+            keys.iloc[rest] = found
+            needed_name[rest] = by_name_too
     by_name = pd.Series(None, index=labels.index, dtype=object)
     candidates = pd.Series("", index=labels.index, dtype=object)
     if blank.any():
@@ -380,12 +385,13 @@ def _categorise(
         by_name[blank] = ruled.where(ruled.notna(), words).astype(object)
         candidates[blank] = several.where(ruled.isna(), "")
         keys[blank] = by_name[blank]
-    category_from = pd.Series(np.where(keys.isna(), "", np.where(blank, "name", "label")), index=labels.index, dtype=object)
-    n_named = int((blank & keys.notna().to_numpy()).sum())
+    from_name = blank | needed_name
+    category_from = pd.Series(np.where(keys.isna(), "", np.where(from_name, "name", "label")), index=labels.index, dtype=object)
+    n_named = int((from_name & keys.notna().to_numpy()).sum())
     if n_named:
         log.warning(
-            "设施 %s：%d 行类别为空，已按名称归类（%s = name），请核对 / facilities %s: %d rows without a category "
-            "categorised by their name (%s = name); please check them", source, n_named, CATEGORY_FROM, source, n_named, CATEGORY_FROM,
+            "设施 %s：%d 行按名称归类（类别为空或无法识别；%s = name），请核对 / facilities %s: %d rows categorised by "
+            "their name (no category, or one not recognised; %s = name); please check them", source, n_named, CATEGORY_FROM, source, n_named, CATEGORY_FROM,
         )
     ambiguous = blank & candidates.ne("").to_numpy()
     detail = pd.Series("", index=labels.index, dtype=object)
