@@ -29,6 +29,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "name": ('名称', 'Name'),
     "category": ('类别', 'Category'),
     "category_zh": ('类别名称', 'Category (Chinese)'),
+    "category_from": ('类别来源（label 类别列 / name 按名称）', 'Category from (label / name)'),
     "zone_id": ('街道编码', 'Sub-district ID'),
     "zone_name": ('街道', 'Sub-district'),
     "subdistrict": ('街道编码', 'Sub-district ID'),
@@ -190,6 +191,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason.outside_study_area": ('距路网范围过远（在研究范围之外）', 'too far beyond the network (outside the study area)'),
     "reason.implausible_value": ('数值不合理（无穷大、超出上限或部分大于总数）', 'implausible value (infinite, beyond the limit, or a part larger than its whole)'),
     "reason.unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
+    "reason.outside_china": ('坐标声明为 GCJ-02/BD-09 但不在中国境内', 'declared GCJ-02/BD-09 but outside China'),
 # --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
     "sheet.about": ("说明", "About"),
     "sheet.compliance": ("街道达标", "Compliance"),

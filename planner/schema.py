@@ -23,6 +23,7 @@ __all__ = [
     "COMPLIANCE_COLUMNS",
     "GAP_COLUMNS",
     "REJECTED_COLUMNS",
+    "CATEGORY_FROM",
     "CHILDCARE_ACCESS",
     "ColumnKey",
     "minutes_text",
@@ -59,6 +60,9 @@ COMPLIANCE_COLUMNS = [
 ]  # fmt: skip
 GAP_COLUMNS = ["requirement", "requirement_zh", "rank", "compound_id", "name", "zone_id", "group", "unserved", "nearest_m", "detail"]
 REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]
+# facilities: where a kept row's category came from — "label" (its category/type column, Amap type code or OSM tags)
+# or "name" (a blank category, read from a name that fits exactly one category)
+CATEGORY_FROM = "category_from"
 
 
 def minutes_text(t: float | str) -> str:

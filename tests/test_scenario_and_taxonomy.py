@@ -48,7 +48,8 @@ def test_not_toml(tmp_path: Path):
 @pytest.mark.parametrize(
     ("label", "key"),
     [("便利店", "convenience"), ("综合性养老服务中心", "elderly_centre"), ("日间照料中心", "elderly_station"),
-     ("普惠托育", "childcare"), ("Supermarket", "supermarket"), (" 菜市场 ", "market"), ("网吧", None), ("", None)],
+     ("普惠托育", "childcare"), ("Supermarket", "supermarket"), (" 菜市场 ", "market"), ("网吧", None), ("", None),
+     ("养老照料中心", "elderly_centre"), ("社区养老服务驿站", "elderly_station"), ("养老驿站", "elderly_station")],  # #13
 )
 def test_label_resolution(label, key):
     """Chinese and English labels and aliases resolve to category keys; unknown labels to None."""
@@ -67,6 +68,7 @@ def test_label_resolution(label, key):
         ({"amenity": "restaurant", "name": "川菜馆"}, None),
         ({"shop": "convenience;hairdresser"}, "convenience"),  # a ";" list: any value may match
         ({"amenity": "parking", "name": "原幼儿园停车场"}, None),  # keyword in the name of a car park
+        ({"name": "华侨新村社区养老服务驿站"}, "elderly_station"),  # before the parcel points' 驿站
     ],
 )
 def test_osm_rules(tags, key):

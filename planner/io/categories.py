@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
+
+import numpy as np
+import pandas as pd
 
 __all__ = ["Category", "Taxonomy", "load_taxonomy"]
 
@@ -116,9 +120,9 @@ class Taxonomy:
         name_s = "" if name is None or str(name) == "nan" else str(name)
         codes = [c.strip() for c in str(typecode or "").replace(";", "|").split("|") if c.strip() and c.strip() != "nan"]
         text = "" if type_text is None or str(type_text) == "nan" else str(type_text)
-        for rule in self.extra_rules:
-            if _poi_rule(rule.get("amap_codes", ()), rule.get("keywords", ()), rule.get("types", ()), codes, name_s, text):
-                return str(rule["category"])
+        key = self.match_rules(name=name_s, typecode=typecode, type_text=text)
+        if key:
+            return key
         for cat in self.categories:
             if (cat.amap_codes or cat.keywords) and _poi_rule(cat.amap_codes, cat.keywords, (), codes, name_s, text):
                 return cat.key
@@ -127,6 +131,77 @@ class Taxonomy:
             if key:
                 return key
         return None
+
+    def match_rules(self, *, name: object = "", typecode: object = "", type_text: object = "") -> str | None:
+        """Category of the first of the scenario's own ``rules`` (:meth:`with_rules`) that matches, or None."""
+        if not self.extra_rules:
+            return None
+        name_s = "" if name is None or str(name) == "nan" else str(name)
+        codes = [c.strip() for c in str(typecode or "").replace(";", "|").split("|") if c.strip() and c.strip() != "nan"]
+        text = "" if type_text is None or str(type_text) == "nan" else str(type_text)
+        for rule in self.extra_rules:
+            if _poi_rule(rule.get("amap_codes", ()), rule.get("keywords", ()), rule.get("types", ()), codes, name_s, text):
+                return str(rule["category"])
+        return None
+
+    @cached_property
+    def name_words(self) -> dict[str, tuple[str, ...]]:
+        """The words whose presence in a facility's name alone says its category: a category's ``keywords`` when it
+        has no Amap codes (with codes, the keywords only narrow the codes) and the words of its name-only OSM rules."""
+        out: dict[str, tuple[str, ...]] = {}
+        for cat in self.categories:
+            words = list(cat.keywords) if not cat.amap_codes else []
+            for rule in cat.osm:
+                if set(rule) == {"name"}:
+                    wanted = rule["name"]
+                    words += [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+            if words:
+                out[cat.key] = tuple(dict.fromkeys(words))
+        return out
+
+    @cached_property
+    def _name_patterns(self) -> dict[str, re.Pattern[str]]:
+        """One regular expression per category: any of its name words, unless that occurrence is part of a longer
+        name word of another category (``驿站`` of a parcel point inside ``养老服务驿站`` of a station)."""
+        words = self.name_words
+        patterns: dict[str, re.Pattern[str]] = {}
+        for key, own in words.items():
+            longer = [w for other, ws in words.items() if other != key for w in ws]
+            alternatives = []
+            for word in sorted(own, key=len, reverse=True):
+                guards = []
+                for big in longer:
+                    if len(big) <= len(word):
+                        continue
+                    at = big.find(word)
+                    while at >= 0:
+                        before, after = big[:at], big[at + len(word):]
+                        look = f"(?<={re.escape(before)})" if before else ""
+                        guards.append(f"(?!{look}{re.escape(word)}{re.escape(after)})")
+                        at = big.find(word, at + 1)
+                alternatives.append("".join(guards) + re.escape(word))
+            patterns[key] = re.compile("|".join(alternatives))
+        return patterns
+
+    def by_name(self, names: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """Each name's category when its name words (:attr:`name_words`) are those of exactly one category.
+
+        Vectorised: one regular expression per category over the whole column. Returns the category key (None when
+        no category or several fit) and, for names that fit several, the candidates as ``"key1|key2"`` ("" else).
+        """
+        text = names.fillna("").astype(str)
+        keys = list(self._name_patterns)
+        if not len(text) or not keys:
+            return pd.Series(None, index=names.index, dtype=object), pd.Series("", index=names.index, dtype=object)
+        hits = np.column_stack([text.str.contains(self._name_patterns[k], regex=True).to_numpy(dtype=bool) for k in keys])
+        count = hits.sum(axis=1)
+        key_arr = np.asarray(keys, dtype=object)
+        found = np.where(count == 1, key_arr[hits.argmax(axis=1)], None)
+        candidates = np.full(len(text), "", dtype=object)
+        several = np.flatnonzero(count > 1)
+        if len(several):
+            candidates[several] = ["|".join(key_arr[hits[i]]) for i in several]
+        return pd.Series(found, index=names.index, dtype=object), pd.Series(candidates, index=names.index, dtype=object)
 
     def match_osm(self, tags: Mapping[str, str]) -> str | None:
         """First category whose OSM rule matches ``tags`` (a dict of OSM tags), or None.

@@ -18,7 +18,7 @@ from planner.errors import LayerError
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.io.readers import COORD_PROBLEM, read_layer
 from planner.labels import LABELS
-from planner.schema import REJECTED_COLUMNS
+from planner.schema import CATEGORY_FROM, REJECTED_COLUMNS
 from planner.settings import LayerSpec, PopulationSpec
 
 __all__ = [
@@ -213,7 +213,7 @@ class _Validator:
 
 def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, ...]) -> gpd.GeoSeries:
     if COORD_PROBLEM in gdf.columns:
-        for code in ("missing_coordinates", "invalid_coordinates", "out_of_range", "swapped_coordinates"):
+        for code in ("missing_coordinates", "invalid_coordinates", "out_of_range", "swapped_coordinates", "outside_china"):
             hit = gdf[COORD_PROBLEM].astype(str).str.startswith(code)
             v.reject(hit, code, gdf[COORD_PROBLEM].astype(str).str.partition(":")[2])
     geom = gdf.geometry
@@ -425,28 +425,7 @@ def load_facilities(
     codes = raw[cmap["typecode"]] if "typecode" in cmap else pd.Series(None, index=raw.index, dtype=object)
     names_raw = raw[cmap["name"]] if "name" in cmap else pd.Series("", index=raw.index, dtype=object)
     tag_dicts = osm_tags.map(_parse_tags) if osm_tags is not None else pd.Series([{}] * len(raw), index=raw.index)
-    keys = pd.Series(
-        [
-            taxonomy.resolve(lab, spec.category_map)
-            or taxonomy.match_poi(name=nm, typecode=code, type_text=lab)
-            or (taxonomy.match_osm(tg) if tg else None)
-            for lab, code, nm, tg in zip(labels, codes, names_raw, tag_dicts, strict=True)
-        ],
-        index=raw.index,
-        dtype=object,
-    )
-    blank = (
-        (labels.isna() | labels.astype(str).str.strip().isin(["", "nan", "None"]))
-        & (codes.isna() | codes.astype(str).str.strip().isin(["", "nan", "None"]))
-        & tag_dicts.map(lambda t: not t)
-    )
-    v.reject(blank & keys.isna(), "missing_category")
-    shown = (
-        labels.astype(str).where(~labels.isna(), "")
-        + codes.astype(str).where(~codes.isna(), "").map(lambda c: f" [{c}]" if c else "")
-        + tag_dicts.map(lambda t: f" {_main_tag(t)}" if t else "")
-    )
-    v.reject(~blank & keys.isna(), "unknown_category", shown.map(lambda t: f"'{t.strip()}'"))
+    keys, category_from = _categorise(taxonomy, labels, codes, names_raw, tag_dicts, spec.category_map, v, str(spec.path.name))
     nums = _numeric(v, raw, cmap)
     _plausible(v, nums, cmap)
     ids = _ids(raw, cmap, "F")
@@ -457,6 +436,7 @@ def load_facilities(
             "name": names,
             "category": keys,
             "category_zh": keys.map(lambda k: taxonomy[k].zh if isinstance(k, str) else ""),
+            CATEGORY_FROM: category_from,
             "places": nums.get("places", pd.Series(np.nan, index=raw.index)),
             "beds": nums.get("beds", pd.Series(np.nan, index=raw.index)),
             "nursing_beds": nums.get("nursing_beds", pd.Series(np.nan, index=raw.index)),
@@ -466,6 +446,71 @@ def load_facilities(
         crs=raw.crs,
     )
     return _finish(v, frame, crs, ids, names, len(raw))
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    return values.isna() | values.astype(str).str.strip().isin(["", "nan", "None"])
+
+
+def _categorise(
+    taxonomy: Taxonomy, labels: pd.Series, codes: pd.Series, names: pd.Series, tags: pd.Series,
+    category_map: Mapping[str, str] | None, v: _Validator, source: str,
+) -> tuple[pd.Series, pd.Series]:
+    """Each facility row's category key and where it came from (``"label"`` or ``"name"``); rows with none rejected.
+
+    A row with a category label, an Amap type code or OSM tags is categorised by them (``"label"``): the label
+    resolved once per distinct value, then the POI rules (type code, type text, name keywords) and OSM rules for
+    the rest — ``"name"`` when the POI rules decided only because of the name. A row with none of them is categorised by its name (``"name"``): the scenario's own rules first,
+    then the taxonomy's name words, when they are those of exactly one category (:meth:`Taxonomy.by_name`);
+    a name that fits several categories, or none, is rejected (``missing_category``) with the candidates.
+    """
+    blank = (_blank(labels) & _blank(codes) & tags.map(lambda t: not t)).to_numpy()
+    keys = pd.Series(None, index=labels.index, dtype=object)
+    needed_name = np.zeros(len(labels), dtype=bool)  # rows with a label whose category only their name decided
+    has = ~blank
+    if has.any():
+        distinct = labels[has].dropna().unique()
+        resolved = {lab: taxonomy.resolve(lab, category_map) for lab in distinct}
+        keys[has] = labels[has].map(resolved).astype(object)
+        rest = np.flatnonzero(has & keys.isna().to_numpy())
+        if len(rest):
+            found, by_name_too = [], []
+            for lab, code, nm, tg in zip(labels.iloc[rest], codes.iloc[rest], names.iloc[rest], tags.iloc[rest], strict=True):
+                with_name = taxonomy.match_poi(name=nm, typecode=code, type_text=lab)
+                without = taxonomy.match_poi(name="", typecode=code, type_text=lab) if with_name else None
+                found.append(with_name or (taxonomy.match_osm(tg) if tg else None))
+                by_name_too.append(with_name is not None and with_name != without)
+            keys.iloc[rest] = found
+            needed_name[rest] = by_name_too
+    by_name = pd.Series(None, index=labels.index, dtype=object)
+    candidates = pd.Series("", index=labels.index, dtype=object)
+    if blank.any():
+        named = names[blank]
+        ruled = named.map(lambda nm: taxonomy.match_rules(name=nm)) if taxonomy.extra_rules else pd.Series(None, index=named.index, dtype=object)
+        words, several = taxonomy.by_name(named)
+        by_name[blank] = ruled.where(ruled.notna(), words).astype(object)
+        candidates[blank] = several.where(ruled.isna(), "")
+        keys[blank] = by_name[blank]
+    from_name = blank | needed_name
+    category_from = pd.Series(np.where(keys.isna(), "", np.where(from_name, "name", "label")), index=labels.index, dtype=object)
+    n_named = int((from_name & keys.notna().to_numpy()).sum())
+    if n_named:
+        log.warning(
+            "设施 %s：%d 行按名称归类（类别为空或无法识别；%s = name），请核对 / facilities %s: %d rows categorised by "
+            "their name (no category, or one not recognised; %s = name); please check them", source, n_named, CATEGORY_FROM, source, n_named, CATEGORY_FROM,
+        )
+    ambiguous = blank & candidates.ne("").to_numpy()
+    detail = pd.Series("", index=labels.index, dtype=object)
+    if ambiguous.any():
+        detail[ambiguous] = [f"{'、'.join(taxonomy[k].zh for k in cand.split('|'))} ({cand})" for cand in candidates[ambiguous]]
+    v.reject(blank & keys.isna().to_numpy(), "missing_category", detail)
+    shown = (
+        labels.astype(str).where(~labels.isna(), "")
+        + codes.astype(str).where(~codes.isna(), "").map(lambda c: f" [{c}]" if c else "")
+        + tags.map(lambda t: f" {_main_tag(t)}" if t else "")
+    )
+    v.reject(~blank & keys.isna().to_numpy(), "unknown_category", shown.map(lambda t: f"'{t.strip()}'"))
+    return keys, category_from
 
 
 def _flag(series: pd.Series) -> pd.Series:
@@ -506,6 +551,7 @@ def _facilities_from_osm(pois: gpd.GeoDataFrame | None, crs: CRS, taxonomy: Taxo
             "name": names,
             "category": keys,
             "category_zh": keys.map(lambda k: taxonomy[k].zh if isinstance(k, str) else ""),
+            CATEGORY_FROM: "label",  # the POI's OSM tags
             "places": np.nan,
             "beds": tags.map(lambda t: pd.to_numeric(t.get("beds", t.get("capacity")), errors="coerce")) if len(raw) else np.nan,
             "public_benefit": pd.Series(pd.NA, index=raw.index, dtype="boolean"),

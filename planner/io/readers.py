@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from planner.errors import LayerError
-from planner.io.coords import CHINESE_SYSTEMS, bd09_to_wgs84, gcj02_to_wgs84, normalise_system
+from planner.io.coords import CHINESE_SYSTEMS, bd09_to_wgs84, gcj02_to_wgs84, normalise_system, to_wgs84
 from planner.progress import bar
 
 __all__ = [
@@ -530,26 +530,38 @@ def _coordinate_system(system: str | None, hint_source: str, path: Path, lon_c: 
 def _parse_coordinates(
     lon_raw: pd.Series, lat_raw: pd.Series, lon_c: str, lat_c: str, system: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Longitudes, latitudes and each row's problem: missing, invalid, swapped or out of range ("" when fine)."""
+    """Longitudes, latitudes and each row's problem: missing, invalid, swapped, out of range or, for a row declared
+    GCJ-02/BD-09, outside China ("" when fine). Vectorised: texts are built only for the rows with a problem."""
     n = len(lon_raw)
-    problem = np.full(n, "", dtype=object)
     lon_txt = lon_raw.astype(str).str.strip()
     lat_txt = lat_raw.astype(str).str.strip()
-    blank = lon_raw.isna() | lat_raw.isna() | lon_txt.isin(["", "None", "nan"]) | lat_txt.isin(["", "None", "nan"])
+    blank = (lon_raw.isna() | lat_raw.isna() | lon_txt.isin(["", "None", "nan"]) | lat_txt.isin(["", "None", "nan"])).to_numpy()
     lon = pd.to_numeric(lon_txt.where(~blank), errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(lat_txt.where(~blank), errors="coerce").to_numpy(dtype=float)
-    geographic = system in CHINESE_SYSTEMS or CRS.from_user_input(system).is_geographic
-    for i in range(n):
-        if blank.iloc[i]:
-            problem[i] = "missing_coordinates"
-        elif np.isnan(lon[i]) or np.isnan(lat[i]):
-            problem[i] = f"invalid_coordinates:{lon_c} = '{lon_txt.iloc[i]}', {lat_c} = '{lat_txt.iloc[i]}'"
-        elif lon[i] == 0 and lat[i] == 0:
-            problem[i] = "missing_coordinates"
-        elif geographic and 73 <= lat[i] <= 136 and 3 <= lon[i] <= 54:
-            problem[i] = f"swapped_coordinates:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
-        elif geographic and (abs(lat[i]) > 90 or abs(lon[i]) > 180):
-            problem[i] = f"out_of_range:{lon_c} = {lon[i]}, {lat_c} = {lat[i]}"
+    chinese = system in CHINESE_SYSTEMS
+    geographic = chinese or CRS.from_user_input(system).is_geographic
+    invalid = ~blank & (np.isnan(lon) | np.isnan(lat))
+    zero = ~blank & ~invalid & (lon == 0) & (lat == 0)
+    rest = ~blank & ~invalid & ~zero
+    with np.errstate(invalid="ignore"):
+        swapped = rest & geographic & (lat >= 73) & (lat <= 136) & (lon >= 3) & (lon <= 54)
+        out_of_range = rest & ~swapped & geographic & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+    outside = np.zeros(n, dtype=bool)
+    if chinese:
+        check = rest & ~swapped & ~out_of_range
+        outside[check] = ~to_wgs84(system, lon[check], lat[check])[2]
+    problem = np.full(n, "", dtype=object)
+    problem[blank | zero] = "missing_coordinates"
+    if invalid.any():
+        problem[invalid] = [f"invalid_coordinates:{lon_c} = '{a}', {lat_c} = '{b}'" for a, b in zip(lon_txt[invalid], lat_txt[invalid], strict=True)]
+    for mask, code in ((swapped, "swapped_coordinates"), (out_of_range, "out_of_range")):
+        if mask.any():
+            problem[mask] = [f"{code}:{lon_c} = {a}, {lat_c} = {b}" for a, b in zip(lon[mask], lat[mask], strict=True)]
+    if outside.any():
+        problem[outside] = [
+            f"outside_china:{lon_c} = {a}, {lat_c} = {b} ({system})"
+            for a, b in zip(lon[outside], lat[outside], strict=True)
+        ]
     return lon, lat, problem
 
 
@@ -558,8 +570,7 @@ def _points_frame(frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, problem
     n = len(frame)
     ok = problem == ""
     if system in CHINESE_SYSTEMS:
-        convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84
-        lon_w, lat_w = convert(lon[ok], lat[ok])
+        lon_w, lat_w, _ = to_wgs84(system, lon[ok], lat[ok])  # rows outside China already have their problem
         lon = lon.copy()
         lat = lat.copy()
         lon[ok], lat[ok] = lon_w, lat_w
@@ -579,15 +590,7 @@ def _apply_crs(gdf: gpd.GeoDataFrame, path: Path, system: str | None, what: str)
     if COORD_PROBLEM in gdf.columns and gdf.crs is not None:
         return gdf  # tables: coordinates already placed in their declared (or converted) CRS
     if system in CHINESE_SYSTEMS:
-        convert = gcj02_to_wgs84 if system == "GCJ02" else bd09_to_wgs84
-
-        def to_wgs(xy: np.ndarray) -> np.ndarray:
-            lon, lat = convert(xy[:, 0], xy[:, 1])
-            return np.column_stack([lon, lat])
-
-        gdf = gdf.set_geometry(shapely.transform(gdf.geometry.to_numpy(), to_wgs), crs="EPSG:4326")
-        gdf.attrs["converted_from"] = system
-        return gdf
+        return _vector_to_wgs84(gdf, system)
     if system:
         try:
             crs = CRS.from_user_input(system)
@@ -603,3 +606,39 @@ def _apply_crs(gdf: gpd.GeoDataFrame, path: Path, system: str | None, what: str)
             'e.g. crs = "EPSG:4326"'
         )
     return gdf
+
+
+def _vector_to_wgs84(gdf: gpd.GeoDataFrame, system: str) -> gpd.GeoDataFrame:
+    """A vector layer declared GCJ-02/BD-09, every vertex converted to WGS84.
+
+    A feature with any vertex outside China (the image of no point in China's box) gets the problem
+    ``outside_china`` in ``_coord_problem`` and is rejected by the layer loader, whole: mixing a shifted and an
+    unshifted reading in one shape is never right, and China lies ≥ 1.4° inside every edge of the box.
+    """
+    geoms = gdf.geometry.to_numpy()
+    xy, index = shapely.get_coordinates(geoms, return_index=True)
+    lon, lat, inside = to_wgs84(system, xy[:, 0], xy[:, 1])
+    converted = np.column_stack([lon, lat])
+
+    def replace(coords: np.ndarray) -> np.ndarray:  # shapely hands back every vertex in get_coordinates' order
+        return converted
+
+    out = gdf.set_geometry(shapely.transform(geoms, replace), crs="EPSG:4326")
+    n = len(gdf)
+    outside_n = np.bincount(index[~inside], minlength=n)
+    problem = np.full(n, "", dtype=object)
+    if COORD_PROBLEM in gdf.columns:  # a WKT table: rows without coordinates keep their problem
+        problem = gdf[COORD_PROBLEM].to_numpy(dtype=object).copy()
+    bad = np.flatnonzero((outside_n > 0) & (problem == ""))
+    if len(bad):
+        first = np.full(n, -1, dtype=np.int64)
+        hits = np.flatnonzero(~inside)
+        first[index[hits[::-1]]] = hits[::-1]  # the first vertex outside of each feature
+        vertices = np.bincount(index, minlength=n)
+        problem[bad] = [
+            f"outside_china:{xy[first[i], 0]}, {xy[first[i], 1]} ({system}; {outside_n[i]}/{vertices[i]} 顶点 vertices)" for i in bad
+        ]
+        log.warning("%d features declared %s lie outside China: rejected (outside_china)", len(bad), system)
+    out[COORD_PROBLEM] = problem
+    out.attrs["converted_from"] = system
+    return out
