@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -121,3 +122,118 @@ def test_timestamps_are_the_fixed_epoch(two_runs: tuple[Path, Path]) -> None:
         assert '<dcterms:modified xsi:type="dcterms:W3CDTF">1980-01-01T00:00:00Z</dcterms:modified>' in core
     summary = json.loads((first / "run" / "summary.json").read_text(encoding="utf-8"))
     assert not summary["created"].startswith("1980")  # the real time of the run stays in summary.json
+
+
+# ---- the pieces, one at a time ------------------------------------------------------------------------------------
+
+_DEC_2025 = "1764547200"  # 2025-12-01T00:00:00Z: (55 × 365 + 14 leap days + 334 days of 2025) × 86 400 s
+
+
+def test_source_date_epoch_sets_every_timestamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+    from shapely.geometry import Point
+
+    from planner.outputs.excel import write_tables
+    from planner.outputs.reproducible import file_time, shown_date, write_gpkg
+
+    assert (55 * 365 + 14 + 334) * 86_400 == int(_DEC_2025)
+    frame = gpd.GeoDataFrame({"name": ["养老驿站"]}, geometry=[Point(120.9, 32.0)], crs=4326)
+    table = pd.DataFrame({"a": [1, 2]})
+    for epoch, gpkg_stamp, xlsx_stamp, date in (
+        (None, "1980-01-01T00:00:00.000Z", "1980-01-01T00:00:00Z", None),
+        (_DEC_2025, "2025-12-01T00:00:00.000Z", "2025-12-01T00:00:00Z", "2025-12-01"),
+    ):
+        if epoch is None:
+            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        else:
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        assert shown_date() == date and file_time().isoformat().startswith(gpkg_stamp[:19])
+        folder = tmp_path / (epoch or "unset")
+        folder.mkdir()
+        for i in (1, 2):
+            write_gpkg(frame, folder / f"{i}.gpkg", layer="facilities")
+            write_tables([("x", table)], folder / f"{i}.xlsx")
+        assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None  # set for those writes only
+        with sqlite3.connect(folder / "1.gpkg") as con:
+            assert con.execute("SELECT last_change FROM gpkg_contents").fetchall() == [(gpkg_stamp,)]
+        with zipfile.ZipFile(folder / "1.xlsx") as zf:
+            assert f">{xlsx_stamp}</dcterms:created>" in zf.read("docProps/core.xml").decode("utf-8")
+        for ext in ("gpkg", "xlsx"):
+            assert (folder / f"1.{ext}").read_bytes() == (folder / f"2.{ext}").read_bytes()
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "1.5e9", "100", "99999999999999"])
+def test_a_malformed_source_date_epoch_is_refused(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.errors import PlannerError
+    from planner.outputs.reproducible import source_date
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(PlannerError, match="SOURCE_DATE_EPOCH") as err:
+        source_date()
+    assert " / " in str(err.value) and "环境变量" in str(err.value)
+
+
+def test_the_generation_date_is_printed_only_from_source_date_epoch(demo_result, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.outputs.report import build_report
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    page = build_report(demo_result, embed_font=False)
+    assert "生成于" not in page and "分析用时" not in page  # no date, no seconds: the same page every run
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", _DEC_2025)
+    assert "生成于 2025-12-01 · planner" in build_report(demo_result, embed_font=False)
+
+
+def _plain_map():
+    import folium
+    from folium.plugins import Fullscreen, MiniMap
+
+    fmap = folium.Map(location=[32.0, 120.9], zoom_start=14, tiles=None)
+    folium.CircleMarker([32.0, 120.9], radius=4, tooltip="养老驿站").add_to(fmap)
+    folium.GeoJson({"type": "Point", "coordinates": [120.91, 32.01]}, name="points").add_to(fmap)
+    MiniMap().add_to(fmap)
+    Fullscreen().add_to(fmap)
+    folium.LayerControl().add_to(fmap)
+    return fmap
+
+
+def test_map_element_ids_are_counted_not_random(tmp_path: Path) -> None:
+    from planner.outputs.maps import save_map
+    from planner.outputs.reproducible import stable_ids
+
+    _plain_map().save(str(tmp_path / "r1.html"))
+    _plain_map().save(str(tmp_path / "r2.html"))
+    assert (tmp_path / "r1.html").read_bytes() != (tmp_path / "r2.html").read_bytes()  # folium's own ids are random
+    for name in ("a.html", "b.html"):
+        with stable_ids():
+            save_map(_plain_map(), tmp_path / name)
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert page == (tmp_path / "b.html").read_text(encoding="utf-8")
+    assert re.search(r"\bmap_[0-9a-f]{8}\b", page) and re.search(r"\bmini_map_[0-9a-f]{8}\b", page)
+    assert not re.search(r"_[0-9a-f]{32}\b", page)  # no random id is left
+    from branca.element import Element
+
+    assert len(Element()._id) == 32  # the library's own ids are back outside the block
+
+
+def test_embedded_fonts_keep_their_own_date() -> None:
+    import base64
+    import io
+
+    from fontTools.ttLib import TTCollection, TTFont
+
+    from planner.outputs import charts
+    from planner.outputs.fonts import font_faces
+
+    rules = font_faces("<p>养老服务 ✔ ✘</p>")
+    fonts = [TTFont(io.BytesIO(base64.b64decode(b))) for b in re.findall(r"base64,([A-Za-z0-9+/=]+)", rules)]
+    assert len(fonts) == 2
+    import matplotlib
+
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    with TTCollection(str(charts.cjk_font_path()), lazy=True) as faces, TTFont(str(dejavu), lazy=True) as symbols:
+        sc = [f for f in faces.fonts if f["name"].getDebugName(1) == "Noto Sans CJK SC"]
+        assert len(sc) == 1 and fonts[0]["head"].modified == sc[0]["head"].modified
+        assert fonts[1]["head"].modified == symbols["head"].modified
+    assert font_faces("<p>服务养老 ✘ ✔</p>") == rules  # the same characters in another order: the same bytes
