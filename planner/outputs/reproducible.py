@@ -95,10 +95,19 @@ def stable_ids() -> Iterator[None]:
     from branca.element import Element
 
     counter = itertools.count(1)
+    # branca ≥ 0.8 draws every id in the class method _generate_id; older releases in __init__, which is wrapped then
+    hook = "_generate_id" if "_generate_id" in Element.__dict__ else "__init__"
     with _IDS_LOCK:
-        original = Element.__dict__["_generate_id"]
-        Element._generate_id = classmethod(lambda cls: f"r{next(counter):07d}")
+        original = Element.__dict__[hook]
+        if hook == "_generate_id":
+            Element._generate_id = classmethod(lambda cls: f"r{next(counter):07d}")
+        else:
+            def counted_init(self, *args, **kwargs) -> None:
+                original(self, *args, **kwargs)
+                self._id = f"r{next(counter):07d}"
+
+            Element.__init__ = counted_init
         try:
             yield
         finally:
-            Element._generate_id = original
+            setattr(Element, hook, original)
