@@ -11,7 +11,6 @@ and A's for lost ones.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from planner.labels import tr
 from planner.outputs.basemaps import check_basemap
 from planner.outputs.compare_map import CHANGES, comparison_map
 from planner.outputs.excel import write_tables
+from planner.outputs.maps import save_map
+from planner.outputs.reproducible import shown_date, stable_ids, write_gpkg
 from planner.schema import ALL_ZONES, CITY, NOT_ZONES
 
 __all__ = ["RunOutput", "Comparison", "read_run", "compare_runs", "write_comparison", "write_zone_outlines", "CHANGES"]
@@ -96,7 +97,7 @@ def write_zone_outlines(zones: gpd.GeoDataFrame, path: str | Path) -> Path:
         path.unlink()
     out = gpd.GeoDataFrame({"zone_id": zones.index.astype(str), "name": zones["name"].astype(str).to_numpy()},
                            geometry=zones.geometry.to_crs(4326).to_numpy(), crs=4326)
-    out.to_file(path, layer="subdistricts", driver="GPKG", engine="pyogrio", index=False)
+    write_gpkg(out, path, layer="subdistricts")
     return path
 
 
@@ -297,7 +298,7 @@ def write_comparison(
     about = [
         (tr("cmp.run_a", lang), f"{cmp.a.name} — {cmp.a.path.resolve()}"),
         (tr("cmp.run_b", lang), f"{cmp.b.name} — {cmp.b.path.resolve()}"),
-        (tr("xl.created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+        *(((tr("xl.created", lang), date),) if (date := shown_date()) is not None else ()),
         (tr("cmp.method", lang), tr("cmp.method_text", lang, t=schema.minutes_text(cmp.b.longest))),
         *((tr("cmp.note", lang), n) for n in cmp.notes),
     ]
@@ -309,6 +310,7 @@ def write_comparison(
         sheets,
         paths["xlsx"], lang=lang, taxonomy=taxonomy, about=about,
     )
-    comparison_map(cmp, lang=lang, basemap=basemap, tianditu_key=tianditu_key).save(str(paths["map"]))
+    with stable_ids():
+        save_map(comparison_map(cmp, lang=lang, basemap=basemap, tianditu_key=tianditu_key), paths["map"])
     log.info("comparison written to %s", out)
     return paths

@@ -32,6 +32,7 @@ import xlsxwriter
 from planner import __version__, schema
 from planner.io.categories import Taxonomy
 from planner.labels import LABELS, column_label, tr
+from planner.outputs.reproducible import file_time, shown_date
 from planner.progress import bar
 
 __all__ = ["Sheet", "write_workbook", "write_tables", "run_sheets", "MAX_ROWS", "LIST_ROWS", "COMPOUND_CELLS"]
@@ -164,6 +165,9 @@ class _Writer:
 
     def __init__(self, path: Path) -> None:
         self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "remove_timezone": True})
+        # docProps/core.xml would carry the time of writing: the fixed time instead, so that two runs write the same
+        # bytes (XlsxWriter dates the zip entries 1980-01-31 itself)
+        self.book.set_properties({"created": file_time()})
         self.head = self.book.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True, "valign": "vcenter"})
         self.bold = self.book.add_format({"bold": True})
         self.note = self.book.add_format({"italic": True, "font_color": "#7F0000"})
@@ -376,13 +380,14 @@ def write_workbook(result, path: str | Path, *, lang: str = "zh") -> Path:
     sc = result.scenario
     about: list[tuple[str, object]] = [
         (tr("xl.title", lang), sc.name),
-        (tr("xl.created", lang), _dt.datetime.now().astimezone().isoformat(timespec="seconds")),
         (tr("xl.version", lang), f"planner {__version__}"),
         (tr("xl.scenario", lang), str(sc.path)),
         (tr("ui.speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
         (tr("ui.thresholds_label", lang), "、".join(schema.minutes_text(t) for t in sc.thresholds_min) + tr("ui.minutes_unit", lang)),
         (tr("xl.headers", lang), tr("xl.headers_note", lang)),
     ]
+    if (date := shown_date()) is not None:  # the date of SOURCE_DATE_EPOCH; the run's own time is in summary.json
+        about.insert(1, (tr("xl.created", lang), date))
     if sc.sample_data:
         about.insert(1, (tr("ui.sample", lang), tr("ui.sample_note", lang)))
     return write_tables(run_sheets(result), path, lang=lang, taxonomy=result.taxonomy, about=about)

@@ -45,13 +45,16 @@ def font_faces(text: str) -> str:
     try:
         import matplotlib
 
+        # head.modified stays the font's own date (fontTools would stamp the time of saving: a new report every run);
         # the bounding boxes of head/hhea/vhea/CFF stay those of the whole font (they enclose the subset's): recomputing
         # them draws every kept glyph, half the time of a subset, and no browser lays text out by them
-        with TTFont(str(charts.cjk_font_path()), fontNumber=_sc_face_index(), lazy=True, recalcBBoxes=False) as cjk:
-            rules.append(_subset_face("PlannerCJK", cjk, "".join(chars - symbols), subset))
+        with TTFont(str(charts.cjk_font_path()), fontNumber=_sc_face_index(), lazy=True, recalcBBoxes=False,
+                    recalcTimestamp=False) as cjk:
+            rules.append(_subset_face("PlannerCJK", cjk, "".join(sorted(chars - symbols)), subset))
         if symbols:
-            with TTFont(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), lazy=True, recalcBBoxes=False) as dejavu:
-                rules.append(_subset_face("PlannerSymbols", dejavu, "".join(symbols), subset, unicode_range="U+2713-2718"))
+            with TTFont(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), lazy=True, recalcBBoxes=False,
+                        recalcTimestamp=False) as dejavu:
+                rules.append(_subset_face("PlannerSymbols", dejavu, "".join(sorted(symbols)), subset, unicode_range="U+2713-2718"))
     except Exception as exc:  # noqa: BLE001 - a font problem must not cost the user the report
         log.warning("could not embed fonts in the report (%s); installed fonts will be used", exc)
         return ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import logging
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from planner.outputs.map_layers import (
     street_groups,
     text_codes,
 )
+from planner.outputs.reproducible import shown_date, stable_ids
 from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
 
 __all__ = ["gap_map", "save_map"]
@@ -480,11 +480,12 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
         if sample
         else ""
     )
-    date = _dt.date.today().isoformat()
+    date = shown_date()  # the date of SOURCE_DATE_EPOCH, else none: the same page every day
+    date = f"{tr('ui.generated', lang)} {date} · " if date else ""
     return (
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif'>"
-        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{tr('ui.generated', lang)} {date} · "
+        f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{date}"
         f"{tr('ui.speed', lang, v=speed)}</span></div>"
     )
 
@@ -507,6 +508,13 @@ def _legend_html(lang: str, longest: str, cats) -> str:
 
 
 def save_map(fmap: folium.Map, path: Path) -> Path:
-    """Write the map as one self-contained UTF-8 HTML file."""
-    fmap.save(str(path))
+    """Write the map as one self-contained UTF-8 HTML file, the same bytes every time.
+
+    The elements of the map get numbered ids (:func:`number_elements`), and those made while it is rendered
+    counted ones (:func:`planner.outputs.reproducible.stable_ids`; build the map inside that block as well, so that
+    any element made while building and not kept in the map's tree is counted too).
+    """
+    number_elements(fmap)
+    with stable_ids():
+        fmap.save(str(path))
     return path

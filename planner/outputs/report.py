@@ -10,7 +10,6 @@ section starts on a new A4 page and the compliance matrix gets a landscape page.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import logging
 import re
@@ -26,6 +25,7 @@ from planner.analysis.standards import rules_for
 from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
 from planner.outputs.fonts import font_faces
+from planner.outputs.reproducible import shown_date
 from planner.outputs.style import completeness_color
 from planner.progress import bar
 from planner.schema import ALL_ZONES, CITY
@@ -191,7 +191,7 @@ def _cover(result, lang: str, toc_items: list[tuple[str, str]]) -> str:
     badge = f"<span class=\"badge\">{tr('ui.sample', lang)}</span>" if sc.sample_data else ""
     meta = " · ".join(
         [
-            f"{tr('ui.generated', lang)} {_dt.date.today().isoformat()}",
+            *([f"{tr('ui.generated', lang)} {date}"] if (date := shown_date()) is not None else []),
             f"planner {_e(__version__)}",
             f"{tr('rp.preset', lang)} {_e(sc.standards.preset)}",
             tr("ui.speed", lang, v=sc.walking_speed_m_per_min),
@@ -471,15 +471,13 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
     warnings = "".join(f"<li>{_e(w)}</li>" for w in result.warnings)
     sample = f"<p class=\"sample-note\">{tr('ui.sample_note', lang)}</p>" if sc.sample_data else ""
     osm = f"<p class=\"note\">{tr('rp.osm_credit', lang)}</p>" if sc.network.kind == "osm" or "osm" in (sc.facilities.source, sc.residential.source) else ""
-    timing = result.timings.get("total")
     content = (
         f"<h3>{tr('rp.method', lang)}</h3>{text}{param_html}"
         f"<h3>{tr('rp.rules', lang)}</h3>{rules_html}<p class=\"note\">{tr('rp.conf', lang)}：{_e(conf_legend)}</p>"
         f"<h3>{tr('rp.inputs', lang)}</h3>{sample}<p class=\"note\">{tr('rp.scenario_file', lang)}：<code>{_e(sc.path)}</code></p>"
         f"{inputs_html}{layers_html}"
         + (f"<h3>{tr('rp.warnings', lang)}</h3><ul>{warnings}</ul>" if warnings else "")
-        + osm
-        + (f"<p class=\"note\">{tr('rp.runtime', lang, s=timing)}</p>" if timing is not None else "")
+        + osm  # the run's seconds are left to summary.json: the report is the same for every run of a scenario
     )
     return _Section("methods", tr("rp.methods", lang), content)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__, schema
+from planner.outputs.reproducible import source_date, stable_ids, write_gpkg
 from planner.outputs.tables import write_csv
 from planner.pipeline import RunResult, peak_rss_mib
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
@@ -87,6 +88,7 @@ def write_outputs(
     from planner.outputs.excel import write_workbook
     from planner.outputs.report import write_report
 
+    source_date()  # a malformed SOURCE_DATE_EPOCH stops here, before any file is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lang = lang or result.scenario.language
@@ -120,7 +122,7 @@ def write_outputs(
         write_workbook(result, paths["report_xlsx"], lang=lang)
     done(f"工作簿 / workbook {paths['report_xlsx'].name}", paths["report_xlsx"].name)
     # --- end report and workbook ---
-    summary["write_time_s"] = {**clock.times, "total": round(time.perf_counter() - t0, 3)}
+    summary["write_time_s"] = {**dict(sorted(clock.times.items())), "total": round(time.perf_counter() - t0, 3)}
     peak = peak_rss_mib()
     summary["peak_rss_mib"] = peak if peak == peak else None  # NaN (unreadable) as null: summary.json stays strict JSON
     summary["stage_peak_rss_mib"] = {k: (v if v == v else None) for k, v in result.peak_rss_mib.items()}  # per stage
@@ -143,7 +145,7 @@ def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> N
 
     def write_geo() -> None:
         with clock(paths["compounds_gpkg"].name):
-            geo.to_file(paths["compounds_gpkg"], layer="compounds", driver="GPKG", engine="pyogrio", index=False, use_arrow=True)
+            write_gpkg(geo, paths["compounds_gpkg"], layer="compounds", use_arrow=True)
         with clock(paths["compounds_parquet"].name):
             geo.to_parquet(paths["compounds_parquet"], index=False)
 
@@ -192,25 +194,26 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
     from planner.outputs.maps import gap_map, save_map
 
     sc = result.scenario
-    fmap = gap_map(
-        title=sc.name,
-        lang=lang,
-        sample_data=sc.sample_data,
-        basemap=sc.basemap,
-        network=result.network,
-        zones=result.zones,
-        zone_table=result.zone_table,
-        compounds=result.compounds,
-        coverage=result.coverage,
-        facilities=result.facilities,
-        taxonomy=result.taxonomy,
-        max_snap_m=sc.max_snap_m,
-        isochrones=result.isochrones,
-        compliance=result.compliance.table if result.compliance is not None else None,
-        tianditu_key=getattr(sc, "tianditu_key", None),
-        sites=result.sites,
-    )
-    save_map(fmap, path)
+    with stable_ids():
+        fmap = gap_map(
+            title=sc.name,
+            lang=lang,
+            sample_data=sc.sample_data,
+            basemap=sc.basemap,
+            network=result.network,
+            zones=result.zones,
+            zone_table=result.zone_table,
+            compounds=result.compounds,
+            coverage=result.coverage,
+            facilities=result.facilities,
+            taxonomy=result.taxonomy,
+            max_snap_m=sc.max_snap_m,
+            isochrones=result.isochrones,
+            compliance=result.compliance.table if result.compliance is not None else None,
+            tianditu_key=getattr(sc, "tianditu_key", None),
+            sites=result.sites,
+        )
+        save_map(fmap, path)
 
 
 def _json_default(value: object) -> object:
@@ -323,7 +326,7 @@ def _write_siting(result: RunResult, out: Path, clock: _Clock) -> dict[str, Path
         written["sites_gpkg"].unlink()
     if len(wgs):
         with clock("sites.gpkg"):
-            wgs.to_file(written["sites_gpkg"], layer="sites", driver="GPKG", engine="pyogrio", index=False)
+            write_gpkg(wgs, written["sites_gpkg"], layer="sites")
     else:
         written.pop("sites_gpkg")
     curve = result.coverage_curve
@@ -367,6 +370,6 @@ def write_layer_check(layer, out_dir: str | Path) -> dict[str, Path]:
     paths = {"layer": out / "layer.gpkg", "rejected": out / "rejected.csv"}
     if paths["layer"].exists():
         paths["layer"].unlink()
-    data.to_file(paths["layer"], layer=layer.kind, driver="GPKG", engine="pyogrio", index=False)
+    write_gpkg(data, paths["layer"], layer=layer.kind)
     _csv(layer.rejected, paths["rejected"], index=False)
     return paths
