@@ -23,6 +23,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from planner.outputs.folder import stage_output
+    from planner.outputs.reproducible import source_date
     from planner.outputs.write import write_outputs
     from planner.pipeline import peak_rss_mib, run
     from planner.scenario import load_scenario
@@ -32,6 +33,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     inputs = [scenario.path, scenario.network.path,
               *(s.path for s in (scenario.facilities, scenario.residential, scenario.zones) if s is not None and s.path)]
+    source_date()  # a malformed SOURCE_DATE_EPOCH stops here, before the analysis
     staged = stage_output(args.out, inputs, force=args.force)  # before any analysis: a bad folder costs nothing
     try:
         say(f"情景 / scenario: {scenario.name}")

@@ -347,7 +347,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "rp.reasons": ('拒收原因', 'Rejected by reason'),
     "rp.warnings": ('警告', 'Warnings'),
     "rp.osm_credit": ('路网与设施数据来自 OpenStreetMap（© OpenStreetMap 贡献者，ODbL 1.0）。', 'Network and facility data from OpenStreetMap (© OpenStreetMap contributors, ODbL 1.0).'),
-    "rp.runtime": ('分析用时 {s:.1f} 秒。', 'Analysis run time {s:.1f} s.'),
     "cmp.title": ('方案对比：{a} → {b}', 'Comparison: {a} → {b}'),
     "cmp.subtitle": ('小区按 {t} 分钟步行可达的变化着色；街道按新达标/新不达标的规则着色', 'Compounds coloured by what changed within {t} min on foot; 街道 by rules newly passing or failing'),
     "cmp.run_a": ('方案 A', 'Run A'),
