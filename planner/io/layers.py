@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +16,8 @@ from pyproj import CRS
 
 from planner.errors import LayerError
 from planner.io.categories import Taxonomy, load_taxonomy
-from planner.io.readers import COORD_PROBLEM, read_layer
+from planner.io.numbers import UNITS, read_numbers
+from planner.io.readers import COORD_PROBLEM, SHEET_COLUMN, SOURCE_ROW, read_layer
 from planner.labels import LABELS
 from planner.schema import REJECTED_COLUMNS
 from planner.settings import LayerSpec, PopulationSpec
@@ -72,6 +73,8 @@ class LoadedLayer:
     rejected: pd.DataFrame
     rows_read: int
     converted_from: str | None = None  # "GCJ02"/"BD09" when coordinates were converted to WGS84 on reading
+    units_read: dict[str, int] = field(default_factory=dict)  # column -> values read from text (50张, 约1200, 1,200)
+    notes: tuple[str, ...] = ()  # what the reader did for the user: sheets merged, title rows skipped, headers flattened
 
 
 @dataclass(frozen=True)
@@ -131,17 +134,29 @@ def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str 
 
 
 def _reject_rows(layer: str, source: str, rows: pd.DataFrame, codes: np.ndarray, details: np.ndarray, *, ids, names) -> pd.DataFrame:
-    """rejected.csv rows for ``rows``, each with its own code and detail; the original attributes as JSON."""
+    """rejected.csv rows for ``rows``, each with its own code and detail; the original attributes as JSON.
+
+    ``row`` is the row a user sees (``_source_row``: the Excel row, the text-editor line, the feature number);
+    rows without it are numbered by their position (index + 1). A row's sheet (``_sheet``) goes into its
+    attributes as ``工作表``."""
     reasons = [_reason_text(c, d) for c, d in zip(codes, details, strict=True)]
+    hidden = {"geometry", COORD_PROBLEM, SOURCE_ROW}
     attrs = [
-        json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)
+        json.dumps({(_SHEET_KEY if k == SHEET_COLUMN else str(k)): _jsonable(val) for k, val in rec.items() if k not in hidden},
+                   ensure_ascii=False)
         for rec in rows.to_dict("records")
     ]
+    if SOURCE_ROW in rows.columns:
+        row = rows[SOURCE_ROW].to_numpy()
+    elif rows.index.dtype.kind in "iu":
+        row = rows.index.to_numpy() + 1
+    else:
+        row = rows.index.astype(str)
     return pd.DataFrame(
         {
             "layer": layer,
             "source": source,
-            "row": rows.index.to_numpy() + 1 if rows.index.dtype.kind in "iu" else rows.index.astype(str),
+            "row": row,
             "id": ids,
             "name": names,
             "reason_code": codes,
@@ -151,12 +166,22 @@ def _reject_rows(layer: str, source: str, rows: pd.DataFrame, codes: np.ndarray,
     )
 
 
+_SHEET_KEY = "工作表"  # the key of a row's sheet in rejected.csv's attributes
+
+
 def _jsonable(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A cell as JSON: None for blanks, text for infinities and other types (dates, …), so the JSON stays valid."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool):
+        value = value.item()
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, str | int | bool):
         return value
     return str(value)
 
@@ -226,19 +251,33 @@ def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, .
 
 
 def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str, pd.Series]:
+    """The numeric columns read (with units as written: 50张, 约1200, 1,200, 3.5万; see :mod:`planner.io.numbers`);
+    rows whose value is not one number, is in a unit the column does not take, or is negative are rejected. How
+    many values each column read from text is logged and kept in ``v.raw.attrs["units_read"]``."""
     out: dict[str, pd.Series] = {}
+    units_read: dict[str, int] = dict(v.raw.attrs.get("units_read", {}))
     for canonical in NUMERIC:
         if canonical not in cmap:
             continue
-        raw = gdf[cmap[canonical]]
-        text = raw.astype(str).str.strip().str.replace(",", "", regex=False)
-        blank = raw.isna() | text.isin(["", "nan", "None", "NaN"])
-        values = pd.to_numeric(text.where(~blank), errors="coerce")
-        bad = (~blank & values.isna()).to_numpy()
-        v.reject(bad, "non_numeric", _details(bad, raw, lambda s, c=cmap[canonical]: f"{c} = '{s}'", as_text=True))
+        c = cmap[canonical]
+        raw = gdf[c]
+        units = UNITS.get(canonical, ())
+        got = read_numbers(raw, units)
+        v.reject(got.non_numeric, "non_numeric", _details(got.non_numeric, raw, lambda s, c=c: f"{c} = '{s}'", as_text=True))
+        shown = "/".join(units[:3]) or "—"
+        v.reject(got.unit_mismatch, "unit_mismatch",
+                 _details(got.unit_mismatch, raw, lambda s, c=c, u=shown: f"{c} = '{s}' ({u})", as_text=True))
+        values = got.values
         negative = (values < 0).to_numpy()
-        v.reject(negative, "negative_value", _details(negative, values, lambda x, c=cmap[canonical]: f"{c} = {x}"))
+        v.reject(negative, "negative_value", _details(negative, values, lambda x, c=c: f"{c} = {x}"))
+        n_text = int(got.from_text.sum())
+        if n_text:
+            units_read[str(c)] = n_text
+            text, number = got.example(raw)
+            log.info("%s：%d 个值带单位或分隔符读取，如 '%s' → %s / %s: %d values read from text (units, 约, 万, separators), e.g. '%s' → %s",
+                     c, n_text, text, f"{number:g}", c, n_text, text, f"{number:g}")
         out[canonical] = values.astype(float)
+    v.raw.attrs["units_read"] = units_read
     return out
 
 
@@ -274,7 +313,8 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
     rejected = v.rejected(ids, names)
     log.info("%s %s: %d read, %d kept, %d rejected", v.kind, v.source, rows_read, int(keep.sum()), len(rejected))
     return LoadedLayer(
-        kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from")
+        kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from"),
+        units_read=dict(v.raw.attrs.get("units_read", {})), notes=tuple(v.raw.attrs.get("read_notes", ())),
     )
 
 
@@ -291,7 +331,7 @@ def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: st
     rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
     new = LoadedLayer(
         kind=layer.kind, source=layer.source, data=layer.data[~outside], rejected=rejected, rows_read=layer.rows_read,
-        converted_from=layer.converted_from,
+        converted_from=layer.converted_from, units_read=layer.units_read, notes=layer.notes,
     )
     return new, frame[~outside]
 
