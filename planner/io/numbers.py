@@ -42,7 +42,7 @@ KNOWN_UNITS = frozenset(u for units in UNITS.values() for u in units) | {
 }
 BLANK_TEXTS = ("", "nan", "None", "NaN")  # read as a blank cell
 
-_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋～　ｍＭ", "0123456789.,-+~ mm")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋～　ｍＭ", "0123456789.,-+~ mm")  # code point -> text
 _PATTERN = (
     r"^(?P<about>约为|约合|大约|约|≈|~)?\s*"
     r"(?P<num>[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)"
@@ -74,7 +74,13 @@ class ReadNumbers:
 
 
 def read_numbers(raw: pd.Series, units: Collection[str] = ()) -> ReadNumbers:
-    """Read the column ``raw`` (numbers or text) as numbers, a unit accepted when it is in ``units``."""
+    """Read the column ``raw`` (numbers or text) as numbers, a unit accepted when it is in ``units``.
+
+    Text that is not a plain number goes through one regular expression over the column (Arrow's RE2), so a
+    column of 100 000 values written with units costs a fraction of a second."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     n = len(raw)
     values = pd.Series(np.nan, index=raw.index, dtype=float)
     non_numeric = np.zeros(n, dtype=bool)
@@ -92,17 +98,22 @@ def read_numbers(raw: pd.Series, units: Collection[str] = ()) -> ReadNumbers:
     rest = plain.isna().to_numpy()
     if rest.any():
         at = where[rest]
-        norm = text[rest].str.translate(_FULL_WIDTH).str.strip().str.lower()
-        parts = norm.str.extract(_PATTERN)
-        matched = parts["num"].notna().to_numpy()
-        number = pd.to_numeric(parts["num"].str.replace(r"[, ]", "", regex=True), errors="coerce").astype(float)
-        scale = parts["scale"].map({"万": 10_000.0, "千": 1_000.0}).astype(float).fillna(1.0)
-        unit = parts["unit"].fillna("")
-        fits = (unit.eq("") | unit.isin(list(units))).to_numpy()
-        known = unit.isin(list(KNOWN_UNITS)).to_numpy()
-        ok = matched & fits
-        values.iloc[at[ok]] = (number * scale).to_numpy()[ok]
-        from_text[at[ok]] = True
+        arr = pa.array(text[rest].to_numpy(dtype=object), type=pa.string())
+        for wide, narrow in _FULL_WIDTH.items():
+            arr = pc.replace_substring(arr, chr(wide), chr(narrow))
+        arr = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+        parts = pc.extract_regex(arr, _PATTERN)
+        valid = parts.is_valid()
+        matched = valid.to_numpy(zero_copy_only=False)
+        number = pc.cast(pc.if_else(valid, pc.replace_substring_regex(parts.field("num"), r"[, ]", ""), pa.scalar(None, pa.string())), pa.float64())
+        scale = pc.if_else(pc.equal(parts.field("scale"), "万"), 10_000.0, pc.if_else(pc.equal(parts.field("scale"), "千"), 1_000.0, 1.0))
+        unit = parts.field("unit")
+        fits = pc.or_(pc.equal(unit, ""), pc.is_in(unit, value_set=pa.array(list(units), type=pa.string())))
+        fits = fits.to_numpy(zero_copy_only=False) & matched
+        known = pc.is_in(unit, value_set=pa.array(sorted(KNOWN_UNITS), type=pa.string())).to_numpy(zero_copy_only=False)
+        read = pc.multiply(number, pc.fill_null(scale, 1.0)).to_numpy(zero_copy_only=False)
+        values.iloc[at[fits]] = read[fits]
+        from_text[at[fits]] = True
         mismatch[at[matched & ~fits & known]] = True
-        non_numeric[at[~ok & ~(matched & known)]] = True
+        non_numeric[at[~fits & ~(matched & known)]] = True
     return ReadNumbers(values, non_numeric, mismatch, from_text)

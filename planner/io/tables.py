@@ -107,17 +107,20 @@ def _group_spans(upper: list[object]) -> tuple[list[tuple[int, int]], list[int]]
     return spans, leading
 
 
-def _two_row_header(upper: list[object], lower: list[object]) -> bool:
-    """Whether ``upper`` is a group row over the column names of ``lower``: it has merged-looking groups (a name
-    followed by blank cells), every column under a group or before the first group is named in ``lower``, and both
-    rows are names, not data."""
+def _two_row_header(upper: list[object], lower: list[object]) -> tuple[bool, bool]:
+    """Whether ``upper`` can be a group row over the column names of ``lower`` — it has merged-looking groups (a
+    name followed by blank cells), every column under a group or before the first group is named in ``lower``, and
+    both rows are names, not data — and whether it is *pure*: ``lower`` names nothing else (the other columns
+    merged down from ``upper``), which a row of data almost never is."""
     spans, leading = _group_spans(upper)
     if not spans or not _name_like(lower):
-        return False
+        return False, False
     if any(c is not None and not (isinstance(c, str) and not _NUMBERISH.match(c)) for c in upper):
-        return False
-    under = [j for a, b in spans for j in range(a, b + 1)] + leading
-    return all(lower[j] is not None for j in under)
+        return False, False
+    under = {j for a, b in spans for j in range(a, b + 1)} | set(leading)
+    if not all(lower[j] is not None for j in under):
+        return False, False
+    return True, all(lower[j] is None for j in range(len(lower)) if j not in under)
 
 
 def _flatten(upper: list[object], lower: list[object]) -> list[str | None]:
@@ -156,7 +159,7 @@ def _find_header(rows: list[list[object]], lines: np.ndarray, where: str, has_co
         return _Header([], len(rows), [])
     notes: list[str] = []
     pos = 0
-    while pos + 1 < len(nonblank) and _filled(rows[nonblank[pos]]) == 1 and _name_like(rows[nonblank[pos + 1]]):
+    while pos + 1 < len(nonblank) and _filled(rows[nonblank[pos]]) == 1 and _name_like(rows[nonblank[pos + 1]]):  # a title above a header
         k = nonblank[pos]
         title = next(c for c in rows[k] if c is not None)
         notes.append(f"{where} 第 {lines[k]} 行是标题“{title}”，已跳过 / {unit} {lines[k]} of {where} is a title ('{title}'), skipped")
@@ -166,13 +169,16 @@ def _find_header(rows: list[list[object]], lines: np.ndarray, where: str, has_co
     width = max(max((j + 1 for j, c in enumerate(r) if c is not None), default=0) for r in probe)
     upper = _pad(rows[k], width)
     single = [_header_name(c) for c in upper]
-    if k + 1 < len(rows) and _two_row_header(upper, _pad(rows[k + 1], width)):
-        lower = _pad(rows[k + 1], width)
+    lower = _pad(rows[k + 1], width) if k + 1 < len(rows) else []
+    possible, pure = _two_row_header(upper, lower) if lower else (False, False)
+    if possible:
         flat = _flatten(upper, lower)
-        if has_coordinates([n for n in single if n]) and not has_coordinates([n for n in flat if n]):
+        single_ok, flat_ok = has_coordinates([n for n in single if n]), has_coordinates([n for n in flat if n])
+        # two rows when only they name the coordinates, or when the lower row names nothing but the groups' columns
+        if not ((flat_ok and not single_ok) or (pure and flat_ok == single_ok)):
             return _Header(single, k + 1, notes)  # the row below is data that looks like names
         span = f"{lines[k]}–{lines[k + 1]}"
-        if k + 2 < len(rows) and _two_row_header(lower, _pad(rows[k + 2], width)):
+        if k + 2 < len(rows) and _two_row_header(lower, _pad(rows[k + 2], width))[1]:
             raise LayerError(
                 f"{where} 的表头似乎有三行以上（第 {lines[k]}–{lines[k + 2]} 行），无法确定列名：请把表头改成一行（每列一个名称）后重试 / "
                 f"the header of {where} seems to span three or more {unit}s ({lines[k]}–{lines[k + 2]}); "
@@ -191,6 +197,12 @@ def _find_header(rows: list[list[object]], lines: np.ndarray, where: str, has_co
             f"the header of {where} spans two {unit}s ({span}); read as: {', '.join(n for n in flat if n)}"
         )
         return _Header(flat, k + 2, notes)
+    if lower and _group_spans(upper)[0] and _name_like(lower) and not has_coordinates([n for n in single if n]):
+        raise LayerError(
+            f"{where} 的表头似乎不止一行（从第 {lines[k]} 行起，下一行也是列名），无法确定列名，也找不到坐标列：请把表头改成一行（每列一个名称）后重试 / "
+            f"the header of {where} seems to span several {unit}s (from {unit} {lines[k]}) and no coordinate column is found; "
+            "make it a single row of column names"
+        )
     return _Header(single, k + 1, notes)
 
 
@@ -202,6 +214,7 @@ def _frame(rows: list[list[object]], lines: np.ndarray, where: str, has_coordina
     keep = np.fromiter((any(c is not None for c in r) for r in body), dtype=bool, count=len(body))
     body = [r for r, k in zip(body, keep, strict=True) if k]
     width = max([len(head.names), *(len(r) for r in body)]) if body else len(head.names)
+    body = [r if len(r) == width else r + [None] * (width - len(r)) for r in body]
     frame = pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(columns=range(width), dtype=object)
     names = head.names + [None] * (width - len(head.names))
     used = [j for j in range(width) if names[j] is not None or frame[j].notna().any()]
@@ -241,7 +254,7 @@ def text_table(text: str, sep: str, *, where: str, has_coordinates: HasCoordinat
     prev = 0
     try:
         for rec in reader:
-            rows.append([_cell(c) for c in rec])
+            rows.append([c.strip() or None for c in rec])
             starts.append(prev + 1)
             prev = reader.line_num
     except csv.Error as exc:
@@ -306,6 +319,6 @@ def _sheet_table(ws, path: Path, has_coordinates: HasCoordinates) -> Table:
     """One worksheet as a table; ``_source_row`` is the Excel row number."""
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()  # some writers record a wrong size; read what is there
-    rows = [[_cell(c) for c in r] for r in ws.iter_rows(min_row=1, values_only=True)]
+    rows = [[(c.strip() or None) if type(c) is str else _cell(c) for c in r] for r in ws.iter_rows(min_row=1, values_only=True)]
     where = f"{path.name} 工作表/sheet “{ws.title}”"
     return _frame(rows, np.arange(1, len(rows) + 1, dtype=np.int64), where, has_coordinates, "row")
