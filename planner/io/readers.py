@@ -505,17 +505,16 @@ def _split_location(frame: pd.DataFrame, loc_c: str) -> tuple[pd.Series, pd.Seri
 
 def _wkt_geometry(frame: pd.DataFrame, wkt_c: str) -> gpd.GeoDataFrame:
     """Shapes from a WKT column (kept as ``<column>_wkt``); a blank or unreadable row gets its problem."""
-    n = len(frame)
-    problem = np.full(n, "", dtype=object)
-    geoms = np.empty(n, dtype=object)
-    for i, text in enumerate(frame[wkt_c]):
-        if text is None or str(text).strip() == "":
-            problem[i] = "missing_coordinates"
-            continue
-        try:
-            geoms[i] = shapely.from_wkt(str(text))
-        except shapely.errors.GEOSException:
-            problem[i] = f"invalid_coordinates:{wkt_c} = '{str(text)[:40]}'"
+    present = frame[wkt_c].notna().to_numpy()
+    text = np.full(len(frame), None, dtype=object)
+    text[present] = frame[wkt_c][present].astype(str).str.strip().to_numpy(dtype=object)
+    blank = ~present | (text == "")
+    text[blank] = None
+    geoms = shapely.from_wkt(text, on_invalid="ignore")
+    problem = np.full(len(frame), "", dtype=object)
+    problem[blank] = "missing_coordinates"
+    bad = np.flatnonzero(~blank & pd.isna(geoms))
+    problem[bad] = [f"invalid_coordinates:{wkt_c} = '{t[:40]}'" for t in text[bad]]
     gdf = gpd.GeoDataFrame(frame.rename(columns={wkt_c: f"{wkt_c}_wkt"}), geometry=list(geoms))
     gdf[COORD_PROBLEM] = problem
     return gdf
