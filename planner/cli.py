@@ -115,8 +115,12 @@ def _load_checked(kind: str, spec, crs):
 
 def _print_layer_check(spec, loaded, paths: dict[str, Path]) -> None:
     print(f"图层 / layer: {spec.path}")
+    for note in loaded.notes:  # sheets read together, title rows skipped, headers flattened, columns renamed
+        print(f"  · {note}")
     print(f"读取 {loaded.rows_read} 行，保留 {len(loaded.data)} 行，拒收 {len(loaded.rejected)} 行 / "
           f"read {loaded.rows_read}, kept {len(loaded.data)}, rejected {len(loaded.rejected)}")
+    for column, n in loaded.units_read.items():
+        print(f"  {column}：{n} 个值从文字读出（带单位、约、万或千分位） / {n} values read from text (units, 约, 万, thousand separators)")
     if len(loaded.rejected):
         print("拒收原因 / rejected by reason:")
         for code, n in loaded.rejected["reason_code"].value_counts().sort_index().items():

@@ -196,6 +196,9 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with _stage(timings, "读取图层 / load layers", 2, total, report, memory):
         layers = load_layers(scenario, crs, taxonomy, osm)
+        for layer in (layers.layer_set.facilities, layers.layer_set.residential, layers.layer_set.zones):
+            for text in layer.notes if layer is not None else ():
+                report(f"    · {layer.source}：{text}")
         for text in layers.warnings:
             report("    ⚠ " + text)
 

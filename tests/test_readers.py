@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from pyproj import CRS
@@ -136,3 +137,91 @@ def test_read_layer_rejects_unknown_suffix(tmp_path: Path):
     path.write_bytes(b"0")
     with pytest.raises(LayerError, match="GeoPackage"):
         read_layer(path)
+
+
+# numbers as written in bureau sheets: (text, column, number read or the reason the row is rejected)
+NUMBER_CASES = [
+    ("50张", "beds", 50.0),
+    ("50 张", "beds", 50.0),
+    ("50床", "nursing_beds", 50.0),
+    ("300人", "population", 300.0),
+    ("300名", "age_60_plus", 300.0),
+    ("约1200", "population", 1200.0),
+    ("大约1200人", "population", 1200.0),
+    ("1200人左右", "population", 1200.0),
+    ("1,200", "population", 1200.0),
+    ("1，200", "households", 1200.0),
+    ("1 200", "population", 1200.0),
+    ("１２００", "population", 1200.0),
+    ("１，２００户", "households", 1200.0),
+    ("120㎡", "floor_area_m2", 120.0),
+    ("120平方米", "elderly_room_m2", 120.0),
+    ("120平米", "childcare_room_m2", 120.0),
+    ("120 m2", "floor_area_m2", 120.0),
+    ("3.5万", "population", 35000.0),
+    ("3.5万人", "population", 35000.0),
+    ("2千户", "households", 2000.0),
+    ("40个托位", "places", 40.0),
+    ("40位", "places", 40.0),
+    ("12.5", "beds", 12.5),
+    ("1e3", "population", 1000.0),
+    ("50人", "beds", "unit_mismatch"),
+    ("50张", "places", "unit_mismatch"),
+    ("300户", "population", "unit_mismatch"),
+    ("120米", "floor_area_m2", "unit_mismatch"),
+    ("50-60", "beds", "non_numeric"),
+    ("50~60张", "beds", "non_numeric"),
+    ("50张,60张", "beds", "non_numeric"),
+    ("若干", "beds", "non_numeric"),
+    ("待定", "places", "non_numeric"),
+    ("50 待定", "places", "non_numeric"),
+    ("1,2", "population", "non_numeric"),
+    ("-5张", "beds", "negative_value"),
+]
+
+
+@pytest.mark.parametrize(("text", "column", "expected"), NUMBER_CASES)
+def test_numbers_with_units(text: str, column: str, expected):
+    """Each way of writing a number is read to the number meant, or its row rejected with the right reason."""
+    from planner.io.numbers import UNITS, read_numbers
+
+    got = read_numbers(pd.Series([text, None, "7"], dtype=object), UNITS[column])
+    assert got.values.iloc[2] == 7.0 and not got.from_text[2] and np.isnan(got.values.iloc[1])
+    if isinstance(expected, float):
+        assert got.values.iloc[0] == expected and got.from_text[0] != (text in ("12.5", "1e3"))
+        assert not got.non_numeric[0] and not got.unit_mismatch[0]
+    elif expected == "negative_value":
+        assert got.values.iloc[0] < 0
+    else:
+        assert np.isnan(got.values.iloc[0])
+        assert (got.non_numeric[0], got.unit_mismatch[0]) == (expected == "non_numeric", expected == "unit_mismatch")
+
+
+@pytest.mark.parametrize("text", ["inf", "1e400", "-Infinity"])
+def test_infinite_numbers_are_kept_for_the_plausibility_check(text: str):
+    from planner.io.numbers import read_numbers
+
+    got = read_numbers(pd.Series([text], dtype=object), ("人",))
+    assert np.isinf(got.values.iloc[0]) and not got.non_numeric[0]
+
+
+def test_units_through_a_layer_are_counted_and_rejected_with_their_text(tmp_path: Path):
+    rows = [[f"F{i}", "养老院", 116.35, 40.0, beds] for i, beds in enumerate(["50张", "约60床", "70", "50人", "若干"])]
+    path = _csv(tmp_path / "b.csv", ["编号", "类别", "lon", "lat", "床位"], rows, "utf-8")
+    layer = load_facilities(LayerSpec(kind="facilities", path=path, crs="WGS84"), WGS84)
+    assert layer.data["beds"].tolist() == [50.0, 60.0, 70.0]
+    assert layer.units_read == {"床位": 2}
+    assert dict(zip(layer.rejected["id"], layer.rejected["reason_code"], strict=True)) == {"F3": "unit_mismatch", "F4": "non_numeric"}
+    assert "50人" in layer.rejected["reason"].iloc[0] and list(layer.rejected["row"]) == [5, 6]
+
+
+def test_a_hundred_thousand_values_with_units(tmp_path: Path):
+    """The unit reader works on the column at once: 100 000 values read to the numbers written."""
+    from planner.io.numbers import read_numbers
+
+    n = 100_000
+    k = np.arange(n)
+    text = pd.Series(np.where(k % 3 == 0, [f"{v}人" for v in k], np.where(k % 3 == 1, [f"约{v:,}" for v in k], k.astype(str))), dtype=object)
+    got = read_numbers(text, ("人",))
+    assert np.array_equal(got.values.to_numpy(), k.astype(float))
+    assert int(got.from_text.sum()) == int((k % 3 == 0).sum() + ((k % 3 == 1) & (k >= 0)).sum())

@@ -16,7 +16,8 @@ from pyproj import CRS
 
 from planner.errors import LayerError
 from planner.io.categories import Taxonomy, load_taxonomy
-from planner.io.readers import COORD_PROBLEM, read_layer
+from planner.io.numbers import UNITS, read_numbers
+from planner.io.readers import COORD_PROBLEM, SHEET_COLUMN, SOURCE_ROW, read_layer
 from planner.labels import LABELS
 from planner.schema import CATEGORY_FROM, REJECTED_COLUMNS
 from planner.settings import LayerSpec, PopulationSpec
@@ -77,6 +78,8 @@ class LoadedLayer:
     # is reported with its row number and attributes as written
     raw: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     kept_positions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    units_read: dict[str, int] = field(default_factory=dict)  # column -> values read from text (50张, 约1200, 1,200)
+    notes: tuple[str, ...] = ()  # what the reader did for the user: sheets merged, title rows skipped, headers flattened
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,29 @@ def _reject(layer: str, source: str, rows: pd.DataFrame, code: str, detail: str 
 
 
 def _reject_rows(layer: str, source: str, rows: pd.DataFrame, codes: np.ndarray, details: np.ndarray, *, ids, names) -> pd.DataFrame:
-    """rejected.csv rows for ``rows``, each with its own code and detail; the original attributes as JSON."""
+    """rejected.csv rows for ``rows``, each with its own code and detail; the original attributes as JSON.
+
+    ``row`` is the row a user sees (``_source_row``: the Excel row, the text-editor line, the feature number);
+    rows without it are numbered by their position (index + 1). A row's sheet (``_sheet``) goes into its
+    attributes as ``工作表``."""
     reasons = [_reason_text(c, d) for c, d in zip(codes, details, strict=True)]
+    hidden = {"geometry", COORD_PROBLEM, SOURCE_ROW}
     attrs = [
-        json.dumps({str(k): _jsonable(v) for k, v in rec.items() if k not in ("geometry", COORD_PROBLEM)}, ensure_ascii=False)
+        json.dumps({(_SHEET_KEY if k == SHEET_COLUMN else str(k)): _jsonable(val) for k, val in rec.items() if k not in hidden},
+                   ensure_ascii=False)
         for rec in rows.to_dict("records")
     ]
+    if SOURCE_ROW in rows.columns:
+        row = rows[SOURCE_ROW].to_numpy()
+    elif rows.index.dtype.kind in "iu":
+        row = rows.index.to_numpy() + 1
+    else:
+        row = rows.index.astype(str)
     return pd.DataFrame(
         {
             "layer": layer,
             "source": source,
-            "row": rows.index.to_numpy() + 1 if rows.index.dtype.kind in "iu" else rows.index.astype(str),
+            "row": row,
             "id": ids,
             "name": names,
             "reason_code": codes,
@@ -156,12 +171,22 @@ def _reject_rows(layer: str, source: str, rows: pd.DataFrame, codes: np.ndarray,
     )
 
 
+_SHEET_KEY = "工作表"  # the key of a row's sheet in rejected.csv's attributes
+
+
 def _jsonable(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A cell as JSON: None for blanks, text for infinities and other types (dates, …), so the JSON stays valid."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool):
+        value = value.item()
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, str | int | bool):
         return value
     return str(value)
 
@@ -181,7 +206,7 @@ class _Validator:
         self._positions: list[np.ndarray] = []
         self._codes: list[str] = []
         self._details: list[list[str]] = []
-        self.notes: list[str] = []  # warnings about the layer as a whole (bilingual)
+        self.warnings: list[str] = []  # warnings about the layer as a whole (bilingual)
 
     def reject(self, mask: np.ndarray | pd.Series, code: str, detail: str | pd.Series = "") -> None:
         """Reject the rows of ``mask`` not rejected before, with ``code`` and ``detail`` (one text, or one per row)."""
@@ -262,7 +287,7 @@ def _note_repairs(v: _Validator, before: gpd.GeoSeries, after: gpd.GeoSeries, re
             change = f"，面积 {ring_area:.6g} → {new.area:.6g}（图层单位）" if ring_area else ""
         items.append(f"第 {_row_label(v.raw, i)} 行 {reasons.iloc[i]} → {new.geom_type}，{parts} 个部分{change}")
     more = f" 等 {len(at)} 行" if len(at) > 5 else ""
-    v.notes.append(
+    v.warnings.append(
         f"{v.kind} {v.source}：{len(at)} 个无效几何已自动修复（{'；'.join(items)}{more}）。请核对这些边界 / "
         f"{len(at)} invalid geometries were repaired (every area a ring encloses is kept); check these outlines"
     )
@@ -276,19 +301,33 @@ def _row_label(raw: pd.DataFrame, position: int) -> str:
 
 
 def _numeric(v: _Validator, gdf: pd.DataFrame, cmap: dict[str, str]) -> dict[str, pd.Series]:
+    """The numeric columns read (with units as written: 50张, 约1200, 1,200, 3.5万; see :mod:`planner.io.numbers`);
+    rows whose value is not one number, is in a unit the column does not take, or is negative are rejected. How
+    many values each column read from text is logged and kept in ``v.raw.attrs["units_read"]``."""
     out: dict[str, pd.Series] = {}
+    units_read: dict[str, int] = dict(v.raw.attrs.get("units_read", {}))
     for canonical in NUMERIC:
         if canonical not in cmap:
             continue
-        raw = gdf[cmap[canonical]]
-        text = raw.astype(str).str.strip().str.replace(",", "", regex=False)
-        blank = raw.isna() | text.isin(["", "nan", "None", "NaN"])
-        values = pd.to_numeric(text.where(~blank), errors="coerce")
-        bad = (~blank & values.isna()).to_numpy()
-        v.reject(bad, "non_numeric", _details(bad, raw, lambda s, c=cmap[canonical]: f"{c} = '{s}'", as_text=True))
+        c = cmap[canonical]
+        raw = gdf[c]
+        units = UNITS.get(canonical, ())
+        got = read_numbers(raw, units)
+        v.reject(got.non_numeric, "non_numeric", _details(got.non_numeric, raw, lambda s, c=c: f"{c} = '{s}'", as_text=True))
+        shown = "/".join(units[:3]) or "—"
+        v.reject(got.unit_mismatch, "unit_mismatch",
+                 _details(got.unit_mismatch, raw, lambda s, c=c, u=shown: f"{c} = '{s}' ({u})", as_text=True))
+        values = got.values
         negative = (values < 0).to_numpy()
-        v.reject(negative, "negative_value", _details(negative, values, lambda x, c=cmap[canonical]: f"{c} = {x}"))
+        v.reject(negative, "negative_value", _details(negative, values, lambda x, c=c: f"{c} = {x}"))
+        n_text = int(got.from_text.sum())
+        if n_text:
+            units_read[str(c)] = n_text
+            text, number = got.example(raw)
+            log.info("%s：%d 个值带单位或分隔符读取，如 '%s' → %s / %s: %d values read from text (units, 约, 万, separators), e.g. '%s' → %s",
+                     c, n_text, text, f"{number:g}", c, n_text, text, f"{number:g}")
         out[canonical] = values.astype(float)
+    v.raw.attrs["units_read"] = units_read
     return out
 
 
@@ -362,7 +401,8 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
     log.info("%s %s: %d read, %d kept, %d rejected", v.kind, v.source, rows_read, int(keep.sum()), len(rejected))
     return LoadedLayer(
         kind=v.kind, source=v.source, data=data, rejected=rejected, rows_read=rows_read, converted_from=v.raw.attrs.get("converted_from"),
-        warnings=tuple(v.notes), raw=v.raw, kept_positions=np.flatnonzero(keep),
+        warnings=tuple(v.warnings), raw=v.raw, kept_positions=np.flatnonzero(keep),
+        units_read=dict(v.raw.attrs.get("units_read", {})), notes=tuple(v.raw.attrs.get("read_notes", ())),
     )
 
 
@@ -383,22 +423,14 @@ def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: st
         rows["row"] = ""
     log.warning("%s: %d rows outside the study area rejected", layer.kind, int(outside.sum()))
     rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
-    rejected = _in_row_order(rejected)
     kept = ~layer.data.index.isin(gone.index)
     new = LoadedLayer(
         kind=layer.kind, source=layer.source, data=layer.data[kept], rejected=rejected, rows_read=layer.rows_read,
         converted_from=layer.converted_from, warnings=layer.warnings, raw=layer.raw,
         kept_positions=layer.kept_positions[kept] if layer.kept_positions is not None else None,
+        units_read=layer.units_read, notes=layer.notes,
     )
     return new, frame[~outside]
-
-
-def _in_row_order(rejected: pd.DataFrame) -> pd.DataFrame:
-    """Rejected rows sorted by their row number (rows without one last), ties in their present order."""
-    number = pd.to_numeric(rejected["row"], errors="coerce")
-    if number.isna().all():
-        return rejected
-    return rejected.iloc[np.argsort(number.fillna(np.inf).to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def load_facilities(

@@ -8,7 +8,6 @@ layer files from disk.
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from pyproj import CRS
 
 from planner.errors import LayerError
 from planner.io.coords import CHINESE_SYSTEMS, bd09_to_wgs84, gcj02_to_wgs84, normalise_system, to_wgs84
+from planner.io.tables import SHEET_COLUMN, SOURCE_ROW, text_table, workbook_table
 from planner.progress import bar
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "LineArrays",
     "detect_encoding",
     "COORD_PROBLEM",
+    "SOURCE_ROW",
+    "SHEET_COLUMN",
     "VECTOR_SUFFIXES",
     "TABLE_SUFFIXES",
 ]
@@ -99,6 +101,9 @@ def read_layer(
     -------
     GeoDataFrame
         Tables get a ``_coord_problem`` column with the reason a row has no usable coordinates ("" if fine).
+        Every row has its ``_source_row``: the Excel row or text-editor line it was read from, or the 1-based
+        feature number of a vector file (of the features ``where`` kept). Rows of a workbook's several sheets
+        have their ``_sheet``. What the reader skipped, flattened or merged is in ``attrs["read_notes"]``.
     """
     path = Path(path)
     if not path.exists():
@@ -108,7 +113,13 @@ def read_layer(
     if suffix in TABLE_SUFFIXES:
         if where:
             raise LayerError(f"{what} where 过滤只适用于 GeoPackage/Shapefile/GeoJSON；表格请先筛选 / `where` works for vector files only")
-        frame = _read_table(path, layer=layer, encoding=encoding, what=what)
+        frame = _read_table(path, layer=layer, encoding=encoding, columns=dict(columns or {}), what=what)
+        notes = frame.attrs.get("read_notes", [])
+        if len(frame) == 0:
+            raise LayerError(
+                f"{what} 表格没有数据行：{path}{' 工作表 ' + layer if layer else ''}{'（' + '；'.join(notes) + '）' if notes else ''} / "
+                f"the table has no data rows: {path}; check the file and `layer` in the scenario"
+            )
         gdf = _table_geometry(frame, path, system, dict(columns or {}), what)
     elif suffix in PARQUET_SUFFIXES:
         try:
@@ -127,7 +138,13 @@ def read_layer(
             f"{what} 图层为空：{path}{' 图层 ' + layer if layer else ''}{' 条件 ' + where if where else ''} / "
             f"the layer is empty: {path}; check the file, `layer` and `where` in the scenario"
         )
-    return _apply_crs(gdf, path, system, what)
+    if suffix not in TABLE_SUFFIXES:
+        notes = []
+        if SOURCE_ROW not in gdf.columns:
+            gdf[SOURCE_ROW] = np.arange(1, len(gdf) + 1, dtype=np.int64)  # the 1-based feature number
+    gdf = _apply_crs(gdf, path, system, what)
+    gdf.attrs["read_notes"] = list(notes)
+    return gdf
 
 
 @dataclass(frozen=True)
@@ -401,40 +418,35 @@ def _dbf_encoding(dbf: Path) -> str:
         return "latin-1"
 
 
-def _read_table(path: Path, *, layer: str | None, encoding: str | None, what: str) -> pd.DataFrame:
+def _read_table(path: Path, *, layer: str | None, encoding: str | None, columns: dict[str, str], what: str) -> pd.DataFrame:
+    """A CSV/TSV/TXT file or an Excel workbook as a DataFrame of ``object`` columns, with each row's
+    ``_source_row`` (and ``_sheet`` when several sheets are read); what was skipped, flattened or merged is
+    logged and kept in ``frame.attrs["read_notes"]``."""
+
+    def has_coordinates(names) -> bool:
+        probe = pd.DataFrame(columns=list(dict.fromkeys(names)))
+        found = {key: _find(probe, aliases, columns.get(key)) for key, aliases in (("lon", _LON), ("lat", _LAT), ("location", _LOCATION), ("wkt", _WKT))}
+        return bool((found["lon"] and found["lat"]) or found["location"] or found["wkt"])
+
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        table = workbook_table(path, sheet=layer, what=what, has_coordinates=has_coordinates)
+        log.info("%s: %d rows", path.name, len(table.frame))
+    else:
+        raw = path.read_bytes()
+        enc = encoding or detect_encoding(raw)
         try:
-            frame = pd.read_excel(path, sheet_name=layer or 0, dtype=object, engine="openpyxl")
-        except ValueError as exc:
-            raise LayerError(f"{what} {path} 中没有工作表 {layer!r}：{exc} / no sheet {layer!r} in {path}") from exc
-        except Exception as exc:
-            raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
-        frame.columns = [str(c).strip() for c in frame.columns]
-        return frame.map(_excel_value)
-    raw = path.read_bytes()
-    enc = encoding or detect_encoding(raw)
-    try:
-        text = raw.decode(enc)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise LayerError(f"{what} 无法用 {enc} 解码 {path}：{exc} / cannot decode {path} as {enc}; declare encoding") from exc
-    sep = "\t" if suffix == ".tsv" or (text.count("\t") > text.count(",") and suffix == ".txt") else ","
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as exc:
-        raise LayerError(f"{what} 无法解析表格 {path}：{exc} / cannot parse {path}: {exc}") from exc
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    log.info("%s: %d rows, encoding %s", path.name, len(frame), enc)
-    return frame.replace({"": None})
-
-
-def _excel_value(value: object) -> object:
-    if isinstance(value, float):
-        if np.isnan(value):
-            return None
-        if value.is_integer() and abs(value) < 1e15:
-            return int(value)
-    return value
+            text = raw.decode(enc)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise LayerError(f"{what} 无法用 {enc} 解码 {path}：{exc} / cannot decode {path} as {enc}; declare encoding") from exc
+        sep = "\t" if suffix == ".tsv" or (text.count("\t") > text.count(",") and suffix == ".txt") else ","
+        table = text_table(text, sep, where=f"{what} {path.name}".strip(), has_coordinates=has_coordinates)
+        log.info("%s: %d rows, encoding %s", path.name, len(table.frame), enc)
+    for note in table.notes:
+        log.info("%s", note)
+    frame = table.frame
+    frame.attrs["read_notes"] = list(table.notes)
+    return frame
 
 
 def _find(frame: pd.DataFrame, names: tuple[str, ...], mapped: str | None) -> str | None:
@@ -493,17 +505,16 @@ def _split_location(frame: pd.DataFrame, loc_c: str) -> tuple[pd.Series, pd.Seri
 
 def _wkt_geometry(frame: pd.DataFrame, wkt_c: str) -> gpd.GeoDataFrame:
     """Shapes from a WKT column (kept as ``<column>_wkt``); a blank or unreadable row gets its problem."""
-    n = len(frame)
-    problem = np.full(n, "", dtype=object)
-    geoms = np.empty(n, dtype=object)
-    for i, text in enumerate(frame[wkt_c]):
-        if text is None or str(text).strip() == "":
-            problem[i] = "missing_coordinates"
-            continue
-        try:
-            geoms[i] = shapely.from_wkt(str(text))
-        except shapely.errors.GEOSException:
-            problem[i] = f"invalid_coordinates:{wkt_c} = '{str(text)[:40]}'"
+    present = frame[wkt_c].notna().to_numpy()
+    text = np.full(len(frame), None, dtype=object)
+    text[present] = frame[wkt_c][present].astype(str).str.strip().to_numpy(dtype=object)
+    blank = ~present | (text == "")
+    text[blank] = None
+    geoms = shapely.from_wkt(text, on_invalid="ignore")
+    problem = np.full(len(frame), "", dtype=object)
+    problem[blank] = "missing_coordinates"
+    bad = np.flatnonzero(~blank & pd.isna(geoms))
+    problem[bad] = [f"invalid_coordinates:{wkt_c} = '{t[:40]}'" for t in text[bad]]
     gdf = gpd.GeoDataFrame(frame.rename(columns={wkt_c: f"{wkt_c}_wkt"}), geometry=list(geoms))
     gdf[COORD_PROBLEM] = problem
     return gdf

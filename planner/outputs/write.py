@@ -259,6 +259,8 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "kept": len(lyr.data),
             "rejected": len(lyr.rejected),
             "rejected_by_reason": by_reason,
+            "units_read": dict(sorted(lyr.units_read.items())),  # column -> values read from text with a unit (50张)
+            "notes": list(lyr.notes),  # what the reader did: sheets joined, title rows skipped, headers flattened
         }
     inputs = []
     for p in sorted({sc.path, sc.network.path, *(s.path for s in (sc.facilities, sc.residential, sc.zones) if s and s.path)}):
