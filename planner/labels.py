@@ -189,6 +189,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason.swapped_coordinates": ('经纬度可能填反了', 'longitude and latitude look swapped'),
     "reason.outside_study_area": ('在研究范围之外', 'outside the study area'),
     "reason.unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
+    "reason.isolated_network": ('只邻近孤立的小片路网（与主路网不连通），无法步行到达', 'near only a small piece of network cut off from the rest (not reachable on foot)'),
 # --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
     "sheet.about": ("说明", "About"),
     "sheet.compliance": ("街道达标", "Compliance"),

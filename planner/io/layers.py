@@ -28,6 +28,7 @@ __all__ = [
     "load_residential",
     "load_zones",
     "reject_outside",
+    "reject_kept",
 ]
 
 log = logging.getLogger(__name__)
@@ -294,6 +295,25 @@ def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: st
         converted_from=layer.converted_from,
     )
     return new, frame[~outside]
+
+
+def reject_kept(layer: LoadedLayer, frame: gpd.GeoDataFrame, mask: np.ndarray, code: str, detail: str) -> tuple[LoadedLayer, gpd.GeoDataFrame]:
+    """Move the rows of ``frame`` (kept rows of ``layer``) where ``mask`` is True to the rejected table with ``code``
+    (a rejection decided after loading, e.g. ``isolated_network`` when the walk network is known)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return layer, frame
+    gone = frame[mask]
+    rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), code, detail,
+                   ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
+    rows["row"] = ""
+    log.warning("%s: %d rows rejected (%s)", layer.kind, int(mask.sum()), code)
+    rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
+    new = LoadedLayer(
+        kind=layer.kind, source=layer.source, data=layer.data[~layer.data.index.isin(gone.index)], rejected=rejected,
+        rows_read=layer.rows_read, converted_from=layer.converted_from,
+    )
+    return new, frame[~mask]
 
 
 def load_facilities(
