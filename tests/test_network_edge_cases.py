@@ -274,6 +274,17 @@ def test_uv_rows_without_ids_use_coordinates_and_bad_ids_are_clear():
         ]))
 
 
+def test_uv_against_the_line_direction_is_warned(caplog):
+    """A line drawn from its v to its u puts node 2 at two places 100 m apart: the network keeps the first and the
+    log says how many ids disagree."""
+    with caplog.at_level("WARNING", logger="planner.network.build"):
+        network_from_lines(_lines([
+            {"highway": "residential", "xy": [(0, 0), (100, 0)], "u": 1, "v": 2},
+            {"highway": "residential", "xy": [(200, 0), (100, 0)], "u": 2, "v": 3},  # drawn 3 → 2
+        ]))
+    assert "1 node ids (u/v) sit at places more than 1 m apart" in caplog.text
+
+
 def test_uv_layer_from_a_file_is_joined_by_ids(tmp_path: Path):
     """The same through the scenario path (pyogrio reading u/v integer columns of a GeoPackage)."""
     from planner.network.build import build_network
