@@ -193,6 +193,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason.unmatched_poi": ('OSM 要素不属于任何设施类别', 'OSM feature matches no facility category'),
     "reason.outside_china": ('坐标声明为 GCJ-02/BD-09 但不在中国境内', 'declared GCJ-02/BD-09 but outside China'),
     "reason.unit_mismatch": ('数值的单位与该列不符（如床位写成“50人”）', 'a number in a unit the column does not take (e.g. "50人" for beds)'),
+    "reason.isolated_network": ('只邻近孤立的小片路网（与主路网不连通），无法步行到达', 'near only a small piece of network cut off from the rest (not reachable on foot)'),
 # --- sheets of report.xlsx and compare.xlsx (Excel sheet names: at most 31 characters) ---
     "sheet.about": ("说明", "About"),
     "sheet.compliance": ("街道达标", "Compliance"),

@@ -90,6 +90,8 @@ class RunResult:
     circles: pd.DataFrame | None = None
     siting: list[SitingResult] = field(default_factory=list)
     pairs: pd.DataFrame | None = None
+    # points near only small cut-off pieces of network (isolated_network): compounds kept unreachable, facilities rejected
+    isolated_points: dict[str, int] = field(default_factory=dict)
 
     @property
     def sites(self) -> gpd.GeoDataFrame | None:
@@ -205,6 +207,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     with _stage(timings, "构建步行路网 / build walk network", 3, total, report, memory):
         network = build_network(scenario.network, crs, osm=osm)
         report("    " + network.summary())
+        report_pieces(network, report)
     del osm  # nothing past the network needs the extract; let it be freed
 
     # points far beyond the network are errors in the data (wrong coordinates), not unserved residents
@@ -215,8 +218,10 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
         snap = snap_to_network(comp, fac, network, max_snap_m=scenario.max_snap_m)
+        layers, snap = reject_isolated(layers, snap)
+        require_rows(layers.layer_set.facilities, stage=("剔除只邻近孤立小片路网的设施", "removing facilities near only cut-off pieces of network"))
         comp, fac, owner = snap.compounds, snap.facilities, snap.gate_owner
-        warnings_ = layers.warnings + shift_warnings(scenario, fac, network, report)
+        warnings_ = layers.warnings + isolated_warnings(snap, report) + shift_warnings(scenario, fac, network, report)
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
@@ -255,6 +260,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         coverage=coverage, zone_table=zone_table, taxonomy=taxonomy, timings=timings, peak_rss_mib=memory, census_unplaced=layers.census_unplaced,
         warnings=warnings_, zone_overlaps=layers.zone_overlaps, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
         siting=siting_results, pairs=pairs,
+        isolated_points={"compounds": int(snap.isolated_compounds.sum()), "facilities": snap.isolated_facilities_rejected},
     )
 
 
@@ -381,23 +387,79 @@ class Snap:
     facilities: gpd.GeoDataFrame  # + reachable, snap_distance_m
     snapped: Snapped
     gate_owner: np.ndarray  # the compound (row position) of each gate
+    isolated_compounds: np.ndarray  # per compound: unreachable, and a gate lies near only a small piece (isolated_network)
+    isolated_facilities: np.ndarray  # per facility: near only a small piece (rejected by reject_isolated)
+    isolated_facilities_rejected: int = 0  # how many facilities reject_isolated moved to the rejected rows
 
 
 def snap_to_network(comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float) -> Snap:
-    """Snap every compound gate and facility onto its nearest edge, in one call."""
+    """Snap every compound gate and facility onto its nearest edge of a piece of network that is not small
+    (:attr:`WalkNetwork.pieces`), in one call; points near only a small piece are marked isolated."""
     gates, owner = compound_gates(comp.geometry)
     n_g = len(gates)
     snapped = snap_geometries(network, np.concatenate([gates, fac.geometry.to_numpy()]), max_snap_m=max_snap_m)
     gate_ok = snapped.reachable[:n_g]
+    isolated = snapped.isolated if snapped.isolated is not None else np.zeros(len(snapped), dtype=bool)
     best_access = np.full(len(comp), np.inf)
     np.minimum.at(best_access, owner, snapped.access[:n_g])
+    reachable = np.bincount(owner, weights=gate_ok.astype(float), minlength=len(comp)) > 0
     comp = comp.assign(
         gates=np.bincount(owner, minlength=len(comp)),
-        reachable=np.bincount(owner, weights=gate_ok.astype(float), minlength=len(comp)) > 0,
+        reachable=reachable,
         snap_distance_m=np.round(best_access, 2),
     )
     fac = fac.assign(reachable=snapped.reachable[n_g:], snap_distance_m=np.round(snapped.access[n_g:], 2))
-    return Snap(comp, fac, snapped, owner)
+    comp_isolated = ~reachable & (np.bincount(owner, weights=isolated[:n_g].astype(float), minlength=len(comp)) > 0)
+    return Snap(comp, fac, snapped, owner, comp_isolated, isolated[n_g:].copy())
+
+
+def reject_isolated(layers: Layers, snap: Snap) -> tuple[Layers, Snap]:
+    """Move the facilities near only a small cut-off piece of network to the rejected rows (``isolated_network``)
+    and out of the snapping; compounds near only such a piece stay, unreachable, as every unreachable compound does."""
+    drop = snap.isolated_facilities
+    if not drop.any():
+        return layers, snap
+    n_g = len(snap.gate_owner)
+    detail = "最近的路网是与主路网不连通的小片 / the nearest streets are a small piece cut off from the network"
+    old = layers.layer_set
+    facilities, fac = _layers.reject_kept(old.facilities, snap.facilities, drop, "isolated_network", detail)
+    keep = np.r_[np.arange(n_g), n_g + np.flatnonzero(~drop)]
+    s = snap.snapped
+    snapped = Snapped(s.edge[keep], s.offset[keep], s.access[keep], s.reachable[keep],
+                      None if s.isolated is None else s.isolated[keep])
+    layers = replace(layers, layer_set=_layers.LayerSet(facilities, old.residential, old.zones), facilities=layers.facilities.loc[fac.index])
+    return layers, replace(snap, facilities=fac, snapped=snapped, isolated_facilities=drop[~drop],
+                           isolated_facilities_rejected=int(drop.sum()))
+
+
+def report_pieces(network: WalkNetwork, report: Callable[[str], None]) -> None:
+    """Say how many connected pieces the network has and how many are too small to snap to."""
+    p = network.pieces
+    if p is None:
+        return
+    if p.n_small:
+        report(
+            f"    路网共 {p.n_pieces:,} 片（互不连通），其中 {p.n_small:,} 片为孤立小片（共 {p.small_km:.2f} km，"
+            f"不足 {p.min_piece_m:.0f} 米且不足最大片的 1%），不作为接入点 / {p.n_pieces:,} connected pieces, {p.n_small:,} "
+            f"of them small ({p.small_km:.2f} km; under {p.min_piece_m:.0f} m and under 1 % of the largest): not snapped to"
+        )
+    else:
+        report(f"    路网共 {p.n_pieces:,} 片（互不连通），无孤立小片 / {p.n_pieces:,} connected pieces, none small")
+
+
+def isolated_warnings(snap: Snap, report: Callable[[str], None]) -> list[str]:
+    """A warning (console and summary) when points lie near only small cut-off pieces of network."""
+    n_c, n_f = int(snap.isolated_compounds.sum()), snap.isolated_facilities_rejected
+    if not (n_c or n_f):
+        return []
+    msg = (
+        f"{n_c} 个小区、{n_f} 个设施只邻近孤立的小片路网（与主路网不连通）：小区记为无法接入路网，设施拒收"
+        f"（isolated_network，见 rejected.csv）/ {n_c} compounds and {n_f} facilities lie near only small pieces of "
+        "network cut off from the rest: the compounds are unreachable, the facilities rejected (isolated_network, "
+        "see rejected.csv)"
+    )
+    report("    ⚠ " + msg)
+    return [msg]
 
 
 def shift_warnings(

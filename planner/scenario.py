@@ -31,7 +31,8 @@ _TOP_KEYS = {
     "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
-_NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway"}
+_NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway", "walk_filter", "min_piece_m"}
+_WALK_FILTERS = ("planner", "osmnx")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -350,6 +351,7 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
     if not isinstance(raw, dict):
         problems.append("缺少 [network] 表（路网来源）/ missing [network] table (the walk network source)")
         return None
+    problems_before = len(problems)
     for key in sorted(set(raw) - _NETWORK_KEYS):
         problems.append(f"[network] 未知字段 '{key}' / unknown field '{key}'")
     path = _resolve(base, raw.get("path"), "[network]", problems)
@@ -359,7 +361,24 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
     if kind not in ("osm", "lines"):
         problems.append("[network].kind 只能是 'osm' 或 'lines' / [network].kind must be 'osm' or 'lines'")
         return None
-    if path is None:
+    walk_filter = raw.get("walk_filter", "planner")
+    if walk_filter not in _WALK_FILTERS:
+        problems.append(
+            f"[network].walk_filter 只能是 \"planner\" 或 \"osmnx\"，而不是 {walk_filter!r} / "
+            f"[network].walk_filter must be \"planner\" or \"osmnx\", not {walk_filter!r}"
+        )
+    elif walk_filter == "osmnx" and "exclude_highway" in raw:
+        problems.append(
+            "[network] walk_filter = \"osmnx\" 使用 osmnx 自己的道路类型清单，不能同时设置 exclude_highway（删去其中之一）/ "
+            "walk_filter = \"osmnx\" uses osmnx's own list of highway values: remove exclude_highway or walk_filter"
+        )
+    min_piece_m = raw.get("min_piece_m", 500.0)
+    if isinstance(min_piece_m, bool) or not isinstance(min_piece_m, int | float) or not 0 <= min_piece_m < float("inf"):
+        problems.append(
+            f"[network].min_piece_m 须为不小于 0 的有限米数（如 500；0 表示任何路网碎片都可接入），而不是 {min_piece_m!r} / "
+            f"[network].min_piece_m must be a finite number of metres ≥ 0 (e.g. 500; 0 snaps to every piece), not {min_piece_m!r}"
+        )
+    if path is None or problems_before != len(problems):
         return None
     spec = NetworkSpec(
         path=path,
@@ -367,6 +386,8 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
         layer=raw.get("layer"),
         crs=raw.get("crs"),
         columns=dict(raw.get("columns", {})),
+        walk_filter=walk_filter,
+        min_piece_m=float(min_piece_m),
     )
     if "exclude_highway" in raw:
         spec = NetworkSpec(**{**spec.__dict__, "exclude_highway": tuple(raw["exclude_highway"])})

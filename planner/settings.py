@@ -124,6 +124,12 @@ class NetworkSpec:
         "escape",
         "busway",
     )
+    # which ways are walkable: "planner" (the rule of planner.network.build, with exclude_highway) or "osmnx" (exactly
+    # the ways of osmnx's network_type="walk" filter; exclude_highway does not apply)
+    walk_filter: Literal["planner", "osmnx"] = "planner"
+    # a connected piece of network under this many metres of street (and under 1 % of the largest piece) is not
+    # snapped to: points near only such a piece are unreachable (isolated_network); 0 snaps to every piece
+    min_piece_m: float = 500.0
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,7 @@ def test_table_rows_outside_china_rejected(system, tmp_path: Path):
     kept = layer.data.to_crs(4326)
     assert _geodesic_m(kept.loc["F1"].geometry.x, kept.loc["F1"].geometry.y, *BEIJING) < 0.001
     paris = layer.rejected.set_index("id").loc["F2"]
-    assert "经度 = 2.3522" in paris["reason"] and system in paris["reason"] and paris["row"] == 2
+    assert "经度 = 2.3522" in paris["reason"] and system in paris["reason"] and paris["row"] == 3  # the line in a text editor: header on line 1, F1 on 2
     assert json.loads(paris["attributes"])["经度"] == "2.3522"  # as written
 
 

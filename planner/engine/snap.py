@@ -27,12 +27,17 @@ class Snapped:
     reachable
         False where ``access`` exceeds the scenario's ``max_snap_m``: such points are reported as
         unreachable, never dropped and never routed.
+    isolated
+        True for the unreachable points that lie within ``max_snap_m`` of an edge of a small piece only (see
+        :mod:`planner.engine.pieces`): they are unreachable because that piece leads nowhere. None when the
+        snapping was not restricted to some edges.
     """
 
     edge: np.ndarray
     offset: np.ndarray
     access: np.ndarray
     reachable: np.ndarray
+    isolated: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -43,7 +48,9 @@ def as_streets(network: HasStreets | StreetArrays) -> StreetArrays:
     return network if isinstance(network, StreetArrays) else network.streets
 
 
-def snap_points(network: HasStreets | StreetArrays, points: np.ndarray, *, max_snap_m: float) -> Snapped:
+def snap_points(
+    network: HasStreets | StreetArrays, points: np.ndarray, *, max_snap_m: float, edge_ok: np.ndarray | None = None
+) -> Snapped:
     """Snap ``points`` onto their nearest edges (exactly: the nearest point of the nearest polyline).
 
     Ties (a point exactly as far from two edges, e.g. at a shared node or between two overlapping
@@ -59,6 +66,10 @@ def snap_points(network: HasStreets | StreetArrays, points: np.ndarray, *, max_s
         (unreachable). Shapely Points go through :func:`planner.network.points.snap_geometries`.
     max_snap_m
         Largest access leg (metres) at which a point still counts as connected.
+    edge_ok
+        Boolean mask over the edges a point may snap to (:attr:`planner.engine.pieces.Pieces.edge_ok`: the
+        edges of pieces that are not small); None: every edge. A point goes to the nearest allowed edge; when that
+        is beyond ``max_snap_m`` but a disallowed edge is within it, the point is unreachable and ``isolated``.
     """
     streets = as_streets(network)
     points = np.asarray(points)
@@ -67,8 +78,22 @@ def snap_points(network: HasStreets | StreetArrays, points: np.ndarray, *, max_s
     points = points.reshape(-1, 2).astype(np.float64)
     x, y = points[:, 0], points[:, 1]
     n = len(x)
-    edge, offset, access = nearest_edges(streets, x, y)
+    if edge_ok is not None:
+        edge_ok = np.asarray(edge_ok, dtype=bool)
+        if edge_ok.all():
+            edge_ok = None
+    edge, offset, access = nearest_edges(streets, x, y, edges=edge_ok)
     reachable = (edge >= 0) & (access <= max_snap_m)
-    if n and (~reachable).any():
-        log.info("%d of %d points are farther than %.0f m from the network (unreachable)", int((~reachable).sum()), n, max_snap_m)
-    return Snapped(edge, offset, access, reachable)
+    isolated = None
+    if edge_ok is not None:
+        isolated = np.zeros(n, dtype=bool)
+        far = np.flatnonzero(~reachable & np.isfinite(x) & np.isfinite(y))
+        if len(far):  # only the small pieces are indexed for these: is one of them within reach?
+            e_small, _, d_small = nearest_edges(streets, x[far], y[far], edges=~edge_ok)
+            isolated[far] = (e_small >= 0) & (d_small <= max_snap_m)
+        if isolated.any():
+            log.info("%d of %d points are near only small, cut-off pieces of network (unreachable)", int(isolated.sum()), n)
+    beyond = ~reachable if isolated is None else ~reachable & ~isolated
+    if n and beyond.any():
+        log.info("%d of %d points are farther than %.0f m from the network (unreachable)", int(beyond.sum()), n, max_snap_m)
+    return Snapped(edge, offset, access, reachable, isolated)

@@ -138,8 +138,14 @@ def _distance_to_segments(qx, qy, streets: StreetArrays, seg_ids, seg):
     return dist, t, along
 
 
-def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nearest_edges(
+    streets: StreetArrays, x: np.ndarray, y: np.ndarray, *, edges: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each point: its nearest edge, the offset (metres from ``u``) of its foot along it, and the distance.
+
+    ``edges`` (a boolean mask over the edges) restricts the candidates to the edges where it is True (e.g. those of
+    the pieces a point may snap to); the other edges are not indexed at all. Without candidates every point gets
+    edge −1, distance inf.
 
     Exact: every segment that could be as near as the best one found is measured. Ties (the same distance to
     several edges, e.g. at a shared node) go to the lowest edge number. Points with NaN coordinates get edge −1,
@@ -152,22 +158,26 @@ def nearest_edges(streets: StreetArrays, x: np.ndarray, y: np.ndarray) -> tuple[
     offset = np.zeros(n)
     dist = np.full(n, np.inf)
     ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-    if len(ok) == 0 or streets.n_edges == 0:
+    if edges is not None and len(edges) != streets.n_edges:
+        raise ValueError(f"edges mask has {len(edges)} values for {streets.n_edges} edges")
+    if len(ok) == 0 or streets.n_edges == 0 or (edges is not None and not edges.any()):
         return edge, offset, dist
     seg, start, seglen = streets._segments()
     seg_edge = np.repeat(np.arange(streets.n_edges), np.diff(streets.offsets) - 1)
+    # the candidate segments (all, or those of the masked edges), numbered as in `seg`
+    cand = np.arange(len(seg)) if edges is None else np.flatnonzero(np.asarray(edges, dtype=bool)[seg_edge])
     # index points: segments cut into pieces no longer than `piece` metres, each represented by its midpoint
-    positive = seglen[seglen > 0]
+    positive = seglen[cand][seglen[cand] > 0]
     piece = float(np.clip(2.0 * np.median(positive), 10.0, 250.0)) if len(positive) else 10.0
-    n_pieces = np.maximum(1, np.ceil(seglen / piece)).astype(np.int64)
-    piece_seg = np.repeat(np.arange(len(seg)), n_pieces)
+    n_pieces = np.maximum(1, np.ceil(seglen[cand] / piece)).astype(np.int64)
+    piece_seg = np.repeat(cand, n_pieces)
     k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
-    frac = (k + 0.5) / n_pieces[piece_seg]
+    frac = (k + 0.5) / np.repeat(n_pieces, n_pieces)
     a = streets.coords[seg[piece_seg]]
     b = streets.coords[seg[piece_seg] + 1]
     mid = a + frac[:, None] * (b - a)
     del a, b, k, frac
-    half = float((seglen / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
+    half = float((seglen[cand] / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
     x0, y0, cell, width, height, starts, order = build_cells(mid[:, 0], mid[:, 1], piece)
     del mid
     cs, ax, ay, bx, by = cell_segments(order, piece_seg, seg, streets.coords)

@@ -66,7 +66,7 @@ def _hint(layer: LoadedLayer) -> tuple[str, str]:
 def require_rows(layer: LoadedLayer, *, stage: tuple[str, str] | None = None) -> None:
     """Raise :class:`LayerError` with the rejection summary when ``layer`` kept no row (``stage``: (中文, English)
     of the step after which it has none)."""
-    if len(layer.data):
+    if len(layer.data) or _nothing_to_lose(layer):
         return
     what_zh, what_en = _what(layer)
     why_zh, why_en = _reasons(layer)
@@ -79,8 +79,21 @@ def require_rows(layer: LoadedLayer, *, stage: tuple[str, str] | None = None) ->
     )
 
 
+def _nothing_to_lose(layer: LoadedLayer) -> bool:
+    """An OSM extract without a single facility: none of its features was a user's row to lose (all are
+    ``unmatched_poi``), so the run goes on, warned (:func:`loss_warnings`)."""
+    return layer.source == "OSM" and bool(layer.rejected["reason_code"].isin(NOT_LOST).all() if len(layer.rejected) else True)
+
+
 def loss_warnings(layer: LoadedLayer) -> list[str]:
     """A warning when more than :data:`LOSS_WARNING_SHARE` of the layer's own rows were rejected."""
+    if not len(layer.data) and _nothing_to_lose(layer):
+        what_zh, what_en = _what(layer)
+        return [
+            f"{what_zh}：OSM 文件中没有任何可识别的设施（{layer.rows_read} 个要素都不属于设施类别），所有小区都将显示为缺少设施；"
+            f"请提供设施图层 / {what_en}: the OSM extract holds no facility at all ({layer.rows_read} features, none of "
+            "a facility category): every compound will show as lacking everything; provide a facilities layer"
+        ]
     lost = int((~layer.rejected["reason_code"].isin(NOT_LOST)).sum()) if len(layer.rejected) else 0
     counted = layer.rows_read - (len(layer.rejected) - lost)
     if counted <= 0 or lost <= LOSS_WARNING_SHARE * counted:

@@ -29,6 +29,7 @@ __all__ = [
     "load_residential",
     "load_zones",
     "reject_outside",
+    "reject_kept",
 ]
 
 log = logging.getLogger(__name__)
@@ -408,20 +409,27 @@ def _finish(v: _Validator, frame: gpd.GeoDataFrame, crs: CRS, ids: pd.Series, na
 
 def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: str) -> tuple[LoadedLayer, gpd.GeoDataFrame]:
     """Move the rows of ``frame`` (kept rows of ``layer``, indexed by id) that do not intersect ``area`` to the
-    rejected table, with their row numbers and attributes as read."""
-    outside = ~frame.geometry.intersects(area).to_numpy()
-    if not outside.any():
+    rejected table as ``outside_study_area``."""
+    return reject_kept(layer, frame, ~frame.geometry.intersects(area).to_numpy(), "outside_study_area", detail)
+
+
+def reject_kept(layer: LoadedLayer, frame: gpd.GeoDataFrame, mask: np.ndarray, code: str, detail: str) -> tuple[LoadedLayer, gpd.GeoDataFrame]:
+    """Move the rows of ``frame`` (kept rows of ``layer``, indexed by id) where ``mask`` is True to the rejected
+    table with ``code`` — a rejection decided after loading (``outside_study_area``, ``isolated_network``) — with
+    their row numbers and attributes as read."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
         return layer, frame
-    gone = frame[outside]
+    gone = frame[mask]
     if layer.raw is not None and layer.kept_positions is not None:
         pos = layer.kept_positions[layer.data.index.get_indexer(gone.index)]
-        rows = _reject(layer.kind, layer.source, layer.raw.iloc[pos], "outside_study_area", detail,
+        rows = _reject(layer.kind, layer.source, layer.raw.iloc[pos], code, detail,
                        ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
     else:
-        rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), "outside_study_area", detail,
+        rows = _reject(layer.kind, layer.source, gone.drop(columns="geometry").reset_index(drop=True), code, detail,
                        ids=gone["id"].to_numpy(), names=gone["name"].to_numpy())
         rows["row"] = ""
-    log.warning("%s: %d rows outside the study area rejected", layer.kind, int(outside.sum()))
+    log.warning("%s: %d rows rejected (%s)", layer.kind, int(mask.sum()), code)
     rejected = pd.concat([layer.rejected, rows], ignore_index=True) if len(layer.rejected) else rows
     kept = ~layer.data.index.isin(gone.index)
     new = LoadedLayer(
@@ -430,7 +438,7 @@ def reject_outside(layer: LoadedLayer, frame: gpd.GeoDataFrame, area, detail: st
         kept_positions=layer.kept_positions[kept] if layer.kept_positions is not None else None,
         units_read=layer.units_read, notes=layer.notes,
     )
-    return new, frame[~outside]
+    return new, frame[~mask]
 
 
 def load_facilities(

@@ -21,7 +21,8 @@ __all__ = ["OsmExtract", "OsmWays", "read_osm", "POI_KEYS"]
 log = logging.getLogger(__name__)
 
 POI_KEYS = ("amenity", "shop", "healthcare", "social_facility", "leisure", "office", "craft")
-_RULE_TAGS = ("foot", "access", "service", "area")  # besides highway and name, what the walk rule reads
+# besides highway and name, what the walk rules read (planner's, and osmnx's walk filter: the sidewalk tags)
+_RULE_TAGS = ("foot", "access", "service", "area", "sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
 _WAY_TAGS = ("highway", "name", *_RULE_TAGS)
 
 

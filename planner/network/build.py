@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from pyproj import CRS, Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from planner.engine.pieces import Pieces, street_pieces
 from planner.engine.streets import StreetArrays
 from planner.engine.topology import polyline_lengths, simplify_segments
 from planner.errors import NetworkError
@@ -47,6 +48,9 @@ class WalkNetwork:
         Per edge (edge id order): the ``highway`` and ``name`` of the way it comes from.
     crs
         The metric CRS.
+    pieces
+        The connected pieces and which are too small to snap to (:func:`planner.engine.pieces.street_pieces`
+        with the scenario's ``min_piece_m``); None: every edge may be snapped to.
 
     :attr:`nodes` (indexed by node id; ``x``, ``y`` and point geometry) and :attr:`edges` (RangeIndex = edge id;
     ``u``, ``v`` node ids, ``length``, ``highway``, ``name`` and a LineString from ``u`` to ``v``) are
@@ -60,6 +64,18 @@ class WalkNetwork:
     highway: np.ndarray
     name: np.ndarray
     crs: CRS
+    pieces: Pieces | None = None
+
+    @property
+    def snap_edges(self) -> np.ndarray | None:
+        """Per edge: True when points may snap to it (None when every edge may: no small pieces)."""
+        if self.pieces is None or not self.pieces.small.any():
+            return None
+        return self.pieces.edge_ok
+
+    def with_pieces(self, min_piece_m: float) -> WalkNetwork:
+        """This network with its :attr:`pieces` found under the rule of ``min_piece_m`` (metres)."""
+        return replace(self, pieces=street_pieces(self.streets, min_piece_m=min_piece_m))
 
     @property
     def n_nodes(self) -> int:
@@ -163,7 +179,10 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
 
     OSM files keep OSM's topology: ways connect only where they share a node, so a bridge that
     crosses a road at the same coordinates stays unconnected. Line layers connect where lines
-    share a vertex (or, when the layer has a ``node_refs`` column, where they share a node id).
+    share a vertex, or — when the layer carries node ids (``u``/``v`` columns, as osmnx exports edges, or a
+    ``node_refs`` column) — only where they share a node id (:func:`_node_id_keys`).
+
+    The network's connected pieces are found with the rule of ``spec.min_piece_m`` (:attr:`WalkNetwork.pieces`).
 
     Parameters
     ----------
@@ -184,36 +203,71 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
             f"{spec.path} 中没有可步行的道路 / no walkable ways in {spec.path}; "
             "check [network].kind, the highway column and exclude_highway"
         )
-    net = _network_from_ways(ways, crs)
+    net = _network_from_ways(ways, crs).with_pieces(spec.min_piece_m)
     log.info("%s", net.summary())
     return net
 
 
 _FOOT_YES = ("yes", "designated", "permissive")
 _NEVER = ("construction", "proposed", "planned", "abandoned", "razed")
+# osmnx's network_type="walk" filter (osmnx 2.x, settings.default_access included) as (tag, alternatives): a way is
+# left out when the tag's value *contains* one of them (Overpass `!~` is an unanchored regular expression, so
+# "motor" drops motorway and motorway_link and foot=unknown contains "no"); a way without the tag stays
+OSMNX_WALK_EXCLUDE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("area", ("yes",)),
+    ("access", ("private",)),
+    ("highway", ("abandoned", "bus_guideway", "construction", "cycleway", "motor", "no", "planned", "platform",
+                 "proposed", "raceway", "razed", "rest_area", "services")),
+    ("foot", ("no",)),
+    ("service", ("private",)),
+    ("sidewalk", ("separate",)),
+    ("sidewalk:both", ("separate",)),
+    ("sidewalk:left", ("separate",)),
+    ("sidewalk:right", ("separate",)),
+)
+# the tags the walk rules read, besides highway and name
+RULE_TAGS = ("foot", "access", "service", "area", "sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
 
 
-def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int) -> np.ndarray:
-    """The walk rule on tag columns (str arrays, "" where a way has no such tag): foot=yes|designated|permissive
-    walks anything but construction/proposed/planned/abandoned/razed; otherwise foot=no, access=no|private,
-    area=yes, service=private and the excluded highway values do not."""
-    codes = {k: pd.factorize(tags[k], use_na_sentinel=False) for k in ("highway", "foot", "access", "service", "area") if k in tags}
+def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int, walk_filter: str = "planner") -> np.ndarray:
+    """The walk rule on tag columns (str arrays, "" where a way has no such tag).
+
+    ``"planner"``: ``area=yes`` and highway=construction/proposed/planned/abandoned/razed are never walkable; of
+    the rest, ``foot=yes|designated|permissive`` walks; otherwise ``foot=no``, ``access=no|private``,
+    ``service=private`` and the ``exclude`` highway values do not. ``"osmnx"``: exactly osmnx's walk filter
+    (:data:`OSMNX_WALK_EXCLUDE`; ``exclude`` is not used). Each test runs once per distinct value of a column.
+    """
+    codes = {k: pd.factorize(tags[k], use_na_sentinel=False) for k in ("highway", *RULE_TAGS) if k in tags}
 
     def isin(key: str, choices: tuple[str, ...]) -> np.ndarray:
-        """Rows whose ``key`` tag is one of ``choices`` (tested once per distinct value of the column)."""
+        """Rows whose ``key`` tag is one of ``choices``."""
         if key not in codes:
             return np.full(n, "" in choices)
         code, distinct = codes[key]
         return np.isin(np.asarray(distinct, dtype=object), np.asarray(choices, dtype=object))[code]
 
+    def contains(key: str, parts: tuple[str, ...]) -> np.ndarray:
+        """Rows whose ``key`` tag contains one of ``parts`` (as a substring)."""
+        if key not in codes:
+            return np.zeros(n, dtype=bool)
+        code, distinct = codes[key]
+        hit = np.array([any(p in str(v) for p in parts) for v in distinct], dtype=bool)
+        return hit[code] if len(hit) else np.zeros(n, dtype=bool)
+
+    if walk_filter == "osmnx":
+        out = np.ones(n, dtype=bool)
+        for key, parts in OSMNX_WALK_EXCLUDE:
+            out &= ~contains(key, parts)
+        return out
+    never = isin("highway", _NEVER) | isin("area", ("yes",))
     foot_ok = isin("foot", _FOOT_YES)
-    barred = isin("foot", ("no",)) | isin("access", ("no", "private")) | isin("area", ("yes",)) | isin("service", ("private",))
-    return np.where(foot_ok, ~isin("highway", _NEVER), ~barred & ~isin("highway", tuple(exclude)))
+    barred = isin("foot", ("no",)) | isin("access", ("no", "private")) | isin("service", ("private",)) | isin("highway", tuple(exclude))
+    return ~never & (foot_ok | ~barred)
 
 
 def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
     hw = extract.ways
-    keep = _walkable(hw.tags, spec.exclude_highway, len(hw))
+    keep = _walkable(hw.tags, spec.exclude_highway, len(hw), spec.walk_filter)
     counts = np.diff(hw.offsets)
     vert = np.repeat(keep, counts)
     to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
@@ -229,15 +283,15 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
     )
 
 
-_LINE_TAGS = ("foot", "access", "service", "area")
-
-
 def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> _Ways:
     cols = {"highway": "highway", "name": "name", **spec.columns}
-    wanted = list(dict.fromkeys([*cols.values(), *_LINE_TAGS, "walkable", "node_refs"]))
+    wanted = list(dict.fromkeys([*cols.values(), *RULE_TAGS, "walkable", "node_refs", "u", "v"]))
     lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=wanted, what="[network]")
     x, y = Transformer.from_crs(lines.crs, crs, always_xy=True).transform(lines.x, lines.y)
-    return _ways_from_line_arrays(lines, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), spec.columns, spec.exclude_highway)
+    return _ways_from_line_arrays(
+        lines, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), spec.columns, spec.exclude_highway,
+        spec.walk_filter, what=str(spec.path),
+    )
 
 
 def _tag_text(values: np.ndarray) -> np.ndarray:
@@ -247,7 +301,8 @@ def _tag_text(values: np.ndarray) -> np.ndarray:
     return text[codes]
 
 
-def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str]) -> _Ways:
+def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str],
+                           walk_filter: str = "planner", *, what: str = "the line layer") -> _Ways:
     """Walkable parts of a line layer (vertices already in the metric CRS ``x``, ``y``)."""
     cols = {"highway": "highway", "name": "name", **columns}
     n_rows = lines.n_rows
@@ -255,10 +310,10 @@ def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, colu
     for k, c in cols.items():
         if c in lines.columns:
             tags[k] = _tag_text(lines.columns[c])
-    for extra in _LINE_TAGS:
+    for extra in RULE_TAGS:
         if extra in lines.columns:
             tags[extra] = _tag_text(lines.columns[extra])
-    row_ok = _walkable(tags, exclude, n_rows)
+    row_ok = _walkable(tags, exclude, n_rows, walk_filter)
     if "walkable" in lines.columns:
         flag = lines.columns["walkable"]
         row_ok &= ~np.fromiter((v is not None and not pd.isna(v) and not bool(v) for v in flag), dtype=bool, count=n_rows)
@@ -267,9 +322,7 @@ def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, colu
     log.info("line layer: %d walkable lines, %d not walkable", int(part_ok.sum()), int(n_parts - part_ok.sum()))
     counts = np.diff(lines.offsets)
     vert = np.repeat(part_ok, counts)
-    key = _coordinate_keys(x, y)
-    if "node_refs" in lines.columns:
-        key = _node_ref_keys(lines, key, counts)
+    key = _node_id_keys(lines, x, y, counts, what)
     empty = np.full(n_rows, "", dtype=object)
     return _Ways(
         key=key[vert],
@@ -279,6 +332,85 @@ def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, colu
         highway=tags.get("highway", empty)[lines.row[part_ok]],
         name=tags.get("name", empty)[lines.row[part_ok]],
     )
+
+
+def _node_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str) -> np.ndarray:
+    """The node key of every vertex: where the layer carries node ids, lines join only where their ids agree.
+
+    * ``u`` and ``v`` columns (osmnx's edge export: the node id at each end of a line): a row's first vertex gets
+      its ``u``, its last its ``v``, and every other vertex a key of its own (it joins nothing). A row without both
+      ids keeps the coordinate keys of the rule below; ids and coordinate keys never meet.
+    * a ``node_refs`` column (a JSON list of node ids, one per vertex): each vertex gets its id (rows whose list
+      does not match their vertices keep coordinate keys).
+    * otherwise vertices join where their coordinates agree to the millimetre (:func:`_coordinate_keys`).
+    """
+    if "u" in lines.columns and "v" in lines.columns:
+        return _end_id_keys(lines, x, y, counts, what)
+    key = _coordinate_keys(x, y)
+    if "node_refs" in lines.columns:
+        key = _node_ref_keys(lines, key, counts)
+    return key
+
+
+def _integer_ids(values: np.ndarray, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids as int64, present) of a ``u``/``v`` column; a value that is not a whole number is a NetworkError."""
+    num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    raw_missing = pd.isna(pd.Series(values, dtype=object)).to_numpy()
+    bad = (~raw_missing & ~np.isfinite(num)) | (np.isfinite(num) & (num != np.round(num)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise NetworkError(
+            f"{what} 的 {column} 列第 {row + 1} 条线不是整数节点编号（{values[row]!r}）；u/v 列应为每条线两端的节点编号 / "
+            f"column {column} of {what}, line {row + 1}, is not a whole node id ({values[row]!r}); u and v must be the node "
+            "ids at each end of a line (as osmnx exports them) — fix the value or rename the columns"
+        )
+    present = np.isfinite(num)
+    return np.where(present, num, 0).astype(np.int64), present
+
+
+def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str) -> np.ndarray:
+    """Keys from ``u``/``v`` columns: node ids at a row's two ends, a key of its own for every other vertex, and
+    coordinate keys for rows without ids (see :func:`_node_id_keys`)."""
+    u, has_u = _integer_ids(lines.columns["u"], "u", what)
+    v, has_v = _integer_ids(lines.columns["v"], "v", what)
+    with_ids = has_u & has_v
+    n_vert = len(x)
+    row_of_vertex = np.repeat(lines.row, counts)
+    by_id = with_ids[row_of_vertex]
+    # a row's first vertex (of its first part) and last vertex (of its last part); parts are in row order
+    first_part = np.r_[True, lines.row[1:] != lines.row[:-1]] if len(lines.row) else np.zeros(0, dtype=bool)
+    last_part = np.r_[lines.row[1:] != lines.row[:-1], True] if len(lines.row) else np.zeros(0, dtype=bool)
+    starts = lines.offsets[:-1][first_part & with_ids[lines.row]]
+    ends = lines.offsets[1:][last_part & with_ids[lines.row]] - 1
+    ids = np.concatenate([u[lines.row[first_part & with_ids[lines.row]]], v[lines.row[last_part & with_ids[lines.row]]]])
+    codes, uniques = pd.factorize(ids)
+    n_ids = len(uniques)
+    key = np.empty(n_vert, dtype=np.int64)
+    # interior vertices of rows with ids: keys of their own, after the ids
+    own = np.flatnonzero(by_id)
+    key[own] = n_ids + np.arange(len(own))
+    key[np.concatenate([starts, ends])] = codes
+    rest = np.flatnonzero(~by_id)
+    if len(rest):
+        key[rest] = n_ids + len(own) + _coordinate_keys(x[rest], y[rest])
+    _warn_if_ids_disagree(key[np.concatenate([starts, ends])], x[np.concatenate([starts, ends])],
+                          y[np.concatenate([starts, ends])], what)
+    return key
+
+
+def _warn_if_ids_disagree(key: np.ndarray, x: np.ndarray, y: np.ndarray, what: str, tolerance_m: float = 1.0) -> None:
+    """Log a warning when one node id sits at places more than ``tolerance_m`` apart (u/v swapped against the line's
+    direction, or ids that are not node ids): the network takes each node's first position."""
+    if not len(key):
+        return
+    frame = pd.DataFrame({"k": key, "x": x, "y": y}).groupby("k").agg(["min", "max"])
+    spread = np.hypot(frame[("x", "max")] - frame[("x", "min")], frame[("y", "max")] - frame[("y", "min")])
+    n_bad = int((spread > tolerance_m).sum())
+    if n_bad:
+        log.warning(
+            "%s: %d node ids (u/v) sit at places more than %.0f m apart; check that each line runs from its u to its v",
+            what, n_bad, tolerance_m,
+        )
 
 
 def _mm(v: np.ndarray) -> np.ndarray:
@@ -324,21 +456,25 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray) -> np
 
 
 def network_from_lines(
-    lines: gpd.GeoDataFrame, *, columns: dict[str, str] | None = None, exclude_highway: Iterable[str] = ()
+    lines: gpd.GeoDataFrame, *, columns: dict[str, str] | None = None, exclude_highway: Iterable[str] = (),
+    walk_filter: str = "planner", min_piece_m: float | None = None,
 ) -> WalkNetwork:
     """Walk network from a line GeoDataFrame already in a metric CRS.
 
-    Lines connect where they share a vertex (coordinates equal to the millimetre), or where they
-    share a node id when the frame has a ``node_refs`` column (a JSON list per line, as in OSM
-    exports). A ``highway`` column, when present, is filtered by ``exclude_highway``.
+    Lines connect where they share a vertex (coordinates equal to the millimetre), or only where they
+    share a node id when the frame has ``u``/``v`` columns (osmnx's edge export) or a ``node_refs`` column (a
+    JSON list per line, as in OSM exports); see :func:`_node_id_keys`. A ``highway`` column, when present, is
+    filtered by the walk rule (``walk_filter``, ``exclude_highway``). Every edge may be snapped to unless
+    ``min_piece_m`` is given (then :attr:`WalkNetwork.pieces` follows its rule).
     """
     if lines.crs is None or not CRS.from_user_input(lines.crs).is_projected:
         raise NetworkError("network_from_lines 需要以米为单位的投影坐标系 / needs lines in a projected (metre) CRS")
     arrays = line_arrays(lines)
-    ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway)
+    ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway, walk_filter)
     if not len(ways):
         raise NetworkError("没有可步行的线 / no walkable lines")
-    return _network_from_ways(ways, CRS.from_user_input(lines.crs))
+    net = _network_from_ways(ways, CRS.from_user_input(lines.crs))
+    return net if min_piece_m is None else net.with_pieces(min_piece_m)
 
 
 def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:

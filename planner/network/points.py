@@ -32,8 +32,13 @@ def point_xy(points) -> np.ndarray:
 
 
 def snap_geometries(network: HasStreets | StreetArrays, points, *, max_snap_m: float) -> Snapped:
-    """:func:`planner.engine.snap.snap_points` for shapely Points (or coordinates), in the network CRS (metres)."""
-    return snap_points(network, point_xy(points), max_snap_m=max_snap_m)
+    """:func:`planner.engine.snap.snap_points` for shapely Points (or coordinates), in the network CRS (metres).
+
+    On a :class:`~planner.network.build.WalkNetwork` the points snap only to pieces that are not small
+    (:attr:`~planner.network.build.WalkNetwork.snap_edges`); those near only a small piece come back ``isolated``.
+    """
+    edge_ok = network.snap_edges if isinstance(network, WalkNetwork) else None
+    return snap_points(network, point_xy(points), max_snap_m=max_snap_m, edge_ok=edge_ok)
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,29 @@ def _overlaps(overlaps: pd.DataFrame | None) -> dict:
     return {"pairs": len(pairs), "rule": ZONE_RULE, "overlaps": pairs}
 
 
+def _network_summary(result: RunResult, length_km: float) -> dict:
+    """summary.json's "network" block: size, connected pieces, the small ones points are not snapped to, and the
+    points near only such pieces (isolated_network)."""
+    net, spec = result.network, result.scenario.network
+    block = {
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "length_km": round(length_km, 3),
+        "components": _components(net),
+        "walk_filter": spec.walk_filter,
+    }
+    if net.pieces is not None:
+        p = net.pieces
+        block.update({
+            "pieces": p.n_pieces,
+            "min_piece_m": p.min_piece_m,
+            "small_pieces": p.n_small,
+            "small_pieces_km": round(p.small_km, 3),
+        })
+    block["isolated_points"] = {"compounds": 0, "facilities": 0, **result.isolated_points}
+    return block
+
+
 def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
     from planner.outputs.report import network_length_km
 
@@ -279,12 +302,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "thresholds_m": [round(sc.threshold_m(t), 1) for t in sc.thresholds_min],
         "max_snap_m": sc.max_snap_m,
         "categories": list(cats),
-        "network": {
-            "nodes": result.network.n_nodes,
-            "edges": result.network.n_edges,
-            "length_km": round(network_length_km(result.network), 3),
-            "components": _components(result.network),
-        },
+        "network": _network_summary(result, network_length_km(result.network)),
         "layers": layers,
         "zone_overlaps": _overlaps(result.zone_overlaps),
         "compounds": {
