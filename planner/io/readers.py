@@ -54,6 +54,24 @@ _WKT = ("wkt", "geometry", "geom", "shape", "几何", "the_geom")
 _HINTS = {"gcj": "GCJ02", "高德": "GCJ02", "bd_": "BD09", "百度": "BD09", "wgs": "EPSG:4326"}
 
 
+def _checked_system(crs: str | None, what: str) -> str | None:
+    """The declared coordinate system normalised (``GCJ02``, ``BD09`` or a CRS pyproj knows); an unknown name is a
+    :class:`LayerError` naming it, before any file is read."""
+    if not crs:
+        return None
+    system = normalise_system(crs)
+    if system not in CHINESE_SYSTEMS:
+        try:
+            CRS.from_user_input(system)
+        except Exception as exc:  # pyproj's CRSError, or a TypeError for a value of the wrong kind
+            raise LayerError(
+                f"{what} crs = {crs!r} 无法识别：请写 \"WGS84\"、\"CGCS2000\"、\"GCJ02\"（高德、腾讯）、\"BD09\"（百度）或 "
+                f"\"EPSG:4549\" 这样的代码 / crs = {crs!r} is not a coordinate system planner knows; write \"WGS84\", "
+                f"\"CGCS2000\", \"GCJ02\", \"BD09\" or a code such as \"EPSG:4549\""
+            ) from exc
+    return system
+
+
 def detect_encoding(raw: bytes) -> str:
     """``utf-8-sig``, ``utf-16``, ``utf-8`` or ``gb18030`` (a superset of GBK), whichever decodes ``raw``."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -109,7 +127,7 @@ def read_layer(
     if not path.exists():
         raise LayerError(f"{what} 找不到文件 {path} / file not found: {path}")
     suffix = path.suffix.lower()
-    system = normalise_system(crs) if crs else None
+    system = _checked_system(crs, what)
     if suffix in TABLE_SUFFIXES:
         if where:
             raise LayerError(f"{what} where 过滤只适用于 GeoPackage/Shapefile/GeoJSON；表格请先筛选 / `where` works for vector files only")
@@ -117,8 +135,8 @@ def read_layer(
         notes = frame.attrs.get("read_notes", [])
         if len(frame) == 0:
             raise LayerError(
-                f"{what} 表格没有数据行：{path}{' 工作表 ' + layer if layer else ''}{'（' + '；'.join(notes) + '）' if notes else ''} / "
-                f"the table has no data rows: {path}; check the file and `layer` in the scenario"
+                f"{what} 表格为空（没有数据行）：{path}{' 工作表 ' + layer if layer else ''}{'（' + '；'.join(notes) + '）' if notes else ''} / "
+                f"the table is empty (no data rows): {path}; check the file and `layer` in the scenario"
             )
         gdf = _table_geometry(frame, path, system, dict(columns or {}), what)
     elif suffix in PARQUET_SUFFIXES:
@@ -323,7 +341,7 @@ def read_line_arrays(
     x = np.concatenate(xs) if xs else np.zeros(0)
     y = np.concatenate(ys) if ys else np.zeros(0)
     file_crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
-    x, y, out_crs = _apply_crs_arrays(x, y, file_crs, path, normalise_system(crs) if crs else None, what)
+    x, y, out_crs = _apply_crs_arrays(x, y, file_crs, path, _checked_system(crs, what), what)
     cnt_all = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
     return LineArrays(
         x=x, y=y, offsets=np.r_[0, np.cumsum(cnt_all)].astype(np.int64),
@@ -360,7 +378,7 @@ def layer_extent_wgs84(path: Path, *, layer: str | None = None, crs: str | None 
     cannot be had cheaply (tables, GeoParquet, GCJ-02/BD-09 layers, no CRS). A projected layer's extent is
     the bounds of its transformed rectangle, which may be slightly larger than that of its vertices."""
     path = Path(path)
-    system = normalise_system(crs) if crs else None
+    system = _checked_system(crs, what)
     if path.suffix.lower() not in VECTOR_SUFFIXES or not path.exists() or system in CHINESE_SYSTEMS:
         return None
     import pyogrio
@@ -434,7 +452,15 @@ def _read_table(path: Path, *, layer: str | None, encoding: str | None, columns:
         log.info("%s: %d rows", path.name, len(table.frame))
     else:
         raw = path.read_bytes()
-        enc = encoding or detect_encoding(raw)
+        if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):  # a zip (xlsx) or an old .xls saved under a text name
+            raise LayerError(
+                f"{what} {path} 是 Excel 工作簿，无法按文本表格读取：请把文件另存为 .xlsx（或导出为 CSV UTF-8） / {path} is an Excel "
+                "workbook and cannot be read as a text table: save it as .xlsx (or export it as CSV UTF-8)"
+            )
+        try:
+            enc = encoding or detect_encoding(raw)
+        except LayerError as exc:
+            raise LayerError(f"{what} {path}：{exc}") from exc
         try:
             text = raw.decode(enc)
         except (UnicodeDecodeError, LookupError) as exc:
