@@ -265,34 +265,37 @@ def text_table(text: str, sep: str, *, where: str, has_coordinates: HasCoordinat
 def workbook_table(path: Path, *, sheet: str | None, what: str, has_coordinates: HasCoordinates) -> Table:
     """An Excel workbook as one table: the named sheet; or, with none named, its one non-empty sheet, or all its
     non-empty sheets when they have the same columns (each row's sheet in ``_sheet``). Raise when they differ."""
-    import openpyxl
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = CalamineWorkbook.from_path(str(path))
+        names = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+    except Exception as exc:  # calamine's errors for a corrupt or encrypted file
+        raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
+    if sheet is not None:
+        chosen = [n for n in names if n == sheet] or [n for n in names if n.strip() == str(sheet).strip()]
+        if not chosen:
+            listed = "、".join(f"“{n}”" for n in names)
+            raise LayerError(
+                f"{what} {path} 中没有工作表“{sheet}”；现有工作表：{listed}。请在情景文件中写 layer = \"<工作表名>\"（check-layer 用 --layer） / "
+                f"no sheet '{sheet}' in {path}; its sheets are: {', '.join(names)}"
+            )
+        names = chosen[:1]
+    try:
+        tables = [(name, _sheet_table(name, book.get_sheet_by_name(name).to_python(skip_empty_area=False), path, has_coordinates))
+                  for name in names]
+    except LayerError:
+        raise
     except Exception as exc:
         raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
-    try:
-        sheets = [ws for ws in book.worksheets if hasattr(ws, "iter_rows")]
-        if sheet is not None:
-            chosen = [ws for ws in sheets if ws.title == sheet] or [ws for ws in sheets if ws.title.strip() == str(sheet).strip()]
-            if not chosen:
-                listed = "、".join(f"“{ws.title}”" for ws in sheets)
-                raise LayerError(
-                    f"{what} {path} 中没有工作表“{sheet}”；现有工作表：{listed}。请在情景文件中写 layer = \"<工作表名>\"（check-layer 用 --layer） / "
-                    f"no sheet '{sheet}' in {path}; its sheets are: {', '.join(ws.title for ws in sheets)}"
-                )
-            sheets = chosen[:1]
-        tables = [(ws, _sheet_table(ws, path, has_coordinates)) for ws in sheets]
-    finally:
-        book.close()
     notes: list[str] = []
     full = []
-    for ws, table in tables:
+    for title, table in tables:
         notes.extend(table.notes)
         if len(table.frame):
-            full.append((ws.title, table))
+            full.append((title, table))
         else:
-            notes.append(f"{path.name} 的工作表“{ws.title}”没有数据行，已忽略 / sheet '{ws.title}' of {path.name} has no data rows; ignored")
+            notes.append(f"{path.name} 的工作表“{title}”没有数据行，已忽略 / sheet '{title}' of {path.name} has no data rows; ignored")
     if len(full) <= 1:
         frame = full[0][1].frame if full else pd.DataFrame(columns=[SOURCE_ROW])
         return Table(frame, notes)
@@ -315,10 +318,8 @@ def workbook_table(path: Path, *, sheet: str | None, what: str, has_coordinates:
     return Table(pd.concat(frames, ignore_index=True), notes)
 
 
-def _sheet_table(ws, path: Path, has_coordinates: HasCoordinates) -> Table:
-    """One worksheet as a table; ``_source_row`` is the Excel row number."""
-    if hasattr(ws, "reset_dimensions"):
-        ws.reset_dimensions()  # some writers record a wrong size; read what is there
-    rows = [[(c.strip() or None) if type(c) is str else _cell(c) for c in r] for r in ws.iter_rows(min_row=1, values_only=True)]
-    where = f"{path.name} 工作表/sheet “{ws.title}”"
+def _sheet_table(title: str, cells: list[list[object]], path: Path, has_coordinates: HasCoordinates) -> Table:
+    """One worksheet's cells (from A1, empty cells "") as a table; ``_source_row`` is the Excel row number."""
+    rows = [[_cell(c) for c in r] for r in cells]
+    where = f"{path.name} 工作表/sheet “{title}”"
     return _frame(rows, np.arange(1, len(rows) + 1, dtype=np.int64), where, has_coordinates, "row")
