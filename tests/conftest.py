@@ -15,6 +15,20 @@ def repo_root() -> Path:
     return ROOT
 
 
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """The demo scenario in a folder of its own, its layers beside it (as a bureau keeps a project)."""
+    import shutil
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for f in (ROOT / "layers" / "demo").glob("*.geojson"):
+        shutil.copy(f, folder / f.name)
+    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../layers/demo/", "")
+    (folder / "demo.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Output folder of ``planner run scenarios/demo.toml`` (run once per test session, through the CLI)."""

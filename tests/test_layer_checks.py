@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,18 +21,6 @@ from planner.settings import LayerSpec, PopulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 UTM = CRS.from_epsg(32650)
-
-
-@pytest.fixture()
-def project(tmp_path: Path) -> Path:
-    """The demo scenario in a folder of its own, its layers beside it."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for f in (ROOT / "layers" / "demo").glob("*.geojson"):
-        shutil.copy(f, folder / f.name)
-    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../layers/demo/", "")
-    (folder / "demo.toml").write_text(text, encoding="utf-8")
-    return folder
 
 
 def _points_csv(path: Path, rows: list[dict]) -> Path:

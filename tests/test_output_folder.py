@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
-
-import pytest
 
 from planner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture()
-def project(tmp_path: Path) -> Path:
-    """The demo scenario in a folder of its own, its layers beside it (as a bureau keeps a project)."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for f in (ROOT / "layers" / "demo").glob("*.geojson"):
-        shutil.copy(f, folder / f.name)
-    text = (ROOT / "scenarios" / "demo.toml").read_text(encoding="utf-8").replace("../layers/demo/", "")
-    (folder / "demo.toml").write_text(text, encoding="utf-8")
-    return folder
 
 
 def _digests(folder: Path) -> dict[str, str]:
