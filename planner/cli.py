@@ -31,10 +31,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     t0 = time.perf_counter()
     scenario = load_scenario(args.scenario)
-    inputs = [scenario.path, scenario.network.path,
-              *(s.path for s in (scenario.facilities, scenario.residential, scenario.zones) if s is not None and s.path)]
     source_date()  # a malformed SOURCE_DATE_EPOCH stops here, before the analysis
-    staged = stage_output(args.out, inputs, force=args.force)  # before any analysis: a bad folder costs nothing
+    staged = stage_output(args.out, scenario.input_paths(), force=args.force)  # before any analysis: a bad folder costs nothing
     try:
         say(f"情景 / scenario: {scenario.name}")
         result = run(scenario, report=say)

@@ -35,7 +35,7 @@ from planner.engine.snap import Snapped
 from planner.errors import LayerError
 from planner.io import layers as _layers
 from planner.io.categories import Taxonomy, load_taxonomy
-from planner.io.checks import layer_warnings, require_rows
+from planner.io.checks import loss_warnings, require_rows
 from planner.io.coords import CHINESE_SYSTEMS, normalise_system
 from planner.io.osm import OsmExtract, read_osm
 from planner.io.population import disaggregate_census
@@ -221,7 +221,10 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         layers, snap = reject_isolated(layers, snap)
         require_rows(layers.layer_set.facilities, stage=("剔除只邻近孤立小片路网的设施", "removing facilities near only cut-off pieces of network"))
         comp, fac, owner = snap.compounds, snap.facilities, snap.gate_owner
-        warnings_ = layers.warnings + isolated_warnings(snap, report) + shift_warnings(scenario, fac, network, report)
+        late = final_layer_warnings(layers)
+        for text in late:
+            report("    ⚠ " + text)
+        warnings_ = layers.warnings + late + isolated_warnings(snap, report) + shift_warnings(scenario, fac, network, report)
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
@@ -277,8 +280,37 @@ class Layers:
     facilities: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame | None
     census_unplaced: dict[str, dict[str, float]]
-    warnings: list[str] = field(default_factory=list)  # whole-layer warnings: rows lost, geometries repaired, 街道 overlaps
+    warnings: list[str] = field(default_factory=list)  # geometries repaired while loading
     zone_overlaps: pd.DataFrame | None = None
+    in_overlap: pd.Series | None = None  # per compound id: it lies where 街道 overlap
+
+
+def final_layer_warnings(layers: Layers) -> list[str]:
+    """Warnings on the layers as the analysis uses them (after every rejection, the late ones too): layers that
+    lost more than half their rows, 街道 that overlap and the compounds in overlaps or outside every 街道."""
+    out = [w for layer in (layers.layer_set.facilities, layers.layer_set.residential, layers.layer_set.zones)
+           if layer is not None for w in loss_warnings(layer)]
+    comp = layers.compounds
+    in_overlap = int(layers.in_overlap.reindex(comp.index, fill_value=False).sum()) if layers.in_overlap is not None else 0
+    overlaps = layers.zone_overlaps
+    if overlaps is not None and len(overlaps):
+        top = "；".join(f"{r.name_a}（{r.zone_a}）与 {r.name_b}（{r.zone_b}）重叠 {r.overlap_m2:,.0f} m²"
+                       for r in overlaps.head(5).itertuples())
+        more = f" 等 {len(overlaps)} 对" if len(overlaps) > 5 else ""
+        zh_rule, en_rule = ZONE_RULE.split(" / ")
+        out.append(
+            f"街道边界重叠：{top}{more}；{in_overlap} 个小区落在重叠处。{zh_rule}。见 summary.json zone_overlaps / "
+            f"{len(overlaps)} pairs of 街道 overlap; {in_overlap} compounds lie in overlaps. {en_rule}"
+        )
+    outside = int((comp["zone_id"] == OUTSIDE_ZONE).sum())
+    if layers.zones is not None and len(layers.zones) and outside:
+        out.append(
+            f"{outside} 个小区不在任何街道内，列为“{OUTSIDE_ZONE}”，不参与街道达标评价 / "
+            f"{outside} compounds lie outside every 街道 (listed as {OUTSIDE_ZONE}) and count towards no 街道's standards"
+        )
+    for text in out:
+        log.warning("%s", text)
+    return out
 
 
 def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
@@ -316,7 +348,7 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
     for layer in (facilities, residential, zones):
         if layer is not None:
             require_rows(layer)
-    warnings = [w for layer in (facilities, residential, zones) for w in layer_warnings(layer)]
+    warnings = [w for layer in (facilities, residential, zones) if layer is not None for w in layer.warnings]  # repairs
     zone_gdf = zones.data if zones is not None else None
     comp = residential.data.copy()
     fac = facilities.data.copy()
@@ -324,7 +356,6 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
     comp["zone_id"] = placed.zone_id
     fac["zone_id"] = place_in_zones(fac, zone_gdf).zone_id
     overlaps = zone_overlaps(zone_gdf)
-    warnings += _zone_warnings(overlaps, placed, zone_gdf)
     census_unplaced: dict[str, dict[str, float]] = {}
     if scenario.population.census_from_zones:
         if zone_gdf is None or "population" not in zone_gdf.columns:
@@ -333,29 +364,8 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
                 "needs a zones layer with census totals (a population column)"
             )
         comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
-    return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced, warnings, overlaps)
-
-
-def _zone_warnings(overlaps: pd.DataFrame, placed, zones: gpd.GeoDataFrame | None) -> list[str]:
-    """Warnings about 街道 that overlap and compounds outside every 街道 (console and summary.json)."""
-    out = []
-    if len(overlaps):
-        top = "；".join(f"{r.name_a}（{r.zone_a}）与 {r.name_b}（{r.zone_b}）重叠 {r.overlap_m2:,.0f} m²"
-                       for r in overlaps.head(5).itertuples())
-        more = f" 等 {len(overlaps)} 对" if len(overlaps) > 5 else ""
-        out.append(
-            f"街道边界重叠：{top}{more}；{placed.in_several} 个小区落在重叠处。{ZONE_RULE.split(' / ')[0]}。见 summary.json zones.overlaps / "
-            f"{len(overlaps)} pairs of 街道 overlap; {placed.in_several} compounds lie in overlaps. {ZONE_RULE.split(' / ')[1]}"
-        )
-    outside = int((placed.zone_id == OUTSIDE_ZONE).sum())
-    if zones is not None and len(zones) and outside:
-        out.append(
-            f"{outside} 个小区不在任何街道内，列为“{OUTSIDE_ZONE}”，不参与街道达标评价 / "
-            f"{outside} compounds lie outside every 街道 (listed as {OUTSIDE_ZONE}) and count towards no 街道's standards"
-        )
-    for text in out:
-        log.warning("%s", text)
-    return out
+    return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced, warnings, overlaps,
+                  placed.several)
 
 
 def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:

@@ -194,7 +194,7 @@ def _parse_name(raw: Mapping[str, Any], path: Path, problems: list[str]) -> str:
 
 _SITING_KEYS = {
     "name", "category", "model", "k", "demand", "radius_m", "every_zone", "coverage_target_pct", "capacity_per_site",
-    "need_per_1000", "candidates", "candidate_spacing_m", "time_limit_s", "curve_k", "partner", "partner_demand",
+    "need_per_1000", "candidates", "candidates_crs", "candidate_spacing_m", "time_limit_s", "curve_k", "partner", "partner_demand",
     "partner_radius_m",
 }
 # optional numeric fields of a siting task: key, default (unused: SitingSpec has them), low, high
@@ -246,6 +246,7 @@ def _parse_siting_task(task: object, where: str, base: Path, taxonomy: Taxonomy,
         name=str(task.get("name", f"新增{taxonomy[choices['category']].zh}")),
         every_zone=bool(task.get("every_zone", True)),
         candidates=cand_path,
+        candidates_crs=str(task["candidates_crs"]) if task.get("candidates_crs") is not None else None,
         curve_k=curve_k,
         **choices,
         **nums,

@@ -64,6 +64,7 @@ class SitingSpec:
     capacity_per_site: float = 100.0  # capacitated: places/beds per new site when candidates give none
     need_per_1000: float = 4.5  # capacitated: places needed per 1000 of the demand group's base (population)
     candidates: Path | None = None  # a layer of candidate sites; None = generated in gap areas
+    candidates_crs: str | None = None  # the candidate layer's coordinate system (a table's lon/lat: required)
     candidate_spacing_m: float = 250.0
     time_limit_s: float = 60.0
     curve_k: int = 0  # also solve k = 1..curve_k for the coverage curve
@@ -166,6 +167,14 @@ class Scenario:
     def coverage_minutes(self) -> float:
         """The longest threshold: the circle the per-街道 shares are reported for."""
         return max(self.thresholds_min)
+
+    def input_paths(self) -> tuple[Path, ...]:
+        """Every file the run reads: the scenario, the network, the layers and the siting candidates (sorted, once
+        each) — what an output folder must never hold and what summary.json lists with its SHA-256."""
+        layers = (self.facilities, self.residential, self.zones)
+        paths = {self.path, self.network.path, *(s.path for s in layers if s is not None and s.path),
+                 *(t.candidates for t in self.siting if t.candidates is not None)}
+        return tuple(sorted(paths))
 
 
 def check_basemap(basemap: str, tianditu_key: str | None = None) -> None:

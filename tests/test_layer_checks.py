@@ -200,3 +200,71 @@ def test_check_layer_refuses_a_foreign_folder_and_writes_rejections_of_an_empty_
     assert len(pd.read_csv(out / "rejected.csv")) == 1
     # a rerun replaces check-layer's own earlier output without --force
     assert main(argv) == 2 and (out / "rejected.csv").exists()
+
+
+# ---- found in review: late rejections, projected files declared WGS84, placeholders, candidates -------------------
+
+
+@pytest.mark.filterwarnings("ignore:Could not parse column")  # the demo's 人口 column, read back here by geopandas
+def test_late_rejections_warn_and_zone_warnings_count_only_kept_compounds(project: Path, tmp_path: Path):
+    fac = gpd.read_file(project / "facilities.geojson")
+    far = fac.index[: int(len(fac) * 0.6)]  # 60 % of the facilities 0.5° east: beyond the network, rejected late
+    fac.loc[far, "geometry"] = fac.loc[far, "geometry"].translate(xoff=0.5)
+    fac.to_file(project / "facilities.geojson", driver="GeoJSON")
+    comp = gpd.read_file(project / "compounds.geojson")
+    comp.loc[comp.index[:2], "geometry"] = comp.loc[comp.index[:2], "geometry"].translate(xoff=0.5)  # outside every 街道 too
+    comp.to_file(project / "compounds.geojson", driver="GeoJSON")
+    out = tmp_path / "out"
+    assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["layers"]["facilities"]["rejected_by_reason"]["outside_study_area"] == len(far)
+    assert any("超过一半" in w and "outside_study_area" in w for w in summary["warnings"])
+    # the two compounds far away were rejected, not placed outside every 街道
+    assert summary["compounds"]["outside_zones"] == 0
+    assert not any("不在任何街道内" in w for w in summary["warnings"])
+
+
+def test_a_network_in_metres_declared_wgs84_is_a_clear_error(project: Path, tmp_path: Path, capsys):
+    roads = gpd.read_file(project / "roads.geojson").to_crs(4549)
+    roads.to_file(project / "roads_m.gpkg", driver="GPKG")
+    text = (project / "demo.toml").read_text(encoding="utf-8").replace('path = "roads.geojson"', 'path = "roads_m.gpkg"\ncrs = "WGS84"')
+    (project / "m.toml").write_text(text, encoding="utf-8")
+    assert main(["run", str(project / "m.toml"), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "不是经纬度" in err and "no longitudes/latitudes" in err and "roads_m.gpkg" in err and "EPSG:4549" in err
+    assert "Traceback" not in err
+
+
+def test_a_point_file_in_metres_declared_wgs84_is_rejected_out_of_range(tmp_path: Path):
+    pts = gpd.GeoDataFrame({"名称": ["甲", "乙"], "类别": ["养老服务站"] * 2},
+                           geometry=[Point(120.9, 32.0), Point(588_788, 3_541_790)], crs=4326)
+    pts.to_file(tmp_path / "f.gpkg", driver="GPKG")
+    loaded = L.load_facilities(_spec(tmp_path / "f.gpkg", "facilities"), UTM)
+    assert list(loaded.data["name"]) == ["甲"]
+    (row,) = loaded.rejected.itertuples()
+    assert row.reason_code == "out_of_range" and "x = 588788" in row.reason and str(row.row) == "2"
+
+
+def test_placeholder_texts_leave_the_value_blank_and_keep_the_row(tmp_path: Path):
+    rows = [{"名称": f"中心{i}", "类别": "综合性养老服务中心", "床位": v, "lon": 120.9 + i * 1e-3, "lat": 32.0}
+            for i, v in enumerate(["—", "/", "无", "N/A", "-", "50张", "若干"])]
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "f.csv", rows), "facilities"), UTM)
+    assert len(loaded.data) == 6 and list(loaded.rejected["reason_code"]) == ["non_numeric"]  # only 若干
+    beds = loaded.data.set_index("name")["beds"]
+    assert beds.iloc[:5].isna().all() and beds["中心5"] == 50
+
+
+def test_user_candidates_without_coordinates_are_named_and_capacities_read_with_units(tmp_path: Path, caplog):
+    from planner.settings import SitingSpec
+    from planner.siting.problem import _user_candidates
+
+    csv = _points_csv(tmp_path / "c.csv", [
+        {"名称": "甲", "托位": "80个", "lon": 120.9, "lat": 32.0},
+        {"名称": "乙", "托位": "约60", "lon": "", "lat": ""},
+        {"名称": "丙", "托位": 40, "lon": 120.91, "lat": 32.0},
+    ])
+    task = SitingSpec(name="托育", category="childcare", candidates=csv, candidates_crs="WGS84")
+    with caplog.at_level("WARNING"):
+        cand = _user_candidates(task, UTM)
+    assert list(cand["name"]) == ["甲", "丙"] and list(cand["capacity"]) == [80.0, 40.0]
+    assert "1 个候选点没有可用坐标" in caplog.text and "第 3 行" in caplog.text

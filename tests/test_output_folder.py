@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from planner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +98,42 @@ def test_an_output_name_too_long_for_the_file_system_is_a_clear_error(project: P
     assert main(["run", str(project / "demo.toml"), "--out", str(out), "-q"]) == 2
     err = capsys.readouterr().err
     assert "无法使用输出文件夹" in err and "choose a shorter" in err and "Traceback" not in err
+
+
+def test_siting_candidates_are_inputs_too(project: Path, capsys):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    cands = project / "cands"
+    cands.mkdir()
+    gpd.GeoDataFrame({"name": ["候选一"]}, geometry=[Point(120.9, 32.0)], crs=4326).to_file(cands / "c.gpkg", driver="GPKG")
+    text = (project / "demo.toml").read_text(encoding="utf-8").replace(
+        'name = "新增综合性养老服务中心"', 'name = "新增综合性养老服务中心"\ncandidates = "cands/c.gpkg"')
+    (project / "demo.toml").write_text(text, encoding="utf-8")
+    before = _digests(cands)
+    assert main(["run", str(project / "demo.toml"), "--out", str(cands), "-q", "--force"]) == 2
+    assert "含有输入文件" in capsys.readouterr().err and _digests(cands) == before
+
+
+def test_a_failed_final_move_keeps_the_finished_outputs_and_says_where(tmp_path: Path, monkeypatch):
+    from planner.outputs import folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"outputs": {}}', encoding="utf-8")  # an earlier run's folder
+    staged = folder.stage_output(out, [])
+    (staged.path / "index.html").write_text("新结果", encoding="utf-8")
+    real = folder.os.replace
+
+    def refuse_staging(src, dst):
+        if Path(src) == staged.path:
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(folder.os, "replace", refuse_staging)
+    with pytest.raises(folder.OutputFolderError) as err:
+        staged.commit()
+    staged.discard()  # what the CLI does after any failure
+    assert str(staged.path) in str(err.value) and "another program" in str(err.value)
+    assert (staged.path / "index.html").exists()  # the finished outputs are kept
+    assert (out / "summary.json").exists()  # and the earlier run is back in place

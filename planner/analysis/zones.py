@@ -31,24 +31,28 @@ class ZonePlacement:
     """The 街道 of each point and how many sat where 街道 overlap (placed by :data:`ZONE_RULE`)."""
 
     zone_id: pd.Series
-    in_several: int
+    several: pd.Series  # bool per point: it lies in more than one zone
+
+    @property
+    def in_several(self) -> int:
+        return int(self.several.sum())
 
 
 def place_in_zones(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> ZonePlacement:
     """Zone id of each compound or facility (by its representative point), ``OUTSIDE_ZONE`` when in none; a point in
     several zones goes to the zone listed first (:data:`ZONE_RULE`)."""
     if zones is None or len(zones) == 0:
-        return ZonePlacement(pd.Series(ALL_ZONES, index=points.index, name="zone_id"), 0)
+        return ZonePlacement(pd.Series(ALL_ZONES, index=points.index, name="zone_id"), pd.Series(False, index=points.index))
     pts = gpd.GeoDataFrame(geometry=points.geometry.representative_point(), crs=points.crs)
     pts["_row"] = np.arange(len(pts))
     z = zones[["geometry"]].copy()
     z["zone_id"] = zones.index.astype(str)
     z["_order"] = np.arange(len(z))
     hits = gpd.sjoin(pts, z, how="left", predicate="intersects").sort_values(["_row", "_order"], kind="stable")
-    several = int(hits["_row"].duplicated(keep="first").groupby(hits["_row"]).any().sum())
+    several = np.bincount(hits["_row"].to_numpy()[hits["zone_id"].notna().to_numpy()], minlength=len(pts)) > 1
     hits = hits.drop_duplicates("_row", keep="first")
     out = pd.Series(hits["zone_id"].to_numpy(), index=points.index, name="zone_id").fillna(OUTSIDE_ZONE)
-    return ZonePlacement(out, several)
+    return ZonePlacement(out, pd.Series(several, index=points.index))
 
 
 def assign_zones(compounds: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None) -> pd.Series:

@@ -8,7 +8,7 @@ from planner.errors import LayerError
 from planner.io.layers import LoadedLayer
 from planner.labels import LABELS
 
-__all__ = ["LOSS_WARNING_SHARE", "NOT_LOST", "require_rows", "loss_warnings", "layer_warnings"]
+__all__ = ["LOSS_WARNING_SHARE", "NOT_LOST", "require_rows", "loss_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def require_rows(layer: LoadedLayer, *, stage: tuple[str, str] | None = None) ->
     raise LayerError(
         f"{what_zh} 读取 {layer.rows_read} 行，没有保留任何一行{after}：{why_zh or '图层没有数据行'}。{hint_zh} / "
         f"no row of the {what_en} was kept ({layer.rows_read} read{', after ' + stage[1] if stage else ''}): "
-        f"{why_en or 'no data rows'}. {hint_en}"
+        f"{why_en or 'no data rows'}. {hint_en[:1].upper()}{hint_en[1:]}"
     )
 
 
@@ -95,6 +95,8 @@ def loss_warnings(layer: LoadedLayer) -> list[str]:
             "a facility category): every compound will show as lacking everything; provide a facilities layer"
         ]
     lost = int((~layer.rejected["reason_code"].isin(NOT_LOST)).sum()) if len(layer.rejected) else 0
+    if not len(layer.data):
+        return []  # nothing kept: require_rows stops with the full account
     counted = layer.rows_read - (len(layer.rejected) - lost)
     if counted <= 0 or lost <= LOSS_WARNING_SHARE * counted:
         return []
@@ -104,13 +106,3 @@ def loss_warnings(layer: LoadedLayer) -> list[str]:
         f"{what_zh}：超过一半的行被拒收（{lost} / {counted} 行）：{why_zh}。见 rejected.csv / "
         f"{what_en}: more than half of the rows were rejected ({lost} of {counted}): {why_en}. See rejected.csv"
     ]
-
-
-def layer_warnings(layer: LoadedLayer | None) -> list[str]:
-    """Every whole-layer warning of ``layer``: lost rows and repaired geometries."""
-    if layer is None:
-        return []
-    out = loss_warnings(layer) + list(layer.warnings)
-    for text in out:
-        log.warning("%s", text)
-    return out

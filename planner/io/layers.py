@@ -244,6 +244,13 @@ def _geometry_checks(v: _Validator, gdf: gpd.GeoDataFrame, allowed: tuple[str, .
             v.reject(hit, code, gdf[COORD_PROBLEM].astype(str).str.partition(":")[2])
     geom = gdf.geometry
     v.reject(geom.isna() | geom.is_empty, "missing_geometry")
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_geographic and len(gdf):
+        # a file in metres declared (or labelled) as longitude/latitude: each shape beyond ±180/±90 says so
+        b = shapely.bounds(geom.to_numpy())
+        with np.errstate(invalid="ignore"):
+            far = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
+        v.reject(far, "out_of_range", _details(far, pd.Series(list(map(tuple, b[:, :2])), index=geom.index),
+                                              lambda xy: f"x = {xy[0]:.6g}, y = {xy[1]:.6g}"))
     valid = geom.copy()
     bad = ~(geom.isna() | geom.is_empty) & ~geom.is_valid
     if bad.any():
@@ -278,7 +285,7 @@ def _note_repairs(v: _Validator, before: gpd.GeoSeries, after: gpd.GeoSeries, re
     at = np.flatnonzero(repaired)
     if not len(at):
         return
-    items = []
+    items, rows = [], []
     for i in at[:5]:
         old, new = before.iloc[i], after.iloc[i]
         parts = len(shapely.get_parts(new))
@@ -286,11 +293,15 @@ def _note_repairs(v: _Validator, before: gpd.GeoSeries, after: gpd.GeoSeries, re
         if new.geom_type.endswith("Polygon") and old.geom_type.endswith("Polygon"):
             ring_area = abs(shapely.area(shapely.polygons(shapely.get_exterior_ring(shapely.get_parts(old))))).sum()
             change = f"，面积 {ring_area:.6g} → {new.area:.6g}（图层单位）" if ring_area else ""
-        items.append(f"第 {_row_label(v.raw, i)} 行 {reasons.iloc[i]} → {new.geom_type}，{parts} 个部分{change}")
-    more = f" 等 {len(at)} 行" if len(at) > 5 else ""
+        rows.append(_row_label(v.raw, i))
+        items.append(f"第 {rows[-1]} 行 {reasons.iloc[i]} → {new.geom_type}，{parts} 个部分{change}")
+    more_zh = f" 等 {len(at)} 行" if len(at) > 5 else ""
+    more_en = ", …" if len(at) > 5 else ""
+    kind_zh = {"facilities": "设施图层", "residential": "小区图层", "zones": "街道图层"}.get(v.kind, v.kind)
     v.warnings.append(
-        f"{v.kind} {v.source}：{len(at)} 个无效几何已自动修复（{'；'.join(items)}{more}）。请核对这些边界 / "
-        f"{len(at)} invalid geometries were repaired (every area a ring encloses is kept); check these outlines"
+        f"{kind_zh} {v.source}：{len(at)} 个无效几何已自动修复（{'；'.join(items)}{more_zh}）。请核对这些边界 / "
+        f"{v.kind} layer {v.source}: {len(at)} invalid geometries were repaired (rows {', '.join(rows)}{more_en}; every "
+        "area a ring encloses is kept); check these outlines"
     )
 
 

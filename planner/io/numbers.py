@@ -40,7 +40,9 @@ KNOWN_UNITS = frozenset(u for units in UNITS.values() for u in units) | {
     "元", "万元", "米", "m", "km", "公里", "千米", "平方公里", "km2", "公顷", "亩", "岁", "间", "套", "栋", "幢", "处", "家", "所",
     "个月", "月", "年", "天", "日", "小时", "h", "%", "kg", "公斤", "人次", "次", "层", "座",
 }
-BLANK_TEXTS = ("", "nan", "None", "NaN")  # read as a blank cell
+# read as a blank cell: empty, and the placeholders sheets use for "none / not filled in" (a dash, a slash, 无, N/A)
+BLANK_TEXTS = ("", "nan", "None", "NaN", "none", "null", "NULL", "N/A", "n/a", "NA", "#N/A", "-", "--", "—", "——", "－",
+               "/", "／", "\\", "无", "暂无", "空")
 
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋～　ｍＭ", "0123456789.,-+~ mm")  # code point -> text
 _PATTERN = (

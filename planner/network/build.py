@@ -522,17 +522,33 @@ def network_bounds_wgs84(spec: NetworkSpec, *, osm: OsmExtract | None = None, ex
     of an OSM ``spec.path`` when already read; without it the file is read here).
 
     ``exact=False`` allows a line layer's bounds to come from the file's own extent (no read of the lines; off by
-    at most a few metres where the extent is stored rounded or the layer is declared GCJ-02/BD-09)."""
+    at most a few metres where the extent is stored rounded or the layer is declared GCJ-02/BD-09). Bounds that
+    are no longitudes/latitudes (a layer in metres declared WGS84) are a :class:`NetworkError`."""
     if spec.kind == "osm":
         extract = osm if osm is not None else read_osm(spec.path)
         if not len(extract.ways):
             raise NetworkError(f"{spec.path} 中没有道路 / no highway ways in {spec.path}")
         lon, lat = extract.ways.lon, extract.ways.lat
-        return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+        return _lon_lat_bounds(spec, (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())))
     if not exact:
         extent = layer_extent_wgs84(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
         if extent is not None:
-            return extent
+            return _lon_lat_bounds(spec, extent)
     lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=[], what="[network]")
-    lon, lat = Transformer.from_crs(lines.crs, "EPSG:4326", always_xy=True).transform(lines.x, lines.y)
-    return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
+    with np.errstate(invalid="ignore"):
+        lon, lat = Transformer.from_crs(lines.crs, "EPSG:4326", always_xy=True).transform(lines.x, lines.y)
+    return _lon_lat_bounds(spec, (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))))
+
+
+def _lon_lat_bounds(spec: NetworkSpec, bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """``bounds`` when they are longitudes and latitudes; else the network is in another system than declared."""
+    minx, miny, maxx, maxy = bounds
+    if np.all(np.isfinite(bounds)) and -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90:
+        return bounds
+    declared = f"crs = {spec.crs!r}" if spec.crs else "文件自带的坐标系 / the file's own CRS"
+    raise NetworkError(
+        f"[network] {spec.path} 的坐标范围 {minx:.6g}, {miny:.6g} – {maxx:.6g}, {maxy:.6g} 不是经纬度，与 {declared} 不符："
+        f"数据可能是投影坐标（米），请在情景文件 [network] 中声明其真实坐标系，例如 crs = \"EPSG:4549\" / the coordinates of "
+        f"{spec.path} ({minx:.6g}, {miny:.6g} – {maxx:.6g}, {maxy:.6g}) are no longitudes/latitudes, which {declared} says they "
+        "are: they look like projected metres; declare the real system under [network], e.g. crs = \"EPSG:4549\""
+    )

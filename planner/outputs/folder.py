@@ -54,25 +54,39 @@ class StagedOutput:
     def __init__(self, out: Path, staging: Path) -> None:
         self.out = out
         self.path = staging
+        self.kept = False  # True when the outputs stay in the staging folder (the final move failed)
 
     def commit(self) -> Path:
-        """Replace the output folder by the staging folder (an earlier run's folder is removed as a whole)."""
-        if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
-            os.replace(self.out, old / self.out.name)
-            try:
+        """Replace the output folder by the staging folder (an earlier run's folder is removed as a whole).
+
+        When the move fails (a file of the old folder open in another program, no permission), the earlier folder
+        is put back, the finished outputs stay in the staging folder and :class:`OutputFolderError` says where."""
+        try:
+            if self.out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+                os.replace(self.out, old / self.out.name)
+                try:
+                    os.replace(self.path, self.out)
+                except OSError:
+                    os.replace(old / self.out.name, self.out)  # put the earlier run back before reporting the failure
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
                 os.replace(self.path, self.out)
-            except OSError:
-                os.replace(old / self.out.name, self.out)  # put the earlier run back before reporting the failure
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.path, self.out)
+        except OSError as exc:
+            self.kept = True  # the finished outputs are not thrown away
+            raise OutputFolderError(
+                f"无法把结果放入输出文件夹 {self.out}：{exc.strerror or exc}（是否有文件在其他程序中打开？）。本次结果保留在 {self.path} / "
+                f"cannot move the results into {self.out}: {exc.strerror or exc} (is one of its files open in another "
+                f"program?); this run's outputs are kept in {self.path}"
+            ) from exc
         return self.out
 
     def discard(self) -> None:
-        """Remove the staging folder (the run failed; the output folder is untouched)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove the staging folder (the run failed; the output folder is untouched) — unless it holds finished
+        outputs that could not be moved into place."""
+        if not self.kept:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def stage_output(out: str | Path, inputs: Iterable[str | Path], *, force: bool = False,
@@ -106,6 +120,8 @@ def _stage_output(out: Path, inputs: Iterable[str | Path], *, force: bool, known
             )
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"输出路径 {out} 是一个文件，不是文件夹 / the output path {out} is a file, not a folder")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # it could not be replaced at the end of the run
+        raise OutputFolderError(f"输出文件夹 {out} 不可写 / the output folder {out} is not writable")
     if out.is_dir() and any(out.iterdir()) and not force:
         listed = _earlier_run_files(out, frozenset(known))
         others = sorted(p.name for p in out.iterdir() if listed is None or p.name not in listed)

@@ -286,7 +286,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
             "notes": list(lyr.notes),  # what the reader did: sheets joined, title rows skipped, headers flattened
         }
     inputs = []
-    for p in sorted({sc.path, sc.network.path, *(s.path for s in (sc.facilities, sc.residential, sc.zones) if s and s.path)}):
+    for p in sc.input_paths():
         inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _digest(p)})
     comp = result.compounds
     longest = max(sc.thresholds_min)

@@ -222,20 +222,37 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
 
 
 def _user_candidates(task: SitingSpec, crs) -> gpd.GeoDataFrame:
-    """The task's own candidate layer: one point per feature, with a name and capacity where the layer has them."""
-    from planner.io.readers import read_layer
+    """The task's own candidate layer: one point per feature, with a name and capacity where the layer has them.
 
-    cand = read_layer(task.candidates, what="[[siting]].candidates").to_crs(crs)
-    cand = cand[cand.geometry.notna() & ~cand.geometry.is_empty].copy()
+    Rows without usable coordinates are not candidates: they are counted in a warning naming their row numbers
+    (and a layer with none left stops the run); capacities are read like the layers' numbers (80张, 约120)."""
+    from planner.errors import LayerError
+    from planner.io.numbers import UNITS, read_numbers
+    from planner.io.readers import COORD_PROBLEM, SOURCE_ROW, read_layer
+
+    what = f"[[siting]] {task.name} candidates"
+    cand = read_layer(task.candidates, crs=task.candidates_crs, what=what).to_crs(crs)
+    usable = cand.geometry.notna() & ~cand.geometry.is_empty
+    if COORD_PROBLEM in cand.columns:
+        usable &= cand[COORD_PROBLEM].fillna("").eq("")
+    if not usable.all():
+        rows = cand.loc[~usable, SOURCE_ROW].astype(str).tolist() if SOURCE_ROW in cand.columns else []
+        shown = "、".join(rows[:10]) + ("…" if len(rows) > 10 else "")
+        if not usable.any():
+            raise LayerError(f"{what} {task.candidates} 没有一个候选点有可用坐标 / no candidate in {task.candidates} has usable coordinates")
+        log.warning("%s %s：%d 个候选点没有可用坐标，未作候选（第 %s 行） / %d candidates without usable coordinates were "
+                    "left out (rows %s)", what, task.candidates.name, int((~usable).sum()), shown, int((~usable).sum()), shown)
+    cand = cand[usable].copy()
     cand["geometry"] = cand.geometry.representative_point()
     name_col = next((c for c in ("name", "名称", "地址") if c in cand.columns), None)
     cap_col = next((c for c in ("capacity", "容量", "托位", "床位") if c in cand.columns), None)
+    units = (*UNITS["places"], *UNITS["beds"])
     return gpd.GeoDataFrame(
         {
             "id": [f"C{i + 1:04d}" for i in range(len(cand))],
             "name": cand[name_col].astype(str).to_numpy() if name_col else [f"候选点 {i + 1}" for i in range(len(cand))],
             "source": "user",
-            "capacity": pd.to_numeric(cand[cap_col], errors="coerce").to_numpy() if cap_col else np.nan,
+            "capacity": read_numbers(cand[cap_col], units).values.to_numpy() if cap_col else np.nan,
         },
         geometry=cand.geometry.to_numpy(),
         crs=crs,
