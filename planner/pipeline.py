@@ -214,6 +214,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     layers = reject_beyond_network(layers, network, scenario.study_area_buffer_m)
     for layer in (layers.layer_set.facilities, layers.layer_set.residential):
         require_rows(layer, stage=("剔除路网范围外的点", "removing points beyond the network"))
+    require_zones_in_place(layers)
     comp, fac, zones = layers.compounds, layers.facilities, layers.zones
 
     with _stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
@@ -285,6 +286,19 @@ class Layers:
     in_overlap: pd.Series | None = None  # per compound id: it lies where 街道 overlap
 
 
+def require_zones_in_place(layers: Layers) -> None:
+    """A 街道 layer that holds none of the compounds is in the wrong place (or CRS): stop, as for the other layers."""
+    zones = layers.layer_set.zones
+    comp = layers.compounds
+    if zones is None or not len(comp) or (comp["zone_id"] != OUTSIDE_ZONE).any():
+        return
+    raise LayerError(
+        f"街道图层 {zones.source} 的 {len(zones.data)} 个街道与小区不重叠：{len(comp)} 个小区都不在任何街道内。请检查街道图层的坐标系"
+        f"（crs）和范围 / none of the {len(comp)} compounds lies in any of the {len(zones.data)} 街道 of {zones.source}: the zones "
+        "layer is elsewhere; check its coordinate system (crs) and extent"
+    )
+
+
 def final_layer_warnings(layers: Layers) -> list[str]:
     """Warnings on the layers as the analysis uses them (after every rejection, the late ones too): layers that
     lost more than half their rows, 街道 that overlap and the compounds in overlaps or outside every 街道."""
@@ -349,6 +363,8 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
         if layer is not None:
             require_rows(layer)
     warnings = [w for layer in (facilities, residential, zones) if layer is not None for w in layer.warnings]  # repairs
+    for text in warnings:
+        log.warning("%s", text)
     zone_gdf = zones.data if zones is not None else None
     comp = residential.data.copy()
     fac = facilities.data.copy()

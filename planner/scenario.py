@@ -95,7 +95,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ScenarioError(f"找不到情景文件 {path} / scenario file not found: {path}")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (older Windows Notepad) is not part of the TOML
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScenarioError(
             f"情景文件 {path} 不是有效的 UTF-8 TOML：{exc} / scenario {path} is not valid UTF-8 TOML: {exc}"

@@ -268,3 +268,88 @@ def test_user_candidates_without_coordinates_are_named_and_capacities_read_with_
         cand = _user_candidates(task, UTM)
     assert list(cand["name"]) == ["甲", "丙"] and list(cand["capacity"]) == [80.0, 40.0]
     assert "1 个候选点没有可用坐标" in caplog.text and "第 3 行" in caplog.text
+
+
+# ---- found by trying a bureau's files: Excel errors and merges, hidden sheets, layers, 普惠 ticks ----------------
+
+
+def _workbook(path: Path, build) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "设施"
+    ws.append(["设施编号", "名称", "类别", "床位", "经度", "纬度", "普惠"])
+    for i, (cat, beds, puhui) in enumerate([("综合性养老服务中心", 60, "√"), ("社区养老服务站", 12, "×"),
+                                            ("托育机构", None, "√"), ("托育机构", None, "待核实")]):
+        ws.append([f"F{i + 1}", f"设施{i + 1}", cat, beds, 120.86 + i * 1e-3, 32.0, puhui])
+    build(wb, ws)
+    wb.save(path)
+    return path
+
+
+def test_excel_error_cells_are_read_as_written_not_as_blanks(tmp_path: Path):
+    def errors(wb, ws):
+        ws["D2"] = "#DIV/0!"
+        ws["D2"].data_type = "e"
+        ws["E3"] = "#N/A"
+        ws["E3"].data_type = "e"
+
+    loaded = L.load_facilities(_spec(_workbook(tmp_path / "f.xlsx", errors), "facilities"), UTM)
+    rej = loaded.rejected.set_index("id")
+    assert rej.loc["F1", "reason_code"] == "non_numeric" and "#DIV/0!" in rej.loc["F1", "reason"]
+    assert rej.loc["F2", "reason_code"] == "invalid_coordinates" and "#N/A" in rej.loc["F2", "reason"]
+    assert str(rej.loc["F1", "row"]) == "2" and str(rej.loc["F2", "row"]) == "3"
+
+
+def test_a_cell_merged_down_data_rows_gives_its_value_to_each(tmp_path: Path):
+    loaded = L.load_facilities(_spec(_workbook(tmp_path / "f.xlsx", lambda wb, ws: ws.merge_cells("C4:C5")), "facilities"), UTM)
+    assert len(loaded.data) == 4 and not len(loaded.rejected)
+    assert list(loaded.data["category"])[2:] == ["childcare", "childcare"]
+    assert any("合并单元格" in n and "merged cells" in n for n in loaded.notes)
+
+
+def test_hidden_sheets_are_not_data(tmp_path: Path):
+    def hidden(wb, ws):
+        old = wb.create_sheet("旧数据")
+        old.append(["设施编号", "名称", "类别", "床位", "经度", "纬度", "普惠"])
+        old.append(["F9", "已撤销的中心", "综合性养老服务中心", 80, 120.9, 32.0, "是"])
+        old.sheet_state = "hidden"
+
+    loaded = L.load_facilities(_spec(_workbook(tmp_path / "f.xlsx", hidden), "facilities"), UTM)
+    assert "F9" not in set(loaded.data["id"]) and loaded.rows_read == 4
+    assert any("隐藏工作表“旧数据”" in n for n in loaded.notes)
+
+
+def test_puhui_ticks_are_read_and_unreadable_values_named(tmp_path: Path):
+    loaded = L.load_facilities(_spec(_workbook(tmp_path / "f.xlsx", lambda wb, ws: None), "facilities"), UTM)
+    assert list(loaded.data["public_benefit"].astype(object)) == [True, False, True, pd.NA]
+    (text,) = [w for w in loaded.warnings if "普惠" in w]
+    assert "'待核实'" in text and "neither yes nor no" in text
+
+
+def test_a_file_of_several_layers_without_one_named_is_refused(tmp_path: Path):
+    for name in ("养老", "托育"):
+        gpd.GeoDataFrame({"名称": [name], "类别": ["托育机构"]}, geometry=[Point(120.9, 32.0)], crs=4326).to_file(
+            tmp_path / "f.gpkg", layer=name, driver="GPKG")
+    with pytest.raises(LayerError) as err:
+        L.load_facilities(_spec(tmp_path / "f.gpkg", "facilities"), UTM)
+    assert "“养老”" in str(err.value) and "“托育”" in str(err.value) and "layer" in str(err.value)
+    kept = L.load_facilities(_spec(tmp_path / "f.gpkg", "facilities", layer="托育"), UTM)
+    assert list(kept.data["name"]) == ["托育"]
+
+
+def test_zones_that_hold_no_compound_stop_the_run(project: Path, tmp_path: Path, capsys):
+    zones = gpd.read_file(project / "subdistricts.geojson")
+    zones.geometry = zones.geometry.translate(yoff=0.2)
+    zones.to_file(project / "subdistricts.geojson", driver="GeoJSON")
+    assert main(["run", str(project / "demo.toml"), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "都不在任何街道内" in err and "none of the 149 compounds" in err and "Traceback" not in err
+
+
+def test_a_scenario_saved_with_a_bom_reads(project: Path):
+    from planner.scenario import load_scenario
+
+    path = project / "demo.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_scenario(path).name.startswith("示例区")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,17 @@ def test_a_failed_final_move_keeps_the_finished_outputs_and_says_where(tmp_path:
     assert str(staged.path) in str(err.value) and "another program" in str(err.value)
     assert (staged.path / "index.html").exists()  # the finished outputs are kept
     assert (out / "summary.json").exists()  # and the earlier run is back in place
+
+
+def test_the_output_folder_keeps_ordinary_permissions(tmp_path: Path):
+    from planner.outputs.folder import stage_output
+
+    staged = stage_output(tmp_path / "new", [])
+    old = os.umask(0)
+    os.umask(old)
+    assert staged.path.stat().st_mode & 0o777 == 0o777 & ~old  # not mkdtemp's private 0700
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o775)
+    (out / "summary.json").write_text('{"outputs": {}}', encoding="utf-8")
+    assert stage_output(out, []).commit().stat().st_mode & 0o777 == 0o775

@@ -491,7 +491,7 @@ def load_facilities(
             "places": nums.get("places", pd.Series(np.nan, index=raw.index)),
             "beds": nums.get("beds", pd.Series(np.nan, index=raw.index)),
             "nursing_beds": nums.get("nursing_beds", pd.Series(np.nan, index=raw.index)),
-            "public_benefit": _flag(raw[cmap["public_benefit"]]) if "public_benefit" in cmap else pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+            "public_benefit": _flag(raw[cmap["public_benefit"]], v, cmap["public_benefit"]) if "public_benefit" in cmap else pd.Series(pd.NA, index=raw.index, dtype="boolean"),
         },
         geometry=_as_points(geom),
         crs=raw.crs,
@@ -564,17 +564,31 @@ def _categorise(
     return keys, category_from
 
 
-def _flag(series: pd.Series) -> pd.Series:
-    yes = {"是", "1", "true", "yes", "y", "普惠", "t"}
-    no = {"否", "0", "false", "no", "n", "非普惠", "f"}
+_YES = {"是", "1", "1.0", "true", "yes", "y", "普惠", "普惠性", "t", "√", "✓", "✔", "☑", "有", "对"}
+_NO = {"否", "0", "0.0", "false", "no", "n", "非普惠", "非普惠性", "f", "×", "✗", "✘", "x", "☐", "无", "不是"}
 
+
+def _flag(series: pd.Series, v: _Validator | None = None, column: str = "") -> pd.Series:
+    """A yes/no column (是/否, √/×, 1/0, yes/no …) as booleans, unknown where blank; a value that is neither is
+    unknown too, and named in a warning of the layer (``v``)."""
     def conv(val: object) -> object:
         if val is None or (isinstance(val, float) and np.isnan(val)):
             return pd.NA
         text = str(val).strip().lower()
-        return True if text in yes else False if text in no else pd.NA
+        return True if text in _YES else False if text in _NO else pd.NA
 
-    return series.map(conv).astype("boolean")
+    out = series.map(conv).astype("boolean")
+    if v is not None:
+        written = series.notna() & series.astype(str).str.strip().ne("")
+        odd = written & out.isna()
+        if odd.any():
+            shown = "、".join(f"'{t}'" for t in series[odd].astype(str).str.strip().unique()[:5])
+            kind = {"facilities": "设施图层"}.get(v.kind, v.kind)
+            v.warnings.append(
+                f"{kind} {v.source}：{column} 列有 {int(odd.sum())} 个值既不是“是”也不是“否”（{shown}），按未知处理 / "
+                f"{int(odd.sum())} values of {column} are neither yes nor no ({shown}); read as unknown"
+            )
+    return out
 
 
 def _as_points(geom: gpd.GeoSeries) -> gpd.GeoSeries:

@@ -41,9 +41,10 @@ KNOWN_UNITS = frozenset(u for units in UNITS.values() for u in units) | {
     "个月", "月", "年", "天", "日", "小时", "h", "%", "kg", "公斤", "人次", "次", "层", "座",
 }
 # read as a blank cell: empty, and the placeholders sheets use for "none / not filled in" (a dash, a slash, 无, N/A)
-BLANK_TEXTS = ("", "nan", "None", "NaN", "none", "null", "NULL", "N/A", "n/a", "NA", "#N/A", "-", "--", "—", "——", "－",
+BLANK_TEXTS = ("", "nan", "None", "NaN", "none", "null", "NULL", "N/A", "n/a", "NA", "-", "--", "—", "——", "－",
                "/", "／", "\\", "无", "暂无", "空")
 
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff]"  # zero-width characters pasted in from web pages: dropped
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－＋～　ｍＭ", "0123456789.,-+~ mm")  # code point -> text
 _PATTERN = (
     r"^(?P<about>约为|约合|大约|约|≈|~)?\s*"
@@ -91,7 +92,7 @@ def read_numbers(raw: pd.Series, units: Collection[str] = ()) -> ReadNumbers:
     present = raw.notna().to_numpy()
     if not present.any():
         return ReadNumbers(values, non_numeric, mismatch, from_text)
-    text = raw[present].astype(str).str.strip()
+    text = raw[present].astype(str).str.replace(_INVISIBLE, "", regex=True).str.replace("\u00a0", " ", regex=False).str.strip()
     filled = ~text.isin(BLANK_TEXTS)
     text = text[filled]
     where = np.flatnonzero(present)[filled.to_numpy()]

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".kml", ".gml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff]"  # zero-width characters pasted in from web pages
 COORD_PROBLEM = "_coord_problem"  # column with a per-row coordinate problem ("" when fine)
 
 _LON = ("lon", "lng", "longitude", "long", "x", "经度", "东经", "gcj_lng", "gcj_lon", "bd_lng", "bd_lon", "wgs_lng", "wgs_lon", "高德经度", "百度经度")
@@ -303,6 +304,8 @@ def read_line_arrays(
     from pyogrio.raw import open_arrow
 
     src = f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
+    if layer is None:
+        _one_layer(src, path, what)
     kwargs: dict[str, object] = {}
     enc = encoding or _vector_encoding(path)
     if enc:
@@ -416,6 +419,8 @@ def _read_vector(path: Path, *, layer: str | None, where: str | None, encoding: 
     enc = encoding or _vector_encoding(path)
     if enc:
         kwargs["encoding"] = enc
+    if layer is None:
+        _one_layer(src, path, what)
     try:
         with warnings.catch_warnings():
             # geopandas warns when a text column is not JSON; that is expected for user tables
@@ -425,6 +430,26 @@ def _read_vector(path: Path, *, layer: str | None, where: str | None, encoding: 
         raise LayerError(
             f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
         ) from exc
+
+
+def _one_layer(src: str, path: Path, what: str) -> None:
+    """Every layer or none: a file of several layers with none named is refused, naming them (reading the first
+    alone would silently leave the others out)."""
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(src)
+    except Exception:  # let the read report an unreadable file
+        return
+    spatial = [str(name) for name, geom in layers if geom is not None]
+    if len(spatial) > 1:
+        listed = "、".join(f"“{n}”" for n in spatial)
+        raise LayerError(
+            f"{what} {path} 有 {len(spatial)} 个图层（{listed}），只读第一个会漏掉其他图层。请在情景文件中写 layer = \"<图层名>\""
+            f"（check-layer 用 --layer），或把要读的要素放进同一个图层 / {path} holds {len(spatial)} layers "
+            f"({', '.join(spatial)}); reading the first alone would leave the others out: name one with layer = \"<name>\" "
+            "in the scenario (--layer in check-layer), or put the features in one layer"
+        )
 
 
 def _dbf_encoding(dbf: Path) -> str:
@@ -570,8 +595,8 @@ def _parse_coordinates(
     """Longitudes, latitudes and each row's problem: missing, invalid, swapped, out of range or, for a row declared
     GCJ-02/BD-09, outside China ("" when fine). Vectorised: texts are built only for the rows with a problem."""
     n = len(lon_raw)
-    lon_txt = lon_raw.astype(str).str.strip()
-    lat_txt = lat_raw.astype(str).str.strip()
+    lon_txt = lon_raw.astype(str).str.replace(_INVISIBLE, "", regex=True).str.strip()  # NBSP, 　 and the like: strip()
+    lat_txt = lat_raw.astype(str).str.replace(_INVISIBLE, "", regex=True).str.strip()
     blank = (lon_raw.isna() | lat_raw.isna() | lon_txt.isin(["", "None", "nan"]) | lat_txt.isin(["", "None", "nan"])).to_numpy()
     lon = pd.to_numeric(lon_txt.where(~blank), errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(lat_txt.where(~blank), errors="coerce").to_numpy(dtype=float)

@@ -206,9 +206,23 @@ def _find_header(rows: list[list[object]], lines: np.ndarray, where: str, has_co
     return _Header(single, k + 1, notes)
 
 
-def _frame(rows: list[list[object]], lines: np.ndarray, where: str, has_coordinates: HasCoordinates, unit: str) -> Table:
-    """The records below the header as a DataFrame (blank records dropped, their numbers kept in ``_source_row``)."""
+def _frame(rows: list[list[object]], lines: np.ndarray, where: str, has_coordinates: HasCoordinates, unit: str,
+           fill_down: Sequence[tuple[tuple[int, int], tuple[int, int]]] = ()) -> Table:
+    """The records below the header as a DataFrame (blank records dropped, their numbers kept in ``_source_row``);
+    ``fill_down``: merged ranges of one column ((first row, col), (last row, col), 0-based), whose value is given to
+    every row of the range below the header."""
     head = _find_header(rows, lines, where, has_coordinates, unit)
+    filled = 0
+    for (r0, c), (r1, _) in fill_down:
+        if r0 < head.first_data or r0 >= len(rows) or c >= len(rows[r0]):
+            continue
+        for r in range(r0 + 1, min(r1, len(rows) - 1) + 1):
+            rows[r] += [None] * (c + 1 - len(rows[r]))
+            rows[r][c] = rows[r0][c]
+            filled += 1
+    if filled:
+        head.notes.append(f"{where} 有合并单元格，已把值填入合并范围的每一行（{filled} 格） / merged cells in {where}: their value was "
+                          f"given to every row of the range ({filled} cells)")
     body = rows[head.first_data :]
     numbers = lines[head.first_data :]
     keep = np.fromiter((any(c is not None for c in r) for r in body), dtype=bool, count=len(body))
@@ -262,16 +276,64 @@ def text_table(text: str, sep: str, *, where: str, has_coordinates: HasCoordinat
     return _frame(rows, np.asarray(starts, dtype=np.int64), where, has_coordinates, "line")
 
 
+_ERROR_CELL = re.compile(r'<c r="([A-Z]+)(\d+)"[^>]*?t="e"[^>]*>(?:<f[^>]*>.*?</f>|<f[^>]*/>)?<v>([^<]*)</v>', re.S)
+
+
+def _error_cells(path: Path) -> dict[str, dict[tuple[int, int], str]]:
+    """Excel's error values (#N/A, #DIV/0!, #REF! …) per sheet name and (row, column), 0-based: calamine reads them
+    as empty cells, so they are found in the sheets' XML (only sheets whose XML holds an error cell are scanned)."""
+    import zipfile
+
+    out: dict[str, dict[tuple[int, int], str]] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            book = z.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            target = {m.group(1): m.group(2) for m in re.finditer(r'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels)}
+            target |= {m.group(2): m.group(1) for m in re.finditer(r'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)}
+            for m in re.finditer(r'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]+)"', book):
+                name, rid = _xml_text(m.group(1)), m.group(2)
+                member = target.get(rid, "").lstrip("/")
+                member = member if member.startswith("xl/") else f"xl/{member}"
+                if member not in z.namelist():
+                    continue
+                xml = z.read(member).decode("utf-8", "replace")
+                if 't="e"' not in xml:
+                    continue
+                out[name] = {(int(row) - 1, _column_index(col)): _xml_text(text) for col, row, text in _ERROR_CELL.findall(xml)}
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return {}
+    return out
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
+
+
+def _column_index(letters: str) -> int:
+    """0-based column of Excel column letters (A → 0, AA → 26)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
 def workbook_table(path: Path, *, sheet: str | None, what: str, has_coordinates: HasCoordinates) -> Table:
     """An Excel workbook as one table: the named sheet; or, with none named, its one non-empty sheet, or all its
     non-empty sheets when they have the same columns (each row's sheet in ``_sheet``). Raise when they differ."""
-    from python_calamine import CalamineWorkbook, SheetTypeEnum
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
     try:
         book = CalamineWorkbook.from_path(str(path))
-        names = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+        sheets = [m for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
     except Exception as exc:  # calamine's errors for a corrupt or encrypted file
         raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
+    names = [m.name for m in sheets]
+    hidden = [m.name for m in sheets if m.visible != SheetVisibleEnum.Visible]
+    skipped_hidden: list[str] = []
+    if sheet is None and len(hidden) < len(names):  # hidden sheets (lookup tables, old data) are not data to read
+        skipped_hidden = hidden
+        names = [n for n in names if n not in hidden]
     if sheet is not None:
         chosen = [n for n in names if n == sheet] or [n for n in names if n.strip() == str(sheet).strip()]
         if not chosen:
@@ -282,13 +344,20 @@ def workbook_table(path: Path, *, sheet: str | None, what: str, has_coordinates:
             )
         names = chosen[:1]
     try:
-        tables = [(name, _sheet_table(name, book.get_sheet_by_name(name).to_python(skip_empty_area=False), path, has_coordinates))
-                  for name in names]
+        errors = _error_cells(path)
+        tables = []
+        for name in names:
+            ws = book.get_sheet_by_name(name)
+            cells = ws.to_python(skip_empty_area=False)
+            tables.append((name, _sheet_table(name, cells, errors.get(name, {}), ws.merged_cell_ranges or [], path, has_coordinates)))
     except LayerError:
         raise
     except Exception as exc:
         raise LayerError(f"{what} 无法读取 Excel 文件 {path}：{exc} / cannot read {path}: {exc}") from exc
-    notes: list[str] = []
+    notes: list[str] = [
+        f"{path.name} 的隐藏工作表“{n}”未读取（要读取请用 layer 指定） / hidden sheet '{n}' of {path.name} not read (name it with `layer` to read it)"
+        for n in skipped_hidden
+    ]
     full = []
     for title, table in tables:
         notes.extend(table.notes)
@@ -318,8 +387,17 @@ def workbook_table(path: Path, *, sheet: str | None, what: str, has_coordinates:
     return Table(pd.concat(frames, ignore_index=True), notes)
 
 
-def _sheet_table(title: str, cells: list[list[object]], path: Path, has_coordinates: HasCoordinates) -> Table:
-    """One worksheet's cells (from A1, empty cells "") as a table; ``_source_row`` is the Excel row number."""
+def _sheet_table(title: str, cells: list[list[object]], errors: dict[tuple[int, int], str], merged: list,
+                 path: Path, has_coordinates: HasCoordinates) -> Table:
+    """One worksheet's cells (from A1, empty cells "") as a table; ``_source_row`` is the Excel row number.
+
+    Error cells (#N/A, #DIV/0! …) keep their text, so a row is rejected showing it rather than read as blank; a cell
+    merged down several data rows gives its value to each of them."""
     rows = [[_cell(c) for c in r] for r in cells]
+    for (r, c), text in errors.items():
+        if r < len(rows):
+            rows[r] += [None] * (c + 1 - len(rows[r]))
+            rows[r][c] = text
     where = f"{path.name} 工作表/sheet “{title}”"
-    return _frame(rows, np.arange(1, len(rows) + 1, dtype=np.int64), where, has_coordinates, "row")
+    fill = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged if c0 == c1 and r1 > r0]
+    return _frame(rows, np.arange(1, len(rows) + 1, dtype=np.int64), where, has_coordinates, "row", fill_down=fill)

@@ -48,6 +48,15 @@ def _earlier_run_files(folder: Path, known: frozenset[str] = frozenset()) -> set
     return {str(v) for v in outputs.values()} | {SUMMARY}
 
 
+def _folder_mode(out: Path) -> int:
+    """The permissions the output folder gets: those of the folder it replaces, else a new folder's (umask)."""
+    if out.is_dir():
+        return out.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
 class StagedOutput:
     """A staging folder for one run's outputs; :meth:`commit` puts it in place of the output folder."""
 
@@ -135,6 +144,7 @@ def _stage_output(out: Path, inputs: Iterable[str | Path], *, force: bool, known
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.planner-", dir=out.parent))
+        staging.chmod(_folder_mode(out))  # mkdtemp makes it private (0700); the outputs are meant to be shared
     except OSError as exc:
         raise OutputFolderError(
             f"无法在 {out.parent} 中写入：{exc.strerror or exc} / cannot write in {out.parent}: {exc.strerror or exc}"
