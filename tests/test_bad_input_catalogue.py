@@ -140,13 +140,16 @@ def merged_header_xlsx(w: World) -> Setup:
     return w.check(p, "facilities", len(rows), "--crs", "WGS84")
 
 
-def value_of(column: str, fid: str, expected: float) -> Callable[[Outcome], None]:
-    """check-layer: the kept row ``fid`` has ``column`` == expected."""
+def value_of(column: str, fid: str, expected: float | None) -> Callable[[Outcome], None]:
+    """check-layer: the kept row ``fid`` has ``column`` == expected (None: blank, or the column left out as empty)."""
 
     def check(o: Outcome) -> None:
         kept = o.kept().set_index("id")
         assert fid in kept.index, f"{fid} not kept: {list(kept.index)}"
-        assert float(kept.loc[fid, column]) == pytest.approx(expected)
+        if expected is None:
+            assert column not in kept.columns or pd.isna(kept.loc[fid, column])
+        else:
+            assert float(kept.loc[fid, column]) == pytest.approx(expected)
 
     return check
 
@@ -590,6 +593,15 @@ CASES: list[Case] = [
     Case("values_rejected_row_is_the_excel_row", "values",
          check_xlsx({"设施": (FAC_COLUMNS, [bad_fac(床位="若干"), *base_facilities()])}, 7), 0,
          reasons={"non_numeric": 1}, kept=6, check=rejected_row("F9", 2), part=PART4),
+    Case("values_beds_placeholder_slash", "values",
+         lambda w: w.check_facilities(facs_plus(bad_fac(类别="综合性养老服务中心", 床位="/"))), 0,
+         kept=7, check=value_of("beds", "F9", None), part="#13 (3): placeholders (/, —, 无, N/A) read as blank, not a rejected row"),
+    Case("values_places_placeholder_wu", "values",
+         lambda w: w.check_facilities(facs_plus(bad_fac(类别="托育机构", 托位="无"))), 0,
+         kept=7, check=value_of("places", "F9", None), part="#13 (3): placeholders (/, —, 无, N/A) read as blank, not a rejected row"),
+    Case("values_beds_nbsp_unit", "values",
+         lambda w: w.check_facilities(facs_plus(bad_fac(类别="养老院", 床位="60\u00a0张"))), 0,
+         kept=7, check=value_of("beds", "F9", 60), part=PART3),
     Case("values_unknown_built_type", "values",
          lambda w: w.check_compounds(comps_plus(dict(bad_comp(), 建成类型="老小区")), columns=COMP_COLUMNS + ["建成类型"]), 0,
          reasons={"unknown_built_type": 1}, kept=12),
