@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--lang", choices=["zh", "en"], default=None, help="地图语言（默认取情景设置）/ map language")
     p_run.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
     p_run.add_argument("--force", action="store_true",
-                       help="输出文件夹已有其他文件时仍整体替换 / replace an output folder that holds other files")
+                       help="输出文件夹已有其他文件时仍整体替换（其中原有文件会被删除）/ replace an output folder that holds other files (they are deleted)")
     p_run.set_defaults(func=_cmd_run)
 
     p_cmp = sub.add_parser("compare", help="对比两次运行的输出 / compare two run output folders")
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("run_b", help="方案 B 的输出文件夹（方案）/ output folder of run B (after)")
     p_cmp.add_argument("--out", required=True, help="输出文件夹 / output folder")
     p_cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="语言 / language")
-    p_cmp.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时整体替换 / replace an output folder that holds other files")
+    p_cmp.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时仍整体替换（其中原有文件会被删除）/ replace an output folder that holds other files (they are deleted)")
     p_cmp.add_argument("--basemap", choices=["offline", "osm", "tianditu", "amap"], default="offline",
                        help="底图（默认离线）/ base map (default offline)")
     p_cmp.add_argument("--tianditu-key", default=None, help="天地图密钥 tk（--basemap tianditu 时需要）/ 天地图 key for --basemap tianditu")
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_chk.add_argument("--column", action="append", metavar="NAME=COLUMN", help="列映射 / column mapping, e.g. category=设施类型")
     p_chk.add_argument("--category", action="append", metavar="LABEL=KEY", help="类别映射 / label mapping, e.g. 长者饭堂=elderly_station")
     p_chk.add_argument("--out", required=True, help="输出文件夹 / output folder")
-    p_chk.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时整体替换 / replace an output folder that holds other files")
+    p_chk.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时仍整体替换（其中原有文件会被删除）/ replace an output folder that holds other files (they are deleted)")
     p_chk.set_defaults(func=_cmd_check_layer)
 
     p_fetch = sub.add_parser("fetch", help="用 osmnx 下载某地的 OSM 数据（需联网）/ download a place from OSM (needs internet)")

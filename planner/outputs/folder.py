@@ -127,6 +127,8 @@ def _stage_output(out: Path, inputs: Iterable[str | Path], *, force: bool, known
                 f"输出文件夹 {out} 含有输入文件 {src}，输出会覆盖或混入输入；请换一个输出文件夹 / the output folder {out} "
                 f"holds the input {src}: outputs would overwrite or mix with inputs; choose another output folder"
             )
+    if out == Path.home().resolve() or out.parent == out:
+        raise OutputFolderError(f"不能把主目录或根目录 {out} 用作输出文件夹 / {out} (the home or root folder) cannot be an output folder")
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"输出路径 {out} 是一个文件，不是文件夹 / the output path {out} is a file, not a folder")
     if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # it could not be replaced at the end of the run
