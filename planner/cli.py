@@ -184,10 +184,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+_DEMO_FILES = frozenset({"roads.geojson", "subdistricts.geojson", "compounds.geojson", "facilities.geojson", "README.md"})
+
+
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from planner.io.demo import generate
+    from planner.outputs.folder import OutputFolderError
 
-    written = generate(Path(args.out))
+    if not str(args.out).strip():
+        raise OutputFolderError("--out 不能为空 / --out cannot be empty")
+    out = Path(args.out).expanduser()
+    try:
+        if out.exists() and not out.is_dir():
+            raise OutputFolderError(f"输出路径 {out} 是一个文件，不是文件夹 / the output path {out} is a file, not a folder")
+        others = sorted(p.name for p in out.iterdir() if p.name not in _DEMO_FILES) if out.is_dir() else []
+        if others and not args.force:
+            raise OutputFolderError(
+                f"文件夹 {out} 中已有其他文件（{'、'.join(others[:5])}），示例图层会覆盖同名文件；请换一个空文件夹，或加 --force / "
+                f"{out} holds other files ({', '.join(others[:5])}); the demo layers would overwrite files of the same names: "
+                "choose an empty folder, or add --force"
+            )
+        written = generate(out)
+    except OSError as exc:
+        raise OutputFolderError(f"无法写入 {out}：{exc.strerror or exc} / cannot write {out}: {exc.strerror or exc}") from exc
     for path in written:
         print(f"已写入 / written: {path}")
     return 0
@@ -240,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_demo = sub.add_parser("demo-data", help="重新生成内置示例数据 / regenerate the embedded demo layers")
     p_demo.add_argument("--out", default="layers/demo", help="输出文件夹 / output folder (default layers/demo)")
+    p_demo.add_argument("--force", action="store_true", help="文件夹已有其他文件时仍写入 / write into a folder that holds other files")
     p_demo.set_defaults(func=_cmd_demo_data)
     return parser
 

@@ -32,7 +32,7 @@ from planner.analysis.standards import Rule, rules_for
 from planner.analysis.zones import ZONE_RULE, place_in_zones, summarise_zones, zone_overlaps
 from planner.engine.reach import nearest_distance
 from planner.engine.snap import Snapped
-from planner.errors import LayerError
+from planner.errors import LayerError, ScenarioError
 from planner.io import layers as _layers
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.io.checks import loss_warnings, require_rows
@@ -334,6 +334,8 @@ def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
     not within 0.01° of a zone's edge); otherwise, and for OSM files, from the coordinates themselves."""
     if scenario.crs != "auto":
         crs = choose_metric_crs(0.0, 0.0, scenario.crs)
+        minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm, exact=False)
+        _check_scale(crs, scenario.crs, (minx + maxx) / 2, (miny + maxy) / 2)
     else:
         minx, miny, maxx, maxy = network_bounds_wgs84(scenario.network, osm=osm, exact=False)
         cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
@@ -345,6 +347,28 @@ def choose_crs(scenario: Scenario, osm: OsmExtract | None) -> CRS:
         crs = choose_metric_crs(cx, cy, scenario.crs)
     log.info("metric CRS: %s (%s)", crs.to_string(), crs.name)
     return crs
+
+
+MAX_SCALE_ERROR = 0.01  # a declared metric CRS may stretch distances at the study area by at most 1 %
+
+
+def _check_scale(crs: CRS, declared: str, lon: float, lat: float) -> None:
+    """Refuse a declared CRS whose scale at the study area's centre is off by more than :data:`MAX_SCALE_ERROR`
+    (a UTM or Gauss-Krüger zone far from the data): every distance, and so every coverage, would be wrong."""
+    from pyproj import Proj
+
+    try:
+        factors = Proj(crs).get_factors(lon, lat)
+        error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+    except Exception:  # a projection pyproj cannot give factors for: nothing to check
+        return
+    if np.isfinite(error) and error <= MAX_SCALE_ERROR:
+        return
+    raise ScenarioError(
+        f"crs = {declared!r} 在研究区（{lon:.3f}, {lat:.3f}）把距离{'放大' if error > 0 else '缩小'}约 {error:.1%}，所有步行距离都会出错；"
+        f"请用 crs = \"auto\"（自动选当地的 CGCS2000 3° 带）/ crs = {declared!r} distorts distances by about {error:.1%} at the study "
+        f"area ({lon:.3f}, {lat:.3f}): every walking distance would be off; use crs = \"auto\" (the local CGCS2000 3° zone)"
+    )
 
 
 def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtract | None) -> Layers:
@@ -380,6 +404,15 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
                 "needs a zones layer with census totals (a population column)"
             )
         comp, census_unplaced = disaggregate_census(comp, comp["zone_id"], zone_gdf, scenario.population)
+        unknown = comp["population"].isna()
+        if unknown.any():  # their 街道 gives no census total and they give neither population nor households
+            where = comp.loc[unknown, "zone_id"].value_counts().sort_index()
+            shown = "、".join(f"{z}（{n} 个）" for z, n in where.head(10).items())
+            text = (f"{int(unknown.sum())} 个小区没有人口：所在街道的人口总数为空，小区也没有人口或户数（{shown}）；这些小区不计入覆盖率 / "
+                    f"{int(unknown.sum())} compounds have no population: their 街道 has no census total and they give neither "
+                    f"population nor households ({', '.join(f'{z}: {n}' for z, n in where.head(10).items())}); they count in no share")
+            log.warning("%s", text)
+            warnings.append(text)
     return Layers(_layers.LayerSet(facilities, residential, zones), comp, fac, zone_gdf, census_unplaced, warnings, overlaps,
                   placed.several)
 

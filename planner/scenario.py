@@ -6,6 +6,7 @@ paths are relative to the scenario file.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +64,8 @@ def load_scenario(path: str | Path) -> Scenario:
     standards = _parse_standards(raw.get("standards", {}), problems)
     siting = _parse_siting(raw.get("siting", []), base, problems)
     name = _parse_name(raw, path, problems)
+    sample_data = _flag(raw, "sample_data", False, "", problems)
+    crs = _parse_crs(raw, problems)
 
     if problems or network is None or facilities is None or residential is None:
         raise ScenarioError(
@@ -73,9 +76,9 @@ def load_scenario(path: str | Path) -> Scenario:
         path=path.resolve(),
         name=name,
         description=str(raw.get("description", "")),
-        sample_data=bool(raw.get("sample_data", False)),
+        sample_data=sample_data,
         language=language,
-        crs=str(raw.get("crs", "auto")),
+        crs=crs,
         **numbers,
         categories=categories,
         basemap=basemap,
@@ -140,7 +143,44 @@ def _parse_numbers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any
         problems.append("thresholds_min 必须是 0–120 之间的分钟数列表，如 [5, 10, 15] / must be a list of minutes in (0, 120]")
         thresholds = [5, 10, 15]
     numbers["thresholds_min"] = tuple(sorted(float(t) for t in thresholds))
+    longest_m = max(numbers["thresholds_min"]) * numbers["walking_speed_m_per_min"]
+    if numbers["search_limit_m"] < longest_m:
+        problems.append(
+            f"search_limit_m = {numbers['search_limit_m']:g} 米短于最长阈值的步行距离 {longest_m:g} 米，覆盖会被截断 / search_limit_m is "
+            f"shorter than the walk of the longest threshold ({longest_m:g} m): coverage would be cut; use at least {longest_m:g}"
+        )
     return numbers
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str, problems: list[str]) -> bool:
+    """A true/false setting; text such as "false" is refused (it would read as true)."""
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        problems.append(f"{where}{key} 必须是 true 或 false（不带引号）/ {key} must be true or false (no quotes), got {value!r}")
+        return default
+    return value
+
+
+def _parse_crs(raw: Mapping[str, Any], problems: list[str]) -> str:
+    """``"auto"`` or a projected CRS in metres pyproj knows (Web Mercator refused: it stretches distances)."""
+    value = raw.get("crs", "auto")
+    if value == "auto":
+        return "auto"
+    from pyproj import CRS
+
+    try:
+        crs = CRS.from_user_input(str(value))
+    except Exception:  # pyproj's CRSError
+        problems.append(f"crs = {value!r} 无法识别 / is not a coordinate system pyproj knows; use \"auto\" or e.g. \"EPSG:4549\"")
+        return "auto"
+    if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        problems.append(f"crs = {value!r} 不是以米为单位的投影坐标系 / is not a projected CRS in metres; use \"auto\" or e.g. \"EPSG:4549\"")
+        return "auto"
+    if "mercator" in crs.name.lower() and crs.to_epsg() in (3857, 900913, 3785, 102100):
+        problems.append(f"crs = {value!r}（Web 墨卡托）会把距离拉长约 1/cos(纬度)（北纬 32° 约 18%）；请用 \"auto\" / Web Mercator "
+                        "stretches distances by 1/cos(latitude) (18 % at 32° N); use \"auto\"")
+        return "auto"
+    return str(value)
 
 
 def _parse_categories(categories: object, problems: list[str]) -> tuple[str, ...] | None:
@@ -244,7 +284,7 @@ def _parse_siting_task(task: object, where: str, base: Path, taxonomy: Taxonomy,
         curve_k = 0
     return SitingSpec(
         name=str(task.get("name", f"新增{taxonomy[choices['category']].zh}")),
-        every_zone=bool(task.get("every_zone", True)),
+        every_zone=_flag(task, "every_zone", True, f"{where}.", problems),
         candidates=cand_path,
         candidates_crs=str(task["candidates_crs"]) if task.get("candidates_crs") is not None else None,
         curve_k=curve_k,
@@ -322,8 +362,8 @@ def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
         for rid, val in overrides.items():
             if rid not in known:
                 problems.append(f"[standards.overrides] 未知规则 '{rid}' / unknown rule id '{rid}'")
-            elif isinstance(val, bool) or not isinstance(val, int | float):
-                problems.append(f"[standards.overrides] '{rid}' 的目标值必须是数 / the target must be a number")
+            elif isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(val) or val < 0:
+                problems.append(f"[standards.overrides] '{rid}' 的目标值必须是非负的有限数 / the target must be a finite number ≥ 0, got {val!r}")
             else:
                 clean[rid] = float(val)
     return StandardsSpec(preset=preset, overrides=clean)
@@ -434,6 +474,10 @@ def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], 
             problems.append(f"{where}.rules: 未知类别 {r.get('category')!r} / unknown category in a rule")
         if not set(r) & {"keywords", "amap_codes", "types"} or set(r) - {"category", "keywords", "amap_codes", "types"}:
             problems.append(f"{where}.rules: 每条规则需要 category 和 keywords/amap_codes/types 之一 / a rule needs category and keywords, amap_codes or types")
+        for key in ("keywords", "amap_codes", "types"):
+            if key in r and not (isinstance(r[key], list) and all(isinstance(w, str) for w in r[key])):
+                problems.append(f"{where}.rules: {key} 必须是文字列表，如 {key} = [\"菜鸟驿站\"] / {key} must be a list of texts, "
+                                f"e.g. {key} = [\"菜鸟驿站\"], got {r[key]!r}")
     encoding = raw.get("encoding")
     if encoding is not None:
         import codecs
@@ -457,6 +501,9 @@ def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], 
     )
 
 
+_POSITIVE_POPULATION = ("persons_per_household", "floor_area_per_person_m2", "default_levels", "default_plot_ratio")
+
+
 def _parse_population(raw: object, problems: list[str]) -> PopulationSpec:
     if not isinstance(raw, dict):
         problems.append("[population] 必须是表 / [population] must be a table")
@@ -471,8 +518,10 @@ def _parse_population(raw: object, problems: list[str]) -> PopulationSpec:
                 problems.append("[population].census_from_zones 必须是 true/false / must be true or false")
             else:
                 values[key] = value
-        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            problems.append(f"[population].{key} 必须是非负数 / must be a non-negative number")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            problems.append(f"[population].{key} 必须是非负的有限数 / must be a finite non-negative number, got {value!r}")
+        elif key in _POSITIVE_POPULATION and value <= 0:
+            problems.append(f"[population].{key} 必须大于 0（为 0 时全部人口为 0）/ must be greater than 0 (0 would make everyone vanish)")
         else:
             values[key] = value
     for share in ("share_60_plus", "share_0_3"):

@@ -120,6 +120,25 @@ def read_run(folder: str | Path) -> RunOutput:
         raise PlannerError(f"{path / 'summary.json'} 无法读取：{exc} / cannot read summary.json: {exc}") from exc
     if not isinstance(summary, dict) or "planner_version" not in summary:
         raise PlannerError(f"{path / 'summary.json'} 不是 planner 的运行摘要 / is not a planner run summary")
+    try:
+        return _read_tables(path, summary)
+    except (KeyError, ValueError, OSError, UnicodeDecodeError, RuntimeError) as exc:  # a damaged or hand-edited file (pyogrio errors are RuntimeErrors)
+        raise PlannerError(
+            f"{path} 中的输出文件已损坏或被改动，无法读取（{type(exc).__name__}: {exc}）；请重新运行 planner run / an output file in "
+            f"{path} is damaged or was edited and cannot be read ({type(exc).__name__}: {exc}); run `planner run` again"
+        ) from exc
+
+
+_COLUMNS = {"subdistricts.csv": ("zone_id", "name"), "compliance.csv": ("subdistrict", "rule_id")}
+
+
+def _read_tables(path: Path, summary: dict) -> RunOutput:
+    """The run's tables (their required columns checked)."""
+    for name, cols in _COLUMNS.items():
+        header = pd.read_csv(path / name, encoding="utf-8-sig", nrows=0).columns
+        missing = [c for c in cols if c not in header]
+        if missing:
+            raise KeyError(f"{name} 缺少列 / has no column {', '.join(missing)}")
     zones = pd.read_csv(path / "subdistricts.csv", encoding="utf-8-sig", dtype={"zone_id": str}).set_index("zone_id")
     compliance = pd.read_csv(path / "compliance.csv", encoding="utf-8-sig", dtype={"subdistrict": str, "rule_id": str})
     if (path / "compounds.gpkg").is_file():
