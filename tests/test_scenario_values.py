@@ -57,7 +57,7 @@ def test_rule_keywords_must_be_a_list_and_overrides_finite(tmp_path: Path):
     def edit(text: str) -> str:
         text = text.replace("[layers.facilities.columns]", '[[layers.facilities.rules]]\ncategory = "post_parcel"\nkeywords = "菜鸟驿站"\n\n'
                             "[layers.facilities.columns]", 1)
-        return text + '\n[standards.overrides]\n"childcare.places_per_1000" = -5\n' if "[standards.overrides]" not in text else text
+        return text + '\n[standards.overrides]\n"childcare.places_per_1000" = -5\n'
     with pytest.raises(ScenarioError) as err:
         load_scenario(_scenario(tmp_path, edit))
     text = str(err.value)
