@@ -717,7 +717,7 @@ def network_from_lines(
     ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway, walk_filter)
     if not len(ways):
         raise NetworkError("没有可步行的线 / no walkable lines")
-    net = _network_from_ways(ways, CRS.from_user_input(lines.crs))
+    net = replace(_network_from_ways(ways, CRS.from_user_input(lines.crs)), source=ways.source)
     return net if min_piece_m is None else net.with_pieces(min_piece_m)
 
 
