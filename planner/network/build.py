@@ -500,8 +500,19 @@ def _whole_number(v: object) -> int | None | str:
 
 def _integer_ids(values: np.ndarray, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids, present) of a ``u``/``v`` column, ids read exactly (int64, or Python ints beyond its range); a value
-    that is not a whole number is a NetworkError. Parsed once per distinct value."""
-    codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    that is not a whole number is a NetworkError. Whole numbers within int64 (and floats below 2**53) are read
+    vectorised; anything else once per distinct value."""
+    series = pd.Series(values, dtype=object)
+    num = pd.to_numeric(series, errors="coerce")
+    if num.dtype == np.int64:
+        return num.to_numpy(), np.ones(len(num), dtype=bool)
+    if num.dtype == np.float64:
+        f = num.to_numpy()
+        present = ~np.isnan(f)
+        exact = np.abs(f[present]) < 2.0**53
+        if (present | series.isna().to_numpy()).all() and exact.all() and (f[present] == np.round(f[present])).all():
+            return np.where(present, f, 0).astype(np.int64), present
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
     parsed = [_whole_number(v) for v in distinct]
     bad = [i for i, p in enumerate(parsed) if p is None]
     if bad:
