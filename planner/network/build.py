@@ -751,7 +751,11 @@ def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
         way_of = np.repeat(np.arange(len(ways)), np.diff(ways.offsets))
         i = np.flatnonzero(~last[:-1] & (node[:-1] != node[1:])) if len(node) > 1 else np.zeros(0, dtype=np.int64)
         if len(i) == 0:
-            raise NetworkError("路网没有任何边 / the network has no edges")
+            raise NetworkError(
+                f"路网没有任何边：{len(ways)} 条可步行的线都只落在一个点上（长度为 0），或它们的节点编号首尾相同 / the network has no "
+                f"edges: each of the {len(ways)} walkable lines lies on a single point (zero length) or starts and ends at "
+                "one node id — check the geometries and the u/v or node_refs columns"
+            )
         b.update(1)
         topo = simplify_segments(n_nodes, node[i], node[i + 1], way_of[i], node_x, node_y)
         b.update(1)
