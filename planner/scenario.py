@@ -33,6 +33,9 @@ _TOP_KEYS = {
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway", "walk_filter", "min_piece_m"}
+# [network.columns]: planner's name = the file's column (the walk rule's tags, and a walkable yes/no column)
+_NETWORK_COLUMNS = ("highway", "name", "walkable", "foot", "access", "service", "area", "sidewalk", "sidewalk:both",
+                    "sidewalk:left", "sidewalk:right")
 _WALK_FILTERS = ("planner", "osmnx")
 
 
@@ -419,6 +422,30 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
             f"[network].min_piece_m 须为不小于 0 的有限米数（如 500；0 表示任何路网碎片都可接入），而不是 {min_piece_m!r} / "
             f"[network].min_piece_m must be a finite number of metres ≥ 0 (e.g. 500; 0 snaps to every piece), not {min_piece_m!r}"
         )
+    columns = raw.get("columns", {})
+    if not isinstance(columns, dict):
+        problems.append(
+            f"[network].columns 必须是表，如 [network.columns] highway = \"道路等级\"，而不是 {columns!r} / [network].columns must "
+            f"be a table, e.g. [network.columns] with highway = \"class\", not {columns!r}"
+        )
+    else:
+        for key, value in columns.items():
+            if key not in _NETWORK_COLUMNS:
+                problems.append(
+                    f"[network.columns] 未知字段 '{key}'（可用：{', '.join(_NETWORK_COLUMNS)}）/ unknown field '{key}' "
+                    f"(known: {', '.join(_NETWORK_COLUMNS)})"
+                )
+            elif not isinstance(value, str) or not value.strip():
+                problems.append(
+                    f"[network.columns].{key} 须为文件中的列名（文字），而不是 {value!r} / [network.columns].{key} must be "
+                    f"a column name of the file (text), not {value!r}"
+                )
+    exclude = raw.get("exclude_highway")
+    if "exclude_highway" in raw and (not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude)):
+        problems.append(
+            f"[network].exclude_highway 须为道路类型的列表，如 [\"motorway\", \"trunk\"]，而不是 {exclude!r} / "
+            f"[network].exclude_highway must be a list of highway values, e.g. [\"motorway\", \"trunk\"], not {exclude!r}"
+        )
     if path is None or problems_before != len(problems):
         return None
     spec = NetworkSpec(
@@ -426,12 +453,12 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
         kind=kind,
         layer=raw.get("layer"),
         crs=raw.get("crs"),
-        columns=dict(raw.get("columns", {})),
+        columns=dict(columns),
         walk_filter=walk_filter,
         min_piece_m=float(min_piece_m),
     )
     if "exclude_highway" in raw:
-        spec = NetworkSpec(**{**spec.__dict__, "exclude_highway": tuple(raw["exclude_highway"])})
+        spec = NetworkSpec(**{**spec.__dict__, "exclude_highway": tuple(exclude)})
     return spec
 
 

@@ -90,16 +90,26 @@ def _oracle(ways: list[tuple[list, np.ndarray, np.ndarray, str, str]], crs) -> t
 
 
 def _frame_ways(lines: gpd.GeoDataFrame) -> list:
-    """Ways of a line frame as planner has always keyed them: node_refs ids, else millimetre coordinates."""
+    """Ways of a line frame keyed by the documented rule: node_refs ids; a vertex without one (no usable list, a null
+    entry) by its millimetre coordinates — the id of the first vertex with an id at that place, if any."""
     import json
 
-    ways = []
+    rows = []
+    first_id: dict = {}  # millimetre point -> the id of the first vertex with an id there
     for row in lines.itertuples(index=False):
         c = np.asarray(row.geometry.coords)[:, :2]
-        keys: list = [(round(px, 3), round(py, 3)) for px, py in c]
+        points = [(round(px, 3), round(py, 3)) for px, py in c]
         refs = getattr(row, "node_refs", None)
-        if isinstance(refs, str) and len(json.loads(refs)) == len(c):
-            keys = json.loads(refs)
+        ids = json.loads(refs) if isinstance(refs, str) else None
+        if ids is None or len(ids) != len(c):
+            ids = [None] * len(c)
+        for point, i in zip(points, ids, strict=True):
+            if i is not None:
+                first_id.setdefault(point, i)
+        rows.append((points, ids, c, row))
+    ways = []
+    for points, ids, c, row in rows:
+        keys = [i if i is not None else first_id.get(p, p) for p, i in zip(points, ids, strict=True)]
         ways.append((keys, c[:, 0], c[:, 1], str(row.highway), str(row.name)))
     return ways
 

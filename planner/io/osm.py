@@ -38,6 +38,9 @@ class OsmWays:
     lon: np.ndarray
     lat: np.ndarray
     tags: dict[str, np.ndarray]
+    ways_read: int = 0  # highway ways in the file, before those left with fewer than two located nodes
+    way_nodes: int = 0  # node references of those ways
+    nodes_without_location: int = 0  # references to nodes missing from the file (a clipped extract)
 
     def __len__(self) -> int:
         return len(self.osm_id)
@@ -75,8 +78,19 @@ def read_osm(path: str | Path) -> OsmExtract:
         except RuntimeError as exc2:
             raise NetworkError(f"无法读取 OSM 文件 {path}：{exc2} / cannot read OSM file {path}: {exc2}") from exc2
     ways, poi_rows, res_rows, bld_rows, skipped_nodes = scan
+    if skipped_nodes and skipped_nodes * 2 > ways.way_nodes:
+        raise NetworkError(
+            f"OSM 文件 {path} 的道路引用了 {ways.way_nodes} 个节点，其中 {skipped_nodes} 个不在文件中（裁剪时丢掉了道路的节点），"
+            "路网不完整。请导出包含完整道路的文件（如 osmium extract --strategy complete_ways，或 Overpass 的 (._;>;); out;）/ "
+            f"the highway ways of {path} refer to {ways.way_nodes} nodes, {skipped_nodes} of which are not in the file (the "
+            "extract was clipped without the ways' nodes): the network would be incomplete. Export the file with complete "
+            "ways (e.g. osmium extract --strategy complete_ways, or Overpass with (._;>;); out;)"
+        )
     if skipped_nodes:
-        log.warning("%d way nodes without a location in %s were skipped", skipped_nodes, path.name)
+        log.warning(
+            "%s：道路引用的 %d 个节点不在文件中，已跳过 / %d way nodes without a location in %s were skipped",
+            path.name, skipped_nodes, skipped_nodes, path.name,
+        )
 
     def frame(rows: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
         if rows:
@@ -126,6 +140,10 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
         steps.update(1)
         data = out.read_bytes()
         steps.update(1)
+    if not data.strip():  # no way with a highway tag (or not even a way): an empty extract, not a parse error
+        empty = np.zeros(0, dtype=np.int64)
+        return OsmWays(empty, np.zeros(1, dtype=np.int64), empty, np.zeros(0), np.zeros(0),
+                       {k: np.zeros(0, dtype=object) for k in _WAY_TAGS}), 0
     ids, counts, refs, lon, lat, tag_codes, tag_texts = _parse_opl(data)
     del data
     valid = np.isfinite(lon) & np.isfinite(lat)
@@ -143,6 +161,9 @@ def _highway_ways(path: Path, osmium) -> tuple[OsmWays, int]:
         lon=lon[vert],
         lat=lat[vert],
         tags=tags,
+        ways_read=len(counts),
+        way_nodes=len(valid),
+        nodes_without_location=int((~valid).sum()),
     )
     return ways, int((~valid).sum())
 

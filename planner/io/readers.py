@@ -176,6 +176,11 @@ class LineArrays:
         The source row of each part.
     columns
         The columns read, one value per source row (object arrays; None where missing).
+    dropped
+        Rows that gave no line, by reason: ``null_geometry``, ``empty_geometry`` or the geometry type they hold
+        (``point``, ``polygon``, ``multipolygon`` …).
+    fields
+        Every column of the file (read or not), for messages that name a missing column.
     """
 
     x: np.ndarray
@@ -185,18 +190,48 @@ class LineArrays:
     n_rows: int
     crs: CRS
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()
 
 
-def _line_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(coordinates (n, 2), vertex count per LineString part, source index of each part) of shapely geometries."""
+_TYPE_NAMES = np.array(["point", "linestring", "linearring", "polygon", "multipoint", "multilinestring",
+                        "multipolygon", "geometrycollection"], dtype=object)
+
+
+def _dropped_rows(geoms: np.ndarray, row_of_part: np.ndarray) -> dict[str, int]:
+    """Why the rows of ``geoms`` that gave no LineString part (rows not in ``row_of_part``) gave none: counts by
+    ``null_geometry``, ``empty_geometry`` or their geometry type."""
+    missing = np.ones(len(geoms), dtype=bool)
+    missing[row_of_part] = False
+    if not missing.any():
+        return {}
+    g = geoms[missing]
+    null = shapely.is_missing(g)
+    empty = ~null & shapely.is_empty(g)
+    type_id = shapely.get_type_id(g)
+    named = _TYPE_NAMES[np.clip(type_id[~null & ~empty], 0, len(_TYPE_NAMES) - 1)]
+    out = {"null_geometry": int(null.sum()), "empty_geometry": int(empty.sum())}
+    out.update(pd.Series(named, dtype=object).value_counts().to_dict())
+    return {str(k): int(v) for k, v in out.items() if v}
+
+
+def _merge_counts(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
+
+
+def _line_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """(coordinates (n, 2), vertex count per LineString part, source index of each part, rows that gave no part
+    by reason — :func:`_dropped_rows`) of shapely geometries."""
     parts, row = shapely.get_parts(geoms, return_index=True)
     keep = (shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)
     parts, row = parts[keep], row[keep]
     coords = shapely.get_coordinates(parts)
-    return coords, shapely.get_num_coordinates(parts).astype(np.int64), row.astype(np.int64)
+    dropped = _dropped_rows(np.asarray(geoms, dtype=object), row)
+    return coords, shapely.get_num_coordinates(parts).astype(np.int64), row.astype(np.int64), dropped
 
 
-def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """:func:`_line_parts` of an Arrow array of WKB geometries, without shapely objects for plain 2D LineStrings
     (little-endian WKB type 2 with at least two points: their coordinates are read from the buffer directly);
     any other geometry goes through shapely."""
@@ -206,7 +241,7 @@ def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         col = col.storage
     n = len(col)
     if n == 0:
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), {}
     bufs = col.buffers()
     off_type = np.int64 if pa.types.is_large_binary(col.type) else np.int32
     offs = np.frombuffer(bufs[1], dtype=off_type)[col.offset : col.offset + n + 1].astype(np.int64)
@@ -237,10 +272,15 @@ def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = shift == k
         values[m] = view[(pos[m] - k) // 8]
     coords_fast = values.reshape(-1, 2)
-    rows_slow = np.flatnonzero(~fast & col.is_valid().to_numpy(zero_copy_only=False))
+    is_valid = col.is_valid().to_numpy(zero_copy_only=False)
+    rows_slow = np.flatnonzero(~fast & is_valid)
+    dropped = {"null_geometry": int((~is_valid).sum())} if not is_valid.all() else {}
     if len(rows_slow) == 0:
-        return coords_fast, cnt_fast, rows_fast
-    coords_slow, cnt_slow, which = _line_parts(shapely.from_wkb(col.take(pa.array(rows_slow)).to_numpy(zero_copy_only=False)))
+        return coords_fast, cnt_fast, rows_fast, dropped
+    coords_slow, cnt_slow, which, dropped_slow = _line_parts(
+        shapely.from_wkb(col.take(pa.array(rows_slow)).to_numpy(zero_copy_only=False), on_invalid="ignore")
+    )
+    _merge_counts(dropped, dropped_slow)
     row_slow = rows_slow[which]
     # merge, parts in row order (a row's parts keep theirs)
     rows = np.concatenate([rows_fast, row_slow])
@@ -251,7 +291,7 @@ def _wkb_line_parts(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     take = np.repeat(offsets[:-1][order], counts[order]) + (
         np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[order]) - counts[order], counts[order])
     )
-    return coords[take], counts[order], rows[order]
+    return coords[take], counts[order], rows[order], dropped
 
 
 def _arrow_objects(col) -> np.ndarray:
@@ -269,11 +309,12 @@ def _arrow_objects(col) -> np.ndarray:
 
 def line_arrays(lines: gpd.GeoDataFrame) -> LineArrays:
     """:class:`LineArrays` of a line GeoDataFrame (in its CRS), with all its columns."""
-    coords, counts, row = _line_parts(lines.geometry.to_numpy())
+    coords, counts, row, dropped = _line_parts(lines.geometry.to_numpy())
     columns = {str(c): lines[c].to_numpy(dtype=object) for c in lines.columns if c != lines.geometry.name}
     return LineArrays(
         x=coords[:, 0].copy(), y=coords[:, 1].copy(), offsets=np.r_[0, np.cumsum(counts)].astype(np.int64), row=row,
         n_rows=len(lines), crs=CRS.from_user_input(lines.crs) if lines.crs is not None else None, columns=columns,
+        dropped=dropped, fields=tuple(columns),
     )
 
 
@@ -299,7 +340,8 @@ def read_line_arrays(
         gdf = read_layer(path, layer=layer, crs=crs, encoding=encoding, what=what)
         arrays = line_arrays(gdf)
         keep = {c: v for c, v in arrays.columns.items() if c in set(columns)}
-        return LineArrays(arrays.x, arrays.y, arrays.offsets, arrays.row, arrays.n_rows, arrays.crs, keep)
+        return LineArrays(arrays.x, arrays.y, arrays.offsets, arrays.row, arrays.n_rows, arrays.crs, keep, arrays.dropped,
+                          arrays.fields)
     import pyogrio
     from pyogrio.raw import open_arrow
 
@@ -315,6 +357,7 @@ def read_line_arrays(
         fields = [str(f) for f in info["fields"]]
         wanted = [c for c in dict.fromkeys(columns) if c in fields]
         xs, ys, counts, rows, cols = [], [], [], [], {c: [] for c in wanted}
+        dropped: dict[str, int] = {}
         n_rows = 0
         with (
             open_arrow(src, layer=layer, columns=wanted, use_pyarrow=True, **kwargs) as (meta, reader),
@@ -322,7 +365,8 @@ def read_line_arrays(
         ):
             geom_col = meta["geometry_name"] or "wkb_geometry"
             for batch in reader:
-                coords, cnt, row = _wkb_line_parts(batch.column(geom_col))
+                coords, cnt, row, dropped_here = _wkb_line_parts(batch.column(geom_col))
+                _merge_counts(dropped, dropped_here)
                 xs.append(coords[:, 0].copy())
                 ys.append(coords[:, 1].copy())
                 counts.append(cnt)
@@ -350,6 +394,7 @@ def read_line_arrays(
         x=x, y=y, offsets=np.r_[0, np.cumsum(cnt_all)].astype(np.int64),
         row=np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), n_rows=n_rows, crs=out_crs,
         columns={c: np.concatenate(v) if v else np.zeros(0, dtype=object) for c, v in cols.items()},
+        dropped=dropped, fields=tuple(fields),
     )
 
 

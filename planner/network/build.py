@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -51,6 +51,9 @@ class WalkNetwork:
     pieces
         The connected pieces and which are too small to snap to (:func:`planner.engine.pieces.street_pieces`
         with the scenario's ``min_piece_m``); None: every edge may be snapped to.
+    source
+        What was read to build it (summary.json's ``network.input``): lines or ways read, used, not walkable,
+        dropped by reason, node ids that could not be used, and the warnings given (:class:`_Ways`).
 
     :attr:`nodes` (indexed by node id; ``x``, ``y`` and point geometry) and :attr:`edges` (RangeIndex = edge id;
     ``u``, ``v`` node ids, ``length``, ``highway``, ``name`` and a LineString from ``u`` to ``v``) are
@@ -65,6 +68,7 @@ class WalkNetwork:
     name: np.ndarray
     crs: CRS
     pieces: Pieces | None = None
+    source: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def snap_edges(self) -> np.ndarray | None:
@@ -169,6 +173,7 @@ class _Ways:
     offsets: np.ndarray
     highway: np.ndarray  # per way (str)
     name: np.ndarray
+    source: dict = field(default_factory=dict)  # counts and warnings for summary.json (WalkNetwork.source)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -201,9 +206,9 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
     if not len(ways):
         raise NetworkError(
             f"{spec.path} 中没有可步行的道路 / no walkable ways in {spec.path}; "
-            "check [network].kind, the highway column and exclude_highway"
+            "check [network].kind, the highway column, the walkable column and exclude_highway"
         )
-    net = _network_from_ways(ways, crs).with_pieces(spec.min_piece_m)
+    net = replace(_network_from_ways(ways, crs), source=ways.source).with_pieces(spec.min_piece_m)
     log.info("%s", net.summary())
     return net
 
@@ -273,6 +278,20 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
     to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = to_metric.transform(hw.lon[vert], hw.lat[vert])
     log.info("OSM ways: %d walkable, %d not walkable (excluded by the walk rule)", int(keep.sum()), int((~keep).sum()))
+    source = {
+        "kind": "osm",
+        "ways_read": int(hw.ways_read),
+        "ways_used": int(keep.sum()),
+        "ways_not_walkable": int((~keep).sum()),
+        "ways_without_two_nodes": int(hw.ways_read - len(hw)),
+        "way_nodes_without_location": int(hw.nodes_without_location),
+        "warnings": [],
+    }
+    if hw.nodes_without_location:
+        source["warnings"].append(
+            f"道路引用的 {hw.nodes_without_location} 个节点不在 OSM 文件中，已跳过 / {hw.nodes_without_location} way nodes "
+            "are not in the OSM file and were skipped"
+        )
     return _Ways(
         key=hw.refs[vert],
         x=np.asarray(x, dtype=np.float64),
@@ -280,12 +299,13 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
         offsets=np.r_[0, np.cumsum(counts[keep])].astype(np.int64),
         highway=hw.tags["highway"][keep],
         name=hw.tags.get("name", np.full(len(hw), "", dtype=object))[keep],
+        source=source,
     )
 
 
 def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> _Ways:
-    cols = {"highway": "highway", "name": "name", **spec.columns}
-    wanted = list(dict.fromkeys([*cols.values(), *RULE_TAGS, "walkable", "node_refs", "u", "v"]))
+    cols = {"highway": "highway", "name": "name", "walkable": "walkable", **spec.columns}
+    wanted = list(dict.fromkeys([*cols.values(), *RULE_TAGS, "node_refs", "u", "v"]))
     lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=wanted, what="[network]")
     x, y = Transformer.from_crs(lines.crs, crs, always_xy=True).transform(lines.x, lines.y)
     return _ways_from_line_arrays(
@@ -301,28 +321,121 @@ def _tag_text(values: np.ndarray) -> np.ndarray:
     return text[codes]
 
 
+_FALSE_TEXT = frozenset({"false", "f", "no", "n", "0", "0.0", "否", "不", "不可", "不可步行", "假", "×", "x"})
+_TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "1.0", "是", "可", "可步行", "真", "√", "✓"})
+
+
+def _walkable_flag(values: np.ndarray, column: str, what: str) -> np.ndarray:
+    """Per row: False where the ``walkable`` column says no (False, 0, "false", "no", "否" …); True where it says yes
+    or is blank. Text is read as yes/no words, not as ``bool(text)`` (which is True for "false"); a value that is
+    neither stops the run naming it. Tested once per distinct value."""
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    ok = np.ones(len(distinct) + 1, dtype=bool)  # the last: missing → walkable
+    for i, v in enumerate(distinct):
+        if isinstance(v, bool | np.bool_):
+            ok[i] = bool(v)
+        elif isinstance(v, int | float | np.integer | np.floating):
+            ok[i] = bool(v != 0)
+        else:
+            t = str(v).strip().lower()
+            if t in _FALSE_TEXT:
+                ok[i] = False
+            elif t in _TRUE_TEXT or t == "":
+                ok[i] = True
+            else:
+                raise NetworkError(
+                    f"{what} 的 {column} 列有无法识别的值 {v!r}：应为 是/否、true/false 或 1/0 / column {column} of {what} holds "
+                    f"{v!r}, which is neither yes nor no: write true/false, yes/no, 是/否 or 1/0"
+                )
+    return ok[codes]
+
+
+def _check_columns(lines: LineArrays, columns: Mapping[str, str], what: str) -> None:
+    """A column named under ``[network.columns]`` that the file does not have stops the run (the walk filter would
+    silently not apply)."""
+    absent = [f"{k} = \"{c}\"" for k, c in columns.items() if c not in lines.columns]
+    if absent:
+        have = ", ".join(lines.fields) if lines.fields else "—"
+        raise NetworkError(
+            f"[network.columns] 中的列 {'、'.join(absent)} 不在 {what} 中（文件的列：{have}）；请改成文件中的列名，或删去这一行 / "
+            f"[network.columns] names {', '.join(absent)}, which {what} does not have (its columns: {have}); write the "
+            "file's column name or remove the line"
+        )
+
+
+def _require_lines(lines: LineArrays, what: str) -> None:
+    """A layer that holds no line at all (points, polygons, empty geometries) is the wrong layer."""
+    if len(lines.row):
+        return
+    held = ", ".join(f"{k} {v}" for k, v in sorted(lines.dropped.items())) or "—"
+    raise NetworkError(
+        f"{what} 中没有线要素（{lines.n_rows} 行：{held}）：路网须为道路中心线（LineString/MultiLineString），不能是点或面 / "
+        f"{what} holds no lines ({lines.n_rows} rows: {held}): the walk network must be a layer of street centre lines "
+        "(LineString/MultiLineString), not points or polygons — check [network].path and layer"
+    )
+
+
+def _check_finite(lines: LineArrays, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """A vertex with NaN or infinite coordinates stops the run naming its lines (rows counted from 1)."""
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if not bad.any():
+        return
+    part = np.searchsorted(lines.offsets, np.flatnonzero(bad), side="right") - 1
+    rows = np.unique(lines.row[part])
+    names = lines.columns.get("name")
+    shown = ", ".join(
+        f"{r + 1}" + (f" ({names[r]})" if names is not None and isinstance(names[r], str) and names[r] else "") for r in rows[:5]
+    ) + (" …" if len(rows) > 5 else "")
+    raise NetworkError(
+        f"{what} 中有 {len(rows)} 条线的坐标无效（NaN 或无穷），第 {shown} 条：请修正或删除这些线 / {len(rows)} lines of {what} "
+        f"have invalid (NaN or infinite) coordinates — line {shown}: fix or delete them"
+    )
+
+
 def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str],
                            walk_filter: str = "planner", *, what: str = "the line layer") -> _Ways:
     """Walkable parts of a line layer (vertices already in the metric CRS ``x``, ``y``)."""
+    _check_columns(lines, columns, what)
+    _require_lines(lines, what)
+    _check_finite(lines, x, y, what)
     cols = {"highway": "highway", "name": "name", **columns}
     n_rows = lines.n_rows
     tags: dict[str, np.ndarray] = {}
-    for k, c in cols.items():
-        if c in lines.columns:
-            tags[k] = _tag_text(lines.columns[c])
     for extra in RULE_TAGS:
         if extra in lines.columns:
             tags[extra] = _tag_text(lines.columns[extra])
+    for k, c in cols.items():
+        if c in lines.columns and k != "walkable":
+            tags[k] = _tag_text(lines.columns[c])
     row_ok = _walkable(tags, exclude, n_rows, walk_filter)
-    if "walkable" in lines.columns:
-        flag = lines.columns["walkable"]
-        row_ok &= ~np.fromiter((v is not None and not pd.isna(v) and not bool(v) for v in flag), dtype=bool, count=n_rows)
+    walkable_col = cols.get("walkable", "walkable")
+    if walkable_col in lines.columns:
+        row_ok &= _walkable_flag(lines.columns[walkable_col], walkable_col, what)
     part_ok = row_ok[lines.row]
     n_parts = len(lines.row)
     log.info("line layer: %d walkable lines, %d not walkable", int(part_ok.sum()), int(n_parts - part_ok.sum()))
     counts = np.diff(lines.offsets)
     vert = np.repeat(part_ok, counts)
-    key = _node_id_keys(lines, x, y, counts, what)
+    has_line = np.zeros(n_rows, dtype=bool)
+    has_line[lines.row] = True
+    source: dict = {
+        "kind": "lines",
+        "lines_read": int(n_rows),
+        "lines_used": int((has_line & row_ok).sum()),
+        "lines_not_walkable": int((has_line & ~row_ok).sum()),
+        "lines_dropped": dict(sorted(lines.dropped.items())),
+        "warnings": [],
+    }
+    n_dropped = sum(lines.dropped.values())
+    if n_dropped:
+        held = ", ".join(f"{k} {v}" for k, v in sorted(lines.dropped.items()))
+        source["warnings"].append(
+            f"{what} 中有 {n_dropped} 行不是线，未用于路网（{held}）/ {n_dropped} rows of {what} are not lines and were left "
+            f"out of the network ({held})"
+        )
+    key = _node_id_keys(lines, x, y, counts, what, source)
+    for text in source["warnings"]:
+        log.warning("%s", text)
     empty = np.full(n_rows, "", dtype=object)
     return _Ways(
         key=key[vert],
@@ -331,44 +444,92 @@ def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, colu
         offsets=np.r_[0, np.cumsum(counts[part_ok])].astype(np.int64),
         highway=tags.get("highway", empty)[lines.row[part_ok]],
         name=tags.get("name", empty)[lines.row[part_ok]],
+        source=source,
     )
 
 
-def _node_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str) -> np.ndarray:
+def _node_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str,
+                  source: dict | None = None) -> np.ndarray:
     """The node key of every vertex: where the layer carries node ids, lines join only where their ids agree.
 
     * ``u`` and ``v`` columns (osmnx's edge export: the node id at each end of a line): a row's first vertex gets
       its ``u``, its last its ``v``, and every other vertex a key of its own (it joins nothing). A row without both
       ids keeps the coordinate keys of the rule below; ids and coordinate keys never meet.
-    * a ``node_refs`` column (a JSON list of node ids, one per vertex): each vertex gets its id (rows whose list
-      does not match their vertices keep coordinate keys).
+    * a ``node_refs`` column (a JSON list of node ids, one per vertex): each vertex gets its id; a line whose list
+      cannot be used (not JSON, cut short, not a list of ids, not one id per vertex) and a ``null`` entry join by
+      coordinates — with the other such vertices and with a vertex of a line with ids at the same place.
     * otherwise vertices join where their coordinates agree to the millimetre (:func:`_coordinate_keys`).
+
+    ``source`` (summary.json's ``network.input``) gets the counts and warnings.
     """
+    source = {} if source is None else source
+    source.setdefault("warnings", [])
     if "u" in lines.columns and "v" in lines.columns:
-        return _end_id_keys(lines, x, y, counts, what)
+        return _end_id_keys(lines, x, y, counts, what, source)
     key = _coordinate_keys(x, y)
     if "node_refs" in lines.columns:
-        key = _node_ref_keys(lines, key, counts)
+        key = _node_ref_keys(lines, key, counts, what, source)
     return key
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _whole_number(v: object) -> int | None | str:
+    """A node id as a Python int (exactly, also beyond 2**53 when written as text); "" when blank; None when it is no
+    whole number."""
+    if isinstance(v, bool | np.bool_):
+        return None
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return int(v) if np.isfinite(v) and float(v).is_integer() else None
+    t = str(v).strip()
+    if t == "":
+        return ""
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        f = float(t)
+    except ValueError:
+        return None
+    return int(f) if np.isfinite(f) and f.is_integer() else None
+
+
 def _integer_ids(values: np.ndarray, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids as int64, present) of a ``u``/``v`` column; a value that is not a whole number is a NetworkError."""
-    num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
-    raw_missing = pd.isna(pd.Series(values, dtype=object)).to_numpy()
-    bad = (~raw_missing & ~np.isfinite(num)) | (np.isfinite(num) & (num != np.round(num)))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    """(ids, present) of a ``u``/``v`` column, ids read exactly (int64, or Python ints beyond its range); a value
+    that is not a whole number is a NetworkError. Whole numbers within int64 (and floats below 2**53) are read
+    vectorised; anything else once per distinct value."""
+    series = pd.Series(values, dtype=object)
+    num = pd.to_numeric(series, errors="coerce")
+    if num.dtype == np.int64:
+        return num.to_numpy(), np.ones(len(num), dtype=bool)
+    if num.dtype == np.float64:
+        f = num.to_numpy()
+        present = ~np.isnan(f)
+        exact = np.abs(f[present]) < 2.0**53
+        if (present | series.isna().to_numpy()).all() and exact.all() and (f[present] == np.round(f[present])).all():
+            return np.where(present, f, 0).astype(np.int64), present
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
+    parsed = [_whole_number(v) for v in distinct]
+    bad = [i for i, p in enumerate(parsed) if p is None]
+    if bad:
+        row = int(np.flatnonzero(codes == bad[0])[0])
         raise NetworkError(
             f"{what} 的 {column} 列第 {row + 1} 条线不是整数节点编号（{values[row]!r}）；u/v 列应为每条线两端的节点编号 / "
             f"column {column} of {what}, line {row + 1}, is not a whole node id ({values[row]!r}); u and v must be the node "
             "ids at each end of a line (as osmnx exports them) — fix the value or rename the columns"
         )
-    present = np.isfinite(num)
-    return np.where(present, num, 0).astype(np.int64), present
+    blank = np.array([p == "" for p in parsed] + [True], dtype=bool)
+    ints = [0 if p == "" else p for p in parsed]
+    fits = all(_INT64[0] <= p <= _INT64[1] for p in ints)
+    table = np.array(ints + [0], dtype=np.int64 if fits else object)
+    return table[codes], ~blank[codes]
 
 
-def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str) -> np.ndarray:
+def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.ndarray, what: str, source: dict) -> np.ndarray:
     """Keys from ``u``/``v`` columns: node ids at a row's two ends, a key of its own for every other vertex, and
     coordinate keys for rows without ids (see :func:`_node_id_keys`)."""
     u, has_u = _integer_ids(lines.columns["u"], "u", what)
@@ -393,23 +554,35 @@ def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.nda
     rest = np.flatnonzero(~by_id)
     if len(rest):
         key[rest] = n_ids + len(own) + _coordinate_keys(x[rest], y[rest])
+    has_line = np.zeros(lines.n_rows, dtype=bool)
+    has_line[lines.row] = True
+    source["uv_lines_without_ids"] = int((has_line & ~with_ids).sum())
+    if source["uv_lines_without_ids"]:
+        source["warnings"].append(
+            f"{what}：{source['uv_lines_without_ids']} 条线没有完整的 u/v 节点编号，按坐标相连（不与有编号的线相连）/ "
+            f"{source['uv_lines_without_ids']} lines of {what} lack u or v: they join each other by coordinates, never "
+            "a line with ids"
+        )
     _warn_if_ids_disagree(key[np.concatenate([starts, ends])], x[np.concatenate([starts, ends])],
-                          y[np.concatenate([starts, ends])], what)
+                          y[np.concatenate([starts, ends])], what, source)
     return key
 
 
-def _warn_if_ids_disagree(key: np.ndarray, x: np.ndarray, y: np.ndarray, what: str, tolerance_m: float = 1.0) -> None:
-    """Log a warning when one node id sits at places more than ``tolerance_m`` apart (u/v swapped against the line's
+def _warn_if_ids_disagree(key: np.ndarray, x: np.ndarray, y: np.ndarray, what: str, source: dict,
+                          tolerance_m: float = 1.0) -> None:
+    """A warning when one node id sits at places more than ``tolerance_m`` apart (u/v swapped against the line's
     direction, or ids that are not node ids): the network takes each node's first position."""
     if not len(key):
         return
     frame = pd.DataFrame({"k": key, "x": x, "y": y}).groupby("k").agg(["min", "max"])
     spread = np.hypot(frame[("x", "max")] - frame[("x", "min")], frame[("y", "max")] - frame[("y", "min")])
     n_bad = int((spread > tolerance_m).sum())
+    source["uv_ids_apart"] = n_bad
     if n_bad:
-        log.warning(
-            "%s: %d node ids (u/v) sit at places more than %.0f m apart; check that each line runs from its u to its v",
-            what, n_bad, tolerance_m,
+        source["warnings"].append(
+            f"{what}：{n_bad} 个 u/v 节点编号出现在相距超过 {tolerance_m:.0f} 米的不同位置；请检查每条线是否从 u 画到 v / "
+            f"{what}: {n_bad} node ids (u/v) sit at places more than {tolerance_m:.0f} m apart; check that each line runs "
+            "from its u to its v"
         )
 
 
@@ -433,26 +606,108 @@ def _coordinate_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return kx * (int(ky.max(initial=0)) + 1) + ky
 
 
-def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Keys from a ``node_refs`` column (a JSON list of node ids per line, used when it has one id per vertex);
-    node ids and coordinate keys never meet."""
+_REF_PROBLEMS = {
+    "blank": ("为空", "blank"),
+    "not_json": ("不是完整的 JSON（可能被截断，如 Shapefile 的 254 字符上限）", "not complete JSON (cut short, e.g. by a Shapefile's 254 characters)"),
+    "not_a_list": ("不是列表", "not a list"),
+    "not_ids": ("含有不是节点编号的项", "holds entries that are not node ids"),
+    "length_mismatch": ("编号个数与线的顶点数不符", "not one id per vertex"),
+}
+
+
+def _parse_refs(value: object) -> tuple[list | None, str | None]:
+    """(ids, problem) of one ``node_refs`` value: a list of ids (int, or None for a ``null`` entry), or a problem code
+    of :data:`_REF_PROBLEMS`."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None, "blank"
+    if isinstance(value, list | tuple | np.ndarray):
+        refs = list(value)
+    else:
+        text = str(value).strip()
+        if not text:
+            return None, "blank"
+        try:
+            refs = json.loads(text)
+        except ValueError:
+            return None, "not_json"
+    if not isinstance(refs, list):
+        return None, "not_a_list"
+    out: list = []
+    for r in refs:
+        if r is None:
+            out.append(None)
+            continue
+        n = _whole_number(r) if isinstance(r, int | float | str) else None
+        if n is None or n == "":
+            return None, "not_ids"
+        out.append(n)
+    return out, None
+
+
+def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what: str, source: dict) -> np.ndarray:
+    """Keys from a ``node_refs`` column (a JSON list of node ids per line, used when it has one id per vertex).
+
+    Vertices with an id get the id's key; the others (lines whose list cannot be used, ``null`` entries) join by
+    coordinates: the key of an id vertex at the same place (to the millimetre) when there is one, else a
+    coordinate key after all node-id keys. Lines that fell back are counted by reason in ``source``."""
     refs_col = lines.columns["node_refs"]
-    key = key.copy()
+    parsed: dict[int, tuple[list | None, str | None]] = {}
+    problems: dict[str, int] = {}
     ref_vals: list[object] = []
     ref_at: list[np.ndarray] = []
-    for p, r in enumerate(lines.row):
-        text = refs_col[r]
-        if not isinstance(text, str):
+    fallback_rows: set[int] = set()
+    for p, r in enumerate(lines.row.tolist()):
+        if r not in parsed:
+            parsed[r] = _parse_refs(refs_col[r])
+        refs, problem = parsed[r]
+        if problem is None and len(refs) != counts[p]:
+            problem = "length_mismatch"
+        if problem is not None:
+            if r not in fallback_rows:
+                fallback_rows.add(r)
+                problems[problem] = problems.get(problem, 0) + 1
             continue
-        refs = json.loads(text)
-        if len(refs) == counts[p]:
-            ref_vals.extend(refs)
-            ref_at.append(np.arange(lines.offsets[p], lines.offsets[p + 1]))
-    if ref_vals:
-        codes, uniques = pd.factorize(pd.Series(ref_vals, dtype=object))
-        key = key + len(uniques)  # coordinate keys after all node-id keys
-        key[np.concatenate(ref_at)] = codes
-    return key
+        ref_vals.extend(refs)
+        ref_at.append(np.arange(lines.offsets[p], lines.offsets[p + 1]))
+    null_refs = sum(1 for v in ref_vals if v is None)
+    source["node_refs_unusable"] = dict(sorted(problems.items()))
+    source["node_refs_null_entries"] = null_refs
+    if problems:
+        n = sum(problems.values())
+        zh = "、".join(f"{_REF_PROBLEMS[k][0]} {v}" for k, v in sorted(problems.items()))
+        en = ", ".join(f"{_REF_PROBLEMS[k][1]} {v}" for k, v in sorted(problems.items()))
+        source["warnings"].append(
+            f"{what}：{n} 条线的 node_refs 无法使用（{zh}），这些线按坐标与路网相连 / the node_refs of {n} lines of {what} "
+            f"could not be used ({en}): those lines join the network by coordinates"
+        )
+    if null_refs:
+        source["warnings"].append(
+            f"{what}：node_refs 中有 {null_refs} 个 null 编号，这些顶点按坐标相连 / {what}: {null_refs} node_refs entries "
+            "are null: those vertices join by coordinates"
+        )
+    if not ref_vals:
+        return key
+    at = np.concatenate(ref_at)
+    vals = pd.Series(ref_vals, dtype=object)
+    has_id = vals.notna().to_numpy()
+    id_at = at[has_id]
+    if not len(id_at):
+        return key
+    codes, uniques = pd.factorize(vals[has_id])
+    n_ids = len(uniques)
+    coord_key = key
+    out = coord_key + n_ids  # coordinate keys after all node-id keys
+    out[id_at] = codes
+    # vertices without an id take the id of an id vertex at the same place, if any
+    by_id = np.zeros(len(key), dtype=bool)
+    by_id[id_at] = True
+    loose = np.flatnonzero(~by_id)
+    if len(loose):
+        first_id = pd.Series(codes).groupby(coord_key[id_at], sort=False).first()
+        hit = pd.Index(first_id.index).get_indexer(coord_key[loose])
+        found = hit >= 0
+        out[loose[found]] = first_id.to_numpy()[hit[found]]
+    return out
 
 
 def network_from_lines(
@@ -473,7 +728,7 @@ def network_from_lines(
     ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway, walk_filter)
     if not len(ways):
         raise NetworkError("没有可步行的线 / no walkable lines")
-    net = _network_from_ways(ways, CRS.from_user_input(lines.crs))
+    net = replace(_network_from_ways(ways, CRS.from_user_input(lines.crs)), source=ways.source)
     return net if min_piece_m is None else net.with_pieces(min_piece_m)
 
 
@@ -496,7 +751,11 @@ def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
         way_of = np.repeat(np.arange(len(ways)), np.diff(ways.offsets))
         i = np.flatnonzero(~last[:-1] & (node[:-1] != node[1:])) if len(node) > 1 else np.zeros(0, dtype=np.int64)
         if len(i) == 0:
-            raise NetworkError("路网没有任何边 / the network has no edges")
+            raise NetworkError(
+                f"路网没有任何边：{len(ways)} 条可步行的线都只落在一个点上（长度为 0），或它们的节点编号首尾相同 / the network has no "
+                f"edges: each of the {len(ways)} walkable lines lies on a single point (zero length) or starts and ends at "
+                "one node id — check the geometries and the u/v or node_refs columns"
+            )
         b.update(1)
         topo = simplify_segments(n_nodes, node[i], node[i + 1], way_of[i], node_x, node_y)
         b.update(1)
@@ -527,16 +786,22 @@ def network_bounds_wgs84(spec: NetworkSpec, *, osm: OsmExtract | None = None, ex
     if spec.kind == "osm":
         extract = osm if osm is not None else read_osm(spec.path)
         if not len(extract.ways):
-            raise NetworkError(f"{spec.path} 中没有道路 / no highway ways in {spec.path}")
+            raise NetworkError(
+                f"OSM 文件 {spec.path} 中没有道路（带 highway 标签且有两个以上节点的 way）：请换一个包含道路网的 OSM 文件 / "
+                f"no highway ways (ways with a highway tag and at least two nodes) in the OSM file {spec.path}: use an "
+                "extract that holds the street network"
+            )
         lon, lat = extract.ways.lon, extract.ways.lat
         return _lon_lat_bounds(spec, (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())))
     if not exact:
         extent = layer_extent_wgs84(spec.path, layer=spec.layer, crs=spec.crs, what="[network]")
         if extent is not None:
             return _lon_lat_bounds(spec, extent)
-    lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=[], what="[network]")
+    lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=["name"], what="[network]")
+    _require_lines(lines, str(spec.path))
     with np.errstate(invalid="ignore"):
         lon, lat = Transformer.from_crs(lines.crs, "EPSG:4326", always_xy=True).transform(lines.x, lines.y)
+    _check_finite(lines, np.asarray(lon), np.asarray(lat), str(spec.path))
     return _lon_lat_bounds(spec, (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))))
 
 

@@ -241,7 +241,7 @@ def _pack_lines(
     lon, lat = display_lonlat(xy[:, 0], xy[:, 1], crs, basemap)
     qx = np.rint(lon * scale).astype(np.int64)
     qy = np.rint(lat * scale).astype(np.int64)
-    same = np.r_[False, (np.diff(qx) == 0) & (np.diff(qy) == 0) & (np.diff(part_of) == 0)]
+    same = np.r_[np.zeros(min(len(qx), 1), dtype=bool), (np.diff(qx) == 0) & (np.diff(qy) == 0) & (np.diff(part_of) == 0)]
     qx, qy, part_of = qx[~same], qy[~same], part_of[~same]
     part_size = np.bincount(part_of, minlength=len(sizes))
     keep_part = part_size >= min_size

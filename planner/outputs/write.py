@@ -264,6 +264,9 @@ def _network_summary(result: RunResult, length_km: float) -> dict:
             "small_pieces_km": round(p.small_km, 3),
         })
     block["isolated_points"] = {"compounds": 0, "facilities": 0, **result.isolated_points}
+    # what was read: lines/ways read, used, not walkable, dropped by reason; node ids not used; the warnings given
+    block["input"] = {k: v for k, v in getattr(net, "source", {}).items() if k != "warnings"}
+    block["warnings"] = list(getattr(net, "source", {}).get("warnings", []))
     return block
 
 
