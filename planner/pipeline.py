@@ -225,7 +225,9 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         late = final_layer_warnings(layers)
         for text in late:
             report("    ⚠ " + text)
-        warnings_ = layers.warnings + late + isolated_warnings(snap, report) + shift_warnings(scenario, fac, network, report)
+        network_warnings = [str(w) for w in network.source.get("warnings", [])]  # lines dropped, node ids not usable …
+        warnings_ = (layers.warnings + network_warnings + late + isolated_warnings(snap, report)
+                     + shift_warnings(scenario, fac, network, report))
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
