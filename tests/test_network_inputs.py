@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from test_network_edge_cases import _scenario  # a minimal scenario around a [network] table
 
 from planner import ScenarioError
 from planner.errors import NetworkError
@@ -263,23 +264,6 @@ def test_walkable_column_with_other_text_is_refused(tmp_path: Path):
     path = _two_streets(tmp_path, walkable=["maybe", "true"])
     with pytest.raises(NetworkError, match="walkable.*maybe"):
         build_network(NetworkSpec(path=path, kind="lines"), gpd.GeoSeries([], crs=CRS).crs)
-
-
-def _scenario(tmp_path: Path, network_extra: str) -> Path:
-    (tmp_path / "roads.geojson").write_text('{"type":"FeatureCollection","features":[]}', encoding="utf-8")
-    (tmp_path / "f.csv").write_text("id,lon,lat\n1,120.9,32.0\n", encoding="utf-8")
-    p = tmp_path / "s.toml"
-    p.write_text(textwrap.dedent(f"""\
-        name = "t"
-        [network]
-        path = "roads.geojson"
-        {network_extra}
-        [layers.facilities]
-        path = "f.csv"
-        [layers.residential]
-        path = "f.csv"
-        """), encoding="utf-8")
-    return p
 
 
 @pytest.mark.parametrize(
