@@ -353,3 +353,12 @@ def test_a_scenario_saved_with_a_bom_reads(project: Path):
     path = project / "demo.toml"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert load_scenario(path).name.startswith("示例区")
+
+
+def test_a_location_column_is_split_on_commas_semicolons_and_spaces(tmp_path: Path):
+    rows = [{"名称": f"站{i}", "类别": "养老服务站", "location": loc} for i, loc in enumerate(
+        ["120.901,32.001", "120.902，32.002", "120.903;32.003", "120.904 32.004", "(120.905, 32.005)"])]
+    loaded = L.load_facilities(_spec(_points_csv(tmp_path / "f.csv", rows), "facilities"), UTM)
+    assert len(loaded.data) == 5 and not len(loaded.rejected)
+    back = loaded.data.to_crs(4326).geometry
+    assert [round(p.x, 3) for p in back] == [120.901, 120.902, 120.903, 120.904, 120.905]

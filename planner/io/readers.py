@@ -378,8 +378,12 @@ def read_line_arrays(
     except LayerError:
         raise
     except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
+        hint = ""
+        if isinstance(exc, UnicodeDecodeError) or "decode" in str(exc).lower() or "codec" in str(exc).lower():
+            hint = ("。文字编码不对（.cpg 文件可能写错了）：请在情景文件中声明 encoding = \"gbk\"（或 \"utf-8\"） / the text encoding is "
+                    "wrong (the .cpg file may say the wrong one): declare encoding = \"gbk\" (or \"utf-8\") in the scenario")
         raise LayerError(
-            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
+            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}{hint}"
         ) from exc
     if n_rows == 0:
         raise LayerError(
@@ -472,8 +476,12 @@ def _read_vector(path: Path, *, layer: str | None, where: str | None, encoding: 
             warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
             return gpd.read_file(src, layer=layer, where=where, engine="pyogrio", **kwargs)
     except Exception as exc:  # pyogrio raises several error types; all mean "cannot read"
+        hint = ""
+        if isinstance(exc, UnicodeDecodeError) or "decode" in str(exc).lower() or "codec" in str(exc).lower():
+            hint = ("。文字编码不对（.cpg 文件可能写错了）：请在情景文件中声明 encoding = \"gbk\"（或 \"utf-8\"） / the text encoding is "
+                    "wrong (the .cpg file may say the wrong one): declare encoding = \"gbk\" (or \"utf-8\") in the scenario")
         raise LayerError(
-            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}"
+            f"{what} 无法读取 {path}（图层 {layer or '默认'}）：{exc} / cannot read {path} (layer {layer or 'default'}): {exc}{hint}"
         ) from exc
 
 
@@ -593,8 +601,10 @@ def _check_mapped_columns(frame: pd.DataFrame, path: Path, columns: dict[str, st
 
 
 def _split_location(frame: pd.DataFrame, loc_c: str) -> tuple[pd.Series, pd.Series]:
-    """Longitude and latitude text from a combined ``"lon,lat"`` column (a full-width comma too)."""
-    parts = frame[loc_c].astype(str).str.replace("，", ",", regex=False).str.split(",", n=1, expand=True)
+    """Longitude and latitude text from a combined ``"lon,lat"`` column: separated by a comma (full-width too), a
+    semicolon or spaces."""
+    text = frame[loc_c].astype(str).str.strip().str.strip("()（）[] ")
+    parts = text.str.split(r"\s*[,，;；]\s*|\s+", n=1, expand=True, regex=True)
     parts = parts.reindex(columns=[0, 1])
     return parts[0].where(frame[loc_c].notna()), parts[1].where(frame[loc_c].notna())
 
