@@ -96,7 +96,7 @@ def test_outputs_and_offline_map(comparison, tmp_path: Path) -> None:
     wb = load_workbook(paths["xlsx"])
     assert wb.sheetnames == ["说明", "街道变化", "规则变化", "小区变化", "设施变化", "字段说明"]
     added = [r for r in wb["设施变化"].iter_rows(min_row=2, values_only=True)]
-    assert len(added) == 1 and NEW_CENTRE in added[0] and "added" in added[0]
+    assert len(added) == 1 and NEW_CENTRE in added[0] and "新增" in added[0]
     assert wb["街道变化"].freeze_panes == "A2"
     wb.close()
     page = paths["map"].read_text(encoding="utf-8")

@@ -21,6 +21,7 @@ import dataclasses
 import datetime as _dt
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from planner.labels import LABELS, column_label, tr
 from planner.outputs.reproducible import file_time, shown_date
 from planner.progress import bar
 
-__all__ = ["Sheet", "write_workbook", "write_tables", "run_sheets", "MAX_ROWS", "LIST_ROWS", "COMPOUND_CELLS"]
+__all__ = ["Sheet", "write_workbook", "write_tables", "run_sheets", "compound_sheets", "MAX_ROWS", "LIST_ROWS", "COMPOUND_CELLS"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ _COUNT_COLUMNS = {
 }  # fmt: skip
 _METRE_COLUMNS = {"nearest_m", "snap_distance_m"}
 _STATUS_COLUMNS = {"status", "status_a", "status_b"}
+#: columns holding a category key, shown as the category's name in the Chinese workbook
+_CATEGORY_COLUMNS = {"category", "partner"}
+#: text columns that name categories by key ("300 m 内无elderly_station"), shown with the categories' names
+_TEXT_WITH_CATEGORIES = {"detail"}
+#: text columns written "中文 / English" (as the CLI's messages): the Chinese workbook shows the Chinese half
+_BILINGUAL_TEXT = {"shortfall_text", "shortfall_text_a", "shortfall_text_b", "reason"}
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,55 @@ def _column_values(series: pd.Series, *, status_labels: dict[str, str] | None) -
     if status_labels:
         values = [status_labels.get(v, v) if isinstance(v, str) else v for v in values]
     return values
+
+
+def _header(sheet_key: str, key: str, lang: str, taxonomy: Taxonomy | None) -> str:
+    """The header of column ``key`` on sheet ``sheet_key``: ``xl.col.<sheet>.<column>`` where a column means something
+    particular on that sheet (the source of a candidate site, the names of the compounds it covers), else its label."""
+    special = f"xl.col.{sheet_key}.{key}"
+    return tr(special, lang) if special in LABELS else column_label(key, lang, taxonomy)
+
+
+def _value_labels(key: str, lang: str, taxonomy: Taxonomy | None) -> dict[str, str]:
+    """Code → label for the values of column ``key``: rule results and solver statuses, groups of people, categories
+    (Chinese workbook), and the ``val.<column>.<code>`` labels (population source, built type, candidate source…)."""
+    i = 0 if lang == "zh" else 1
+    column = key.removesuffix("_a").removesuffix("_b") if key in _STATUS_COLUMNS else key
+    out = {k.removeprefix(f"val.{column}."): v[i] for k, v in LABELS.items() if k.startswith(f"val.{column}.")}
+    if key in _STATUS_COLUMNS:
+        out |= {s: LABELS[f"status.{s}"][i] for s in schema.STATUSES}
+    if key == "group":
+        out |= {k.removeprefix("group."): v[i] for k, v in LABELS.items() if k.startswith("group.")}
+    if key in _CATEGORY_COLUMNS and taxonomy is not None and lang == "zh":
+        out |= {c: taxonomy[c].label(lang) for c in taxonomy.keys}
+    return out
+
+
+def _shown_values(series: pd.Series, key: str, lang: str, taxonomy: Taxonomy | None) -> pd.Series:
+    """The values of one column as the reader sees them: codes replaced by their labels (one ``map`` per column), yes/no
+    for true/false and category keys inside the text of the gap list in Chinese; numbers untouched."""
+    dtype = series.dtype
+    if lang == "zh" and (pd.api.types.is_bool_dtype(dtype) or (pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(series, skipna=True) == "boolean")):
+        yes, no = tr("val.yes", lang), tr("val.no", lang)
+        if series.hasnans:
+            return series.map({True: yes, False: no}).astype(object)
+        return pd.Series(np.where(series.to_numpy(dtype=bool), yes, no).astype(object), index=series.index)
+    if not (pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype)):
+        return series
+    if key in _BILINGUAL_TEXT and lang == "zh":  # "无法评价：缺少床位 / not evaluable: missing beds": the Chinese half
+        return series.astype(object).str.replace(r" / (?=[a-z0-9]).*$", "", regex=True)
+    if key in _TEXT_WITH_CATEGORIES and lang == "zh" and taxonomy is not None and len(series):
+        names = {c: taxonomy[c].label(lang) for c in taxonomy.keys}
+        pattern = r"(?<![A-Za-z0-9_])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")(?![A-Za-z0-9_])"
+        text = series.astype(object)
+        hit = text.notna()
+        return text.where(~hit, text[hit].astype(str).str.replace(pattern, lambda m: names[m.group(1)], regex=True))
+    labels = _value_labels(key, lang, taxonomy)
+    if not labels:
+        return series
+    values = series.astype(object)
+    mapped = values.map(labels)
+    return values.where(mapped.isna(), mapped)
 
 
 def _shown(value: object) -> str:
@@ -234,10 +290,8 @@ def _write_sheet(xw: _Writer, title: str, sheet: Sheet, *, lang: str, taxonomy: 
     ws = xw.book.add_worksheet(title)
     frame = sheet.frame.iloc[:MAX_ROWS]
     keys = [str(c) for c in frame.columns]
-    labels = [column_label(k, lang, taxonomy) for k in keys]
-    i = 0 if lang == "zh" else 1
-    status = {s: LABELS[f"status.{s}"][i] for s in schema.STATUSES}
-    columns = [_column_values(frame.iloc[:, j], status_labels=status if k in _STATUS_COLUMNS else None) for j, k in enumerate(keys)]
+    labels = [_header(sheet.key, k, lang, taxonomy) for k in keys]
+    columns = [_column_values(_shown_values(frame.iloc[:, j], k, lang, taxonomy), status_labels=None) for j, k in enumerate(keys)]
     cell = xw.cell_writer(ws)
     writers = [_column_writer(ws, values, cell) for values in columns]
     for j, (key, lab, values) in enumerate(zip(keys, labels, columns, strict=True)):
@@ -301,7 +355,7 @@ def write_tables(
     for sheet, title in zip(sheets, titles, strict=True):
         _write_sheet(xw, title, sheet, lang=lang, taxonomy=taxonomy)
         for col in sheet.fields or [str(c) for c in sheet.frame.columns]:
-            fields.append((title, col, column_label(col, "zh", taxonomy), column_label(col, "en", taxonomy)))
+            fields.append((title, col, _header(sheet.key, col, "zh", taxonomy), _header(sheet.key, col, "en", taxonomy)))
     table = pd.DataFrame(fields, columns=[tr("xl.sheet", lang), tr("xl.key", lang), tr("xl.label_zh", lang), tr("xl.label_en", lang)])
     _write_sheet(xw, name("fields"), Sheet("fields", table), lang=lang, taxonomy=None)
     xw.book.close()
@@ -309,15 +363,68 @@ def write_tables(
     return path
 
 
-def _compound_sheet(table: pd.DataFrame) -> Sheet:
-    """The 小区 sheet within :data:`COMPOUND_CELLS`: every column, else the key columns, else no rows."""
+def _key_columns(columns) -> list:
+    """The columns kept when a compound sheet does not fit: all but the per-threshold and detail columns."""
+    return [c for c in columns if (k := schema.parse_column(str(c))) is None or k.kind not in _COMPOUND_DETAIL_KINDS]
+
+
+def _compound_level(n_rows: int, columns) -> str:
+    """``"all"`` columns while rows × columns fit :data:`COMPOUND_CELLS`, else ``"key"`` columns, else ``"none"``."""
+    if n_rows * len(columns) <= COMPOUND_CELLS:
+        return "all"
+    return "key" if n_rows * len(_key_columns(columns)) <= COMPOUND_CELLS else "none"
+
+
+def _compound_sheet(table: pd.DataFrame, key: str = "compounds", *, level: str | None = None) -> Sheet:
+    """One compound sheet within :data:`COMPOUND_CELLS`: every column, else the key columns, else no rows (``level``
+    decided for the whole per-compound table when it is split over several sheets)."""
     n_rows, n_cols = table.shape
     fields = tuple(str(c) for c in table.columns)
-    if n_rows * n_cols <= COMPOUND_CELLS:
-        return Sheet("compounds", table, file="compounds.csv", fields=fields)
-    keep = [c for c in table.columns if (k := schema.parse_column(str(c))) is None or k.kind not in _COMPOUND_DETAIL_KINDS]
-    shown = table[keep] if n_rows * len(keep) <= COMPOUND_CELLS else table[keep].iloc[:0]
-    return Sheet("compounds", shown, file="compounds.csv", rows=n_rows, columns=n_cols, fields=fields)
+    level = level or _compound_level(n_rows, table.columns)
+    if level == "all":
+        return Sheet(key, table, file="compounds.csv", fields=fields)
+    keep = _key_columns(table.columns)
+    shown = table[keep] if level == "key" else table[keep].iloc[:0]
+    return Sheet(key, shown, file="compounds.csv", rows=n_rows, columns=n_cols, fields=fields)
+
+
+def _compound_groups(columns: Sequence[str], taxonomy: Taxonomy | None) -> tuple[list[str], dict[str, list[str]]]:
+    """The columns of compounds.csv split for reading: the compound's own columns (no category in the name) for
+    小区概况, and the per-category columns by the taxonomy group of their category (养老, 托育, 便民…), in table order."""
+    main: list[str] = []
+    groups: dict[str, list[str]] = {}
+    for col in columns:
+        parsed = schema.parse_column(col)
+        if parsed is None or parsed.category is None:
+            main.append(col)
+            continue
+        group = taxonomy[parsed.category].group if taxonomy is not None and parsed.category in taxonomy else "other"
+        groups.setdefault(group, []).append(col)
+    return main, groups
+
+
+def compound_sheets(comp: pd.DataFrame, geometry, taxonomy: Taxonomy | None) -> list[Sheet]:
+    """The per-compound table as readable sheets: 小区概况 (the compound's own columns with its WGS84 point), then one
+    sheet per group of categories (walking distance, nearest facility, reach within each threshold), each starting
+    with the compound's ID and name; every sheet holds the compounds in the same order, each within its cell budget."""
+    main, groups = _compound_groups([str(c) for c in comp.columns], taxonomy)
+    ident = [c for c in ("id", "name") if c in comp.columns]
+    # one budget for all the compound sheets together (as for the one sheet before the split): the same columns are
+    # shown at any size, and the cells written never exceed COMPOUND_CELLS (plus the ID and name on each sheet)
+    level = _compound_level(len(comp), [*comp.columns, "lon", "lat"])
+    head = comp[main].copy()
+    at = min(len(ident), len(head.columns))
+    head.insert(at, "lon", np.nan)
+    head.insert(at + 1, "lat", np.nan)
+    first = _compound_sheet(head, "compounds_main", level=level)
+    if len(first.frame):  # the points only for the rows shown
+        pts = geometry.iloc[: len(first.frame)].representative_point().to_crs(4326)
+        first = dataclasses.replace(first, frame=first.frame.assign(lon=pts.x.round(7).to_numpy(), lat=pts.y.round(7).to_numpy()))
+    sheets = [first]
+    for group, cols in groups.items():
+        key = f"compounds_{group}" if f"sheet.compounds_{group}" in LABELS else f"小区·{group}"[:31]
+        sheets.append(_compound_sheet(comp[ident + cols], key, level=level))
+    return sheets
 
 
 def _top_rows(table: pd.DataFrame, n: int, rank: str | None = None) -> pd.DataFrame:
@@ -338,13 +445,7 @@ def run_sheets(result) -> list[Sheet]:
     sheets.append(Sheet("subdistricts", result.zone_table.reset_index(), file="subdistricts.csv"))
     comp = result.compounds.drop(columns="geometry").join(result.coverage.table)
     comp = comp.drop(columns=schema.columns_of(comp.columns, "nearest_name"))
-    comp.insert(2, "lon", np.nan)
-    comp.insert(3, "lat", np.nan)
-    sheet = _compound_sheet(comp.reset_index(drop="id" in comp.columns))
-    if len(sheet.frame):  # the points only for the rows shown
-        pts = result.compounds.geometry.iloc[: len(sheet.frame)].representative_point().to_crs(4326)
-        sheet = dataclasses.replace(sheet, frame=sheet.frame.assign(lon=pts.x.round(7).to_numpy(), lat=pts.y.round(7).to_numpy()))
-    sheets.append(sheet)
+    sheets.extend(compound_sheets(comp.reset_index(drop="id" in comp.columns), result.compounds.geometry, result.taxonomy))
     fac = result.facilities.drop(columns="geometry").copy()
     fac_wgs = result.facilities.geometry.to_crs(4326)
     fac["lon"] = fac_wgs.x.round(7)
@@ -386,8 +487,14 @@ def write_workbook(result, path: str | Path, *, lang: str = "zh") -> Path:
         (tr("ui.thresholds_label", lang), "、".join(schema.minutes_text(t) for t in sc.thresholds_min) + tr("ui.minutes_unit", lang)),
         (tr("xl.headers", lang), tr("xl.headers_note", lang)),
     ]
+    sheets = run_sheets(result)
+    i = 0 if lang == "zh" else 1
+    split = [LABELS[f"sheet.{s.key}"][i] if f"sheet.{s.key}" in LABELS else s.key for s in sheets if s.key.startswith(("compounds_", "小区·"))]
+    if split:
+        sep = "、" if lang == "zh" else ", "
+        about.append((tr("xl.compound_sheets", lang), tr("xl.compound_sheets_note", lang, main=split[0], groups=sep.join(split[1:]))))
     if (date := shown_date()) is not None:  # the date of SOURCE_DATE_EPOCH; the run's own time is in summary.json
         about.insert(1, (tr("xl.created", lang), date))
     if sc.sample_data:
         about.insert(1, (tr("ui.sample", lang), tr("ui.sample_note", lang)))
-    return write_tables(run_sheets(result), path, lang=lang, taxonomy=result.taxonomy, about=about)
+    return write_tables(sheets, path, lang=lang, taxonomy=result.taxonomy, about=about)
