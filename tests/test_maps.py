@@ -24,7 +24,7 @@ from planner.io.categories import load_taxonomy
 from planner.io.coords import wgs84_to_gcj02
 from planner.network.build import network_from_lines
 from planner.outputs.map_layers import encode_ints, encode_points, ints_of, pack_column, street_groups
-from planner.outputs.maps import _tenths, gap_map
+from planner.outputs.maps import _tenths, gap_map, save_map
 
 CRS_M = CRS.from_epsg(32651)  # UTM 51N: Nantong
 X0, Y0 = 340_000.0, 3_540_000.0
@@ -249,6 +249,19 @@ def test_page_is_the_same_every_time(small_network, small_page) -> None:
     assert again == page
     assert not re.search(r"_[0-9a-f]{32}\b", page), "a random folium id is left in the page"
     assert "<script src=" not in page
+
+
+def test_saved_page_embeds_its_font_the_same_every_time(small_network, small_page, tmp_path) -> None:
+    """save_map embeds the subset font of the page's characters (tests/test_map_font.py checks its coverage), and
+    two saves give the same bytes."""
+    _, compounds, table, facilities = small_page
+    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    for path in (a, b):
+        save_map(gap_map(**_world(small_network, compounds, table, facilities)), path)
+    assert a.read_bytes() == b.read_bytes()
+    page = a.read_text(encoding="utf-8")
+    assert page.count('@font-face{font-family:"PlannerCJK"') == 1
+    assert page.index('<style id="planner-font">') < page.index("</head>")
 
 
 # ------------------------------------------------------------------------------------------------ size

@@ -19,6 +19,7 @@ from planner.io.categories import Category, Taxonomy
 from planner.labels import tr
 from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
+from planner.outputs.fonts import embed_map_font
 from planner.outputs.map_layers import (
     POINT_SCALE,
     STREET_SCALE,
@@ -513,8 +514,12 @@ def save_map(fmap: folium.Map, path: Path) -> Path:
     The elements of the map get numbered ids (:func:`number_elements`), and those made while it is rendered
     counted ones (:func:`planner.outputs.reproducible.stable_ids`; build the map inside that block as well, so that
     any element made while building and not kept in the map's tree is counted too).
+    The subset fonts of every character the page holds are embedded in its head and applied to all of its text
+    (:func:`planner.outputs.fonts.embed_map_font`), so Chinese shows on a machine without a Chinese font, with
+    ``--lang en`` too (the names stay Chinese).
     """
     number_elements(fmap)
     with stable_ids():
-        fmap.save(str(path))
+        page = fmap.get_root().render()
+    Path(path).write_bytes(embed_map_font(page).encode("utf8"))
     return path
