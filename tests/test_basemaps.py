@@ -110,3 +110,11 @@ def test_tianditu_without_a_key_is_refused(demo_result, repo_root: Path, tmp_pat
     path.write_text(text.replace('basemap = "offline"', 'basemap = "amap"'), encoding="utf-8")
     assert load_scenario(path).basemap == "amap"
     assert BASEMAPS == ("offline", "osm", "tianditu", "amap")
+
+
+def test_the_scale_bar_is_metric_only():
+    from planner.outputs.basemaps import offline_map
+
+    page = offline_map([32.0, 120.9], tiles=None).get_root().render()
+    assert "L.control.scale({metric: true, imperial: false})" in page
+    assert "L.control.scale()" not in page  # folium's default shows feet and miles too

@@ -23,6 +23,8 @@ import folium
 import geopandas as gpd
 import numpy as np
 import shapely
+from branca.element import MacroElement
+from folium.template import Template
 
 from planner.io.coords import wgs84_to_gcj02
 from planner.labels import tr
@@ -70,6 +72,16 @@ def _leaflet_assets() -> tuple[str, str]:
     return base.joinpath("leaflet.js").read_text(encoding="utf-8"), base.joinpath("leaflet.css").read_text(encoding="utf-8")
 
 
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres and kilometres only."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+
+
 def offline_map(location: list[float], *, tiles: str | None) -> folium.Map:
     """A folium map centred on ``location`` (lat, lon) with Leaflet inlined: it loads nothing from a CDN.
 
@@ -80,7 +92,8 @@ def offline_map(location: list[float], *, tiles: str | None) -> folium.Map:
     tiles
         folium's ``tiles`` argument; ``None`` for no tile layer (add one with :func:`add_basemap`).
     """
-    fmap = folium.Map(location=location, tiles=tiles, zoom_start=14, control_scale=True, prefer_canvas=True)
+    fmap = folium.Map(location=location, tiles=tiles, zoom_start=14, control_scale=False, prefer_canvas=True)
+    fmap.add_child(_MetricScale())  # folium's own scale bar shows feet and miles too
     # No CDN: Leaflet is inlined and folium's other default assets (jQuery, Bootstrap, icons) are not used.
     fmap.default_js = []
     fmap.default_css = []
