@@ -361,13 +361,14 @@ def _check_scale(crs: CRS, declared: str, lon: float, lat: float) -> None:
 
     try:
         factors = Proj(crs).get_factors(lon, lat)
-        error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+        deviation = max(factors.meridional_scale - 1, factors.parallel_scale - 1, key=abs)  # signed: > 0 stretches
     except Exception:  # a projection pyproj cannot give factors for: nothing to check
         return
+    error = abs(deviation)
     if np.isfinite(error) and error <= MAX_SCALE_ERROR:
         return
     raise ScenarioError(
-        f"crs = {declared!r} 在研究区（{lon:.3f}, {lat:.3f}）把距离{'放大' if error > 0 else '缩小'}约 {error:.1%}，所有步行距离都会出错；"
+        f"crs = {declared!r} 在研究区（{lon:.3f}, {lat:.3f}）把距离{'放大' if deviation > 0 else '缩小'}约 {error:.1%}，所有步行距离都会出错；"
         f"请用 crs = \"auto\"（自动选当地的 CGCS2000 3° 带）/ crs = {declared!r} distorts distances by about {error:.1%} at the study "
         f"area ({lon:.3f}, {lat:.3f}): every walking distance would be off; use crs = \"auto\" (the local CGCS2000 3° zone)"
     )
