@@ -43,7 +43,7 @@ from planner.io.projection import choose_metric_crs
 from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
 from planner.network.offsets import check_shift
 from planner.network.points import Reach, snap_geometries
-from planner.progress import progress
+from planner.progress import bar
 from planner.schema import OUTSIDE_ZONE
 from planner.settings import Scenario
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
@@ -52,8 +52,8 @@ __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES", "peak_rss_mib"]
 
 log = logging.getLogger(__name__)
 
-# categories whose walking range (longest threshold) is drawn on the map as an isochrone
-ISOCHRONE_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "market")
+# taxonomy groups whose walking range is drawn on the gap map, per threshold (its 养老 and 托育 views)
+ISOCHRONE_GROUPS = ("elderly", "childcare")
 # analysed when the scenario names no categories, together with every category present in the data
 DEFAULT_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "convenience", "market", "supermarket", "pharmacy")
 # capacity (E2SFCA) measures: name → the rule of planner/data/rules.toml that gives their facility categories, supply
@@ -84,7 +84,7 @@ class RunResult:
     census_unplaced: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     zone_overlaps: pd.DataFrame | None = None  # pairs of 街道 whose areas overlap (analysis.zones.zone_overlaps)
-    isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = field(default_factory=dict)  # (group, minutes) → area
     compliance: Compliance | None = None
     gaps: pd.DataFrame | None = None
     circles: pd.DataFrame | None = None
@@ -233,7 +233,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
         coverage = measure_coverage(scenario, reach, owner, comp, fac, _categories(scenario, fac, taxonomy, rules))
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
-        isochrones = draw_isochrones(reach, fac, coverage.categories, longest_m)
+        isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy,
+                                     {t: scenario.threshold_m(t) for t in scenario.thresholds_min})
         circles_table, circle_of = delineate_service_circles(
             reach, comp, fac, coverage, taxonomy, longest_m, scenario.search_limit_m
         )
@@ -560,19 +561,24 @@ def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: 
 
 
 def draw_isochrones(
-    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], limit_m: float
-) -> dict[str, gpd.GeoDataFrame]:
-    """Per category of :data:`ISOCHRONE_CATEGORIES` present: the area within ``limit_m`` walking of its facilities."""
+    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float]
+) -> dict[tuple[str, float], gpd.GeoDataFrame]:
+    """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: minutes →
+    metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``."""
     network = reach.network
-    isochrones: dict[str, gpd.GeoDataFrame] = {}
-    cats = [c for c in ISOCHRONE_CATEGORIES if c in categories]
-    members = {cat: reach.facilities[(fac["category"] == cat).to_numpy()] for cat in cats}
-    members = {cat: m for cat, m in members.items() if len(m)}
-    drawn = isochrones_by(network, reach.graph, reach.snapped, members, limit=limit_m)
-    for cat, length_m, area in progress(drawn, desc="等时圈 / isochrones", total=len(members), unit="category"):
-        isochrones[cat] = gpd.GeoDataFrame(
-            {"category": [cat], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
-        )
+    isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = {}
+    cats = np.asarray([c in categories for c in fac["category"]], dtype=bool)
+    groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
+    members = {g: reach.facilities[cats & (groups == g)] for g in ISOCHRONE_GROUPS}
+    members = {g: m for g, m in members.items() if len(m)}
+    jobs = [(g, t) for g in members for t in sorted(limits_m)]
+    with bar(total=len(jobs), desc="等时圈 / isochrones", unit="isochrone") as shown:
+        for t in sorted(limits_m):
+            for g, length_m, area in isochrones_by(network, reach.graph, reach.snapped, members, limit=limits_m[t]):
+                isochrones[(g, t)] = gpd.GeoDataFrame(
+                    {"group": [g], "minutes": [t], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
+                )
+                shown.update(1)
     return isochrones
 
 

@@ -112,7 +112,8 @@ def test_map_is_offline_and_labelled(outputs):
     html = outputs["html"]
     assert "<script src=" not in html and 'rel="stylesheet" href="http' not in html
     assert "L.map(" in html and "示例数据" in html
-    for label in ("步行路网", "街道边界", "小区覆盖情况", "无法接入路网的小区", "设施：便利店", "planner-legend"):
+    for label in ("步行路网", "街道边界", "小区覆盖情况", "距路网超过 300 米", "便利店 (", "planner-legend", "养老", "托育",
+                  "一刻钟便民生活圈", "街道达标", "planner-search"):
         assert label in html or json.dumps(label)[1:-1] in html, label
 
 

@@ -6,6 +6,8 @@ The data is read back out of the rendered page by tests/_mapdata.py, a decoder w
 
 from __future__ import annotations
 
+import json
+
 import re
 from types import SimpleNamespace
 
@@ -209,7 +211,11 @@ def test_compound_columns_hold_the_input(small_page) -> None:
     assert column(data, "f0", n) == [1234, 2118, 80, -1]
     assert column(data, "f2", n) == [-1, 300, 40, 1]
     assert column(data, "pct", n) == [50, 100, 0, 50]
-    assert column(data, "c", n) == [2, 5, 0, 2]  # completeness colour: ramp position
+    # the 一刻钟 view (both categories are basic formats): the band of the farthest nearest format, by hand —
+    # A: market none → beyond (3); B: max(335, 100.5) = 335 m = 5.0 min → within 5 (0); C: not connected (-1); D: 2345 m → 3
+    assert column(data, "b_circle", n) == [3, 0, -1, 3]
+    assert column(data, "t_circle", n) == [-1, 50, -1, 350]
+    assert column(data, "b_compliance", n) == [4, 4, -1, 4]  # no compound question: neutral, but off the network shows
     assert column(data, "d0", n) == [1000, 335, -1, 17]
     assert column(data, "m0", n) == [149, 50, -1, 2]  # 16.75 m / 67 = 0.25 min prints as 0.2
     assert column(data, "d1", n) == [-1, 100, -1, 2345]
@@ -224,11 +230,17 @@ def test_compound_columns_hold_the_input(small_page) -> None:
     assert [data["missing"][i] for i in column(data, "fm", n)] == ["药店、菜市场", "", "全部", ""]
     radius = np.clip(np.sqrt(compounds["population"].fillna(0).to_numpy()) / 6, 4, 14)
     assert np.allclose(np.array(column(data, "r", n)) / 10, radius, atol=0.05)
-    # the layers: reachable, unreachable and formats rows, all drawn from that table
-    rows = {d.get("reachable"): np.cumsum(decode(d["rows"])).tolist() for _, d, t in calls["compounds"] if t == table_name}
-    assert rows == {True: [0, 1, 3], False: [2]}
-    ((_, fmt, t),) = calls["formats"]
-    assert t == table_name and np.cumsum(decode(fmt["rows"])).tolist() == [0, 1, 3]
+    # the views offered: no 养老/托育 categories analysed here, so the 一刻钟 circle and 达标
+    config = _app_config(page)
+    assert config["viewOrder"] == ["circle", "compliance"]
+    assert config["views"]["circle"]["cats"] == [0, 1]
+    assert config["bandLabels"] == ["5 分钟内", "5–10 分钟", "10–15 分钟", "超过 15 分钟或不可达"]
+
+
+def _app_config(page: str) -> dict:
+    """The config object of the page's ``plannerApp.init(map, config, tables)`` call."""
+    at = page.index("plannerApp.init(")
+    return json.JSONDecoder().raw_decode(page[page.index("{", at):])[0]
 
 
 def test_facility_columns_hold_the_input(small_page) -> None:

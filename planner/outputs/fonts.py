@@ -23,10 +23,11 @@ FONT_STACK = ('"PlannerSymbols","PlannerCJK","Noto Sans CJK SC","Source Han Sans
               '"WenQuanYi Micro Hei","Helvetica Neue",Arial,sans-serif')
 
 #: every text of a map page: the page, Leaflet's container (and so its controls, popups and tooltips, which live in it),
-#: the title and legend boxes (fixed to the page, outside the container); ``!important`` wins over inline ``font:``
+#: the title box and the side panel with its buttons and search box (fixed to the page, outside the container); ``!important`` wins over inline ``font:``
 _MAP_FONT_CSS = (
     "body,.leaflet-container,.leaflet-container .leaflet-control,.leaflet-control-layers,.leaflet-popup-content,"
-    ".leaflet-tooltip,.foliumpopup,.foliumtooltip,#planner-title,#planner-legend"
+    ".leaflet-tooltip,.foliumpopup,.foliumtooltip,#planner-title,#planner-legend,#planner-panel,#planner-panel button,"
+    "#planner-panel input,#planner-panel-toggle"
     f"{{font-family:{FONT_STACK} !important}}"
 )
 

@@ -499,6 +499,13 @@ var plannerLayers = (function () {
 
   return {
     table: table,
+    rings: rings,
+    box: box,
+    thousands: thousands,
+    tenths: tenths,
+    coords: coords,
+    rowsOf: rowsOf,
+    points: points,
     compliancePopup: compliancePopup,
     polygons: function (d, t) {
       var g = L.featureGroup(), r = rings(t);
@@ -516,14 +523,28 @@ var plannerLayers = (function () {
     ints: ints,
     compoundPopup: compoundPopup,
     formatsPopup: formatsPopup,
+    // streets generalised by zoom: Leaflet simplifies each line to the pixel at every zoom (smoothFactor), and the
+    // minor class (the last style) is drawn only from zoom d.minorZoom on, where its streets can be told apart
     streets: function (d) {
-      var g = L.featureGroup();
+      var g = L.featureGroup(), minor = L.featureGroup(), last = d.styles.length - 1, map = null;
       for (var k = 0; k < d.groups.length; k++) {
         var grp = d.groups[k], ll = coords(grp.xy, d.scale), sizes = ints(grp.p), parts = [], at = 0;
         for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
-        var line = L.polyline(parts, Object.assign({interactive: grp.n !== "", opacity: 0.9}, d.styles[grp.s]));
+        var line = L.polyline(parts, Object.assign({interactive: grp.n !== "", opacity: 0.9, smoothFactor: 1.5}, d.styles[grp.s]));
         if (grp.n !== "") line.bindTooltip(box(grp.n), {className: "foliumtooltip", sticky: true});
-        g.addLayer(line);
+        (grp.s === last && d.minorZoom ? minor : g).addLayer(line);
+      }
+      function byZoom() {
+        if (!map) return;
+        var want = map.getZoom() >= d.minorZoom;
+        if (want && !g.hasLayer(minor)) g.addLayer(minor);
+        if (!want && g.hasLayer(minor)) g.removeLayer(minor);
+      }
+      if (d.minorZoom) {
+        g.on("add", function (e) { map = e.target._map; map.on("zoomend", byZoom); byZoom(); });
+        g.on("remove", function () { if (map) map.off("zoomend", byZoom); map = null; });
+      } else {
+        g.addLayer(minor);
       }
       return g;
     },
@@ -554,9 +575,11 @@ var plannerLayers = (function () {
     facilities: function (d) {
       var t = table(d), rows = [];
       for (var k = 0; k < t.name.length; k++) rows.push(k);
-      return points(t, rows, function () {
+      var g = points(t, rows, function () {
         return {radius: 5, color: "#ffffff", weight: 1.5, fill: true, fillColor: t.colour, fillOpacity: 1.0};
       }, function (i) { return "<b>" + t.name[i] + "</b><br>" + t.details[t.cols.x[i]]; }, name(t));
+      g.table = t;
+      return g;
     }
   };
 })();

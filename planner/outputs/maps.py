@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import folium
@@ -12,10 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import Element, MacroElement
 
 from planner import schema
 from planner.analysis.coverage import Coverage
-from planner.io.categories import Category, Taxonomy
+from planner.analysis.standards import load_rules
+from planner.io.categories import Taxonomy
 from planner.labels import tr
 from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
@@ -26,9 +31,9 @@ from planner.outputs.map_layers import (
     STREET_STYLES,
     DataLayer,
     DataTable,
+    RawElement,
     add_map_script,
     display_lonlat,
-    encode_ints,
     encode_points,
     escape_all,
     marker_points,
@@ -36,9 +41,20 @@ from planner.outputs.map_layers import (
     polygon_table,
     street_groups,
     text_codes,
+    to_json,
+)
+from planner.outputs.map_views import (
+    BAND_COLOURS,
+    NOT_CONNECTED_COLOUR,
+    ZONE_RAMP,
+    View,
+    compound_bands,
+    rule_view,
+    views_for,
+    zone_class,
+    zone_measures,
 )
 from planner.outputs.reproducible import shown_date, stable_ids
-from planner.outputs.style import COMPLETENESS_RAMP, completeness_index, fail_color
 
 __all__ = ["gap_map", "save_map"]
 
@@ -59,23 +75,29 @@ def gap_map(
     facilities: gpd.GeoDataFrame,
     taxonomy: Taxonomy,
     max_snap_m: float,
-    isochrones: dict[str, gpd.GeoDataFrame] | None = None,
+    isochrones: dict | None = None,
     compliance: pd.DataFrame | None = None,
     tianditu_key: str | None = None,
     sites: gpd.GeoDataFrame | None = None,
+    site_catchments: gpd.GeoDataFrame | None = None,
+    report_link: str = "report.html#compliance-matrix",
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
-    Layers: walk network (the offline basemap), 街道 outlines with their summary, compounds
-    coloured by the share of categories within the longest threshold, unreachable compounds,
-    and one layer per facility category. A legend, a layer switcher and a scale bar are added.
-    ``basemap`` is one of :data:`planner.outputs.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
+    The map answers one question at a time (:mod:`planner.outputs.map_views`): 养老, 托育, the 一刻钟便民生活圈 and
+    街道达标, switched in the side panel (``map_app.js``). Each view colours the compounds by their walking-time band
+    (the scenario's thresholds), shows only its facilities (a click on one rings the compounds it is nearest to),
+    its isochrones per band (``isochrones``: ``{(group, minutes): frame}``), the 街道 shaded by its measure with
+    their names and a compact popup of its rules (and ``report_link`` to the full table), and its suggested sites
+    (numbered, offset when they share a place; a click draws the site's catchment from ``site_catchments``).
+    The panel beside the map holds a search box (小区, facilities, 街道, sites), the view buttons, the view's legend
+    and the layers grouped and collapsible; it folds away for a full-width map. ``basemap`` is one of
+    :data:`planner.outputs.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
 
-    It holds at city scale: streets are merged per class and name, simplified and rounded
-    (:func:`planner.outputs.map_layers.street_groups`; the network's edge frame is never built), compounds
-    and facilities are columns of packed integers drawn as canvas circle markers whose popups are built
-    when clicked, and polygons are simplified by :data:`POLYGON_TOLERANCE_M` and rounded. Element ids are
-    numbered, so the same inputs give the same page.
+    It holds at city scale: streets are merged per class and name, simplified and rounded, minor streets drawn from
+    zoom 14 at city scale (:func:`planner.outputs.map_layers.street_groups`); compounds and facilities are columns of
+    packed integers drawn as canvas circle markers whose popups are built when clicked; polygons are simplified by
+    :data:`POLYGON_TOLERANCE_M` and rounded. Element ids are numbered, so the same inputs give the same page.
     """
     # --- base map (planner.outputs.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
     check_basemap(basemap, tianditu_key)
@@ -83,7 +105,8 @@ def gap_map(
         compounds, facilities = (to_display(f, basemap) for f in (compounds, facilities))
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
     # --- end base map ---
-    longest = schema.minutes_text(max(coverage.thresholds_min))
+    thresholds = sorted(coverage.thresholds_min)
+    longest = schema.minutes_text(thresholds[-1])
     comp = compounds.to_crs(4326)
     bounds = comp.total_bounds if len(comp) else _network_bounds(network, basemap)
     center = [float((bounds[1] + bounds[3]) / 2), float((bounds[0] + bounds[2]) / 2)]
@@ -91,21 +114,43 @@ def gap_map(
     add_basemap(fmap, basemap, lang=lang, tianditu_key=tianditu_key)
     add_map_script(fmap)
 
-    _add_network(fmap, network, lang=lang, basemap=basemap)
+    views = views_for(coverage, taxonomy, compounds)
+    reachable = compounds["reachable"].to_numpy(dtype=bool)
+    bands = {v.key: compound_bands(v, coverage, reachable) for v in views}
+    tables: dict[str, object] = {}
+    tables["streets"] = _add_network(fmap, network, basemap=basemap)
+    zone_cfg = None
     if zones is not None and len(zones):
-        table = _zone_table(zones, zone_table, coverage.categories, taxonomy, lang=lang, longest=longest, basemap=basemap)
-        table.add_to(fmap)
-        if compliance is not None and len(compliance):
-            _add_compliance(fmap, zones, table, compliance, lang=lang)
-        _add_zones(fmap, zones, table, lang=lang)
-    _add_isochrones(fmap, isochrones or {}, taxonomy, lang=lang, longest=longest, basemap=basemap)
-    _add_compounds(fmap, compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m)
-    drawn = _add_facilities(fmap, facilities, coverage.categories, taxonomy, lang=lang)
-    if sites is not None and len(sites):
-        _add_sites(fmap, sites, taxonomy, lang=lang)
-
-    _add_controls(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min, longest=longest,
-                  legend_categories=[taxonomy[c] for c in drawn])
+        zone_data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
+        tables["zones"] = DataTable(zone_data).add_to(fmap)
+        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, basemap=basemap)
+    tables["iso"] = _add_isochrones(fmap, isochrones or {}, views, thresholds, lang=lang, basemap=basemap)
+    fac_layers, fac_cfg, fac_index = _add_facilities(fmap, facilities, coverage.categories, taxonomy, views, lang=lang)
+    tables["facilities"] = fac_layers
+    tables["compounds"] = DataTable(_compound_table(compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m,
+                                                    views=views, bands=bands, fac_index=fac_index)).add_to(fmap)
+    site_cfg, catch_cfg = (_site_config(sites, site_catchments, taxonomy, views, lang=lang, basemap=basemap)
+                           if sites is not None and len(sites) else (None, None))
+    config = {
+        "viewOrder": [v.key for v in views],
+        "views": {v.key: _view_labels(v, lang, longest, list(coverage.categories), fac_cfg) for v in views},
+        "thresholds": thresholds,
+        "bandColours": list(BAND_COLOURS),
+        "bandLabels": _band_labels(thresholds, lang),
+        "neutralColour": "#9e9e9e",
+        "notConnectedColour": NOT_CONNECTED_COLOUR,
+        "zoneRamp": list(ZONE_RAMP),
+        "zones": zone_cfg,
+        "facilityOrder": list(fac_cfg),
+        "facilityLayers": fac_cfg,
+        "sites": site_cfg,
+        "catchments": catch_cfg,
+        "streetsOn": basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
+        "reportLink": report_link,
+        "labels": _panel_labels(lang),
+    }
+    _AppInit(config, tables).add_to(fmap)
+    _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
     if len(comp):
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     number_elements(fmap)
@@ -148,116 +193,138 @@ def number_elements(fmap: folium.Map) -> None:
 
 # ------------------------------------------------------------------------------------------------ layers
 
+#: a network with more edges than this draws its minor streets only from MINOR_STREET_ZOOM on
+MINOR_STREETS_ALWAYS = 50_000
+MINOR_STREET_ZOOM = 14
 
-def _add_network(fmap: folium.Map, network: WalkNetwork, *, lang: str, basemap: str) -> None:
+
+def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> DataLayer:
     """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider.
 
     Drawn per street class and name (:func:`planner.outputs.map_layers.street_groups`); named streets show their
-    name on hover.
+    name on hover; at city scale the minor streets appear from zoom :data:`MINOR_STREET_ZOOM`.
     """
     groups = street_groups(network, basemap=basemap)
     styles = [{"color": colour, "weight": weight} for _, colour, weight in STREET_STYLES]
-    DataLayer(
-        "streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups},
-        name=tr("ui.network", lang),
-        show=basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
-    ).add_to(fmap)
+    minor_zoom = MINOR_STREET_ZOOM if network.n_edges > MINOR_STREETS_ALWAYS else 0
+    layer = DataLayer("streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups, "minorZoom": minor_zoom},
+                      name="streets", show=False, control=False)
+    layer.add_to(fmap)
     log.debug("network layer: %d edges drawn as %d groups", network.n_edges, len(groups))
+    return layer
 
 
-def _zone_table(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, cats: Sequence[str], taxonomy: Taxonomy, *, lang: str,
-                longest: str, basemap: str) -> DataTable:
-    """The 街道 outlines (simplified, packed), names and popups, shared by the 街道 and compliance layers."""
-    data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
-    data["name"] = escape_all(zones["name"])
-    data["popup"] = _zone_popups(zones.index.astype(str), zone_table, cats, taxonomy, lang, longest)
-    return DataTable(data)
-
-
-def _add_compliance(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, compliance: pd.DataFrame, *, lang: str) -> None:
-    """街道 shaded by their number of failed rules, with the rule-by-rule result in the popup (hidden at first).
-
-    The popup is built on click from three tables of cells (status and rule; value; target, unit and shortfall)
-    and, per 街道, its rows' positions in them.
-    """
+def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
+                 views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str) -> dict:
+    """The 街道 of the panel's script: names, label points, population, per view the measure (‰) and its class,
+    and the 街道's rules (status, view, text) as rows in zone order (``ruleStart``: each 街道's first row)."""
     zone_ids = zones.index.astype(str)
-    zone_rows = compliance[compliance["subdistrict"] != schema.CITY]
-    pos = pd.Series(np.arange(len(zones)), index=zone_ids)
-    pos = pos[~pos.index.duplicated()]
-    at = zone_rows["subdistrict"].astype(str).map(pos)
-    rows = zone_rows[at.notna().to_numpy()].assign(_at=at.dropna().astype(int).to_numpy()).sort_values("_at", kind="stable")
-    failed = np.bincount(rows.loc[rows["status"] == "fail", "_at"].to_numpy(), minlength=len(zones))[
-        np.asarray(pos.reindex(zone_ids).to_numpy(), dtype=np.int64)
-    ]
-    worst = max(1, int(failed.max())) if len(failed) else 1
-    mark = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
-    colour = {"pass": "#1a9850", "fail": "#d73027", "not_evaluable": "#777777"}
-    a_cells = [f"<td style='color:{colour[s]}'>{mark[s]}</td><td>{html.escape(r)}</td>" for s, r in zip(rows["status"], rows["rule"], strict=True)]
-    b_cells = [f"<td>{'' if pd.isna(v) else f'{v:g}'}</td>" for v in rows["value"]]
-    c_cells = [f"<td>{t:g} {html.escape(u)}</td><td>{html.escape(f or '')}</td>"
-               for t, u, f in zip(rows["target"], rows["unit"], rows["shortfall_text"], strict=True)]
-    cells = {}
-    for key, values in (("a", a_cells), ("b", b_cells), ("c", c_cells)):
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
-        cells[key], cells[key.upper()] = encode_ints(codes), list(uniques)
-    head = "".join(f"<th>{h}</th>" for h in ("", tr("ui.rule", lang), tr("ui.value", lang), tr("ui.target", lang), tr("ui.shortfall", lang)))
-    label = tr("ui.failed_rules", lang)
-    names = escape_all(zones["name"])
-    DataLayer(
-        "polygons",
-        {
-            "style": {"color": "#67000d", "weight": 1, "fillOpacity": 0.45},
-            "fill": [fail_color(n / worst) for n in failed.tolist()],
-            "tooltip": [f"<table><tr><th></th><td>{z}</td></tr><tr><th>{label}</th><td>{n}</td></tr></table>"
-                        for z, n in zip(names, failed.tolist(), strict=True)],
-            "popup": "compliance",
-            "title": tr("ui.compliance", lang),
-            "head": head,
-            "n": encode_ints(np.bincount(rows["_at"].to_numpy(), minlength=len(zones))),
-            **cells,
-        },
-        name=tr("ui.compliance", lang), args=(table,), show=False,
-    ).add_to(fmap)
+    table = zone_table[~zone_table.index.duplicated()]
+    pops = pd.to_numeric(table["population"], errors="coerce").reindex(zone_ids).to_numpy(dtype=float) \
+        if "population" in table.columns else np.full(len(zones), np.nan)
+    label_pts = shapely.get_coordinates(shapely.point_on_surface(zones.geometry.to_numpy()))
+    lon, lat = display_lonlat(label_pts[:, 0], label_pts[:, 1], zones.crs, basemap)
+    status_code = {"pass": 0, "fail": 1, "not_evaluable": 2}
+    start, rule_view_, rule_status, cells = [0], [], [], []
+    rules = None
+    if compliance is not None and len(compliance):
+        rule_cats = _rule_categories()
+        rules = compliance[compliance["subdistrict"].astype(str) != schema.CITY]
+        rules = rules.assign(view=[rule_view(str(r), rule_cats.get(str(r), ()), taxonomy) for r in rules["rule_id"]])
+        by_zone = {z: g for z, g in rules.groupby(rules["subdistrict"].astype(str), sort=False)}
+        for z in zone_ids:
+            g = by_zone.get(z)
+            if g is not None:
+                for view_key, rule, value, target, unit, status, short in zip(
+                        g["view"], g["rule"], g["value"], g["target"], g["unit"], g["status"], g["shortfall_text"], strict=True):
+                    rule_view_.append(view_key)
+                    rule_status.append(status_code.get(str(status), 2))
+                    cells.append(_rule_text(rule, value, target, unit, status, short))
+            start.append(len(cells))
+    else:
+        start = [0] * (len(zones) + 1)
+    coverage, measure, cls, kind = {}, {}, {}, {}
+    for v in views:
+        cov, m, kind[v.key] = zone_measures(v, zone_ids, compounds, bands[v.key][0], n_thresholds, rules)
+        coverage[v.key] = _rounded(cov * 1000).tolist()
+        measure[v.key] = _rounded(m * 1000).tolist()
+        cls[v.key] = zone_class(m).tolist()
+    cell_codes, cell_texts = pd.factorize(pd.Series(cells, dtype=object), sort=True)
+    return {
+        "name": escape_all(zones["name"]),
+        "pop": _rounded(pops).tolist(),
+        "scale": POINT_SCALE,
+        "lp": encode_points(lon, lat),
+        "coverage": coverage,
+        "measure": measure,
+        "kind": kind,
+        "cls": cls,
+        "ruleStart": start,
+        "ruleView": rule_view_,
+        "ruleStatus": rule_status,
+        "ruleCell": cell_codes.tolist(),
+        "ruleText": list(cell_texts),
+    }
 
 
-def _add_zones(fmap: folium.Map, zones: gpd.GeoDataFrame, table: DataTable, *, lang: str) -> None:
-    """街道 outlines with their population and shares within the longest threshold in the popup."""
-    DataLayer(
-        "polygons",
-        {
-            "style": {"color": "#3f007d", "weight": 3, "fill": True, "fillOpacity": 0.03, "dashArray": "6 4"},
-            "tooltip": [f"<table><tr><td>{n}</td></tr></table>" for n in escape_all(zones["name"])],
-            "popup": "zone",
-        },
-        name=tr("ui.zones", lang), args=(table,),
-    ).add_to(fmap)
+def _rule_categories() -> dict[str, tuple[str, ...]]:
+    """Rule id → its facility categories (from planner/data/rules.toml)."""
+    return {str(r["id"]): tuple(r.get("categories", ())) for r in load_rules()}
 
 
-def _add_isochrones(
-    fmap: folium.Map, isochrones: dict[str, gpd.GeoDataFrame], taxonomy: Taxonomy, *, lang: str, longest: str, basemap: str
-) -> None:
-    """One hidden layer per category: the area within the longest threshold of its facilities (simplified by
-    :data:`POLYGON_TOLERANCE_M`, holes under :data:`ISOCHRONE_MIN_HOLE_M2` filled, packed)."""
-    for cat, iso in isochrones.items():
-        meta = taxonomy[cat]
-        table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
-                                        min_hole_m2=ISOCHRONE_MIN_HOLE_M2))
-        table.add_to(fmap)
-        DataLayer(
-            "polygons", {"style": {"color": meta.color, "weight": 1, "fillColor": meta.color, "fillOpacity": 0.15}},
-            name=tr("ui.isochrone", lang, t=longest, c=meta.label(lang)), args=(table,), show=False,
-        ).add_to(fmap)
+def _number(v: object) -> str:
+    """A value as a leader reads it: thousands separated, at most one decimal ("—" when missing)."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v):
+        return "—"
+    f = float(v)
+    return f"{f:,.0f}" if abs(f - round(f)) < 0.05 or abs(f) >= 1000 else f"{f:,.1f}"
+
+
+def _rule_text(rule: object, value: object, target: object, unit: object, status: object, shortfall: object) -> str:
+    """A rule's row in a 街道 popup: its name, the value against the target, the shortfall in words when it fails."""
+    unit = "" if pd.isna(unit) else str(unit)
+    text = f"{html.escape(str(rule))}：{_number(value)} / {_number(target)} {html.escape(unit)}".rstrip()
+    if status == "fail" and isinstance(shortfall, str) and shortfall:
+        text += f"<br><span style='color:#b2182b'>{html.escape(shortfall)}</span>"
+    return text
+
+
+def _add_isochrones(fmap: folium.Map, isochrones: dict, views: list[View], thresholds: list, *, lang: str,
+                    basemap: str) -> dict[str, list[dict]]:
+    """Per view with a facility group: one polygons layer per threshold band (simplified by
+    :data:`POLYGON_TOLERANCE_M`, holes under :data:`ISOCHRONE_MIN_HOLE_M2` filled, packed), coloured as its band;
+    returns ``{view: [{"label", "layer"}, …]}`` for the panel (the script's layer variables)."""
+    out: dict[str, list[dict]] = {}
+    for v in views:
+        drawn = []
+        for b, t in enumerate(thresholds):
+            iso = isochrones.get((v.group, t)) if v.group else None
+            if iso is None or not len(iso):
+                continue
+            table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
+                                            min_hole_m2=ISOCHRONE_MIN_HOLE_M2)).add_to(fmap)
+            colour = BAND_COLOURS[min(b, len(BAND_COLOURS) - 1)]
+            layer = DataLayer("polygons", {"style": {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.18,
+                                                     "interactive": False}},
+                              name=f"iso {v.key} {t}", args=(table,), show=False, control=False).add_to(fmap)
+            label = f"{tr(f'map.view.{v.key}', lang)} · {tr('map.iso_layer', lang, t=schema.minutes_text(t))}"
+            drawn.append({"label": label, "layer": layer})
+        if drawn:
+            out[v.key] = drawn
+    return out
 
 
 def _compound_table(
     compounds: gpd.GeoDataFrame, comp: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *, lang: str,
-    max_snap_m: float, n_basic: int
+    max_snap_m: float, views: list[View], bands: dict, fac_index: dict[str, pd.Series]
 ) -> dict:
-    """Every compound's popup facts as columns (see :data:`planner.outputs.map_layers.MAP_JS`, ``compoundPopup``);
-    ``comp`` is ``compounds`` in WGS84 (as drawn).
+    """Every compound's popup facts as columns (read by ``map_app.js``); ``comp`` is ``compounds`` in WGS84 (as
+    drawn).
 
     Numbers are sent as they are printed: facts, metres and percent rounded as Python's ``{:,.0f}`` rounds them
-    (half to even), minutes in tenths as ``{:.1f}`` prints them; -1 stands for a missing value.
+    (half to even), minutes in tenths as ``{:.1f}`` prints them; -1 stands for a missing value. Per view ``b_<view>``
+    is the band and ``t_<view>`` the minutes (tenths) behind it; ``q<k>`` the position of the nearest facility of
+    category ``k`` in its layer (for the categories of the 养老 and 托育 views).
     """
     cats = list(coverage.categories)
     table = coverage.table
@@ -269,8 +336,11 @@ def _compound_table(
         cols[f"f{f}"] = pack_column(_rounded(pd.to_numeric(comp[key], errors="coerce").to_numpy(dtype=float)))
     completeness = table["completeness"].to_numpy(dtype=float)
     cols["pct"] = pack_column(_rounded(completeness * 100))
-    cols["c"] = pack_column(completeness_index(completeness))
     cols["r"] = pack_column(np.rint(np.clip(np.sqrt(comp["population"].fillna(0).to_numpy(dtype=float)) / 6.0, 4, 14) * 10))
+    for v in views:
+        band, minutes = bands[v.key]
+        cols[f"b_{v.key}"] = pack_column(band)
+        cols[f"t_{v.key}"] = pack_column(_tenths(minutes))
     # nearest names as indices into one table of their texts (``str(v or "")``, as the popup printed them)
     texts, per_cat = [], []
     for cat in cats:
@@ -290,8 +360,12 @@ def _compound_table(
         named = all_codes[offset + codes]
         cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table, dtype=object)[named] == "", -1, named))
         within[k // 30] += table[schema.within(cat, longest)].to_numpy(dtype=bool).astype(np.int64) << (k % 30)
+        if cat in fac_index and schema.nearest_id(cat) in table.columns:
+            at = table[schema.nearest_id(cat)].map(fac_index[cat])
+            cols[f"q{k}"] = pack_column(np.where(at.notna(), at.fillna(-1), -1).astype(np.int64))
     for w in range(len(within)):
         cols[f"w{w}"] = pack_column(within[w])
+    zone_names = comp["zone_name"] if "zone_name" in comp.columns else None
     data: dict = {
         "scale": POINT_SCALE,
         "xy": encode_points(pts[:, 0], pts[:, 1]),
@@ -299,24 +373,28 @@ def _compound_table(
         "facts": facts,
         "factLabels": [tr(f"ui.{key}", lang) for key in facts],
         "cats": escape_all(taxonomy[c].label(lang) for c in cats),
+        "catIndex": {c: k for k, c in enumerate(cats)},
         "nearest": escape_all(nearest_table),
-        "ramp": COMPLETENESS_RAMP,
         "labels": {
             "notConnected": tr("ui.not_connected", lang, d=max_snap_m),
-            "completeness": tr("ui.completeness", lang, t=schema.minutes_text(longest)),
-            "noneReachable": tr("ui.none_reachable", lang),
+            "none": tr("ui.none_reachable", lang),
             "minutes": tr("ui.minutes", lang),
             "formats": tr("ui.formats", lang),
             "formatsMissing": tr("ui.formats_missing", lang),
+            "population": tr("ui.population", lang),
         },
-        "nBasic": n_basic,
+        "nBasic": max(1, sum(1 for c in taxonomy.categories if c.basic)),
+        "zone": zone_names is not None,
         "cols": cols,
     }
+    if zone_names is not None:
+        zone_codes, zone_texts = text_codes(zone_names.where(zone_names.notna(), tr("map.outside_zones", lang)), sort=True)
+        cols["z"] = pack_column(zone_codes)
+        data["zoneNames"] = escape_all(zone_texts)
     if "formats_present" in compounds.columns:
         present = compounds["formats_present"].to_numpy(dtype=float)
         missing_codes, missing = text_codes(compounds["formats_missing"], sort=True)
         cols["fp"] = pack_column(present)
-        cols["fc"] = pack_column(completeness_index(present / n_basic))
         cols["fm"] = pack_column(missing_codes)
         data["missing"] = escape_all(missing)
     return data
@@ -324,11 +402,13 @@ def _compound_table(
 
 def _rounded(values: np.ndarray) -> np.ndarray:
     """``values`` rounded to integers as ``{:.0f}`` prints them (half to even); -1 where not finite."""
+    values = np.asarray(values, dtype=float)
     return np.where(np.isfinite(values), np.rint(np.where(np.isfinite(values), values, 0)), -1).astype(np.int64)
 
 
 def _tenths(values: np.ndarray) -> np.ndarray:
     """``values`` in tenths as ``{:.1f}`` prints them (exact decimal rounding, half to even); -1 where not finite."""
+    values = np.asarray(values, dtype=float)
     ok = np.isfinite(values)
     v = np.where(ok, values, 0.0)
     scaled = v * 10
@@ -337,29 +417,6 @@ def _tenths(values: np.ndarray) -> np.ndarray:
     for i in near_half:  # where v * 10 may have rounded across a half: print it as Python does
         out[i] = int(f"{v[i]:.1f}".replace(".", ""))
     return np.where(ok, out, -1)
-
-
-def _rows(mask: np.ndarray) -> str:
-    """Positions of ``mask`` packed as differences."""
-    return encode_ints(np.diff(np.flatnonzero(mask), prepend=0))
-
-
-def _add_compounds(
-    fmap: folium.Map, compounds: gpd.GeoDataFrame, comp: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy, *,
-    lang: str, max_snap_m: float
-) -> None:
-    """Compounds coloured by completeness and sized by population; unreachable ones in a layer of their own;
-    and, when the run counted service formats, the formats layer (hidden at first). One table feeds all three."""
-    n_basic = max(1, sum(1 for c in taxonomy.categories if c.basic))
-    table = DataTable(_compound_table(compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m, n_basic=n_basic))
-    table.add_to(fmap)
-    reach = compounds["reachable"].to_numpy(dtype=bool)
-    for layer_key, mask in (("compounds", reach), ("unreachable", ~reach)):
-        if mask.any():
-            DataLayer("compounds", {"rows": _rows(mask), "reachable": layer_key == "compounds"}, name=tr(f"ui.{layer_key}", lang),
-                      args=(table,)).add_to(fmap)
-    if "formats_present" in compounds.columns:
-        DataLayer("formats", {"rows": _rows(reach)}, name=tr("ui.formats", lang), args=(table,), show=False).add_to(fmap)
 
 
 def _facility_details(sub: pd.DataFrame, label: str, lang: str) -> list[str]:
@@ -382,97 +439,249 @@ def _facility_details(sub: pd.DataFrame, label: str, lang: str) -> list[str]:
 
 
 def _add_facilities(
-    fmap: folium.Map, facilities: gpd.GeoDataFrame, cats: Sequence[str], taxonomy: Taxonomy, *, lang: str
-) -> list[str]:
-    """One layer per facility category (analysed ones first and shown); returns the categories drawn, in order."""
+    fmap: folium.Map, facilities: gpd.GeoDataFrame, cats: Sequence[str], taxonomy: Taxonomy, views: list[View], *, lang: str
+) -> tuple[dict, dict, dict[str, pd.Series]]:
+    """One layer per facility category (analysed ones first). Returns the layers (script variables), their panel
+    entries (label with count, colour, the views that show them) and, per category, facility id → position in
+    its layer."""
     fac = facilities.to_crs(4326)
     shown = [c for c in cats] + sorted(set(fac["category"]) - set(cats))
-    drawn = []
+    layers, entries, index = {}, {}, {}
     for cat in shown:
         sub = fac[fac["category"] == cat]
         if not len(sub):
             continue
-        drawn.append(cat)
         meta = taxonomy[cat]
         pts = shapely.get_coordinates(sub.geometry.to_numpy())
         detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
         data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
                 "colour": meta.color, "details": list(details), "cols": {"x": pack_column(detail_codes)}}
-        DataLayer("facilities", data, name=f"{tr('ui.facilities', lang)}：{meta.label(lang)} ({len(sub)})", show=cat in cats).add_to(fmap)
-    return drawn
+        layer = DataLayer("facilities", data, name=cat, show=False, control=False).add_to(fmap)
+        layers[cat] = {"layer": layer, "t": _Ref(layer, ".table")}
+        in_views = [v.key for v in views if cat in v.cats or (v.key == "compliance" and meta.group in ("elderly", "childcare")
+                                                               and cat in ("elderly_centre", "childcare"))]
+        entries[cat] = {"label": f"{html.escape(meta.label(lang))} ({len(sub)})", "colour": meta.color, "views": in_views}
+        if "id" in sub.columns:
+            ids = sub["id"].astype(str).to_numpy()
+            first = ~pd.Series(ids).duplicated().to_numpy()
+            index[cat] = pd.Series(np.arange(len(sub))[first], index=ids[first])
+    return layers, entries, index
 
 
-def _add_sites(fmap: folium.Map, sites: gpd.GeoDataFrame, taxonomy: Taxonomy, *, lang: str) -> None:
-    """Suggested sites, ringed in black and filled with their category's colour, each explained in its popup."""
+#: colours of the siting tasks' symbols, in task order (ColorBrewer Dark2: unlike any facility colour's use here)
+SITE_COLOURS = ("#7570b3", "#d95f02", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+#: sites closer than this (metres) are drawn side by side
+SITE_TOGETHER_M = 30.0
+
+
+def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, taxonomy: Taxonomy, views: list[View], *,
+                 lang: str, basemap: str) -> tuple[dict, dict | None]:
+    """The suggested sites for the script: number, symbol colour (per task), pixel offset where several share a
+    place, popup, the views that show them; and their catchments (by number) as a polygon table."""
     sg = sites.to_crs(4326)
-    site_layer = gpd.GeoDataFrame(
-        {
-            "name": [f"{r} {n}" for r, n in zip(sg["rank"], sg["name"], strict=True)],
-            "popup": [
-                f"<b>{tr('ui.site', lang)} {html.escape(str(t))} · {int(r)}</b><br>{html.escape(str(taxonomy[c].label(lang)))}"
-                + (f" + {html.escape(str(taxonomy[p].label(lang)))}" if isinstance(p, str) and p in taxonomy else "")
-                + f"<br>{html.escape(str(e))}"
-                for t, r, c, p, e in zip(sg["task"], sg["rank"], sg["category"],
-                                         sg["partner"] if "partner" in sg else [""] * len(sg), sg["explanation"], strict=True)
-            ],
-            "color": [taxonomy[c].color for c in sg["category"]],
-        },
-        geometry=sg.geometry.to_numpy(),
-        crs=4326,
-    )
-    folium.GeoJson(
-        site_layer,
-        name=tr("ui.sites", lang),
-        marker=folium.CircleMarker(radius=11, weight=4),
-        style_function=lambda f: {"radius": 11, "color": "#000000", "weight": 4, "fill": True,
-                                  "fillColor": f["properties"]["color"], "fillOpacity": 0.95},
-        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=420),
-    ).add_to(fmap)
+    n = len(sg)
+    numbers = sg["no"].astype(int).to_numpy() if "no" in sg.columns else np.arange(1, n + 1)
+    tasks = list(dict.fromkeys(sg["task"].astype(str))) if "task" in sg.columns else [""]
+    task_of = [tasks.index(str(t)) for t in sg["task"]] if "task" in sg.columns else [0] * n
+    colours = [SITE_COLOURS[t % len(SITE_COLOURS)] for t in task_of]
+    pts = shapely.get_coordinates(sg.geometry.to_numpy())
+    metric = sites.geometry.to_numpy()
+    dx = np.zeros(n, dtype=np.int64)
+    for i in range(n):  # side by side with the earlier sites at the same place
+        together = [j for j in range(i) if shapely.distance(metric[i], metric[j]) < SITE_TOGETHER_M] if sites.crs and sites.crs.is_projected else []
+        dx[i] = 24 * len(together)
+    view_of = {v.key: set(v.cats) for v in views}
+    site_views = []
+    for cat, partner in zip(sg["category"], sg["partner"] if "partner" in sg.columns else [""] * n, strict=True):
+        keys = [v for v, cs in view_of.items() if cat in cs or (isinstance(partner, str) and partner in cs)]
+        site_views.append(keys)
+    titles = [f"{tr('map.site_title', lang, n=int(no))} · {html.escape(str(t))}" for no, t in
+              zip(numbers, sg["task"] if "task" in sg.columns else [""] * n, strict=True)]
+    popups = [_site_popup(row, titles[i], taxonomy, lang) for i, row in enumerate(sg.itertuples(index=False))]
+    site_cfg = {
+        "scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "no": numbers.tolist(), "colour": colours,
+        "dx": dx.tolist(), "dy": [0] * n, "title": titles, "popup": popups, "views": site_views,
+        "tasks": [{"name": html.escape(t), "colour": SITE_COLOURS[k % len(SITE_COLOURS)]} for k, t in enumerate(tasks)],
+    }
+    catch_cfg = None
+    if catchments is not None and len(catchments) and "no" in catchments.columns:
+        table = polygon_table(catchments.geometry.to_numpy(), catchments.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
+                              min_hole_m2=ISOCHRONE_MIN_HOLE_M2)
+        at = pd.Series(np.arange(len(catchments)), index=catchments["no"].astype(int).to_numpy())
+        at = at[~at.index.duplicated()]
+        table["of"] = [int(at.get(int(no), -1)) for no in numbers]
+        catch_cfg = table
+    return site_cfg, catch_cfg
 
 
-def _add_controls(
-    fmap: folium.Map, *, title: str, lang: str, sample_data: bool, speed: float, longest: str, legend_categories: list[Category]
-) -> None:
-    """The layer switcher, the title box, the legend and the page title."""
-    folium.LayerControl(collapsed=False).add_to(fmap)
+def _site_popup(row, title: str, taxonomy: Taxonomy, lang: str) -> str:
+    """A suggested site's popup: number and task, what it is, where (街道, nearest road), whom it serves, what it fixes."""
+    get = row._asdict().get
+    cat, partner = get("category"), get("partner")
+    what = html.escape(taxonomy[cat].label(lang)) if cat in taxonomy else html.escape(str(cat))
+    if isinstance(partner, str) and partner in taxonomy:
+        what += " + " + html.escape(taxonomy[partner].label(lang))
+    lines = [f"<b>{title}</b>", what]
+    zone_name, road = get("zone_name"), get("road_name")
+    where = []
+    if isinstance(zone_name, str) and zone_name:
+        where.append(f"{tr('map.site_zone', lang)}：{html.escape(zone_name)}")
+    if isinstance(road, str) and road:
+        where.append(f"{tr('map.site_road', lang)}：{html.escape(road)}")
+    if where:
+        lines.append("；".join(where))
+    numbers = _site_numbers(row, lang)
+    if numbers:
+        lines.append(html.escape(numbers))
+    fixes = get("fixes_en") if lang == "en" and get("fixes_en") is not None else get("fixes")
+    if isinstance(fixes, str) and fixes:
+        lines.append(f"{tr('map.site_fixes', lang)}：{html.escape(fixes)}")
+    return "<br>".join(lines)
+
+
+def _site_numbers(row, lang: str) -> str:
+    """The site's numbers as every output states them (:func:`planner.siting.explain.site_numbers`)."""
+    try:
+        from planner.siting.explain import site_numbers
+    except ImportError:  # pragma: no cover - older siting module
+        explanation = row._asdict().get("explanation")
+        return str(explanation) if isinstance(explanation, str) else ""
+    return site_numbers(pd.Series(row._asdict()), lang)
+
+
+def _view_labels(v: View, lang: str, longest: str, cats: list[str], facility_layers: dict) -> dict:
+    """A view's texts for the panel (button, question, what its bands measure, its 街道 measure), its categories
+    (positions in the compound table's ``cats``) and the facility layers it shows."""
+    return {
+        "label": tr(f"map.view.{v.key}", lang),
+        "question": tr(f"map.question.{v.key}", lang, t=longest),
+        "answer": tr(f"map.answer.{v.key}", lang) if v.cats else "",
+        "measure": tr(f"map.measure.{v.key}", lang, t=longest),
+        "rulesMeasure": tr("map.measure.rules", lang, v=tr(f"map.view.{v.key}", lang)) if v.key != "compliance"
+        else tr("map.measure.compliance", lang),
+        "cats": [cats.index(c) for c in v.cats if c in cats],
+        "facilities": [c for c, e in facility_layers.items() if v.key in e["views"]],
+    }
+
+
+def _band_labels(thresholds: list, lang: str) -> list[str]:
+    """The legend's texts of the bands: within the first threshold, between the next ones, beyond the longest."""
+    texts = [tr("map.band.first", lang, t=schema.minutes_text(thresholds[0]))]
+    for a, b in zip(thresholds, thresholds[1:], strict=False):
+        texts.append(tr("map.band.next", lang, a=schema.minutes_text(a), b=schema.minutes_text(b)))
+    texts.append(tr("map.band.beyond", lang, t=schema.minutes_text(thresholds[-1])))
+    return texts
+
+
+def _panel_labels(lang: str) -> dict:
+    keys = {
+        "compound": "map.compound", "sizeNote": "map.size_note", "siteKey": "map.site_key", "zoneFill": "map.zone_fill",
+        "allPass": "map.all_pass", "more": "map.more", "fullTable": "map.full_table", "searchHint": "map.search_hint",
+        "noMatch": "map.no_match", "kindCompound": "map.kind.compound", "kindZone": "map.kind.zone",
+        "kindSite": "map.kind.site", "togglePanel": "map.toggle_panel", "groupBase": "map.group.base",
+        "groupZones": "map.group.zones", "groupIso": "map.group.iso", "groupCompounds": "map.group.compounds",
+        "groupFacilities": "map.group.facilities", "groupOther": "map.group.other", "groupSites": "map.group.sites",
+        "zoneLabels": "map.zone_labels", "streetsLayer": "ui.network", "zonesLayer": "ui.zones",
+        "compoundsLayer": "ui.compounds", "sitesLayer": "ui.sites",
+    }
+    out = {k: tr(v, lang) for k, v in keys.items()}
+    out["more"] = tr("map.more", lang, n="{n}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A page element's script variable (named when the page is rendered) followed by ``suffix``."""
+
+    element: Element
+    suffix: str = ""
+
+
+def _js(obj: object) -> str:
+    """``obj`` as JavaScript: JSON, with page elements (and :class:`_Ref`) written as their script variables."""
+    if isinstance(obj, Element):
+        return obj.get_name()
+    if isinstance(obj, _Ref):
+        return obj.element.get_name() + obj.suffix
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{to_json(str(k))}:{_js(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, list | tuple):
+        return "[" + ",".join(_js(v) for v in obj) + "]"
+    return to_json(obj)
+
+
+class _AppInit(MacroElement):
+    """The call that starts the panel and the views (``plannerApp.init(map, config, tables)``), after every layer."""
+
+    def __init__(self, config: dict, tables: dict) -> None:
+        super().__init__()
+        self._name = "AppInit"
+        self.config = config
+        self.tables = tables
+
+    def render(self, **kwargs) -> None:
+        root = self.get_root()
+        root.script.add_child(RawElement(
+            f"var planner_app = plannerApp.init({self._parent.get_name()}, {to_json(self.config)}, {_js(self.tables)});\n"),
+            name=self.get_name())
+        root.header.add_child(RawElement(f"<script>{_app_js()}</script>"), name="planner_app_js")
+        root.header.add_child(RawElement(_PANEL_CSS), name="planner_panel_css")
+
+
+@functools.lru_cache(maxsize=1)
+def _app_js() -> str:
+    return resources.files("planner.outputs").joinpath("map_app.js").read_text(encoding="utf-8")
+
+
+#: the side panel beside the map (never over it), the view buttons, legend, grouped layers, search, site symbols
+_PANEL_CSS = """<style>
+body.planner-has-panel .folium-map{position:absolute!important;left:0;top:0;bottom:0;right:300px;width:auto!important;height:auto!important}
+body.planner-panel-closed .folium-map{right:0!important}
+#planner-panel{position:fixed;top:0;right:0;bottom:0;width:300px;box-sizing:border-box;overflow-y:auto;background:#fff;
+ border-left:1px solid #ccc;padding:8px 10px;font:13px sans-serif;z-index:1001}
+body.planner-panel-closed #planner-panel{display:none}
+#planner-panel-toggle{position:fixed;top:10px;right:310px;z-index:1002;width:32px;height:32px;font-size:18px;background:#fff;
+ border:1px solid #999;border-radius:4px;cursor:pointer}
+body.planner-panel-closed #planner-panel-toggle{right:10px}
+#planner-views{display:flex;flex-wrap:wrap;gap:4px;margin:8px 0}
+#planner-views button{flex:1 1 45%;padding:6px 4px;border:1px solid #3f007d;background:#fff;color:#3f007d;border-radius:4px;
+ cursor:pointer;font-size:13px}
+#planner-views button.active{background:#3f007d;color:#fff;font-weight:bold}
+.planner-search-box{position:relative}
+#planner-search{width:100%;box-sizing:border-box;padding:6px;font-size:13px;border:1px solid #999;border-radius:4px}
+#planner-search-results{list-style:none;margin:0;padding:0;position:absolute;left:0;right:0;background:#fff;z-index:5;
+ box-shadow:0 2px 6px rgba(0,0,0,.3);max-height:300px;overflow-y:auto}
+#planner-search-results li{padding:4px 6px;cursor:pointer;border-bottom:1px solid #eee}
+#planner-search-results li:hover{background:#eef}
+#planner-search-results small{color:#777;margin-left:4px}
+#planner-legend{border-top:1px solid #ddd;padding-top:6px}
+.planner-legend-title{font-weight:bold;font-size:14px;margin-bottom:4px}
+.planner-legend-sub{color:#555;margin:6px 0 2px}
+.planner-dot{display:inline-block;width:12px;height:12px;border-radius:7px;margin-right:6px;vertical-align:middle;border:1px solid #333}
+.planner-dot.planner-small{width:9px;height:9px;border:1px solid #fff;box-shadow:0 0 0 1px #999}
+.planner-ramp{display:flex}.planner-ramp span{flex:1;font-size:10px;text-align:center;padding:2px 0}
+#planner-layers details{margin-top:6px;border-top:1px solid #ddd}
+#planner-layers summary{font-weight:bold;cursor:pointer;padding:4px 0}
+#planner-layers label{display:block;padding:1px 0 1px 8px}
+.planner-site div{width:24px;height:24px;line-height:20px;border:2px solid #000;border-radius:4px;color:#fff;font:bold 13px sans-serif;
+ text-align:center;box-sizing:border-box;box-shadow:0 0 0 2px #fff}
+.planner-site-key{display:inline-block;margin-right:6px;vertical-align:middle}
+.planner-site-key div{width:18px;height:18px;line-height:16px;font-size:11px}
+.leaflet-tooltip.planner-zone-label{background:rgba(255,255,255,.75);border:none;box-shadow:none;font:bold 13px sans-serif;
+ color:#3f007d;padding:0 3px}
+.leaflet-tooltip.planner-zone-label:before{display:none}
+@media (max-width:900px){#planner-panel{width:260px}body.planner-has-panel .folium-map{right:260px}#planner-panel-toggle{right:270px}}
+</style>"""
+
+
+# ------------------------------------------------------------------------------------------------ boxes
+
+
+def _add_page(fmap: folium.Map, *, title: str, lang: str, sample_data: bool, speed: float) -> None:
+    """The title box and the page title."""
     root = fmap.get_root()
     root.html.add_child(folium.Element(_title_html(title, lang, sample_data, speed)))
-    root.html.add_child(folium.Element(_legend_html(lang, longest, legend_categories)))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
-    # a long layer list scrolls instead of covering the map
-    root.header.add_child(
-        folium.Element("<style>.leaflet-control-layers-expanded{max-height:60vh;overflow-y:auto;font-size:12px}</style>"),
-        name="layer_control_css",
-    )
-
-
-# ------------------------------------------------------------------------------------------------ popups and boxes
-
-
-def _zone_popups(zone_ids: pd.Index, table: pd.DataFrame, cats, taxonomy: Taxonomy, lang: str, longest: str) -> list[str]:
-    """Each 街道's popup: name, population and compounds, the share of each category within ``longest`` ("" for a
-    街道 not in ``table``)."""
-    table = table[~table.index.duplicated()]
-    at = table.index.get_indexer(pd.Index(zone_ids))
-    names, pops, counts = (table[c].to_numpy(dtype=object) for c in ("name", "population", "compounds"))
-    shares = [table[schema.share(cat, longest)].to_numpy(dtype=object) for cat in cats]
-    labels = [html.escape(taxonomy[cat].label(lang)) for cat in cats]
-    population, compound_count = tr("ui.population", lang), tr("ui.compound_count", lang)
-    within = tr("ui.share_within", lang, t=longest) + "："
-    out = []
-    for i in at.tolist():
-        if i < 0:
-            out.append("")
-            continue
-        head = [f"<b>{html.escape(str(names[i]))}</b>"]
-        if pd.notna(pops[i]):
-            head.append(f"{population} {pops[i]:,.0f}，{compound_count} {int(counts[i])}")
-        head.append(within)
-        items = "".join(f"<tr><td>{label}</td><td>{'—' if pd.isna(col[i]) else f'{col[i] * 100:.0f}%'}</td></tr>"
-                        for label, col in zip(labels, shares, strict=True))
-        out.append("<br>".join(head) + "<table style='font-size:12px'>" + items + "</table>")
-    return out
 
 
 def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
@@ -485,26 +694,9 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
     date = f"{tr('ui.generated', lang)} {date} · " if date else ""
     return (
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
-        "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif'>"
+        "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif;max-width:calc(100% - 420px)'>"
         f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{date}"
         f"{tr('ui.speed', lang, v=speed)}</span></div>"
-    )
-
-
-def _legend_html(lang: str, longest: str, cats) -> str:
-    ramp = "".join(
-        f"<i style='background:{c};width:14px;height:10px;display:inline-block;margin-right:1px'></i>" for c in COMPLETENESS_RAMP
-    )
-    cat_rows = "".join(
-        f"<div><i style='background:{c.color};width:10px;height:10px;border-radius:5px;display:inline-block;margin-right:4px'></i>{html.escape(c.label(lang))}</div>"
-        for c in cats
-    )
-    return (
-        "<div id='planner-legend' style='position:fixed;bottom:60px;left:10px;z-index:1000;background:rgba(255,255,255,.92);"
-        "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-height:45%;overflow:auto'>"
-        f"<b>{tr('ui.legend', lang)}</b><br>{tr('ui.completeness', lang, t=longest)}<br>0% {ramp} 100%<br>"
-        f"<div><i style='border:2px dashed #000;width:9px;height:9px;border-radius:6px;display:inline-block;margin-right:4px'></i>{tr('ui.unreachable', lang)}</div>"
-        f"{cat_rows}</div>"
     )
 
 

@@ -1,0 +1,146 @@
+"""The gap map's thematic views: one question each, answered per compound in walking-time bands and per 街道.
+
+A view (:class:`View`) is a leader's question: where do 60+ residents lack 养老 within 5/10/15 minutes
+(``elderly``), where do 0–3-year-olds lack 托育 (``childcare``), which compounds have every basic format of the
+一刻钟便民生活圈 (``circle``), and which 街道 meet their rules (``compliance``). For each view this module computes,
+from the run's tables only:
+
+* per compound, its **band**: the index of the first threshold (of the scenario's ``thresholds_min``) within which
+  the view is answered (for 养老/托育 the nearest facility of the view's categories, for the 一刻钟 circle the
+  farthest of the nearest basic formats: the walk after which all of them are reached), ``len(thresholds)`` beyond
+  the longest, and :data:`NOT_CONNECTED` for a compound off the network; the minutes behind it;
+* per 街道, the share of the view's demand within the longest threshold, and the measure its fill shows: the share
+  of the 街道's rules of the view (:func:`rule_view`) that pass (:func:`zone_measures`).
+
+Only the drawing (planner.outputs.maps) and its script use these; nothing here changes a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner import schema
+from planner.analysis.coverage import Coverage
+from planner.io.categories import Taxonomy
+
+__all__ = ["View", "views_for", "compound_bands", "zone_measures", "rule_view", "BAND_COLOURS", "NOT_CONNECTED",
+           "ZONE_RAMP", "zone_class"]
+
+#: band of a compound that is not connected to the walk network
+NOT_CONNECTED = -1
+#: colours of the bands: within the 1st, 2nd, 3rd threshold, beyond the longest (ColorBrewer RdYlGn, colour-blind safe
+#: ends), and of a compound off the network
+BAND_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#d73027")
+NOT_CONNECTED_COLOUR = "#ffffff"
+#: 街道 choropleth: five classes of the measure (0–20 %, …, 80–100 %), ColorBrewer YlGnBu
+ZONE_RAMP = ("#d7301f", "#fc8d59", "#fdcc8a", "#a1d99b", "#31a354")
+
+
+@dataclass(frozen=True)
+class View:
+    """One question of the map.
+
+    ``cats``: the analysed categories it answers with (for ``circle`` the basic formats); ``demand``: the compound
+    column it counts (``age_60_plus``, ``age_0_3``, ``population``); ``group``: the taxonomy group of its facilities
+    and isochrones ("" for none).
+    """
+
+    key: str
+    cats: tuple[str, ...]
+    demand: str
+    group: str
+
+
+def views_for(coverage: Coverage, taxonomy: Taxonomy, compounds: pd.DataFrame) -> list[View]:
+    """The views this run can answer, in the order they are offered (a view needs its categories analysed)."""
+    analysed = list(coverage.categories)
+
+    def of_group(group: str) -> tuple[str, ...]:
+        return tuple(c for c in analysed if taxonomy[c].group == group)
+
+    def demand(col: str) -> str:
+        return col if col in compounds.columns and pd.to_numeric(compounds[col], errors="coerce").notna().any() else "population"
+
+    out = []
+    if of_group("elderly"):
+        out.append(View("elderly", of_group("elderly"), demand("age_60_plus"), "elderly"))
+    if of_group("childcare"):
+        out.append(View("childcare", of_group("childcare"), demand("age_0_3"), "childcare"))
+    basic = tuple(c for c in analysed if taxonomy[c].basic)
+    if basic:
+        out.append(View("circle", basic, "population", ""))
+    out.append(View("compliance", (), "population", ""))
+    return out
+
+
+def compound_bands(view: View, coverage: Coverage, reachable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per compound: its band in ``view`` (see the module) and the minutes behind it (NaN where none).
+
+    The 达标 view asks nothing of a compound: every connected compound gets band ``len(thresholds) + 1`` (drawn
+    neutral) and no minutes."""
+    thresholds = np.asarray(sorted(coverage.thresholds_min), dtype=float)
+    n = len(coverage.table)
+    if not view.cats:
+        return np.where(reachable, len(thresholds) + 1, NOT_CONNECTED).astype(np.int64), np.full(n, np.nan)
+    dist = np.column_stack([coverage.table[schema.dist_m(c)].to_numpy(dtype=float) for c in view.cats])
+    dist = np.where(np.isfinite(dist), dist, np.inf)
+    # the nearest of the view's facilities; for the circle, the farthest of the nearest basic formats
+    metres = dist.max(axis=1) if view.key == "circle" else dist.min(axis=1)
+    minutes = metres / coverage.speed_m_per_min
+    limits = thresholds * coverage.speed_m_per_min
+    band = np.searchsorted(limits, metres, side="left")  # ≤ the first threshold → 0, …, beyond the longest → len
+    band = np.where(reachable, band, NOT_CONNECTED).astype(np.int64)
+    return band, np.where(np.isfinite(minutes) & reachable, minutes, np.nan)
+
+
+def zone_measures(view: View, zone_ids: Sequence[str], compounds: pd.DataFrame, band: np.ndarray, n_thresholds: int,
+                  rules: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per 街道 (``zone_ids``): the view's coverage share and the measure its fill shows (both 0–1, NaN where there
+    is nothing to measure), and what that measure is: ``"rules"`` or ``"coverage"``.
+
+    The coverage share is the share of the view's demand living in compounds within the longest threshold (band
+    below ``n_thresholds``). The fill shows the share of the 街道's evaluated rules (pass or fail) of the view that
+    pass (``rules``: compliance rows with a ``view`` column, :func:`rule_view`; for 达标 all of them) — the targets
+    tell apart 街道 whose coverage looks alike; a view without rules is filled by its coverage share."""
+    ids = pd.Index([str(z) for z in zone_ids])
+    coverage = np.full(len(ids), np.nan)
+    if view.cats:
+        demand = pd.to_numeric(compounds[view.demand], errors="coerce").fillna(0).to_numpy(dtype=float)
+        zone = compounds["zone_id"].astype(str).to_numpy()
+        within = (band >= 0) & (band < n_thresholds)
+        frame = pd.DataFrame({"z": zone, "all": demand, "in": np.where(within, demand, 0.0)})
+        sums = frame.groupby("z")[["all", "in"]].sum().reindex(ids)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coverage = np.where(sums["all"].to_numpy() > 0, sums["in"].to_numpy() / sums["all"].to_numpy(), np.nan)
+    if rules is not None and len(rules):
+        rows = rules[rules["status"].isin(["pass", "fail"])]
+        if view.key != "compliance":
+            rows = rows[rows["view"] == view.key]
+        if len(rows):
+            passed = rows["status"].eq("pass").groupby(rows["subdistrict"].astype(str)).agg(["sum", "count"])
+            return coverage, (passed["sum"] / passed["count"]).reindex(ids).to_numpy(dtype=float), "rules"
+    return coverage, coverage, "coverage"
+
+
+def zone_class(measure: np.ndarray) -> np.ndarray:
+    """The choropleth class (0–4 of :data:`ZONE_RAMP`) of each measure; -1 where NaN."""
+    m = np.asarray(measure, dtype=float)
+    cls = np.clip(np.floor(np.where(np.isfinite(m), m, 0) * 5 + 1e-9), 0, 4).astype(np.int64)
+    return np.where(np.isfinite(m), cls, -1)
+
+
+def rule_view(rule_id: str, categories: Sequence[str], taxonomy: Taxonomy) -> str:
+    """The view a 街道 rule belongs to: ``elderly``, ``childcare``, ``circle`` or "" (shown under 达标 only)."""
+    groups = {taxonomy[c].group for c in categories if c in taxonomy}
+    if rule_id.startswith("elderly.") or groups == {"elderly"}:
+        return "elderly"
+    if rule_id.startswith("childcare.") or groups == {"childcare"}:
+        return "childcare"
+    if rule_id.startswith(("mofcom.", "local.nantong.circles")) or (categories and all(
+            c in taxonomy and taxonomy[c].basic for c in categories)):
+        return "circle"
+    return ""
