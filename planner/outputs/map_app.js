@@ -7,7 +7,7 @@ var plannerApp = (function () {
   "use strict";
   var P = plannerLayers, app = {map: null, view: null, overlays: {}, groups: {}};
   var cfg, T, map, compounds, facilities = {}, zones = null, zoneLabels = null, isos = {}, sites = null, catchments = null;
-  var highlight = null, markers = [];
+  var highlight = null;
 
   function el(tag, attrs, html) {
     var e = document.createElement(tag);
@@ -22,8 +22,14 @@ var plannerApp = (function () {
   function bandColour(b) { return b < 0 ? cfg.notConnectedColour : (b < cfg.bandColours.length ? cfg.bandColours[b] : cfg.neutralColour); }
   function compoundStyle(i) {
     var b = T.cols["b_" + app.view][i], r = T.cols.r[i] / 10;
-    return b < 0 ? {radius: r, color: "#000000", weight: 2, fill: true, fillColor: "#ffffff", fillOpacity: 0.9, dashArray: "2 2"}
-      : {radius: r, color: "#333333", weight: 1, fill: true, fillColor: bandColour(b), fillOpacity: b < cfg.bandColours.length ? 0.9 : 0.45, dashArray: null};
+    return b < 0 ? {radius: r, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 0.9, dash: [2, 2]}
+      : {radius: r, color: "#333333", weight: 1, fillColor: bandColour(b), fillOpacity: b < cfg.bandColours.length ? 0.9 : 0.45};
+  }
+  function openPopup(latlng, html, width, onClose) {
+    var p = L.popup({className: "foliumpopup", maxWidth: width, autoPanPaddingTopLeft: [20, 90]}).setLatLng(latlng)
+      .setContent(P.box(html)).openOn(map);
+    if (onClose) p.on("remove", onClose);
+    return p;
   }
   function minutesText(tenths) { return tenths < 0 ? T.labels.none : P.tenths(tenths) + " " + T.labels.minutes; }
   function catRow(k, i) {
@@ -55,32 +61,44 @@ var plannerApp = (function () {
     return out + "<table style='font-size:12px'>" + rows + "</table>";
   }
   function makeCompounds() {
-    var g = L.featureGroup();
-    for (var i = 0; i < T.ll.length; i++) {
-      var o = compoundStyle(i); o.i = i;
-      markers.push(L.circleMarker(T.ll[i], o));
-      g.addLayer(markers[i]);
-    }
-    g.bindPopup(function (layer) { return P.box(compoundPopup(layer.options.i)); }, {className: "foliumpopup", maxWidth: 380, autoPanPaddingTopLeft: [20, 90]});
-    g.bindTooltip(function (layer) { return P.box(T.name[layer.options.i]); }, {className: "foliumtooltip", sticky: true});
+    var g = new P.PointCanvas(T.ll, compoundStyle, null);
+    g.tooltip = function (i) { return T.name[i]; };
+    g.on("pointclick", function (e) { compoundClick(e.i); });
     return g;
   }
-  function restyleCompounds() { for (var i = 0; i < markers.length; i++) markers[i].setStyle(compoundStyle(i)); }
+  function compoundClick(i) { openPopup(T.ll[i], compoundPopup(i), 380); }
+  function restyleCompounds() { compounds.redraw(); }
 
   // ------------------------------------------------------------------ facilities: a click shows whom it serves
   function serveHighlight(cat, idx) {
     clearHighlight();
-    var k = T.catIndex[cat], q = T.cols["q" + k];
-    if (k === undefined || !q) return;
-    highlight = L.featureGroup();
+    var k = T.catIndex[cat], q = k === undefined ? null : T.cols["q" + k];
+    if (!q) return;
+    var rows = [], band = {};
     for (var i = 0; i < q.length; i++) {
       if (q[i] !== idx) continue;
       var t = T.cols["m" + k][i], b = t < 0 ? -1 : 0;
       while (b >= 0 && b < cfg.thresholds.length && t > cfg.thresholds[b] * 10) b++;
-      if (b >= cfg.thresholds.length) continue;
-      highlight.addLayer(L.circleMarker(T.ll[i], {radius: T.cols.r[i] / 10 + 4, color: cfg.bandColours[b], weight: 4, fill: false, interactive: false}));
+      if (b < 0 || b >= cfg.thresholds.length) continue;
+      rows.push(i); band[i] = b;
     }
-    highlight.addTo(map);
+    highlight = new P.PointCanvas(T.ll, function (i) {
+      return {radius: T.cols.r[i] / 10 + 4, color: cfg.bandColours[band[i]], weight: 4};
+    }, rows, false).addTo(map);
+  }
+  function facilityClick(cat, j) {
+    var F = facilities[cat];
+    openPopup(F.t.ll[j], "<b>" + F.t.name[j] + "</b><br>" + F.t.details[F.t.cols.x[j]], 320, clearHighlight);
+    serveHighlight(cat, j);
+  }
+  function makeFacilities(cat) {
+    var F = facilities[cat];
+    return P.lazy(function () {
+      var g = new P.PointCanvas(F.t.ll, function () { return {radius: 5, color: "#ffffff", weight: 1.5, fillColor: F.colour, fillOpacity: 1}; }, null);
+      g.tooltip = function (i) { return F.t.name[i]; };
+      g.on("pointclick", function (e) { facilityClick(cat, e.i); });
+      return g;
+    });
   }
   function clearHighlight() { if (highlight) { map.removeLayer(highlight); highlight = null; } }
 
@@ -119,12 +137,23 @@ var plannerApp = (function () {
     g.bindPopup(function (layer) { return P.box(zonePopup(layer.options.i)); }, {className: "foliumpopup", maxWidth: 400, autoPanPaddingTopLeft: [20, 90]});
     return g;
   }
+  // 街道 names at their label points; with many 街道 only from zone labelZoom on (made when first needed)
   function makeZoneLabels() {
-    var g = L.featureGroup(), Z = cfg.zones, ll = P.coords(Z.lp, Z.scale);
-    for (var i = 0; i < ll.length; i++) {
-      g.addLayer(L.tooltip({permanent: true, direction: "center", className: "planner-zone-label", interactive: false})
-        .setLatLng(ll[i]).setContent(Z.name[i]));
+    var g = L.featureGroup(), Z = cfg.zones, inner = null;
+    function byZoom() {
+      var want = map.getZoom() >= Z.labelZoom;
+      if (want && !inner) {
+        inner = L.featureGroup();
+        var ll = P.coords(Z.lp, Z.scale);
+        for (var i = 0; i < ll.length; i++)
+          inner.addLayer(L.tooltip({permanent: true, direction: "center", className: "planner-zone-label", interactive: false})
+            .setLatLng(ll[i]).setContent(Z.name[i]));
+      }
+      if (want && !g.hasLayer(inner)) g.addLayer(inner);
+      if (!want && inner && g.hasLayer(inner)) g.removeLayer(inner);
     }
+    g.on("add", function () { map.on("zoomend", byZoom); byZoom(); });
+    g.on("remove", function () { map.off("zoomend", byZoom); });
     return g;
   }
 
@@ -269,13 +298,13 @@ var plannerApp = (function () {
     }
     return first.concat(other).slice(0, 12);
   }
-  function goCompound(i) { return function () { if (!map.hasLayer(compounds)) setShown(cfg.labels.compoundsLayer, true); map.setView(T.ll[i], Math.max(map.getZoom(), 16)); markers[i].fire("click", {latlng: T.ll[i]}); }; }
+  function goCompound(i) { return function () { if (!map.hasLayer(compounds)) setShown(cfg.labels.compoundsLayer, true); map.setView(T.ll[i], Math.max(map.getZoom(), 16)); compoundClick(i); }; }
   function goFacility(cat, j) {
     return function () {
       var F = facilities[cat];
       setShown(F.label, true);
       map.setView(F.t.ll[j], Math.max(map.getZoom(), 16));
-      F.markers[j].fire("click", {latlng: F.t.ll[j]});
+      facilityClick(cat, j);
     };
   }
   function goZone(z) {
@@ -285,7 +314,7 @@ var plannerApp = (function () {
       if (!layer) return;
       map.fitBounds(layer.getBounds());
       var ll = P.coords(cfg.zones.lp, cfg.zones.scale)[z];
-      layer.fire("click", {latlng: L.latLng(ll)});
+      layer.fire("click", {latlng: L.latLng(ll)}, true);
     };
   }
   function goSite(s) { return function () { var m = cfg.sites.markers[s]; setShown(cfg.labels.sitesLayer, true); map.setView(m.getLatLng(), Math.max(map.getZoom(), 16)); m.openPopup(); }; }
@@ -308,6 +337,7 @@ var plannerApp = (function () {
   // ------------------------------------------------------------------ start
   function init(m, config, tables) {
     map = app.map = m; cfg = config; T = tables.compounds; app.view = cfg.viewOrder[0];
+    P.watchPoints(m);
     m.options.maxZoom = 19;
     if (tables.streets) overlay(cfg.labels.streetsLayer, tables.streets, cfg.labels.groupBase, cfg.streetsOn);
     if (tables.zones) {
@@ -329,13 +359,9 @@ var plannerApp = (function () {
       overlay(cfg.labels.compoundsLayer, compounds, cfg.labels.groupCompounds, true);
     }
     for (var f = 0; f < cfg.facilityOrder.length; f++) {
-      var cat = cfg.facilityOrder[f], meta = cfg.facilityLayers[cat], F = facilities[cat] = {t: tables.facilities[cat].t, label: meta.label};
-      var layer = tables.facilities[cat].layer;
-      F.markers = [];
-      layer.eachLayer(function (l) { F.markers[l.options.i] = l; });
-      (function (c) { layer.on("popupopen", function (e) { serveHighlight(c, e.popup._source.options.i); }); })(cat);
-      layer.on("popupclose", clearHighlight);
-      overlay(meta.label, layer, meta.views.length < cfg.viewOrder.length ? cfg.labels.groupFacilities : cfg.labels.groupOther, false);
+      var cat = cfg.facilityOrder[f], meta = cfg.facilityLayers[cat];
+      facilities[cat] = {t: tables.facilities[cat], label: meta.label, colour: meta.colour};
+      overlay(meta.label, makeFacilities(cat), meta.views.length < cfg.viewOrder.length ? cfg.labels.groupFacilities : cfg.labels.groupOther, false);
       app.overlays[meta.label].views = meta.views.length ? meta.views : cfg.viewOrder.slice();
       app.overlays[meta.label].defaultOn = meta.views;
     }

@@ -356,7 +356,10 @@ class DataLayer(folium.map.Layer):
     def render(self, **kwargs: Any) -> None:
         script = self.get_root().script
         call = ", ".join((self.data, *(a.get_name() if isinstance(a, Element) else a for a in self.args)))
-        script.add_child(RawElement(f"var {self.get_name()} = plannerLayers.{self.kind}({call});\n"), name=self.get_name())
+        made = f"plannerLayers.{self.kind}({call})"
+        if not self.show:  # made when first shown
+            made = f"plannerLayers.lazy(function () {{ return {made}; }})"
+        script.add_child(RawElement(f"var {self.get_name()} = {made};\n"), name=self.get_name())
         if self.show:
             script.add_child(RawElement(f"{self.get_name()}.addTo({self._parent.get_name()});\n"), name=self.get_name() + "_add")
 
@@ -415,19 +418,173 @@ var plannerLayers = (function () {
   }
   function thousands(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
   function tenths(t) { var s = String(Math.abs(t)); if (s.length < 2) s = "0" + s; return (t < 0 ? "-" : "") + s.slice(0, -1) + "." + s.slice(-1); }
-  // a table of columns: packed strings are decoded once, "xy" into [lat, lon] pairs
+  // a table of columns: packed strings are decoded when first read (then kept), "xy" into [lat, lon] pairs
+  function lazyProperty(obj, key, make) {
+    Object.defineProperty(obj, key, {configurable: true, enumerable: true, get: function () {
+      var v = make();
+      Object.defineProperty(obj, key, {value: v, enumerable: true, writable: true});
+      return v;
+    }});
+  }
   function table(d) {
     var t = {};
     for (var k in d) {
-      if (k === "xy") t.ll = coords(d.xy, d.scale);
+      if (k === "xy") lazyProperty(t, "ll", function () { return coords(d.xy, d.scale); });
       else if (k === "cols") {
         t.cols = {};
-        for (var c in d.cols) t.cols[c] = typeof d.cols[c] === "number" ? new Array(d.name.length).fill(d.cols[c]) : ints(d.cols[c]);
+        Object.keys(d.cols).forEach(function (c) {
+          lazyProperty(t.cols, c, function () {
+            return typeof d.cols[c] === "number" ? new Array(d.name.length).fill(d.cols[c]) : ints(d.cols[c]);
+          });
+        });
       }
       else t[k] = d[k];
     }
     return t;
   }
+
+  // Points drawn by one canvas of their own: no Leaflet object per point. ``ll``: [lat, lon] per row; ``style(i)``
+  // → {radius, fillColor, fillOpacity, color, weight, dash}; only rows ``rows`` (all when null). Redrawn after every
+  // move and zoom (the points in view, projected from Web Mercator coordinates computed once); a grid of the drawn
+  // points answers which point is under the mouse (see pointHits).
+  var PointCanvas = L.Layer.extend({
+    initialize: function (ll, style, rows, interactive) {
+      this._ll = ll; this._style = style; this._rows = rows; this._mx = null; this._interactive = interactive !== false;
+    },
+    onAdd: function (map) {
+      if (!map.getPane("plannerPoints")) { map.createPane("plannerPoints").style.zIndex = 450; map.getPane("plannerPoints").style.pointerEvents = "none"; }
+      this._canvas = L.DomUtil.create("canvas", "planner-points");
+      this._canvas.style.pointerEvents = "none";
+      map.getPane("plannerPoints").appendChild(this._canvas);
+      map.on("moveend zoomend resize viewreset", this.redraw, this);
+      map.on("zoomstart", this._hide, this);
+      if (this._interactive) registry.push(this);
+      this.redraw();
+    },
+    onRemove: function (map) {
+      L.DomUtil.remove(this._canvas);
+      map.off("moveend zoomend resize viewreset", this.redraw, this);
+      map.off("zoomstart", this._hide, this);
+      if (registry.indexOf(this) >= 0) registry.splice(registry.indexOf(this), 1);
+      this._grid = null;
+    },
+    setStyle: function (style) { this._style = style; if (this._map) this.redraw(); },
+    setRows: function (rows) { this._rows = rows; if (this._map) this.redraw(); },
+    _hide: function () { if (this._canvas) this._canvas.style.visibility = "hidden"; },
+    _mercator: function () {
+      var n = this._ll.length, mx = new Float64Array(n), my = new Float64Array(n);
+      for (var i = 0; i < n; i++) {
+        var lat = Math.max(Math.min(this._ll[i][0], 85.0511287798), -85.0511287798) * Math.PI / 180;
+        mx[i] = (this._ll[i][1] + 180) / 360;
+        my[i] = 0.5 - Math.log(Math.tan(Math.PI / 4 + lat / 2)) / (2 * Math.PI);
+      }
+      this._mx = mx; this._my = my;
+    },
+    // redraws are gathered into one per animation frame
+    redraw: function () {
+      if (this._frame || !this._map) return;
+      var self = this;
+      this._frame = L.Util.requestAnimFrame(function () { self._frame = 0; self._draw(); });
+    },
+    // the points in view, one canvas path per style (a style is drawn with one fill and one stroke call)
+    _draw: function () {
+      var map = this._map;
+      if (!map) return;
+      if (!this._mx) this._mercator();
+      var size = map.getSize(), ratio = window.devicePixelRatio || 1, c = this._canvas;
+      var topLeft = map.containerPointToLayerPoint([0, 0]);
+      L.DomUtil.setPosition(c, topLeft);
+      c.width = size.x * ratio; c.height = size.y * ratio;
+      c.style.width = size.x + "px"; c.style.height = size.y + "px";
+      c.style.visibility = "visible";
+      var ctx = c.getContext("2d");
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      var scale = 256 * Math.pow(2, map.getZoom()), origin = map.getPixelOrigin();
+      var ox = origin.x + topLeft.x, oy = origin.y + topLeft.y, cell = 24, n_all = this._ll.length;
+      var grid = {}, rad = new Float32Array(n_all), rows = this._rows, n = rows ? rows.length : n_all;
+      var px = new Float32Array(n_all), py = new Float32Array(n_all), styles = {}, order = [];
+      for (var k = 0; k < n; k++) {
+        var i = rows ? rows[k] : k, x = this._mx[i] * scale - ox, y = this._my[i] * scale - oy;
+        if (x < -20 || y < -20 || x > size.x + 20 || y > size.y + 20) continue;
+        var st = this._style(i);
+        if (!st) continue;
+        px[i] = x; py[i] = y; rad[i] = st.radius;
+        var key = st.fillColor + "|" + st.fillOpacity + "|" + st.color + "|" + st.weight + "|" + (st.dash || "");
+        if (!styles[key]) { styles[key] = {st: st, rows: []}; order.push(key); }
+        styles[key].rows.push(i);
+        var cellKey = Math.floor(x / cell) + "," + Math.floor(y / cell);
+        (grid[cellKey] || (grid[cellKey] = [])).push(i);
+      }
+      for (var s = 0; s < order.length; s++) {
+        var group = styles[order[s]], g = group.st, members = group.rows;
+        ctx.beginPath();
+        for (var m = 0; m < members.length; m++) {
+          var j = members[m];
+          ctx.moveTo(px[j] + rad[j], py[j]);
+          ctx.arc(px[j], py[j], rad[j], 0, 2 * Math.PI);
+        }
+        if (g.fillColor) { ctx.globalAlpha = g.fillOpacity === undefined ? 1 : g.fillOpacity; ctx.fillStyle = g.fillColor; ctx.fill(); }
+        if (g.weight) { ctx.globalAlpha = 1; ctx.lineWidth = g.weight; ctx.strokeStyle = g.color; ctx.setLineDash(g.dash || []); ctx.stroke(); }
+      }
+      this._grid = grid; this._px = px; this._py = py; this._r = rad; this._cell = cell;
+      this.fire("drawn");
+    },
+    // the row drawn at container point p (the topmost, within its radius + 3 px), or -1
+    hit: function (p) {
+      if (!this._grid) return -1;
+      var cx = Math.floor(p.x / this._cell), cy = Math.floor(p.y / this._cell), best = -1, bestD = Infinity;
+      for (var dx = -1; dx <= 1; dx++) for (var dy = -1; dy <= 1; dy++) {
+        var list = this._grid[(cx + dx) + "," + (cy + dy)];
+        if (!list) continue;
+        for (var k = 0; k < list.length; k++) {
+          var i = list[k], d = Math.hypot(this._px[i] - p.x, this._py[i] - p.y);
+          if (d <= this._r[i] + 3 && d <= bestD) { best = i; bestD = d; }
+        }
+      }
+      return best;
+    }
+  });
+  // every PointCanvas on a map, in the order added (the last drawn on top)
+  var registry = [];
+  // the topmost point under container point p: {layer, i} or null
+  function pointHits(p) {
+    for (var k = registry.length - 1; k >= 0; k--) {
+      var i = registry[k].hit(p);
+      if (i >= 0) return {layer: registry[k], i: i};
+    }
+    return null;
+  }
+  // clicks and hovers on canvas points, caught before Leaflet's own vector layers see them: a click on a point fires
+  // "pointclick" ({i, latlng}) on its layer (and stops there); hovering shows the layer's tooltip(i) text
+  function watchPoints(map) {
+    var box_ = map.getContainer(), down = null, tip = L.tooltip({className: "foliumtooltip", direction: "top", offset: [0, -6]}), frame = 0;
+    box_.addEventListener("mousedown", function (e) { down = [e.clientX, e.clientY]; }, true);
+    box_.addEventListener("click", function (e) {
+      if (down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4) return;  // the end of a drag
+      if (e.target.closest && e.target.closest(".leaflet-popup, .leaflet-control, .leaflet-marker-icon")) return;
+      var hit = pointHits(map.mouseEventToContainerPoint(e));
+      if (!hit) return;
+      e.stopPropagation();
+      hit.layer.fire("pointclick", {i: hit.i, latlng: L.latLng(hit.layer._ll[hit.i])});
+    }, true);
+    box_.addEventListener("mousemove", function (e) {
+      if (frame) return;
+      frame = requestAnimationFrame(function () {
+        frame = 0;
+        if (e.target.closest && e.target.closest(".leaflet-popup, .leaflet-control")) return;
+        var hit = pointHits(map.mouseEventToContainerPoint(e));
+        box_.style.cursor = hit ? "pointer" : "";
+        if (hit && hit.layer.tooltip) tip.setLatLng(hit.layer._ll[hit.i]).setContent(box(hit.layer.tooltip(hit.i))).addTo(map);
+        else if (map.hasLayer(tip)) map.removeLayer(tip);
+      });
+    });
+  }
+  // a layer made only when first shown (hidden layers cost nothing until asked for)
+  var Lazy = L.Layer.extend({
+    initialize: function (make) { this._make = make; this._inner = null; },
+    onAdd: function (map) { if (!this._inner) this._inner = this._make(); map.addLayer(this._inner); },
+    onRemove: function (map) { if (this._inner) map.removeLayer(this._inner); }
+  });
   function points(t, rows, style, popup, tooltip, popupOptions) {
     var g = L.featureGroup();
     for (var k = 0; k < rows.length; k++) {
@@ -499,6 +656,9 @@ var plannerLayers = (function () {
 
   return {
     table: table,
+    PointCanvas: PointCanvas,
+    watchPoints: watchPoints,
+    lazy: function (make) { return new Lazy(make); },
     rings: rings,
     box: box,
     thousands: thousands,
@@ -526,17 +686,22 @@ var plannerLayers = (function () {
     // streets generalised by zoom: Leaflet simplifies each line to the pixel at every zoom (smoothFactor), and the
     // minor class (the last style) is drawn only from zoom d.minorZoom on, where its streets can be told apart
     streets: function (d) {
-      var g = L.featureGroup(), minor = L.featureGroup(), last = d.styles.length - 1, map = null;
-      for (var k = 0; k < d.groups.length; k++) {
-        var grp = d.groups[k], ll = coords(grp.xy, d.scale), sizes = ints(grp.p), parts = [], at = 0;
+      var g = L.featureGroup(), minor = L.featureGroup(), last = d.styles.length - 1, map = null, later = [];
+      function line(grp) {
+        var ll = coords(grp.xy, d.scale), sizes = ints(grp.p), parts = [], at = 0;
         for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
-        var line = L.polyline(parts, Object.assign({interactive: grp.n !== "", opacity: 0.9, smoothFactor: 1.5}, d.styles[grp.s]));
-        if (grp.n !== "") line.bindTooltip(box(grp.n), {className: "foliumtooltip", sticky: true});
-        (grp.s === last && d.minorZoom ? minor : g).addLayer(line);
+        var l = L.polyline(parts, Object.assign({interactive: grp.n !== "", opacity: 0.9, smoothFactor: 1.5}, d.styles[grp.s]));
+        if (grp.n !== "") l.bindTooltip(box(grp.n), {className: "foliumtooltip", sticky: true});
+        return l;
+      }
+      for (var k = 0; k < d.groups.length; k++) {
+        if (d.groups[k].s === last && d.minorZoom) later.push(d.groups[k]);  // made when first zoomed in to
+        else g.addLayer(line(d.groups[k]));
       }
       function byZoom() {
         if (!map) return;
         var want = map.getZoom() >= d.minorZoom;
+        if (want && later.length) { for (var k = 0; k < later.length; k++) minor.addLayer(line(later[k])); later = []; }
         if (want && !g.hasLayer(minor)) g.addLayer(minor);
         if (!want && g.hasLayer(minor)) g.removeLayer(minor);
       }

@@ -149,10 +149,10 @@ def gap_map(
         "reportLink": report_link,
         "labels": _panel_labels(lang),
     }
+    if len(comp):  # before the panel starts, so that it starts at the zoom the page opens at
+        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     _AppInit(config, tables).add_to(fmap)
     _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
-    if len(comp):
-        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     number_elements(fmap)
     return fmap
 
@@ -196,6 +196,9 @@ def number_elements(fmap: folium.Map) -> None:
 #: a network with more edges than this draws its minor streets only from MINOR_STREET_ZOOM on
 MINOR_STREETS_ALWAYS = 50_000
 MINOR_STREET_ZOOM = 14
+#: with more 街道 than this their names show from ZONE_LABEL_ZOOM on
+ZONE_LABELS_ALWAYS = 60
+ZONE_LABEL_ZOOM = 13
 
 
 def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> DataLayer:
@@ -255,6 +258,7 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
         "pop": _rounded(pops).tolist(),
         "scale": POINT_SCALE,
         "lp": encode_points(lon, lat),
+        "labelZoom": 0 if len(zones) <= ZONE_LABELS_ALWAYS else ZONE_LABEL_ZOOM,
         "coverage": coverage,
         "measure": measure,
         "kind": kind,
@@ -456,8 +460,7 @@ def _add_facilities(
         detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
         data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
                 "colour": meta.color, "details": list(details), "cols": {"x": pack_column(detail_codes)}}
-        layer = DataLayer("facilities", data, name=cat, show=False, control=False).add_to(fmap)
-        layers[cat] = {"layer": layer, "t": _Ref(layer, ".table")}
+        layers[cat] = DataTable(data).add_to(fmap)
         in_views = [v.key for v in views if cat in v.cats or (v.key == "compliance" and meta.group in ("elderly", "childcare")
                                                                and cat in ("elderly_centre", "childcare"))]
         entries[cat] = {"label": f"{html.escape(meta.label(lang))} ({len(sub)})", "colour": meta.color, "views": in_views}
@@ -654,6 +657,7 @@ body.planner-panel-closed #planner-panel-toggle{right:10px}
 #planner-search-results li{padding:4px 6px;cursor:pointer;border-bottom:1px solid #eee}
 #planner-search-results li:hover{background:#eef}
 #planner-search-results small{color:#777;margin-left:4px}
+.leaflet-popup-content{font-size:13px;line-height:1.45}
 #planner-legend{border-top:1px solid #ddd;padding-top:6px}
 .planner-legend-title{font-weight:bold;font-size:14px;margin-bottom:4px}
 .planner-legend-sub{color:#555;margin:6px 0 2px}
