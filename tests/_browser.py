@@ -87,10 +87,11 @@ _ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",
 )
 
-# Awaits the expression (a promise or a value) and hands back {ok: value} or {error: text}.
+# Evaluates the script (statements allowed; its value is the last expression's, as in the DevTools console) in the
+# page's global scope, awaits it when it is a promise, and hands back {ok: value} or {error: text}.
 _EVALUATE = """
-const done = arguments[arguments.length - 1];
-Promise.resolve().then(() => (%s)).then(
+const source = arguments[0], done = arguments[arguments.length - 1];
+Promise.resolve().then(() => (0, eval)(source)).then(
   (value) => done({ok: value === undefined ? null : value}),
   (e) => done({error: String((e && e.stack) || e)}));
 """
@@ -320,10 +321,12 @@ class Browser:
     def evaluate(self, expression: str, *, timeout_s: float = 60.0) -> Any:
         """The value of the JavaScript ``expression`` in the current page, a promise awaited.
 
+        The expression may start with statements (``const f = ...; f()``); its value is the last one's.
+
         Raises :class:`BrowserError` with the JavaScript error when it throws or rejects.
         """
         self.driver.set_script_timeout(timeout_s)
-        result = self.driver.execute_async_script(_EVALUATE % expression)
+        result = self.driver.execute_async_script(_EVALUATE, expression)
         if not isinstance(result, dict):
             raise BrowserError(f"unexpected result {result!r}")
         if "error" in result:
