@@ -46,3 +46,19 @@ def demo_result():
     from planner.scenario import load_scenario
 
     return run(load_scenario(ROOT / "scenarios" / "demo.toml"))
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    """One headless Chromium (Selenium, the system chromedriver, offline, 1280×720) shared by the browser tests.
+
+    Skipped, with the reason, where Chromium, chromedriver or Selenium is missing (``.ci/run`` installs them).
+    """
+    from _browser import browser_missing, start_browser
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    chrome = start_browser(workdir=tmp_path_factory.mktemp("chromedriver"))
+    yield chrome
+    chrome.quit()

@@ -120,3 +120,32 @@ def test_page_characters_reads_entities_and_escapes() -> None:
     for c in "广&广\U00020000南":
         assert c in chars
     assert "\n" not in chars
+
+
+FONT_STATE_JS = """
+(async () => {
+  await document.fonts.ready;
+  const family = (sel) => { const el = document.querySelector(sel); return el ? getComputedStyle(el).fontFamily : null; };
+  const title = document.getElementById('planner-title').innerText;
+  return {
+    loaded: Array.from(document.fonts).filter((f) => f.status === 'loaded').map((f) => f.family.replace(/"/g, '')),
+    covers: document.fonts.check('15px PlannerCJK', title),
+    container: family('.leaflet-container'),
+    title: family('#planner-title'),
+    legend: family('#planner-legend'),
+    layers: family('.leaflet-control-layers'),
+  };
+})()
+"""
+
+
+@pytest.mark.browser
+def test_the_browser_uses_the_embedded_font(browser, demo_run) -> None:
+    """In headless Chromium the embedded faces load from the page itself, and the map's boxes are set in them."""
+    report = browser.open(demo_run / "index.html", screenshot=False, expressions={"font": FONT_STATE_JS})
+    assert report.problems == [], "\n".join(report.problems)
+    state = report.values["font"]
+    assert "PlannerCJK" in state["loaded"]
+    assert state["covers"] is True
+    for key in ("container", "title", "legend", "layers"):
+        assert state[key].replace('"', "").startswith("PlannerSymbols, PlannerCJK"), (key, state[key])

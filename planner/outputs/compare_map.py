@@ -15,6 +15,7 @@ from planner import schema
 from planner.io.categories import Taxonomy, load_taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import add_basemap, offline_map, to_display
+from planner.outputs.map_export import add_export
 from planner.outputs.map_layers import (
     POINT_SCALE,
     DataLayer,
@@ -167,6 +168,7 @@ def _add_controls(fmap: folium.Map, cmp: Comparison, *, lang: str) -> None:
     ))
     root.html.add_child(folium.Element(_legend_html(lang)))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
+    add_export(fmap, lang=lang, title=title)
 
 
 # ------------------------------------------------------------------------------------------------ popups and legend
