@@ -336,7 +336,7 @@ var plannerApp = (function () {
 
   // ------------------------------------------------------------------ start
   function init(m, config, tables) {
-    map = app.map = m; cfg = config; T = tables.compounds; app.view = cfg.viewOrder[0];
+    map = app.map = m; cfg = config; T = tables.compounds; app.view = cfg.viewOrder[0]; app.views = cfg.viewOrder.slice();
     P.watchPoints(m);
     m.options.maxZoom = 19;
     if (tables.streets) overlay(cfg.labels.streetsLayer, tables.streets, cfg.labels.groupBase, cfg.streetsOn);

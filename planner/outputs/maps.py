@@ -25,6 +25,7 @@ from planner.labels import tr
 from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
 from planner.outputs.fonts import embed_map_font
+from planner.outputs.map_export import add_export
 from planner.outputs.map_layers import (
     POINT_SCALE,
     STREET_SCALE,
@@ -153,6 +154,7 @@ def gap_map(
         fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     _AppInit(config, tables).add_to(fmap)
     _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
+    add_export(fmap, lang=lang, title=title)
     number_elements(fmap)
     return fmap
 
