@@ -35,7 +35,7 @@ from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
 from planner.labels import LABELS, tr
 from planner.outputs.basemaps import check_basemap
-from planner.outputs.compare_map import CHANGES, comparison_map
+from planner.outputs.compare_map import CHANGES, VIEWS, comparison_map, view_categories
 from planner.outputs.excel import write_tables
 from planner.outputs.maps import save_map
 from planner.outputs.reproducible import shown_date, stable_ids, write_gpkg
@@ -83,10 +83,6 @@ _SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 
 #: what happened to a rule from A to B, in the order the outputs list them
 RULE_CHANGES = ("newly_passing", "improved", "declined", "newly_failing", "changed", "unchanged")
-
-#: the thematic views of the gap map: the categories each serves with (by taxonomy group, or the basic formats), and
-#: the group of people it is about
-VIEWS = {"elderly": "age_60_plus", "childcare": "age_0_3", "formats": "population"}
 
 #: the groups of people counted as served
 GROUPS = ("population", "age_60_plus", "age_0_3")
@@ -391,16 +387,6 @@ def _rule_changes(a: RunOutput, b: RunOutput, shared: list[str]) -> pd.DataFrame
     return m[["subdistrict", "subdistrict_name", "rule_id", "rule", "rule_en", "status_a", "status_b", "change", "value_a",
               "value_b", "delta", "operator", "target_a", "target_b", "unit", "shortfall_a", "shortfall_b",
               "shortfall_text_a", "shortfall_text_b"]].reset_index(drop=True)
-
-
-def view_categories(view: str, cats: list[str]) -> list[str]:
-    """The categories (of ``cats``) a view of :data:`VIEWS` serves with: the taxonomy's group for 养老 and 托育, the
-    basic formats (``basic = true``) for 一刻钟便民生活圈."""
-    taxonomy = load_taxonomy()
-    known = [c for c in cats if c in taxonomy]
-    if view == "formats":
-        return [c for c in known if taxonomy[c].basic]
-    return [c for c in known if taxonomy[c].group == view]
 
 
 def _served(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str], shared: list[str], notes: list[str]) -> pd.DataFrame:
