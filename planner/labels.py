@@ -465,6 +465,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "cmp.unit.个": ('个', ''),
     "cmp.points": ('个百分点', 'pp'),
     "cmp.target": ('目标', 'target'),
+    "cmp.shortfall": ('缺口', 'shortfall'),
     "cmp.still_failing": ('仍未达标', 'still failing'),
     "cmp.still_passing": ('仍达标', 'still passing'),
     "cmp.not_evaluable": ('无法评价', 'not evaluable'),

@@ -490,9 +490,9 @@ def unit_label(unit: object, lang: str) -> str:
 
 
 def _number(v: float) -> str:
-    if abs(v - round(v)) < _TOL:
-        return f"{v:,.0f}"
-    return f"{v:,.1f}" if abs(v) >= 10 else f"{v:,.2f}"
+    """1 decimal from 10 on, 2 below, trailing zeros dropped: 64.5, 5.62, 6.8, 1."""
+    text = f"{v:,.1f}" if abs(v) >= 10 else f"{v:,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_value(value: object, unit: object, lang: str = "zh") -> str:
@@ -522,6 +522,9 @@ def _rule_phrase(row, lang: str) -> str:
     target = row.target_b if np.isfinite(row.target_b) else row.target_a
     parts = [p for p in (_delta_text(row.delta, row.unit, lang),
                          f"{tr('cmp.target', lang)} {row.operator} {format_value(target, row.unit, lang)}") if p]
+    same_value = not np.isfinite(row.delta) or abs(row.delta) < _TOL
+    if same_value and np.isfinite(row.shortfall_a) and np.isfinite(row.shortfall_b) and row.shortfall_a != row.shortfall_b:
+        parts.insert(0, f"{tr('cmp.shortfall', lang)} {_number(row.shortfall_a)} → {_number(row.shortfall_b)}")
     if row.change in ("improved", "declined", "unchanged") and row.status_b in ("pass", "fail"):
         parts.append(tr("cmp.still_failing" if row.status_b == "fail" else "cmp.still_passing", lang))
     sep, op, cl = ("；", "（", "）") if lang == "zh" else ("; ", " (", ")")
