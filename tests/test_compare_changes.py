@@ -158,7 +158,7 @@ def test_every_kind_of_rule_has_an_operator() -> None:
 
 @pytest.mark.parametrize(
     ("value", "unit", "lang", "text"),
-    [(64.4703, "%", "zh", "64.5%"), (1, "所", "zh", "1 所"), (1, "所", "en", "1"), (5.6169, "个托位/千人", "en", "5.62 places per 1000 residents"),
+    [(64.4703, "%", "zh", "64.5%"), (1, "所", "zh", "1 所"), (1, "所", "en", "1 facilities"), (5.6169, "个托位/千人", "en", "5.62 places per 1000 residents"),
      (None, "%", "zh", "—"), (1234.5, "m²/百户", "zh", "1,234.5 m²/百户")],
 )
 def test_format_value(value, unit, lang, text) -> None:
