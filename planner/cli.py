@@ -149,36 +149,25 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from planner.outputs.basemaps import check_basemap
-    from planner.outputs.compare import compare_runs, read_run, write_comparison
+    from planner.outputs.compare import compare_runs, read_run, summary_lines, write_comparison
 
     check_basemap(args.basemap, args.tianditu_key)  # refuse 天地图 without a key before any work
     from planner.outputs.folder import stage_output
 
     staged = stage_output(args.out, [args.run_a, args.run_b], force=args.force,
-                          known=("compare.html", "compare.csv", "compare.xlsx"))
+                          known=("compare.html", "compare.csv", "compare_rules.csv", "compare_served.csv", "compare.xlsx"))
     try:
         a, b = read_run(args.run_a), read_run(args.run_b)
         cmp = compare_runs(a, b)
-        written = write_comparison(cmp, staged.path, lang=args.lang, basemap=args.basemap, tianditu_key=args.tianditu_key)
+        lang = args.lang or b.language or a.language or "zh"
+        written = write_comparison(cmp, staged.path, lang=lang, basemap=args.basemap, tianditu_key=args.tianditu_key)
         out = staged.commit()
     except BaseException:
         staged.discard()
         raise
     paths = {key: out / p.name for key, p in written.items()}
-    print(f"对比 / comparing: {a.name} ({a.path}) → {b.name} ({b.path})")
-    for note in cmp.notes:
-        print(f"  ⚠ {note}")
-    counts = cmp.compounds["change"].value_counts()
-    print(f"小区：新增覆盖 {int(counts.get('gained', 0))} 个，失去覆盖 {int(counts.get('lost', 0))} 个，有增有减 {int(counts.get('mixed', 0))} 个 / "
-          f"compounds gained {int(counts.get('gained', 0))}, lost {int(counts.get('lost', 0))}, mixed {int(counts.get('mixed', 0))}")
-    for row in cmp.zones.itertuples():
-        if row.n_newly_passing or row.n_newly_failing or row.newly_covered_total or row.lost_total:
-            print(f"  {row.name}：新达标 {row.n_newly_passing} 项，新不达标 {row.n_newly_failing} 项，新增覆盖 {row.newly_covered_total:,.0f} 人次，"
-                  f"失去覆盖 {row.lost_total:,.0f} 人次 / +{row.n_newly_passing} −{row.n_newly_failing} rules")
-            for rid in filter(None, row.newly_passing.split("；")):
-                print(f"      ✔ {rid}")
-            for rid in filter(None, row.newly_failing.split("；")):
-                print(f"      ✘ {rid}")
+    for line in summary_lines(cmp):
+        print(line)
     for path in paths.values():
         print(f"已写入 / written: {path.resolve()}")
     return 0
@@ -233,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("run_a", help="方案 A 的输出文件夹（现状）/ output folder of run A (before)")
     p_cmp.add_argument("run_b", help="方案 B 的输出文件夹（方案）/ output folder of run B (after)")
     p_cmp.add_argument("--out", required=True, help="输出文件夹 / output folder")
-    p_cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="语言 / language")
+    p_cmp.add_argument("--lang", choices=["zh", "en"], default=None,
+                       help="地图与工作簿的语言（默认取运行的语言，否则中文）/ language of the map and workbook (default: the runs', else zh)")
     p_cmp.add_argument("--force", action="store_true", help="输出文件夹已有其他文件时仍整体替换（其中原有文件会被删除）/ replace an output folder that holds other files (they are deleted)")
     p_cmp.add_argument("--basemap", choices=["offline", "osm", "tianditu", "amap"], default="offline",
                        help="底图（默认离线）/ base map (default offline)")

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 
 from planner import PlannerError
 from planner.cli import main
-from planner.outputs.compare import compare_runs, read_run, write_comparison
+from planner.outputs.compare import compare_runs, format_value, read_run, summary_lines, write_comparison
 
 NEW_CENTRE = "南湖街道综合性养老服务中心（新建）"
 
@@ -94,7 +94,7 @@ def test_outputs_and_offline_map(comparison, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     wb = load_workbook(paths["xlsx"])
-    assert wb.sheetnames == ["说明", "街道变化", "规则变化", "小区变化", "设施变化", "字段说明"]
+    assert wb.sheetnames == ["说明", "街道变化", "规则变化", "服务人口变化", "小区变化", "设施变化", "字段说明"]
     added = [r for r in wb["设施变化"].iter_rows(min_row=2, values_only=True)]
     assert len(added) == 1 and NEW_CENTRE in added[0] and "新增" in added[0]
     assert wb["街道变化"].freeze_panes == "A2"
@@ -117,7 +117,8 @@ def test_outputs_and_offline_map(comparison, tmp_path: Path) -> None:
 def test_cli(demo_run: Path, run_b: Path, tmp_path: Path, capsys) -> None:
     assert main(["compare", str(demo_run), str(run_b), "--out", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
-    assert "南湖街道" in out and "elderly.street_centre.count" in out
+    assert "南湖街道" in out and "每个街道至少 1 所综合性养老服务中心 / at least one comprehensive elderly-care centre per 街道" in out
+    assert "elderly.street_centre.count" not in out  # names, not ids
     assert (tmp_path / "cmp" / "compare.html").is_file()
     # not a run folder: exit code 2 and a bilingual message naming what is missing
     assert main(["compare", str(tmp_path), str(run_b), "--out", str(tmp_path / "x")]) == 2
@@ -143,3 +144,36 @@ def test_partial_overlap_is_noted(comparison) -> None:
     cmp = compare_runs(a, fewer)
     assert any("3 个小区只在一次运行中出现" in n for n in cmp.notes)
     assert len(cmp.compounds) == len(a.compounds) - 3
+
+
+def _home_care_share(folder: Path, zone: str) -> float:
+    """elderly.home_community.coverage by hand from compounds.csv: the 60+ share within 800 m of 养老 facilities."""
+    c = pd.read_csv(folder / "compounds.csv", encoding="utf-8-sig", dtype={"zone_id": str})
+    c = c[c["zone_id"] == zone]
+    near = c[[f"dist_m__{k}" for k in ("elderly_centre", "elderly_station", "elderly_home")]].min(axis=1)
+    return float(c.loc[near <= 800, "age_60_plus"].sum() / c["age_60_plus"].sum() * 100)
+
+
+def test_home_care_improves_and_still_fails(comparison, demo_run: Path, run_b: Path) -> None:
+    """南湖's home-care coverage rises with the new centre and still fails: listed as 改善 with both values, which
+    match the share recomputed from the two compounds tables; nothing else in another 街道 changes."""
+    rules = comparison.rules.set_index(["subdistrict", "rule_id"])
+    row = rules.loc[("Z03", "elderly.home_community.coverage")]
+    before, after = _home_care_share(demo_run, "Z03"), _home_care_share(run_b, "Z03")
+    assert after > before
+    assert (row["status_a"], row["status_b"], row["change"]) == ("fail", "fail", "improved")
+    assert row["value_a"] == pytest.approx(before, abs=1e-4) and row["value_b"] == pytest.approx(after, abs=1e-4)
+    assert row["delta"] == pytest.approx(after - before, abs=2e-4)
+    changed = comparison.rules[comparison.rules["change"] != "unchanged"]
+    assert set(changed["subdistrict"]) <= {"Z03", "全市"}
+    zones = comparison.zones.set_index("zone_id")
+    assert zones.loc["Z03", "n_improved"] >= 1 and zones.loc["Z03", "n_declined"] == 0
+    # people newly served by a 综合性养老服务中心 in 南湖, per group, from the two compounds tables
+    a = pd.read_csv(demo_run / "compounds.csv", encoding="utf-8-sig", dtype={"zone_id": str}).set_index("id")
+    b = pd.read_csv(run_b / "compounds.csv", encoding="utf-8-sig", dtype={"zone_id": str}).set_index("id")
+    new = b["within_15min__elderly_centre"] & ~a.loc[b.index, "within_15min__elderly_centre"] & (b["zone_id"] == "Z03")
+    served = comparison.served.set_index(["zone_id", "view_kind", "view", "group"])
+    for group in ("population", "age_60_plus", "age_0_3"):
+        assert served.loc[("Z03", "category", "elderly_centre", group), "newly_served"] == pytest.approx(b.loc[new, group].sum())
+    text = "\n".join(summary_lines(comparison))
+    assert f"{format_value(before, '%')} → {format_value(after, '%')}" in text and "仍未达标" in text

@@ -3,10 +3,19 @@
 Reads two output folders of ``planner run`` — ``summary.json``, ``subdistricts.csv``, ``compliance.csv``,
 ``compounds.gpkg`` (or ``compounds.csv``) and, when present, ``subdistricts.gpkg`` (the 街道 outlines) — and
 writes ``compare.html`` (an offline map drawn by :mod:`planner.outputs.compare_map`: compounds coloured by
-change, 街道 that gain or lose rules), ``compare.csv`` (one row per 街道, plus 全市) and ``compare.xlsx`` (that
-table, the rule changes and the compounds that changed). A compound is *newly covered* for a category when it is within the longest threshold of it in B
-but not in A, and *lost* the other way round; the people counted are B's population for newly covered compounds
-and A's for lost ones.
+change or by their coverage before and after, 街道 shaded by rules improved or declined), ``compare.csv`` (one row
+per 街道, plus 全市), ``compare_rules.csv`` (every rule × 街道: status and value before → after, target, the change
+in words), ``compare_served.csv`` (people served before and after per 街道 × view or category × group) and
+``compare.xlsx`` (those tables, the compounds and facilities that changed).
+
+A compound is *newly covered* for a category when it is within the longest threshold of it in B but not in A, and
+*lost* the other way round; the people counted are B's population for newly covered compounds and A's for lost
+ones. A view (养老, 托育, 一刻钟便民生活圈; :data:`VIEWS`) serves a compound when any of its categories is within
+reach (for 一刻钟便民生活圈: every basic format).
+
+A rule *improves* when its value moves towards better — up for a rule passed at ``value >= target`` (every kind of
+``planner/data/rules.toml``; :data:`OPERATORS`), down for one passed at ``value <= target`` — or, with the value
+unchanged, when its shortfall shrinks; it *declines* the other way. A change of pass/fail is 新达标 / 新不达标.
 """
 
 from __future__ import annotations
@@ -21,21 +30,63 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
+from planner.analysis.standards import load_rules
 from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
-from planner.labels import tr
+from planner.labels import LABELS, tr
 from planner.outputs.basemaps import check_basemap
-from planner.outputs.compare_map import CHANGES, comparison_map
+from planner.outputs.compare_map import CHANGES, VIEWS, comparison_map, view_categories
 from planner.outputs.excel import write_tables
 from planner.outputs.maps import save_map
 from planner.outputs.reproducible import shown_date, stable_ids, write_gpkg
 from planner.schema import ALL_ZONES, CITY, NOT_ZONES
 
-__all__ = ["RunOutput", "Comparison", "read_run", "compare_runs", "write_comparison", "write_zone_outlines", "CHANGES"]
+__all__ = [
+    "RunOutput",
+    "Comparison",
+    "read_run",
+    "compare_runs",
+    "write_comparison",
+    "write_zone_outlines",
+    "summary_lines",
+    "rule_direction",
+    "format_value",
+    "view_categories",
+    "CHANGES",
+    "RULE_CHANGES",
+    "OPERATORS",
+    "VIEWS",
+    "GROUPS",
+]
 
 log = logging.getLogger(__name__)
 
 _REQUIRED = ("summary.json", "subdistricts.csv", "compliance.csv")
+
+#: how each kind of rule (``kind`` in ``planner/data/rules.toml``) compares its value with the target to pass —
+#: the evaluators of :mod:`planner.analysis.requirements`; ``zone_community`` with ``strict = true`` uses ``>``.
+#: A kind not listed here (a run of another planner version) has its direction read from its own pass/fail rows.
+OPERATORS = {
+    "zone_count": ">=",
+    "zone_per_1000": ">=",
+    "zone_capacity_share": ">=",
+    "zone_bed_share": ">=",
+    "zone_coverage": ">=",
+    "zone_community": ">=",
+    "zone_room_area": ">=",
+    "zone_formats": ">=",
+    "city_zone_share": ">=",
+    "city_per_1000_group": ">=",
+    "city_circles": ">=",
+}
+_SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
+
+#: what happened to a rule from A to B, in the order the outputs list them
+RULE_CHANGES = ("newly_passing", "improved", "declined", "newly_failing", "changed", "unchanged")
+
+#: the groups of people counted as served
+GROUPS = ("population", "age_60_plus", "age_0_3")
+_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -62,6 +113,16 @@ class RunOutput:
     def categories(self) -> list[str]:
         return list(self.summary.get("categories") or [])
 
+    @property
+    def thresholds(self) -> list[float]:
+        return sorted(float(t) for t in (self.summary.get("thresholds_min") or [15]))
+
+    @property
+    def language(self) -> str | None:
+        """The run's language when its summary records one (``"zh"`` or ``"en"``)."""
+        lang = self.summary.get("language") or (self.summary.get("scenario") or {}).get("language")
+        return lang if lang in ("zh", "en") else None
+
     def within(self, category: str) -> pd.Series:
         """Whether each compound is within the longest threshold of ``category`` (False when not computed)."""
         col = schema.within(category, self.longest)
@@ -82,6 +143,8 @@ class Comparison:
     categories: list[str]
     notes: list[str] = field(default_factory=list)
     facilities: pd.DataFrame | None = None  # facilities added in B or removed from A (``change``: added / removed)
+    #: people served in A and B per 街道 (and 全市) × view or category × group (:func:`_served`)
+    served: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _as_bool(series: pd.Series) -> pd.Series:
@@ -201,8 +264,9 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
     comp = _compound_changes(a, b, ids, cats)
     rules = _rule_changes(a, b, shared)
     zones = _zone_table(a, b, shared, comp, rules, cats)
+    served = _served(a, b, ids, cats, shared, notes)
     return Comparison(a=a, b=b, zones=zones, rules=rules, compounds=comp, categories=cats, notes=notes,
-                      facilities=_facility_changes(a, b))
+                      facilities=_facility_changes(a, b), served=served)
 
 
 def _facility_changes(a: RunOutput, b: RunOutput) -> pd.DataFrame | None:
@@ -244,24 +308,136 @@ def _compound_changes(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str
     return out
 
 
+def rule_direction(rule_id: str, rows: pd.DataFrame | None = None) -> int:
+    """+1 when a higher value of rule ``rule_id`` is better, -1 when a lower one is.
+
+    Read from the rule's kind in ``planner/data/rules.toml`` (:data:`OPERATORS`); a rule planner does not know (a run
+    of another version) is judged by its own ``rows`` (compliance rows with ``value``, ``target`` and ``status``):
+    lower is better only when its passing and failing rows agree with ``value <= target`` better than with
+    ``value >= target``.
+    """
+    op = _operator(rule_id)
+    if op is not None:
+        return 1 if op in (">=", ">") else -1
+    if rows is None or not len(rows):
+        return 1
+    value = pd.to_numeric(rows["value"], errors="coerce")
+    target = pd.to_numeric(rows["target"], errors="coerce")
+    ok = rows["status"].isin(["pass", "fail"]) & value.notna() & target.notna()
+    passed = rows.loc[ok, "status"] == "pass"
+    higher = int(((value[ok] >= target[ok]) == passed).sum())
+    lower = int(((value[ok] <= target[ok]) == passed).sum())
+    return -1 if lower > higher else 1
+
+
+def _records() -> dict[str, dict]:
+    return {rec["id"]: rec for rec in load_rules()}
+
+
+def _operator(rule_id: str) -> str | None:
+    rec = _records().get(rule_id)
+    if rec is None:
+        return None
+    op = OPERATORS.get(rec["kind"])
+    return ">" if op == ">=" and rec.get("strict") else op
+
+
 def _rule_changes(a: RunOutput, b: RunOutput, shared: list[str]) -> pd.DataFrame:
+    """Every rule × 街道 (and 全市) of either run: status, value, target and shortfall in A and B, and the change.
+
+    ``change`` is one of :data:`RULE_CHANGES`: ``newly_passing`` / ``newly_failing`` when the result turns to pass
+    or away from it, ``changed`` between fail and not evaluable, else ``improved`` / ``declined`` by the value
+    (towards better as :func:`rule_direction` says), or — the value unchanged — by the shortfall (smaller is better),
+    else ``unchanged``. ``delta`` is ``value_b - value_a``.
+    """
     keep = set(shared) | {CITY}
-    cols = ["subdistrict", "subdistrict_name", "rule_id", "rule", "status", "value", "shortfall_text"]
-    ra = a.compliance[a.compliance["subdistrict"].isin(keep)][cols]
-    rb = b.compliance[b.compliance["subdistrict"].isin(keep)][cols]
+    cols = ["subdistrict", "subdistrict_name", "rule_id", "rule", "status", "value", "target", "shortfall", "unit", "shortfall_text"]
+    frames = []
+    for run in (a, b):
+        c = run.compliance
+        c = c.assign(**{k: np.nan for k in cols if k not in c.columns})[cols]
+        frames.append(c[c["subdistrict"].isin(keep)])
+    ra, rb = frames
     m = rb.merge(ra, on=["subdistrict", "rule_id"], how="outer", suffixes=("_b", "_a"))
-    m["subdistrict_name"] = m["subdistrict_name_b"].fillna(m["subdistrict_name_a"])
-    m["rule"] = m["rule_b"].fillna(m["rule_a"])
+    for col in ("subdistrict_name", "rule", "unit"):
+        m[col] = m[f"{col}_b"].fillna(m[f"{col}_a"])
+    records = _records()
+    m["rule_en"] = [records[r]["en"] if r in records else n for r, n in zip(m["rule_id"], m["rule"], strict=True)]
     sa, sb = m["status_a"].fillna("not_evaluable"), m["status_b"].fillna("not_evaluable")
+    m["status_a"], m["status_b"] = sa, sb
+    for col in ("value", "target", "shortfall"):
+        for side in ("a", "b"):
+            m[f"{col}_{side}"] = pd.to_numeric(m[f"{col}_{side}"], errors="coerce")
+    both = pd.concat([ra, rb], ignore_index=True)
+    directions = {r: rule_direction(r, both[both["rule_id"] == r]) for r in m["rule_id"].unique()}
+    direction = m["rule_id"].map(directions).to_numpy(dtype=np.float64)
+    m["operator"] = [_SYMBOLS.get(_operator(r) or "", "≥" if directions[r] > 0 else "≤") for r in m["rule_id"]]
+    m["delta"] = m["value_b"] - m["value_a"]
+    towards = np.nan_to_num(direction * m["delta"].to_numpy(dtype=np.float64))
+    shrink = np.nan_to_num((m["shortfall_a"] - m["shortfall_b"]).to_numpy(dtype=np.float64))
+    score = np.where(np.abs(towards) > _TOL, np.sign(towards), np.where(np.abs(shrink) > _TOL, np.sign(shrink), 0.0))
     m["change"] = np.select(
-        [(sb == "pass") & (sa != "pass"), (sa == "pass") & (sb != "pass"), sa != sb],
-        ["newly_passing", "newly_failing", "changed"],
+        [(sb == "pass") & (sa != "pass"), (sa == "pass") & (sb != "pass"), sa != sb, score > 0, score < 0],
+        ["newly_passing", "newly_failing", "changed", "improved", "declined"],
         "unchanged",
     )
     order = {z: i for i, z in enumerate([*shared, CITY])}
-    m = m.sort_values(["subdistrict", "rule_id"], key=lambda s: s.map(order) if s.name == "subdistrict" else s, kind="stable")
-    return m[["subdistrict", "subdistrict_name", "rule_id", "rule", "status_a", "status_b", "change", "value_a", "value_b",
+    rule_order = {r: i for i, r in enumerate(dict.fromkeys([*rb["rule_id"], *ra["rule_id"]]))}
+    m = m.sort_values(["subdistrict", "rule_id"], key=lambda s: s.map(order if s.name == "subdistrict" else rule_order), kind="stable")
+    return m[["subdistrict", "subdistrict_name", "rule_id", "rule", "rule_en", "status_a", "status_b", "change", "value_a",
+              "value_b", "delta", "operator", "target_a", "target_b", "unit", "shortfall_a", "shortfall_b",
               "shortfall_text_a", "shortfall_text_b"]].reset_index(drop=True)
+
+
+def _served(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str], shared: list[str], notes: list[str]) -> pd.DataFrame:
+    """People of each group served in A and in B, newly served and no longer served, per 街道 and 全市, per view
+    (:data:`VIEWS`) and per category: one row each. A compound counts in its 街道 of run B; served means within the
+    longest threshold (for a view: of any of its categories; 一刻钟便民生活圈: of every basic format). The people are
+    A's numbers in A (and for those no longer served) and B's in B (and for those newly served)."""
+    measures: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    wa = {c: a.within(c).loc[ids].to_numpy() for c in cats}
+    wb = {c: b.within(c).loc[ids].to_numpy() for c in cats}
+    for view in VIEWS:
+        vc = view_categories(view, cats)
+        if not vc:
+            continue
+        join = np.logical_and.reduce if view == "formats" else np.logical_or.reduce
+        measures.append((view, "view", join([wa[c] for c in vc]), join([wb[c] for c in vc])))
+    measures += [(c, "category", wa[c], wb[c]) for c in cats]
+    groups = []
+    for g in GROUPS:
+        col_a = a.compounds[g] if g in a.compounds.columns else pd.Series(np.nan, index=a.compounds.index)
+        col_b = b.compounds[g] if g in b.compounds.columns else pd.Series(np.nan, index=b.compounds.index)
+        ga = pd.to_numeric(col_a.loc[ids], errors="coerce").to_numpy(dtype=np.float64)
+        gb = pd.to_numeric(col_b.loc[ids], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(ga).all() and np.isnan(gb).all():
+            if g != "population":
+                notes.append(f"两次运行都没有{tr('group.' + g, 'zh')}人口，未统计该人群 / neither run has {tr('group.' + g, 'en')} "
+                             "numbers: that group is not counted")
+            continue
+        groups.append((g, np.nan_to_num(ga), np.nan_to_num(gb)))
+    zone_of = b.compounds.loc[ids, "zone_id"].astype(str).to_numpy()
+    zones = [z for z in shared if z != ALL_ZONES]
+    code = pd.Categorical(zone_of, categories=zones).codes if zones else np.full(len(ids), -1)
+    n_z = len(zones) + 1  # the last slot: 全市
+    inside = code >= 0
+    rows = []
+    for key, kind, ma, mb in measures:
+        for g, ga, gb in groups:
+            sums = []
+            for w in (ga * ma, gb * mb, gb * (mb & ~ma), ga * (ma & ~mb)):
+                per = np.bincount(code[inside], weights=w[inside], minlength=n_z - 1)
+                sums.append(np.r_[per, w.sum()])
+            sa, sb, new, lost = sums
+            for k, z in enumerate([*zones, CITY]):
+                rows.append((z, key, kind, g, sa[k], sb[k], new[k], lost[k]))
+    out = pd.DataFrame(rows, columns=["zone_id", "view", "view_kind", "group", "served_a", "served_b", "newly_served", "no_longer_served"])
+    names = {**{z: str(a.zones.loc[z, "name"]) for z in zones if z in a.zones.index},
+             **{z: str(b.zones.loc[z, "name"]) for z in zones if z in b.zones.index}, CITY: CITY}
+    out.insert(1, "name", out["zone_id"].map(names).fillna(out["zone_id"]))
+    out["net_change"] = out["served_b"] - out["served_a"]
+    order = {z: i for i, z in enumerate([*zones, CITY])}
+    return out.sort_values("zone_id", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def _zone_table(a: RunOutput, b: RunOutput, shared: list[str], comp: pd.DataFrame, rules: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
@@ -283,8 +459,12 @@ def _zone_table(a: RunOutput, b: RunOutput, shared: list[str], comp: pd.DataFram
             "rules_fail_b": int((r["status_b"] == "fail").sum()),
             "n_newly_passing": int((r["change"] == "newly_passing").sum()),
             "n_newly_failing": int((r["change"] == "newly_failing").sum()),
+            "n_improved": int((r["change"] == "improved").sum()),
+            "n_declined": int((r["change"] == "declined").sum()),
             "newly_passing": "；".join(r.loc[r["change"] == "newly_passing", "rule_id"]),
             "newly_failing": "；".join(r.loc[r["change"] == "newly_failing", "rule_id"]),
+            "improved": "；".join(r.loc[r["change"] == "improved", "rule_id"]),
+            "declined": "；".join(r.loc[r["change"] == "declined", "rule_id"]),
             "compliant_a": bool(len(r)) and bool((r["status_a"] == "pass").all()),
             "compliant_b": bool(len(r)) and bool((r["status_b"] == "pass").all()),
             "population_a": float(sub["population_a"].sum()),
@@ -300,35 +480,188 @@ def _zone_table(a: RunOutput, b: RunOutput, shared: list[str], comp: pd.DataFram
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------------------------------------ words
+
+
+def unit_label(unit: object, lang: str) -> str:
+    """A rule's unit (as rules.toml writes it, in Chinese) in ``lang``."""
+    text = "" if unit is None or (isinstance(unit, float) and not np.isfinite(unit)) else str(unit)
+    return tr(f"cmp.unit.{text}", lang) if f"cmp.unit.{text}" in LABELS else text
+
+
+def _number(v: float) -> str:
+    """1 decimal from 10 on, 2 below, trailing zeros dropped: 64.5, 5.62, 6.8, 1."""
+    text = f"{v:,.1f}" if abs(v) >= 10 else f"{v:,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_value(value: object, unit: object, lang: str = "zh") -> str:
+    """A rule's value with its unit as a person reads it: ``64.5%``, ``1 所``, ``5.61 个托位/千人``; ``—`` when missing."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    if not np.isfinite(v):
+        return "—"
+    u = unit_label(unit, lang)
+    return f"{_number(v)}{u}" if u == "%" else f"{_number(v)} {u}".rstrip()
+
+
+def _delta_text(delta: float, unit: object, lang: str) -> str:
+    if not np.isfinite(delta) or abs(delta) < _TOL:
+        return ""
+    sign = "+" if delta > 0 else "−"
+    u = tr("cmp.points", lang) if str(unit) == "%" else ""  # the values beside it carry the unit
+    return f"{sign}{_number(abs(delta))} {u}".rstrip()
+
+
+def _rule_phrase(row, lang: str) -> str:
+    """``64.5% → 69.4%（+5.0 个百分点；目标 ≥ 90%；仍未达标）`` in ``lang``."""
+    va = format_value(row.value_a, row.unit, lang) if row.status_a != "not_evaluable" else tr("cmp.not_evaluable", lang)
+    vb = format_value(row.value_b, row.unit, lang) if row.status_b != "not_evaluable" else tr("cmp.not_evaluable", lang)
+    target = row.target_b if np.isfinite(row.target_b) else row.target_a
+    parts = [p for p in (_delta_text(row.delta, row.unit, lang),
+                         f"{tr('cmp.target', lang)} {row.operator} {format_value(target, row.unit, lang)}") if p]
+    same_value = not np.isfinite(row.delta) or abs(row.delta) < _TOL
+    if same_value and np.isfinite(row.shortfall_a) and np.isfinite(row.shortfall_b) and row.shortfall_a != row.shortfall_b:
+        parts.insert(0, f"{tr('cmp.shortfall', lang)} {_number(row.shortfall_a)} → {_number(row.shortfall_b)}")
+    if row.change in ("improved", "declined", "unchanged") and row.status_b in ("pass", "fail"):
+        parts.append(tr("cmp.still_failing" if row.status_b == "fail" else "cmp.still_passing", lang))
+    sep, op, cl = ("；", "（", "）") if lang == "zh" else ("; ", " (", ")")
+    return f"{va} → {vb}{op}{sep.join(parts)}{cl}"
+
+
+_MARKS = {"newly_passing": "✔", "improved": "↑", "declined": "↓", "newly_failing": "✘", "changed": "~", "unchanged": "·"}
+
+
+def _both(key: str, **fmt: object) -> str:
+    return f"{tr(key, 'zh', **fmt)} / {tr(key, 'en', **fmt)}"
+
+
+def _measure_name(key: str, kind: str, lang: str) -> str:
+    if kind == "view":
+        return tr(f"cmp.view.{key}", lang)
+    taxonomy = load_taxonomy()
+    return taxonomy[key].label(lang) if key in taxonomy else key
+
+
+def _served_lines(served: pd.DataFrame, zone: str, indent: str, *, only_changed: bool) -> list[str]:
+    """One line per view or category of ``zone``: per group the people newly served (and no longer served)."""
+    sub = served[served["zone_id"] == zone]
+    lines = []
+    for (key, kind), rows in sub.groupby(["view", "view_kind"], sort=False):
+        if only_changed and not ((rows["newly_served"] > 0) | (rows["no_longer_served"] > 0)).any():
+            continue
+        cells = []
+        for r in rows.itertuples():
+            cell = f"{tr('group.' + r.group, 'zh')} / {tr('group.' + r.group, 'en')} +{r.newly_served:,.0f}"
+            if r.no_longer_served > 0:
+                cell += f" −{r.no_longer_served:,.0f}"
+            cells.append(cell)
+        name = f"{_measure_name(key, kind, 'zh')} / {_measure_name(key, kind, 'en')}"
+        lines.append(f"{indent}{name}：{'，'.join(cells)}")
+    return lines
+
+
+def summary_lines(cmp: Comparison, *, max_zones: int = 20, max_rules: int = 12) -> list[str]:
+    """What ``planner compare`` prints: per 街道 (and 全市) the rules that changed, by name (中文 / English), value
+    before → after against the target and the change in words, and the people newly served per view and group.
+
+    At most ``max_zones`` 街道 and ``max_rules`` rules each are listed; a line says how many more compare.xlsx holds.
+    """
+    t = schema.minutes_text(cmp.b.longest)
+    counts = cmp.compounds["change"].value_counts()
+    g, lo, mx = (int(counts.get(k, 0)) for k in ("gained", "lost", "mixed"))
+    lines = [f"对比 / comparing: {cmp.a.name} ({cmp.a.path}) → {cmp.b.name} ({cmp.b.path})"]
+    lines += [f"  ⚠ {n}" for n in cmp.notes]
+    lines.append(f"小区：新增覆盖 {g} 个，失去覆盖 {lo} 个，有增有减 {mx} 个 / compounds newly covered {g}, lost cover {lo}, mixed {mx}")
+    if len(cmp.served):
+        lines.append(f"新增服务人口（{t} 分钟内，全市；+ 新增，− 不再服务）/ people newly served within {t} min, whole area (+ newly, − no longer):")
+        lines += _served_lines(cmp.served[cmp.served["view_kind"] == "view"], CITY, "  ", only_changed=False)
+        lines += _served_lines(cmp.served[cmp.served["view_kind"] == "category"], CITY, "  ", only_changed=True)
+    rules = cmp.rules
+    changed = rules[rules["change"] != "unchanged"]
+    lines.append(f"指标变化（{len(changed)} 项）/ rule changes ({len(changed)}):")
+    if not len(changed):
+        lines.append("  无 / none")
+    zones = [z for z in dict.fromkeys(changed["subdistrict"])]
+    shown = [z for z in zones if z != CITY][:max_zones] + ([CITY] if CITY in zones else [])
+    for z in shown:
+        r = changed[changed["subdistrict"] == z]
+        n = {k: int((r["change"] == k).sum()) for k in RULE_CHANGES}
+        name = "全市 / whole area" if z == CITY else str(r["subdistrict_name"].iloc[0])
+        lines.append(f"  {name}：新达标 {n['newly_passing']} 项，改善 {n['improved']} 项，变差 {n['declined']} 项，新不达标 {n['newly_failing']} 项 / "
+                     f"{n['newly_passing']} newly passing, {n['improved']} improved, {n['declined']} declined, {n['newly_failing']} newly failing")
+        order = pd.Categorical(r["change"], categories=list(RULE_CHANGES)).codes
+        r = r.iloc[np.argsort(order, kind="stable")]
+        for row in r.iloc[:max_rules].itertuples():
+            lines.append(f"    {_MARKS[row.change]} {tr('cmp.change.' + row.change, 'zh')} / {tr('cmp.change.' + row.change, 'en')}："
+                         f"{row.rule} / {row.rule_en}")
+            lines.append(f"        {_rule_phrase(row, 'zh')} / {_rule_phrase(row, 'en')}")
+        if len(r) > max_rules:
+            lines.append(f"    … {_both('cmp.more_rules', n=len(r) - max_rules)}")
+        if z != CITY and len(cmp.served):
+            lines += _served_lines(cmp.served[cmp.served["view_kind"] == "category"], z, "    + ", only_changed=True)
+    if len(zones) - len(shown) > 0:
+        lines.append(f"  … 另有 {len(zones) - len(shown)} 个街道有变化，见 compare.xlsx / {len(zones) - len(shown)} more 街道 in compare.xlsx")
+    return lines
+
+
 # ------------------------------------------------------------------------------------------------ writing
+
+
+def _rule_names(cmp: Comparison, lang: str) -> dict[str, str]:
+    col = "rule" if lang == "zh" else "rule_en"
+    return dict(zip(cmp.rules["rule_id"], cmp.rules[col], strict=True))
+
+
+def _sheets(cmp: Comparison, lang: str) -> list[tuple[str, pd.DataFrame]]:
+    """The tables of compare.xlsx in ``lang``: rules named (not numbered), units and views labelled."""
+    names = _rule_names(cmp, lang)
+    sep = "；" if lang == "zh" else "; "
+    zones = cmp.zones.copy()
+    for col in ("newly_passing", "newly_failing", "improved", "declined"):
+        zones[col] = [sep.join(names.get(r, r) for r in str(v).split("；") if r) for v in zones[col]]
+    rules = cmp.rules.copy()
+    if lang != "zh":
+        rules["rule"] = rules["rule_en"]
+    rules["unit"] = [unit_label(u, lang) for u in rules["unit"]]
+    rules = rules.drop(columns="rule_en")
+    served = cmp.served.copy()
+    if len(served):
+        served["view"] = [_measure_name(k, kind, lang) for k, kind in zip(served["view"], served["view_kind"], strict=True)]
+    compounds = pd.DataFrame(cmp.compounds.drop(columns="geometry", errors="ignore"))
+    sheets = [("compare_zones", zones), ("compare_rules", rules), ("compare_served", served),
+              ("compare_compounds", compounds[compounds["change"] != "unchanged"].reset_index(drop=True))]
+    if cmp.facilities is not None:
+        sheets.append(("compare_facilities", cmp.facilities))
+    return sheets
+
 
 
 def write_comparison(
     cmp: Comparison, out_dir: str | Path, *, lang: str = "zh", basemap: str = "offline", tianditu_key: str | None = None
 ) -> dict[str, Path]:
-    """Write ``compare.html``, ``compare.csv`` and ``compare.xlsx`` into ``out_dir`` (created if needed)."""
+    """Write ``compare.html``, ``compare.csv``, ``compare_rules.csv``, ``compare_served.csv`` and ``compare.xlsx``
+    into ``out_dir`` (created if needed)."""
     check_basemap(basemap, tianditu_key)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"map": out / "compare.html", "csv": out / "compare.csv", "xlsx": out / "compare.xlsx"}
+    paths = {"map": out / "compare.html", "csv": out / "compare.csv", "rules_csv": out / "compare_rules.csv",
+             "served_csv": out / "compare_served.csv", "xlsx": out / "compare.xlsx"}
     cmp.zones.to_csv(paths["csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
+    cmp.rules.to_csv(paths["rules_csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
+    cmp.served.to_csv(paths["served_csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
     taxonomy = load_taxonomy()
-    compounds = pd.DataFrame(cmp.compounds.drop(columns="geometry", errors="ignore"))
     about = [
         (tr("cmp.run_a", lang), f"{cmp.a.name} — {cmp.a.path.resolve()}"),
         (tr("cmp.run_b", lang), f"{cmp.b.name} — {cmp.b.path.resolve()}"),
         *(((tr("xl.created", lang), date),) if (date := shown_date()) is not None else ()),
         (tr("cmp.method", lang), tr("cmp.method_text", lang, t=schema.minutes_text(cmp.b.longest))),
+        (tr("cmp.rule_changes", lang), tr("cmp.rule_method", lang)),
         *((tr("cmp.note", lang), n) for n in cmp.notes),
     ]
-    sheets = [("compare_zones", cmp.zones), ("compare_rules", cmp.rules),
-              ("compare_compounds", compounds[compounds["change"] != "unchanged"].reset_index(drop=True))]
-    if cmp.facilities is not None:
-        sheets.append(("compare_facilities", cmp.facilities))
-    write_tables(
-        sheets,
-        paths["xlsx"], lang=lang, taxonomy=taxonomy, about=about,
-    )
+    write_tables(_sheets(cmp, lang), paths["xlsx"], lang=lang, taxonomy=taxonomy, about=about)
     with stable_ids():
         save_map(comparison_map(cmp, lang=lang, basemap=basemap, tianditu_key=tianditu_key), paths["map"])
     log.info("comparison written to %s", out)
