@@ -62,6 +62,7 @@ var plannerApp = (function () {
   }
   function makeCompounds() {
     var g = new P.PointCanvas(T.ll, compoundStyle, null);
+    g.fullZoom = cfg.pointFullZoom;
     g.tooltip = function (i) { return T.name[i]; };
     g.on("pointclick", function (e) { compoundClick(e.i); });
     return g;
@@ -95,6 +96,7 @@ var plannerApp = (function () {
     var F = facilities[cat];
     return P.lazy(function () {
       var g = new P.PointCanvas(F.t.ll, function () { return {radius: 5, color: "#ffffff", weight: 1.5, fillColor: F.colour, fillOpacity: 1}; }, null);
+      g.fullZoom = cfg.pointFullZoom;
       g.tooltip = function (i) { return F.t.name[i]; };
       g.on("pointclick", function (e) { facilityClick(cat, e.i); });
       return g;

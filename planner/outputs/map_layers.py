@@ -501,6 +501,8 @@ var plannerLayers = (function () {
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       var scale = 256 * Math.pow(2, map.getZoom()), origin = map.getPixelOrigin();
       var ox = origin.x + topLeft.x, oy = origin.y + topLeft.y, cell = 24, n_all = this._ll.length;
+      // below zoom fullZoom the points shrink (by √2 a zoom level, to a third at most) so that a city stays readable
+      var shrink = this.fullZoom ? Math.max(1 / 3, Math.min(1, Math.pow(2, (map.getZoom() - this.fullZoom) / 2))) : 1;
       var grid = {}, rad = new Float32Array(n_all), rows = this._rows, n = rows ? rows.length : n_all;
       var px = new Float32Array(n_all), py = new Float32Array(n_all), styles = {}, order = [];
       for (var k = 0; k < n; k++) {
@@ -508,7 +510,7 @@ var plannerLayers = (function () {
         if (x < -20 || y < -20 || x > size.x + 20 || y > size.y + 20) continue;
         var st = this._style(i);
         if (!st) continue;
-        px[i] = x; py[i] = y; rad[i] = st.radius;
+        px[i] = x; py[i] = y; rad[i] = Math.max(1.5, st.radius * shrink);
         var key = st.fillColor + "|" + st.fillOpacity + "|" + st.color + "|" + st.weight + "|" + (st.dash || "");
         if (!styles[key]) { styles[key] = {st: st, rows: []}; order.push(key); }
         styles[key].rows.push(i);
@@ -683,10 +685,10 @@ var plannerLayers = (function () {
     ints: ints,
     compoundPopup: compoundPopup,
     formatsPopup: formatsPopup,
-    // streets generalised by zoom: Leaflet simplifies each line to the pixel at every zoom (smoothFactor), and the
-    // minor class (the last style) is drawn only from zoom d.minorZoom on, where its streets can be told apart
+    // streets generalised by zoom: Leaflet simplifies each line to the pixel at every zoom (smoothFactor), and each
+    // street class c is drawn (and its lines made) only from zoom d.classZoom[c] on, where its streets can be told apart
     streets: function (d) {
-      var g = L.featureGroup(), minor = L.featureGroup(), last = d.styles.length - 1, map = null, later = [];
+      var g = L.featureGroup(), map = null, classZoom = d.classZoom || [], byClass = [], later = [];
       function line(grp) {
         var ll = coords(grp.xy, d.scale), sizes = ints(grp.p), parts = [], at = 0;
         for (var p = 0; p < sizes.length; p++) { parts.push(ll.slice(at, at + sizes[p])); at += sizes[p]; }
@@ -694,23 +696,19 @@ var plannerLayers = (function () {
         if (grp.n !== "") l.bindTooltip(box(grp.n), {className: "foliumtooltip", sticky: true});
         return l;
       }
-      for (var k = 0; k < d.groups.length; k++) {
-        if (d.groups[k].s === last && d.minorZoom) later.push(d.groups[k]);  // made when first zoomed in to
-        else g.addLayer(line(d.groups[k]));
-      }
+      for (var c = 0; c < d.styles.length; c++) { byClass.push(L.featureGroup()); later.push([]); }
+      for (var k = 0; k < d.groups.length; k++) later[d.groups[k].s].push(d.groups[k]);  // lines made when first drawn
       function byZoom() {
         if (!map) return;
-        var want = map.getZoom() >= d.minorZoom;
-        if (want && later.length) { for (var k = 0; k < later.length; k++) minor.addLayer(line(later[k])); later = []; }
-        if (want && !g.hasLayer(minor)) g.addLayer(minor);
-        if (!want && g.hasLayer(minor)) g.removeLayer(minor);
+        for (var c = 0; c < byClass.length; c++) {
+          var want = map.getZoom() >= (classZoom[c] || 0);
+          if (want && later[c].length) { for (var k = 0; k < later[c].length; k++) byClass[c].addLayer(line(later[c][k])); later[c] = []; }
+          if (want && !g.hasLayer(byClass[c])) g.addLayer(byClass[c]);
+          if (!want && g.hasLayer(byClass[c])) g.removeLayer(byClass[c]);
+        }
       }
-      if (d.minorZoom) {
-        g.on("add", function (e) { map = e.target._map; map.on("zoomend", byZoom); byZoom(); });
-        g.on("remove", function () { if (map) map.off("zoomend", byZoom); map = null; });
-      } else {
-        g.addLayer(minor);
-      }
+      g.on("add", function (e) { map = e.target._map; map.on("zoomend", byZoom); byZoom(); });
+      g.on("remove", function () { if (map) map.off("zoomend", byZoom); map = null; });
       return g;
     },
     compounds: function (d, t) {

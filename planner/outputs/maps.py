@@ -146,7 +146,8 @@ def gap_map(
         "facilityLayers": fac_cfg,
         "sites": site_cfg,
         "catchments": catch_cfg,
-        "streetsOn": basemap == "offline",  # it is the basemap offline; over tiles it is an optional layer
+        "streetsOn": basemap == "offline",
+        "pointFullZoom": POINT_FULL_ZOOM if network.n_edges > MINOR_STREETS_ALWAYS else 0,  # it is the basemap offline; over tiles it is an optional layer
         "reportLink": report_link,
         "labels": _panel_labels(lang),
     }
@@ -195,9 +196,11 @@ def number_elements(fmap: folium.Map) -> None:
 
 # ------------------------------------------------------------------------------------------------ layers
 
-#: a network with more edges than this draws its minor streets only from MINOR_STREET_ZOOM on
+#: a network with more edges than this draws each street class of STREET_STYLES from its zoom in STREET_CLASS_ZOOM on
+#: (main roads always, tertiary from 12, the rest from 14), and its points shrink below POINT_FULL_ZOOM
 MINOR_STREETS_ALWAYS = 50_000
-MINOR_STREET_ZOOM = 14
+STREET_CLASS_ZOOM = (0, 12, 14)
+POINT_FULL_ZOOM = 14
 #: with more 街道 than this their names show from ZONE_LABEL_ZOOM on
 ZONE_LABELS_ALWAYS = 60
 ZONE_LABEL_ZOOM = 13
@@ -207,12 +210,12 @@ def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> Dat
     """The walk network: the basemap offline, an optional layer over tiles; main roads drawn wider.
 
     Drawn per street class and name (:func:`planner.outputs.map_layers.street_groups`); named streets show their
-    name on hover; at city scale the minor streets appear from zoom :data:`MINOR_STREET_ZOOM`.
+    name on hover; at city scale each class appears from its zoom in :data:`STREET_CLASS_ZOOM`.
     """
     groups = street_groups(network, basemap=basemap)
     styles = [{"color": colour, "weight": weight} for _, colour, weight in STREET_STYLES]
-    minor_zoom = MINOR_STREET_ZOOM if network.n_edges > MINOR_STREETS_ALWAYS else 0
-    layer = DataLayer("streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups, "minorZoom": minor_zoom},
+    class_zoom = list(STREET_CLASS_ZOOM) if network.n_edges > MINOR_STREETS_ALWAYS else [0] * len(STREET_STYLES)
+    layer = DataLayer("streets", {"scale": STREET_SCALE, "styles": styles, "groups": groups, "classZoom": class_zoom},
                       name="streets", show=False, control=False)
     layer.add_to(fmap)
     log.debug("network layer: %d edges drawn as %d groups", network.n_edges, len(groups))
