@@ -63,6 +63,7 @@ def gap_map(
     compliance: pd.DataFrame | None = None,
     tianditu_key: str | None = None,
     sites: gpd.GeoDataFrame | None = None,
+    site_catchments: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 

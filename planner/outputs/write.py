@@ -212,6 +212,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             compliance=result.compliance.table if result.compliance is not None else None,
             tianditu_key=getattr(sc, "tianditu_key", None),
             sites=result.sites,
+            site_catchments=result.site_catchments,
         )
         save_map(fmap, path)
 
