@@ -179,8 +179,9 @@ def _count(value: object) -> str:
 
 def _get(row, key: str, default=None):
     """A field of a site row (a pandas row, a namedtuple from ``itertuples`` or a dict)."""
-    if isinstance(row, dict):
-        return row.get(key, default)
+    if isinstance(row, dict | pd.Series):  # a Series' attributes include its own ``name``: read its fields by key
+        value = row.get(key, default)
+        return default if value is None else value
     value = getattr(row, key, default)
     return default if value is None else value
 
