@@ -444,12 +444,11 @@ _SITE_TEXTS = ("title", "numbers", "fixes", "explanation")
 
 
 def _sites_frame(sites, lang: str) -> pd.DataFrame:
-    """The 选址建议 sheet: the site's number, task, title and numbers first; the texts in the workbook's language (the
-    ``_en`` twins replace them in English); WGS84 lon/lat last."""
+    """The 选址建议 sheet: every column of sites.csv, the site's number, task, title and numbers first; the texts in the
+    workbook's language (in English their ``_en`` twins fill them); WGS84 lon/lat last."""
     frame = pd.DataFrame(sites.drop(columns=sites.geometry.name)) if hasattr(sites, "geometry") else pd.DataFrame(sites)
     if lang != "zh":
         frame = frame.assign(**{c: frame[f"{c}_en"] for c in _SITE_TEXTS if f"{c}_en" in frame.columns})
-    frame = frame.drop(columns=[f"{c}_en" for c in _SITE_TEXTS if f"{c}_en" in frame.columns])
     first = [c for c in _SITE_FIRST if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
     if hasattr(sites, "geometry") and sites.crs is not None:
