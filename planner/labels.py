@@ -10,7 +10,8 @@ Keys are namespaced by what they label, so one key never means two things:
   result, a source's confidence mark, a group of people (short, and as counted in a shortfall), the data a rule
   needs, a capacity requirement, a rejection reason;
 * ``ui.`` (map, figures, texts shared by several outputs), ``rp.`` (report.html), ``xl.`` and ``sheet.``
-  (report.xlsx) and ``cmp.`` (``planner compare``) label the parts of the outputs.
+  (report.xlsx) and ``cmp.`` (``planner compare``) label the parts of the outputs; ``site.`` builds a suggested
+  site's title, numbers and explanation (:mod:`planner.siting.explain`).
 
 :func:`tr` formats any key; :func:`column_label` turns a column name (a plain key) into its header.
 """

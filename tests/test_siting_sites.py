@@ -234,6 +234,11 @@ def test_demo_sites_agree_everywhere(demo_cli):
     elderly = sites[sites["task"] == "新增综合性养老服务中心"].iloc[0]
     assert elderly["zone_name"] == "南湖街道" and elderly["road_name"] and elderly["served"] == elderly["new_age_60_plus"]
     assert "候选点" not in printed.split("[7/8]")[1].split("[8/8]")[0]  # names, not candidate ids
+    catch = gpd.read_file(out / "sites.gpkg", layer="catchments")
+    assert list(catch["no"]) == list(sites["no"]) and (catch["radius_m"].to_numpy() == sites["radius_m"].to_numpy()).all()
+    assert catch.crs.to_epsg() == 4326 and catch.geometry.is_valid.all() and not catch.geometry.is_empty.any()
+    site_points = gpd.points_from_xy(sites["lon"], sites["lat"], crs=4326)
+    assert catch.geometry.contains(gpd.GeoSeries(site_points, crs=4326)).all()  # each catchment holds its site
 
 
 def test_demo_english_outputs(demo_result, tmp_path):
