@@ -501,7 +501,8 @@ h2{font-size:15pt;color:var(--accent);border-bottom:2px solid var(--accent);padd
 h3{font-size:11.5pt;margin:1.1em 0 .4em}
 h3 small{font-weight:normal;color:#888;font-size:8pt}
 section{margin-top:34px}
-table.sites td:not(:last-child){white-space:nowrap}
+table.sites td:not(:last-child):not(:nth-child(3)){white-space:nowrap}
+table.sites td:nth-child(3){min-width:16em}
 table.sites td:last-child{min-width:22em;font-size:8.5pt}
 .kicker{margin:0;color:var(--accent);font-weight:bold;letter-spacing:.05em}
 .meta{color:#555;margin:.2em 0}
