@@ -10,7 +10,8 @@ Keys are namespaced by what they label, so one key never means two things:
   result, a source's confidence mark, a group of people (short, and as counted in a shortfall), the data a rule
   needs, a capacity requirement, a rejection reason;
 * ``ui.`` (map, figures, texts shared by several outputs), ``rp.`` (report.html), ``xl.`` and ``sheet.``
-  (report.xlsx) and ``cmp.`` (``planner compare``) label the parts of the outputs.
+  (report.xlsx) and ``cmp.`` (``planner compare``) label the parts of the outputs; ``site.`` builds a suggested
+  site's title, numbers and explanation (:mod:`planner.siting.explain`).
 
 :func:`tr` formats any key; :func:`column_label` turns a column name (a plain key) into its header.
 """
@@ -540,6 +541,55 @@ LABELS: dict[str, tuple[str, str]] = {
     "cmp.served_in_zone": ('新增服务人数', 'People newly served'),
     "cmp.rule_changes": ('指标变化', 'Rule changes'),
     "cmp.rule_method": ('每个街道（及全市）的每项指标：A、B 的结果与数值、目标和缺口。“改善”：数值向达标方向变化（达标条件为 ≥ 时数值升高）；数值不变时缺口减小；“变差”反之；“新达标 / 新不达标”：结果由未达标（或无法评价）变为达标，或反之', "Every rule of every 街道 (and the whole area): result and value in A and B, target and shortfall. Improved: the value moved towards passing (up for a rule passed at ≥), or with the value unchanged the shortfall shrank; declined: the reverse; newly passing / failing: the result turned to pass, or away from it"),
+# --- suggested sites (sites.csv columns; site.* texts built by planner.siting.explain) ---
+    "no": ('建议点编号', 'Site no.'),
+    "title": ('建议点', 'Site'),
+    "title_en": ('建议点（英文）', 'Site (English)'),
+    "road_name": ('最近道路', 'Nearest street'),
+    "demand": ('需求人群', 'Demand group'),
+    "radius_m": ('步行半径（米）', 'Walking radius (m)'),
+    "served": ('新覆盖需求人数', 'Demand newly served'),
+    "partner_demand": ('结对服务需求人群', 'Paired service: demand group'),
+    "partner_radius_m": ('结对服务步行半径（米）', 'Paired service: walking radius (m)'),
+    "partner_served": ('结对服务新覆盖人数', 'Paired service: demand newly served'),
+    "new_population_radius_m": ('新覆盖人口的步行半径（米）', 'Radius of residents newly covered (m)'),
+    "new_age_60_plus_radius_m": ('新覆盖60岁及以上的步行半径（米）', 'Radius of aged 60+ newly covered (m)'),
+    "new_age_0_3_radius_m": ('新覆盖0–3岁的步行半径（米）', 'Radius of aged 0–3 newly covered (m)'),
+    "places_served": ('可提供的托位/床位', 'Places or beds offered'),
+    "numbers": ('新覆盖（人数与步行半径）', 'Newly served (people, walking radius)'),
+    "numbers_en": ('新覆盖（英文）', 'Newly served (English)'),
+    "fixes_en": ('改善的街道指标（英文）', '街道 rules fixed or improved (English)'),
+    "explanation_en": ('理由（英文）', 'Explanation (English)'),
+    "reached_km": ('可达道路长度（公里）', 'Streets reached (km)'),
+    "val.demand.population": ('全部居民', 'residents'),
+    "val.demand.age_60_plus": ('60岁及以上', 'aged 60+'),
+    "val.demand.age_0_3": ('0–3岁', 'aged 0–3'),
+    "val.partner_demand.population": ('全部居民', 'residents'),
+    "val.partner_demand.age_60_plus": ('60岁及以上', 'aged 60+'),
+    "val.partner_demand.age_0_3": ('0–3岁', 'aged 0–3'),
+    "site.title": ('建议点 {no}', 'Site {no}'),
+    "site.by_road": ('{road}旁', 'by {road}'),
+    "site.where": ('（{where}）', ' ({where})'),
+    "site.where_sep": ('，', ', '),
+    "site.group.population": ('全部居民', 'residents'),
+    "site.group.age_60_plus": ('60岁及以上', 'aged 60+'),
+    "site.group.age_0_3": ('0–3岁', 'aged 0–3'),
+    "site.served_first": ('新覆盖 {group} {n} 人（步行 {r} m 内）', 'newly serves {n} {group} (within {r} m walk)'),
+    "site.served_more": ('{group} {n} 人', '{n} {group}'),
+    "site.served_more_r": ('{group} {n} 人（步行 {r} m 内）', '{n} {group} (within {r} m walk)'),
+    "site.sep": ('；', '; '),
+    "site.and": ('和', ' and '),
+    "site.places": ('可提供 {n} 个{unit}给步行范围内尚缺的需求', 'offers {n} {unit} to unmet need within walking reach'),
+    "site.unit.places": ('托位', 'childcare places'),
+    "site.unit.beds": ('床位', 'beds'),
+    "site.fix_zone": ('补齐该街道的{what}（每个街道至少 1 所）', 'gives the 街道 its {what} (at least 1 per 街道)'),
+    "site.fix_pass": ('{rule}：达标', '{rule}: now passes'),
+    "site.fix_rise": ('{rule}：{a}% → {b}%', '{rule}: {a}% → {b}%'),
+    "site.compounds": ('{n} 个小区：{names}', '{n} compounds: {names}'),
+    "site.nearest": ('最近的现有同类设施 {m} 米', 'nearest existing facility of the kind {m} m away'),
+    "site.no_nearest": ('附近无现有同类设施', 'no existing facility of the kind nearby'),
+    "site.explanation": ('{title}：{text}', '{title}: {text}'),
+    "site.stop": ('。', '. '),
 }
 
 

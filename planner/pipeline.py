@@ -40,12 +40,14 @@ from planner.io.coords import CHINESE_SYSTEMS, normalise_system
 from planner.io.osm import OsmExtract, read_osm
 from planner.io.population import disaggregate_census
 from planner.io.projection import choose_metric_crs
+from planner.labels import tr
 from planner.network.build import WalkNetwork, build_network, network_bounds_wgs84
 from planner.network.offsets import check_shift
 from planner.network.points import Reach, snap_geometries
 from planner.progress import bar
 from planner.schema import OUTSIDE_ZONE
 from planner.settings import Scenario
+from planner.siting.explain import site_numbers, site_title
 from planner.siting.suggest import SitingInputs, SitingResult, pair_elderly_childcare, suggest_sites
 
 __all__ = ["RunResult", "run", "DEFAULT_CATEGORIES", "peak_rss_mib"]
@@ -95,20 +97,26 @@ class RunResult:
 
     @property
     def sites(self) -> gpd.GeoDataFrame | None:
-        """All suggested sites of all siting tasks (metric CRS), with an ``explanation`` column; None without siting."""
+        """All suggested sites of all siting tasks (metric CRS), numbered ``no`` = 1 … N over the run, with their
+        ``task`` and texts (``title``, ``numbers``, ``explanation`` and their ``_en`` twins); None without siting."""
         if not self.siting:
             return None
         parts = [r.sites.assign(task=r.task.name) for r in self.siting if len(r.sites)]
         if not parts:
-            return gpd.GeoDataFrame({"rank": []}, geometry=gpd.GeoSeries([], crs=self.crs), crs=self.crs)
+            return gpd.GeoDataFrame({"no": [], "rank": []}, geometry=gpd.GeoSeries([], crs=self.crs), crs=self.crs)
         sites = pd.concat(parts, ignore_index=True)
-        sites["explanation"] = [
-            f"第 {r.rank} 处：新覆盖 {r.new_population:,.0f} 人（60岁及以上 {r.new_age_60_plus:,.0f}，0–3岁 {r.new_age_0_3:,.0f}），"
-            f"{r.new_compounds} 个小区：{r.compounds}。{r.fixes + '。' if r.fixes else ''}"
-            + (f"最近的现有同类设施 {r.nearest_existing_m:,.0f} 米。" if pd.notna(r.nearest_existing_m) else "附近无现有同类设施。")
-            for r in sites.itertuples()
-        ]
         return gpd.GeoDataFrame(sites, geometry="geometry", crs=self.crs)
+
+    @property
+    def site_catchments(self) -> gpd.GeoDataFrame | None:
+        """Each suggested site's walking catchment at its task's radius (``no``, ``task``, ``demand``, ``radius_m``,
+        ``reached_km``, geometry; metric CRS); None without siting."""
+        if not self.siting:
+            return None
+        parts = [r.catchments.assign(task=r.task.name) for r in self.siting if r.catchments is not None and len(r.catchments)]
+        if not parts:
+            return gpd.GeoDataFrame({"no": [], "radius_m": []}, geometry=gpd.GeoSeries([], crs=self.crs), crs=self.crs)
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=self.crs)
 
     @property
     def coverage_curve(self) -> pd.DataFrame | None:
@@ -695,8 +703,11 @@ def suggest_new_sites(scenario: Scenario, inputs: SitingInputs, report: Callable
             f"    {res.task.name}：{len(res.sites)} 处，求解状态 {sm['status']}，目标值 {sm['objective']}，界 {sm['bound']}，"
             f"间隙 {sm['gap']}，{sm['seconds']} 秒 / {len(res.sites)} sites, status {sm['status']}"
         )
-        for row in res.sites.itertuples():
-            report(f"        {row.rank}. {row.name}（{row.zone_id}）新覆盖 {row.marginal_gain:,.0f} 人；{row.fixes}")
+        lang = scenario.language
+        for row in res.sites.to_dict("records"):  # the same texts as sites.csv, the report, the workbook and the map
+            fixes = row["fixes"] if lang == "zh" else row["fixes_en"]
+            text = site_numbers(row, lang) + (tr("site.sep", lang) + fixes if fixes else "")
+            report(f"        {row['rank']}. " + tr("site.explanation", lang, title=site_title(row, lang), text=text))
     return results
 
 

@@ -57,6 +57,7 @@ _COUNT_KINDS = {"newly_covered", "lost"}
 _COUNT_COLUMNS = {
     "population", "households", "age_60_plus", "age_0_3", "unserved", "covered", "greedy_covered", "newly_covered",
     "newly_covered_total", "lost_total", "new_population", "new_age_60_plus", "new_age_0_3", "new_compounds",
+    "served", "partner_served",
 }  # fmt: skip
 _METRE_COLUMNS = {"nearest_m", "snap_distance_m"}
 _STATUS_COLUMNS = {"status", "status_a", "status_b"}
@@ -437,7 +438,27 @@ def _top_rows(table: pd.DataFrame, n: int, rank: str | None = None) -> pd.DataFr
     return table.iloc[np.sort(order)]
 
 
-def run_sheets(result) -> list[Sheet]:
+#: the 选址建议 sheet's first columns (the rest follow in sites.csv's order); texts from planner.siting.explain
+_SITE_FIRST = ("no", "task", "title", "numbers", "fixes", "explanation")
+_SITE_TEXTS = ("title", "numbers", "fixes", "explanation")
+
+
+def _sites_frame(sites, lang: str) -> pd.DataFrame:
+    """The 选址建议 sheet: every column of sites.csv, the site's number, task, title and numbers first; the texts in the
+    workbook's language (in English their ``_en`` twins fill them); WGS84 lon/lat last."""
+    frame = pd.DataFrame(sites.drop(columns=sites.geometry.name)) if hasattr(sites, "geometry") else pd.DataFrame(sites)
+    if lang != "zh":
+        frame = frame.assign(**{c: frame[f"{c}_en"] for c in _SITE_TEXTS if f"{c}_en" in frame.columns})
+    first = [c for c in _SITE_FIRST if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    if hasattr(sites, "geometry") and sites.crs is not None:
+        wgs = sites.geometry.representative_point().to_crs(4326)
+        frame["lon"] = wgs.x.round(7).to_numpy()
+        frame["lat"] = wgs.y.round(7).to_numpy()
+    return frame
+
+
+def run_sheets(result, *, lang: str = "zh") -> list[Sheet]:
     """The tables of a run, in workbook order (the content of the CSV files; the siting tables when present)."""
     sheets: list[Sheet] = []
     if result.compliance is not None:
@@ -461,12 +482,7 @@ def run_sheets(result) -> list[Sheet]:
     sheets.append(Sheet("rejected", _top_rows(rejected, LIST_ROWS), file="rejected.csv", rows=len(rejected)))
     sites = getattr(result, "sites", None)
     if sites is not None and len(sites):
-        frame = pd.DataFrame(sites.drop(columns=sites.geometry.name)) if hasattr(sites, "geometry") else pd.DataFrame(sites)
-        if hasattr(sites, "geometry") and sites.crs is not None:
-            wgs = sites.geometry.representative_point().to_crs(4326)
-            frame["lon"] = wgs.x.round(7).to_numpy()
-            frame["lat"] = wgs.y.round(7).to_numpy()
-        sheets.append(Sheet("sites", frame, file="sites.csv"))
+        sheets.append(Sheet("sites", _sites_frame(sites, lang), file="sites.csv"))
     curve = getattr(result, "coverage_curve", None)
     if curve is not None and len(curve):
         sheets.append(Sheet("curve", curve, file="coverage_curve.csv"))
@@ -487,7 +503,7 @@ def write_workbook(result, path: str | Path, *, lang: str = "zh") -> Path:
         (tr("ui.thresholds_label", lang), "、".join(schema.minutes_text(t) for t in sc.thresholds_min) + tr("ui.minutes_unit", lang)),
         (tr("xl.headers", lang), tr("xl.headers_note", lang)),
     ]
-    sheets = run_sheets(result)
+    sheets = run_sheets(result, lang=lang)
     i = 0 if lang == "zh" else 1
     split = [LABELS[f"sheet.{s.key}"][i] if f"sheet.{s.key}" in LABELS else s.key for s in sheets if s.key.startswith(("compounds_", "小区·"))]
     if split:

@@ -371,8 +371,10 @@ def _rule_en(req: str, fallback: str, result) -> str:
     return {"childcare_places": "Childcare places within reach (E2SFCA)", "elderly_beds": "Elderly-care beds within reach (E2SFCA)"}.get(req, fallback)
 
 
-# columns of result.sites shown in the report, in this order, when present (the full table is in sites.csv)
-_SITE_COLUMNS = ("rank", "name", "zone_id", "new_population", "new_age_60_plus", "new_age_0_3", "new_compounds", "nearest_existing_m", "explanation")
+# columns of result.sites shown in the report, in this order, when present (the full table is in sites.csv); the texts
+# are those of planner.siting.explain (site_title, site_numbers), in the report's language
+_SITE_COLUMNS = ("no", "title", "numbers", "new_compounds", "nearest_existing_m", "fixes")
+_SITE_TEXTS = ("title", "numbers", "fixes", "explanation")
 _CURVE_COLUMNS = ("k", "covered", "covered_share", "greedy_covered", "status")
 
 
@@ -382,6 +384,8 @@ def _sites_section(result, lang: str, sites, curve) -> _Section:
     names = _zone_names(result)
     if sites is not None and len(sites):
         frame = pd.DataFrame(sites.drop(columns=sites.geometry.name)) if hasattr(sites, "geometry") else pd.DataFrame(sites)
+        if lang != "zh":  # the English texts of the same figures
+            frame = frame.assign(**{c: frame[f"{c}_en"] for c in _SITE_TEXTS if f"{c}_en" in frame.columns})
         cols = [c for c in _SITE_COLUMNS if c in frame.columns] or [c for c in frame.columns if c != "task"]
         numeric = [j for j, c in enumerate(cols) if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
         groups = list(frame.groupby("task", sort=False)) if "task" in frame.columns else [("", frame)]
@@ -497,7 +501,8 @@ h2{font-size:15pt;color:var(--accent);border-bottom:2px solid var(--accent);padd
 h3{font-size:11.5pt;margin:1.1em 0 .4em}
 h3 small{font-weight:normal;color:#888;font-size:8pt}
 section{margin-top:34px}
-table.sites td:not(:last-child){white-space:nowrap}
+table.sites td:not(:last-child):not(:nth-child(3)){white-space:nowrap}
+table.sites td:nth-child(3){min-width:16em}
 table.sites td:last-child{min-width:22em;font-size:8.5pt}
 .kicker{margin:0;color:var(--accent);font-weight:bold;letter-spacing:.05em}
 .meta{color:#555;margin:.2em 0}

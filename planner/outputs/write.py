@@ -212,6 +212,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             compliance=result.compliance.table if result.compliance is not None else None,
             tianditu_key=getattr(sc, "tianditu_key", None),
             sites=result.sites,
+            site_catchments=result.site_catchments,
         )
         save_map(fmap, path)
 
@@ -334,7 +335,8 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
 
 
 def _write_siting(result: RunResult, out: Path, clock: _Clock) -> dict[str, Path]:
-    """sites.csv / sites.gpkg (WGS84), coverage_curve.csv and pairs.csv, when the scenario asked for siting."""
+    """sites.csv / sites.gpkg (WGS84; layers ``sites`` and ``catchments``), coverage_curve.csv and pairs.csv, when the
+    scenario asked for siting."""
     written: dict[str, Path] = {}
     sites = result.sites
     if sites is None:
@@ -350,6 +352,9 @@ def _write_siting(result: RunResult, out: Path, clock: _Clock) -> dict[str, Path
     if len(wgs):
         with clock("sites.gpkg"):
             write_gpkg(wgs, written["sites_gpkg"], layer="sites")
+            catchments = result.site_catchments
+            if catchments is not None and len(catchments):  # each site's walking catchment, a second layer
+                write_gpkg(catchments.to_crs(4326), written["sites_gpkg"], layer="catchments")
     else:
         written.pop("sites_gpkg")
     curve = result.coverage_curve

@@ -27,6 +27,7 @@ from planner.schema import ALL_ZONES
 from planner.settings import SitingSpec
 from planner.siting.candidates import generate_candidates
 from planner.siting.models import CoverProblem
+from planner.siting.places import nearest_road_names
 
 __all__ = ["SitingInputs", "Service", "SitingProblem", "build_problems", "compound_pairs"]
 
@@ -90,6 +91,7 @@ class Service:
     ex_best: np.ndarray  # walking metres from each compound to the nearest existing facility of ``category``
     cover_rules: list
     required: tuple[str, ...]
+    label_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,14 @@ class SitingProblem:
     """One task ready to solve.
 
     candidates
-        One row per candidate (``id``, ``name``, ``source``, ``capacity``, ``zone_id``, ``reachable``,
+        One row per candidate (``id``, ``name``, ``source``, ``capacity``, ``zone_id``, ``road_name``, ``reachable``,
         ``nearest_existing_m``), metric CRS.
     pairs
         Candidate (``s``) × compound (``c``) within the task's reach, with the walking metres ``d`` of the
         compound's nearest gate.
-    graph
-        The task's reach graph: gates, then its existing facilities (``existing``), then its candidates.
+    graph, snapped
+        The task's reach graph: gates, then its existing facilities (``existing``), then its candidates; and where
+        each of those points joins the network (the candidates' position in both is ``n_gates + len(existing) + j``).
     cover
         The coverage instance: one block of demand rows per service.
     """
@@ -136,6 +139,13 @@ class SitingProblem:
     demand_total: float
     demand_before: float
     inputs: SitingInputs
+    snapped: Snapped | None = None
+
+    @property
+    def candidate_positions(self) -> np.ndarray:
+        """Point positions of the candidates in :attr:`graph` and :attr:`snapped`."""
+        start = self.inputs.reach.n_gates + len(self.existing)
+        return np.arange(start, start + len(self.candidates))
 
 
 def compound_pairs(src: np.ndarray, tgt: np.ndarray, d: np.ndarray, owner: np.ndarray) -> pd.DataFrame:
@@ -188,7 +198,8 @@ def _service(task: SitingSpec, inputs: SitingInputs, category: str, demand: str,
     existing = inputs.facilities.iloc[inputs.existing_rows(category)]
     required = _required_zones(task, rules, inputs.zones, inputs.compliance, existing)
     best = _existing_best(inputs, category, limit)
-    return Service(category, inputs.taxonomy[category].zh, demand, radius, best <= radius, best, cover_rules, required)
+    cat = inputs.taxonomy[category]
+    return Service(category, cat.zh, demand, radius, best <= radius, best, cover_rules, required, cat.en)
 
 
 def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
@@ -273,16 +284,21 @@ def _gap_candidates(task: SitingSpec, inputs: SitingInputs, services: list[Servi
 
 
 def _snap_candidates(drafts: list[_Draft], reach: Reach) -> list[Snapped | None]:
-    """The candidates of all drafts snapped in one call, split per draft (None for a draft without candidates)."""
+    """The candidates of all drafts snapped in one call, split per draft (None for a draft without candidates); each
+    draft's candidates get the name of their nearest named street (``road_name``) from one query of all of them."""
     sizes = [len(d.candidates) for d in drafts]
     if not sum(sizes):
+        for d in drafts:
+            d.candidates["road_name"] = pd.Series(dtype=object)
         return [None] * len(drafts)
     points = np.concatenate([d.candidates.geometry.to_numpy() for d in drafts])
     snapped = snap_geometries(reach.network, points, max_snap_m=reach.max_snap_m)
+    roads = nearest_road_names(reach.network, points)
     ends = np.cumsum(sizes)
     out: list[Snapped | None] = []
-    for a, b in zip(ends - sizes, ends, strict=True):
+    for draft, a, b in zip(drafts, ends - sizes, ends, strict=True):
         part = slice(int(a), int(b))
+        draft.candidates["road_name"] = roads[part]
         s = snapped
         out.append(Snapped(s.edge[part], s.offset[part], s.access[part], s.reachable[part]) if b > a else None)
     return out
@@ -293,7 +309,8 @@ def _attach_candidates(draft: _Draft, snapped: Snapped | None, inputs: SitingInp
     problem: one block of demand rows per service (two for 老幼复合)."""
     task, reach, cand = draft.task, inputs.reach, draft.candidates
     n_g, n_ex = reach.n_gates, len(draft.existing)
-    graph = reach.graph_of(np.r_[reach.gates, reach.facilities[draft.existing]], snapped)
+    positions = np.r_[reach.gates, reach.facilities[draft.existing]]
+    graph = reach.graph_of(positions, snapped)
     c_pos = np.arange(n_g + n_ex, n_g + n_ex + len(cand))
     cand["reachable"] = snapped.reachable if snapped is not None else np.zeros(0, dtype=bool)
     limit = max(draft.limit, 2 * draft.radius if task.model == "pmedian" else draft.limit)
@@ -322,5 +339,5 @@ def _attach_candidates(draft: _Draft, snapped: Snapped | None, inputs: SitingInp
     return SitingProblem(
         task=task, label=draft.label, radius=draft.radius, services=draft.services, required=draft.required,
         existing=draft.existing, candidates=cand, pairs=pairs, graph=graph, cover=cover, unreachable=unreachable,
-        demand_total=dem_total, demand_before=dem_before, inputs=inputs,
+        demand_total=dem_total, demand_before=dem_before, inputs=inputs, snapped=reach.snapped_of(positions, snapped),
     )

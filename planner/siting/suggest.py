@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +20,7 @@ from planner import schema
 from planner.engine.reach import catchments
 from planner.network.points import Reach
 from planner.settings import SitingSpec
-from planner.siting.explain import coverage_curve, explain_sites, task_summary
+from planner.siting.explain import coverage_curve, describe_sites, explain_sites, site_catchments, task_summary
 from planner.siting.models import (
     pair_facilities,
     reduce_problem,
@@ -38,20 +38,40 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SitingResult:
-    """Suggested sites of one task (``sites``: one row per site in the order chosen, metric CRS) and its record."""
+    """Suggested sites of one task and its record.
+
+    sites
+        One row per site in the order chosen (``rank``), numbered run-wide (``no``), metric CRS: see
+        :func:`planner.siting.explain.explain_sites` and :func:`~planner.siting.explain.describe_sites`.
+    catchments
+        Each site's walking catchment at the task's radius (``no``, ``rank``, ``demand``, ``radius_m``,
+        ``reached_km``, geometry), metric CRS.
+    """
 
     task: SitingSpec
     sites: gpd.GeoDataFrame
     curve: pd.DataFrame
     summary: dict
     unreachable: pd.DataFrame = field(default_factory=pd.DataFrame)
+    catchments: gpd.GeoDataFrame | None = None
 
 
 def suggest_sites(tasks: Sequence[SitingSpec], inputs: SitingInputs) -> Iterator[SitingResult]:
     """Run the siting tasks (see :class:`planner.settings.SitingSpec`) of a run, yielding each result, in order,
-    as soon as it is solved. The candidates of all tasks are generated and snapped before the first is solved."""
+    as soon as it is solved. The candidates of all tasks are generated and snapped before the first is solved.
+
+    Sites are numbered ``no`` = 1 … N over all tasks (tasks in scenario order, then rank): the number on the map's
+    symbol and in every text ("建议点 3")."""
+    first = 1
     for problem in build_problems(tasks, inputs):
-        yield solve_problem(problem)
+        res = solve_problem(problem)
+        sites = describe_sites(res.sites, first) if len(res.sites) else res.sites
+        catch = res.catchments
+        if catch is not None:
+            catch = catch.copy()
+            catch.insert(0, "no", (catch["rank"].to_numpy(dtype=np.int64) + first - 1) if len(catch) else np.zeros(0, np.int64))
+        first += len(res.sites)
+        yield replace(res, sites=sites, catchments=catch)
 
 
 def solve_problem(problem: SitingProblem) -> SitingResult:
@@ -72,12 +92,14 @@ def solve_problem(problem: SitingProblem) -> SitingResult:
         sol, chosen, details = _solve_pmedian(problem)
 
     sites = explain_sites(problem, chosen)
+    catchments = site_catchments(problem, chosen)
     curve = pd.DataFrame()
     if task.curve_k and task.model in ("mclp", "combined"):
         curve = coverage_curve(reduced, task, problem.demand_before, problem.demand_total)
     summary = task_summary(problem, sol, reduced, sites, details)
     log.info("siting %s: %s, %d sites, objective %s", task.name, sol.status, len(sites), summary["objective"])
-    return SitingResult(task=task, sites=sites, curve=curve, summary=summary, unreachable=problem.unreachable)
+    return SitingResult(task=task, sites=sites, curve=curve, summary=summary, unreachable=problem.unreachable,
+                        catchments=catchments)
 
 
 def _solve_capacitated(problem: SitingProblem):
@@ -94,7 +116,7 @@ def _solve_capacitated(problem: SitingProblem):
                             zone_of_site=cand["zone_id"].astype(str).to_numpy(), required_zones=problem.required)
     details = {"places_needed": round(float(need.sum()), 1), "places_served": round(sol.objective, 1),
                "places_still_missing": round(float(need.sum()) - sol.objective, 1)}
-    cand["served"] = sol.details.get("per_site", np.zeros(len(cand)))
+    cand["places_served"] = sol.details.get("per_site", np.zeros(len(cand)))
     return sol, sol.chosen, details
 
 
