@@ -317,9 +317,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.group.sites": ('选址建议', 'Suggested sites'),
     "map.zone_labels": ('街道名称', '街道 names'),
     "map.iso_layer": ('{t} 分钟等时圈', '{t}-min isochrone'),
-    "map.site_title": ('建议点 {n}', 'Site {n}'),
-    "map.site_zone": ('所在街道', '街道'),
-    "map.site_road": ('最近道路', 'Nearest road'),
     "map.site_fixes": ('解决', 'Fixes'),
     "map.outside_zones": ('未划入街道', 'outside every 街道'),
 # --- report.html (rp_), report.xlsx (xl_), planner compare (cmp_) ---

@@ -7,7 +7,6 @@ The data is read back out of the rendered page by tests/_mapdata.py, a decoder w
 from __future__ import annotations
 
 import json
-
 import re
 from types import SimpleNamespace
 

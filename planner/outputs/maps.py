@@ -56,6 +56,7 @@ from planner.outputs.map_views import (
     zone_measures,
 )
 from planner.outputs.reproducible import shown_date, stable_ids
+from planner.siting.explain import site_numbers, site_title
 
 __all__ = ["gap_map", "save_map"]
 
@@ -478,6 +479,8 @@ def _add_facilities(
 
 #: colours of the siting tasks' symbols, in task order (ColorBrewer Dark2: unlike any facility colour's use here)
 SITE_COLOURS = ("#7570b3", "#d95f02", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+#: a site's catchment is drawn without its holes smaller than this (m²): the blocks inside its walk
+CATCHMENT_MIN_HOLE_M2 = 100_000.0
 #: sites closer than this (metres) are drawn side by side
 SITE_TOGETHER_M = 30.0
 
@@ -503,8 +506,7 @@ def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, t
     for cat, partner in zip(sg["category"], sg["partner"] if "partner" in sg.columns else [""] * n, strict=True):
         keys = [v for v, cs in view_of.items() if cat in cs or (isinstance(partner, str) and partner in cs)]
         site_views.append(keys)
-    titles = [f"{tr('map.site_title', lang, n=int(no))} · {html.escape(str(t))}" for no, t in
-              zip(numbers, sg["task"] if "task" in sg.columns else [""] * n, strict=True)]
+    titles = [html.escape(site_title(row, lang)) for row in sg.itertuples(index=False)]
     popups = [_site_popup(row, titles[i], taxonomy, lang) for i, row in enumerate(sg.itertuples(index=False))]
     site_cfg = {
         "scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "no": numbers.tolist(), "colour": colours,
@@ -514,7 +516,7 @@ def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, t
     catch_cfg = None
     if catchments is not None and len(catchments) and "no" in catchments.columns:
         table = polygon_table(catchments.geometry.to_numpy(), catchments.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
-                              min_hole_m2=ISOCHRONE_MIN_HOLE_M2)
+                              min_hole_m2=CATCHMENT_MIN_HOLE_M2)
         at = pd.Series(np.arange(len(catchments)), index=catchments["no"].astype(int).to_numpy())
         at = at[~at.index.duplicated()]
         table["of"] = [int(at.get(int(no), -1)) for no in numbers]
@@ -523,38 +525,20 @@ def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, t
 
 
 def _site_popup(row, title: str, taxonomy: Taxonomy, lang: str) -> str:
-    """A suggested site's popup: number and task, what it is, where (街道, nearest road), whom it serves, what it fixes."""
+    """A suggested site's popup: its title (number, nearest road, 街道), task, what it is, whom it newly serves
+    within which walk (:func:`planner.siting.explain.site_numbers`, as every output states it), what it fixes."""
     get = row._asdict().get
     cat, partner = get("category"), get("partner")
     what = html.escape(taxonomy[cat].label(lang)) if cat in taxonomy else html.escape(str(cat))
     if isinstance(partner, str) and partner in taxonomy:
         what += " + " + html.escape(taxonomy[partner].label(lang))
-    lines = [f"<b>{title}</b>", what]
-    zone_name, road = get("zone_name"), get("road_name")
-    where = []
-    if isinstance(zone_name, str) and zone_name:
-        where.append(f"{tr('map.site_zone', lang)}：{html.escape(zone_name)}")
-    if isinstance(road, str) and road:
-        where.append(f"{tr('map.site_road', lang)}：{html.escape(road)}")
-    if where:
-        lines.append("；".join(where))
-    numbers = _site_numbers(row, lang)
-    if numbers:
-        lines.append(html.escape(numbers))
-    fixes = get("fixes_en") if lang == "en" and get("fixes_en") is not None else get("fixes")
+    task = get("task")
+    lines = [f"<b>{title}</b>", f"{html.escape(str(task))} · {what}" if isinstance(task, str) and task else what,
+             html.escape(site_numbers(row, lang))]
+    fixes = get("fixes_en") if lang == "en" else get("fixes")
     if isinstance(fixes, str) and fixes:
         lines.append(f"{tr('map.site_fixes', lang)}：{html.escape(fixes)}")
     return "<br>".join(lines)
-
-
-def _site_numbers(row, lang: str) -> str:
-    """The site's numbers as every output states them (:func:`planner.siting.explain.site_numbers`)."""
-    try:
-        from planner.siting.explain import site_numbers
-    except ImportError:  # pragma: no cover - older siting module
-        explanation = row._asdict().get("explanation")
-        return str(explanation) if isinstance(explanation, str) else ""
-    return site_numbers(pd.Series(row._asdict()), lang)
 
 
 def _view_labels(v: View, lang: str, longest: str, cats: list[str], facility_layers: dict) -> dict:
