@@ -56,11 +56,13 @@ def column(data: dict, key: str, n: int) -> list[int]:
     return [value] * n if isinstance(value, int) else decode(value)
 
 
-_CALL = re.compile(r"var (\w+) = plannerLayers\.(\w+)\((\{.*?\})(?:, (\w+))*\);\n")
+_CALL = re.compile(r"var (\w+) = (?:plannerLayers\.lazy\(function \(\) \{ return )?plannerLayers\.(\w+)\((\{.*?\})(?:, (\w+))*\);"
+                   r"(?: \}\);)?\n")
 
 
 def page_calls(page: str) -> list[tuple[str, str, dict, str | None]]:
-    """Every ``var name = plannerLayers.kind(data[, table])`` of a page: (name, kind, data, table name)."""
+    """Every ``var name = plannerLayers.kind(data[, table])`` of a page (also when made lazily, when first shown:
+    ``plannerLayers.lazy(function () { return plannerLayers.kind(...); })``): (name, kind, data, table name)."""
     out = []
     for m in _CALL.finditer(page):
         out.append((m.group(1), m.group(2), json.loads(m.group(3).replace("<\\/", "</")), m.group(4)))

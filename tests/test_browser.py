@@ -2,19 +2,21 @@
 
 The demo scenario is run once (``demo_run`` in conftest.py); its ``index.html`` is opened from disk in the
 session's shared browser (``browser`` in conftest.py) with all networking cut off. The page must load without
-console errors, uncaught exceptions or failed/non-local requests, show its layers in the layer switcher, draw one
-circle marker per compound and facility in ``summary.json``, open a compound's popup on a click (not covered by the
-legend), and not render blank. The detector tests prove each of those checks can fail.
+console errors, uncaught exceptions or failed/non-local requests; show its side panel (search, the four views,
+the legend, the grouped layers) beside the map, not over it; draw every compound and the view's facilities in
+``summary.json``; colour each compound by its walking-time band of the view, as computed here from
+``compounds.csv``; open popups on a click that nothing covers; find 小区, facilities, 街道 and sites by name; ring
+the compounds a facility serves; draw a suggested site's catchment; and not render blank. The detector tests prove
+the checks can fail.
 
-The map is found through ``window.plannerApp`` (``{map, view, setView(key), overlays()}``) when the page has it,
-else through folium's globals (``map_<id>``, ``layer_control_<id>_layers``).
+The map is found through ``window.plannerApp`` ({map, view, views, setView(key), overlays, points(), …},
+planner/outputs/map_app.js).
 
 Skipped when Chromium or chromedriver is missing (``.ci/run`` installs Debian's ``chromium`` and ``chromium-driver``).
 """
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import re
@@ -26,73 +28,40 @@ import numpy as np
 import pandas as pd
 import pytest
 from _browser import Browser, BrowserError, PageReport, browser_missing, decode_png, live_group_members, load_page
-from _popups import POPUPS_JS, compound_popup, facility_popup, formats_popup
 
 pytestmark = pytest.mark.browser
 
 VIEWPORT = (1280, 720)
+PANEL_PX = 300
+FRAMES = "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
-# The map and its overlays (name -> Leaflet layer, shown or not): from window.plannerApp when the page has it, else
-# from folium's globals map_<id> and layer_control_<id>_layers. Expressions below start with this prelude.
-FIND_JS = """
-const plannerFind = () => {
+MAP_STATE_JS = """
+(() => {
   if (typeof L === 'undefined') return {error: 'Leaflet (L) is not loaded'};
   const app = window.plannerApp;
-  if (app && app.map instanceof L.Map && typeof app.overlays === 'function') {
-    const overlays = {};
-    for (const [name, o] of Object.entries(app.overlays())) overlays[name] = {layer: o.layer, group: o.group || null};
-    return {map: app.map, overlays, view: app.view === undefined ? null : app.view, app: true,
-            labels: Object.keys(overlays)};
-  }
-  const globals = (re) => Object.keys(window).filter((k) => re.test(k)).map((k) => window[k]);
-  const maps = globals(/^map_[0-9a-f]+$/).filter((v) => v instanceof L.Map);
-  const controls = globals(/^layer_control_[0-9a-f]+_layers$/);
-  if (maps.length !== 1 || controls.length !== 1) {
-    return {error: `expected one map and one layer control, found ${maps.length} and ${controls.length}`};
-  }
-  const overlays = {};
-  for (const [name, layer] of Object.entries(controls[0].overlays)) overlays[name] = {layer, group: null};
-  const labels = Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'), (e) => e.innerText.trim());
-  return {map: maps[0], overlays, view: null, app: false, labels};
-};
-"""
-
-# With prefer_canvas the markers are pixels on a <canvas>, not DOM elements: the counts come from Leaflet's layers.
-MAP_STATE_JS = FIND_JS + """
-(() => {
-  const found = plannerFind();
-  if (found.error) return {error: found.error};
-  const map = found.map;
-  const isMarker = (l) => l instanceof L.CircleMarker && !(l instanceof L.Circle);
-  const markersIn = (group) => { let n = 0; group.eachLayer((l) => { n += isMarker(l) ? 1 : 0; }); return n; };
-  const overlays = {};
-  for (const [name, o] of Object.entries(found.overlays)) {
-    overlays[name] = {markers: o.layer.eachLayer ? markersIn(o.layer) : 0, shown: map.hasLayer(o.layer), group: o.group};
-  }
-  const view = map.getBounds();
-  let onMap = 0, inView = 0;
-  map.eachLayer((l) => { if (isMarker(l)) { onMap += 1; inView += view.contains(l.getLatLng()) ? 1 : 0; } });
-  // how much of the overlay canvas(es) is painted: proves the markers and lines were drawn
+  if (!app || !(app.map instanceof L.Map)) return {error: 'window.plannerApp has no map'};
+  const text = (sel) => { const el = document.querySelector(sel); return el ? el.innerText : null; };
+  const box = app.map.getContainer().getBoundingClientRect();
   let painted = 0, sampled = 0;
-  for (const canvas of document.querySelectorAll('.leaflet-overlay-pane canvas')) {
+  for (const canvas of document.querySelectorAll('canvas.planner-points, .leaflet-overlay-pane canvas')) {
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     for (let i = 3; i < data.length; i += 4 * 7) { sampled += 1; painted += data[i] > 0 ? 1 : 0; }
   }
-  const text = (id) => { const el = document.getElementById(id); return el ? el.innerText : null; };
+  const shown = app.overlaysShown();
   return {
-    app: found.app,
-    view: found.view,
-    overlays,
-    order: Object.keys(overlays),  // the driver's JSON does not keep the key order of an object
-    onMap,
-    inView,
+    view: app.view,
+    views: app.views,
+    buttons: Array.from(document.querySelectorAll('#planner-views button'), (b) => [b.dataset.view, b.innerText.trim()]),
+    groups: Array.from(document.querySelectorAll('#planner-layers summary'), (s) => s.innerText.trim()),
+    layerLabels: Array.from(document.querySelectorAll('#planner-layers label'), (l) => l.innerText.trim()),
+    shown: Object.keys(shown).filter((k) => shown[k]),
+    points: app.points(),
+    mapBox: [box.left, box.top, box.width, box.height],
+    panelWidth: document.getElementById('planner-panel').getBoundingClientRect().width,
     paintedShare: sampled ? painted / sampled : 0,
-    canvases: document.querySelectorAll('.leaflet-overlay-pane canvas').length,
-    svgPaths: document.querySelectorAll('.leaflet-overlay-pane path.leaflet-interactive').length,
-    labels: found.labels,
-    title: text('planner-title'),
-    legend: text('planner-legend'),
-    bodyText: document.body.innerText,
+    title: text('#planner-title'),
+    legend: text('#planner-legend'),
+    search: document.getElementById('planner-search') ? document.getElementById('planner-search').placeholder : null,
   };
 })()
 """
@@ -115,6 +84,11 @@ def summary(demo_run: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def compounds_csv(demo_run: Path) -> pd.DataFrame:
+    return pd.read_csv(demo_run / "compounds.csv", encoding="utf-8-sig")
+
+
+@pytest.fixture(scope="module")
 def demo_page(browser: Browser, demo_run: Path, browser_dir: Path) -> PageReport:
     """The demo map opened once at 1280×720; the screenshot is saved as ``browser_dir/demo.png``."""
     report = browser.open(demo_run / "index.html", expressions={"state": MAP_STATE_JS}, viewport=VIEWPORT)
@@ -132,8 +106,31 @@ def state(demo_page: PageReport) -> dict[str, Any]:
     return value
 
 
-def _facility_overlays(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: info for name, info in state["overlays"].items() if name.startswith("设施：")}
+@pytest.fixture()
+def page(browser: Browser, demo_run: Path) -> Browser:
+    """The demo map freshly opened (a test may change its view, popups and layers)."""
+    report = browser.open(demo_run / "index.html", screenshot=False, viewport=VIEWPORT)
+    assert report.problems == [], report.problems
+    return browser
+
+
+def _set_view(browser: Browser, key: str) -> None:
+    browser.evaluate(f"Promise.resolve(window.plannerApp.setView({json.dumps(key)})).then(() => {FRAMES})")
+    assert browser.evaluate("window.plannerApp.view") == key
+
+
+def _popup_text(browser: Browser) -> str | None:
+    return browser.evaluate(f"{FRAMES}.then(() => {{ const p = document.querySelector('.leaflet-popup-content'); "
+                            "return p ? p.innerText : null; })")
+
+
+# the bands of a view computed here from compounds.csv (planner.outputs.map_views does it in the run)
+def _bands(compounds: pd.DataFrame, cats: list[str], thresholds_m: list[float], *, farthest: bool) -> np.ndarray:
+    dist = compounds[[f"dist_m__{c}" for c in cats]].to_numpy(dtype=float)
+    dist = np.where(np.isfinite(dist), dist, np.inf)
+    metres = dist.max(axis=1) if farthest else dist.min(axis=1)
+    band = np.searchsorted(np.asarray(thresholds_m) + 1e-6, metres, side="left")
+    return np.where(compounds["reachable"].astype(bool).to_numpy(), band, -1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,41 +145,38 @@ def test_no_console_errors_exceptions_or_network(demo_page: PageReport) -> None:
     assert others == [], f"the map loads other local files: {others}"
 
 
-def test_layer_switcher_title_and_legend(state: dict[str, Any]) -> None:
-    labels = state["labels"]
-    for name in ("步行路网", "街道边界", "小区覆盖情况", "无法接入路网的小区"):
-        assert name in labels, f"{name!r} missing from the layer switcher {labels}"
-        assert name in state["bodyText"]
-    assert any(re.fullmatch(r"设施：便利店 \(\d+\)", label) for label in labels), labels
-    assert state["order"] == labels, "the switcher should list exactly the map's overlays"
+def test_panel_beside_the_map_with_views_search_legend_and_layers(state: dict[str, Any]) -> None:
+    assert state["views"] == ["elderly", "childcare", "circle", "compliance"]
+    assert state["buttons"] == [["elderly", "养老"], ["childcare", "托育"], ["circle", "一刻钟便民生活圈"], ["compliance", "街道达标"]]
+    assert state["view"] == "elderly" and state["legend"].startswith("哪里的老人步行 15 分钟内没有养老服务？")
+    for band in ("5 分钟内", "5–10 分钟", "10–15 分钟", "超过 15 分钟或不可达"):
+        assert band in state["legend"]
+    assert state["groups"][:4] == ["底图", "街道", "步行等时圈", "小区"]
+    assert {"步行路网", "街道边界", "街道名称", "小区覆盖情况", "养老 · 15 分钟等时圈", "建议选址"} <= set(state["layerLabels"])
     assert "示例数据（虚构）" in (state["title"] or "")
-    assert state["legend"], "legend missing or empty"
+    assert state["search"] == "搜索小区、设施、街道…"
+    # the map ends where the panel begins: nothing of the panel lies over the map
+    left, top, width, height = state["mapBox"]
+    assert (left, top, height) == (0, 0, VIEWPORT[1]) and width == VIEWPORT[0] - PANEL_PX == VIEWPORT[0] - state["panelWidth"]
 
 
-def test_marker_counts_match_summary(state: dict[str, Any], summary: dict[str, Any]) -> None:
-    overlays = state["overlays"]
-    compounds = overlays["小区覆盖情况"]["markers"] + overlays["无法接入路网的小区"]["markers"]
-    assert compounds == summary["compounds"]["count"]
-    assert overlays["无法接入路网的小区"]["markers"] == summary["compounds"]["unreachable"]
-
-    facilities = _facility_overlays(state)
-    assert sum(info["markers"] for info in facilities.values()) == summary["facilities"]["count"]
-    for name, info in facilities.items():  # the "(n)" in each label is the layer's size
-        assert name.endswith(f"({info['markers']})"), (name, info)
-
-    shown = sum(info["markers"] for info in overlays.values() if info["shown"])
-    assert state["onMap"] == shown
-    # the demo shows every layer at start (suggested sites too), and the initial view frames all of them
-    n_sites = sum(task["sites"] for task in summary.get("siting", []))
-    assert overlays.get("建议选址", {"markers": 0})["markers"] == n_sites
-    assert state["onMap"] == summary["compounds"]["count"] + summary["facilities"]["count"] + n_sites
-    assert state["inView"] == state["onMap"]
+def test_points_drawn_match_summary(state: dict[str, Any], summary: dict[str, Any]) -> None:
+    points = state["points"]
+    compounds = points["小区覆盖情况"]
+    # every compound is in the layer and, framed at start, drawn (the one off the network as a dashed ring)
+    assert compounds["total"] == compounds["drawn"] == summary["compounds"]["count"]
+    by_cat = summary["facilities"]["by_category"]
+    shown = {name: p for name, p in points.items() if p["shown"] and name != "小区覆盖情况"}
+    # the 养老 view shows only its facilities, each layer labelled with its size
+    elderly = {"综合性养老服务中心", "社区养老服务站", "养老院"}
+    assert shown and all(re.sub(r" \(\d+\)$", "", n) in elderly for n in shown), list(shown)
+    for name, p in shown.items():
+        assert name.endswith(f"({p['total']})") and p["drawn"] == p["total"]
+    assert sum(p["total"] for p in shown.values()) == sum(by_cat.get(c, 0) for c in ("elderly_centre", "elderly_station", "elderly_home"))
 
 
 def test_layers_are_drawn(state: dict[str, Any]) -> None:
-    assert state["canvases"] + state["svgPaths"] > 0, "no Leaflet renderer in the overlay pane"
-    if state["canvases"]:
-        assert state["paintedShare"] > 0.05, f"overlay canvas nearly empty ({state['paintedShare']:.1%} painted)"
+    assert state["paintedShare"] > 0.02, f"point and overlay canvases nearly empty ({state['paintedShare']:.1%} painted)"
 
 
 def _assert_not_blank(png: bytes, viewport: tuple[int, int]) -> None:
@@ -190,8 +184,8 @@ def _assert_not_blank(png: bytes, viewport: tuple[int, int]) -> None:
     assert (image.width, image.height) == viewport
     assert len(image.histogram(step=2)) > 200, "too few colours: the page looks blank"
     assert image.dominant_share(step=2) < 0.8
-    # the middle of the viewport is map only (title, legend and layer switcher sit at the edges)
-    w, h = viewport
+    # the middle of the map is map only (the title sits at its top left, the panel beside it)
+    w, h = viewport[0] - PANEL_PX, viewport[1]
     middle = (w // 4, h // 4, w * 3 // 4, h * 3 // 4)
     assert len(image.histogram(step=2, box=middle)) > 50
     assert image.dominant_share(step=2, box=middle) < 0.95
@@ -203,53 +197,89 @@ def test_screenshot_not_blank(demo_page: PageReport, browser_dir: Path) -> None:
     assert (browser_dir / "demo.png").stat().st_size > 10_000
 
 
-VIEWS_JS = """
+def test_each_thematic_view_renders(page: Browser, browser_dir: Path, summary: dict[str, Any]) -> None:
+    """Each view switched to: its button active, its question first in the legend, only its facilities shown,
+    a screenshot at 1280×720 not blank, no console errors."""
+    questions = {"elderly": "哪里的老人", "childcare": "哪里的婴幼儿", "circle": "哪些小区 15 分钟内基本业态不全", "compliance": "哪些街道未达标"}
+    for key in page.evaluate("window.plannerApp.views"):
+        _set_view(page, key)
+        got = page.evaluate(MAP_STATE_JS)
+        assert got["legend"].startswith(questions[key]), got["legend"]
+        assert page.evaluate("document.querySelector('#planner-views button.active').dataset.view") == key
+        png = page.driver.get_screenshot_as_png()
+        (browser_dir / f"view-{key}.png").write_bytes(png)
+        _assert_not_blank(png, VIEWPORT)
+        if key == "childcare":
+            shown = [n for n, p in got["points"].items() if p["shown"] and n != "小区覆盖情况"]
+            assert shown == [f"托育机构 ({summary['facilities']['by_category']['childcare']})"]
+    errors = [m for m in page.console() if m.is_error]
+    assert errors == [], errors
+
+
+# the fill of each compound drawn alone (no other compound within reach of its circle), read from its canvas
+COLOURS_JS = """
 (() => {
-  const app = window.plannerApp;
-  if (!app || !app.views) return null;
-  return Array.isArray(app.views) ? app.views.map(String) : Object.keys(app.views);
+  const app = window.plannerApp, map = app.map, t = app.compoundTable();
+  const canvas = document.querySelector('canvas.planner-points'), ctx = canvas.getContext('2d');
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const pts = t.ll.map((ll) => map.latLngToContainerPoint(ll)), r = t.cols.r.map((v) => v / 10), out = {};
+  for (let i = 0; i < pts.length; i++) {
+    let alone = pts[i].x > 5 && pts[i].y > 5 && pts[i].x < canvas.width / ratio - 5 && pts[i].y < canvas.height / ratio - 5;
+    for (let j = 0; alone && j < pts.length; j++) if (j !== i && pts[i].distanceTo(pts[j]) < r[i] + r[j] + 2) alone = false;
+    if (!alone) continue;
+    const d = ctx.getImageData(Math.round(pts[i].x * ratio), Math.round(pts[i].y * ratio), 1, 1).data;
+    out[i] = [d[0], d[1], d[2], d[3]];
+  }
+  return out;
 })()
 """
 
 
-def test_each_thematic_view_renders(browser: Browser, demo_page: PageReport, browser_dir: Path) -> None:
-    """Every view of ``window.plannerApp`` (its ``views``: keys, or an object keyed by them) is switched to and
-    screenshot at 1280×720: not blank, no console errors."""
-    views = browser.evaluate(VIEWS_JS)
-    if not views:
-        pytest.skip("the map has no thematic views yet (window.plannerApp.views)")
-    for key in views:
-        browser.evaluate(f"Promise.resolve(window.plannerApp.setView({json.dumps(key)}))"
-                         ".then(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))")
-        assert browser.evaluate("window.plannerApp.view") == key
-        png = browser.driver.get_screenshot_as_png()
-        (browser_dir / f"view-{re.sub(r'[^A-Za-z0-9_-]', '_', key)}.png").write_bytes(png)
-        _assert_not_blank(png, VIEWPORT)
-    errors = [m for m in browser.console() if m.is_error]
-    assert errors == [], errors
+@pytest.mark.parametrize(("view", "cats", "farthest"), [
+    ("elderly", ("elderly_centre", "elderly_station", "elderly_home"), False),
+    ("childcare", ("childcare",), False),
+    ("circle", ("pharmacy", "market", "supermarket", "convenience", "breakfast", "post_parcel", "hairdresser", "laundry",
+                "repair"), True),
+])
+def test_compounds_are_coloured_by_their_band(page: Browser, compounds_csv: pd.DataFrame, summary: dict[str, Any], view: str,
+                                               cats: tuple[str, ...], farthest: bool) -> None:
+    """Each compound's fill is the colour of its band in the view, the band computed here from compounds.csv:
+    the nearest facility of the view (for the 一刻钟 circle the farthest of the nearest basic formats) against the
+    thresholds in metres."""
+    from planner.outputs.map_views import BAND_COLOURS
+
+    analysed = [c for c in cats if c in summary["categories"]]
+    bands = _bands(compounds_csv, analysed, summary["thresholds_m"], farthest=farthest)
+    _set_view(page, view)
+    colours = page.evaluate(COLOURS_JS)
+    assert len(colours) > 30, "too few compounds drawn apart from the others to check"
+    seen = set()
+    for i, rgba in colours.items():
+        b = int(bands[int(i)])
+        expected = "#ffffff" if b < 0 else BAND_COLOURS[b]
+        want = [int(expected[k:k + 2], 16) for k in (1, 3, 5)]
+        assert rgba[3] > 200 and all(abs(a - w) <= 3 for a, w in zip(rgba[:3], want, strict=True)), (view, i, rgba, expected)
+        seen.add(b)
+    assert len(seen) >= 2, f"the demo should show several bands in {view}: {seen}"
 
 
-# A real click on the canvas: Leaflet finds the compound under the pointer and opens its popup. The popup must then
-# be on top: the point in the middle of its content is the popup's, not the legend's or the title's.
-CLICK_JS = FIND_JS + """
+# A real click on the map where a compound is drawn: the page finds the compound under the pointer and opens its
+# popup. The popup must then be on top (the point in the middle of its content is the popup's) after Leaflet pans.
+CLICK_JS = """
 (async () => {
-  const found = plannerFind();
-  const map = found.map;
-  const group = found.overlays['小区覆盖情况'].layer;
-  const canvas = document.querySelector('.leaflet-overlay-pane canvas');
-  const box = map.getContainer().getBoundingClientRect();
-  for (const marker of group.getLayers()) {
-    const p = map.latLngToContainerPoint(marker.getLatLng());
-    if (p.x < 250 || p.y < 120 || p.x > box.width - 250 || p.y > box.height - 120) continue;  // clear of the boxes
-    canvas.dispatchEvent(new MouseEvent('click', {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true}));
+  const app = window.plannerApp, map = app.map, t = app.compoundTable(), box = map.getContainer().getBoundingClientRect();
+  for (let i = 0; i < t.ll.length; i++) {
+    const p = map.latLngToContainerPoint(t.ll[i]);
+    if (p.x < 150 || p.y < 150 || p.x > box.width - 150 || p.y > box.height - 150) continue;
+    const x = box.left + p.x, y = box.top + p.y, target = document.elementFromPoint(x, y);
+    target.dispatchEvent(new MouseEvent('mousedown', {clientX: x, clientY: y, bubbles: true}));
+    target.dispatchEvent(new MouseEvent('click', {clientX: x, clientY: y, bubbles: true}));
+    await new Promise((r) => setTimeout(r, 600));  // Leaflet pans the map to show the whole popup
     const popup = document.querySelector('.leaflet-popup-content');
     if (!popup) continue;
-    const name = group._tooltip._content(marker).innerText.trim();
-    await new Promise((r) => setTimeout(r, 500));  // Leaflet pans the map to show the whole popup
     const r = popup.getBoundingClientRect();
-    const cx = r.left + r.width / 2, cy = r.top + Math.min(r.height / 2, 20);
-    const top = document.elementFromPoint(cx, cy);
-    return {name, popup: popup.innerText, bold: popup.querySelector('b') ? popup.querySelector('b').innerText : null,
+    const top = document.elementFromPoint(r.left + r.width / 2, r.top + Math.min(r.height / 2, 20));
+    return {index: i, name: t.name[i], popup: popup.innerText, bold: popup.querySelector('b') ? popup.querySelector('b').innerText : null,
             onTop: Boolean(top && top.closest('.leaflet-popup')),
             coveredBy: !top ? 'nothing: outside the window' : top.closest('.leaflet-popup') ? null
               : (top.closest('[id]') ? '#' + top.closest('[id]').id : top.className || top.tagName)};
@@ -257,88 +287,101 @@ CLICK_JS = FIND_JS + """
   return null;
 })()
 """
-def _expected_popups(r) -> dict[str, list[str]]:
-    """The popups planner built per feature before #12 (tests/_popups.py), per overlay."""
-    lang = r.scenario.language
-    comp, table, cov = r.compounds.to_crs(4326), r.coverage.table, r.coverage
-    reach = comp["reachable"].to_numpy(dtype=bool)
-    each = [
-        compound_popup(comp.iloc[i], table.iloc[i], cov.categories, r.taxonomy, lang, cov, r.scenario.max_snap_m, reach[i])
-        for i in range(len(comp))
-    ]
-    n_basic = sum(1 for c in r.taxonomy.categories if c.basic)
-    out = {
-        "小区覆盖情况": [e for e, ok in zip(each, reach, strict=True) if ok],
-        "无法接入路网的小区": [e for e, ok in zip(each, reach, strict=True) if not ok],
-        "一刻钟便民生活圈业态完整度": [
-            formats_popup(n, k, m, n_basic, lang)
-            for n, k, m, ok in zip(comp["name"], comp["formats_present"], comp["formats_missing"].fillna(""), reach, strict=True)
-            if ok
-        ],
-    }
-    for cat in r.coverage.categories + tuple(sorted(set(r.facilities["category"]) - set(r.coverage.categories))):
-        sub = r.facilities[r.facilities["category"] == cat]
-        label = r.taxonomy[cat].label(lang)
-        if len(sub):
-            out[f"设施：{label} ({len(sub)})"] = [facility_popup(row, label, lang) for _, row in sub.iterrows()]
-    return out
 
 
-@pytest.fixture(scope="module")
-def popups(browser: Browser, demo_run: Path, demo_result) -> dict[str, Any]:
-    """The demo page's popups, a click on a compound, and the expected popups put through the same HTML parser."""
-    expected = json.dumps(_expected_popups(demo_result), ensure_ascii=False)
-    parse = f"""
-    (() => {{
-      const out = {{}};
-      for (const [name, list] of Object.entries({expected})) {{
-        out[name] = list.map((h) => {{
-          const div = document.createElement('div');
-          div.innerHTML = '<table><tr><td>' + h + '</td></tr></table>';
-          return div.querySelector('td').innerHTML;
-        }});
-      }}
-      return out;
-    }})()
-    """
-    report = browser.open(demo_run / "index.html", expressions={"popups": POPUPS_JS, "expected": parse, "click": CLICK_JS},
-                          screenshot=False, viewport=VIEWPORT)
-    assert report.problems == [], report.problems
-    return report.values
-
-
-def test_clicking_a_compound_opens_its_popup(popups: dict[str, Any], demo_run: Path) -> None:
-    click = popups["click"]
-    assert click is not None, "no compound marker opened a popup when clicked"
-    names = set(pd.read_csv(demo_run / "compounds.csv", encoding="utf-8-sig")["name"].astype(str))
-    assert click["name"] in names
-    assert click["bold"] == click["name"]
-    assert "15 分钟内可达的服务类别占比" in click["popup"]
-
-
-@pytest.mark.xfail(strict=True, reason="#14 deliverable 4: the title box and the legend cover popups (the new layout fixes "
-                                       "this; then remove this mark)")
-def test_the_opened_popup_is_not_covered(popups: dict[str, Any]) -> None:
-    click = popups["click"]
-    assert click is not None
+def test_clicking_a_compound_opens_its_popup_on_top(page: Browser, compounds_csv: pd.DataFrame) -> None:
+    click = page.evaluate(CLICK_JS)
+    assert click is not None, "no compound opened a popup when clicked"
+    row = compounds_csv.iloc[click["index"]]
+    assert click["bold"] == click["name"] == str(row["name"])
+    assert "步行到最近养老设施" in click["popup"] and str(row["zone_name"]) in click["popup"]
     assert click["onTop"], f"the popup is covered by {click['coveredBy']}"
 
 
-def test_popups_are_the_ones_planner_built_per_feature(popups: dict[str, Any], demo_result) -> None:
-    """The page's popups, built on click from packed columns, equal the HTML planner built for each feature before."""
-    got, expected = popups["popups"], popups["expected"]
-    assert len(expected) > 10
-    for name, html_list in expected.items():
-        assert got[name]["popups"] == html_list, name
-    reach = demo_result.compounds["reachable"].to_numpy(dtype=bool)
-    names = [html.escape(n) for n, ok in zip(demo_result.compounds["name"], reach, strict=True) if ok]
-    assert got["小区覆盖情况"]["tooltips"] == names
-    # 街道 popups: the compliance table of each 街道, and its summary
-    zones, table = demo_result.zones, demo_result.compliance.table
-    assert len(got["街道达标情况"]["popups"]) == len(got["街道边界"]["popups"]) == len(zones)
-    first = table[table["subdistrict"] == str(zones.index[0])]
-    assert got["街道达标情况"]["popups"][0].count("<tr>") == len(first) + 1
-    assert str(zones["name"].iloc[0]) in got["街道边界"]["popups"][0]
+def test_search_finds_and_opens(page: Browser, compounds_csv: pd.DataFrame) -> None:
+    from selenium.webdriver.common.by import By
+
+    box = page.driver.find_element(By.ID, "planner-search")
+    box.send_keys("翠湖")
+    time.sleep(0.3)
+    items = page.driver.find_elements(By.CSS_SELECTOR, "#planner-search-results li")
+    names = [i.text.split(" ")[0].split("\n")[0] for i in items]
+    expected = sorted(n for n in compounds_csv["name"].astype(str) if "翠湖" in n)
+    assert sorted(names) == expected[:12] and expected
+    items[0].click()
+    text = _popup_text(page)
+    assert text is not None and text.startswith(names[0])
+    # nothing found says so
+    box.clear()
+    box.send_keys("不存在的名字")
+    time.sleep(0.3)
+    assert page.driver.find_element(By.ID, "planner-search-results").text == "没有找到"
+
+
+def test_zone_popup_is_compact_with_rules_and_link(page: Browser, demo_run: Path) -> None:
+    compliance = pd.read_csv(demo_run / "compliance.csv", encoding="utf-8-sig")
+    zone = compliance[compliance["subdistrict"] != "全市"].iloc[0]
+    _set_view(page, "compliance")
+    assert page.evaluate(f"window.plannerApp.go({json.dumps(zone['subdistrict_name'])})")
+    text = _popup_text(page)
+    assert text is not None and text.startswith(zone["subdistrict_name"])
+    assert "已达标指标占比" in text
+    failing = compliance[(compliance["subdistrict"] == zone["subdistrict"]) & (compliance["status"] == "fail")]
+    shown = min(len(failing), 8)
+    assert text.count("✘") == shown
+    if len(failing) > 8:
+        assert f"另有 {len(failing) - 8} 项" in text
+    link = page.evaluate("document.querySelector('.leaflet-popup-content a').getAttribute('href')")
+    assert link == "report.html#compliance-matrix"
+    height = page.evaluate("document.querySelector('.leaflet-popup').getBoundingClientRect().height")
+    assert height < VIEWPORT[1] - 100, "the 街道 popup should fit on the screen"
+
+
+def test_facility_click_rings_the_compounds_it_serves(page: Browser, compounds_csv: pd.DataFrame, demo_run: Path,
+                                                     summary: dict[str, Any]) -> None:
+    facilities = pd.read_csv(demo_run / "facilities.csv", encoding="utf-8-sig")
+    childcare = facilities[facilities["category"] == "childcare"]
+    assert childcare["name"].is_unique
+    id_of = dict(zip(childcare["name"].astype(str), childcare["id"].astype(str), strict=True))
+    _set_view(page, "childcare")
+    longest = max(summary["thresholds_m"])
+    names = page.evaluate("window.plannerApp.facilityNames('childcare')")
+    assert sorted(names) == sorted(id_of)
+    for j, name in enumerate(names):
+        page.evaluate(f"window.plannerApp.clickFacility('childcare', {j})")
+        ringed = sorted(page.evaluate("window.plannerApp.ringed()"))
+        fid = id_of[name]
+        served = compounds_csv[(compounds_csv["nearest_id__childcare"].astype(str) == fid)
+                               & (compounds_csv["dist_m__childcare"] <= longest + 1e-6)]
+        assert ringed == sorted(served["name"].astype(str)), fid
+
+
+def test_site_popup_numbers_and_catchment(page: Browser, demo_run: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    sites = pd.read_csv(demo_run / "sites.csv", encoding="utf-8-sig")
+    markers = page.driver.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon.planner-site div")
+    assert sorted(int(m.text) for m in markers) == sorted(  # the 养老 view: its tasks' sites, numbered as in sites.csv
+        int(n) for n, c, p in zip(sites["no"], sites["category"], sites["partner"].fillna(""), strict=True)
+        if c.startswith("elderly") or str(p).startswith("elderly"))
+    first = min(markers, key=lambda m: int(m.text))
+    first.click()
+    text = _popup_text(page)
+    row = sites[sites["no"] == int(first.text)].iloc[0]
+    assert text is not None and text.startswith(row["title"]) and row["numbers"] in text
+    assert page.evaluate("window.plannerApp.catchmentShown()")
+    page.evaluate("(window.plannerApp.map.closePopup(), null)")
+    assert not page.evaluate("window.plannerApp.catchmentShown()")
+
+
+def test_panel_folds_away_for_the_full_map(page: Browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    page.driver.find_element(By.ID, "planner-panel-toggle").click()
+    assert page.evaluate(f"{FRAMES}.then(() => window.plannerApp.map.getContainer().getBoundingClientRect().width)") == VIEWPORT[0]
+    assert page.evaluate("getComputedStyle(document.getElementById('planner-panel')).display") == "none"
+    page.driver.find_element(By.ID, "planner-panel-toggle").click()
+    assert page.evaluate(f"{FRAMES}.then(() => window.plannerApp.map.getContainer().getBoundingClientRect().width)") == VIEWPORT[0] - PANEL_PX
 
 
 # --------------------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def _calls(page: str) -> dict[str, list[tuple[str, dict, str | None]]]:
 def test_compound_columns_hold_the_input(small_page) -> None:
     page, compounds, table, _ = small_page
     calls = _calls(page)
-    ((table_name, data, _),) = calls["table"]
+    ((table_name, data, _),) = [c for c in calls["table"] if "facts" in c[1]]  # the compounds (facilities: one table each)
     n = len(compounds)
     # positions: each compound's representative point, to 1e-6°
     pts = compounds.to_crs(4326).geometry.representative_point()
@@ -244,7 +244,7 @@ def _app_config(page: str) -> dict:
 
 def test_facility_columns_hold_the_input(small_page) -> None:
     page, _, _, facilities = small_page
-    layers = [d for _, d, _ in _calls(page)["facilities"]]
+    layers = [d for _, d, _ in _calls(page)["table"] if "colour" in d]
     assert [d["name"] for d in layers] == [["便利店&lt;甲&gt;", "便利店乙"], ["菜市场"]]
     conv, market = layers
     wgs = facilities.to_crs(4326).geometry
@@ -318,7 +318,7 @@ def test_map_of_a_10k_node_city_stays_small() -> None:
     page = gap_map(**_world(net, compounds, table, facilities)).get_root().render()
     calls = _calls(page)
     streets = sum(len(g["xy"]) + len(g["p"]) for _, d, _ in calls["streets"] for g in d["groups"])
-    (_, comp, _), = calls["table"]
+    (_, comp, _), = [c for c in calls["table"] if "facts" in c[1]]
     comp_bytes = len(pd.io.json.ujson_dumps(comp, ensure_ascii=False).encode())
     assert streets / net.n_edges < 6, "street bytes per edge"  # ~4 (two 2-character differences per vertex)
     assert comp_bytes / n < 110, "compound table bytes per compound"

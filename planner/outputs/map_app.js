@@ -78,9 +78,10 @@ var plannerApp = (function () {
     var rows = [], band = {};
     for (var i = 0; i < q.length; i++) {
       if (q[i] !== idx) continue;
-      var t = T.cols["m" + k][i], b = t < 0 ? -1 : 0;
-      while (b >= 0 && b < cfg.thresholds.length && t > cfg.thresholds[b] * 10) b++;
-      if (b < 0 || b >= cfg.thresholds.length) continue;
+      // within the longest threshold as the run decided it (its bit), in the band of its metres
+      if (Math.floor(T.cols["w" + Math.floor(k / 30)][i] / Math.pow(2, k % 30)) % 2 !== 1) continue;
+      var d = T.cols["d" + k][i], b = 0;
+      while (b < cfg.thresholdsM.length - 1 && d > cfg.thresholdsM[b]) b++;
       rows.push(i); band[i] = b;
     }
     highlight = new P.PointCanvas(T.ll, function (i) {
@@ -292,13 +293,13 @@ var plannerApp = (function () {
   function plain(t) { var d = document.createElement("div"); d.innerHTML = t; return d.textContent; }
   function search(text) {
     if (!index) buildIndex();
-    var q = String(text || "").trim(), first = [], other = [];
+    var q = String(text || "").trim(), exact = [], first = [], other = [];
     if (!q) return [];
-    for (var i = 0; i < index.length && first.length < 12; i++) {
-      var at = plain(index[i].t).indexOf(q);
-      if (at === 0) first.push(index[i]); else if (at > 0 && other.length < 12) other.push(index[i]);
+    for (var i = 0; i < index.length && exact.length + first.length < 12; i++) {  // the name itself, then names it begins, then holds
+      var name = plain(index[i].t), at = name.indexOf(q);
+      if (name === q) exact.push(index[i]); else if (at === 0) first.push(index[i]); else if (at > 0 && other.length < 12) other.push(index[i]);
     }
-    return first.concat(other).slice(0, 12);
+    return exact.concat(first, other).slice(0, 12);
   }
   function goCompound(i) { return function () { if (!map.hasLayer(compounds)) setShown(cfg.labels.compoundsLayer, true); map.setView(T.ll[i], Math.max(map.getZoom(), 16)); compoundClick(i); }; }
   function goFacility(cat, j) {
@@ -338,7 +339,10 @@ var plannerApp = (function () {
 
   // ------------------------------------------------------------------ start
   function init(m, config, tables) {
-    map = app.map = m; cfg = config; T = tables.compounds; app.view = cfg.viewOrder[0]; app.views = cfg.viewOrder.slice();
+    map = app.map = m; cfg = config;
+    // the zoom the page opens at, before the layers are made
+    if (cfg.bounds) map.fitBounds(cfg.bounds, {animate: false});
+    T = tables.compounds; app.view = cfg.viewOrder[0]; app.views = cfg.viewOrder.slice();
     P.watchPoints(m);
     m.options.maxZoom = 19;
     if (tables.streets) overlay(cfg.labels.streetsLayer, tables.streets, cfg.labels.groupBase, cfg.streetsOn);
@@ -388,6 +392,7 @@ var plannerApp = (function () {
     document.body.classList.add("planner-has-panel");
     if (window.innerWidth < 900) document.body.classList.add("planner-panel-closed");
     map.invalidateSize();
+    if (cfg.bounds) map.fitBounds(cfg.bounds, {animate: false});  // framed again in the map's width beside the panel
     wireSearch();
     setView(cfg.viewOrder[0]);
     return app;
@@ -399,5 +404,21 @@ var plannerApp = (function () {
   app.go = function (text) { var f = search(text); if (f.length) f[0].go(); return f.length > 0; };
   app.overlaysShown = function () { var out = {}; for (var n in app.overlays) out[n] = map.hasLayer(app.overlays[n].layer); return out; };
   app.setShown = setShown;
+  // for tests and scripts: the points of each canvas layer (drawn now / in the layer), the compounds' table, the
+  // compounds ringed for the facility clicked last, whether a site's catchment is drawn, a facility's click
+  app.points = function () {
+    var out = {};
+    for (var n in app.overlays) {
+      var l = app.overlays[n].layer;
+      l = l._inner || l;
+      if (l instanceof P.PointCanvas) out[n] = {shown: map.hasLayer(l), drawn: map.hasLayer(l) ? l.drawn || 0 : 0, total: l._rows ? l._rows.length : l._ll.length};
+    }
+    return out;
+  };
+  app.compoundTable = function () { return T; };
+  app.ringed = function () { return highlight ? highlight._rows.map(function (i) { return T.name[i]; }) : []; };
+  app.catchmentShown = function () { return !!catchments; };
+  app.clickFacility = function (cat, j) { facilityClick(cat, j); };
+  app.facilityNames = function (cat) { return facilities[cat].t.name.map(plain); };
   return app;
 })();

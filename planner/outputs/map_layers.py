@@ -529,6 +529,8 @@ var plannerLayers = (function () {
         if (g.weight) { ctx.globalAlpha = 1; ctx.lineWidth = g.weight; ctx.strokeStyle = g.color; ctx.setLineDash(g.dash || []); ctx.stroke(); }
       }
       this._grid = grid; this._px = px; this._py = py; this._r = rad; this._cell = cell;
+      this.drawn = 0;
+      for (var o = 0; o < order.length; o++) this.drawn += styles[order[o]].rows.length;
       this.fire("drawn");
     },
     // the row drawn at container point p (the topmost, within its radius + 3 px), or -1

@@ -137,6 +137,7 @@ def gap_map(
         "viewOrder": [v.key for v in views],
         "views": {v.key: _view_labels(v, lang, longest, list(coverage.categories), fac_cfg) for v in views},
         "thresholds": thresholds,
+        "thresholdsM": [t * coverage.speed_m_per_min for t in thresholds],
         "bandColours": list(BAND_COLOURS),
         "bandLabels": _band_labels(thresholds, lang),
         "neutralColour": "#9e9e9e",
@@ -147,13 +148,13 @@ def gap_map(
         "facilityLayers": fac_cfg,
         "sites": site_cfg,
         "catchments": catch_cfg,
+        # the compounds are framed by the panel's script once the map has its width beside the panel
+        "bounds": [[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]] if len(comp) else None,
         "streetsOn": basemap == "offline",
         "pointFullZoom": POINT_FULL_ZOOM if network.n_edges > MINOR_STREETS_ALWAYS else 0,  # it is the basemap offline; over tiles it is an optional layer
         "reportLink": report_link,
         "labels": _panel_labels(lang),
     }
-    if len(comp):  # before the panel starts, so that it starts at the zoom the page opens at
-        fmap.fit_bounds([[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]])
     _AppInit(config, tables).add_to(fmap)
     _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
     add_export(fmap, lang=lang, title=title)
