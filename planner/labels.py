@@ -260,7 +260,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.basemap_amap": ("高德地图", "Amap"),
     "ui.minutes_unit": (" 分钟", " min"),
     "ui.north": ("北", "N"),
-    "ui.formats_missing": ("缺 / missing", "缺 / missing"),  # the popup shows both languages
+    "ui.formats_missing": ("缺", "Missing"),
     "xl.label_zh": ("中文", "中文"),  # headers of the 字段说明 sheet: the language each column is in
     "xl.label_en": ("English", "English"),
     "ui.isochrone": ('{t} 分钟步行范围：{c}', '{t}-min walking range: {c}'),
@@ -317,6 +317,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.group.sites": ('选址建议', 'Suggested sites'),
     "map.zone_labels": ('街道名称', '街道 names'),
     "map.iso_layer": ('{t} 分钟等时圈', '{t}-min isochrone'),
+    "map.short_by": ('缺 {n} {u}', 'short by {n} {u}'),
+    # what a rule's shortfall counts, by rule kind (the Chinese shortfall texts of planner.analysis.requirements say it)
+    "map.short.zone_count": ('所', 'facilities'),
+    "map.short.zone_per_1000": ('个', 'places'),
+    "map.short.zone_capacity_share": ('个', 'public-benefit places'),
+    "map.short.zone_bed_share": ('张', 'nursing-type beds'),
+    "map.short.zone_coverage": ('人', 'people not within reach'),
+    "map.short.zone_community": ('个社区', 'communities'),
+    "map.short.zone_room_area": ('m²', 'm² of service rooms'),
+    "map.short.zone_formats": ('人', 'residents without every basic format'),
+    "map.short.city_zone_share": ('个街道', '街道'),
+    "map.short.city_per_1000_group": ('张', 'beds'),
+    "map.short.city_circles": ('个', 'complete living circles'),
     "map.site_fixes": ('解决', 'Fixes'),
     "map.outside_zones": ('未划入街道', 'outside every 街道'),
 # --- report.html (rp_), report.xlsx (xl_), planner compare (cmp_) ---
@@ -600,6 +613,12 @@ def tr(key: str, lang: str = "zh", **fmt: object) -> str:
     zh_text, en_text = LABELS[key]
     text = zh_text if lang == "zh" else en_text
     return text.format(**fmt) if fmt else text
+
+
+def unit_label(unit: object, lang: str) -> str:
+    """A rule's unit (as rules.toml writes it, in Chinese) in ``lang``."""
+    text = "" if unit is None or (isinstance(unit, float) and unit != unit) else str(unit)
+    return tr(f"cmp.unit.{text}", lang) if f"cmp.unit.{text}" in LABELS else text
 
 
 def zh(key: str, default: str | None = None) -> str:

@@ -349,3 +349,45 @@ def test_street_lines_are_line_merges_lines() -> None:
         for e in sel:
             a, b = tuple(q[2 * e].tolist()), tuple(q[2 * e + 1].tolist())
             assert (a, b) in steps or (b, a) in steps
+
+
+# ------------------------------------------------------------------------------------------------ --lang en
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def _ui_texts(config: dict) -> list[str]:
+    """The texts of the panel and popups planner writes itself (not the names of places and facilities)."""
+    out = list(config["labels"].values()) + list(config["bandLabels"])
+    for view in config["views"].values():
+        out += [view[k] for k in ("label", "question", "answer", "measure", "rulesMeasure")]
+    out += [layer["label"] for layer in config["facilityLayers"].values()]
+    if config["zones"]:
+        out += config["zones"]["ruleText"]
+    return out
+
+
+def test_english_map_has_english_texts(demo_result, tmp_path) -> None:
+    """With --lang en every text planner writes on the map is English: the panel, views, legend, layer names, the
+    rules of the 街道 popups (English names, units, "short by …") and the compound popups' labels; only the word
+    街道 (kept on purpose) and the names of places stay Chinese. The Chinese map, for contrast, holds Chinese."""
+    r, sc = demo_result, demo_result.scenario
+    pages = {}
+    for lang in ("en", "zh"):
+        fmap = gap_map(title=sc.name, lang=lang, sample_data=sc.sample_data, basemap=sc.basemap, network=r.network, zones=r.zones,
+                       zone_table=r.zone_table, compounds=r.compounds, coverage=r.coverage, facilities=r.facilities,
+                       taxonomy=r.taxonomy, max_snap_m=sc.max_snap_m, isochrones=r.isochrones,
+                       compliance=r.compliance.table, sites=r.sites, site_catchments=r.site_catchments)
+        pages[lang] = fmap.get_root().render()
+    config = _app_config(pages["en"])
+    texts = _ui_texts(config)
+    assert len(texts) > 60
+    chinese = [t for t in texts if _CJK.search(t.replace("街道", ""))]
+    assert chinese == [], chinese[:5]
+    assert "short by 1 facilities" in " ".join(config["zones"]["ruleText"])
+    compounds = [d for _, d, _ in _calls(pages["en"])["table"] if "facts" in d][0]
+    assert not any(_CJK.search(t) for t in list(compounds["labels"].values()) + compounds["factLabels"] + compounds["cats"])
+    assert not any(_CJK.search(t) for t in compounds["missing"]) and any(", " in t for t in compounds["missing"])
+    zh_texts = _ui_texts(_app_config(pages["zh"]))
+    assert sum(bool(_CJK.search(t)) for t in zh_texts) > 0.9 * len(zh_texts)

@@ -33,7 +33,7 @@ from planner import schema
 from planner.analysis.standards import load_rules
 from planner.errors import PlannerError
 from planner.io.categories import load_taxonomy
-from planner.labels import LABELS, tr
+from planner.labels import tr, unit_label
 from planner.outputs.basemaps import check_basemap
 from planner.outputs.compare_map import CHANGES, VIEWS, comparison_map, view_categories
 from planner.outputs.excel import write_tables
@@ -481,12 +481,6 @@ def _zone_table(a: RunOutput, b: RunOutput, shared: list[str], comp: pd.DataFram
 
 
 # ------------------------------------------------------------------------------------------------ words
-
-
-def unit_label(unit: object, lang: str) -> str:
-    """A rule's unit (as rules.toml writes it, in Chinese) in ``lang``."""
-    text = "" if unit is None or (isinstance(unit, float) and not np.isfinite(unit)) else str(unit)
-    return tr(f"cmp.unit.{text}", lang) if f"cmp.unit.{text}" in LABELS else text
 
 
 def _number(v: float) -> str:

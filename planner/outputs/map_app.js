@@ -44,15 +44,15 @@ var plannerApp = (function () {
     if (T.zone) out += " <span style='color:#666'>" + T.zoneNames[c.z[i]] + "</span>";
     var facts = [];
     for (var f = 0; f < T.facts.length; f++) if (c["f" + f][i] >= 0) facts.push(T.factLabels[f] + " " + P.thousands(c["f" + f][i]));
-    out += "<br>" + facts.join("，");
+    out += "<br>" + facts.join(T.labels.sep);
     var b = c["b_" + app.view][i];
     if (b < 0) return out + "<br><i>" + T.labels.notConnected + "</i>";
-    if (v.answer) out += "<br><b style='color:" + (b < cfg.bandColours.length - 1 ? "#1a9850" : "#d73027") + "'>" + v.answer + "：" +
+    if (v.answer) out += "<br><b style='color:" + (b < cfg.bandColours.length - 1 ? "#1a9850" : "#d73027") + "'>" + v.answer + T.labels.colon +
       (c["t_" + app.view][i] < 0 ? T.labels.none : minutesText(c["t_" + app.view][i])) + "</b>";
     if (app.view === "circle" && T.missing) {
-      out += "<br>" + T.labels.formats + "：" + c.fp[i] + "/" + T.nBasic;
+      out += "<br>" + T.labels.formats + T.labels.colon + c.fp[i] + "/" + T.nBasic;
       var m = T.missing[c.fm[i]];
-      if (m) out += "<br>" + T.labels.formatsMissing + "：" + m;
+      if (m) out += "<br>" + T.labels.formatsMissing + T.labels.colon + m;
       return out;
     }
     if (!v.cats.length) return out;
@@ -113,8 +113,8 @@ var plannerApp = (function () {
   function zonePopup(i) {
     var Z = cfg.zones, v = view(), out = "<b>" + Z.name[i] + "</b>";
     if (Z.pop[i] >= 0) out += "<br>" + T.labels.population + " " + P.thousands(Z.pop[i]);
-    if (v.answer) out += "<br>" + v.measure + "：<b>" + pct(Z.coverage[app.view][i]) + "</b>";
-    if (Z.kind[app.view] === "rules") out += "<br>" + v.rulesMeasure + "：<b>" + pct(Z.measure[app.view][i]) + "</b>";
+    if (v.answer) out += "<br>" + v.measure + T.labels.colon + "<b>" + pct(Z.coverage[app.view][i]) + "</b>";
+    if (Z.kind[app.view] === "rules") out += "<br>" + v.rulesMeasure + T.labels.colon + "<b>" + pct(Z.measure[app.view][i]) + "</b>";
     var rows = "", shown = 0, more = 0, start = Z.ruleStart[i], end = Z.ruleStart[i + 1];
     for (var r = start; r < end; r++) {
       var rv = Z.ruleView[r];
@@ -367,7 +367,7 @@ var plannerApp = (function () {
     for (var f = 0; f < cfg.facilityOrder.length; f++) {
       var cat = cfg.facilityOrder[f], meta = cfg.facilityLayers[cat];
       facilities[cat] = {t: tables.facilities[cat], label: meta.label, colour: meta.colour};
-      overlay(meta.label, makeFacilities(cat), meta.views.length < cfg.viewOrder.length ? cfg.labels.groupFacilities : cfg.labels.groupOther, false);
+      overlay(meta.label, makeFacilities(cat), meta.views.length ? cfg.labels.groupFacilities : cfg.labels.groupOther, false);
       app.overlays[meta.label].views = meta.views.length ? meta.views : cfg.viewOrder.slice();
       app.overlays[meta.label].defaultOn = meta.views;
     }

@@ -21,7 +21,7 @@ from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.analysis.standards import load_rules
 from planner.io.categories import Taxonomy
-from planner.labels import tr
+from planner.labels import LABELS, tr, unit_label
 from planner.network.build import WalkNetwork
 from planner.outputs.basemaps import add_basemap, check_basemap, needs_gcj02, offline_map, to_display
 from planner.outputs.fonts import embed_map_font
@@ -125,7 +125,8 @@ def gap_map(
     if zones is not None and len(zones):
         zone_data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
         tables["zones"] = DataTable(zone_data).add_to(fmap)
-        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, basemap=basemap)
+        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, basemap=basemap,
+                                lang=lang)
     tables["iso"] = _add_isochrones(fmap, isochrones or {}, views, thresholds, lang=lang, basemap=basemap)
     fac_layers, fac_cfg, fac_index = _add_facilities(fmap, facilities, coverage.categories, taxonomy, views, lang=lang)
     tables["facilities"] = fac_layers
@@ -225,7 +226,7 @@ def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> Dat
 
 
 def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
-                 views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str) -> dict:
+                 views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str) -> dict:
     """The 街道 of the panel's script: names, label points, population, per view the measure (‰) and its class,
     and the 街道's rules (status, view, text) as rows in zone order (``ruleStart``: each 街道's first row)."""
     zone_ids = zones.index.astype(str)
@@ -245,11 +246,12 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
         for z in zone_ids:
             g = by_zone.get(z)
             if g is not None:
-                for view_key, rule, value, target, unit, status, short in zip(
-                        g["view"], g["rule"], g["value"], g["target"], g["unit"], g["status"], g["shortfall_text"], strict=True):
+                for rid, view_key, rule, value, target, unit, status, short, short_text in zip(
+                        g["rule_id"], g["view"], g["rule"], g["value"], g["target"], g["unit"], g["status"], g["shortfall"],
+                        g["shortfall_text"], strict=True):
                     rule_view_.append(view_key)
                     rule_status.append(status_code.get(str(status), 2))
-                    cells.append(_rule_text(rule, value, target, unit, status, short))
+                    cells.append(_rule_text(str(rid), rule, value, target, unit, status, short, short_text, lang))
             start.append(len(cells))
     else:
         start = [0] * (len(zones) + 1)
@@ -291,13 +293,31 @@ def _number(v: object) -> str:
     return f"{f:,.0f}" if abs(f - round(f)) < 0.05 or abs(f) >= 1000 else f"{f:,.1f}"
 
 
-def _rule_text(rule: object, value: object, target: object, unit: object, status: object, shortfall: object) -> str:
-    """A rule's row in a 街道 popup: its name, the value against the target, the shortfall in words when it fails."""
-    unit = "" if pd.isna(unit) else str(unit)
-    text = f"{html.escape(str(rule))}：{_number(value)} / {_number(target)} {html.escape(unit)}".rstrip()
-    if status == "fail" and isinstance(shortfall, str) and shortfall:
-        text += f"<br><span style='color:#b2182b'>{html.escape(shortfall)}</span>"
+def _colon(lang: str) -> str:
+    return "：" if lang == "zh" else ": "
+
+
+def _rule_text(rule_id: str, rule: object, value: object, target: object, unit: object, status: object, shortfall: object,
+               shortfall_text: object, lang: str) -> str:
+    """A rule's row in a 街道 popup: its name, the value against the target, the shortfall in words when it fails
+    (in English the rule's English name, unit and "short by …")."""
+    unit_text = unit_label(unit, lang)
+    name = _rule_names().get(rule_id, (str(rule), ""))[0] if lang == "en" else str(rule)
+    text = f"{html.escape(name)}{_colon(lang)}{_number(value)} / {_number(target)} {html.escape(unit_text)}".rstrip()
+    if status == "fail":
+        kind = _rule_names().get(rule_id, ("", ""))[1]
+        words = shortfall_text if lang == "zh" else (
+            tr("map.short_by", lang, n=_number(shortfall), u=tr(f"map.short.{kind}", lang)) if pd.notna(shortfall)
+            and f"map.short.{kind}" in LABELS else "")
+        if isinstance(words, str) and words:
+            text += f"<br><span style='color:#b2182b'>{html.escape(words)}</span>"
     return text
+
+
+@functools.lru_cache(maxsize=1)
+def _rule_names() -> dict[str, tuple[str, str]]:
+    """Rule id → its English name and its kind (planner/data/rules.toml)."""
+    return {str(r["id"]): (str(r.get("en", r["id"])), str(r.get("kind", ""))) for r in load_rules()}
 
 
 def _add_isochrones(fmap: folium.Map, isochrones: dict, views: list[View], thresholds: list, *, lang: str,
@@ -393,6 +413,8 @@ def _compound_table(
             "formats": tr("ui.formats", lang),
             "formatsMissing": tr("ui.formats_missing", lang),
             "population": tr("ui.population", lang),
+            "sep": "，" if lang == "zh" else ", ",
+            "colon": _colon(lang),
         },
         "nBasic": max(1, sum(1 for c in taxonomy.categories if c.basic)),
         "zone": zone_names is not None,
@@ -407,8 +429,16 @@ def _compound_table(
         missing_codes, missing = text_codes(compounds["formats_missing"], sort=True)
         cols["fp"] = pack_column(present)
         cols["fm"] = pack_column(missing_codes)
-        data["missing"] = escape_all(missing)
+        data["missing"] = escape_all(_format_names(missing, taxonomy, lang))
     return data
+
+
+def _format_names(texts: list[str], taxonomy: Taxonomy, lang: str) -> list[str]:
+    """The missing formats of the run's table ("药店、菜市场", Chinese names joined by 、) in ``lang``."""
+    if lang == "zh":
+        return texts
+    by_zh = {c.zh: c.label(lang) for c in taxonomy.categories}
+    return [", ".join(by_zh.get(name, name) for name in t.split("、")) if t else t for t in texts]
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
@@ -538,7 +568,7 @@ def _site_popup(row, title: str, taxonomy: Taxonomy, lang: str) -> str:
              html.escape(site_numbers(row, lang))]
     fixes = get("fixes_en") if lang == "en" else get("fixes")
     if isinstance(fixes, str) and fixes:
-        lines.append(f"{tr('map.site_fixes', lang)}：{html.escape(fixes)}")
+        lines.append(f"{tr('map.site_fixes', lang)}{_colon(lang)}{html.escape(fixes)}")
     return "<br>".join(lines)
 
 
