@@ -297,7 +297,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.band.beyond": ('超过 {t} 分钟或不可达', 'beyond {t} min or none'),
     "map.compound": ('小区', 'Compound'),
     "map.size_note": ('圆点大小表示人口', 'circle size: residents'),
-    "map.site_key": ('建议选址（编号；点击查看服务范围）', 'Suggested site (number; click for its catchment)'),
+    "map.site_key": ('建议选址（编号；点击查看服务范围）：', 'Suggested sites (numbered; click for the catchment):'),
     "map.zone_fill": ('街道底色：', '街道 fill: '),
     "map.all_pass": ('本视图相关指标全部达标', 'every rule of this view is met'),
     "map.more": ('另有 {n} 项，见完整表格', '{n} more in the full table'),

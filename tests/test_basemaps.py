@@ -35,7 +35,7 @@ def amap_html(demo_result) -> str:
 def _coordinates_of(page: str, name: str) -> tuple[float, float]:
     """Coordinates of the facility called ``name`` in a rendered gap map (read back from its packed layer)."""
     for _, kind, data, _ in page_calls(page):
-        if kind == "facilities" and html.escape(name) in data["name"]:
+        if kind == "table" and "colour" in data and html.escape(name) in data["name"]:  # a facility layer's table
             return decode_points(data["xy"], data["scale"])[data["name"].index(html.escape(name))]
     raise AssertionError(f"{name} not on the map")
 

@@ -223,8 +223,15 @@ var plannerApp = (function () {
       var f = cfg.facilityLayers[v.facilities[k]];
       out += "<div><i class='planner-dot planner-small' style='background:" + f.colour + "'></i>" + f.label + "</div>";
     }
-    if (cfg.sites && cfg.sites.no.some(function (_, i) { return siteVisible(i); }))
-      out += "<div><span class='planner-site planner-site-key'><div style='background:#555'>1</div></span>" + cfg.labels.siteKey + "</div>";
+    if (cfg.sites && cfg.sites.no.some(function (_, i) { return siteVisible(i); })) {
+      out += "<div class='planner-legend-sub'>" + cfg.labels.siteKey + "</div>";
+      cfg.sites.tasks.forEach(function (task, k) {  // one entry per task with a site in this view
+        var first = -1;
+        for (var i = 0; i < cfg.sites.no.length && first < 0; i++) if (cfg.sites.task[i] === k && siteVisible(i)) first = i;
+        if (first >= 0) out += "<div><span class='planner-site planner-site-key'><div style='background:" + task.colour + "'>" +
+          cfg.sites.no[first] + "</div></span>" + task.name + "</div>";
+      });
+    }
     if (zones) {
       out += "<div class='planner-legend-sub'>" + cfg.labels.zoneFill + (cfg.zones.kind[app.view] === "rules" ? v.rulesMeasure : v.measure) +
         "</div><div class='planner-ramp'>";
@@ -313,6 +320,7 @@ var plannerApp = (function () {
   function goZone(z) {
     return function () {
       var layer = null;
+      setShown(cfg.labels.zonesLayer, true);
       zones.eachLayer(function (l) { if (l.options.i === z) layer = l; });
       if (!layer) return;
       map.fitBounds(layer.getBounds());
@@ -320,7 +328,15 @@ var plannerApp = (function () {
       layer.fire("click", {latlng: L.latLng(ll)}, true);
     };
   }
-  function goSite(s) { return function () { var m = cfg.sites.markers[s]; setShown(cfg.labels.sitesLayer, true); map.setView(m.getLatLng(), Math.max(map.getZoom(), 16)); m.openPopup(); }; }
+  function goSite(s) {
+    return function () {
+      var m = cfg.sites.markers[s];
+      if (!siteVisible(s)) setView(cfg.sites.views[s][0] || "compliance");  // a view that shows the site
+      setShown(cfg.labels.sitesLayer, true);
+      map.setView(m.getLatLng(), Math.max(map.getZoom(), 16));
+      m.openPopup();
+    };
+  }
   function wireSearch() {
     var input = document.getElementById("planner-search"), list = document.getElementById("planner-search-results");
     function show() {

@@ -541,7 +541,7 @@ def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, t
     popups = [_site_popup(row, titles[i], taxonomy, lang) for i, row in enumerate(sg.itertuples(index=False))]
     site_cfg = {
         "scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "no": numbers.tolist(), "colour": colours,
-        "dx": dx.tolist(), "dy": [0] * n, "title": titles, "popup": popups, "views": site_views,
+        "dx": dx.tolist(), "dy": [0] * n, "title": titles, "popup": popups, "views": site_views, "task": task_of,
         "tasks": [{"name": html.escape(t), "colour": SITE_COLOURS[k % len(SITE_COLOURS)]} for k, t in enumerate(tasks)],
     }
     catch_cfg = None
