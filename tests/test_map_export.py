@@ -1,12 +1,16 @@
 """Print and PNG export of the map's current view, and the north arrow (planner/outputs/map_export.py; #14, deliverable 4).
 
 The structure of what :func:`add_export` puts into a page is checked without a browser. In the shared headless
-Chromium (conftest.py ``browser``) the demo gap map with the export controls, at 1280×720: the buttons and the north
-arrow are visible and on top; ``plannerExport.png()`` gives a PNG of exactly the viewport that equals the browser's
-own rendering of the map where no box sits, has the legend and the title drawn where the page shows them (near-white,
-not map-coloured, and different from an export with the legend hidden) and leaves the layer switcher out; the 导出PNG
-button downloads it as 地图.png; 打印 calls ``window.print()`` and the print style sheet keeps only the title,
-legend, scale bar, north arrow and attribution; a tile image that taints the canvas gives a message suggesting 打印.
+Chromium (conftest.py ``browser``) the demo gap map (side panel, views, point canvases) at 1280×720: the buttons and
+the north arrow are visible and on top; ``plannerExport.png()`` gives a PNG of the map container plus a column
+holding the panel's legend, equal to the browser's own rendering of the map where no box sits (point canvases
+included: hiding their pane changes it), with the title, scale bar and north arrow where the page shows them and the
+legend as the panel shows it, but no search box, view buttons or layer list; each view (plannerApp.setView, exported
+at once) gives its own legend and colours; with the panel closed the legend is still drawn; the 导出PNG button
+downloads it as 地图.png. Printing (beforeprint, the 打印 button, Chromium's PDF) sizes the map to an A4 landscape
+page less the legend column, keeps the title, legend, scale bar, north arrow and attribution, hides the rest of the
+panel and the controls, prints one page and restores the screen layout. A tile image that taints the canvas gives a
+message suggesting 打印.
 """
 
 from __future__ import annotations
@@ -89,32 +93,7 @@ def test_the_embedded_font_covers_the_buttons(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------------- in a browser
 
-
-
-@pytest.fixture(scope="module")
-def export_page(demo_result, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:
-    """The demo gap map with the export controls (added here until maps.py adds them itself)."""
-    import planner.outputs.maps as maps
-    from planner.outputs.write import _write_map
-
-    save = maps.save_map
-
-    def save_with_export(fmap: folium.Map, path: Path) -> Path:
-        if "planner_export" not in fmap._children:
-            add_export(fmap, lang="zh", title=demo_result.scenario.name)
-        return save(fmap, path)
-
-    monkeypatch_module.setattr(maps, "save_map", save_with_export)
-    path = tmp_path_factory.mktemp("export") / "index.html"
-    _write_map(demo_result, path, lang="zh")
-    return path
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
+PAD = 10  # the PNG's margin round the legend in its column (map_export.js PAD)
 
 RECTS_JS = """
 (() => {
@@ -123,49 +102,89 @@ RECTS_JS = """
     if (!el) return null;
     const r = el.getBoundingClientRect();
     const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, text: el.innerText.trim(),
-            onTop: Boolean(top && (top === el || el.contains(top)))};
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height,
+            text: el.innerText.trim(), onTop: Boolean(top && (top === el || el.contains(top)))};
   };
   return {print: rect('.planner-export-print'), png: rect('.planner-export-png'), north: rect('.planner-north'),
-          legend: rect('#planner-legend'), title: rect('#planner-title'), layers: rect('.leaflet-control-layers'),
-          zoom: rect('.leaflet-control-zoom'), width: innerWidth, height: innerHeight};
+          legend: rect('#planner-legend'), title: rect('#planner-title'), map: rect('.folium-map'),
+          panel: rect('#planner-panel'), search: rect('.planner-search-box'), views: rect('#planner-views'),
+          layers: rect('#planner-layers'), toggle: rect('#planner-panel-toggle'), scale: rect('.leaflet-control-scale'),
+          zoom: rect('.leaflet-control-zoom'), width: innerWidth, height: innerHeight, view: plannerApp.view,
+          question: document.querySelector('#planner-legend .planner-legend-title').innerText};
 })()
 """
 
+#: a view switched and exported at once (no frame between: the export draws the pending redraws itself)
+VIEW_PNG_JS = "plannerApp.setView('{view}'); plannerExport.png()"
 
-@pytest.fixture(scope="module")
-def opened(browser, export_page: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The page opened at 1280×720: its report, the boxes' rectangles, its screenshot and two PNG exports (as is,
-    and with the legend hidden)."""
+
+def _decode_url(url: object, where: str):
     from _browser import decode_png
 
-    report = browser.open(export_page, viewport=VIEWPORT, expressions={
+    assert isinstance(url, str) and url.startswith("data:image/png;base64,"), (where, url)
+    return decode_png(base64.b64decode(url.split(",", 1)[1]))
+
+
+@pytest.fixture(scope="module")
+def opened(browser, demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo gap map (maps.py adds the export) opened at 1280×720 in its first view (养老): its report, the boxes'
+    rectangles, its screenshot, the PNG export, then one PNG per view (switched by plannerApp.setView) and one with
+    the panel closed."""
+    from _browser import decode_png
+
+    report = browser.open(demo_run / "index.html", viewport=VIEWPORT, expressions={
         "rects": RECTS_JS,
         "png": "plannerExport.png()",
-        "noLegend": "document.getElementById('planner-legend').style.display = 'none';"
-                    "plannerExport.png().finally(() => { document.getElementById('planner-legend').style.display = ''; })",
+        "noPoints": "const pane = plannerApp.map.getPane('plannerPoints'); pane.style.display = 'none';"
+                    "plannerExport.png().finally(() => { pane.style.display = ''; })",
     })
-    out = tmp_path_factory.mktemp("export-shots")
     assert report.screenshot is not None
+    out = tmp_path_factory.mktemp("export-shots")
     (out / "screenshot.png").write_bytes(report.screenshot)
-    pngs = {}
-    for key in ("png", "noLegend"):
-        url = report.values[key]
-        assert isinstance(url, str) and url.startswith("data:image/png;base64,"), report.evaluation_errors
-        data = base64.b64decode(url.split(",", 1)[1])
-        (out / f"{key}.png").write_bytes(data)
-        pngs[key] = decode_png(data)
-    return {"report": report, "rects": report.values["rects"], "screen": decode_png(report.screenshot), **pngs}
+    images = {key: _decode_url(report.values[key], str(report.evaluation_errors)) for key in ("png", "noPoints")}
+    views = browser.evaluate("plannerApp.views")
+    for view in views:
+        images[view] = _decode_url(browser.evaluate(VIEW_PNG_JS.format(view=view)), view)
+    browser.evaluate(f"plannerApp.setView('{views[0]}'); true")
+    # the panel closed: the map takes the window, the legend still goes into the column
+    closed = browser.evaluate("document.getElementById('planner-panel-toggle').click();"
+                              "new Promise((r) => setTimeout(r, 300)).then(() => plannerExport.png()).then((url) => ({url,"
+                              " map: plannerApp.map.getSize().x, closed: document.body.classList.contains('planner-panel-closed'),"
+                              " legend: getComputedStyle(document.getElementById('planner-legend')).visibility,"
+                              " panel: getComputedStyle(document.getElementById('planner-panel')).display}))")
+    browser.evaluate("document.getElementById('planner-panel-toggle').click(); plannerApp.map.invalidateSize(); true")
+    images["closed"] = _decode_url(closed.pop("url"), "closed")
+    for key, image in images.items():
+        (out / f"{key}.png").write_bytes(_encode(image))
+    return {"report": report, "rects": report.values["rects"], "screen": decode_png(report.screenshot), "views": views,
+            "closed": closed, "images": images}
 
 
-def _box(rect: dict[str, float], inset: int = 4) -> tuple[int, int, int, int]:
-    return (int(rect["left"]) + inset, int(rect["top"]) + inset, int(rect["right"]) - inset, int(rect["bottom"]) - inset)
+def _encode(image) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image.array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _box(rect: dict[str, float], inset: int = 4, dx: float = 0, dy: float = 0) -> tuple[int, int, int, int]:
+    return (int(rect["left"] + dx) + inset, int(rect["top"] + dy) + inset, int(rect["right"] + dx) - inset,
+            int(rect["bottom"] + dy) - inset)
+
+
+def _part(image, box: tuple[int, int, int, int]) -> np.ndarray:
+    left, top, right, bottom = box
+    return image.array[top:bottom, left:right, :3].astype(int)
 
 
 def _near_white(image, box: tuple[int, int, int, int]) -> float:
-    left, top, right, bottom = box
-    part = image.array[top:bottom, left:right, :3].astype(int)
-    return float((part.min(axis=2) >= 245).mean())
+    return float((_part(image, box).min(axis=2) >= 245).mean())
+
+
+def _legend_in_png(rects: dict[str, Any]) -> tuple[float, float]:
+    """Where the PNG draws the legend: the shift from its place on the screen to its place in the column."""
+    return rects["map"]["width"] + PAD - rects["legend"]["left"], PAD - rects["legend"]["top"]
 
 
 @pytest.mark.browser
@@ -173,6 +192,7 @@ def test_page_with_export_loads_cleanly(opened: dict[str, Any]) -> None:
     report = opened["report"]
     assert report.problems == [], "\n".join(report.problems)
     assert [u for u in report.requests if not u.startswith("data:")] == [report.url]
+    assert report.evaluation_errors == {}
 
 
 @pytest.mark.browser
@@ -182,46 +202,108 @@ def test_buttons_and_north_arrow_are_visible_at_1280x720(opened: dict[str, Any])
     assert rects["print"]["text"] == "打印" and rects["png"]["text"] == "导出PNG"
     for key in ("print", "png", "north"):
         r = rects[key]
-        assert 0 <= r["left"] < r["right"] <= VIEWPORT[0] and 0 <= r["top"] < r["bottom"] <= VIEWPORT[1], (key, r)
+        assert 0 <= r["left"] < r["right"] <= rects["map"]["right"] and 0 <= r["top"] < r["bottom"] <= VIEWPORT[1], (key, r)
         assert r["onTop"], f"{key} is covered"
-    # top left, under the zoom buttons
+    # top left, under the zoom buttons; the north arrow at the map's bottom right, left of the panel
     assert rects["print"]["top"] >= rects["zoom"]["bottom"] and rects["print"]["left"] < 60
     assert rects["png"]["top"] >= rects["print"]["bottom"] - 1
+    assert rects["map"]["right"] - 60 < rects["north"]["right"] <= rects["map"]["right"] <= rects["panel"]["left"]
 
 
 @pytest.mark.browser
-def test_png_is_the_viewport_and_not_blank(opened: dict[str, Any]) -> None:
-    image = opened["png"]
-    assert (image.width, image.height) == VIEWPORT
+def test_png_is_the_map_plus_a_legend_column_and_not_blank(opened: dict[str, Any]) -> None:
+    rects, image = opened["rects"], opened["images"]["png"]
+    assert rects["map"]["width"] == 980 and rects["legend"]["width"] > 200  # the panel's 300 px beside the map
+    assert image.width == round(rects["map"]["width"] + rects["legend"]["width"] + 2 * PAD)
+    assert image.height == round(max(rects["map"]["height"], rects["legend"]["height"] + 2 * PAD)) == VIEWPORT[1]
     assert len(image.histogram(step=2)) > 200, "too few colours: the export looks blank"
     assert image.dominant_share(step=2) < 0.8
+    map_box = (0, 0, int(rects["map"]["width"]), image.height)
+    assert len(image.histogram(step=2, box=map_box)) > 100 and image.dominant_share(step=2, box=map_box) < 0.5
 
 
 @pytest.mark.browser
 def test_png_equals_the_screen_where_only_map_is_shown(opened: dict[str, Any]) -> None:
-    """Away from the boxes, the composed PNG is what the browser itself shows (tiles, canvases at the same pixels)."""
-    w, h = VIEWPORT
-    top, bottom, left, right = h // 4, h * 3 // 4, w // 4, w * 3 // 4
-    screen = opened["screen"].array[top:bottom, left:right, :3].astype(int)
-    png = opened["png"].array[top:bottom, left:right, :3].astype(int)
+    """Away from the boxes, the composed PNG is what the browser itself shows (the street and zone canvases, the
+    compounds' and facilities' point canvases, the site markers, at the same pixels)."""
+    w, h = int(opened["rects"]["map"]["width"]), VIEWPORT[1]
+    box = (w // 4, h // 4, w * 3 // 4, h * 3 // 4)
+    screen, png = _part(opened["screen"], box), _part(opened["images"]["png"], box)
     diff = np.abs(screen - png).max(axis=2)
     assert diff.mean() < 6, diff.mean()
     assert (diff > 40).mean() < 0.03
+    # the compounds' and facilities' canvases (pane plannerPoints) are in it: without them the same area differs
+    bare = _part(opened["images"]["noPoints"], box)
+    assert (np.abs(bare - png).max(axis=2) > 40).mean() > 0.03
 
 
 @pytest.mark.browser
-def test_png_has_the_legend_and_title_but_not_the_layer_switcher(opened: dict[str, Any]) -> None:
-    rects, png, screen, bare = opened["rects"], opened["png"], opened["screen"], opened["noLegend"]
-    legend, title = _box(rects["legend"]), _box(rects["title"])
-    # where the legend is drawn the pixels are its near-white box (text and swatches aside), not map colours
-    assert _near_white(png, legend) > 0.5
-    assert _near_white(bare, legend) < 0.3, "without the legend that area is map"
-    assert abs(_near_white(png, legend) - _near_white(screen, legend)) < 0.1
+def test_png_has_the_title_and_the_legend_as_the_screen_shows_them(opened: dict[str, Any]) -> None:
+    rects, png, screen = opened["rects"], opened["images"]["png"], opened["screen"]
+    title = _box(rects["title"])
     assert _near_white(png, title) > 0.5
-    # the layer switcher is left out: the map shows through where the screen has its white box
-    layers = _box(rects["layers"])
-    assert _near_white(screen, layers) > 0.5
-    assert _near_white(png, layers) < 0.3
+    assert np.abs(_part(png, title) - _part(screen, title)).max(axis=2).mean() < 6
+    # the legend, moved into the column's top: the same pixels as the panel shows it (its question first)
+    assert rects["question"].startswith("哪里的老人")
+    dx, dy = _legend_in_png(rects)
+    legend_png, legend_screen = _box(rects["legend"], dx=dx, dy=dy), _box(rects["legend"])
+    diff = np.abs(_part(png, legend_png) - _part(screen, legend_screen)).max(axis=2)
+    assert diff.mean() < 6, diff.mean()
+    assert (diff > 60).mean() < 0.03
+    assert 0.5 < _near_white(png, legend_png) < 0.98  # a white box with text and swatches
+    # the scale bar and the north arrow over the map, where the screen has them: their dark strokes and text
+    for key in ("scale", "north"):
+        box = _box(rects[key], inset=1)
+        dark_png, dark_screen = ((_part(img, box).max(axis=2) < 100).mean() for img in (png, screen))
+        assert dark_screen > 0.03 and abs(dark_png - dark_screen) < 0.3 * dark_screen, (key, dark_png, dark_screen)
+
+
+@pytest.mark.browser
+def test_png_leaves_out_the_search_box_view_buttons_and_layer_list(opened: dict[str, Any]) -> None:
+    rects, png, screen = opened["rects"], opened["images"]["png"], opened["screen"]
+    column_left = int(rects["map"]["width"]) + 2
+    below_legend = (column_left, int(rects["legend"]["height"] + 2 * PAD) + 2, png.width, png.height)
+    assert _near_white(png, below_legend) == 1.0, "something is drawn below the legend"
+    # the active view button's fill (#3f007d) is on the screen's panel and nowhere in the column
+    purple = np.array([0x3f, 0x00, 0x7d])
+    assert (np.abs(_part(screen, _box(rects["views"], inset=0)) - purple).max(axis=2) < 10).sum() > 500
+    column = _part(png, (column_left, 0, png.width, png.height))
+    assert (np.abs(column - purple).max(axis=2) < 10).sum() == 0
+    # the layer list's checkboxes and the search box's frame are on the screen, not in the PNG: the layer list's
+    # place on the screen is below the legend's place in the PNG
+    assert rects["layers"]["top"] > rects["legend"]["bottom"] - 1 and rects["search"]["bottom"] <= rects["legend"]["top"]
+    assert _near_white(screen, _box(rects["layers"])) < 0.99
+
+
+@pytest.mark.browser
+def test_each_view_exports_its_own_legend(opened: dict[str, Any]) -> None:
+    """plannerApp.setView then png() at once: the legend column (and the map) of 养老 and 托育 differ, and the
+    export of the first view equals the first export of the page."""
+    rects, images, views = opened["rects"], opened["images"], opened["views"]
+    assert views[:2] == ["elderly", "childcare"]
+    elderly, childcare = images["elderly"], images["childcare"]
+    top = (int(rects["map"]["width"]) + 2, 0, elderly.width, 40)  # the column's first line: the view's question
+    assert np.abs(_part(elderly, top) - _part(childcare, top)).max(axis=2).mean() > 3
+    assert np.array_equal(elderly.array, images["png"].array)
+    w = int(rects["map"]["width"])
+    maps = [_part(images[v], (0, 0, w, VIEWPORT[1])) for v in views]
+    assert np.abs(maps[0] - maps[1]).max(axis=2).mean() > 2  # the compounds recoloured before the export
+    for view in views:
+        assert len(images[view].histogram(step=2)) > 100, view
+
+
+@pytest.mark.browser
+def test_png_with_the_panel_closed_still_has_the_legend(opened: dict[str, Any]) -> None:
+    closed, image, rects = opened["closed"], opened["images"]["closed"], opened["rects"]
+    assert closed == {"map": VIEWPORT[0], "closed": True, "legend": "visible", "panel": "none"}  # nothing left shown
+    assert image.width == round(VIEWPORT[0] + rects["legend"]["width"] + 2 * PAD)
+    dx, dy = _legend_in_png(rects)
+    same = _box(rects["legend"], dx=dx, dy=dy)
+    open_png = opened["images"]["png"]
+    open_box = same
+    closed_box = (same[0] + VIEWPORT[0] - int(rects["map"]["width"]), same[1],
+                  same[2] + VIEWPORT[0] - int(rects["map"]["width"]), same[3])
+    assert np.abs(_part(image, closed_box) - _part(open_png, open_box)).max(axis=2).mean() < 3
 
 
 DOWNLOAD_JS = """
@@ -240,6 +322,7 @@ DOWNLOAD_JS = """
   window.print = () => { printed += 1; };
   try {
     document.querySelector('.planner-export-print').dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));
+    for (let i = 0; i < 100 && !printed; i++) await new Promise((r) => setTimeout(r, 20));
   } finally {
     window.print = print;
   }
@@ -256,27 +339,86 @@ def test_buttons_download_the_png_and_print(browser, opened: dict[str, Any]) -> 
     assert result["anchorsLeft"] == 0
 
 
-PRINT_STYLE_JS = """
+PRINT_STATE_JS = """
 (() => {
   const shown = (sel) => Array.from(document.querySelectorAll(sel)).map((el) => getComputedStyle(el).display !== 'none');
-  return {layers: shown('.leaflet-control-layers'), zoom: shown('.leaflet-control-zoom'), export: shown('.planner-export'),
-          scale: shown('.leaflet-control-scale'), north: shown('.planner-north'), title: shown('#planner-title'),
-          legend: shown('#planner-legend'), map: shown('.leaflet-container')};
+  const size = plannerApp.map.getSize(), r = document.querySelector('.folium-map').getBoundingClientRect();
+  const panel = document.getElementById('planner-panel').getBoundingClientRect();
+  return {shown: {search: shown('.planner-search-box'), views: shown('#planner-views'), layers: shown('#planner-layers'),
+                  toggle: shown('#planner-panel-toggle'), zoom: shown('.leaflet-control-zoom'), export: shown('.planner-export'),
+                  scale: shown('.leaflet-control-scale'), north: shown('.planner-north'), title: shown('#planner-title'),
+                  legend: shown('#planner-legend'), panel: shown('#planner-panel'), map: shown('.leaflet-container')},
+          leaflet: [size.x, size.y], box: [Math.round(r.width), Math.round(r.height)], panelLeft: Math.round(panel.left),
+          printing: document.body.classList.contains('planner-printing'),
+          centre: [plannerApp.map.getCenter().lat, plannerApp.map.getCenter().lng]};
+})()
+"""
+
+MM = 96 / 25.4  # CSS px per mm
+PRINT_MAP = (round(281 * MM - 250), round(193 * MM))  # A4 landscape less 8 mm margins, less the legend column
+
+
+@pytest.mark.browser
+def test_print_keeps_map_title_legend_scale_and_north_and_sizes_the_map_to_the_page(browser, opened: dict[str, Any]) -> None:
+    screen = browser.evaluate(PRINT_STATE_JS)
+    assert all(all(v) and v for v in screen["shown"].values()), screen  # on screen everything shows
+    assert screen["leaflet"] == [980, 720] and not screen["printing"]
+    browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        browser.evaluate("window.dispatchEvent(new Event('beforeprint')); true")
+        printed = browser.evaluate(PRINT_STATE_JS)
+        browser.evaluate("window.dispatchEvent(new Event('afterprint')); true")
+    finally:
+        browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert printed["shown"] == {"search": [False], "views": [False], "layers": [False], "toggle": [False],
+                                "zoom": [False], "export": [False], "scale": [True], "north": [True], "title": [True],
+                                "legend": [True], "panel": [True], "map": [True]}
+    # Leaflet knows the printed size (so it draws what is printed), the legend column right of it, same centre
+    assert printed["printing"]
+    assert printed["box"] == printed["leaflet"] and abs(printed["leaflet"][0] - PRINT_MAP[0]) <= 1
+    assert abs(printed["leaflet"][1] - PRINT_MAP[1]) <= 1 and abs(printed["panelLeft"] - PRINT_MAP[0]) <= 1
+    assert printed["centre"] == pytest.approx(screen["centre"], abs=5e-5)  # within a pixel or two
+    after = browser.evaluate(PRINT_STATE_JS)
+    assert after == screen, "the screen layout is back after printing"
+
+
+PRINT_BUTTON_JS = """
+(async () => {
+  const seen = [];
+  const print = window.print;
+  window.print = () => { seen.push({size: [plannerApp.map.getSize().x, plannerApp.map.getSize().y],
+                                    printing: document.body.classList.contains('planner-printing')}); };
+  try {
+    await plannerExport.print();
+  } finally {
+    window.print = print;
+  }
+  return {seen, after: [plannerApp.map.getSize().x, plannerApp.map.getSize().y], printing: plannerExport.printing()};
 })()
 """
 
 
 @pytest.mark.browser
-def test_print_style_keeps_title_legend_scale_and_north_only(browser, opened: dict[str, Any]) -> None:
-    screen = browser.evaluate(PRINT_STYLE_JS)
-    assert all(all(v) for v in screen.values()), screen  # on screen everything shows
-    browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
-    try:
-        printed = browser.evaluate(PRINT_STYLE_JS)
-    finally:
-        browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
-    assert printed == {"layers": [False], "zoom": [False], "export": [False], "scale": [True], "north": [True],
-                       "title": [True], "legend": [True], "map": [True]}
+def test_print_button_prints_the_page_sized_map_and_restores_it(browser, opened: dict[str, Any]) -> None:
+    result = browser.evaluate(PRINT_BUTTON_JS)
+    assert len(result["seen"]) == 1 and result["seen"][0]["printing"]
+    assert abs(result["seen"][0]["size"][0] - PRINT_MAP[0]) <= 1 and abs(result["seen"][0]["size"][1] - PRINT_MAP[1]) <= 1
+    assert result["after"] == [980, 720] and result["printing"] is False
+
+
+@pytest.mark.browser
+def test_printed_pdf_is_one_a4_landscape_page(browser, opened: dict[str, Any]) -> None:
+    """Chromium's own print (as 另存为 PDF): beforeprint sizes the map, one page, afterprint restores it."""
+    browser.evaluate("window.__sizes = []; window.addEventListener('beforeprint', () => "
+                     "window.__sizes.push(plannerApp.map.getSize().x)); true")
+    pdf = base64.b64decode(browser.driver.execute_cdp_cmd(
+        "Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True})["data"])
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert boxes and all(abs(float(w) - 841.89) < 1 and abs(float(h) - 595.28) < 1 for w, h in boxes), boxes
+    sizes = browser.evaluate("window.__sizes")
+    assert len(sizes) == 1 and abs(sizes[0] - PRINT_MAP[0]) <= 1
+    assert browser.evaluate("plannerApp.map.getSize().x") == 980
 
 
 @pytest.mark.browser

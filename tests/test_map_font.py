@@ -82,8 +82,8 @@ def _check_css(page: str) -> None:
     rules = [(sel, fam) for sel, fam in rules if not sel.startswith("@font-face")]
     assert rules, "no font-family rule"
     selectors = {s.strip() for sel, _ in rules for s in sel.split(",")}
-    for needed in (".leaflet-container", ".leaflet-popup-content", ".leaflet-tooltip", ".leaflet-control-layers",
-                   "#planner-title", "#planner-legend"):
+    for needed in (".leaflet-container", ".leaflet-popup-content", ".leaflet-tooltip", "#planner-title", "#planner-legend",
+                   "#planner-panel", "#planner-panel button", "#planner-panel input", "#planner-panel-toggle"):
         assert needed in selectors, needed
     family = rules[0][1]
     assert family.startswith('"PlannerSymbols","PlannerCJK",'), family
@@ -133,7 +133,12 @@ FONT_STATE_JS = """
     container: family('.leaflet-container'),
     title: family('#planner-title'),
     legend: family('#planner-legend'),
-    layers: family('.leaflet-control-layers'),
+    panel: family('#planner-panel'),
+    layers: family('#planner-layers label'),
+    viewButton: family('#planner-views button'),
+    search: family('#planner-search'),
+    toggle: family('#planner-panel-toggle'),
+    exportButton: family('.planner-export-png'),
   };
 })()
 """
@@ -141,11 +146,12 @@ FONT_STATE_JS = """
 
 @pytest.mark.browser
 def test_the_browser_uses_the_embedded_font(browser, demo_run) -> None:
-    """In headless Chromium the embedded faces load from the page itself, and the map's boxes are set in them."""
+    """In headless Chromium the embedded faces load from the page itself, and the map's boxes are set in them: the
+    title, the side panel (legend, layer list, view buttons, search box), its toggle and the export buttons."""
     report = browser.open(demo_run / "index.html", screenshot=False, expressions={"font": FONT_STATE_JS})
     assert report.problems == [], "\n".join(report.problems)
     state = report.values["font"]
     assert "PlannerCJK" in state["loaded"]
     assert state["covers"] is True
-    for key in ("container", "title", "legend", "layers"):
+    for key in ("container", "title", "legend", "panel", "layers", "viewButton", "search", "toggle", "exportButton"):
         assert state[key].replace('"', "").startswith("PlannerSymbols, PlannerCJK"), (key, state[key])

@@ -2,21 +2,33 @@
 
 :func:`add_export` adds two Leaflet controls to a folium map:
 
-* top left, under the zoom buttons: **打印** (Print), which prints the page with a print style sheet that keeps the
-  map, the title box (``#planner-title``), the legend (``#planner-legend``), the scale bar, the north arrow and the
-  attribution and hides every other control; and **导出PNG** (Export PNG), which composes a PNG of the current view
-  and downloads it as ``地图.png`` (``map.png`` in English);
+* top left, under the zoom buttons: **打印** (Print) and **导出PNG** (Export PNG, downloaded as ``地图.png``,
+  ``map.png`` in English);
 * bottom right: a north arrow (an inline SVG, always shown).
 
-The PNG is drawn offline on one 2D canvas by the page itself: the map's panes in their stacking order (tile
-images, the canvas renderers of the data layers and the offline base map, SVG layers, markers, open popups and
-tooltips), then the title, the legend, the scale bar, the north arrow and the attribution, each box painted from
-its computed style (background, borders, rounded corners, shadow) with its text drawn run by run at the positions
-the browser laid it out, in the page's own (embedded) fonts. Tile images from another site taint the canvas: the
-export then fails with a message suggesting 打印 instead. Nothing is loaded from the network.
+**Print** (A4 landscape, 8 mm margins). From ``beforeprint`` to ``afterprint`` (and around the 打印 button's
+``window.print()``) the body has the class ``planner-printing``, which gives the map container the printed page's
+size on screen as well, so that Leaflet draws exactly the area printed, centred where the view was: the page width
+less a 250 px column where the side panel (``#planner-panel``) shows only the legend (``#planner-legend``, whose
+first line is the current view's question), the whole page without a panel. The print style sheet keeps the map,
+the title box (``#planner-title``), the legend, the scale bar, the north arrow and the attribution, and hides the
+search box, the view buttons, the layer list, the panel toggle and every other control.
 
-The page gets ``window.plannerExport = {png(): Promise<dataURL>, print()}``. Elements of other code can opt in to
-the print and the PNG with the class ``planner-print``, or out of the print with ``planner-noprint``.
+**PNG**, drawn offline on one 2D canvas by the page itself: the map container's area (the map's panes in their
+stacking order: tile images, the canvas renderers of lines and polygons, the ``planner-points`` canvases of
+compounds and facilities, SVG layers, markers, open popups and tooltips; then the title, the scale bar, the north
+arrow and the attribution over it) and, right of it, a white column as wide as the panel's legend plus 10 px each
+side holding that legend (laid out for the moment even when the panel is closed); the image is as tall as the map,
+or the legend if that is taller. A legend that is not in a panel (the comparison map's) is drawn where it is over
+the map. Each box is painted from its computed style (background, borders, rounded corners, shadow) with its text
+drawn run by run at the positions the browser laid it out, in the page's own (embedded) fonts; the panel's search
+box, view buttons and layer list are never drawn. Pending redraws of the point canvases are drawn first, so a view
+switched just before is the one exported. Tile images from another site taint the canvas: the export then fails
+with a message suggesting 打印 instead. Nothing is loaded from the network.
+
+The page gets ``window.plannerExport = {png(): Promise<dataURL>, print(): Promise, download(), printing()}``.
+Elements of other code can opt in to the print and the PNG with the class ``planner-print``, or out of the print
+with ``planner-noprint``.
 """
 
 from __future__ import annotations
@@ -98,27 +110,54 @@ def add_export(fmap: folium.Map, *, lang: str, title: str) -> None:
     fmap.add_child(_Install({"labels": _labels(lang), "title": title}), name="planner_export")
 
 
-#: controls and print style sheet
-EXPORT_CSS = (
-    ".planner-export a{width:auto!important;min-width:30px;height:26px!important;line-height:26px!important;"
-    "padding:0 5px;font-size:12px!important;white-space:nowrap;text-align:center;color:#222}"
-    ".planner-north{background:rgba(255,255,255,.85);border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
-    "padding:2px 4px;line-height:0}"
-    ".planner-export-msg{position:fixed;top:10px;left:50%;transform:translateX(-50%);z-index:2000;max-width:480px;"
-    "background:#fff8e1;border:1px solid #d9a300;border-radius:4px;padding:8px 12px;font-size:13px;"
-    "box-shadow:0 1px 4px rgba(0,0,0,.3)}"
-    "@media print{"
-    "@page{size:landscape;margin:8mm}"
-    "html,body{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
-    ".leaflet-control-container .leaflet-control,.planner-noprint,.planner-export-msg,"
-    ".leaflet-popup-close-button{display:none!important}"
-    ".leaflet-control-container .leaflet-control.leaflet-control-scale,"
-    ".leaflet-control-container .leaflet-control.leaflet-control-attribution,"
-    ".leaflet-control-container .leaflet-control.planner-north,"
-    ".leaflet-control-container .leaflet-control.planner-print,"
-    "#planner-title,#planner-legend,.planner-print{display:block!important}"
-    "}"
-)
+#: the printed page: A4 landscape inside 8 mm margins (281 mm × 194 mm less 1 mm against a second page); with the
+#: side panel the map takes it less a column of this many CSS pixels for the legend
+PRINT_PAGE_MM = (281, 193)
+PRINT_LEGEND_PX = 250
+
+
+def _export_css() -> str:
+    w, h = PRINT_PAGE_MM
+    map_w = f"calc({w}mm - {PRINT_LEGEND_PX}px)"
+    printing = "html body.planner-printing "  # "html": wins over the panel's own rules, wherever they come
+    return "".join([
+        ".planner-export a{width:auto!important;min-width:30px;height:26px!important;line-height:26px!important;"
+        "padding:0 5px;font-size:12px!important;white-space:nowrap;text-align:center;color:#222}",
+        ".planner-north{background:rgba(255,255,255,.85);border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
+        "padding:2px 4px;line-height:0}",
+        ".planner-export-msg{position:fixed;top:10px;left:50%;transform:translateX(-50%);z-index:2000;max-width:480px;"
+        "background:#fff8e1;border:1px solid #d9a300;border-radius:4px;padding:8px 12px;font-size:13px;"
+        "box-shadow:0 1px 4px rgba(0,0,0,.3)}",
+        # the PNG lays out the legend of a closed panel for the moment it measures it (never seen)
+        "html body.planner-export-measure #planner-panel{display:block!important;visibility:hidden!important}",
+        "html body.planner-export-measure #planner-legend{visibility:visible!important}",
+        # the printed layout, on screen too while printing (Leaflet draws for the size printed): the map a page wide
+        # (less the legend column beside it), the panel showing only the legend
+        f"{printing}.folium-map{{position:absolute!important;left:0!important;top:0!important;right:auto!important;"
+        f"bottom:auto!important;width:{w}mm!important;height:{h}mm!important}}",
+        f"html body.planner-printing.planner-has-panel .folium-map{{width:{map_w}!important}}",
+        f"{printing}#planner-panel{{display:block!important;position:absolute!important;top:0!important;"
+        f"left:{map_w}!important;right:auto!important;bottom:auto!important;width:{PRINT_LEGEND_PX}px!important;"
+        f"height:{h}mm!important;overflow:hidden!important;padding:8px 10px!important}}",
+        f"{printing}#planner-legend{{border-top:none!important;padding-top:0!important}}",
+        f"{printing}.planner-search-box,{printing}#planner-views,{printing}#planner-layers,"
+        f"{printing}#planner-panel-toggle,{printing}.planner-export-msg{{display:none!important}}",
+        "@media print{",
+        "@page{size:A4 landscape;margin:8mm}",
+        "html,body{-webkit-print-color-adjust:exact;print-color-adjust:exact;overflow:hidden!important}",
+        ".leaflet-control-container .leaflet-control,.planner-noprint,.planner-export-msg,.leaflet-popup-close-button,"
+        ".planner-search-box,#planner-views,#planner-layers,#planner-panel-toggle{display:none!important}",
+        ".leaflet-control-container .leaflet-control.leaflet-control-scale,"
+        ".leaflet-control-container .leaflet-control.leaflet-control-attribution,"
+        ".leaflet-control-container .leaflet-control.planner-north,"
+        ".leaflet-control-container .leaflet-control.planner-print,"
+        "#planner-title,#planner-legend,#planner-panel,.planner-print{display:block!important}",
+        "}",
+    ])
+
+
+#: controls, the legend's measuring, the printed layout and the print style sheet
+EXPORT_CSS = _export_css()
 
 #: the page script: the controls, the print, and the PNG composed on one canvas
 EXPORT_JS = r"""
@@ -307,18 +346,26 @@ function plannerExportInstall(fallbackMap, options) {
   }
 
   // ---- the export
-  function overlays(map) {
-    var c = map.getContainer();
+  // the legend of the side panel (#planner-panel) goes into a column right of the map; a legend over the map (the
+  // comparison map's) is drawn where it is, with the title, the scale bar, the north arrow and the attribution
+  function legendOf() {
+    var legend = document.getElementById("planner-legend");
+    return legend && legend.closest("#planner-panel") ? legend : null;
+  }
+
+  function overlays(column) {
     var boxes = [];
     ["#planner-title", "#planner-legend", ".planner-print", ".leaflet-control-scale", ".planner-north",
      ".leaflet-control-attribution"].forEach(function (sel) {
       document.querySelectorAll(sel).forEach(function (el) {
+        if (el === column) return;
         if (boxes.indexOf(el) < 0 && !boxes.some(function (b) { return b.contains(el); })) boxes.push(el);
       });
     });
     return boxes;
   }
 
+  // the map pane's children (tiles, the canvases of lines, polygons and points, markers, popups) in stacking order
   function panes(map) {
     var root = map.getPane("mapPane");
     var list = Array.prototype.slice.call(root.children);
@@ -326,30 +373,78 @@ function plannerExportInstall(fallbackMap, options) {
       .sort(function (a, b) { return a.z - b.z || a.i - b.i; }).map(function (o) { return o.p; });
   }
 
+  function nextFrames() {
+    return new Promise(function (resolve) { requestAnimationFrame(function () { requestAnimationFrame(resolve); }); });
+  }
+
+  // the canvas point layers redraw on the next animation frame: draw a pending frame now
+  function flushPoints(map) {
+    map.eachLayer(function (layer) {
+      if (layer._frame && typeof layer._draw === "function") {
+        L.Util.cancelAnimFrame(layer._frame); layer._frame = 0; layer._draw();
+      }
+    });
+  }
+
+  function svgsOf(elements) {
+    var found = [];
+    elements.forEach(function (el) {
+      el.querySelectorAll("svg").forEach(function (s) { if (!s.parentNode.closest("svg")) found.push(s); });
+    });
+    return found;
+  }
+
+  var PAD = 10;  // the legend column's margin, CSS px
+
   function png() {
     var map = theMap();
-    var container = map.getContainer();
-    var origin = container.getBoundingClientRect();
-    var dpr = window.devicePixelRatio || 1;
-    var layers = panes(map), boxes = overlays(map);
-    var svgEls = [];
-    layers.concat(boxes).forEach(function (el) {
-      el.querySelectorAll("svg").forEach(function (s) { if (!s.parentNode.closest("svg")) svgEls.push(s); });
-    });
+    var body = document.body;
+    var svgEls;
     var fonts = document.fonts ? document.fonts.ready : Promise.resolve();
-    return fonts.then(function () { return Promise.all(svgEls.map(svgImage)); }).then(function (images) {
+    // after the pending redraws (a view switched just before is drawn) and the fonts
+    return nextFrames().then(function () { return fonts; }).then(function () {
+      svgEls = svgsOf(panes(map).concat(overlays(legendOf())));
+      var legend = legendOf();
+      if (legend) svgEls = svgEls.concat(svgsOf([legend]));
+      return Promise.all(svgEls.map(svgImage));
+    }).then(function (images) {
       var svgs = new Map();
       svgEls.forEach(function (s, i) { svgs.set(s, images[i]); });
-      var canvas = document.createElement("canvas");
-      canvas.width = Math.round(origin.width * dpr);
-      canvas.height = Math.round(origin.height * dpr);
-      var ctx = canvas.getContext("2d");
-      ctx.scale(dpr, dpr);
-      var bg = getComputedStyle(container).backgroundColor;
-      ctx.fillStyle = transparent(bg) ? "#ffffff" : bg;
-      ctx.fillRect(0, 0, origin.width, origin.height);
-      layers.forEach(function (pane) { paintElement(ctx, pane, origin, svgs); });
-      boxes.forEach(function (box) { paintElement(ctx, box, origin, svgs); });
+      flushPoints(map);
+      var container = map.getContainer();
+      var origin = container.getBoundingClientRect();
+      var legend = legendOf();
+      // a closed panel's legend is laid out (invisibly) for the moment it is measured and drawn
+      var measuring = Boolean(legend && legend.getClientRects().length === 0);
+      if (measuring) body.classList.add("planner-export-measure");
+      try {
+        var lr = legend ? legend.getBoundingClientRect() : null;
+        var hasLegend = lr && lr.width > 0 && lr.height > 0;
+        var width = origin.width + (hasLegend ? lr.width + 2 * PAD : 0);
+        var height = Math.max(origin.height, hasLegend ? lr.height + 2 * PAD : 0);
+        var dpr = window.devicePixelRatio || 1;
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.round(width * dpr);
+        canvas.height = Math.round(height * dpr);
+        var ctx = canvas.getContext("2d");
+        ctx.scale(dpr, dpr);
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, width, height);
+        var bg = getComputedStyle(container).backgroundColor;
+        if (!transparent(bg)) { ctx.fillStyle = bg; ctx.fillRect(0, 0, origin.width, origin.height); }
+        ctx.save();
+        ctx.beginPath(); ctx.rect(0, 0, origin.width, origin.height); ctx.clip();
+        panes(map).forEach(function (pane) { paintElement(ctx, pane, origin, svgs); });
+        overlays(legend).forEach(function (box) { paintElement(ctx, box, origin, svgs); });
+        ctx.restore();
+        if (hasLegend) {
+          ctx.fillStyle = "#cccccc";
+          ctx.fillRect(origin.width, 0, 1, height);
+          paintElement(ctx, legend, {left: lr.left - origin.width - PAD, top: lr.top - PAD}, svgs);
+        }
+      } finally {
+        if (measuring) body.classList.remove("planner-export-measure");
+      }
       try {
         return canvas.toDataURL("image/png");
       } catch (e) {
@@ -360,10 +455,39 @@ function plannerExportInstall(fallbackMap, options) {
     });
   }
 
+  // ---- the print: the map gets the printed page's size (body.planner-printing) so that Leaflet draws what is printed
+  var printing = false;
+  function startPrint() {
+    if (printing) return;
+    printing = true;
+    var map = theMap();
+    document.body.classList.add("planner-printing");
+    map.invalidateSize({pan: true, animate: false});
+    flushPoints(map);
+  }
+  function endPrint() {
+    if (!printing) return;
+    printing = false;
+    var map = theMap();
+    document.body.classList.remove("planner-printing");
+    map.invalidateSize({pan: true, animate: false});
+    flushPoints(map);
+  }
+  window.addEventListener("beforeprint", startPrint);
+  window.addEventListener("afterprint", endPrint);
+
+  function print() {
+    startPrint();
+    return nextFrames().then(function () {
+      try { window.print(); } finally { endPrint(); }
+    });
+  }
+
   var api = {
     png: png,
-    print: function () { window.print(); },
-    download: download
+    print: print,
+    download: download,
+    printing: function () { return printing; }
   };
   window.plannerExport = api;
   new Export().addTo(fallbackMap);
