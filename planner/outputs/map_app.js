@@ -356,7 +356,8 @@ var plannerApp = (function () {
   // ------------------------------------------------------------------ start
   function init(m, config, tables) {
     map = app.map = m; cfg = config;
-    // the zoom the page opens at, before the layers are made
+    // the zoom the page opens at, before the layers are made: the compounds framed to a quarter zoom level
+    map.options.zoomSnap = 0.25;
     if (cfg.bounds) map.fitBounds(cfg.bounds, {animate: false});
     T = tables.compounds; app.view = cfg.viewOrder[0]; app.views = cfg.viewOrder.slice();
     P.watchPoints(m);
