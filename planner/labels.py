@@ -317,6 +317,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.group.sites": ('选址建议', 'Suggested sites'),
     "map.zone_labels": ('街道名称', '街道 names'),
     "map.iso_layer": ('{t} 分钟等时圈', '{t}-min isochrone'),
+    "map.serves": ('{t} 分钟内为 {n} 个小区最近的同类设施（圈出）', 'the nearest of its kind within {t} min to {n} compounds (ringed)'),
     "map.short_by": ('缺 {n} {u}', 'short by {n} {u}'),
     # what a rule's shortfall counts, by rule kind (the Chinese shortfall texts of planner.analysis.requirements say it)
     "map.short.zone_count": ('所', 'facilities'),

@@ -120,8 +120,9 @@ def _set_view(browser: Browser, key: str) -> None:
 
 
 def _popup_text(browser: Browser) -> str | None:
-    return browser.evaluate(f"{FRAMES}.then(() => {{ const p = document.querySelector('.leaflet-popup-content'); "
-                            "return p ? p.innerText : null; })")
+    # the last popup in the page: the one before may still be fading out
+    return browser.evaluate(f"{FRAMES}.then(() => {{ const all = document.querySelectorAll('.leaflet-popup-content'); "
+                            "return all.length ? all[all.length - 1].innerText : null; })")
 
 
 # the bands of a view computed here from compounds.csv (planner.outputs.map_views does it in the run)
@@ -354,6 +355,7 @@ def test_facility_click_rings_the_compounds_it_serves(page: Browser, compounds_c
         served = compounds_csv[(compounds_csv["nearest_id__childcare"].astype(str) == fid)
                                & (compounds_csv["dist_m__childcare"] <= longest + 1e-6)]
         assert ringed == sorted(served["name"].astype(str)), fid
+        assert f"15 分钟内为 {len(served)} 个小区最近的同类设施" in _popup_text(page)
 
 
 def test_site_popup_numbers_and_catchment(page: Browser, demo_run: Path) -> None:

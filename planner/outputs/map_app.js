@@ -89,9 +89,10 @@ var plannerApp = (function () {
     }, rows, false).addTo(map);
   }
   function facilityClick(cat, j) {
-    var F = facilities[cat];
-    openPopup(F.t.ll[j], "<b>" + F.t.name[j] + "</b><br>" + F.t.details[F.t.cols.x[j]], 320, clearHighlight);
+    var F = facilities[cat], text = "<b>" + F.t.name[j] + "</b><br>" + F.t.details[F.t.cols.x[j]];
+    var popup = openPopup(F.t.ll[j], text, 320, clearHighlight);  // closing the previous popup clears its rings first
     serveHighlight(cat, j);
+    if (highlight) popup.setContent(P.box(text + "<br>" + cfg.labels.serves.replace("{n}", highlight._rows.length)));
   }
   function makeFacilities(cat) {
     var F = facilities[cat];

@@ -154,7 +154,7 @@ def gap_map(
         "streetsOn": basemap == "offline",
         "pointFullZoom": POINT_FULL_ZOOM if network.n_edges > MINOR_STREETS_ALWAYS else 0,  # it is the basemap offline; over tiles it is an optional layer
         "reportLink": report_link,
-        "labels": _panel_labels(lang),
+        "labels": _panel_labels(lang, longest),
     }
     _AppInit(config, tables).add_to(fmap)
     _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
@@ -596,7 +596,7 @@ def _band_labels(thresholds: list, lang: str) -> list[str]:
     return texts
 
 
-def _panel_labels(lang: str) -> dict:
+def _panel_labels(lang: str, longest: str) -> dict:
     keys = {
         "compound": "map.compound", "sizeNote": "map.size_note", "siteKey": "map.site_key", "zoneFill": "map.zone_fill",
         "allPass": "map.all_pass", "more": "map.more", "fullTable": "map.full_table", "searchHint": "map.search_hint",
@@ -609,6 +609,7 @@ def _panel_labels(lang: str) -> dict:
     }
     out = {k: tr(v, lang) for k, v in keys.items()}
     out["more"] = tr("map.more", lang, n="{n}")
+    out["serves"] = tr("map.serves", lang, n="{n}", t=longest)
     return out
 
 
