@@ -235,7 +235,8 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
     zones_b = [z for z in b.zones.index.astype(str) if z not in NOT_ZONES]
     if not zones_a and not zones_b:  # runs without a zones layer: compare the whole area
         zones_a = zones_b = [ALL_ZONES]
-    shared = [z for z in zones_b if z in set(zones_a)]
+    in_a = set(zones_a)
+    shared = [z for z in zones_b if z in in_a]
     if not shared:
         raise PlannerError(
             f"两次运行没有共同的街道，无法对比（A：{'、'.join(zones_a) or '无'}；B：{'、'.join(zones_b) or '无'}） / "
@@ -245,7 +246,7 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
     only = sorted(set(zones_a) ^ set(zones_b))
     if only:
         notes.append(f"只在一次运行中出现的街道未参与对比：{'、'.join(only)} / 街道 in one run only are left out: {', '.join(only)}")
-    ids = [i for i in b.compounds.index if i in set(a.compounds.index)]
+    ids = b.compounds.index[b.compounds.index.isin(a.compounds.index)].tolist()  # (a set per row was quadratic)
     if not ids:
         raise PlannerError(
             "两次运行没有共同的小区（按小区编号 id 匹配），无法对比 / the two runs share no compounds (matched by id): "
@@ -254,7 +255,8 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
     n_only = len(set(a.compounds.index) ^ set(b.compounds.index))
     if n_only:
         notes.append(f"{n_only} 个小区只在一次运行中出现，未参与对比 / {n_only} compounds in one run only are left out")
-    cats = [c for c in b.categories if c in set(a.categories)]
+    cats_a = set(a.categories)
+    cats = [c for c in b.categories if c in cats_a]
     dropped = sorted(set(a.categories) ^ set(b.categories))
     if dropped:
         notes.append(f"只在一次运行中分析的类别未参与对比：{', '.join(dropped)} / categories analysed in one run only: {', '.join(dropped)}")
