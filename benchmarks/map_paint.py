@@ -291,7 +291,7 @@ def folium_geojson(compounds, zones, path: Path) -> MapPage:
     layer.add_to(fmap)
     fmap.save(str(path))
     return MapPage("folium GeoJson", path, "leaflet_canvas", {"layer": layer.get_name()},
-                   note="no streets: a folium GeoJSON of the walk network (2 M edges at 1 M nodes) is not a map a browser opens")
+                   note="no streets: the walk network as a folium GeoJSON (2 M edges at the 1 M-node city) is not a map a browser opens")
 
 
 _CLUSTER_CALLBACK = """function (row) {
