@@ -247,7 +247,7 @@ def test_compounds_are_coloured_by_their_band(page: Browser, compounds_csv: pd.D
     """Each compound's fill is the colour of its band in the view, the band computed here from compounds.csv:
     the nearest facility of the view (for the 一刻钟 circle the farthest of the nearest basic formats) against the
     thresholds in metres."""
-    from planner.outputs.map_views import BAND_COLOURS
+    from planner.outputs.map_views import band_colours
 
     analysed = [c for c in cats if c in summary["categories"]]
     bands = _bands(compounds_csv, analysed, summary["thresholds_m"], farthest=farthest)
@@ -257,7 +257,7 @@ def test_compounds_are_coloured_by_their_band(page: Browser, compounds_csv: pd.D
     seen = set()
     for i, rgba in colours.items():
         b = int(bands[int(i)])
-        expected = "#ffffff" if b < 0 else BAND_COLOURS[b]
+        expected = "#ffffff" if b < 0 else band_colours(len(summary["thresholds_m"]))[b]
         want = [int(expected[k:k + 2], 16) for k in (1, 3, 5)]
         assert rgba[3] > 200 and all(abs(a - w) <= 3 for a, w in zip(rgba[:3], want, strict=True)), (view, i, rgba, expected)
         seen.add(b)

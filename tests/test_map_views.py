@@ -9,7 +9,7 @@ import pytest
 from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.io.categories import load_taxonomy
-from planner.outputs.map_views import View, compound_bands, rule_view, views_for, zone_class, zone_measures
+from planner.outputs.map_views import View, band_colours, compound_bands, rule_view, views_for, zone_class, zone_measures
 
 TAX = load_taxonomy()
 SPEED = 60.0  # m/min: 5 / 10 / 15 min = 300 / 600 / 900 m
@@ -106,3 +106,28 @@ def test_zone_classes() -> None:
 ])
 def test_rules_belong_to_views(rule_id: str, cats: tuple[str, ...], view: str) -> None:
     assert rule_view(rule_id, cats, TAX) == view
+
+
+def test_band_colours_for_any_number_of_thresholds() -> None:
+    green, yellow, red = "#1a9850", "#fee08b", "#d73027"
+    assert band_colours(1) == [green, red]  # one threshold: within it, or not
+    assert band_colours(2) == [green, yellow, red]
+    assert band_colours(3) == [green, "#a6d96a", yellow, red]
+    four = band_colours(4)
+    assert len(four) == 5 and four[0] == green and four[3] == yellow and four[4] == red and len(set(four)) == 5
+
+
+def test_fill_falls_back_to_coverage_when_the_rules_do_not_tell_streets_apart() -> None:
+    circle = View("circle", ("pharmacy", "market"), "population", "")
+    rules = pd.DataFrame({"subdistrict": ["Z1", "Z2"], "view": ["circle", "circle"], "status": ["fail", "fail"]})
+    # every 街道 fails its one 一刻钟 rule (one class), while the coverage shares differ (1/3 and 5/11: classes 1 and 2)
+    coverage, measure, kind = zone_measures(circle, ["Z1", "Z2"], COMPOUNDS, np.array([0, 3, 3, 2, -1]), 3, rules)
+    assert kind == "coverage" and measure == pytest.approx(coverage)
+    # with the rules telling them apart as well as the coverage does, the rules fill
+    rules = pd.DataFrame({"subdistrict": ["Z1", "Z2"], "view": ["circle", "circle"], "status": ["pass", "fail"]})
+    _, measure, kind = zone_measures(circle, ["Z1", "Z2"], COMPOUNDS, np.array([0, 3, 3, 2, -1]), 3, rules)
+    assert kind == "rules" and measure.tolist() == [1.0, 0.0]
+    # 达标 always shows the rules met
+    same = pd.DataFrame({"subdistrict": ["Z1", "Z2"], "view": ["", ""], "status": ["fail", "fail"]})
+    _, measure, kind = zone_measures(View("compliance", (), "population", ""), ["Z1", "Z2"], COMPOUNDS, np.zeros(5, int), 3, same)
+    assert kind == "rules" and measure.tolist() == [0.0, 0.0]

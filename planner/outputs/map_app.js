@@ -22,7 +22,7 @@ var plannerApp = (function () {
   function bandColour(b) { return b < 0 ? cfg.notConnectedColour : (b < cfg.bandColours.length ? cfg.bandColours[b] : cfg.neutralColour); }
   function compoundStyle(i) {
     var b = T.cols["b_" + app.view][i], r = T.cols.r[i] / 10;
-    return b < 0 ? {radius: r, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 0.9, dash: [2, 2]}
+    return b < 0 ? {radius: Math.max(r, 6), color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 0.9, dash: [2, 2]}
       : {radius: r, color: "#333333", weight: 1, fillColor: bandColour(b), fillOpacity: b < cfg.bandColours.length ? 0.9 : 0.45};
   }
   function openPopup(latlng, html, width, onClose) {
@@ -47,7 +47,7 @@ var plannerApp = (function () {
     out += "<br>" + facts.join(T.labels.sep);
     var b = c["b_" + app.view][i];
     if (b < 0) return out + "<br><i>" + T.labels.notConnected + "</i>";
-    if (v.answer) out += "<br><b style='color:" + (b < cfg.bandColours.length - 1 ? "#1a9850" : "#d73027") + "'>" + v.answer + T.labels.colon +
+    if (v.answer) out += "<br><b style='color:" + (b < cfg.thresholds.length ? "#1a9850" : "#d73027") + "'>" + v.answer + T.labels.colon +
       (c["t_" + app.view][i] < 0 ? T.labels.none : minutesText(c["t_" + app.view][i])) + "</b>";
     if (app.view === "circle" && T.missing) {
       out += "<br>" + T.labels.formats + T.labels.colon + c.fp[i] + "/" + T.nBasic;
@@ -123,7 +123,7 @@ var plannerApp = (function () {
       if (app.view === "compliance" && Z.ruleStatus[r] === 0) continue;  // 达标: the rules that fail
       if (shown >= 8) { more++; continue; }
       shown++;
-      rows += "<tr><td style='color:" + ["#1a9850", "#d73027", "#777777"][Z.ruleStatus[r]] + "'>" + ["✔", "✘", "？"][Z.ruleStatus[r]] +
+      rows += "<tr><td style='color:" + ["#1a9850", "#d73027", "#777777"][Z.ruleStatus[r]] + "'>" + ["✔", "✘", cfg.labels.unknownMark][Z.ruleStatus[r]] +
         "</td><td>" + Z.ruleText[Z.ruleCell[r]] + "</td></tr>";
     }
     if (rows) out += "<table style='font-size:12px;max-width:360px'>" + rows + "</table>";
@@ -168,7 +168,7 @@ var plannerApp = (function () {
     for (var i = 0; i < ll.length; i++) {
       var icon = L.divIcon({className: "planner-site", iconSize: [26, 26], iconAnchor: [13 - S.dx[i], 13 - S.dy[i]],
         html: "<div style='background:" + S.colour[i] + "'>" + S.no[i] + "</div>"});
-      var m = L.marker(ll[i], {icon: icon, title: S.title[i], riseOnHover: true, i: i, keyboard: false});
+      var m = L.marker(ll[i], {icon: icon, title: plain(S.title[i]), riseOnHover: true, i: i, keyboard: false});
       m.bindPopup(P.box(S.popup[i]), {className: "foliumpopup", maxWidth: 420, autoPanPaddingTopLeft: [20, 90]});
       m.on("popupopen", function (e) { showCatchment(e.target.options.i); });
       m.on("popupclose", hideCatchment);
@@ -208,6 +208,8 @@ var plannerApp = (function () {
     if (on && !map.hasLayer(o.layer)) o.layer.addTo(map);
     if (!on && map.hasLayer(o.layer)) map.removeLayer(o.layer);
     if (o.layer === sites) filterSites();
+    var boxes = document.querySelectorAll("#planner-layers input[data-overlay]");  // the layer list follows
+    for (var k = 0; k < boxes.length; k++) if (boxes[k].getAttribute("data-overlay") === name) boxes[k].checked = on;
   }
   function legendHtml() {
     var v = view(), out = "<div class='planner-legend-title'>" + v.question + "</div>";
@@ -289,14 +291,17 @@ var plannerApp = (function () {
   // ------------------------------------------------------------------ search: 小区, facilities, 街道, sites by name
   var index = null;
   function buildIndex() {
-    index = [];
-    if (T) for (var i = 0; i < T.name.length; i++) index.push({t: T.name[i], k: cfg.labels.kindCompound, go: goCompound(i)});
+    index = [];  // 街道 and sites first: the few that a name is most likely meant for
+    if (cfg.zones) for (var z = 0; z < cfg.zones.name.length; z++) index.push({t: cfg.zones.name[z], k: cfg.labels.kindZone, go: goZone(z)});
+    if (cfg.sites) for (var s = 0; s < cfg.sites.no.length; s++) index.push({t: cfg.sites.title[s], k: cfg.labels.kindSite, go: goSite(s)});
+    if (T) for (var i = 0; i < T.name.length; i++) {
+      var where = T.zone ? " · " + T.zoneNames[T.cols.z[i]] : "";  // the 街道 tells apart compounds of one name
+      index.push({t: T.name[i], k: cfg.labels.kindCompound + where, go: goCompound(i)});
+    }
     for (var cat in facilities) {
       var F = facilities[cat];
       for (var j = 0; j < F.t.name.length; j++) index.push({t: F.t.name[j], k: F.label, go: goFacility(cat, j)});
     }
-    if (cfg.zones) for (var z = 0; z < cfg.zones.name.length; z++) index.push({t: cfg.zones.name[z], k: cfg.labels.kindZone, go: goZone(z)});
-    if (cfg.sites) for (var s = 0; s < cfg.sites.no.length; s++) index.push({t: cfg.sites.title[s], k: cfg.labels.kindSite, go: goSite(s)});
   }
   function plain(t) { var d = document.createElement("div"); d.innerHTML = t; return d.textContent; }
   function search(text) {
@@ -312,7 +317,8 @@ var plannerApp = (function () {
   function goCompound(i) { return function () { if (!map.hasLayer(compounds)) setShown(cfg.labels.compoundsLayer, true); map.setView(T.ll[i], Math.max(map.getZoom(), 16)); compoundClick(i); }; }
   function goFacility(cat, j) {
     return function () {
-      var F = facilities[cat];
+      var F = facilities[cat], views = cfg.facilityLayers[cat].views;
+      if (views.length && views.indexOf(app.view) < 0) setView(views[0]);  // a view that shows the facility
       setShown(F.label, true);
       map.setView(F.t.ll[j], Math.max(map.getZoom(), 16));
       facilityClick(cat, j);
@@ -324,7 +330,7 @@ var plannerApp = (function () {
       setShown(cfg.labels.zonesLayer, true);
       zones.eachLayer(function (l) { if (l.options.i === z) layer = l; });
       if (!layer) return;
-      map.fitBounds(layer.getBounds());
+      map.fitBounds(layer.getBounds(), {animate: false});  // framed before the popup pans itself into view
       var ll = P.coords(cfg.zones.lp, cfg.zones.scale)[z];
       layer.fire("click", {latlng: L.latLng(ll)}, true);
     };
@@ -351,6 +357,7 @@ var plannerApp = (function () {
       });
     }
     input.addEventListener("input", show);
+    map.on("click movestart", function () { list.innerHTML = ""; });  // the list closes when the map is used
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") { var f = search(input.value); if (f.length) { list.innerHTML = ""; f[0].go(); } } });
   }
 

@@ -27,14 +27,16 @@ from planner import schema
 from planner.analysis.coverage import Coverage
 from planner.io.categories import Taxonomy
 
-__all__ = ["View", "views_for", "compound_bands", "zone_measures", "rule_view", "BAND_COLOURS", "NOT_CONNECTED",
+__all__ = ["View", "views_for", "compound_bands", "zone_measures", "rule_view", "band_colours", "NOT_CONNECTED",
            "ZONE_RAMP", "zone_class"]
 
 #: band of a compound that is not connected to the walk network
 NOT_CONNECTED = -1
-#: colours of the bands: within the 1st, 2nd, 3rd threshold, beyond the longest (ColorBrewer RdYlGn, colour-blind safe
-#: ends), and of a compound off the network
-BAND_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#d73027")
+#: colours of the bands within reach, from the nearest (ColorBrewer RdYlGn's green-to-yellow half); a run's
+#: thresholds take as many of them, spread from first to last (:func:`band_colours`)
+WITHIN_COLOURS = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b")
+#: the colour of the band beyond the longest threshold (or nothing within reach)
+BEYOND_COLOUR = "#d73027"
 NOT_CONNECTED_COLOUR = "#ffffff"
 #: 街道 choropleth: five classes of the measure (0–20 %, …, 80–100 %), ColorBrewer YlGnBu
 ZONE_RAMP = ("#d7301f", "#fc8d59", "#fdcc8a", "#a1d99b", "#31a354")
@@ -53,6 +55,15 @@ class View:
     cats: tuple[str, ...]
     demand: str
     group: str
+
+
+def band_colours(n_thresholds: int) -> list[str]:
+    """The colours of a run's bands: one per threshold (green for the first, yellow for the longest, evenly between
+    them) and red for beyond the longest. Three thresholds give green, light green, yellow, red."""
+    if n_thresholds <= 1:
+        return [WITHIN_COLOURS[0], BEYOND_COLOUR][: n_thresholds + 1] if n_thresholds else [BEYOND_COLOUR]
+    at = np.rint(np.linspace(0, len(WITHIN_COLOURS) - 1, n_thresholds)).astype(int)
+    return [WITHIN_COLOURS[i] for i in at] + [BEYOND_COLOUR]
 
 
 def views_for(coverage: Coverage, taxonomy: Taxonomy, compounds: pd.DataFrame) -> list[View]:
@@ -105,7 +116,9 @@ def zone_measures(view: View, zone_ids: Sequence[str], compounds: pd.DataFrame, 
     The coverage share is the share of the view's demand living in compounds within the longest threshold (band
     below ``n_thresholds``). The fill shows the share of the 街道's evaluated rules (pass or fail) of the view that
     pass (``rules``: compliance rows with a ``view`` column, :func:`rule_view`; for 达标 all of them) — the targets
-    tell apart 街道 whose coverage looks alike; a view without rules is filled by its coverage share."""
+    tell apart 街道 whose coverage looks alike — unless the coverage share falls into more of the five classes (then
+    it tells them apart better: e.g. no 街道 meets a rule of the 一刻钟 view, but their coverage differs); a view
+    without rules is filled by its coverage share."""
     ids = pd.Index([str(z) for z in zone_ids])
     coverage = np.full(len(ids), np.nan)
     if view.cats:
@@ -122,8 +135,17 @@ def zone_measures(view: View, zone_ids: Sequence[str], compounds: pd.DataFrame, 
             rows = rows[rows["view"] == view.key]
         if len(rows):
             passed = rows["status"].eq("pass").groupby(rows["subdistrict"].astype(str)).agg(["sum", "count"])
-            return coverage, (passed["sum"] / passed["count"]).reindex(ids).to_numpy(dtype=float), "rules"
+            met = (passed["sum"] / passed["count"]).reindex(ids).to_numpy(dtype=float)
+            # the fill that tells the 街道 apart: the rules met, unless the coverage share spreads over more classes
+            if view.key == "compliance" or _classes(met) >= _classes(coverage):
+                return coverage, met, "rules"
     return coverage, coverage, "coverage"
+
+
+def _classes(measure: np.ndarray) -> int:
+    """How many choropleth classes the 街道 fall into."""
+    cls = zone_class(measure)
+    return len(set(cls[cls >= 0].tolist()))
 
 
 def zone_class(measure: np.ndarray) -> np.ndarray:

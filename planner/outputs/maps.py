@@ -45,10 +45,10 @@ from planner.outputs.map_layers import (
     to_json,
 )
 from planner.outputs.map_views import (
-    BAND_COLOURS,
     NOT_CONNECTED_COLOUR,
     ZONE_RAMP,
     View,
+    band_colours,
     compound_bands,
     rule_view,
     views_for,
@@ -103,6 +103,7 @@ def gap_map(
     """
     # --- base map (planner.outputs.basemaps): on 高德's GCJ-02 tiles every geometry is drawn shifted to GCJ-02 ---
     check_basemap(basemap, tianditu_key)
+    sites_metric = sites  # which sites share a place is decided in metres, before any shift for the base map
     if needs_gcj02(basemap):  # lines and polygons are shifted as they are packed (map_layers.display_lonlat)
         compounds, facilities = (to_display(f, basemap) for f in (compounds, facilities))
         sites = to_display(sites, basemap) if sites is not None and len(sites) else sites
@@ -132,14 +133,15 @@ def gap_map(
     tables["facilities"] = fac_layers
     tables["compounds"] = DataTable(_compound_table(compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m,
                                                     views=views, bands=bands, fac_index=fac_index)).add_to(fmap)
-    site_cfg, catch_cfg = (_site_config(sites, site_catchments, taxonomy, views, lang=lang, basemap=basemap)
+    site_cfg, catch_cfg = (_site_config(sites, sites_metric, site_catchments, taxonomy, views, lang=lang, basemap=basemap)
                            if sites is not None and len(sites) else (None, None))
     config = {
         "viewOrder": [v.key for v in views],
-        "views": {v.key: _view_labels(v, lang, longest, list(coverage.categories), fac_cfg) for v in views},
+        "views": {v.key: _view_labels(v, lang, longest, thresholds[-1] * coverage.speed_m_per_min, list(coverage.categories), fac_cfg)
+                  for v in views},
         "thresholds": thresholds,
         "thresholdsM": [t * coverage.speed_m_per_min for t in thresholds],
-        "bandColours": list(BAND_COLOURS),
+        "bandColours": band_colours(len(thresholds)),
         "bandLabels": _band_labels(thresholds, lang),
         "neutralColour": "#9e9e9e",
         "notConnectedColour": NOT_CONNECTED_COLOUR,
@@ -334,7 +336,7 @@ def _add_isochrones(fmap: folium.Map, isochrones: dict, views: list[View], thres
                 continue
             table = DataTable(polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
                                             min_hole_m2=ISOCHRONE_MIN_HOLE_M2)).add_to(fmap)
-            colour = BAND_COLOURS[min(b, len(BAND_COLOURS) - 1)]
+            colour = band_colours(len(thresholds))[b]
             layer = DataLayer("polygons", {"style": {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.18,
                                                      "interactive": False}},
                               name=f"iso {v.key} {t}", args=(table,), show=False, control=False).add_to(fmap)
@@ -516,10 +518,11 @@ CATCHMENT_MIN_HOLE_M2 = 100_000.0
 SITE_TOGETHER_M = 30.0
 
 
-def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, taxonomy: Taxonomy, views: list[View], *,
-                 lang: str, basemap: str) -> tuple[dict, dict | None]:
+def _site_config(sites: gpd.GeoDataFrame, sites_metric: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None,
+                 taxonomy: Taxonomy, views: list[View], *, lang: str, basemap: str) -> tuple[dict, dict | None]:
     """The suggested sites for the script: number, symbol colour (per task), pixel offset where several share a
-    place, popup, the views that show them; and their catchments (by number) as a polygon table."""
+    place (within :data:`SITE_TOGETHER_M`, measured in ``sites_metric``, the sites before any shift for the base
+    map), popup, the views that show them; and their catchments (by number) as a polygon table."""
     sg = sites.to_crs(4326)
     n = len(sg)
     numbers = sg["no"].astype(int).to_numpy() if "no" in sg.columns else np.arange(1, n + 1)
@@ -527,17 +530,18 @@ def _site_config(sites: gpd.GeoDataFrame, catchments: gpd.GeoDataFrame | None, t
     task_of = [tasks.index(str(t)) for t in sg["task"]] if "task" in sg.columns else [0] * n
     colours = [SITE_COLOURS[t % len(SITE_COLOURS)] for t in task_of]
     pts = shapely.get_coordinates(sg.geometry.to_numpy())
-    metric = sites.geometry.to_numpy()
+    metric = sites_metric if sites_metric.crs is not None and sites_metric.crs.is_projected else sites_metric.to_crs(
+        sites_metric.estimate_utm_crs())
+    xy = shapely.get_coordinates(metric.geometry.to_numpy())
     dx = np.zeros(n, dtype=np.int64)
     for i in range(n):  # side by side with the earlier sites at the same place
-        together = [j for j in range(i) if shapely.distance(metric[i], metric[j]) < SITE_TOGETHER_M] if sites.crs and sites.crs.is_projected else []
-        dx[i] = 24 * len(together)
+        dx[i] = 24 * int((np.hypot(*(xy[:i] - xy[i]).T) < SITE_TOGETHER_M).sum())
     view_of = {v.key: set(v.cats) for v in views}
     site_views = []
     for cat, partner in zip(sg["category"], sg["partner"] if "partner" in sg.columns else [""] * n, strict=True):
         keys = [v for v, cs in view_of.items() if cat in cs or (isinstance(partner, str) and partner in cs)]
         site_views.append(keys)
-    titles = [html.escape(site_title(row, lang)) for row in sg.itertuples(index=False)]
+    titles = [html.escape(site_title(row, lang)) for row in sg.itertuples(index=False)]  # HTML, as all texts sent
     popups = [_site_popup(row, titles[i], taxonomy, lang) for i, row in enumerate(sg.itertuples(index=False))]
     site_cfg = {
         "scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "no": numbers.tolist(), "colour": colours,
@@ -572,14 +576,15 @@ def _site_popup(row, title: str, taxonomy: Taxonomy, lang: str) -> str:
     return "<br>".join(lines)
 
 
-def _view_labels(v: View, lang: str, longest: str, cats: list[str], facility_layers: dict) -> dict:
+def _view_labels(v: View, lang: str, longest: str, longest_m: float, cats: list[str], facility_layers: dict) -> dict:
     """A view's texts for the panel (button, question, what its bands measure, its 街道 measure), its categories
     (positions in the compound table's ``cats``) and the facility layers it shows."""
     return {
         "label": tr(f"map.view.{v.key}", lang),
         "question": tr(f"map.question.{v.key}", lang, t=longest),
         "answer": tr(f"map.answer.{v.key}", lang) if v.cats else "",
-        "measure": tr(f"map.measure.{v.key}", lang, t=longest),
+        "measure": tr(f"map.measure.{v.key}", lang, t=longest) + (f"（{longest_m:,.0f} 米）" if lang == "zh" else f" ({longest_m:,.0f} m)")
+        if v.cats else tr(f"map.measure.{v.key}", lang, t=longest),
         "rulesMeasure": tr("map.measure.rules", lang, v=tr(f"map.view.{v.key}", lang)) if v.key != "compliance"
         else tr("map.measure.compliance", lang),
         "cats": [cats.index(c) for c in v.cats if c in cats],
@@ -609,6 +614,7 @@ def _panel_labels(lang: str, longest: str) -> dict:
     }
     out = {k: tr(v, lang) for k, v in keys.items()}
     out["more"] = tr("map.more", lang, n="{n}")
+    out["unknownMark"] = "？" if lang == "zh" else "?"
     out["serves"] = tr("map.serves", lang, n="{n}", t=longest)
     return out
 
