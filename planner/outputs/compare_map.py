@@ -413,27 +413,8 @@ def _zone_popup(cmp: Comparison, zone: str, name: str, lang: str) -> str:
 COMPARE_JS = r"""
 var plannerCompare = (function () {
   "use strict";
-  // integers packed by planner.outputs.map_layers.encode_ints (as plannerLayers reads them)
-  function ints(s) {
-    var out = [], r = 0, m = 1, b;
-    for (var i = 0; i < s.length; i++) {
-      b = s.charCodeAt(i) - 63;
-      r += (b & 31) * m;
-      if (b & 32) { m *= 32; } else { out.push(r % 2 ? -(r + 1) / 2 : r / 2); r = 0; m = 1; }
-    }
-    return out;
-  }
-  function coords(s, scale) {
-    var v = ints(s), out = new Array(v.length / 2), x = 0, y = 0;
-    for (var k = 0; k < v.length; k += 2) { x += v[k]; y += v[k + 1]; out[k / 2] = [y / scale, x / scale]; }
-    return out;
-  }
-  function box(text) {
-    var div = document.createElement("div");
-    div.innerHTML = "<table><tr><td>" + text + "</td></tr></table>";
-    return div;
-  }
-  function thousands(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  // the decoders of the page's plannerLayers (planner.outputs.map_layers.MAP_JS, inlined on this page too)
+  var ints = plannerLayers.ints, coords = plannerLayers.coords, box = plannerLayers.box, thousands = plannerLayers.thousands;
   var state = {view: 0, layers: []};
 
   function bandColour(t, code) { return code < 0 ? t.cov.nodataColour : t.cov.colours[code]; }
