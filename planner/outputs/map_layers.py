@@ -601,33 +601,6 @@ var plannerLayers = (function () {
   }
   function rowsOf(d) { var r = ints(d), a = 0; for (var k = 0; k < r.length; k++) { a += r[k]; r[k] = a; } return r; }
 
-  // a compound's popup, as planner.outputs.maps built it per feature before
-  function compoundPopup(t, i, reachable) {
-    var c = t.cols, L_ = t.labels, facts = [];
-    for (var f = 0; f < t.facts.length; f++) {
-      var v = c["f" + f][i];
-      if (v >= 0) facts.push(t.factLabels[f] + " " + thousands(v));
-    }
-    var head = "<b>" + t.name[i] + "</b><br>" + facts.join("，") + "<br>";
-    if (!reachable) return head + "<i>" + L_.notConnected + "</i>";
-    head += L_.completeness + "：" + (c.pct[i] < 0 ? "nan" : c.pct[i]) + "%";
-    var rows = "";
-    for (var k = 0; k < t.cats.length; k++) {
-      var ok = Math.floor(c["w" + Math.floor(k / 30)][i] / Math.pow(2, k % 30)) % 2 === 1;
-      var d = c["d" + k][i];
-      var dist = d < 0 ? L_.noneReachable : thousands(d) + " m（" + tenths(c["m" + k][i]) + " " + L_.minutes + "）";
-      var nearest = c["n" + k][i] < 0 ? "" : t.nearest[c["n" + k][i]];
-      rows += "<tr><td style='color:" + (ok ? "#1a9850" : "#d73027") + "'>" + (ok ? "✔" : "✘") + "</td><td>" + t.cats[k] +
-        "</td><td>" + dist + "</td><td>" + nearest + "</td></tr>";
-    }
-    return head + "<table style='font-size:12px'>" + rows + "</table>";
-  }
-  function formatsPopup(t, i) {
-    var c = t.cols, out = "<b>" + t.name[i] + "</b><br>" + t.labels.formats + "：" + c.fp[i] + "/" + t.nBasic;
-    var m = t.missing[c.fm[i]];
-    return m ? out + "<br>" + t.labels.formatsMissing + "：" + m : out;
-  }
-  function colour(t, k) { return k < 0 ? "#777777" : t.ramp[k]; }
   var name = function (t) { return function (i) { return t.name[i]; }; };
 
   // the rings of every polygon of a polygon table, decoded once
@@ -642,22 +615,6 @@ var plannerLayers = (function () {
     }
     return t._rings;
   }
-  // a 街道's rule-by-rule result, from the compliance layer's cell tables
-  function compliancePopup(t, d, i) {
-    var start = d._start, rows = "";
-    if (!start) {
-      start = d._start = [0]; var n = ints(d.n);
-      for (var z = 0; z < n.length; z++) start.push(start[z] + n[z]);
-      d._a = ints(d.a); d._b = ints(d.b); d._c = ints(d.c);
-    }
-    for (var r = start[i]; r < start[i + 1]; r++) rows += "<tr>" + d.A[d._a[r]] + d.B[d._b[r]] + d.C[d._c[r]] + "</tr>";
-    return "<b>" + t.name[i] + "</b> — " + d.title + "<br><table style='font-size:11px'><tr>" + d.head + "</tr>" + rows + "</table>";
-  }
-  var polygonPopups = {
-    zone: function (t, d, i) { return t.popup[i]; },
-    compliance: compliancePopup
-  };
-
   return {
     table: table,
     PointCanvas: PointCanvas,
@@ -670,7 +627,6 @@ var plannerLayers = (function () {
     coords: coords,
     rowsOf: rowsOf,
     points: points,
-    compliancePopup: compliancePopup,
     polygons: function (d, t) {
       var g = L.featureGroup(), r = rings(t);
       for (var i = 0; i < r.length; i++) {
@@ -679,14 +635,11 @@ var plannerLayers = (function () {
         if (d.fill) o.fillColor = d.fill[i];
         g.addLayer(L.polygon(r[i], o));
       }
-      if (d.popup) g.bindPopup(function (layer) { return box(polygonPopups[d.popup](t, d, layer.options.i)); }, {className: "foliumpopup"});
       if (d.tooltip) g.bindTooltip(function (layer) { var div = document.createElement("div"); div.innerHTML = d.tooltip[layer.options.i]; return div; },
         {className: "foliumtooltip", sticky: true});
       return g;
     },
     ints: ints,
-    compoundPopup: compoundPopup,
-    formatsPopup: formatsPopup,
     // streets generalised by zoom: Leaflet simplifies each line to the pixel at every zoom (smoothFactor), and each
     // street class c is drawn (and its lines made) only from zoom d.classZoom[c] on, where its streets can be told apart
     streets: function (d) {
@@ -713,19 +666,6 @@ var plannerLayers = (function () {
       g.on("remove", function () { if (map) map.off("zoomend", byZoom); map = null; });
       return g;
     },
-    compounds: function (d, t) {
-      var rows = rowsOf(d.rows), reachable = d.reachable;
-      return points(t, rows, function (i) {
-        var r = t.cols.r[i] / 10;
-        return reachable ? {radius: r, color: "#333333", weight: 1, fill: true, fillColor: colour(t, t.cols.c[i]), fillOpacity: 0.9}
-          : {radius: r, color: "#000000", weight: 2, fill: true, fillColor: "#ffffff", fillOpacity: 0.9, dashArray: "2 2"};
-      }, function (i) { return compoundPopup(t, i, reachable); }, name(t));
-    },
-    formats: function (d, t) {
-      return points(t, rowsOf(d.rows), function (i) {
-        return {radius: 6, color: "#333333", weight: 1, fill: true, fillOpacity: 0.9, fillColor: colour(t, t.cols.fc[i])};
-      }, function (i) { return formatsPopup(t, i); }, name(t));
-    },
     // compounds of a comparison (planner.outputs.compare_map): change class, categories gained and lost
     changes: function (d, t) {
       return points(t, rowsOf(d.rows), function () {
@@ -736,15 +676,6 @@ var plannerLayers = (function () {
         if (l) out += "<br>− " + l;
         return out;
       }, name(t));
-    },
-    facilities: function (d) {
-      var t = table(d), rows = [];
-      for (var k = 0; k < t.name.length; k++) rows.push(k);
-      var g = points(t, rows, function () {
-        return {radius: 5, color: "#ffffff", weight: 1.5, fill: true, fillColor: t.colour, fillOpacity: 1.0};
-      }, function (i) { return "<b>" + t.name[i] + "</b><br>" + t.details[t.cols.x[i]]; }, name(t));
-      g.table = t;
-      return g;
     }
   };
 })();
