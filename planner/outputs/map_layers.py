@@ -526,7 +526,10 @@ var plannerLayers = (function () {
           ctx.arc(px[j], py[j], rad[j], 0, 2 * Math.PI);
         }
         if (g.fillColor) { ctx.globalAlpha = g.fillOpacity === undefined ? 1 : g.fillOpacity; ctx.fillStyle = g.fillColor; ctx.fill(); }
-        if (g.weight) { ctx.globalAlpha = 1; ctx.lineWidth = g.weight; ctx.strokeStyle = g.color; ctx.setLineDash(g.dash || []); ctx.stroke(); }
+        // outlines only where the points are drawn full size (shrunk, they would darken a whole city), dashed ones always
+        if (g.weight && (shrink > 0.7 || g.dash)) {
+          ctx.globalAlpha = 1; ctx.lineWidth = g.weight; ctx.strokeStyle = g.color; ctx.setLineDash(g.dash || []); ctx.stroke();
+        }
       }
       this._grid = grid; this._px = px; this._py = py; this._r = rad; this._cell = cell;
       this.drawn = 0;
