@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 # taxonomy groups whose walking range is drawn on the gap map, per threshold (its 养老 and 托育 views)
 ISOCHRONE_GROUPS = ("elderly", "childcare")
+# up to this many facilities of those groups, each gets its own isochrone at the longest threshold (drawn when its
+# symbol is clicked); a city's thousands would cost a reach search each, and there a click rings the compounds instead
+FACILITY_ISOCHRONES_MAX = 300
 # analysed when the scenario names no categories, together with every category present in the data
 DEFAULT_CATEGORIES = ("elderly_centre", "elderly_station", "childcare", "convenience", "market", "supermarket", "pharmacy")
 # capacity (E2SFCA) measures: name → the rule of planner/data/rules.toml that gives their facility categories, supply
@@ -572,7 +575,9 @@ def draw_isochrones(
     reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float]
 ) -> dict[tuple[str, float], gpd.GeoDataFrame]:
     """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: minutes →
-    metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``."""
+    metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``; and, when those
+    facilities number at most :data:`FACILITY_ISOCHRONES_MAX`, each one's area within the longest threshold, keyed
+    ``("facilities", minutes)`` (one row per facility: ``facility_id``, ``category``)."""
     network = reach.network
     isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = {}
     cats = np.asarray([c in categories for c in fac["category"]], dtype=bool)
@@ -587,6 +592,15 @@ def draw_isochrones(
                     {"group": [g], "minutes": [t], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
                 )
                 shown.update(1)
+    own = np.flatnonzero(cats & np.isin(groups, ISOCHRONE_GROUPS))
+    if 0 < len(own) <= FACILITY_ISOCHRONES_MAX:
+        longest = max(limits_m)
+        sources = {str(i): reach.facilities[[i]] for i in own.tolist()}
+        drawn = [area for _, _, area in isochrones_by(network, reach.graph, reach.snapped, sources, limit=limits_m[longest])]
+        isochrones[("facilities", longest)] = gpd.GeoDataFrame(
+            {"facility_id": fac["id"].astype(str).to_numpy()[own], "category": fac["category"].to_numpy()[own]},
+            geometry=drawn, crs=network.crs,
+        )
     return isochrones
 
 

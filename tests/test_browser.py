@@ -356,6 +356,9 @@ def test_facility_click_rings_the_compounds_it_serves(page: Browser, compounds_c
                                & (compounds_csv["dist_m__childcare"] <= longest + 1e-6)]
         assert ringed == sorted(served["name"].astype(str)), fid
         assert f"15 分钟内为 {len(served)} 个小区最近的同类设施" in _popup_text(page)
+        assert page.evaluate("window.plannerApp.facilityAreaShown()"), "the facility's own isochrone is drawn"
+    page.evaluate("(window.plannerApp.map.closePopup(), null)")
+    assert not page.evaluate("window.plannerApp.facilityAreaShown()") and page.evaluate("window.plannerApp.ringed()") == []
 
 
 def test_site_popup_numbers_and_catchment(page: Browser, demo_run: Path) -> None:

@@ -391,3 +391,29 @@ def test_english_map_has_english_texts(demo_result, tmp_path) -> None:
     assert not any(_CJK.search(t) for t in compounds["missing"]) and any(", " in t for t in compounds["missing"])
     zh_texts = _ui_texts(_app_config(pages["zh"]))
     assert sum(bool(_CJK.search(t)) for t in zh_texts) > 0.9 * len(zh_texts)
+
+
+def test_each_elderly_and_childcare_facility_has_its_isochrone(demo_result) -> None:
+    """A district-sized run draws each 养老/托育 facility's own walk (the longest threshold): one polygon per facility
+    of those groups, from where it joins the network, within the group's merged isochrone; the map links each to its
+    layer."""
+    r = demo_result
+    longest = max(r.scenario.thresholds_min)
+    own = r.isochrones[("facilities", longest)]
+    fac = r.facilities[r.facilities["category"].isin(r.coverage.categories)]
+    fac = fac[[r.taxonomy[c].group in ("elderly", "childcare") for c in fac["category"]]]
+    assert sorted(own["facility_id"]) == sorted(fac["id"].astype(str))
+    pts = fac.set_index(fac["id"].astype(str)).geometry.reindex(own["facility_id"]).to_numpy()
+    # the walk starts where the facility joins the network (at most max_snap_m away) and the area hugs the streets
+    assert (~shapely.is_empty(own.geometry.to_numpy())).all()
+    assert (shapely.distance(own.geometry.to_numpy(), pts) <= r.scenario.max_snap_m).all()
+    for group in ("elderly", "childcare"):
+        merged = r.isochrones[(group, longest)].geometry.iloc[0].buffer(1.0)
+        mine = own[[r.taxonomy[c].group == group for c in own["category"]]]
+        assert shapely.covers(merged, mine.geometry.to_numpy()).all()
+    page = gap_map(title="t", lang="zh", sample_data=True, basemap="offline", network=r.network, zones=r.zones,
+                   zone_table=r.zone_table, compounds=r.compounds, coverage=r.coverage, facilities=r.facilities,
+                   taxonomy=r.taxonomy, max_snap_m=300.0, isochrones=r.isochrones).get_root().render()
+    of = _app_config(page)["facilityIso"]["of"]
+    childcare = r.facilities[r.facilities["category"] == "childcare"]
+    assert [own["facility_id"].iloc[i] for i in of["childcare"]] == childcare["id"].astype(str).tolist()

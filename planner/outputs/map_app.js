@@ -7,7 +7,7 @@ var plannerApp = (function () {
   "use strict";
   var P = plannerLayers, app = {map: null, view: null, overlays: {}, groups: {}};
   var cfg, T, map, compounds, facilities = {}, zones = null, zoneLabels = null, isos = {}, sites = null, catchments = null;
-  var highlight = null;
+  var highlight = null, facilityArea = null;
 
   function el(tag, attrs, html) {
     var e = document.createElement(tag);
@@ -92,6 +92,7 @@ var plannerApp = (function () {
     var F = facilities[cat], text = "<b>" + F.t.name[j] + "</b><br>" + F.t.details[F.t.cols.x[j]];
     var popup = openPopup(F.t.ll[j], text, 320, clearHighlight);  // closing the previous popup clears its rings first
     serveHighlight(cat, j);
+    showFacilityArea(cat, j, F.colour);
     if (highlight) popup.setContent(P.box(text + "<br>" + cfg.labels.serves.replace("{n}", highlight._rows.length)));
   }
   function makeFacilities(cat) {
@@ -104,7 +105,17 @@ var plannerApp = (function () {
       return g;
     });
   }
-  function clearHighlight() { if (highlight) { map.removeLayer(highlight); highlight = null; } }
+  function clearHighlight() {
+    if (highlight) { map.removeLayer(highlight); highlight = null; }
+    if (facilityArea) { map.removeLayer(facilityArea); facilityArea = null; }
+  }
+  // the facility's own isochrone at the longest threshold, when the run drew one per facility
+  function showFacilityArea(cat, j, colour) {
+    var I = cfg.facilityIso, of = I && I.of[cat];
+    if (!of || of[j] === undefined || of[j] < 0) return;
+    var r = P.rings(I)[of[j]];
+    if (r && r.length) facilityArea = L.polygon(r, {color: colour, weight: 2, dashArray: "5 4", fillColor: colour, fillOpacity: 0.12, interactive: false}).addTo(map);
+  }
 
   // ------------------------------------------------------------------ 街道: choropleth of the view's measure
   function zoneStyle(i) {
@@ -443,6 +454,7 @@ var plannerApp = (function () {
   app.compoundTable = function () { return T; };
   app.ringed = function () { return highlight ? highlight._rows.map(function (i) { return T.name[i]; }) : []; };
   app.catchmentShown = function () { return !!catchments; };
+  app.facilityAreaShown = function () { return !!facilityArea; };
   app.clickFacility = function (cat, j) { facilityClick(cat, j); };
   app.facilityNames = function (cat) { return facilities[cat].t.name.map(plain); };
   return app;

@@ -133,6 +133,7 @@ def gap_map(
     tables["facilities"] = fac_layers
     tables["compounds"] = DataTable(_compound_table(compounds, comp, coverage, taxonomy, lang=lang, max_snap_m=max_snap_m,
                                                     views=views, bands=bands, fac_index=fac_index)).add_to(fmap)
+    facility_iso = _facility_isochrones((isochrones or {}).get(("facilities", thresholds[-1])), fac_index, basemap=basemap)
     site_cfg, catch_cfg = (_site_config(sites, sites_metric, site_catchments, taxonomy, views, lang=lang, basemap=basemap)
                            if sites is not None and len(sites) else (None, None))
     config = {
@@ -151,6 +152,7 @@ def gap_map(
         "facilityLayers": fac_cfg,
         "sites": site_cfg,
         "catchments": catch_cfg,
+        "facilityIso": facility_iso,
         # the compounds are framed by the panel's script once the map has its width beside the panel
         "bounds": [[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]] if len(comp) else None,
         "streetsOn": basemap == "offline",
@@ -508,6 +510,25 @@ def _add_facilities(
             first = ~pd.Series(ids).duplicated().to_numpy()
             index[cat] = pd.Series(np.arange(len(sub))[first], index=ids[first])
     return layers, entries, index
+
+
+def _facility_isochrones(iso: gpd.GeoDataFrame | None, fac_index: dict[str, pd.Series], *, basemap: str) -> dict | None:
+    """Each facility's own isochrone (when the run drew them) as a polygon table, with ``of``: per category, the
+    polygon of each facility of its layer (-1 for none)."""
+    if iso is None or not len(iso):
+        return None
+    table = polygon_table(iso.geometry.to_numpy(), iso.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M,
+                          min_hole_m2=CATCHMENT_MIN_HOLE_M2)
+    at = pd.Series(np.arange(len(iso)), index=iso["facility_id"].astype(str).to_numpy())
+    at = at[~at.index.duplicated()]
+    table["of"] = {}
+    for cat, positions in fac_index.items():  # positions: facility id → its place in the category's layer
+        if not positions.index.isin(at.index).any():
+            continue
+        of = np.full(int(positions.max()) + 1, -1, dtype=np.int64)
+        of[positions.to_numpy()] = at.reindex(positions.index).fillna(-1).to_numpy(dtype=np.int64)
+        table["of"][cat] = of.tolist()
+    return table
 
 
 #: colours of the siting tasks' symbols, in task order (ColorBrewer Dark2: unlike any facility colour's use here)
