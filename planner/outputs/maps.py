@@ -6,7 +6,6 @@ import functools
 import html
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -640,20 +639,10 @@ def _panel_labels(lang: str, longest: str) -> dict:
     return out
 
 
-@dataclass(frozen=True)
-class _Ref:
-    """A page element's script variable (named when the page is rendered) followed by ``suffix``."""
-
-    element: Element
-    suffix: str = ""
-
-
 def _js(obj: object) -> str:
-    """``obj`` as JavaScript: JSON, with page elements (and :class:`_Ref`) written as their script variables."""
+    """``obj`` as JavaScript: JSON, with page elements written as their script variables (named when rendered)."""
     if isinstance(obj, Element):
         return obj.get_name()
-    if isinstance(obj, _Ref):
-        return obj.element.get_name() + obj.suffix
     if isinstance(obj, dict):
         return "{" + ",".join(f"{to_json(str(k))}:{_js(v)}" for k, v in obj.items()) + "}"
     if isinstance(obj, list | tuple):
