@@ -601,6 +601,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "site.no_nearest": ('附近无现有同类设施', 'no existing facility of the kind nearby'),
     "site.explanation": ('{title}：{text}', '{title}: {text}'),
     "site.stop": ('。', '. '),
+    # what-if plans (planner/whatif): an added facility's default name, the facilities' edit column, people served
+    "whatif.new_name": ('新增{category}{n}', 'new {category} {n}'),
+    "whatif.edit.add": ('新增', 'added'),
+    "whatif.edit.move": ('移动', 'moved'),
+    "whatif.edit.remove": ('删除', 'removed'),
+    "whatif.group.population": ('居民', 'residents'),
+    "whatif.group.age_60_plus": ('60岁及以上', 'aged 60+'),
+    "whatif.group.age_0_3": ('0–3岁', 'aged 0–3'),
 }
 
 

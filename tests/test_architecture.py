@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "planner"
 
 # modules every stage may import: settings, names and labels, exceptions, progress bars (they import no stage)
 BASE = {"planner", "planner.errors", "planner.schema", "planner.labels", "planner.settings", "planner.progress"}  # "planner": __version__ only
-STAGES = ("engine", "io", "network", "analysis", "siting", "outputs")
+STAGES = ("engine", "io", "network", "analysis", "siting", "outputs", "whatif")
 # what each part of the package may import from planner (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "engine": set(),  # the reach engine stands alone
@@ -32,6 +32,9 @@ ALLOWED: dict[str, set[str]] = {
     "progress": set(),
     "scenario": BASE | {"io", "analysis"},  # validates category keys and rule presets while parsing
     "pipeline": BASE | {"io", "engine", "network", "analysis", "siting", "scenario"},  # computes, never writes
+    # what-if plans apply edits to a run: everything a run uses, and the run itself; nothing imports whatif (a later
+    # `serve` will)
+    "whatif": BASE | {"io", "engine", "network", "analysis", "pipeline"},
     "cli": BASE | set(STAGES) | {"scenario", "pipeline"},
     "__init__": {"planner.errors"},
 }

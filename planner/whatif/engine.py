@@ -1,0 +1,577 @@
+"""What-if planning: a run's facilities edited (added, moved, removed) and its coverage and standards recomputed
+incrementally, equal to what a full run of the edited facilities gives.
+
+:class:`WhatIf` keeps a run's walk network, snapped points and reach graph (every gate and facility a leaf on its
+edge); :meth:`WhatIf.apply` returns a new :class:`PlanState` and never changes the run.
+
+How a new point is reached without rebuilding the graph
+-------------------------------------------------------
+A new facility is snapped exactly as the run snaps facilities (:func:`planner.network.points.snap_geometries`: the
+nearest allowed edge ``e``, the offset ``s`` of its foot from ``u`` and the access leg ``a``). In the run's graph the
+edge ``e`` is a chain ``u — f1 — f2 … — v`` of the split nodes of the points already on it; the new foot falls
+between two consecutive chain nodes ``L`` (offset ``sL ≤ s``, or ``u``) and ``R`` (offset ``sR ≥ s``, or ``v``).
+Every path from the new foot leaves that interval through ``L`` or ``R``, so for any node ``X``
+
+    d(new, X) = a + min(s − sL + d(L, X),  sR − s + d(R, X))
+
+which is exactly the distance in the graph a full run would build with the new point inserted (that graph only adds
+the split of ``L — R`` at ``s``; leaves never lie on other paths). ``d(L, ·)`` and ``d(R, ·)`` are two bounded
+searches (the engine's :func:`~planner.engine.reach.catchments` on a view of the same CSR whose "points" are the
+graph's nodes), limited to the run's ``search_limit_m``. A foot at ``u`` or ``v`` has ``L = R`` = that node; two new
+points between the same ``L`` and ``R`` also reach each other directly (``|s1 − s2|``). An edge the graph dropped as
+a longer parallel or a self-loop is handled by the same formula (its ends are ``u`` and ``v``).
+
+Removal
+-------
+Only the compounds whose nearest facility of the category was removed change their distance; for them a nearest
+search runs from the remaining facilities of the category that lie within ``search_limit_m`` in a straight line
+(walking is never shorter), and the new facilities compete through their own searches. Counts and catchment pairs
+lose the removed facility's pairs (the run's catchment table lists them). A move is a removal plus an addition
+under the same id.
+
+Standards are re-evaluated on the edited coverage with the run's own function, the 一刻钟 circles (their centres'
+distances to each basic format) updated the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from planner import schema
+from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
+from planner.analysis.coverage import Coverage
+from planner.analysis.requirements import Compliance
+from planner.analysis.zones import place_in_zones
+from planner.engine.reach import ReachGraph, catchments, nearest_distance
+from planner.labels import tr
+from planner.network.points import Reach, point_xy, snap_geometries
+from planner.pipeline import RunResult, compound_gates, evaluate_standards
+from planner.whatif.edits import AddFacility, EditError, Edits
+
+__all__ = ["WhatIf", "PlanState", "NEW_PREFIX", "SERVED_GROUPS"]
+
+log = logging.getLogger(__name__)
+
+NEW_PREFIX = "NEW-"  # ids of added facilities: NEW-1, NEW-2 … in the order of the plan's additions
+SERVED_GROUPS = ("population", "age_60_plus", "age_0_3")  # people newly served are counted per group
+CHANGE_EPS_M = 1e-6  # distances closer than this are the same (the last bits depend on which points split an edge)
+
+
+@dataclass(frozen=True)
+class _NewPoint:
+    """A facility placed by a plan, snapped, with its walking distances (metres, inf beyond the search limit)."""
+
+    id: str
+    category: str
+    xy: tuple[float, float]
+    edge: int
+    offset: float
+    access: float
+    left: int  # graph node L and its distance along the edge from the foot
+    right: int
+    to_left: float
+    to_right: float
+    gate_d: np.ndarray  # to each gate (point position 0 … n_gates − 1)
+    fac_d: np.ndarray  # to each of the run's facilities (row order)
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """A plan's facilities and what they give; built by :meth:`WhatIf.apply`.
+
+    ``facilities`` holds every facility of the run plus the added ones, with ``edit`` = add / move / remove / "";
+    ``coverage`` and ``compliance`` are computed over the facilities not removed.
+    """
+
+    edits: Edits
+    facilities: gpd.GeoDataFrame
+    coverage: Coverage
+    compliance: Compliance
+    circles: pd.DataFrame | None
+    baseline: WhatIf = field(repr=False)
+    touched: tuple[str, ...] = ()  # categories the edits concern
+
+    @property
+    def active(self) -> gpd.GeoDataFrame:
+        """The facilities of the plan (removed ones left out)."""
+        return self.facilities[self.facilities["edit"] != "remove"]
+
+    def changes(self, lang: str = "zh") -> dict:
+        """What the plan changes against the present, JSON-ready (no NaN or inf; distances None when none is found).
+
+        ``compounds``: per compound and category whose nearest distance or a within-threshold flag changed — id,
+        name, category, ``dist_before``/``dist_after`` (metres), nearest ids and the longest threshold's flag.
+        ``rules``: per 街道 rule whose value or status changed — rule id, 街道, value/status/shortfall before and after.
+        ``served``: per category, people newly within the longest threshold per group (and those no longer within).
+        """
+        return _changes(self, lang)
+
+
+class WhatIf:
+    """A run's network, reach graph, snapped points, compounds, facilities, coverage and compliance, kept to apply
+    plans to.
+
+    Parameters
+    ----------
+    result
+        A run (:func:`planner.pipeline.run`); its gates and facilities are snapped again (the same snapping, as the
+        run's functions are deterministic) and its reach graph is rebuilt once here.
+    """
+
+    def __init__(self, result: RunResult):
+        if result.compliance is None:
+            raise EditError([("run", "该运行没有达标评价", "the run has no standards evaluation")])
+        sc = result.scenario
+        self.result = result
+        self.scenario = sc
+        self.taxonomy = result.taxonomy
+        self.network = result.network
+        self.crs = result.crs
+        self.compounds = result.compounds
+        self.facilities = result.facilities
+        self.coverage = result.coverage
+        self.compliance = result.compliance
+        self.circles = result.circles
+        self.speed = result.coverage.speed_m_per_min
+        self.thresholds = result.coverage.thresholds_min
+        self.longest_m = max(self.thresholds) * self.speed
+        self.limit_m = float(sc.search_limit_m)
+        self.max_snap_m = float(sc.max_snap_m)
+
+        gates, owner = compound_gates(self.compounds.geometry)
+        snapped = snap_geometries(self.network, np.concatenate([gates, self.facilities.geometry.to_numpy()]), max_snap_m=self.max_snap_m)
+        self.reach = Reach.build(self.network, snapped, n_gates=len(owner), max_snap_m=self.max_snap_m)
+        self.owner = owner
+        self.n_gates = len(owner)
+        self.gate_xy = point_xy(gates)
+        self.fac_xy = point_xy(self.facilities.geometry.to_numpy())
+        self.fac_ids = self.facilities["id"].astype(str).to_numpy()
+        self.fac_cat = self.facilities["category"].to_numpy()
+        graph = self.reach.graph
+        # the same CSR with its nodes as the "points": bounded searches from any node (L and R of a new foot)
+        self._nodes = ReachGraph(csr=graph.csr, point_node=np.arange(graph.n_nodes, dtype=np.int64), base_node=graph.base_node)
+        self._nodes.arrays()
+        self._targets = np.flatnonzero(graph.point_node >= 0)  # point positions in the graph …
+        self._target_nodes = graph.point_node[self._targets]  # … and their leaves
+        self._splits = self._split_nodes()
+        # the run's catchment pairs per facility id
+        catch = self.coverage.catchments
+        order = np.argsort(catch["facility_id"].astype(str).to_numpy(), kind="stable")
+        fids = catch["facility_id"].astype(str).to_numpy()[order]
+        starts = np.flatnonzero(np.r_[True, fids[1:] != fids[:-1]]) if len(fids) else np.zeros(0, np.int64)
+        ends = np.r_[starts[1:], len(fids)]
+        self._pairs_of = {fids[a]: order[a:b] for a, b in zip(starts, ends, strict=True)}
+        self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
+        self._centre_dist = self._centre_format_distances()
+        self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+        st = self.network.streets
+        lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(st.node_x, st.node_y)
+        self.bounds = (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat)))
+        log.info("what-if: %d compounds (%d gates), %d facilities, graph of %d nodes", len(self.compounds), self.n_gates,
+                 len(self.facilities), graph.n_nodes)
+
+    # ---- the public surface ---------------------------------------------------------------------------------------
+
+    def parse(self, data: object) -> Edits:
+        """:meth:`Edits.from_json` against this run: its study area, facility ids and analysed categories."""
+        return Edits.from_json(data, taxonomy=self.taxonomy, bounds=self.bounds, ids=set(self.fac_ids),
+                               categories=self.coverage.categories)
+
+    def apply(self, edits: Edits) -> PlanState:
+        """The plan ``edits`` applied to the run: a new :class:`PlanState` (the run is not changed)."""
+        known = set(self.fac_ids)
+        bad = [(f"move[{i}].id", f"没有编号为 {m.id!r} 的设施", f"no facility has the id {m.id!r}") for i, m in enumerate(edits.move) if m.id not in known]
+        bad += [(f"remove[{i}]", f"没有编号为 {r!r} 的设施", f"no facility has the id {r!r}") for i, r in enumerate(edits.remove) if r not in known]
+        bad += [(f"add[{i}].category", f"本次分析不含类别 {a.category}", f"category {a.category} is not analysed in this run")
+                for i, a in enumerate(edits.add) if a.category not in self.coverage.categories]
+        if bad:
+            raise EditError(bad)
+        row_of = {fid: i for i, fid in enumerate(self.fac_ids)}
+        gone = np.zeros(len(self.fac_ids), dtype=bool)  # old positions: removed or moved away
+        gone[[row_of[r] for r in edits.remove]] = True
+        gone[[row_of[m.id] for m in edits.move]] = True
+        new_ids = _new_ids(len(edits.add), known)
+        placed = [(nid, a.category, a.lon, a.lat) for nid, a in zip(new_ids, edits.add, strict=True)]
+        placed += [(m.id, str(self.fac_cat[row_of[m.id]]), m.lon, m.lat) for m in edits.move]
+        points, between = self._place(placed)
+        facilities = self._edited_facilities(edits, new_ids, points, gone)
+        touched = sorted({p.category for p in points} | set(self.fac_cat[gone]), key=self.coverage.categories.index)
+        coverage = self._coverage(touched, gone, points, facilities)
+        circles = self._circles(gone, points, between, facilities, coverage) if self._touches_circles(touched) else self.circles
+        active = facilities[facilities["edit"] != "remove"]
+        compliance = evaluate_standards(self.scenario, self.compounds, active, coverage, self.result.zones, self.taxonomy, circles)
+        return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched))
+
+    # ---- snapping and searching new points ------------------------------------------------------------------------
+
+    def _split_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The split nodes of the graph, sorted by (edge, offset): edge, offset and graph node of each."""
+        s = self.reach.snapped
+        graph = self.reach.graph
+        elen = self.network.streets.length
+        pts = np.flatnonzero(s.reachable)
+        inner = (s.offset[pts] > 0.0) & (s.offset[pts] < elen[s.edge[pts]])
+        pts = pts[inner]
+        leaf = graph.point_node[pts]
+        indptr, indices = graph.csr.indptr, graph.csr.indices
+        if len(leaf) and not np.all(indptr[leaf + 1] - indptr[leaf] == 1):
+            raise RuntimeError("reach graph: a point is not a leaf with one neighbour")
+        foot = indices[indptr[leaf]].astype(np.int64)
+        order = np.lexsort((s.offset[pts], s.edge[pts]))
+        return s.edge[pts][order], s.offset[pts][order], foot[order]
+
+    def _place(self, placed: list[tuple[str, str, float, float]]) -> tuple[list[_NewPoint], dict[tuple[str, str], float]]:
+        """Snap the plan's new points (id, category, lon, lat) and search from each; also the distances between them."""
+        if not placed:
+            return [], {}
+        lon = np.array([p[2] for p in placed], dtype=float)
+        lat = np.array([p[3] for p in placed], dtype=float)
+        x, y = self._to_metric.transform(lon, lat)
+        xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+        snapped = snap_geometries(self.network, xy, max_snap_m=self.max_snap_m)
+        bad = []
+        for i in np.flatnonzero(~snapped.reachable):
+            where = placed[i][0]
+            if snapped.isolated is not None and snapped.isolated[i]:
+                bad.append((where, "最近的道路是与主路网不连通的小片", "the nearest streets are a small piece cut off from the network"))
+            else:
+                d = snapped.access[i]
+                far, far_en = (f"{d:.0f} 米", f"{d:.0f} m") if math.isfinite(d) else ("很远", "far")
+                bad.append((where, f"离步行路网{far}，超过 max_snap_m = {self.max_snap_m:g} 米；请放在道路旁",
+                            f"{far_en} from the walk network, beyond max_snap_m = "
+                            f"{self.max_snap_m:g} m; place it beside a street"))
+        if bad:
+            raise EditError(bad)
+        st = self.network.streets
+        base = self.reach.graph.base_node
+        se, so, sn = self._splits
+        anchors = []
+        for i in range(len(placed)):
+            e, s = int(snapped.edge[i]), float(snapped.offset[i])
+            length = float(st.length[e])
+            if s <= 0.0:
+                anchors.append((int(base[st.u[e]]), int(base[st.u[e]]), 0.0, 0.0))
+                continue
+            if s >= length:
+                anchors.append((int(base[st.v[e]]), int(base[st.v[e]]), 0.0, 0.0))
+                continue
+            lo, hi = np.searchsorted(se, e, "left"), np.searchsorted(se, e, "right")
+            k = lo + int(np.searchsorted(so[lo:hi], s, "right"))  # first split beyond s (or at it: see below)
+            left, s_left = (int(sn[k - 1]), float(so[k - 1])) if k > lo else (int(base[st.u[e]]), 0.0)
+            right, s_right = (int(sn[k]), float(so[k])) if k < hi else (int(base[st.v[e]]), length)
+            if s_left == s:  # an existing split node at the very spot: the foot is that node
+                right, s_right = left, s
+            anchors.append((left, right, s - s_left, s_right - s))
+        anchor_nodes = np.unique(np.array([[a[0], a[1]] for a in anchors], dtype=np.int64).ravel())
+        targets = np.concatenate([self._target_nodes, anchor_nodes])
+        n_t = len(self._target_nodes)
+        out = []
+        found = []
+        for i, (fid, cat, _, _) in enumerate(placed):
+            left, right, to_l, to_r = anchors[i]
+            a = float(snapped.access[i])
+            d = np.full(len(targets), np.inf)
+            for node, leg in ((left, to_l), (right, to_r)) if left != right else ((left, to_l),):
+                reach_left = self.limit_m - a - leg
+                if reach_left < 0:
+                    continue
+                _, t, dd = catchments(self._nodes, np.array([node]), targets, limit=reach_left)
+                np.minimum.at(d, t, leg + dd)
+            d = a + d
+            d[d > self.limit_m] = np.inf
+            point_d = np.full(len(self.reach.snapped), np.inf)
+            point_d[self._targets] = d[:n_t]
+            found.append(dict(zip(anchor_nodes.tolist(), d[n_t:].tolist(), strict=True)))
+            out.append(_NewPoint(fid, cat, (float(xy[i, 0]), float(xy[i, 1])), int(snapped.edge[i]), float(snapped.offset[i]), a,
+                                 left, right, to_l, to_r, point_d[: self.n_gates], point_d[self.n_gates :]))
+        return out, _new_distances(out, found, self.limit_m)
+
+    # ---- the edited tables ----------------------------------------------------------------------------------------
+
+    def _edited_facilities(self, edits: Edits, new_ids: list[str], points: list[_NewPoint], gone: np.ndarray) -> gpd.GeoDataFrame:
+        fac = self.facilities.copy()
+        fac["edit"] = ""
+        fac.loc[fac.index[np.isin(self.fac_ids, list(edits.remove))], "edit"] = "remove"
+        by_id = {p.id: p for p in points}
+        moved = np.flatnonzero(np.isin(self.fac_ids, [m.id for m in edits.move]))
+        if len(moved):
+            geoms = gpd.GeoSeries.from_xy([by_id[self.fac_ids[i]].xy[0] for i in moved], [by_id[self.fac_ids[i]].xy[1] for i in moved],
+                                          crs=self.crs, index=fac.index[moved])
+            fac.loc[fac.index[moved], "geometry"] = geoms
+            fac.loc[fac.index[moved], "edit"] = "move"
+            fac.loc[fac.index[moved], "snap_distance_m"] = [round(by_id[self.fac_ids[i]].access, 2) for i in moved]
+            fac.loc[fac.index[moved], "zone_id"] = place_in_zones(fac.loc[fac.index[moved]], self.result.zones).zone_id.to_numpy()
+        if edits.add:
+            new = self._added_rows(edits.add, new_ids, points)
+            fac = pd.concat([fac, new.astype({c: fac[c].dtype for c in new.columns if c in fac.columns and c != "geometry"}, errors="ignore")])
+        return gpd.GeoDataFrame(fac, geometry="geometry", crs=self.crs)
+
+    def _added_rows(self, adds: tuple[AddFacility, ...], ids: list[str], points: list[_NewPoint]) -> gpd.GeoDataFrame:
+        xy = np.array([p.xy for p in points[: len(adds)]])
+        index = pd.Index(ids, name=self.facilities.index.name)
+        names = [a.name or tr("whatif.new_name", "zh", category=self.taxonomy[a.category].zh, n=i + 1) for i, a in enumerate(adds)]
+        new = gpd.GeoDataFrame(
+            {
+                "id": ids, "name": names, "category": [a.category for a in adds],
+                "category_zh": [self.taxonomy[a.category].zh for a in adds], "category_from": "plan",
+                "places": [np.nan if a.places is None else a.places for a in adds],
+                "beds": [np.nan if a.beds is None else a.beds for a in adds],
+                "nursing_beds": np.nan,
+                "public_benefit": pd.array([a.public_benefit for a in adds], dtype="boolean"),
+            },
+            geometry=gpd.GeoSeries.from_xy(xy[:, 0], xy[:, 1], crs=self.crs, index=index), index=index,
+        )
+        new["zone_id"] = place_in_zones(new, self.result.zones).zone_id.to_numpy()
+        new["reachable"] = True
+        new["snap_distance_m"] = [round(p.access, 2) for p in points[: len(adds)]]
+        new["edit"] = "add"
+        return new
+
+    def _coverage(self, touched: list[str], gone: np.ndarray, points: list[_NewPoint], facilities: gpd.GeoDataFrame) -> Coverage:
+        base = self.coverage
+        table = base.table.copy()
+        names = dict(zip(facilities["id"].astype(str), facilities["name"], strict=True))
+        n_comp = len(table)
+        removed_rows = []
+        added = []
+        for cat in touched:
+            out = self._nearest(cat, gone, [p for p in points if p.category == cat], table)
+            dist, near = out
+            ok = near != ""
+            name = np.full(n_comp, "", dtype=object)
+            name[ok] = [names[i] for i in near[ok]]
+            table[schema.dist_m(cat)] = dist
+            table[schema.minutes(cat)] = dist / self.speed
+            table[schema.nearest_id(cat)] = near
+            table[schema.nearest_name(cat)] = name
+            for t in self.thresholds:
+                table[schema.within(cat, t)] = dist <= t * self.speed
+            # counts: the removed facilities' pairs out, the new points' pairs in
+            counts = {t: table[schema.count(cat, t)].to_numpy().copy() for t in self.thresholds}
+            for i in np.flatnonzero(gone & (self.fac_cat == cat)):
+                rows = self._pairs_of.get(self.fac_ids[i], np.zeros(0, np.int64))
+                removed_rows.append(rows)
+                d = base.catchments["dist_m"].to_numpy()[rows]
+                for t in self.thresholds:
+                    np.subtract.at(counts[t], self._pair_comp[rows][d <= t * self.speed], 1)
+            for p in points:
+                if p.category != cat:
+                    continue
+                comp_d = self._per_compound(p.gate_d)
+                c = np.flatnonzero(comp_d <= self.longest_m)
+                added.append(pd.DataFrame({"facility_id": p.id, "compound_id": table.index.to_numpy()[c], "category": cat, "dist_m": comp_d[c]}))
+                for t in self.thresholds:
+                    counts[t] += comp_d <= t * self.speed
+            for t in self.thresholds:
+                table[schema.count(cat, t)] = counts[t]
+        longest = max(self.thresholds)
+        within_cols = [schema.within(c, longest) for c in base.categories]
+        table[schema.covered(longest)] = table[within_cols].sum(axis=1).astype(int) if within_cols else 0
+        table["completeness"] = table[schema.covered(longest)] / max(len(base.categories), 1)
+        catch = base.catchments
+        if removed_rows:
+            keep = np.ones(len(catch), dtype=bool)
+            keep[np.concatenate(removed_rows)] = False
+            catch = catch[keep]
+        if added:
+            catch = pd.concat([catch, *added], ignore_index=True)
+        return Coverage(table=table, catchments=catch.reset_index(drop=True), categories=base.categories,
+                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min)
+
+    def _per_compound(self, gate_d: np.ndarray) -> np.ndarray:
+        d = np.full(len(self.compounds), np.inf)
+        np.minimum.at(d, self.owner, gate_d)
+        return d
+
+    def _nearest(self, cat: str, gone: np.ndarray, new: list[_NewPoint], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each compound's nearest facility of ``cat`` after the plan: distance and id ("" when none)."""
+        dist = table[schema.dist_m(cat)].to_numpy(dtype=float).copy()
+        near = table[schema.nearest_id(cat)].to_numpy(dtype=object).astype(str).astype(object)
+        removed = set(self.fac_ids[gone & (self.fac_cat == cat)])
+        lost = np.flatnonzero(np.isin(near, list(removed))) if removed else np.zeros(0, np.int64)
+        if len(lost):
+            gate_mask = np.isin(self.owner, lost)
+            gates = np.flatnonzero(gate_mask)
+            d_gate, src = self._nearest_remaining(cat, gone, gates)
+            # the nearest gate of each compound (ties: the first gate), as coverage takes it
+            owner = self.owner[gates]
+            order = np.lexsort((np.arange(len(gates)), d_gate, owner))
+            first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+            c, g = owner[order][first], order[first]
+            dist[c] = d_gate[g]
+            near[c] = np.where(np.isfinite(d_gate[g]), src[g], "")
+        for p in new:  # the new points, in order: strictly nearer wins
+            comp_d = self._per_compound(p.gate_d)
+            better = comp_d < dist
+            dist[better] = comp_d[better]
+            near[better] = p.id
+        return dist, near
+
+    def _nearest_remaining(self, cat: str, gone: np.ndarray, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distance from each of ``gates`` to the nearest remaining (not removed or moved) facility of the run of
+        ``cat`` and its id; only facilities within the search limit in a straight line of some gate take part."""
+        xy = self.gate_xy[gates]
+        lo, hi = xy.min(axis=0) - self.limit_m - 1.0, xy.max(axis=0) + self.limit_m + 1.0
+        fx, fy = self.fac_xy[:, 0], self.fac_xy[:, 1]
+        cand = np.flatnonzero((self.fac_cat == cat) & ~gone & (fx >= lo[0]) & (fx <= hi[0]) & (fy >= lo[1]) & (fy <= hi[1]))
+        d, k = nearest_distance(self.reach.graph, self.reach.facilities[cand], gates, limit=self.limit_m)
+        ids = np.full(len(gates), "", dtype=object)
+        ids[k >= 0] = self.fac_ids[cand[k[k >= 0]]]
+        return d, ids
+
+    # ---- 一刻钟 circles -------------------------------------------------------------------------------------------
+
+    def _basic(self) -> list[str]:
+        return [c.key for c in self.taxonomy.categories if c.basic]
+
+    def _touches_circles(self, touched: list[str]) -> bool:
+        return CENTRE_CATEGORY in touched or (self.circles is not None and bool(set(touched) & set(self._basic())))
+
+    def _centre_format_distances(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per basic format: distance from each of the run's centres to its nearest facility of the format, and that
+        facility's row (-1 when none), as the run's circles take them."""
+        centres = np.flatnonzero(self.fac_cat == CENTRE_CATEGORY)
+        out = {}
+        for cat in self._basic():
+            members = np.flatnonzero(self.fac_cat == cat)
+            d, k = nearest_distance(self.reach.graph, self.reach.facilities[members], self.reach.facilities[centres], limit=self.limit_m)
+            out[cat] = (d, np.where(k >= 0, members[np.maximum(k, 0)], -1))
+        return out
+
+    def _circles(self, gone: np.ndarray, points: list[_NewPoint], between: dict[tuple[str, str], float], facilities: gpd.GeoDataFrame, coverage: Coverage) -> pd.DataFrame | None:
+        """The 一刻钟 circles of the plan (:func:`planner.analysis.circles.delineate_circles` on updated distances)."""
+        basic = self._basic()
+        old_centres = np.flatnonzero((self.fac_cat == CENTRE_CATEGORY) & ~gone)
+        new_centres = [p for p in points if p.category == CENTRE_CATEGORY]
+        all_centres = np.flatnonzero(self.fac_cat == CENTRE_CATEGORY)
+        keep = np.isin(all_centres, old_centres)
+        cfd = {}
+        for cat in basic:
+            d, k = self._centre_dist[cat]
+            d, k = d[keep].copy(), k[keep]
+            lost = np.flatnonzero((k >= 0) & gone[np.maximum(k, 0)])
+            if len(lost):
+                pos = self.reach.facilities[old_centres[lost]]
+                xy = self.fac_xy[old_centres[lost]]
+                lo, hi = xy.min(axis=0) - self.limit_m - 1.0, xy.max(axis=0) + self.limit_m + 1.0
+                fx, fy = self.fac_xy[:, 0], self.fac_xy[:, 1]
+                cand = np.flatnonzero((self.fac_cat == cat) & ~gone & (fx >= lo[0]) & (fx <= hi[0]) & (fy >= lo[1]) & (fy <= hi[1]))
+                d[lost], _ = nearest_distance(self.reach.graph, self.reach.facilities[cand], pos, limit=self.limit_m)
+            fmt_new = [p for p in points if p.category == cat]
+            for p in fmt_new:
+                d = np.minimum(d, p.fac_d[old_centres])
+            extra = []
+            for c in new_centres:  # a new centre: the run's remaining facilities of the format and the new ones
+                members = (self.fac_cat == cat) & ~gone
+                best = float(np.min(c.fac_d[members])) if members.any() else np.inf
+                for p in fmt_new:
+                    best = min(best, between.get((c.id, p.id), np.inf))
+                extra.append(best)
+            cfd[cat] = np.r_[d, extra]
+        ids = list(self.fac_ids[old_centres]) + [c.id for c in new_centres]
+        if not ids:
+            return None
+        centres = facilities.set_index(facilities["id"].astype(str)).loc[ids]
+        table = coverage.table
+        circles, _ = delineate_circles(
+            self.compounds, table[schema.nearest_id(CENTRE_CATEGORY)], table[schema.dist_m(CENTRE_CATEGORY)], centres,
+            pd.DataFrame(cfd, index=ids), basic, {c: self.taxonomy[c].zh for c in basic}, radius_m=self.longest_m,
+        )
+        return circles
+
+
+def _new_ids(n: int, taken: set[str]) -> list[str]:
+    """``NEW-1`` … for ``n`` added facilities, skipping ids the run already has."""
+    out, k = [], 0
+    while len(out) < n:
+        k += 1
+        if f"{NEW_PREFIX}{k}" not in taken:
+            out.append(f"{NEW_PREFIX}{k}")
+    return out
+
+
+def _new_distances(points: list[_NewPoint], found: list[dict[int, float]], limit_m: float) -> dict[tuple[str, str], float]:
+    """Walking distance between every two new points (both directions), inf beyond ``limit_m``.
+
+    ``found[i]`` holds point ``i``'s distance to every new point's ends L and R (access included); the other point is
+    reached through one of its ends, or directly along the edge when both lie between the same L and R.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for i, p in enumerate(points):
+        for q in points:
+            if p.id == q.id:
+                continue
+            d = min(found[i].get(q.left, np.inf) + q.to_left, found[i].get(q.right, np.inf) + q.to_right) + q.access
+            if p.edge == q.edge and (p.left, p.right) == (q.left, q.right):
+                d = min(d, p.access + abs(p.offset - q.offset) + q.access)
+            out[(p.id, q.id)] = d if d <= limit_m else np.inf
+    return out
+
+
+def _json_number(value) -> float | None:
+    v = float(value)
+    return round(v, 3) if math.isfinite(v) else None
+
+
+def _changes(state: PlanState, lang: str) -> dict:
+    base = state.baseline
+    before, after = base.coverage.table, state.coverage.table
+    comp = base.compounds
+    longest = max(base.thresholds)
+    rows = []
+    served = {}
+    for cat in state.touched:
+        d0, d1 = before[schema.dist_m(cat)].to_numpy(), after[schema.dist_m(cat)].to_numpy()
+        flags0 = np.column_stack([before[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
+        flags1 = np.column_stack([after[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
+        same = (d0 == d1) | (np.abs(d0 - d1) <= CHANGE_EPS_M)
+        changed = np.flatnonzero(~same | (flags0 != flags1).any(axis=1))
+        n0, n1 = before[schema.nearest_id(cat)].to_numpy(), after[schema.nearest_id(cat)].to_numpy()
+        w0, w1 = flags0[:, -1], flags1[:, -1]
+        for i in changed:
+            rows.append({"id": str(comp["id"].iat[i]), "name": str(comp["name"].iat[i]), "category": cat,
+                         "dist_before": _json_number(d0[i]), "dist_after": _json_number(d1[i]),
+                         "nearest_before": str(n0[i]), "nearest_after": str(n1[i]),
+                         "within_before": bool(w0[i]), "within_after": bool(w1[i])})
+        gained, lost = ~w0 & w1, w0 & ~w1
+        served[cat] = {
+            "label": base.taxonomy[cat].label(lang),
+            "minutes": longest,
+            "gained": {g: _json_number(np.nansum(comp[g].to_numpy(float)[gained])) if g in comp else None for g in SERVED_GROUPS},
+            "lost": {g: _json_number(np.nansum(comp[g].to_numpy(float)[lost])) if g in comp else None for g in SERVED_GROUPS},
+            "compounds_gained": int(gained.sum()), "compounds_lost": int(lost.sum()),
+        }
+    key = ["subdistrict", "rule_id"]
+    t0 = base.compliance.table.set_index(key)
+    t1 = state.compliance.table.set_index(key)
+    both = t0.join(t1, lsuffix="_before", rsuffix="_after", how="outer")
+    rules = []
+    for (zone, rule_id), r in both.iterrows():
+        v0, v1 = r["value_before"], r["value_after"]
+        s0, s1 = r["status_before"], r["status_after"]
+        same_value = (pd.isna(v0) and pd.isna(v1)) or (not pd.isna(v0) and not pd.isna(v1) and abs(float(v0) - float(v1)) <= 1e-9)
+        if same_value and s0 == s1:
+            continue
+        rules.append({
+            "subdistrict": str(zone), "subdistrict_name": str(r["subdistrict_name_after"] if not pd.isna(r["subdistrict_name_after"]) else r["subdistrict_name_before"]),
+            "rule_id": str(rule_id), "rule": str(r["rule_after"] if not pd.isna(r["rule_after"]) else r["rule_before"]),
+            "value_before": None if pd.isna(v0) else float(v0), "value_after": None if pd.isna(v1) else float(v1),
+            "status_before": None if pd.isna(s0) else str(s0), "status_after": None if pd.isna(s1) else str(s1),
+            "shortfall_before": None if pd.isna(r["shortfall_before"]) else float(r["shortfall_before"]),
+            "shortfall_after": None if pd.isna(r["shortfall_after"]) else float(r["shortfall_after"]),
+        })
+    return {
+        "edits": state.edits.to_json(),
+        "compounds": rows,
+        "rules": rules,
+        "served": served,
+        "passing": sum(1 for r in rules if r["status_after"] == "pass" and r["status_before"] != "pass"),
+        "failing": sum(1 for r in rules if r["status_after"] == "fail" and r["status_before"] != "fail"),
+    }
