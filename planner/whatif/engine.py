@@ -171,11 +171,21 @@ class WhatIf:
         self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
         self._centre_dist = self._centre_format_distances()
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-        st = self.network.streets
-        lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(st.node_x, st.node_y)
-        self.bounds = (float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat)))
+        self.bounds = self._study_area()
         log.info("what-if: %d compounds (%d gates), %d facilities, graph of %d nodes", len(self.compounds), self.n_gates,
                  len(self.facilities), graph.n_nodes)
+
+    def _study_area(self) -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat), WGS84: the streets' extent and ``max_snap_m`` around it (a point
+        farther cannot join the network); the edge of the box is sampled, as a metric box is curved in degrees."""
+        xy = self.network.streets.coords
+        x0, y0 = xy.min(axis=0) - self.max_snap_m
+        x1, y1 = xy.max(axis=0) + self.max_snap_m
+        t = np.linspace(0.0, 1.0, 33)
+        bx = np.r_[x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)]
+        by = np.r_[np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t]
+        lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(bx, by)
+        return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
 
     # ---- the public surface ---------------------------------------------------------------------------------------
 
@@ -520,6 +530,21 @@ def _json_number(value) -> float | None:
     return round(v, 3) if math.isfinite(v) else None
 
 
+def _text(*values) -> str:
+    """The first of ``values`` that is not missing, as text."""
+    return next((str(v) for v in values if not pd.isna(v)), "")
+
+
+def _json_value(value):
+    """A compliance cell for JSON: None when missing or not finite, numbers as floats, texts as they are."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
 def _changes(state: PlanState, lang: str) -> dict:
     base = state.baseline
     before, after = base.coverage.table, state.coverage.table
@@ -531,7 +556,8 @@ def _changes(state: PlanState, lang: str) -> dict:
         d0, d1 = before[schema.dist_m(cat)].to_numpy(), after[schema.dist_m(cat)].to_numpy()
         flags0 = np.column_stack([before[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
         flags1 = np.column_stack([after[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
-        same = (d0 == d1) | (np.abs(d0 - d1) <= CHANGE_EPS_M)
+        both = np.isfinite(d0) & np.isfinite(d1)
+        same = (d0 == d1) | (both & (np.abs(np.where(both, d0, 0.0) - np.where(both, d1, 0.0)) <= CHANGE_EPS_M))
         changed = np.flatnonzero(~same | (flags0 != flags1).any(axis=1))
         n0, n1 = before[schema.nearest_id(cat)].to_numpy(), after[schema.nearest_id(cat)].to_numpy()
         w0, w1 = flags0[:, -1], flags1[:, -1]
@@ -549,24 +575,24 @@ def _changes(state: PlanState, lang: str) -> dict:
             "compounds_gained": int(gained.sum()), "compounds_lost": int(lost.sum()),
         }
     key = ["subdistrict", "rule_id"]
-    t0 = base.compliance.table.set_index(key)
-    t1 = state.compliance.table.set_index(key)
-    both = t0.join(t1, lsuffix="_before", rsuffix="_after", how="outer")
-    rules = []
-    for (zone, rule_id), r in both.iterrows():
-        v0, v1 = r["value_before"], r["value_after"]
-        s0, s1 = r["status_before"], r["status_after"]
-        same_value = (pd.isna(v0) and pd.isna(v1)) or (not pd.isna(v0) and not pd.isna(v1) and abs(float(v0) - float(v1)) <= 1e-9)
-        if same_value and s0 == s1:
-            continue
-        rules.append({
-            "subdistrict": str(zone), "subdistrict_name": str(r["subdistrict_name_after"] if not pd.isna(r["subdistrict_name_after"]) else r["subdistrict_name_before"]),
-            "rule_id": str(rule_id), "rule": str(r["rule_after"] if not pd.isna(r["rule_after"]) else r["rule_before"]),
-            "value_before": None if pd.isna(v0) else float(v0), "value_after": None if pd.isna(v1) else float(v1),
-            "status_before": None if pd.isna(s0) else str(s0), "status_after": None if pd.isna(s1) else str(s1),
-            "shortfall_before": None if pd.isna(r["shortfall_before"]) else float(r["shortfall_before"]),
-            "shortfall_after": None if pd.isna(r["shortfall_after"]) else float(r["shortfall_after"]),
-        })
+    cols = ["subdistrict_name", "rule", "value", "status", "shortfall"]
+    both = base.compliance.table[key + cols].merge(state.compliance.table[key + cols], on=key, how="outer",
+                                                   suffixes=("_before", "_after"), sort=False)
+    v0 = pd.to_numeric(both["value_before"], errors="coerce").to_numpy(float)
+    v1 = pd.to_numeric(both["value_after"], errors="coerce").to_numpy(float)
+    known = ~np.isnan(v0) & ~np.isnan(v1)
+    same_value = (np.isnan(v0) & np.isnan(v1)) | (known & (np.abs(np.where(known, v0, 0.0) - np.where(known, v1, 0.0)) <= 1e-9))
+    same_status = both["status_before"].astype(object).fillna("").to_numpy() == both["status_after"].astype(object).fillna("").to_numpy()
+    rules = [
+        {
+            "subdistrict": str(r["subdistrict"]),
+            "subdistrict_name": _text(r["subdistrict_name_after"], r["subdistrict_name_before"]),
+            "rule_id": str(r["rule_id"]),
+            "rule": _text(r["rule_after"], r["rule_before"]),
+            **{f"{what}_{when}": _json_value(r[f"{what}_{when}"]) for what in ("value", "status", "shortfall") for when in ("before", "after")},
+        }
+        for r in both[~(same_value & same_status)].to_dict("records")
+    ]
     return {
         "edits": state.edits.to_json(),
         "compounds": rows,
