@@ -229,3 +229,51 @@ def test_an_empty_plan_is_the_run(demo: WhatIf) -> None:
     pd.testing.assert_frame_equal(state.coverage.table, demo.coverage.table)
     _assert_compliance_equal(state.compliance.table, demo.compliance.table)
     assert state.changes()["compounds"] == [] and state.changes()["rules"] == []
+
+
+def test_changes_agree_with_the_tables(demo: WhatIf) -> None:
+    """People newly served are the populations of the compounds whose longest-threshold flag turned on; every
+    compound listed changed, every rule listed changed, and the whole answer is plain JSON."""
+    import json
+
+    state = demo.apply(demo.parse(_edit_sets(demo)["mixed"]))
+    changes = state.changes()
+    json.dumps(changes, allow_nan=False)  # JSON-ready: no NaN or inf
+    longest = max(demo.thresholds)
+    for cat, served in changes["served"].items():
+        w0 = demo.coverage.table[schema.within(cat, longest)]
+        w1 = state.coverage.table[schema.within(cat, longest)]
+        for group in ("population", "age_60_plus", "age_0_3"):
+            assert served["gained"][group] == pytest.approx(demo.compounds.loc[~w0 & w1, group].sum(), abs=1e-3)
+            assert served["lost"][group] == pytest.approx(demo.compounds.loc[w0 & ~w1, group].sum(), abs=1e-3)
+    assert changes["compounds"] and changes["rules"]
+    assert any(s["gained"]["population"] > 0 for s in changes["served"].values())
+    for r in changes["compounds"]:
+        assert r["dist_before"] != r["dist_after"] or r["within_before"] != r["within_after"]
+    t0 = demo.compliance.table.set_index(["subdistrict", "rule_id"])
+    for r in changes["rules"]:
+        assert (r["value_before"], r["status_before"]) != (r["value_after"], r["status_after"])
+        assert t0.loc[(r["subdistrict"], r["rule_id"]), "status"] == r["status_before"]
+
+
+def test_a_point_off_the_network_is_refused(demo: WhatIf) -> None:
+    from planner.whatif import EditError
+
+    x0, y0, x1, y1 = demo.bounds
+    with pytest.raises(EditError, match="max_snap_m") as err:
+        demo.apply(demo.parse({"add": [{"category": "childcare", "lon": x0 + 1e-5, "lat": y0 + 1e-5}]}))
+    assert str(err.value).startswith("编辑无效")
+    with pytest.raises(EditError, match="outside the study area"):
+        demo.parse({"add": [{"category": "childcare", "lon": x1 + 0.01, "lat": y1}]})
+
+
+def test_added_facilities_get_new_ids_and_their_attributes(demo: WhatIf) -> None:
+    lon, lat = _worst_gap(demo, "childcare")
+    state = demo.apply(demo.parse({"add": [{"category": "childcare", "lon": lon, "lat": lat, "places": 50, "public_benefit": True},
+                                           {"category": "childcare", "lon": lon, "lat": lat, "name": "乙"}]}))
+    new = state.facilities[state.facilities["edit"] == "add"]
+    assert new["id"].tolist() == ["NEW-1", "NEW-2"]
+    assert new["name"].iloc[0].startswith("新增") and new["name"].iloc[1] == "乙"  # a default name, or the given one
+    assert new["places"].iloc[0] == 50 and bool(new["public_benefit"].iloc[0])
+    assert (new["zone_id"] != "").all() and new.geometry.notna().all()
+    assert state.coverage.table[schema.nearest_id("childcare")].isin(["NEW-1", "NEW-2"]).any()
