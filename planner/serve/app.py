@@ -112,7 +112,7 @@ class Guard:
         if scope["method"] in _SAFE_METHODS:
             return None
         if self.config.token and not token_matches(headers.get("authorization"), self.config.token):
-            return _error(401, "unauthorised", "修改需要令牌：请求头 Authorization: Bearer <令牌>（令牌在启动服务器时显示）/ editing needs "
+            return _error(401, "unauthorised", "修改需要令牌：请求头 Authorization: Bearer <令牌>（令牌在启动服务器时显示） / editing needs "
                           "the token: header Authorization: Bearer <token> (printed when the server started)",
                           headers={"WWW-Authenticate": "Bearer"})
         length = headers.get("content-length")
@@ -147,9 +147,9 @@ class Guard:
 
 def study_bounds(result) -> tuple[float, float, float, float]:
     """(min lon, min lat, max lon, max lat) in WGS84 of the study area: the walk network's extent grown by the
-    largest snapping distance (a point farther from every street could not be reached)."""
+    scenario's ``study_area_buffer_m`` (a run rejects points farther from the network than that)."""
     st = result.network.streets
-    pad = float(result.scenario.max_snap_m)
+    pad = float(result.scenario.study_area_buffer_m)
     x0, x1 = float(st.node_x.min()) - pad, float(st.node_x.max()) + pad
     y0, y1 = float(st.node_y.min()) - pad, float(st.node_y.max()) + pad
     t = np.linspace(0.0, 1.0, 33)
@@ -212,6 +212,7 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
     out = Path(out_dir)
 
     app = FastAPI(title="planner serve", docs_url=None, redoc_url=None, openapi_url=None)  # no CDN assets
+    app.add_middleware(Guard, config=config)
     app.state.store = store
     app.state.config = config
 

@@ -138,7 +138,7 @@ class PlanStore:
     def get(self, plan_id: str) -> Plan:
         plan = self._plans.get(plan_id) if _PLAN_ID.match(plan_id or "") else None
         if plan is None:
-            raise ApiError(404, "no_such_plan", f"没有编号为 {plan_id[:80]!r} 的方案（服务器重启后方案会清空）/ no plan {plan_id[:80]!r} "
+            raise ApiError(404, "no_such_plan", f"没有编号为 {plan_id[:80]!r} 的方案（服务器重启后方案会清空） / no plan {plan_id[:80]!r} "
                            "(plans are cleared when the server restarts)")
         return plan
 
@@ -166,7 +166,7 @@ class PlanStore:
                            f"{self.max_edits_per_request} edits per request, got {n}")
         self.parse(dict(body))  # refused here, with the field named, before the plan is touched
         if n == 0:
-            raise ApiError(422, "empty_edit", "请求中没有修改（add、move、remove 都为空）/ the request holds no edit (add, move and remove are empty)")
+            raise ApiError(422, "empty_edit", "请求中没有修改（add、move、remove 都为空） / the request holds no edit (add, move and remove are empty)")
         plan = self.get(plan_id)
         with plan.lock:
             if plan_id not in self._plans:  # deleted while this request waited

@@ -129,14 +129,14 @@ def safe_plan_name(name: object) -> str:
         raise ApiError(422, "invalid_name", f"name 必须是文字，得到 {type(name).__name__} / name must be a text, got {type(name).__name__}")
     text = unicodedata.normalize("NFC", name).strip()
     if any(unicodedata.category(ch).startswith("C") for ch in text):
-        raise ApiError(422, "invalid_name", "方案名称含控制字符（如 NUL）/ the plan name holds control characters (such as NUL)")
+        raise ApiError(422, "invalid_name", "方案名称含控制字符（如 NUL） / the plan name holds control characters (such as NUL)")
     if len(text) > MAX_NAME_CHARS:
         raise ApiError(422, "invalid_name",
                        f"方案名称最长 {MAX_NAME_CHARS} 个字符，得到 {len(text)} 个 / the plan name is at most {MAX_NAME_CHARS} characters, got {len(text)}")
     safe = _RUNS.sub("_", _UNSAFE.sub("_", text)).strip("_-")
     if not safe:
         raise ApiError(422, "invalid_name",
-                       f"方案名称 {name!r} 中没有可用作文件夹名的字符（请用中文、字母或数字）/ the plan name {name!r} keeps no character "
+                       f"方案名称 {name!r} 中没有可用作文件夹名的字符（请用中文、字母或数字） / the plan name {name!r} keeps no character "
                        "usable in a folder name (use letters, digits or Chinese)")
     if safe.lower() in _RESERVED:
         safe = f"plan_{safe}"
