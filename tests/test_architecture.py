@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": BASE | {"io", "engine", "network", "analysis", "siting", "scenario"},  # computes, never writes
     "cli": BASE | set(STAGES) | {"scenario", "pipeline", "serve"},
     # the what-if server may import everything (the what-if engine and outputs included); nothing but cli imports it
-    "serve": BASE | set(STAGES) | {"scenario", "pipeline", "whatif"},
+    "serve": BASE | set(STAGES) | {"scenario", "pipeline", "whatif", "serve"},
     "__init__": {"planner.errors"},
 }
 # the engine imports nothing but the numeric stack (and the standard library)

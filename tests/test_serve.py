@@ -373,3 +373,26 @@ def test_saved_plan_run_equals_the_app(served):
     rerun = run(load_scenario(saved["scenario"]), report=lambda m: None)
     cols = [c for c in state.coverage.table.columns if c in rerun.coverage.table.columns]
     pd.testing.assert_frame_equal(state.coverage.table[cols].sort_index(), rerun.coverage.table[cols].sort_index(), check_exact=False, atol=0.5)
+
+
+def test_serve_command_prints_the_url_and_token(demo_result, monkeypatch, capsys, tmp_path):
+    """`planner serve` off loopback: the run's result served, the URL and a generated token printed."""
+    import uvicorn
+
+    import planner.pipeline
+    import planner.serve.app
+    from planner.cli import main
+
+    seen = {}
+    monkeypatch.setattr(planner.pipeline, "run", lambda scenario, report=None: demo_result)
+    real = planner.serve.app.create_app
+    monkeypatch.setattr(planner.serve.app, "create_app", lambda result, **kw: seen.update(kw) or _app(result, tmp_path, kw["config"]))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: seen.update(host=host, port=port, app=app))
+    assert real is not None
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml"
+    assert main(["serve", str(scenario), "--host", "0.0.0.0", "--port", "9000", "--out", str(tmp_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    token = seen["config"].token
+    assert seen["host"] == "0.0.0.0" and seen["port"] == 9000 and "http://0.0.0.0:9000/" in text and f"Bearer {token}" in text
+    assert main(["serve", str(scenario), "--out", str(tmp_path), "-q"]) == 0
+    assert "Bearer" not in capsys.readouterr().out and seen["config"].token is None
