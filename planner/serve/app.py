@@ -201,8 +201,12 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
     config = config or ServeConfig()
     bounds = study_bounds(result)
     if engine is None or parse is None:
-        from planner.whatif.edits import Edits
-        from planner.whatif.engine import WhatIf
+        try:
+            from planner.whatif.edits import Edits
+            from planner.whatif.engine import WhatIf
+        except ImportError as exc:
+            raise PlannerError(f"缺少推演引擎 planner.whatif（{exc}）：请安装完整的 planner / the what-if engine planner.whatif is "
+                               f"missing ({exc}): install the whole of planner") from exc
 
         engine = engine or WhatIf(result)
         parse = parse or (lambda body: Edits.from_json(body, taxonomy=result.taxonomy, bounds=bounds))
