@@ -1,4 +1,5 @@
-"""Command line: ``planner run SCENARIO --out DIR``, ``planner compare RUN_A RUN_B --out DIR`` and helpers."""
+"""Command line: ``planner run SCENARIO --out DIR``, ``planner compare RUN_A RUN_B --out DIR``, ``planner serve SCENARIO``
+and helpers."""
 
 from __future__ import annotations
 
@@ -173,6 +174,31 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
+    from planner.serve.app import create_app
+    from planner.serve.security import ServeConfig
+
+    config = ServeConfig.for_host(args.host, args.port, args.token)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    scenario = load_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("maps") / f"serve-{scenario.path.stem}"
+    say(f"情景 / scenario: {scenario.name}")
+    result = run(scenario, report=say)
+    say("[推演 / what-if] 载入推演引擎 / building the what-if engine")
+    app = create_app(result, config=config, out_dir=out)
+    print(f"规划推演已就绪，请在浏览器打开 / what-if planning ready, open: {config.url}", flush=True)
+    if not config.loopback:
+        print(f"修改需要令牌 / editing needs the token: {config.token}\n"
+              f"  请求头 / header: Authorization: Bearer {config.token}", flush=True)
+    print(f"保存的方案写入 / saved plans go to: {(out / 'plans').resolve()}；按 Ctrl+C 停止 / Ctrl+C stops", flush=True)
+    import uvicorn
+
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    return 0
+
+
 _DEMO_FILES = frozenset({"roads.geojson", "subdistricts.geojson", "compounds.geojson", "facilities.geojson", "README.md"})
 
 
@@ -246,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.add_argument("place", help="地名，如 \"崇川区, 南通市\" / place name")
     p_fetch.add_argument("--out", required=True, help="输出文件夹 / output folder")
     p_fetch.set_defaults(func=_cmd_fetch)
+
+    p_srv = sub.add_parser("serve", help="在浏览器中推演规划方案 / what-if planning in the browser")
+    p_srv.add_argument("scenario", help="情景文件 (.toml) / scenario file")
+    p_srv.add_argument("--host", default="127.0.0.1",
+                       help="监听地址（默认仅本机 127.0.0.1；其他地址时修改需令牌）/ address to bind (default loopback; elsewhere editing needs a token)")
+    p_srv.add_argument("--port", type=int, default=8765, help="端口 / port (default 8765)")
+    p_srv.add_argument("--token", default=None, help="修改令牌（非本机地址时不给则自动生成并显示）/ editing token (generated and printed off loopback)")
+    p_srv.add_argument("--out", default=None, help="保存方案的文件夹（默认 maps/serve-<情景名>）/ folder for saved plans (default maps/serve-<scenario>)")
+    p_srv.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
+    p_srv.set_defaults(func=_cmd_serve)
 
     p_demo = sub.add_parser("demo-data", help="重新生成内置示例数据 / regenerate the embedded demo layers")
     p_demo.add_argument("--out", default="layers/demo", help="输出文件夹 / output folder (default layers/demo)")

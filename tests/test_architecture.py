@@ -32,10 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "progress": set(),
     "scenario": BASE | {"io", "analysis"},  # validates category keys and rule presets while parsing
     "pipeline": BASE | {"io", "engine", "network", "analysis", "siting", "scenario"},  # computes, never writes
-    # what-if plans apply edits to a run: everything a run uses, and the run itself; nothing imports whatif (a later
-    # `serve` will)
+    # what-if plans apply edits to a run: everything a run uses, and the run itself; only `serve` imports whatif
     "whatif": BASE | {"io", "engine", "network", "analysis", "pipeline"},
-    "cli": BASE | set(STAGES) | {"scenario", "pipeline"},
+    "cli": BASE | set(STAGES) | {"scenario", "pipeline", "serve"},
+    # the what-if server may import everything (the what-if engine and outputs included); nothing but cli imports it
+    "serve": BASE | set(STAGES) | {"scenario", "pipeline", "whatif", "serve"},
     "__init__": {"planner.errors"},
 }
 # the engine imports nothing but the numeric stack (and the standard library)
@@ -160,6 +161,10 @@ def test_the_rules_catch_a_wrong_import() -> None:
     assert not _allowed("planner.io.layers", "planner.analysis.zones")
     assert not _allowed("planner.io.layers", "planner.scenario")
     assert not _allowed("planner.pipeline", "planner.outputs.write")
+    assert _allowed("planner.cli", "planner.serve.app")
+    assert _allowed("planner.serve.app", "planner.outputs.write")
+    assert not _allowed("planner.outputs.maps", "planner.serve.app")
+    assert not _allowed("planner.pipeline", "planner.serve.plans")
 
 
 PLANTED = """

@@ -1,0 +1,320 @@
+"""The FastAPI app of `planner serve`: the JSON API over one run and its what-if engine, and the page.
+
+Every answer is JSON in UTF-8; every refusal is ``{"error": {"code", "message"}}`` with a bilingual message and the
+right status, never a traceback. Guards (:class:`Guard`, outermost): Host names, the body size limit, the editing
+token and JSON content type for every request that changes something.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pyproj import Transformer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from planner.errors import PlannerError
+from planner.serve.plans import PlanStore, save_plan
+from planner.serve.security import ApiError, ServeConfig, token_matches
+
+__all__ = ["create_app", "study_bounds", "baseline_state"]
+
+log = logging.getLogger(__name__)
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists, NaN/inf as None (valid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Guard:
+    """Pure ASGI middleware in front of the app.
+
+    Refuses, with a JSON error: a ``Host`` not allowed (400), a body over the limit (413, read up to the limit
+    only), a changing request without the token when one is set (401), a changing request with a body that is not
+    JSON (415); turns any exception that escaped the app into a JSON 500 (logged, never sent).
+    """
+
+    def __init__(self, app, config: ServeConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._refusal(scope, headers)
+        body = b""
+        if refusal is None and scope["method"] not in _SAFE_METHODS:
+            body, refusal = await self._read_body(receive, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if scope["method"] in _SAFE_METHODS:
+                return await receive()
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        started = False
+
+        async def watch(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, replay, watch)
+        except Exception:
+            log.exception("serve: %s %s failed", scope["method"], scope.get("path"))
+            if not started:
+                await _error(500, "internal_error", "服务器内部错误，已记录；这是 planner 的问题，不是您的操作 / internal error, logged; "
+                             "a fault of planner, not of your request")(scope, receive, send)
+
+    def _refusal(self, scope, headers: dict[str, str]):
+        allowed = self.config.allowed_hosts
+        if "*" not in allowed:
+            host = headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
+            if name.lower() not in allowed:
+                return _error(400, "bad_host", f"不接受主机名 {host[:100]!r}；请用 {self.config.url} 打开 / host {host[:100]!r} "
+                              f"is not served; open {self.config.url}")
+        if scope["method"] in _SAFE_METHODS:
+            return None
+        if self.config.token and not token_matches(headers.get("authorization"), self.config.token):
+            return _error(401, "unauthorised", "修改需要令牌：请求头 Authorization: Bearer <令牌>（令牌在启动服务器时显示） / editing needs "
+                          "the token: header Authorization: Bearer <token> (printed when the server started)",
+                          headers={"WWW-Authenticate": "Bearer"})
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.config.max_body_bytes):
+            return self._too_large()
+        return None
+
+    async def _read_body(self, receive, headers: dict[str, str]):
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"", _error(400, "disconnected", "客户端已断开 / the client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.config.max_body_bytes:
+                return b"", self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if body.strip() and ctype != "application/json":
+            return b"", _error(415, "not_json", f"请求体须为 JSON（Content-Type: application/json），得到 {ctype or '无'} / the body must be "
+                               f"JSON (Content-Type: application/json), got {ctype or 'none'}")
+        return body, None
+
+    def _too_large(self):
+        limit = self.config.max_body_bytes
+        return _error(413, "body_too_large", f"请求体超过 {limit:,} 字节 / the request body is over {limit:,} bytes")
+
+
+def study_bounds(result) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) in WGS84 of the study area: the walk network's extent grown by the
+    scenario's ``study_area_buffer_m`` (a run rejects points farther from the network than that)."""
+    st = result.network.streets
+    pad = float(result.scenario.study_area_buffer_m)
+    x0, x1 = float(st.node_x.min()) - pad, float(st.node_x.max()) + pad
+    y0, y1 = float(st.node_y.min()) - pad, float(st.node_y.max()) + pad
+    t = np.linspace(0.0, 1.0, 33)
+    xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
+    ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
+    lon, lat = Transformer.from_crs(result.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return (round(float(np.min(lon)), 7), round(float(np.min(lat)), 7), round(float(np.max(lon)), 7), round(float(np.max(lat)), 7))
+
+
+def baseline_state(result, bounds: tuple[float, float, float, float], config: ServeConfig) -> dict[str, Any]:
+    """What ``GET /api/state`` answers: the scenario, categories with labels, bounds, thresholds, the present."""
+    sc = result.scenario
+    comp, fac, tax = result.compounds, result.facilities, result.taxonomy
+    per_cat = fac["category"].value_counts().to_dict()
+    analysed = set(result.coverage.categories)
+    categories = [{"key": c.key, "zh": c.zh, "en": c.en, "group": c.group, "color": c.color, "analysed": c.key in analysed,
+                   "facilities": int(per_cat.get(c.key, 0))} for c in tax.categories]
+    rules: dict[str, int] = {}
+    if result.compliance is not None:
+        rules = {str(k): int(v) for k, v in result.compliance.table["status"].value_counts().sort_index().items()}
+    population = {g: float(comp[g].sum()) for g in ("population", "age_60_plus", "age_0_3") if g in comp.columns}
+    return plain({
+        "scenario": {"name": sc.name, "description": sc.description, "language": sc.language, "preset": sc.standards.preset},
+        "categories": categories,
+        "bounds": list(bounds),
+        "thresholds_min": list(sc.thresholds_min),
+        "thresholds_m": [sc.threshold_m(t) for t in sc.thresholds_min],
+        "walking_speed_m_per_min": sc.walking_speed_m_per_min,
+        "baseline": {
+            "compounds": len(comp),
+            "unreachable_compounds": int((~comp["reachable"]).sum()),
+            "population": population,
+            "facilities": len(fac),
+            "zones": 0 if result.zones is None else len(result.zones),
+            "rule_status": rules,
+        },
+        "editing": {"token_required": bool(config.token), "max_edits_per_request": config.max_edits_per_request,
+                    "max_edits_per_plan": config.max_edits_per_plan, "max_body_bytes": config.max_body_bytes},
+    })
+
+
+def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str = "maps/serve",
+               engine: Any = None, parse: Callable[[dict], Any] | None = None) -> FastAPI:
+    """The app of `planner serve` over ``result`` (a :class:`~planner.pipeline.RunResult`).
+
+    ``engine`` (a ``WhatIf``) and ``parse`` (an edits body → ``Edits``) default to :mod:`planner.whatif`'s, built
+    here; tests pass stand-ins. Saved plans go under ``out_dir/plans/``.
+    """
+    config = config or ServeConfig()
+    bounds = study_bounds(result)
+    if engine is None or parse is None:
+        try:
+            from planner.whatif.edits import Edits
+            from planner.whatif.engine import WhatIf
+        except ImportError as exc:
+            raise PlannerError(f"缺少推演引擎 planner.whatif（{exc}）：请安装完整的 planner / the what-if engine planner.whatif is "
+                               f"missing ({exc}): install the whole of planner") from exc
+
+        engine = engine or WhatIf(result)
+        parse = parse or (lambda body: Edits.from_json(body, taxonomy=result.taxonomy, bounds=bounds))
+    store = PlanStore(engine, parse, max_plans=config.max_plans, max_edits_per_request=config.max_edits_per_request,
+                      max_edits_per_plan=config.max_edits_per_plan)
+    state = baseline_state(result, bounds, config)
+    out = Path(out_dir)
+
+    app = FastAPI(title="planner serve", docs_url=None, redoc_url=None, openapi_url=None)  # no CDN assets
+    app.add_middleware(Guard, config=config)
+    app.state.store = store
+    app.state.config = config
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.code, str(exc))
+
+    @app.exception_handler(PlannerError)
+    async def _planner_error(request: Request, exc: PlannerError):
+        return _error(422, "invalid_edit", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        kinds = {e.get("type") for e in exc.errors()}
+        if "json_invalid" in kinds:
+            return _error(400, "malformed_json", "请求体不是有效的 JSON / the request body is not valid JSON")
+        return _error(422, "invalid_body", "请求体应为 JSON 对象，如 {\"add\": [...]} / the body must be a JSON object such as {\"add\": [...]}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return _error(404, "not_found", f"没有这个地址：{request.url.path[:200]} / no such address: {request.url.path[:200]}")
+        if exc.status_code == 405:
+            return _error(405, "method_not_allowed", f"{request.method} 不适用于 {request.url.path[:200]} / {request.method} is not "
+                          f"allowed on {request.url.path[:200]}")
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    def answer(plan, **extra) -> dict:
+        return plain({"plan": plan.summary(), "changes": store.changes(plan), **extra})
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return _PAGE
+
+    @app.get("/api/state")
+    def get_state() -> dict:
+        return {**state, "plans": len(store)}
+
+    @app.post("/api/plans", status_code=201)
+    def new_plan() -> dict:
+        plan = store.create()
+        return {"id": plan.id, "plan": plan.summary()}
+
+    @app.get("/api/plans/{plan_id}")
+    def get_plan(plan_id: str) -> dict:
+        plan = store.get(plan_id)
+        with plan.lock:
+            return answer(plan)
+
+    @app.delete("/api/plans/{plan_id}")
+    def delete_plan(plan_id: str) -> dict:
+        store.delete(plan_id)
+        return {"deleted": plan_id}
+
+    @app.post("/api/plans/{plan_id}/edit")
+    def edit(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008 (FastAPI's way of taking the raw JSON body)
+        plan = store.edit(plan_id, body)
+        with plan.lock:
+            return answer(plan)
+
+    @app.post("/api/plans/{plan_id}/undo")
+    def undo(plan_id: str) -> dict:
+        plan = store.undo(plan_id)
+        with plan.lock:
+            return answer(plan)
+
+    @app.post("/api/plans/{plan_id}/redo")
+    def redo(plan_id: str) -> dict:
+        plan = store.redo(plan_id)
+        with plan.lock:
+            return answer(plan)
+
+    @app.post("/api/plans/{plan_id}/save")
+    def save(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008
+        if not isinstance(body, dict) or set(body) - {"name"} or "name" not in body:
+            raise ApiError(422, "invalid_body", "保存请求应为 {\"name\": \"方案名称\"} / the save body must be {\"name\": \"plan name\"}")
+        plan = store.get(plan_id)
+        return plain(save_plan(plan, body["name"], out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario))
+
+    return app
+
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>planner serve</title>
+<style>body{font:15px/1.5 system-ui,"Noto Sans CJK SC",sans-serif;margin:2em auto;max-width:46em;color:#222}
+code{background:#f3f3f3;padding:0 .3em}h1{font-size:1.4em}</style></head>
+<body><h1>规划方案推演 / What-if planning</h1>
+<p id="scenario">正在读取情景… / reading the scenario…</p>
+<p>地图界面将在下一版提供；现在可通过 JSON 接口使用，见 <code>docs/serve.md</code>。/ The map app comes next; the JSON API is
+documented in <code>docs/serve.md</code>.</p>
+<ul><li><code>GET /api/state</code></li><li><code>POST /api/plans</code></li><li><code>POST /api/plans/{id}/edit</code></li>
+<li><code>POST /api/plans/{id}/undo</code>, <code>/redo</code></li><li><code>GET /api/plans/{id}</code></li>
+<li><code>POST /api/plans/{id}/save</code></li></ul>
+<script>
+fetch("api/state").then(r => r.json()).then(s => {
+  const b = s.baseline;
+  document.getElementById("scenario").textContent =
+    s.scenario.name + " — 小区 " + b.compounds + " 个，设施 " + b.facilities + " 个 / compounds " + b.compounds + ", facilities " + b.facilities;
+});
+</script></body></html>
+"""
