@@ -135,7 +135,8 @@ def test_combine_keeps_last_move_and_drops_moves_of_removed():
     bodies = [{"add": [{"category": "x"}], "move": [{"id": "A", "lon": 1, "lat": 1}, {"id": "B", "lon": 1, "lat": 1}]},
               {"move": [{"id": "A", "lon": 2, "lat": 2}], "remove": ["B"]},
               {"move": [{"id": "B", "lon": 3, "lat": 3}], "remove": ["B"], "add": [{"category": "y"}]}]
-    assert combine(bodies) == {"add": [{"category": "x"}, {"category": "y"}], "move": [{"id": "A", "lon": 2, "lat": 2}], "remove": ["B"]}
+    assert combine(bodies) == {"add": [{"category": "x", "id": "NEW-1"}, {"category": "y", "id": "NEW-2"}],
+                               "move": [{"id": "A", "lon": 2, "lat": 2}], "remove": ["B"]}
 
 
 # ---- refusals: JSON errors, never a traceback -----------------------------------------------------------------------
@@ -405,3 +406,36 @@ def test_serve_command_prints_the_url_and_token(demo_result, monkeypatch, capsys
     assert seen["host"] == "0.0.0.0" and seen["port"] == 9000 and "http://0.0.0.0:9000/" in text and f"Bearer {token}" in text
     assert main(["serve", str(scenario), "--out", str(tmp_path), "-q"]) == 0
     assert "Bearer" not in capsys.readouterr().out and seen["config"].token is None
+
+
+def test_added_facilities_keep_their_ids_and_can_be_moved_or_taken_back() -> None:
+    """combine by hand: additions are NEW-1, NEW-2 … in order (never renumbered); a move of one moves the addition,
+    a removal of one cancels it, and the run's facilities are moved and removed as before."""
+    from planner.serve.plans import combine
+
+    a = {"category": "elderly_station", "lon": 120.9, "lat": 32.0}
+    bodies = [{"add": [a, {**a, "lat": 32.01}]}, {"move": [{"id": "NEW-1", "lon": 120.95, "lat": 32.02}]},
+              {"remove": ["NEW-2", "SS001"]}, {"add": [{**a, "name": "第三"}]}, {"move": [{"id": "SS002", "lon": 1, "lat": 2}]}]
+    got = combine(bodies)
+    assert [x["id"] for x in got["add"]] == ["NEW-1", "NEW-3"]
+    assert (got["add"][0]["lon"], got["add"][0]["lat"]) == (120.95, 32.02) and got["add"][1]["name"] == "第三"
+    assert got["remove"] == ["SS001"] and got["move"] == [{"id": "SS002", "lon": 1, "lat": 2}]
+    # undo of the last three bodies: NEW-2 is back, with its own id
+    assert [x["id"] for x in combine(bodies[:2])["add"]] == ["NEW-1", "NEW-2"]
+
+
+@pytest.mark.skipif(not REAL_ENGINE, reason="planner.whatif is missing")
+def test_moving_and_taking_back_an_added_facility_through_the_api(served) -> None:
+    client, _, result = served
+    pid = _new_plan(client)
+    lon, lat = _inside(result)
+    first = client.post(f"/api/plans/{pid}/edit", json=_add(result, 2))
+    assert first.status_code == 200 and [a["id"] for a in first.json()["plan"]["edits"]["add"]] == ["NEW-1", "NEW-2"]
+    moved = client.post(f"/api/plans/{pid}/edit", json={"move": [{"id": "NEW-1", "lon": lon + 1e-4, "lat": lat}]})
+    assert moved.status_code == 200 and moved.json()["plan"]["edits"]["add"][0]["lon"] == pytest.approx(lon + 1e-4)
+    gone = client.post(f"/api/plans/{pid}/edit", json={"remove": ["NEW-2"]})
+    assert gone.status_code == 200 and [a["id"] for a in gone.json()["plan"]["edits"]["add"]] == ["NEW-1"]
+    state = client.app.state.store.get(pid).state
+    assert "NEW-1" in set(state.facilities["id"].astype(str)) and "NEW-2" not in set(state.facilities["id"].astype(str))
+    unknown = client.post(f"/api/plans/{pid}/edit", json={"remove": ["NEW-9"]})
+    assert unknown.status_code == 422 and "NEW-9" in unknown.json()["error"]["message"]

@@ -76,3 +76,19 @@ def test_every_problem_is_listed_at_once() -> None:
 def test_a_category_the_run_does_not_analyse_is_refused() -> None:
     with pytest.raises(EditError, match="not analysed"):
         _parse({"add": [{"category": "childcare", "lon": 120.5, "lat": 32.5}]}, categories=("convenience",))
+
+
+def test_added_facilities_may_carry_stable_ids() -> None:
+    """A caller (planner serve) may give additions ids NEW-<n>; anything else, or the same id twice, is refused."""
+    from planner.io.categories import load_taxonomy
+    from planner.whatif.edits import EditError, Edits
+
+    tax, bounds = load_taxonomy(), (120.0, 31.0, 121.0, 32.5)
+    item = {"category": "elderly_station", "lon": 120.5, "lat": 32.0}
+    edits = Edits.from_json({"add": [{**item, "id": "NEW-7"}, item]}, taxonomy=tax, bounds=bounds)
+    assert [a.id for a in edits.add] == ["NEW-7", None]
+    for bad in ("SS001", "NEW-0", "new-1", "NEW-1x", 3):
+        with pytest.raises(EditError, match=r"add\[0\]\.id"):
+            Edits.from_json({"add": [{**item, "id": bad}]}, taxonomy=tax, bounds=bounds)
+    with pytest.raises(EditError, match=r"add\[1\]\.id"):
+        Edits.from_json({"add": [{**item, "id": "NEW-2"}, {**item, "id": "NEW-2"}]}, taxonomy=tax, bounds=bounds)

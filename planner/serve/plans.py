@@ -53,23 +53,38 @@ def count_edits(body: object) -> int:
 def combine(bodies: list[Mapping[str, Any]]) -> dict[str, list]:
     """One edits body equal to ``bodies`` applied in turn.
 
-    Adds are kept in order; a facility moved several times keeps its last position; a removed one is removed once
-    and its moves dropped (a later move of a removed facility is dropped too).
+    Each added facility gets a stable id, ``NEW-<n>`` by the order of all additions in ``bodies`` (so undo, redo
+    and later edits never renumber it; the API returns it). A move of an added facility moves its addition, a
+    removal cancels it. Of the run's facilities: a facility moved several times keeps its last position; a removed
+    one is removed once and its moves dropped (a later move of a removed facility is dropped too).
     """
-    add: list = []
+    adds: dict[str, dict] = {}
     moves: dict[str, dict] = {}
     removed: dict[str, object] = {}
+    n_added = 0
     for body in bodies:
-        add.extend(body.get("add") or [])
+        for item in body.get("add") or []:
+            n_added += 1
+            new = dict(item) if isinstance(item, Mapping) else item
+            if isinstance(new, dict):
+                new.setdefault("id", f"NEW-{n_added}")
+                adds[str(new["id"])] = new
+            else:  # left for the engine's validation to refuse
+                adds[f"?{n_added}"] = new
         for rid in body.get("remove") or []:
+            if str(rid) in adds:  # an addition of this plan taken back
+                adds.pop(str(rid))
+                continue
             removed.setdefault(str(rid), rid)
             moves.pop(str(rid), None)
         for move in body.get("move") or []:
             key = str(move.get("id")) if isinstance(move, Mapping) else str(move)
-            if key not in removed:
+            if key in adds and isinstance(move, Mapping):  # an addition of this plan placed elsewhere
+                adds[key] = {**adds[key], **{k: move[k] for k in ("lon", "lat") if k in move}}
+            elif key not in removed:
                 moves.pop(key, None)  # re-inserted: the order is that of each facility's last move
                 moves[key] = move
-    return {"add": add, "move": list(moves.values()), "remove": list(removed.values())}
+    return {"add": list(adds.values()), "move": list(moves.values()), "remove": list(removed.values())}
 
 
 @dataclass

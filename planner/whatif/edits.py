@@ -8,6 +8,7 @@ study area, ids that exist and are edited once. All problems are collected and r
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 
@@ -34,6 +35,10 @@ class EditError(PlannerError):
         super().__init__(f"编辑无效：{zh} / invalid edits: {en}")
 
 
+#: the ids a caller may give added facilities (``NEW-1``, ``NEW-2`` …)
+_NEW_ID = re.compile(r"NEW-[1-9][0-9]{0,8}")
+
+
 @dataclass(frozen=True)
 class AddFacility:
     """A new facility at ``lon``, ``lat`` (WGS84 degrees)."""
@@ -45,6 +50,7 @@ class AddFacility:
     places: float | None = None  # 托位
     beds: float | None = None  # 床位
     public_benefit: bool | None = None  # 普惠
+    id: str | None = None  # NEW-<n>, given by a caller that keeps added facilities' ids stable; else assigned in order
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,18 @@ class Edits:
             lists[key] = value
         check = _Checker(problems, bounds)
         add = []
+        seen_new: set[str] = set()
         for i, item in enumerate(lists["add"]):
             where = f"add[{i}]"
             if not check.fields(item, where, required=("category", "lon", "lat"),
-                                optional=("name", "places", "beds", "public_benefit")):
+                                optional=("name", "places", "beds", "public_benefit", "id")):
                 continue
+            new_id = item.get("id")
+            if new_id is not None and not (isinstance(new_id, str) and _NEW_ID.fullmatch(new_id) and new_id not in seen_new):
+                problems.append((f"{where}.id", "应为未用过的 NEW-<数字>", "must be an unused NEW-<number>"))
+                continue
+            if new_id is not None:
+                seen_new.add(new_id)
             cat = item["category"]
             if not isinstance(cat, str) or cat not in taxonomy:
                 known = "、".join(taxonomy.keys[:8])
@@ -144,7 +157,7 @@ class Edits:
                 problems.append((f"{where}.public_benefit", "应为 true、false 或 null", "must be true, false or null"))
                 benefit = None
             if lon is not None and lat is not None:
-                add.append(AddFacility(cat, lon, lat, name.strip(), places, beds, benefit))
+                add.append(AddFacility(cat, lon, lat, name.strip(), places, beds, benefit, new_id))
         move = []
         seen: dict[str, str] = {}
         for i, item in enumerate(lists["move"]):

@@ -207,7 +207,11 @@ class WhatIf:
         gone = np.zeros(len(self.fac_ids), dtype=bool)  # old positions: removed or moved away
         gone[[row_of[r] for r in edits.remove]] = True
         gone[[row_of[m.id] for m in edits.move]] = True
-        new_ids = _new_ids(len(edits.add), known)
+        given = {a.id for a in edits.add if a.id}
+        if given & set(known):
+            raise EditError([("add", f"编号已被占用：{sorted(given & set(known))[0]}", f"id already taken: {sorted(given & set(known))[0]}")])
+        auto = iter(_new_ids(sum(1 for a in edits.add if not a.id), set(known) | given))
+        new_ids = [a.id or next(auto) for a in edits.add]  # the caller's stable ids, else NEW-1, NEW-2 … in order
         placed = [(nid, a.category, a.lon, a.lat) for nid, a in zip(new_ids, edits.add, strict=True)]
         placed += [(m.id, str(self.fac_cat[row_of[m.id]]), m.lon, m.lat) for m in edits.move]
         points, between = self._place(placed)
