@@ -17,12 +17,12 @@ import numpy as np
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pyproj import Transformer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.errors import PlannerError
 from planner.serve.plans import PlanStore, save_plan
 from planner.serve.security import ApiError, ServeConfig, token_matches
+from planner.whatif.engine import WhatIf, study_bounds
 
 __all__ = ["create_app", "study_bounds", "baseline_state"]
 
@@ -145,20 +145,6 @@ class Guard:
         return _error(413, "body_too_large", f"请求体超过 {limit:,} 字节 / the request body is over {limit:,} bytes")
 
 
-def study_bounds(result) -> tuple[float, float, float, float]:
-    """(min lon, min lat, max lon, max lat) in WGS84 of the study area: the walk network's extent grown by the
-    scenario's ``study_area_buffer_m`` (a run rejects points farther from the network than that)."""
-    st = result.network.streets
-    pad = float(result.scenario.study_area_buffer_m)
-    x0, x1 = float(st.node_x.min()) - pad, float(st.node_x.max()) + pad
-    y0, y1 = float(st.node_y.min()) - pad, float(st.node_y.max()) + pad
-    t = np.linspace(0.0, 1.0, 33)
-    xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
-    ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
-    lon, lat = Transformer.from_crs(result.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
-    return (round(float(np.min(lon)), 7), round(float(np.min(lat)), 7), round(float(np.max(lon)), 7), round(float(np.max(lat)), 7))
-
-
 def baseline_state(result, bounds: tuple[float, float, float, float], config: ServeConfig) -> dict[str, Any]:
     """What ``GET /api/state`` answers: the scenario, categories with labels, bounds, thresholds, the present."""
     sc = result.scenario
@@ -195,21 +181,13 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
                engine: Any = None, parse: Callable[[dict], Any] | None = None) -> FastAPI:
     """The app of `planner serve` over ``result`` (a :class:`~planner.pipeline.RunResult`).
 
-    ``engine`` (a ``WhatIf``) and ``parse`` (an edits body → ``Edits``) default to :mod:`planner.whatif`'s, built
-    here; tests pass stand-ins. Saved plans go under ``out_dir/plans/``.
+    ``engine`` (a ``WhatIf``) and ``parse`` (an edits body → ``Edits``, by default the engine's ``parse``) default to
+    :mod:`planner.whatif`'s, built here; tests pass stand-ins. Saved plans go under ``out_dir/plans/``.
     """
     config = config or ServeConfig()
     bounds = study_bounds(result)
-    if engine is None or parse is None:
-        try:
-            from planner.whatif.edits import Edits
-            from planner.whatif.engine import WhatIf
-        except ImportError as exc:
-            raise PlannerError(f"缺少推演引擎 planner.whatif（{exc}）：请安装完整的 planner / the what-if engine planner.whatif is "
-                               f"missing ({exc}): install the whole of planner") from exc
-
-        engine = engine or WhatIf(result)
-        parse = parse or (lambda body: Edits.from_json(body, taxonomy=result.taxonomy, bounds=bounds))
+    engine = engine or WhatIf(result)
+    parse = parse or engine.parse  # the engine's own checks: study area, facility ids, analysed categories
     store = PlanStore(engine, parse, max_plans=config.max_plans, max_edits_per_request=config.max_edits_per_request,
                       max_edits_per_plan=config.max_edits_per_plan)
     state = baseline_state(result, bounds, config)

@@ -114,6 +114,22 @@ class PlanState:
         return _changes(self, lang)
 
 
+def study_bounds(result: RunResult) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat), WGS84, of the study area: the walk network's extent grown by the
+    scenario's ``study_area_buffer_m`` (a run rejects points farther than that). The edge of the box is sampled, as
+    a metric box is curved in degrees. A point inside it but farther than ``max_snap_m`` from a street is refused
+    when the plan is applied, with that reason."""
+    st = result.network.streets
+    pad = float(result.scenario.study_area_buffer_m)
+    x0, x1 = float(st.node_x.min()) - pad, float(st.node_x.max()) + pad
+    y0, y1 = float(st.node_y.min()) - pad, float(st.node_y.max()) + pad
+    t = np.linspace(0.0, 1.0, 33)
+    xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
+    ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
+    lon, lat = Transformer.from_crs(result.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return (round(float(np.min(lon)), 7), round(float(np.min(lat)), 7), round(float(np.max(lon)), 7), round(float(np.max(lat)), 7))
+
+
 class WhatIf:
     """A run's network, reach graph, snapped points, compounds, facilities, coverage and compliance, kept to apply
     plans to.
@@ -171,21 +187,9 @@ class WhatIf:
         self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
         self._centre_dist = self._centre_format_distances()
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-        self.bounds = self._study_area()
+        self.bounds = study_bounds(result)
         log.info("what-if: %d compounds (%d gates), %d facilities, graph of %d nodes", len(self.compounds), self.n_gates,
                  len(self.facilities), graph.n_nodes)
-
-    def _study_area(self) -> tuple[float, float, float, float]:
-        """(min lon, min lat, max lon, max lat), WGS84: the streets' extent and ``max_snap_m`` around it (a point
-        farther cannot join the network); the edge of the box is sampled, as a metric box is curved in degrees."""
-        xy = self.network.streets.coords
-        x0, y0 = xy.min(axis=0) - self.max_snap_m
-        x1, y1 = xy.max(axis=0) + self.max_snap_m
-        t = np.linspace(0.0, 1.0, 33)
-        bx = np.r_[x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)]
-        by = np.r_[np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t]
-        lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(bx, by)
-        return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))
 
     # ---- the public surface ---------------------------------------------------------------------------------------
 
