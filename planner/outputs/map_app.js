@@ -314,13 +314,15 @@ var plannerApp = (function () {
       for (var j = 0; j < F.t.name.length; j++) index.push({t: F.t.name[j], k: F.label, go: goFacility(cat, j)});
     }
   }
-  function plain(t) { var d = document.createElement("div"); d.innerHTML = t; return d.textContent; }
+  // the text of escaped HTML (names are sent escaped), decoded without a DOM element per name
+  var entities = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#x27;": "'"};
+  function plain(t) { return String(t).replace(/&(amp|lt|gt|quot|#x27);/g, function (e) { return entities[e]; }); }
   function search(text) {
-    if (!index) buildIndex();
+    if (!index) { buildIndex(); index.forEach(function (e) { e.p = plain(e.t); }); }  // each name decoded once
     var q = String(text || "").trim(), exact = [], first = [], other = [];
     if (!q) return [];
     for (var i = 0; i < index.length && exact.length + first.length < 12; i++) {  // the name itself, then names it begins, then holds
-      var name = plain(index[i].t), at = name.indexOf(q);
+      var name = index[i].p, at = name.indexOf(q);
       if (name === q) exact.push(index[i]); else if (at === 0) first.push(index[i]); else if (at > 0 && other.length < 12) other.push(index[i]);
     }
     return exact.concat(first, other).slice(0, 12);
