@@ -175,9 +175,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from planner.pipeline import run
     from planner.scenario import load_scenario
     from planner.serve.app import create_app
+    from planner.serve.runcache import load_or_run
     from planner.serve.security import ServeConfig
 
     config = ServeConfig.for_host(args.host, args.port, args.token)
@@ -185,7 +185,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = Path(args.out) if args.out else Path("maps") / f"serve-{scenario.path.stem}"
     say(f"情景 / scenario: {scenario.name}")
-    result = run(scenario, report=say)
+    result, _ = load_or_run(scenario, out, fresh=args.fresh, report=say)
     say("[推演 / what-if] 载入推演引擎 / building the what-if engine")
     app = create_app(result, config=config, out_dir=out)
     print(f"规划推演已就绪，请在浏览器打开 / what-if planning ready, open: {config.url}", flush=True)
@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_srv.add_argument("--port", type=int, default=8765, help="端口 / port (default 8765)")
     p_srv.add_argument("--token", default=None, help="修改令牌（非本机地址时不给则自动生成并显示）/ editing token (generated and printed off loopback)")
     p_srv.add_argument("--out", default=None, help="保存方案的文件夹（默认 maps/serve-<情景名>）/ folder for saved plans (default maps/serve-<scenario>)")
+    p_srv.add_argument("--fresh", action="store_true",
+                       help="重新运行情景，不载入已保存的运行结果 / run the scenario again instead of loading the saved run")
     p_srv.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
     p_srv.set_defaults(func=_cmd_serve)
 
