@@ -200,6 +200,39 @@ class PlanStore:
             plan.undone.clear()
         return plan
 
+    def open(self, body: Mapping[str, Any]) -> Plan:
+        """A new plan holding ``body`` (a saved plan's combined edits, its additions with their ids) as its one step;
+        a body the engine refuses makes no plan."""
+        if not isinstance(body, Mapping) or count_edits(body) == 0:
+            raise ApiError(422, "invalid_saved_plan", "已保存的方案中没有修改，无法打开 / the saved plan holds no edit to open")
+        plan = self.create()
+        try:
+            with plan.lock:
+                self._apply(plan, [dict(body)])
+        except BaseException:
+            with self._lock:
+                self._plans.pop(plan.id, None)
+            raise
+        return plan
+
+    def evaluate(self, body: object) -> tuple[dict[str, list], Any]:
+        """``body`` applied to the present without keeping a plan (``POST /api/plan``): its combined edits (added
+        facilities numbered NEW-1 …) and the engine's state (None when it holds no edit). Checked as an edit is."""
+        if not isinstance(body, Mapping):
+            raise ApiError(422, "invalid_body", f"请求体应为 JSON 对象，如 {{\"add\": [...]}}，得到 {type(body).__name__} / the body must be a "
+                           f"JSON object such as {{\"add\": [...]}}, got {type(body).__name__}")
+        n = count_edits(body)
+        if n > self.max_edits_per_request:
+            raise ApiError(413, "too_many_edits", f"一次最多 {self.max_edits_per_request} 处修改，得到 {n} 处 / at most "
+                           f"{self.max_edits_per_request} edits per request, got {n}")
+        self.parse(dict(body))  # the field named, as for an edit
+        edits = combine([dict(body)])
+        return edits, (self.engine.apply(self.parse(edits)) if count_edits(edits) else None)
+
+    def empty_changes(self) -> dict:
+        """The changes of no edit (the present against itself)."""
+        return self.changes(Plan(id="-", created=0.0))
+
     def undo(self, plan_id: str) -> Plan:
         plan = self.get(plan_id)
         with plan.lock:
