@@ -95,6 +95,16 @@ def combine(bodies: list[Mapping[str, Any]]) -> dict[str, list]:
     return {"add": list(adds.values()), "move": list(moves.values()), "remove": list(removed.values())}
 
 
+def _without_refs(body: Mapping[str, Any], ids: set[str]) -> dict:
+    """``body`` without its moves and removals of ``ids`` (a plan's own additions)."""
+    out = dict(body)
+    if ids and isinstance(out.get("remove"), list):
+        out["remove"] = [r for r in out["remove"] if not (isinstance(r, str) and r in ids)]
+    if ids and isinstance(out.get("move"), list):
+        out["move"] = [m for m in out["move"] if not (isinstance(m, Mapping) and isinstance(m.get("id"), str) and m["id"] in ids)]
+    return out
+
+
 @dataclass
 class Plan:
     """One plan: the edit bodies applied (``done``) and undone (``undone``, for redo), and the state they give."""
@@ -189,7 +199,11 @@ class PlanStore:
         if n > self.max_edits_per_request:
             raise ApiError(413, "too_many_edits", f"一次最多 {self.max_edits_per_request} 处修改，得到 {n} 处 / at most "
                            f"{self.max_edits_per_request} edits per request, got {n}")
-        self.parse(dict(body))  # refused here, with the field named, before the plan is touched
+        with plan.lock:
+            own = {str(a.get("id")) for a in plan.edits["add"] if isinstance(a, Mapping)}
+        # refused here, with the field named, before the plan is touched; a move or removal of one of the plan's own
+        # additions (NEW-<n>, unknown to the run) is checked when the plan's edits are applied together
+        self.parse(_without_refs(body, own))
         if n == 0:
             raise ApiError(422, "empty_edit", "请求中没有修改（add、move、remove 都为空） / the request holds no edit (add, move and remove are empty)")
         with plan.lock:
