@@ -282,10 +282,14 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
     @app.post("/api/plans/{plan_id}/report")
     def export(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008
         plan = store.get(plan_id)
-        saved = save_plan(plan, _name_of(body, "导出"), out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario)
-        with plan.lock:
-            state = plan.state
-        return plain({**export_report(result, state, Path(saved["folder"])), "saved": saved})
+        name = _name_of(body, "导出")
+
+        def save_it() -> tuple[dict, Any]:
+            written: dict = {}
+            saved = save_plan(plan, name, out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario, saved_state=written)
+            return saved, written["state"]
+
+        return plain(export_report(result, save_it))
 
     @app.get("/api/saved")
     def saved_list() -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,16 @@ def plan_result(result: RunResult, state: Any, scenario_path: Path) -> RunResult
                    compliance=compliance, gaps=gaps, circles=state.circles, siting=siting, pairs=pairs)
 
 
-def export_report(result: RunResult, state: Any, folder: Path) -> dict[str, Any]:
-    """Write the plan's run output folder into ``folder/run/`` (a saved plan's folder, holding its
-    ``scenario.toml``): staged and moved into place only when whole, an earlier export replaced. Returns the folder,
-    the files written and the download links of the whitelisted ones."""
-    t0 = time.perf_counter()
-    scenario_path = folder / "scenario.toml"
+def export_report(result: RunResult, save: Callable[[], tuple[dict[str, Any], Any]]) -> dict[str, Any]:
+    """Save a plan (``save()`` → the save's answer and the state saved) and write its run output folder into
+    ``<saved folder>/run/``: staged and moved into place only when whole, an earlier export replaced. Saving and
+    writing hold one lock, so two exports of one name never mix. Returns the folder, the files written, the download
+    links of the whitelisted ones and the save's answer (``saved``)."""
     with _EXPORT_LOCK:
-        plan = plan_result(result, state, scenario_path)
+        saved, state = save()
+        t0 = time.perf_counter()
+        folder = Path(saved["folder"])
+        plan = plan_result(result, state, folder / "scenario.toml")
         t1 = time.perf_counter()
         staged = stage_output(folder / RUN, plan.scenario.input_paths())
         try:
@@ -110,4 +113,5 @@ def export_report(result: RunResult, state: Any, folder: Path) -> dict[str, Any]
     files = sorted(p.relative_to(staged.path).as_posix() for p in written.values())
     log.info("plan %s exported to %s: %.1f s to build, %.1f s to write", folder.name, out, t1 - t0, time.perf_counter() - t1)
     return {"name": folder.name, "folder": str(out), "files": files, "links": file_links(folder.name, folder),
-            "siting": "rerun" if plan.siting else "none", "seconds": {"build": round(t1 - t0, 3), "write": round(time.perf_counter() - t1, 3)}}
+            "siting": "rerun" if plan.siting else "none", "seconds": {"build": round(t1 - t0, 3), "write": round(time.perf_counter() - t1, 3)},
+            "saved": saved}

@@ -286,7 +286,8 @@ class PlanStore:
 _SAVE_LOCK = threading.Lock()  # two plans saved under one name at once write one after the other
 
 
-def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, scenario, crs_wgs84: str = "EPSG:4326") -> dict[str, Any]:
+def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, scenario, crs_wgs84: str = "EPSG:4326",
+              saved_state: dict | None = None) -> dict[str, Any]:
     """Write the plan as a named variant under ``out_dir/plans/<safe name>/``: ``facilities.geojson`` (WGS84, the
     plan's facilities with the ``edit`` column, removed ones included), ``scenario.toml`` (the original scenario
     with its paths made absolute, the facilities layer replaced by the saved one, removed facilities left out by
@@ -304,6 +305,8 @@ def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, s
         facilities = plan.state.facilities
         edits = plan.edits
         changes = plan.state.changes()
+        if saved_state is not None:  # the state written (the export builds its report from this one, not a later edit's)
+            saved_state["state"] = plan.state
     layer = facilities[[c for c in SAVED_COLUMNS if c in facilities.columns] + [facilities.geometry.name]].to_crs(crs_wgs84)
     layer = layer.reset_index(drop=True)
     layer["edit"] = layer["edit"].astype(object).where(layer["edit"].notna() & (layer["edit"].astype(str) != ""), None)
