@@ -609,6 +609,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "whatif.group.population": ('居民', 'residents'),
     "whatif.group.age_60_plus": ('60岁及以上', 'aged 60+'),
     "whatif.group.age_0_3": ('0–3岁', 'aged 0–3'),
+# --- planner serve: saved plans and the comparison (planner/serve/saved.py, versus.py) ---
+    "serve.present": ('现状', 'present'),
 }
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "Comparison",
     "read_run",
     "compare_runs",
+    "compare_rules_and_served",
+    "result_output",
     "write_comparison",
     "write_zone_outlines",
     "summary_lines",
@@ -224,12 +226,32 @@ def _read_tables(path: Path, summary: dict) -> RunOutput:
                      facilities=facilities)
 
 
-def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
-    """Tabulate what changed from run ``a`` to run ``b``.
+def result_output(result, *, name: str | None = None, coverage=None, compliance=None) -> RunOutput:
+    """The :class:`RunOutput` that the output folder of ``result`` (a :class:`~planner.pipeline.RunResult`) would
+    give :func:`read_run`, built in memory (nothing written or read): for comparing a run with plans of it
+    (`planner serve`). ``coverage`` and ``compliance`` replace the run's (a plan's); ``name`` its scenario's name."""
+    sc = result.scenario
+    coverage = coverage if coverage is not None else result.coverage
+    compliance = compliance if compliance is not None else result.compliance
+    comp = result.compounds
+    keep = [c for c in ("id", "name", "zone_id", *GROUPS) if c in comp.columns]
+    longest = max(sc.thresholds_min)
+    within = [schema.within(c, longest) for c in coverage.categories if schema.within(c, longest) in coverage.table.columns]
+    compounds = pd.DataFrame(comp[keep]).join(coverage.table[within])
+    compounds["id"] = compounds["id"].astype(str)
+    compounds["zone_id"] = compounds["zone_id"].astype(str)
+    zones = result.zone_table.copy()
+    zones.index = zones.index.astype(str)
+    table = compliance.table.copy() if compliance is not None else pd.DataFrame(columns=["subdistrict", "rule_id"])
+    table["subdistrict"], table["rule_id"] = table["subdistrict"].astype(str), table["rule_id"].astype(str)
+    summary = {"planner_version": "memory", "scenario": {"name": name or sc.name}, "thresholds_min": list(sc.thresholds_min),
+               "categories": list(coverage.categories), "language": sc.language}
+    return RunOutput(path=Path(sc.path) if sc.path else Path("."), summary=summary, zones=zones, compliance=table,
+                     compounds=compounds.set_index("id", drop=False), outlines=None)
 
-    Raises :class:`PlannerError` when the runs share no 街道 or no compounds (then they are not two versions
-    of one city). 街道, compounds or categories found in only one run are left out, with a note.
-    """
+
+def _shared(a: RunOutput, b: RunOutput) -> tuple[list[str], list[str], list[str], list[str]]:
+    """What two runs share: 街道, compound ids and categories, with notes on what is left out."""
     notes: list[str] = []
     zones_a = [z for z in a.zones.index.astype(str) if z not in NOT_ZONES]
     zones_b = [z for z in b.zones.index.astype(str) if z not in NOT_ZONES]
@@ -262,7 +284,23 @@ def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
         notes.append(f"只在一次运行中分析的类别未参与对比：{', '.join(dropped)} / categories analysed in one run only: {', '.join(dropped)}")
     if a.longest != b.longest:
         notes.append(f"两次运行的最长步行时间不同（A {a.longest:g}，B {b.longest:g} 分钟）/ the runs' longest thresholds differ")
+    return shared, ids, cats, notes
 
+
+def compare_rules_and_served(a: RunOutput, b: RunOutput) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The rules × 街道 table and the people-served table of :func:`compare_runs` (``rules``, ``served``) and its
+    notes, without the per-compound and per-街道 tables (a plan compared in `planner serve`)."""
+    shared, ids, cats, notes = _shared(a, b)
+    return _rule_changes(a, b, shared), _served(a, b, ids, cats, shared, notes), notes
+
+
+def compare_runs(a: RunOutput, b: RunOutput) -> Comparison:
+    """Tabulate what changed from run ``a`` to run ``b``.
+
+    Raises :class:`PlannerError` when the runs share no 街道 or no compounds (then they are not two versions
+    of one city). 街道, compounds or categories found in only one run are left out, with a note.
+    """
+    shared, ids, cats, notes = _shared(a, b)
     comp = _compound_changes(a, b, ids, cats)
     rules = _rule_changes(a, b, shared)
     zones = _zone_table(a, b, shared, comp, rules, cats)

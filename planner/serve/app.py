@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.errors import PlannerError
-from planner.serve.plans import PlanStore, save_plan
-from planner.serve.security import ApiError, ServeConfig, token_matches
+from planner.serve.export import export_report
+from planner.serve.plans import Plan, PlanStore, save_plan
+from planner.serve.saved import edit_counts, list_saved, read_edits, saved_file
+from planner.serve.security import ApiError, ServeConfig, safe_plan_name, token_matches
+from planner.serve.versus import LIVE, Column, compare_table, parse_columns
 from planner.whatif.engine import WhatIf, study_bounds
 
 __all__ = ["create_app", "study_bounds", "baseline_state"]
@@ -269,12 +274,89 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
 
     @app.post("/api/plans/{plan_id}/save")
     def save(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008
-        if not isinstance(body, dict) or set(body) - {"name"} or "name" not in body:
-            raise ApiError(422, "invalid_body", "保存请求应为 {\"name\": \"方案名称\"} / the save body must be {\"name\": \"plan name\"}")
         plan = store.get(plan_id)
+        return plain(save_plan(plan, _name_of(body, "保存"), out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario))
+
+    # ---- saved plans: export the report, list, reopen, download, compare ------------------------------------------
+
+    @app.post("/api/plans/{plan_id}/report")
+    def export(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008
+        plan = store.get(plan_id)
+        name = _name_of(body, "导出")
+
+        def save_it() -> tuple[dict, Any]:
+            written: dict = {}
+            saved = save_plan(plan, name, out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario, saved_state=written)
+            return saved, written["state"]
+
+        return plain(export_report(result, save_it))
+
+    @app.get("/api/saved")
+    def saved_list() -> dict:
+        return plain({"plans": list_saved(out)})
+
+    @app.post("/api/saved/{name}/open", status_code=201)
+    def saved_open(name: str) -> dict:
+        folder_name, edits = read_edits(out, name)
+        plan = store.open(edits)
+        with plan.lock:
+            return answer(plan, id=plan.id, opened=folder_name)
+
+    @app.get("/api/saved/{name}/files/{file}")
+    def saved_download(name: str, file: str) -> FileResponse:
+        path, media = saved_file(out, name, file)
+        disposition = "inline" if media.startswith("text/html") else "attachment"
+        return FileResponse(path, media_type=media, headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(safe_plan_name(name) + '-' + file, safe='')}",
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+    @app.get("/api/compare")
+    def compare(plans: str = "") -> dict:
+        try:
+            keys = parse_columns(plans)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_compare", str(exc)) from None
+        columns = []
+        for key in keys:
+            if key.startswith(LIVE):
+                plan = store.get(key[len(LIVE):])
+                with plan.lock:
+                    columns.append(Column(key, "live", key, edit_counts(plan.edits), plan.state))
+            else:
+                folder_name, edits = read_edits(out, key)
+                _, state = store.evaluate(edits)
+                columns.append(Column(folder_name, "saved", folder_name, edit_counts(edits), state))
+        return plain(compare_table(result, columns))
+
+    # ---- the issue's stateless forms ------------------------------------------------------------------------------
+
+    @app.post("/api/plan")
+    def plan_once(body: Any = Body(...)) -> dict:  # noqa: B008
+        edits, state = store.evaluate(body)
+        table = (state.compliance if state is not None else result.compliance).table
+        changes = state.changes() if state is not None else store.empty_changes()
+        return plain({"edits": edits, "changes": changes, "compliance": table.to_dict("records")})
+
+    @app.post("/api/plan/save")
+    def plan_save(body: Any = Body(...)) -> dict:  # noqa: B008
+        if not isinstance(body, dict) or set(body) != {"name", "edits"}:
+            raise ApiError(422, "invalid_body", "保存请求应为 {\"name\": \"方案名称\", \"edits\": {\"add\": [...]}} / the body must be "
+                           "{\"name\": \"plan name\", \"edits\": {\"add\": [...]}}")
+        safe_plan_name(body["name"])  # a bad name refused before any work
+        edits, state = store.evaluate(body["edits"])
+        if state is None:
+            raise ApiError(409, "empty_plan", "方案中还没有修改，无需保存 / the plan holds no edit yet; nothing to save")
+        plan = Plan(id="-", created=time.time(), done=[edits], state=state)
         return plain(save_plan(plan, body["name"], out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario))
 
     return app
+
+
+def _name_of(body: object, what: str) -> object:
+    """The ``name`` of a save or export body ``{"name": …}`` (422 for any other body)."""
+    if not isinstance(body, dict) or set(body) - {"name"} or "name" not in body:
+        raise ApiError(422, "invalid_body", f"{what}请求应为 {{\"name\": \"方案名称\"}} / the body must be {{\"name\": \"plan name\"}}")
+    return body["name"]
 
 
 _PAGE = """<!doctype html>

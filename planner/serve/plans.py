@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner.serve.saved import EDITS, write_summary
 from planner.serve.security import MAX_EDITS_PER_PLAN, MAX_EDITS_PER_REQUEST, MAX_PLANS, ApiError, safe_plan_name
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "combine",
     "count_edits",
     "dump_toml",
+    "plan_scenario_name",
     "save_plan",
 ]
 
@@ -54,7 +56,8 @@ def combine(bodies: list[Mapping[str, Any]]) -> dict[str, list]:
     """One edits body equal to ``bodies`` applied in turn.
 
     Each added facility gets a stable id, ``NEW-<n>`` by the order of all additions in ``bodies`` (so undo, redo
-    and later edits never renumber it; the API returns it). A move of an added facility moves its addition, a
+    and later edits never renumber it; the API returns it); an id given with an addition (a reopened plan's) is kept
+    and never given to another. A move of an added facility moves its addition, a
     removal cancels it. Of the run's facilities: a facility moved several times keeps its last position; a removed
     one is removed once and its moves dropped (a later move of a removed facility is dropped too).
     """
@@ -62,12 +65,17 @@ def combine(bodies: list[Mapping[str, Any]]) -> dict[str, list]:
     moves: dict[str, dict] = {}
     removed: dict[str, object] = {}
     n_added = 0
+    given: set[str] = set()  # ids a client gave (a reopened plan's NEW-1, NEW-3 …), in this body and earlier ones
     for body in bodies:
+        given |= {str(item["id"]) for item in body.get("add") or [] if isinstance(item, Mapping) and "id" in item}
         for item in body.get("add") or []:
             n_added += 1
             new = dict(item) if isinstance(item, Mapping) else item
             if isinstance(new, dict):
-                new.setdefault("id", f"NEW-{n_added}")
+                if "id" not in new:
+                    while f"NEW-{n_added}" in given:  # a reopened plan's ids (NEW-1, NEW-3 …) are kept, never reused
+                        n_added += 1
+                    new["id"] = f"NEW-{n_added}"
                 adds[str(new["id"])] = new
             else:  # left for the engine's validation to refuse
                 adds[f"?{n_added}"] = new
@@ -85,6 +93,16 @@ def combine(bodies: list[Mapping[str, Any]]) -> dict[str, list]:
                 moves.pop(key, None)  # re-inserted: the order is that of each facility's last move
                 moves[key] = move
     return {"add": list(adds.values()), "move": list(moves.values()), "remove": list(removed.values())}
+
+
+def _without_refs(body: Mapping[str, Any], ids: set[str]) -> dict:
+    """``body`` without its moves and removals of ``ids`` (a plan's own additions)."""
+    out = dict(body)
+    if ids and isinstance(out.get("remove"), list):
+        out["remove"] = [r for r in out["remove"] if not (isinstance(r, str) and r in ids)]
+    if ids and isinstance(out.get("move"), list):
+        out["move"] = [m for m in out["move"] if not (isinstance(m, Mapping) and isinstance(m.get("id"), str) and m["id"] in ids)]
+    return out
 
 
 @dataclass
@@ -171,7 +189,9 @@ class PlanStore:
         return self._empty_changes
 
     def edit(self, plan_id: str, body: object) -> Plan:
-        """Apply the edits ``body`` to the plan; a body the engine refuses leaves the plan as it was."""
+        """Apply the edits ``body`` to the plan; a body the engine refuses leaves the plan as it was. An unknown plan
+        is answered first (404), before anything about the body."""
+        plan = self.get(plan_id)
         if not isinstance(body, Mapping):
             raise ApiError(422, "invalid_body", f"请求体应为 JSON 对象，如 {{\"add\": [...]}}，得到 {type(body).__name__} / the body must be a "
                            f"JSON object such as {{\"add\": [...]}}, got {type(body).__name__}")
@@ -179,10 +199,13 @@ class PlanStore:
         if n > self.max_edits_per_request:
             raise ApiError(413, "too_many_edits", f"一次最多 {self.max_edits_per_request} 处修改，得到 {n} 处 / at most "
                            f"{self.max_edits_per_request} edits per request, got {n}")
-        self.parse(dict(body))  # refused here, with the field named, before the plan is touched
+        with plan.lock:
+            own = {str(a.get("id")) for a in plan.edits["add"] if isinstance(a, Mapping)}
+        # refused here, with the field named, before the plan is touched; a move or removal of one of the plan's own
+        # additions (NEW-<n>, unknown to the run) is checked when the plan's edits are applied together
+        self.parse(_without_refs(body, own))
         if n == 0:
             raise ApiError(422, "empty_edit", "请求中没有修改（add、move、remove 都为空） / the request holds no edit (add, move and remove are empty)")
-        plan = self.get(plan_id)
         with plan.lock:
             if plan_id not in self._plans:  # deleted while this request waited
                 raise self._gone(plan_id)
@@ -190,6 +213,39 @@ class PlanStore:
             self._apply(plan, done)
             plan.undone.clear()
         return plan
+
+    def open(self, body: Mapping[str, Any]) -> Plan:
+        """A new plan holding ``body`` (a saved plan's combined edits, its additions with their ids) as its one step;
+        a body the engine refuses makes no plan."""
+        if not isinstance(body, Mapping) or count_edits(body) == 0:
+            raise ApiError(422, "invalid_saved_plan", "已保存的方案中没有修改，无法打开 / the saved plan holds no edit to open")
+        plan = self.create()
+        try:
+            with plan.lock:
+                self._apply(plan, [dict(body)])
+        except BaseException:
+            with self._lock:
+                self._plans.pop(plan.id, None)
+            raise
+        return plan
+
+    def evaluate(self, body: object) -> tuple[dict[str, list], Any]:
+        """``body`` applied to the present without keeping a plan (``POST /api/plan``): its combined edits (added
+        facilities numbered NEW-1 …) and the engine's state (None when it holds no edit). Checked as an edit is."""
+        if not isinstance(body, Mapping):
+            raise ApiError(422, "invalid_body", f"请求体应为 JSON 对象，如 {{\"add\": [...]}}，得到 {type(body).__name__} / the body must be a "
+                           f"JSON object such as {{\"add\": [...]}}, got {type(body).__name__}")
+        n = count_edits(body)
+        if n > self.max_edits_per_request:
+            raise ApiError(413, "too_many_edits", f"一次最多 {self.max_edits_per_request} 处修改，得到 {n} 处 / at most "
+                           f"{self.max_edits_per_request} edits per request, got {n}")
+        self.parse(dict(body))  # the field named, as for an edit
+        edits = combine([dict(body)])
+        return edits, (self.engine.apply(self.parse(edits)) if count_edits(edits) else None)
+
+    def empty_changes(self) -> dict:
+        """The changes of no edit (the present against itself)."""
+        return self.changes(Plan(id="-", created=0.0))
 
     def undo(self, plan_id: str) -> Plan:
         plan = self.get(plan_id)
@@ -230,11 +286,14 @@ class PlanStore:
 _SAVE_LOCK = threading.Lock()  # two plans saved under one name at once write one after the other
 
 
-def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, scenario, crs_wgs84: str = "EPSG:4326") -> dict[str, Any]:
+def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, scenario, crs_wgs84: str = "EPSG:4326",
+              saved_state: dict | None = None) -> dict[str, Any]:
     """Write the plan as a named variant under ``out_dir/plans/<safe name>/``: ``facilities.geojson`` (WGS84, the
-    plan's facilities with the ``edit`` column, removed ones included) and ``scenario.toml`` (the original scenario
+    plan's facilities with the ``edit`` column, removed ones included), ``scenario.toml`` (the original scenario
     with its paths made absolute, the facilities layer replaced by the saved one, removed facilities left out by
-    ``where``). The folder name comes from :func:`~planner.serve.security.safe_plan_name`, never from a path."""
+    ``where``), ``edits.json`` (the combined edits, what reopening applies) and, last, ``summary.json`` (when, edit
+    counts and the headline changes: what the list of saved plans shows). The folder name comes from
+    :func:`~planner.serve.security.safe_plan_name`, never from a path."""
     folder_name = safe_plan_name(name)
     root = (Path(out_dir) / "plans").resolve()
     folder = (root / folder_name).resolve()
@@ -245,6 +304,9 @@ def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, s
             raise ApiError(409, "empty_plan", "方案中还没有修改，无需保存 / the plan holds no edit yet; nothing to save")
         facilities = plan.state.facilities
         edits = plan.edits
+        changes = plan.state.changes()
+        if saved_state is not None:  # the state written (the export builds its report from this one, not a later edit's)
+            saved_state["state"] = plan.state
     layer = facilities[[c for c in SAVED_COLUMNS if c in facilities.columns] + [facilities.geometry.name]].to_crs(crs_wgs84)
     layer = layer.reset_index(drop=True)
     layer["edit"] = layer["edit"].astype(object).where(layer["edit"].notna() & (layer["edit"].astype(str) != ""), None)
@@ -260,18 +322,24 @@ def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, s
         tmp_toml = folder / f".scenario.{secrets.token_hex(4)}.toml"
         tmp_toml.write_text(text, encoding="utf-8")
         os.replace(tmp_toml, folder / "scenario.toml")
-        (folder / "edits.json").write_text(json.dumps(edits, ensure_ascii=False, indent=1), encoding="utf-8")
-    counts = layer["edit"].value_counts().to_dict()
+        (folder / EDITS).write_text(json.dumps(edits, ensure_ascii=False, indent=1), encoding="utf-8")
+        summary = write_summary(folder, name=str(name).strip(), folder_name=folder_name, scenario_name=scenario.name,
+                                plan_scenario=plan_scenario_name(scenario, str(name).strip()), edits=edits, changes=changes)
     return {"name": folder_name, "folder": str(folder), "scenario": str(folder / "scenario.toml"),
-            "facilities": str(folder / "facilities.geojson"), "edits": {str(k): int(v) for k, v in counts.items()},
-            "run": f"planner run {folder / 'scenario.toml'} --out {folder / 'run'}"}
+            "facilities": str(folder / "facilities.geojson"), "edits": summary["edits"], "saved_at": summary["saved_at"],
+            "summary": summary["summary"], "run": f"planner run {folder / 'scenario.toml'} --out {folder / 'run'}"}
+
+
+def plan_scenario_name(scenario, plan_name: str) -> str:
+    """The name of a saved plan's scenario: the present's with the plan's name."""
+    return f"{scenario.name}（方案：{plan_name}）"
 
 
 def scenario_toml(scenario_path: Path, scenario, *, plan_name: str, layer_file: str) -> str:
     """The text of a saved plan's scenario: the original file's settings, every path absolute, the facilities layer
     replaced by ``layer_file`` (beside the scenario, WGS84, planner's column names) without its removed rows."""
     raw = tomllib.loads(Path(scenario_path).read_text(encoding="utf-8"))
-    raw["name"] = f"{scenario.name}（方案：{plan_name}）"
+    raw["name"] = plan_scenario_name(scenario, plan_name)
     raw["network"]["path"] = str(scenario.network.path)
     layers = raw.setdefault("layers", {})
     for kind in ("residential", "zones"):
