@@ -637,7 +637,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "serve.vs": ('本方案 vs 现状', 'This plan vs the present'),
     "serve.no_edits": ('尚无修改：地图显示现状', 'No edits yet: the map shows the present'),
     "serve.edits": ('修改 {n} 处：新增 {a}，移动 {m}，删除 {r}', '{n} edits: {a} added, {m} moved, {r} removed'),
-    "serve.served": ('步行 {t} 内新增服务', 'Newly within a {t} walk'),
+    "serve.served": ('步行{t}内新增服务', 'Newly within a {t} walk'),
     "serve.lost": ('不再覆盖', 'no longer'),
     "serve.compounds": ('小区', 'compounds'),
     "serve.rules_pass": ('新达标 {n} 项', '{n} rules newly pass'),

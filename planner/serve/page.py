@@ -60,8 +60,9 @@ def build_page(result, *, lang: str) -> str:
         root.header.add_child(RawElement(_SERVE_CSS), name="planner_serve_css")
         root.header.add_child(Element(f"<title>{html.escape(tr('serve.page_title', lang))} · {html.escape(sc.name)}</title>"),
                               name="page_title")
-        root.script.add_child(RawElement(f"plannerServe.init(planner_app, {to_json(editor_config(result, lang))});\n"),
-                              name="planner_serve_init")
+        # after the map app has started (its init call is written into the page's script when the page renders)
+        root.script.add_child(RawElement("document.addEventListener('DOMContentLoaded', function () { plannerServe.init(planner_app, "
+                                         f"{to_json(editor_config(result, lang))}); }});\n"), name="planner_serve_init")
         number_elements(fmap)
         page = render_map(fmap)
     return no_outside_addresses(page)
@@ -95,7 +96,7 @@ def editor_config(result, lang: str) -> dict:
     labels.update({f"edit.{k}": tr(f"whatif.edit.{k}", lang) for k in ("add", "move", "remove")})
     labels.update({f"group.{g}": tr(f"whatif.group.{g}", lang) for g in ("population", "age_60_plus", "age_0_3")})
     return {"lang": lang, "labels": labels, "categories": cats, "sites": sites,
-            "longest": minutes_text(max(result.coverage.thresholds_min)) + (" 分钟" if lang == "zh" else " min")}
+            "longest": minutes_text(max(result.coverage.thresholds_min)) + ("分钟" if lang == "zh" else " min")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,7 +105,7 @@ def _serve_js() -> str:
 
 
 #: the 规划推演 block of the side panel, the edited facilities' symbols and the isochrone of a new facility
-_SERVE_CSS = """<style>
+_SERVE_CSS = """<link rel="icon" href="data:,"><style>
 #planner-edit{border-top:1px solid #ddd;border-bottom:1px solid #ddd;padding:6px 0;margin:6px 0}
 #planner-edit h3{font-size:14px;margin:0 0 4px;color:#3f007d}
 #planner-edit .modes{display:flex;gap:3px;margin-bottom:4px}

@@ -5,7 +5,7 @@
 // edited facilities and the "this plan vs the present" panel.
 var plannerServe = (function () {
   "use strict";
-  var P = plannerLayers, S = {planId: null, last: null, lastMs: null, mode: "view", busy: false, token: null, state: null};
+  var P = plannerLayers, S = {planId: null, last: null, lastMs: null, mode: "view", busy: false, token: null, state: null, answers: 0, saved: null};
   var app, map, cfg, E, T, editLayer = null, isoLayer = null, facIndex = {}, facLayers = {};
   var saved = {}, savedRules = null, savedZoneRules = {}, textIndex = null;
 
@@ -92,6 +92,7 @@ var plannerServe = (function () {
   }
   function show(answer) {
     S.last = answer;
+    S.answers++;
     restorePresent();
     var V = answer.views, rows = {};
     for (var cid in V.compounds) {
@@ -399,6 +400,7 @@ var plannerServe = (function () {
       return "<br><button type='button' data-planner-site='" + i + "' data-on='" + (on ? "0" : "1") + "'>" + t(on ? "site_off" : "site_on") + "</button>";
     };
     block();
+    sitesList({add: []});
     setMode("view");
     wireMouse();
     try { S.token = sessionStorage.getItem("planner-token"); } catch (e) { /* private mode */ }
@@ -419,6 +421,7 @@ var plannerServe = (function () {
   S.setMode = function (m) { setMode(m); };
   S.undo = undo; S.redo = redo;
   S.edit = edit;
+  S.sites = function () { return E.sites; };
   S.isochroneShown = function () { return isoLayer ? isoLayer.plannerId : null; };
   S.editMarkers = function () {
     var out = [];
