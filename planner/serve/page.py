@@ -108,6 +108,7 @@ def _serve_js() -> str:
 _SERVE_CSS = """<link rel="icon" href="data:,"><style>
 #planner-edit{border-top:1px solid #ddd;border-bottom:1px solid #ddd;padding:6px 0;margin:6px 0}
 #planner-edit h3{font-size:14px;margin:0 0 4px;color:#3f007d}
+#planner-edit select,#planner-edit option,#planner-edit input,#planner-edit button{font-family:inherit}
 #planner-edit .modes{display:flex;gap:3px;margin-bottom:4px}
 #planner-edit .modes button{flex:1;padding:4px 2px;border:1px solid #3f007d;background:#fff;color:#3f007d;border-radius:4px;cursor:pointer;font-size:12px}
 #planner-edit .modes button.active{background:#3f007d;color:#fff}
