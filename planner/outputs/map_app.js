@@ -5,7 +5,7 @@
 // the legend and the grouped layer list; it collapses for a full-width map.
 var plannerApp = (function () {
   "use strict";
-  var P = plannerLayers, app = {map: null, view: null, overlays: {}, groups: {}};
+  var P = plannerLayers, app = {map: null, view: null, overlays: {}, groups: {}, hidden: {}};
   var cfg, T, map, compounds, facilities = {}, zones = null, zoneLabels = null, isos = {}, sites = null, catchments = null;
   var highlight = null, facilityArea = null;
 
@@ -90,6 +90,7 @@ var plannerApp = (function () {
   }
   function facilityClick(cat, j) {
     var F = facilities[cat], text = "<b>" + F.t.name[j] + "</b><br>" + F.t.details[F.t.cols.x[j]];
+    if (app.facilityExtra) text += app.facilityExtra(cat, j);  // e.g. the editor's buttons (planner serve)
     var popup = openPopup(F.t.ll[j], text, 320, clearHighlight);  // closing the previous popup clears its rings first
     serveHighlight(cat, j);
     showFacilityArea(cat, j, F.colour);
@@ -98,7 +99,10 @@ var plannerApp = (function () {
   function makeFacilities(cat) {
     var F = facilities[cat];
     return P.lazy(function () {
-      var g = new P.PointCanvas(F.t.ll, function () { return {radius: 5, color: "#ffffff", weight: 1.5, fillColor: F.colour, fillOpacity: 1}; }, null);
+      var g = new P.PointCanvas(F.t.ll, function (i) {
+        if (app.hidden[cat] && app.hidden[cat][i]) return null;  // removed or moved away by a plan (planner serve)
+        return {radius: 5, color: "#ffffff", weight: 1.5, fillColor: F.colour, fillOpacity: 1};
+      }, null);
       g.fullZoom = cfg.pointFullZoom;
       g.tooltip = function (i) { return F.t.name[i]; };
       g.on("pointclick", function (e) { facilityClick(cat, e.i); });
@@ -180,7 +184,8 @@ var plannerApp = (function () {
       var icon = L.divIcon({className: "planner-site", iconSize: [26, 26], iconAnchor: [13 - S.dx[i], 13 - S.dy[i]],
         html: "<div style='background:" + S.colour[i] + "'>" + S.no[i] + "</div>"});
       var m = L.marker(ll[i], {icon: icon, title: plain(S.title[i]), riseOnHover: true, i: i, keyboard: false});
-      m.bindPopup(P.box(S.popup[i]), {className: "foliumpopup", maxWidth: 420, autoPanPaddingTopLeft: [20, 90]});
+      m.bindPopup(function (layer) { var k = layer.options.i; return P.box(S.popup[k] + (app.siteExtra ? app.siteExtra(k) : "")); },
+        {className: "foliumpopup", maxWidth: 420, autoPanPaddingTopLeft: [20, 90]});
       m.on("popupopen", function (e) { showCatchment(e.target.options.i); });
       m.on("popupclose", hideCatchment);
       S.markers.push(m);
@@ -436,6 +441,19 @@ var plannerApp = (function () {
     return app;
   }
 
+  // hooks of the editor (planner serve, planner/serve/serve_app.js): the page's data, a facility layer's table,
+  // and a redraw of everything after the data changed (compound bands, 街道 measures, hidden facilities, legend)
+  app.config = function () { return cfg; };
+  app.facilityTable = function (cat) { return facilities[cat] ? facilities[cat].t : null; };
+  app.redraw = function () {
+    if (compounds) restyleCompounds();
+    if (zones) zones.eachLayer(function (l) { l.setStyle(zoneStyle(l.options.i)); });
+    for (var cat in facilities) {
+      var o = app.overlays[facilities[cat].label], l = o && (o.layer._inner || null);
+      if (l && l.redraw) l.redraw();
+    }
+    if (app.view) refreshPanel();
+  };
   app.init = init;
   app.setView = setView;
   app.search = function (text) { return search(text).map(function (h) { return {name: plain(h.t), kind: h.k}; }); };

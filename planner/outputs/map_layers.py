@@ -622,6 +622,7 @@ var plannerLayers = (function () {
     table: table,
     PointCanvas: PointCanvas,
     watchPoints: watchPoints,
+    pointHits: pointHits,
     lazy: function (make) { return new Lazy(make); },
     rings: rings,
     box: box,

@@ -121,21 +121,29 @@ def zone_measures(view: View, zone_ids: Sequence[str], compounds: pd.DataFrame, 
     without rules is filled by its coverage share."""
     ids = pd.Index([str(z) for z in zone_ids])
     coverage = np.full(len(ids), np.nan)
+    # sums per 街道 with bincount (in row order, as a group-by sums): planner serve recomputes them on every edit
     if view.cats:
         demand = pd.to_numeric(compounds[view.demand], errors="coerce").fillna(0).to_numpy(dtype=float)
-        zone = compounds["zone_id"].astype(str).to_numpy()
+        at = ids.get_indexer(compounds["zone_id"].astype(str).to_numpy())
+        ok = at >= 0
         within = (band >= 0) & (band < n_thresholds)
-        frame = pd.DataFrame({"z": zone, "all": demand, "in": np.where(within, demand, 0.0)})
-        sums = frame.groupby("z")[["all", "in"]].sum().reindex(ids)
+        total = np.bincount(at[ok], weights=demand[ok], minlength=len(ids))
+        inside = np.bincount(at[ok], weights=np.where(within, demand, 0.0)[ok], minlength=len(ids))
+        has = np.bincount(at[ok], minlength=len(ids)) > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            coverage = np.where(sums["all"].to_numpy() > 0, sums["in"].to_numpy() / sums["all"].to_numpy(), np.nan)
+            coverage = np.where(has & (total > 0), inside / np.where(total > 0, total, 1.0), np.nan)
     if rules is not None and len(rules):
-        rows = rules[rules["status"].isin(["pass", "fail"])]
+        status = rules["status"].to_numpy(dtype=object)
+        keep = (status == "pass") | (status == "fail")
         if view.key != "compliance":
-            rows = rows[rows["view"] == view.key]
-        if len(rows):
-            passed = rows["status"].eq("pass").groupby(rows["subdistrict"].astype(str)).agg(["sum", "count"])
-            met = (passed["sum"] / passed["count"]).reindex(ids).to_numpy(dtype=float)
+            keep &= rules["view"].to_numpy(dtype=object) == view.key
+        if keep.any():
+            at = ids.get_indexer(rules["subdistrict"].astype(str).to_numpy()[keep])
+            ok = at >= 0
+            count = np.bincount(at[ok], minlength=len(ids)).astype(float)
+            passed = np.bincount(at[ok], weights=(status[keep] == "pass")[ok].astype(float), minlength=len(ids))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                met = np.where(count > 0, passed / np.where(count > 0, count, 1.0), np.nan)
             # the fill that tells the 街道 apart: the rules met, unless the coverage share spreads over more classes
             if view.key == "compliance" or _classes(met) >= _classes(coverage):
                 return coverage, met, "rules"

@@ -57,7 +57,7 @@ from planner.outputs.map_views import (
 from planner.outputs.reproducible import shown_date, stable_ids
 from planner.siting.explain import site_numbers, site_title
 
-__all__ = ["gap_map", "save_map"]
+__all__ = ["gap_map", "save_map", "render_map", "zone_config", "printed_ints", "printed_tenths"]
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,14 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
     }
 
 
+def zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
+                views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str) -> dict:
+    """The 街道 as the gap map's script reads them (measures, classes and popup rules per view), for ``bands``
+    (:func:`planner.outputs.map_views.compound_bands` per view) and ``compliance`` (a rule × 街道 table): what
+    :func:`gap_map` draws, for `planner serve` to redraw a plan's 街道 the same way."""
+    return _zone_config(zones, zone_table, compounds, compliance, views, bands, n_thresholds, taxonomy, basemap=basemap, lang=lang)
+
+
 def _rule_categories() -> dict[str, tuple[str, ...]]:
     """Rule id → its facility categories (from planner/data/rules.toml)."""
     return {str(r["id"]): tuple(r.get("categories", ())) for r in load_rules()}
@@ -444,6 +452,16 @@ def _format_names(texts: list[str], taxonomy: Taxonomy, lang: str) -> list[str]:
     return [", ".join(by_zh.get(name, name) for name in t.split("、")) if t else t for t in texts]
 
 
+def printed_ints(values: np.ndarray) -> np.ndarray:
+    """``values`` as the map's columns hold them: integers as ``{:.0f}`` prints them, -1 where not finite."""
+    return _rounded(values)
+
+
+def printed_tenths(values: np.ndarray) -> np.ndarray:
+    """``values`` in tenths as the map's columns hold them (``{:.1f}``), -1 where not finite."""
+    return _tenths(values)
+
+
 def _rounded(values: np.ndarray) -> np.ndarray:
     """``values`` rounded to integers as ``{:.0f}`` prints them (half to even); -1 where not finite."""
     values = np.asarray(values, dtype=float)
@@ -500,6 +518,8 @@ def _add_facilities(
         detail_codes, details = pd.factorize(pd.Series(_facility_details(sub, meta.label(lang), lang), dtype=object))
         data = {"scale": POINT_SCALE, "xy": encode_points(pts[:, 0], pts[:, 1]), "name": escape_all(sub["name"]),
                 "colour": meta.color, "details": list(details), "cols": {"x": pack_column(detail_codes)}}
+        if "id" in sub.columns:  # what a plan's edits name them by (planner serve)
+            data["ids"] = escape_all(sub["id"].astype(str))
         layers[cat] = DataTable(data).add_to(fmap)
         in_views = [v.key for v in views if cat in v.cats or (v.key == "compliance" and meta.group in ("elderly", "childcare")
                                                                and cat in ("elderly_centre", "childcare"))]
@@ -751,8 +771,13 @@ def save_map(fmap: folium.Map, path: Path) -> Path:
     (:func:`planner.outputs.fonts.embed_map_font`), so Chinese shows on a machine without a Chinese font, with
     ``--lang en`` too (the names stay Chinese).
     """
+    Path(path).write_bytes(render_map(fmap).encode("utf8"))
+    return path
+
+
+def render_map(fmap: folium.Map) -> str:
+    """The page of ``fmap`` as :func:`save_map` writes it (numbered ids, fonts embedded), as text."""
     number_elements(fmap)
     with stable_ids():
         page = fmap.get_root().render()
-    Path(path).write_bytes(embed_map_font(page).encode("utf8"))
-    return path
+    return embed_map_font(page)

@@ -7,6 +7,7 @@ token and JSON content type for every request that changes something.
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import time
@@ -23,11 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planner.errors import PlannerError
 from planner.serve.export import export_report
+from planner.serve.page import ServedPage
 from planner.serve.plans import Plan, PlanStore, save_plan
 from planner.serve.saved import edit_counts, list_saved, read_edits, saved_file
 from planner.serve.security import ApiError, ServeConfig, safe_plan_name, token_matches
 from planner.serve.versus import LIVE, Column, compare_table, parse_columns
+from planner.serve.views import LazyViews
 from planner.whatif.engine import WhatIf, study_bounds
+from planner.whatif.isochrone import isochrone_geojson
 
 __all__ = ["create_app", "study_bounds", "baseline_state"]
 
@@ -227,12 +231,37 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
                           f"allowed on {request.url.path[:200]}")
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    # ---- the map app (planner.serve.page, serve_app.js): the page, the map's data of a plan, isochrones ----------
+    page = ServedPage(result)
+    views = LazyViews(result, lang=page.lang)
+
     def answer(plan, **extra) -> dict:
-        return plain({"plan": plan.summary(), "changes": store.changes(plan), **extra})
+        """A plan's answer: its summary, its changes against the present and the map's data of it (views)."""
+        return plain({"plan": plan.summary(), "changes": store.changes(plan), "views": views.get().of(plan.state), **extra})
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        return _PAGE
+        try:
+            return page.html()
+        except PlannerError as exc:
+            log.exception("serve: the map page could not be built")
+            return _PAGE.replace("{message}", html.escape(str(exc)))
+
+    @app.get("/api/plans/{plan_id}/isochrone/{facility_id}")
+    def isochrone(plan_id: str, facility_id: str) -> dict:
+        """The walking isochrone (longest threshold, GeoJSON WGS84) of a facility the plan added or moved."""
+        plan = store.get(plan_id)
+        with plan.lock:
+            edits = plan.edits
+        where = {str(a.get("id")): (a.get("category"), a.get("lon"), a.get("lat")) for a in edits["add"] if isinstance(a, dict)}
+        moved = {str(m.get("id")): m for m in edits["move"] if isinstance(m, dict)}
+        cats = dict(zip(result.facilities["id"].astype(str), result.facilities["category"], strict=False))
+        where.update({fid: (cats.get(fid), m.get("lon"), m.get("lat")) for fid, m in moved.items()})
+        if facility_id not in where:
+            raise ApiError(404, "no_such_facility", f"方案中没有新增或移动编号为 {facility_id[:80]!r} 的设施 / the plan adds or moves no "
+                           f"facility {facility_id[:80]!r}")
+        cat, lon, lat = where[facility_id]
+        return plain(isochrone_geojson(engine, float(lon), float(lat), category=str(cat), facility_id=facility_id))
 
     @app.get("/api/state")
     def get_state() -> dict:
@@ -360,21 +389,11 @@ def _name_of(body: object, what: str) -> object:
 
 
 _PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>planner serve</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>规划方案推演 / What-if planning</title>
 <style>body{font:15px/1.5 system-ui,"Noto Sans CJK SC",sans-serif;margin:2em auto;max-width:46em;color:#222}
 code{background:#f3f3f3;padding:0 .3em}h1{font-size:1.4em}</style></head>
 <body><h1>规划方案推演 / What-if planning</h1>
-<p id="scenario">正在读取情景… / reading the scenario…</p>
-<p>地图界面将在下一版提供；现在可通过 JSON 接口使用，见 <code>docs/serve.md</code>。/ The map app comes next; the JSON API is
-documented in <code>docs/serve.md</code>.</p>
-<ul><li><code>GET /api/state</code></li><li><code>POST /api/plans</code></li><li><code>POST /api/plans/{id}/edit</code></li>
-<li><code>POST /api/plans/{id}/undo</code>, <code>/redo</code></li><li><code>GET /api/plans/{id}</code></li>
-<li><code>POST /api/plans/{id}/save</code></li></ul>
-<script>
-fetch("api/state").then(r => r.json()).then(s => {
-  const b = s.baseline;
-  document.getElementById("scenario").textContent =
-    s.scenario.name + " — 小区 " + b.compounds + " 个，设施 " + b.facilities + " 个 / compounds " + b.compounds + ", facilities " + b.facilities;
-});
-</script></body></html>
+<p>地图未能生成 / the map could not be built: {message}</p>
+<p>JSON 接口仍可使用，见 <code>docs/serve.md</code>。/ The JSON API still works; see <code>docs/serve.md</code>.</p>
+</body></html>
 """
