@@ -51,8 +51,8 @@ from planner.analysis.requirements import Compliance
 from planner.analysis.zones import place_in_zones
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
 from planner.labels import tr
-from planner.network.points import Reach, point_xy, snap_geometries
-from planner.pipeline import RunResult, compound_gates, evaluate_standards
+from planner.network.points import Reach, point_xy, snap_geometries, snap_index
+from planner.pipeline import RunResult, complete_circles, compound_gates, standards_update
 from planner.whatif.edits import AddFacility, EditError, Edits
 
 __all__ = ["WhatIf", "PlanState", "NEW_PREFIX", "SERVED_GROUPS"]
@@ -97,6 +97,7 @@ class PlanState:
     circles: pd.DataFrame | None
     baseline: WhatIf = field(repr=False)
     touched: tuple[str, ...] = ()  # categories the edits concern
+    zones: tuple[int, ...] | None = None  # positions (in the 街道 order) of the 街道 re-evaluated; None: all may differ
 
     @property
     def active(self) -> gpd.GeoDataFrame:
@@ -162,7 +163,9 @@ class WhatIf:
         self.max_snap_m = float(sc.max_snap_m)
 
         gates, owner = compound_gates(self.compounds.geometry)
-        snapped = snap_geometries(self.network, np.concatenate([gates, self.facilities.geometry.to_numpy()]), max_snap_m=self.max_snap_m)
+        self._snap_index = snap_index(self.network)  # the nearest-edge grid, built once here and kept for every plan
+        snapped = snap_geometries(self.network, np.concatenate([gates, self.facilities.geometry.to_numpy()]), max_snap_m=self.max_snap_m,
+                                  index=self._snap_index)
         self.reach = Reach.build(self.network, snapped, n_gates=len(owner), max_snap_m=self.max_snap_m)
         self.owner = owner
         self.n_gates = len(owner)
@@ -186,6 +189,8 @@ class WhatIf:
         self._pairs_of = {fids[a]: order[a:b] for a, b in zip(starts, ends, strict=True)}
         self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
         self._centre_dist = self._centre_format_distances()
+        # the run's standards, re-evaluated per plan only for the 街道 it touches
+        self._standards = standards_update(sc, self.compounds, result.zones, self.taxonomy, self.compliance)
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
         self.bounds = study_bounds(result)
         log.info("what-if: %d compounds (%d gates), %d facilities, graph of %d nodes", len(self.compounds), self.n_gates,
@@ -221,11 +226,20 @@ class WhatIf:
         points, between = self._place(placed)
         facilities = self._edited_facilities(edits, new_ids, points, gone)
         touched = sorted({p.category for p in points} | set(self.fac_cat[gone]), key=self.coverage.categories.index)
-        coverage = self._coverage(touched, gone, points, facilities)
+        coverage, changed = self._coverage(touched, gone, points, facilities)
         circles = self._circles(gone, points, between, facilities, coverage) if self._touches_circles(touched) else self.circles
         active = facilities[facilities["edit"] != "remove"]
-        compliance = evaluate_standards(self.scenario, self.compounds, active, coverage, self.result.zones, self.taxonomy, circles)
-        return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched))
+        # 街道 touched: those of the compounds whose distances changed and of the edited facilities (old and new places)
+        edited = facilities["edit"].to_numpy() != ""
+        zone_ids = set(self.facilities["zone_id"].to_numpy()[gone].tolist()) | set(facilities["zone_id"].to_numpy()[edited].tolist())
+        any_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in touched])) if touched else np.zeros(0, np.int64)
+        basic = [c for c in touched if c in self._basic()]
+        fmt_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in basic])) if basic else np.zeros(0, np.int64)
+        zones = self._standards.zones_of(any_changed, [str(z) for z in zone_ids if not pd.isna(z)])
+        formats = self._standards.formats(coverage.table, fmt_changed)
+        compliance = self._standards.evaluate(zones, coverage_table=coverage.table, facilities=active, formats=formats,
+                                              complete_circles=complete_circles(circles))
+        return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched), tuple(int(z) for z in zones))
 
     # ---- snapping and searching new points ------------------------------------------------------------------------
 
@@ -253,7 +267,7 @@ class WhatIf:
         lat = np.array([p[3] for p in placed], dtype=float)
         x, y = self._to_metric.transform(lon, lat)
         xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-        snapped = snap_geometries(self.network, xy, max_snap_m=self.max_snap_m)
+        snapped = snap_geometries(self.network, xy, max_snap_m=self.max_snap_m, index=self._snap_index)
         bad = []
         for i in np.flatnonzero(~snapped.reachable):
             where = placed[i][0]
@@ -352,9 +366,12 @@ class WhatIf:
         new["edit"] = "add"
         return new
 
-    def _coverage(self, touched: list[str], gone: np.ndarray, points: list[_NewPoint], facilities: gpd.GeoDataFrame) -> Coverage:
+    def _coverage(self, touched: list[str], gone: np.ndarray, points: list[_NewPoint], facilities: gpd.GeoDataFrame
+                  ) -> tuple[Coverage, dict[str, np.ndarray]]:
+        """The plan's coverage, and per touched category the compounds (a mask on their rows) whose distance changed."""
         base = self.coverage
-        table = base.table.copy()
+        table = base.table.copy(deep=False)  # copy-on-write: the touched columns are replaced below, the rest shared
+        changed = {}
         names = dict(zip(facilities["id"].astype(str), facilities["name"], strict=True))
         n_comp = len(table)
         removed_rows = []
@@ -365,6 +382,7 @@ class WhatIf:
             ok = near != ""
             name = np.full(n_comp, "", dtype=object)
             name[ok] = [names[i] for i in near[ok]]
+            changed[cat] = dist != table[schema.dist_m(cat)].to_numpy(dtype=float)
             table[schema.dist_m(cat)] = dist
             table[schema.minutes(cat)] = dist / self.speed
             table[schema.nearest_id(cat)] = near
@@ -401,7 +419,7 @@ class WhatIf:
         if added:
             catch = pd.concat([catch, *added], ignore_index=True)
         return Coverage(table=table, catchments=catch.reset_index(drop=True), categories=base.categories,
-                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min)
+                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min), changed
 
     def _per_compound(self, gate_d: np.ndarray) -> np.ndarray:
         d = np.full(len(self.compounds), np.inf)
@@ -560,6 +578,7 @@ def _changes(state: PlanState, lang: str) -> dict:
     longest = max(base.thresholds)
     rows = []
     served = {}
+    comp_ids = comp_names = None
     for cat in state.touched:
         d0, d1 = before[schema.dist_m(cat)].to_numpy(), after[schema.dist_m(cat)].to_numpy()
         flags0 = np.column_stack([before[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
@@ -567,13 +586,18 @@ def _changes(state: PlanState, lang: str) -> dict:
         both = np.isfinite(d0) & np.isfinite(d1)
         same = (d0 == d1) | (both & (np.abs(np.where(both, d0, 0.0) - np.where(both, d1, 0.0)) <= CHANGE_EPS_M))
         changed = np.flatnonzero(~same | (flags0 != flags1).any(axis=1))
-        n0, n1 = before[schema.nearest_id(cat)].to_numpy(), after[schema.nearest_id(cat)].to_numpy()
         w0, w1 = flags0[:, -1], flags1[:, -1]
-        for i in changed:
-            rows.append({"id": str(comp["id"].iat[i]), "name": str(comp["name"].iat[i]), "category": cat,
-                         "dist_before": _json_number(d0[i]), "dist_after": _json_number(d1[i]),
-                         "nearest_before": str(n0[i]), "nearest_after": str(n1[i]),
-                         "within_before": bool(w0[i]), "within_after": bool(w1[i])})
+        if len(changed):
+            if comp_ids is None:
+                comp_ids, comp_names = comp["id"].astype(str).to_numpy(dtype=object), comp["name"].astype(str).to_numpy(dtype=object)
+            n0 = before[schema.nearest_id(cat)].to_numpy(dtype=object)[changed]
+            n1 = after[schema.nearest_id(cat)].to_numpy(dtype=object)[changed]
+            dd0 = [_json_number(v) for v in d0[changed].tolist()]
+            dd1 = [_json_number(v) for v in d1[changed].tolist()]
+            rows += [{"id": i, "name": nm, "category": cat, "dist_before": a, "dist_after": b, "nearest_before": str(x),
+                      "nearest_after": str(y), "within_before": u, "within_after": v}
+                     for i, nm, a, b, x, y, u, v in zip(comp_ids[changed].tolist(), comp_names[changed].tolist(), dd0, dd1, n0.tolist(),
+                                                         n1.tolist(), w0[changed].tolist(), w1[changed].tolist(), strict=True)]
         gained, lost = ~w0 & w1, w0 & ~w1
         served[cat] = {
             "label": base.taxonomy[cat].label(lang),
@@ -582,16 +606,47 @@ def _changes(state: PlanState, lang: str) -> dict:
             "lost": {g: _json_number(np.nansum(comp[g].to_numpy(float)[lost])) if g in comp else None for g in SERVED_GROUPS},
             "compounds_gained": int(gained.sum()), "compounds_lost": int(lost.sum()),
         }
-    key = ["subdistrict", "rule_id"]
-    cols = ["subdistrict_name", "rule", "value", "status", "shortfall"]
-    both = base.compliance.table[key + cols].merge(state.compliance.table[key + cols], on=key, how="outer",
-                                                   suffixes=("_before", "_after"), sort=False)
+    rules = _rule_changes(base.compliance.table, state.compliance.table, _rows_of_zones(state, len(base.compliance.table)))
+    return {
+        "edits": state.edits.to_json(),
+        "compounds": rows,
+        "rules": rules,
+        "served": served,
+        "passing": sum(1 for r in rules if r["status_after"] == "pass" and r["status_before"] != "pass"),
+        "failing": sum(1 for r in rules if r["status_after"] == "fail" and r["status_before"] != "fail"),
+    }
+
+
+def _rows_of_zones(state: PlanState, n_rows: int) -> np.ndarray | None:
+    """Row positions of the compliance table that may differ from the run's: the rows of the 街道 re-evaluated and
+    the city-wide rows (None: any row)."""
+    up = state.baseline._standards
+    if state.zones is None or len(state.compliance.table) != n_rows:
+        return None
+    n_zones, n_rules = len(up.zone_ids), len(up.zone_rules)
+    zones = np.asarray(state.zones, dtype=np.int64)
+    pos = (np.arange(n_rules, dtype=np.int64)[:, None] * n_zones + zones[None, :]).ravel()
+    return np.sort(np.concatenate([pos, np.arange(n_rules * n_zones, n_rows, dtype=np.int64)]))
+
+
+def _rule_changes(t0: pd.DataFrame, t1: pd.DataFrame, rows: np.ndarray | None) -> list[dict]:
+    """Per 街道 rule whose value or status changed between the tables (both in the run's row order; only ``rows``
+    compared, all when None), by 街道 and rule id: the JSON rows of :meth:`PlanState.changes`."""
+    cols = ["subdistrict", "subdistrict_name", "rule_id", "rule", "value", "status", "shortfall"]
+    if rows is None:
+        key = ["subdistrict", "rule_id"]
+        both = t0[cols].merge(t1[cols], on=key, how="outer", suffixes=("_before", "_after"), sort=False)
+    else:
+        a, b = t0[cols].iloc[rows].reset_index(drop=True), t1[cols].iloc[rows].reset_index(drop=True)
+        both = a.add_suffix("_before").join(b.add_suffix("_after"))
+        both["subdistrict"], both["rule_id"] = a["subdistrict"], a["rule_id"]
+        both = both.sort_values(["subdistrict", "rule_id"], kind="stable")  # as the outer merge orders its keys
     v0 = pd.to_numeric(both["value_before"], errors="coerce").to_numpy(float)
     v1 = pd.to_numeric(both["value_after"], errors="coerce").to_numpy(float)
     known = ~np.isnan(v0) & ~np.isnan(v1)
     same_value = (np.isnan(v0) & np.isnan(v1)) | (known & (np.abs(np.where(known, v0, 0.0) - np.where(known, v1, 0.0)) <= 1e-9))
     same_status = both["status_before"].astype(object).fillna("").to_numpy() == both["status_after"].astype(object).fillna("").to_numpy()
-    rules = [
+    return [
         {
             "subdistrict": str(r["subdistrict"]),
             "subdistrict_name": _text(r["subdistrict_name_after"], r["subdistrict_name_before"]),
@@ -601,11 +656,3 @@ def _changes(state: PlanState, lang: str) -> dict:
         }
         for r in both[~(same_value & same_status)].to_dict("records")
     ]
-    return {
-        "edits": state.edits.to_json(),
-        "compounds": rows,
-        "rules": rules,
-        "served": served,
-        "passing": sum(1 for r in rules if r["status_after"] == "pass" and r["status_before"] != "pass"),
-        "failing": sum(1 for r in rules if r["status_after"] == "fail" and r["status_before"] != "fail"),
-    }
