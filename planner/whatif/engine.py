@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import Transformer
 
 from planner import schema
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage
 from planner.analysis.requirements import Compliance
-from planner.analysis.zones import place_in_zones
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
 from planner.labels import tr
 from planner.network.points import Reach, point_xy, snap_geometries, snap_index
@@ -173,6 +173,22 @@ class WhatIf:
         self.fac_xy = point_xy(self.facilities.geometry.to_numpy())
         self.fac_ids = self.facilities["id"].astype(str).to_numpy()
         self.fac_cat = self.facilities["category"].to_numpy()
+        self._fac_names = self.facilities["name"].to_numpy(dtype=object)
+        self._fac_zone = self.facilities["zone_id"].to_numpy(dtype=object)
+        self._row_of = {fid: i for i, fid in enumerate(self.fac_ids.tolist())}
+        self._known = frozenset(self._row_of)
+        # per category the run's nearest facility of each compound as a row of the facility table (−1: none)
+        table = self.coverage.table
+        self._near_row = {}
+        for cat in self.coverage.categories:
+            near = table[schema.nearest_id(cat)].to_numpy(dtype=object)
+            self._near_row[cat] = np.array([self._row_of.get(v, -1) if isinstance(v, str) else -1 for v in near.tolist()], dtype=np.int64)
+        self._comp_ids = self.compounds["id"].astype(str).to_numpy(dtype=object)
+        self._comp_names = self.compounds["name"].astype(str).to_numpy(dtype=object)
+        self._groups = {g: self.compounds[g].to_numpy(dtype=float) for g in SERVED_GROUPS if g in self.compounds}
+        zones = result.zones
+        self._zone_tree = shapely.STRtree(zones.geometry.to_numpy()) if zones is not None and len(zones) else None
+        self._zone_ids = zones.index.astype(str).to_numpy(dtype=object) if zones is not None else None
         graph = self.reach.graph
         # the same CSR with its nodes as the "points": bounded searches from any node (L and R of a new foot)
         self._nodes = ReachGraph(csr=graph.csr, point_node=np.arange(graph.n_nodes, dtype=np.int64), base_node=graph.base_node)
@@ -188,6 +204,7 @@ class WhatIf:
         ends = np.r_[starts[1:], len(fids)]
         self._pairs_of = {fids[a]: order[a:b] for a, b in zip(starts, ends, strict=True)}
         self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
+        self._catch_dist = catch["dist_m"].to_numpy(dtype=float)
         self._centre_dist = self._centre_format_distances()
         # the run's standards, re-evaluated per plan only for the 街道 it touches
         self._standards = standards_update(sc, self.compounds, result.zones, self.taxonomy, self.compliance)
@@ -205,19 +222,19 @@ class WhatIf:
 
     def apply(self, edits: Edits) -> PlanState:
         """The plan ``edits`` applied to the run: a new :class:`PlanState` (the run is not changed)."""
-        known = set(self.fac_ids)
+        known = self._known
         bad = [(f"move[{i}].id", f"没有编号为 {m.id!r} 的设施", f"no facility has the id {m.id!r}") for i, m in enumerate(edits.move) if m.id not in known]
         bad += [(f"remove[{i}]", f"没有编号为 {r!r} 的设施", f"no facility has the id {r!r}") for i, r in enumerate(edits.remove) if r not in known]
         bad += [(f"add[{i}].category", f"本次分析不含类别 {a.category}", f"category {a.category} is not analysed in this run")
                 for i, a in enumerate(edits.add) if a.category not in self.coverage.categories]
         if bad:
             raise EditError(bad)
-        row_of = {fid: i for i, fid in enumerate(self.fac_ids)}
+        row_of = self._row_of
         gone = np.zeros(len(self.fac_ids), dtype=bool)  # old positions: removed or moved away
         gone[[row_of[r] for r in edits.remove]] = True
         gone[[row_of[m.id] for m in edits.move]] = True
         given = {a.id for a in edits.add if a.id}
-        if given & set(known):
+        if given & known:
             raise EditError([("add", f"编号已被占用：{sorted(given & set(known))[0]}", f"id already taken: {sorted(given & set(known))[0]}")])
         auto = iter(_new_ids(sum(1 for a in edits.add if not a.id), set(known) | given))
         new_ids = [a.id or next(auto) for a in edits.add]  # the caller's stable ids, else NEW-1, NEW-2 … in order
@@ -231,7 +248,7 @@ class WhatIf:
         active = facilities[facilities["edit"] != "remove"]
         # 街道 touched: those of the compounds whose distances changed and of the edited facilities (old and new places)
         edited = facilities["edit"].to_numpy() != ""
-        zone_ids = set(self.facilities["zone_id"].to_numpy()[gone].tolist()) | set(facilities["zone_id"].to_numpy()[edited].tolist())
+        zone_ids = set(self._fac_zone[gone].tolist()) | set(facilities["zone_id"].to_numpy(dtype=object)[edited].tolist())
         any_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in touched])) if touched else np.zeros(0, np.int64)
         basic = [c for c in touched if c in self._basic()]
         fmt_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in basic])) if basic else np.zeros(0, np.int64)
@@ -339,7 +356,7 @@ class WhatIf:
             fac.loc[fac.index[moved], "geometry"] = geoms
             fac.loc[fac.index[moved], "edit"] = "move"
             fac.loc[fac.index[moved], "snap_distance_m"] = [round(by_id[self.fac_ids[i]].access, 2) for i in moved]
-            fac.loc[fac.index[moved], "zone_id"] = place_in_zones(fac.loc[fac.index[moved]], self.result.zones).zone_id.to_numpy()
+            fac.loc[fac.index[moved], "zone_id"] = self._zone_of(np.array([by_id[self.fac_ids[i]].xy for i in moved]))
         if edits.add:
             new = self._added_rows(edits.add, new_ids, points)
             fac = pd.concat([fac, new.astype({c: fac[c].dtype for c in new.columns if c in fac.columns and c != "geometry"}, errors="ignore")])
@@ -360,33 +377,55 @@ class WhatIf:
             },
             geometry=gpd.GeoSeries.from_xy(xy[:, 0], xy[:, 1], crs=self.crs, index=index), index=index,
         )
-        new["zone_id"] = place_in_zones(new, self.result.zones).zone_id.to_numpy()
+        new["zone_id"] = self._zone_of(xy)
         new["reachable"] = True
         new["snap_distance_m"] = [round(p.access, 2) for p in points[: len(adds)]]
         new["edit"] = "add"
         return new
 
+    def _zone_of(self, xy: np.ndarray) -> np.ndarray:
+        """The 街道 id of each point (x, y metric), as :func:`planner.analysis.zones.place_in_zones` places points: the
+        first listed 街道 the point lies in, ``OUTSIDE_ZONE`` when in none (the run's 街道 indexed once)."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if self._zone_tree is None:
+            return np.full(len(xy), schema.ALL_ZONES, dtype=object)
+        pt, zone = self._zone_tree.query(shapely.points(xy), predicate="intersects")
+        first = np.full(len(xy), len(self._zone_ids), dtype=np.int64)
+        np.minimum.at(first, pt, zone)
+        return np.where(first < len(self._zone_ids), self._zone_ids[np.minimum(first, len(self._zone_ids) - 1)], schema.OUTSIDE_ZONE)
+
     def _coverage(self, touched: list[str], gone: np.ndarray, points: list[_NewPoint], facilities: gpd.GeoDataFrame
                   ) -> tuple[Coverage, dict[str, np.ndarray]]:
-        """The plan's coverage, and per touched category the compounds (a mask on their rows) whose distance changed."""
+        """The plan's coverage, and per touched category the compounds (a mask on their rows) whose distance changed.
+
+        The run's table is copied shallowly (copy-on-write): only the touched categories' columns are replaced, and
+        of the nearest ids and names only the compounds whose nearest facility changed are written."""
         base = self.coverage
-        table = base.table.copy(deep=False)  # copy-on-write: the touched columns are replaced below, the rest shared
+        table = base.table.copy(deep=False)
         changed = {}
-        names = dict(zip(facilities["id"].astype(str), facilities["name"], strict=True))
-        n_comp = len(table)
+        n_fac = len(self.fac_ids)
+        # nearest facilities as rows: the run's facilities, then the plan's new points (n_fac + their position)
+        pool_ids = np.concatenate([self.fac_ids.astype(object), np.array([p.id for p in points], dtype=object)])
+        new_names = facilities["name"].to_numpy(dtype=object)[n_fac:]  # the added rows follow the run's, in order
+        by_id = dict(zip(facilities["id"].to_numpy(dtype=object)[n_fac:].tolist(), new_names.tolist(), strict=True))
+        pool_names = np.concatenate([self._fac_names, np.array([by_id.get(p.id, self._fac_names[self._row_of[p.id]] if p.id in self._row_of else "")
+                                                                for p in points], dtype=object)])
         removed_rows = []
         added = []
         for cat in touched:
-            out = self._nearest(cat, gone, [p for p in points if p.category == cat], table)
-            dist, near = out
-            ok = near != ""
-            name = np.full(n_comp, "", dtype=object)
-            name[ok] = [names[i] for i in near[ok]]
-            changed[cat] = dist != table[schema.dist_m(cat)].to_numpy(dtype=float)
+            mine = [(n_fac + k, p) for k, p in enumerate(points) if p.category == cat]
+            dist, row = self._nearest(cat, gone, mine, table)
+            base_dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
+            changed[cat] = dist != base_dist
             table[schema.dist_m(cat)] = dist
             table[schema.minutes(cat)] = dist / self.speed
-            table[schema.nearest_id(cat)] = near
-            table[schema.nearest_name(cat)] = name
+            moved = np.flatnonzero(row != self._near_row[cat])
+            if len(moved):
+                for col, pool in ((schema.nearest_id(cat), pool_ids), (schema.nearest_name(cat), pool_names)):
+                    values = table[col].copy()
+                    r = row[moved]
+                    values.iloc[moved] = np.where(r >= 0, pool[np.maximum(r, 0)], "")
+                    table[col] = values
             for t in self.thresholds:
                 table[schema.within(cat, t)] = dist <= t * self.speed
             # counts: the removed facilities' pairs out, the new points' pairs in
@@ -394,12 +433,10 @@ class WhatIf:
             for i in np.flatnonzero(gone & (self.fac_cat == cat)):
                 rows = self._pairs_of.get(self.fac_ids[i], np.zeros(0, np.int64))
                 removed_rows.append(rows)
-                d = base.catchments["dist_m"].to_numpy()[rows]
+                d = self._catch_dist[rows]
                 for t in self.thresholds:
                     np.subtract.at(counts[t], self._pair_comp[rows][d <= t * self.speed], 1)
-            for p in points:
-                if p.category != cat:
-                    continue
+            for _, p in mine:
                 comp_d = self._per_compound(p.gate_d)
                 c = np.flatnonzero(comp_d <= self.longest_m)
                 added.append(pd.DataFrame({"facility_id": p.id, "compound_id": table.index.to_numpy()[c], "category": cat, "dist_m": comp_d[c]}))
@@ -408,9 +445,11 @@ class WhatIf:
             for t in self.thresholds:
                 table[schema.count(cat, t)] = counts[t]
         longest = max(self.thresholds)
-        within_cols = [schema.within(c, longest) for c in base.categories]
-        table[schema.covered(longest)] = table[within_cols].sum(axis=1).astype(int) if within_cols else 0
-        table["completeness"] = table[schema.covered(longest)] / max(len(base.categories), 1)
+        covered = np.zeros(len(table), dtype=np.int64)
+        for c in base.categories:
+            covered += table[schema.within(c, longest)].to_numpy(dtype=bool)
+        table[schema.covered(longest)] = covered
+        table["completeness"] = covered / max(len(base.categories), 1)
         catch = base.catchments
         if removed_rows:
             keep = np.ones(len(catch), dtype=bool)
@@ -426,12 +465,12 @@ class WhatIf:
         np.minimum.at(d, self.owner, gate_d)
         return d
 
-    def _nearest(self, cat: str, gone: np.ndarray, new: list[_NewPoint], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Each compound's nearest facility of ``cat`` after the plan: distance and id ("" when none)."""
+    def _nearest(self, cat: str, gone: np.ndarray, new: list[tuple[int, _NewPoint]], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each compound's nearest facility of ``cat`` after the plan: distance and row (a row of the run's facility
+        table, ``len(facilities) + k`` for the plan's new point ``k``, −1 when none); ``new``: (row, point) pairs."""
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float).copy()
-        near = table[schema.nearest_id(cat)].to_numpy(dtype=object).astype(str).astype(object)
-        removed = set(self.fac_ids[gone & (self.fac_cat == cat)])
-        lost = np.flatnonzero(np.isin(near, list(removed))) if removed else np.zeros(0, np.int64)
+        near = self._near_row[cat].copy()
+        lost = np.flatnonzero(gone[np.maximum(near, 0)] & (near >= 0))
         if len(lost):
             gate_mask = np.isin(self.owner, lost)
             gates = np.flatnonzero(gate_mask)
@@ -442,25 +481,25 @@ class WhatIf:
             first = np.r_[True, owner[order][1:] != owner[order][:-1]]
             c, g = owner[order][first], order[first]
             dist[c] = d_gate[g]
-            near[c] = np.where(np.isfinite(d_gate[g]), src[g], "")
-        for p in new:  # the new points, in order: strictly nearer wins
+            near[c] = np.where(np.isfinite(d_gate[g]), src[g], -1)
+        for row, p in new:  # the new points, in order: strictly nearer wins
             comp_d = self._per_compound(p.gate_d)
             better = comp_d < dist
             dist[better] = comp_d[better]
-            near[better] = p.id
+            near[better] = row
         return dist, near
 
     def _nearest_remaining(self, cat: str, gone: np.ndarray, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distance from each of ``gates`` to the nearest remaining (not removed or moved) facility of the run of
-        ``cat`` and its id; only facilities within the search limit in a straight line of some gate take part."""
+        ``cat`` and its row (−1 when none); only facilities within the search limit in a straight line of some gate take part."""
         xy = self.gate_xy[gates]
         lo, hi = xy.min(axis=0) - self.limit_m - 1.0, xy.max(axis=0) + self.limit_m + 1.0
         fx, fy = self.fac_xy[:, 0], self.fac_xy[:, 1]
         cand = np.flatnonzero((self.fac_cat == cat) & ~gone & (fx >= lo[0]) & (fx <= hi[0]) & (fy >= lo[1]) & (fy <= hi[1]))
         d, k = nearest_distance(self.reach.graph, self.reach.facilities[cand], gates, limit=self.limit_m)
-        ids = np.full(len(gates), "", dtype=object)
-        ids[k >= 0] = self.fac_ids[cand[k[k >= 0]]]
-        return d, ids
+        rows = np.full(len(gates), -1, dtype=np.int64)
+        rows[k >= 0] = cand[k[k >= 0]]
+        return d, rows
 
     # ---- 一刻钟 circles -------------------------------------------------------------------------------------------
 
@@ -574,11 +613,10 @@ def _json_value(value):
 def _changes(state: PlanState, lang: str) -> dict:
     base = state.baseline
     before, after = base.coverage.table, state.coverage.table
-    comp = base.compounds
     longest = max(base.thresholds)
     rows = []
     served = {}
-    comp_ids = comp_names = None
+    comp_ids, comp_names, groups = base._comp_ids, base._comp_names, base._groups
     for cat in state.touched:
         d0, d1 = before[schema.dist_m(cat)].to_numpy(), after[schema.dist_m(cat)].to_numpy()
         flags0 = np.column_stack([before[schema.within(cat, t)].to_numpy(bool) for t in base.thresholds])
@@ -588,10 +626,8 @@ def _changes(state: PlanState, lang: str) -> dict:
         changed = np.flatnonzero(~same | (flags0 != flags1).any(axis=1))
         w0, w1 = flags0[:, -1], flags1[:, -1]
         if len(changed):
-            if comp_ids is None:
-                comp_ids, comp_names = comp["id"].astype(str).to_numpy(dtype=object), comp["name"].astype(str).to_numpy(dtype=object)
-            n0 = before[schema.nearest_id(cat)].to_numpy(dtype=object)[changed]
-            n1 = after[schema.nearest_id(cat)].to_numpy(dtype=object)[changed]
+            n0 = before[schema.nearest_id(cat)].iloc[changed].to_numpy(dtype=object)
+            n1 = after[schema.nearest_id(cat)].iloc[changed].to_numpy(dtype=object)
             dd0 = [_json_number(v) for v in d0[changed].tolist()]
             dd1 = [_json_number(v) for v in d1[changed].tolist()]
             rows += [{"id": i, "name": nm, "category": cat, "dist_before": a, "dist_after": b, "nearest_before": str(x),
@@ -602,8 +638,8 @@ def _changes(state: PlanState, lang: str) -> dict:
         served[cat] = {
             "label": base.taxonomy[cat].label(lang),
             "minutes": longest,
-            "gained": {g: _json_number(np.nansum(comp[g].to_numpy(float)[gained])) if g in comp else None for g in SERVED_GROUPS},
-            "lost": {g: _json_number(np.nansum(comp[g].to_numpy(float)[lost])) if g in comp else None for g in SERVED_GROUPS},
+            "gained": {g: _json_number(np.nansum(groups[g][gained])) if g in groups else None for g in SERVED_GROUPS},
+            "lost": {g: _json_number(np.nansum(groups[g][lost])) if g in groups else None for g in SERVED_GROUPS},
             "compounds_gained": int(gained.sum()), "compounds_lost": int(lost.sum()),
         }
     rules = _rule_changes(base.compliance.table, state.compliance.table, _rows_of_zones(state, len(base.compliance.table)))
