@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
+from scipy.spatial import cKDTree
 
 from planner import schema
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 NEW_PREFIX = "NEW-"  # ids of added facilities: NEW-1, NEW-2 … in the order of the plan's additions
 SERVED_GROUPS = ("population", "age_60_plus", "age_0_3")  # people newly served are counted per group
+SEARCH_LADDER_M = (1000.0, 2500.0)  # radii tried before search_limit_m for compounds whose nearest facility is removed
 CHANGE_EPS_M = 1e-6  # distances closer than this are the same (the last bits depend on which points split an edge)
 
 
@@ -170,6 +172,8 @@ class WhatIf:
         self.owner = owner
         self.n_gates = len(owner)
         self.gate_xy = point_xy(gates)
+        located = np.flatnonzero(np.isfinite(self.gate_xy).all(axis=1))
+        self._gate_tree, self._tree_gate = cKDTree(self.gate_xy[located]), located  # gates by place, for search radii
         self.fac_xy = point_xy(self.facilities.geometry.to_numpy())
         self.fac_ids = self.facilities["id"].astype(str).to_numpy()
         self.fac_cat = self.facilities["category"].to_numpy()
@@ -240,7 +244,7 @@ class WhatIf:
         new_ids = [a.id or next(auto) for a in edits.add]  # the caller's stable ids, else NEW-1, NEW-2 … in order
         placed = [(nid, a.category, a.lon, a.lat) for nid, a in zip(new_ids, edits.add, strict=True)]
         placed += [(m.id, str(self.fac_cat[row_of[m.id]]), m.lon, m.lat) for m in edits.move]
-        points, between = self._place(placed)
+        points, between = self._place(placed, gone=gone)
         facilities = self._edited_facilities(edits, new_ids, points, gone)
         touched = sorted({p.category for p in points} | set(self.fac_cat[gone]), key=self.coverage.categories.index)
         coverage, changed = self._coverage(touched, gone, points, facilities)
@@ -276,8 +280,12 @@ class WhatIf:
         order = np.lexsort((s.offset[pts], s.edge[pts]))
         return s.edge[pts][order], s.offset[pts][order], foot[order]
 
-    def _place(self, placed: list[tuple[str, str, float, float]]) -> tuple[list[_NewPoint], dict[tuple[str, str], float]]:
-        """Snap the plan's new points (id, category, lon, lat) and search from each; also the distances between them."""
+    def _place(self, placed: list[tuple[str, str, float, float]], *, gone: np.ndarray | None = None
+               ) -> tuple[list[_NewPoint], dict[tuple[str, str], float]]:
+        """Snap the plan's new points (id, category, lon, lat) and search from each; also the distances between them.
+
+        Each search reaches ``search_limit_m``; given ``gone`` (the run's facilities the plan removes or moves), only as
+        far as the point can matter to the plan (:meth:`_radius`): distances beyond that are inf."""
         if not placed:
             return [], {}
         lon = np.array([p[2] for p in placed], dtype=float)
@@ -321,26 +329,66 @@ class WhatIf:
         anchor_nodes = np.unique(np.array([[a[0], a[1]] for a in anchors], dtype=np.int64).ravel())
         targets = np.concatenate([self._target_nodes, anchor_nodes])
         n_t = len(self._target_nodes)
+        radius = np.full(len(placed), self.limit_m) if gone is None else self._radius(placed, xy, gone)
+        access = snapped.access
+        # one bounded search from every end (L, R) of every point of a radius level: far fewer calls than points
+        starts = [(i, node, leg) for i, (left, right, to_l, to_r) in enumerate(anchors)
+                  for node, leg in (((left, to_l), (right, to_r)) if left != right else ((left, to_l),))
+                  if radius[i] - access[i] - leg >= 0]
+        level = np.searchsorted(np.unique(radius), radius)
+        per_point: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in placed]
+        for lv in np.unique(level):
+            mine = [st for st in starts if level[st[0]] == lv]
+            if not mine:
+                continue
+            reach = max(radius[i] - access[i] - leg for i, _, leg in mine)
+            src, t, dd = catchments(self._nodes, np.array([node for _, node, _ in mine], dtype=np.int64), targets, limit=reach)
+            bounds = np.searchsorted(src, np.arange(len(mine) + 1))
+            for k, (i, _, leg) in enumerate(mine):
+                per_point[i].append((t[bounds[k]:bounds[k + 1]], leg + dd[bounds[k]:bounds[k + 1]]))
         out = []
         found = []
         for i, (fid, cat, _, _) in enumerate(placed):
             left, right, to_l, to_r = anchors[i]
-            a = float(snapped.access[i])
+            a = float(access[i])
             d = np.full(len(targets), np.inf)
-            for node, leg in ((left, to_l), (right, to_r)) if left != right else ((left, to_l),):
-                reach_left = self.limit_m - a - leg
-                if reach_left < 0:
-                    continue
-                _, t, dd = catchments(self._nodes, np.array([node]), targets, limit=reach_left)
-                np.minimum.at(d, t, leg + dd)
+            for t, dd in per_point[i]:
+                np.minimum.at(d, t, dd)
             d = a + d
-            d[d > self.limit_m] = np.inf
+            d[d > radius[i]] = np.inf
             point_d = np.full(len(self.reach.snapped), np.inf)
             point_d[self._targets] = d[:n_t]
             found.append(dict(zip(anchor_nodes.tolist(), d[n_t:].tolist(), strict=True)))
             out.append(_NewPoint(fid, cat, (float(xy[i, 0]), float(xy[i, 1])), int(snapped.edge[i]), float(snapped.offset[i]), a,
                                  left, right, to_l, to_r, point_d[: self.n_gates], point_d[self.n_gates :]))
         return out, _new_distances(out, found, self.limit_m)
+
+    def _radius(self, placed: list[tuple[str, str, float, float]], xy: np.ndarray, gone: np.ndarray) -> np.ndarray:
+        """How far (metres) a search from each new point must reach to give the plan exactly what a search to
+        ``search_limit_m`` gives.
+
+        A new point changes a compound only if it is nearer than the compound's nearest facility after the plan's
+        removals, which is at most ``U`` = the run's distance (``search_limit_m`` when that facility is removed or
+        none was found). Walking is never shorter than the straight line, so the search must reach the largest
+        ``U`` of the gates within ``U`` of the point in a straight line, and the longest threshold (counts and
+        catchment pairs). A point of a category the 一刻钟 circles read searches to the limit."""
+        out = np.full(len(placed), float(self.longest_m))
+        for i, (_, cat, _, _) in enumerate(placed):
+            if self._touches_circles([cat]):
+                out[i] = self.limit_m
+                continue
+            near = self._near_row[cat]
+            upper = np.where((near >= 0) & gone[np.maximum(near, 0)], self.limit_m,
+                             np.minimum(self.coverage.table[schema.dist_m(cat)].to_numpy(dtype=float), self.limit_m))
+            k = np.asarray(self._gate_tree.query_ball_point(xy[i], r=self.limit_m), dtype=np.int64)
+            if len(k) == 0:
+                continue
+            g = self._tree_gate[k]
+            u = upper[self.owner[g]]
+            e = np.hypot(self.gate_xy[g, 0] - xy[i, 0], self.gate_xy[g, 1] - xy[i, 1])
+            if (e < u).any():
+                out[i] = max(out[i], float(u[e < u].max()))
+        return np.minimum(out, self.limit_m)
 
     # ---- the edited tables ----------------------------------------------------------------------------------------
 
@@ -492,14 +540,24 @@ class WhatIf:
     def _nearest_remaining(self, cat: str, gone: np.ndarray, gates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distance from each of ``gates`` to the nearest remaining (not removed or moved) facility of the run of
         ``cat`` and its row (−1 when none); only facilities within the search limit in a straight line of some gate take part."""
-        xy = self.gate_xy[gates]
-        lo, hi = xy.min(axis=0) - self.limit_m - 1.0, xy.max(axis=0) + self.limit_m + 1.0
-        fx, fy = self.fac_xy[:, 0], self.fac_xy[:, 1]
-        cand = np.flatnonzero((self.fac_cat == cat) & ~gone & (fx >= lo[0]) & (fx <= hi[0]) & (fy >= lo[1]) & (fy <= hi[1]))
-        d, k = nearest_distance(self.reach.graph, self.reach.facilities[cand], gates, limit=self.limit_m)
+        dist = np.full(len(gates), np.inf)
         rows = np.full(len(gates), -1, dtype=np.int64)
-        rows[k >= 0] = cand[k[k >= 0]]
-        return d, rows
+        pool = np.flatnonzero((self.fac_cat == cat) & ~gone & np.isfinite(self.fac_xy).all(axis=1))
+        todo = np.flatnonzero(np.isfinite(self.gate_xy[gates]).all(axis=1))
+        # searches to growing radii: the gates answered within one radius are exact (every facility within it lies
+        # within it in a straight line, so takes part), the others go on to the next radius
+        for radius in sorted({min(r, self.limit_m) for r in SEARCH_LADDER_M} | {self.limit_m}):
+            if len(todo) == 0 or len(pool) == 0:
+                break
+            near, _ = cKDTree(self.gate_xy[gates[todo]]).query(self.fac_xy[pool], k=1, distance_upper_bound=radius + 1.0)
+            cand = pool[np.isfinite(near)]
+            if len(cand) == 0:
+                continue
+            d, k = nearest_distance(self.reach.graph, self.reach.facilities[cand], gates[todo], limit=radius)
+            ok = k >= 0
+            dist[todo[ok]], rows[todo[ok]] = d[ok], cand[k[ok]]
+            todo = todo[~ok]
+        return dist, rows
 
     # ---- 一刻钟 circles -------------------------------------------------------------------------------------------
 
