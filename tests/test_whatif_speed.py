@@ -132,3 +132,10 @@ def test_a_kept_snap_index_snaps_as_a_fresh_one() -> None:
     with pytest.raises(ValueError, match="another network"):
         snap_points(w.network, xy[:3], max_snap_m=w.max_snap_m, edge_ok=edge_ok, index=SnapIndex(w.network.streets, None)
                     if edge_ok is not None else SnapIndex(w.network.streets, np.zeros(st.n_edges, bool)))
+
+
+def test_every_zone_rule_kind_says_what_it_reads() -> None:
+    """A new kind of 街道 rule must be told to ZoneUpdate (else it is re-evaluated wherever anything changed)."""
+    from planner.analysis import requirements
+
+    assert set(requirements._READS) == set(requirements._ZONE_EVALUATORS)

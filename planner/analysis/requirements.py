@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,16 +162,33 @@ class ZoneUpdate:
         self._dtypes = table.dtypes
         self._fm = {c: base.formats[c].to_numpy() for c in base.formats.columns}
 
-    def zones_of(self, compounds: np.ndarray | None = None, zone_ids=()) -> np.ndarray:
-        """Codes (positions in the 街道 order) of the 街道 of the compounds at row positions ``compounds`` and of the
-        listed ``zone_ids`` (ids of no listed 街道 are left out)."""
-        codes = [] if compounds is None else [self.compound_zone[np.asarray(compounds, dtype=np.int64)]]
-        if len(zone_ids):
-            codes.append(pd.Index(self.zone_ids, dtype=object).get_indexer(pd.Index(list(zone_ids), dtype=object)))
-        if not codes:
-            return np.zeros(0, np.int64)
-        out = np.unique(np.concatenate(codes).astype(np.int64))
-        return out[out >= 0]
+    def rule_zones(self, changed: Mapping[str, np.ndarray], edited: Mapping[str, Collection[str]]) -> dict[str, np.ndarray]:
+        """Per 街道 rule, the codes of the 街道 whose result an edit may change.
+
+        ``changed``: per category, the row positions of the compounds whose distance to it changed; ``edited``: per
+        category, the ids of the 街道 where a facility of it was added, removed or moved from or to. A coverage rule
+        reads the distances to its categories, the formats rule those to the basic formats, a facility rule the
+        facilities of its categories; the room-area rules read only compounds, which no edit changes."""
+        by_comp = {c: np.unique(self.compound_zone[np.asarray(p, dtype=np.int64)]) for c, p in changed.items()}
+        index = pd.Index(self.zone_ids, dtype=object)
+        by_fac = {c: index.get_indexer(pd.Index(list(z), dtype=object)) for c, z in edited.items() if len(z)}
+        everything = list(by_comp.values()) + list(by_fac.values())
+        out = {}
+        for rule in self.zone_rules:
+            reads = _READS.get(rule.kind)
+            if reads == "coverage":
+                parts = [by_comp[c] for c in rule.categories if c in by_comp]
+            elif reads == "formats":
+                parts = [by_comp[c] for c in self.basic if c in by_comp]
+            elif reads == "facilities":
+                parts = [by_fac[c] for c in rule.categories if c in by_fac]
+            elif reads == "compounds":
+                parts = []
+            else:  # a kind not listed: every 街道 touched in any way
+                parts = everything
+            codes = np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
+            out[rule.id] = codes[codes >= 0]
+        return out
 
     def formats(self, coverage_table: pd.DataFrame, changed: np.ndarray) -> pd.DataFrame:
         """The per-compound formats table with the rows at positions ``changed`` computed again."""
@@ -186,30 +203,32 @@ class ZoneUpdate:
             cols[c] = new
         return pd.DataFrame(cols, index=self.base.formats.index)
 
-    def evaluate(self, zones: np.ndarray, *, coverage_table: pd.DataFrame, facilities: pd.DataFrame, formats: pd.DataFrame,
-                 complete_circles: int | None) -> Compliance:
-        """The run's compliance with the 街道 whose codes are ``zones`` evaluated again (and every city-wide rule).
+    def evaluate(self, zones: Mapping[str, np.ndarray], *, coverage_table: pd.DataFrame, facilities: pd.DataFrame,
+                 formats: pd.DataFrame, complete_circles: int | None) -> Compliance:
+        """The run's compliance with each 街道 rule evaluated again for the 街道 ``zones[rule id]`` (codes, e.g. from
+        :meth:`rule_zones`; a rule not listed keeps its rows) and every city-wide rule evaluated again.
 
         ``coverage_table``, ``facilities`` and ``formats`` are the edited ones (all rows; facilities not removed);
         ``formats`` from :meth:`formats`."""
-        zones = np.unique(np.asarray(zones, dtype=np.int64))
         n_zones = len(self.zone_ids)
-        cols = {c: v.copy() for c, v in self._columns.items()} if len(zones) or self.city_rules else dict(self._columns)
-        if len(zones):
-            g = self._comp_groups
-            rows = np.sort(np.concatenate([g.order[g.bounds[k]:g.bounds[k + 1]] for k in zones]))
-            ids = [self.zone_ids[k] for k in zones]
-            names = {z: self.zone_names[z] for z in ids}
-            comp = self._comp.iloc[rows]
-            dist_cols = [c for c in coverage_table.columns if c.startswith(schema.dist_m(""))]
-            cov = coverage_table[dist_cols].iloc[rows]
-            fac = facilities[facilities["zone_id"].isin(ids).to_numpy(dtype=bool)] if len(facilities) else facilities
-            sub = _Zones.of(comp, cov, fac, formats.iloc[rows], names, self.taxonomy)
-            for k, rule in enumerate(self.zone_rules):
-                pos = k * n_zones + zones
-                for r, p in zip(_evaluate_zones(rule, sub), pos.tolist(), strict=True):
-                    for c, v in r.items():
-                        cols[c][p] = v
+        cols = {c: v.copy() for c, v in self._columns.items()}
+        dist_cols = [c for c in coverage_table.columns if c.startswith(schema.dist_m(""))]
+        views: dict[bytes, _Zones] = {}  # the 街道 subsets, one per distinct set of codes
+        for k, rule in enumerate(self.zone_rules):
+            codes = np.unique(np.asarray(zones.get(rule.id, ()), dtype=np.int64))
+            if len(codes) == 0:
+                continue
+            key = codes.tobytes()
+            if key not in views:
+                g = self._comp_groups
+                rows = np.sort(np.concatenate([g.order[g.bounds[z]:g.bounds[z + 1]] for z in codes]))
+                ids = [self.zone_ids[z] for z in codes]
+                fac = facilities[facilities["zone_id"].isin(ids).to_numpy(dtype=bool)] if len(facilities) else facilities
+                views[key] = _Zones.of(self._comp.iloc[rows], coverage_table[dist_cols].iloc[rows], fac, formats.iloc[rows],
+                                       {z: self.zone_names[z] for z in ids}, self.taxonomy)
+            for r, p in zip(_evaluate_zones(rule, views[key]), (k * n_zones + codes).tolist(), strict=True):
+                for c, v in r.items():
+                    cols[c][p] = v
         zone_rows = {}
         wanted = {r.of_rule for r in self.city_rules if r.of_rule}
         for k, rule in enumerate(self.zone_rules):
@@ -224,6 +243,19 @@ class ZoneUpdate:
                 cols[c][first + i] = v
         table = pd.DataFrame({c: cols[c] for c in COMPLIANCE_COLUMNS}, index=self.base.table.index, copy=False).infer_objects()
         return Compliance(table=table, formats=formats, preset=self.preset)
+
+
+# what each kind of 街道 rule reads that an edit can change (ZoneUpdate.rule_zones)
+_READS = {
+    "zone_count": "facilities",
+    "zone_per_1000": "facilities",
+    "zone_capacity_share": "facilities",
+    "zone_bed_share": "facilities",
+    "zone_coverage": "coverage",
+    "zone_community": "coverage",
+    "zone_formats": "formats",
+    "zone_room_area": "compounds",
+}
 
 
 def _as_objects(column: pd.Series) -> np.ndarray:

@@ -250,16 +250,23 @@ class WhatIf:
         coverage, changed = self._coverage(touched, gone, points, facilities)
         circles = self._circles(gone, points, between, facilities, coverage) if self._touches_circles(touched) else self.circles
         active = facilities[facilities["edit"] != "remove"]
-        # 街道 touched: those of the compounds whose distances changed and of the edited facilities (old and new places)
-        edited = facilities["edit"].to_numpy() != ""
-        zone_ids = set(self._fac_zone[gone].tolist()) | set(facilities["zone_id"].to_numpy(dtype=object)[edited].tolist())
-        any_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in touched])) if touched else np.zeros(0, np.int64)
+        # 街道 touched, per rule: those of the compounds whose distances to its categories changed, those where a
+        # facility of its categories was edited (old and new places)
+        edited_rows = np.flatnonzero(facilities["edit"].to_numpy() != "")
+        new_zone, new_cat = facilities["zone_id"].to_numpy(dtype=object), facilities["category"].to_numpy(dtype=object)
+        edited: dict[str, set[str]] = {}
+        for z, c in zip([*self._fac_zone[gone].tolist(), *new_zone[edited_rows].tolist()],
+                        [*self.fac_cat[gone].tolist(), *new_cat[edited_rows].tolist()], strict=True):
+            if not pd.isna(z):
+                edited.setdefault(str(c), set()).add(str(z))
+        moved = {c: np.flatnonzero(changed[c]) for c in touched}
+        rule_zones = self._standards.rule_zones(moved, edited)
         basic = [c for c in touched if c in self._basic()]
-        fmt_changed = np.flatnonzero(np.logical_or.reduce([changed[c] for c in basic])) if basic else np.zeros(0, np.int64)
-        zones = self._standards.zones_of(any_changed, [str(z) for z in zone_ids if not pd.isna(z)])
+        fmt_changed = np.unique(np.concatenate([moved[c] for c in basic])) if basic else np.zeros(0, np.int64)
         formats = self._standards.formats(coverage.table, fmt_changed)
-        compliance = self._standards.evaluate(zones, coverage_table=coverage.table, facilities=active, formats=formats,
+        compliance = self._standards.evaluate(rule_zones, coverage_table=coverage.table, facilities=active, formats=formats,
                                               complete_circles=complete_circles(circles))
+        zones = np.unique(np.concatenate([np.zeros(0, np.int64), *rule_zones.values()]))
         return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched), tuple(int(z) for z in zones))
 
     # ---- snapping and searching new points ------------------------------------------------------------------------
