@@ -195,7 +195,8 @@ class ZoneUpdate:
         changed = np.asarray(changed, dtype=np.int64)
         if len(changed) == 0 or not self.basic:
             return self.base.formats
-        sub = _formats(coverage_table.iloc[changed], self.basic, self.taxonomy)
+        cols = [schema.dist_m(c) for c in self.basic if schema.dist_m(c) in coverage_table.columns]
+        sub = _formats(coverage_table[cols].iloc[changed], self.basic, self.taxonomy)
         cols = {}
         for c, arr in self._fm.items():
             new = arr.copy()

@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 NEW_PREFIX = "NEW-"  # ids of added facilities: NEW-1, NEW-2 … in the order of the plan's additions
 SERVED_GROUPS = ("population", "age_60_plus", "age_0_3")  # people newly served are counted per group
 SEARCH_LADDER_M = (1000.0, 2500.0)  # radii tried before search_limit_m for compounds whose nearest facility is removed
+RADIUS_LEVELS_M = (1500.0, 2000.0, 3000.0, 4000.0)  # search radii of new points, rounded up to these (and the limit)
 CHANGE_EPS_M = 1e-6  # distances closer than this are the same (the last bits depend on which points split an edge)
 
 
@@ -187,6 +188,7 @@ class WhatIf:
         for cat in self.coverage.categories:
             near = table[schema.nearest_id(cat)].to_numpy(dtype=object)
             self._near_row[cat] = np.array([self._row_of.get(v, -1) if isinstance(v, str) else -1 for v in near.tolist()], dtype=np.int64)
+        self._comp_index = self.compounds.index.to_numpy(dtype=object)
         self._comp_ids = self.compounds["id"].astype(str).to_numpy(dtype=object)
         self._comp_names = self.compounds["name"].astype(str).to_numpy(dtype=object)
         self._groups = {g: self.compounds[g].to_numpy(dtype=float) for g in SERVED_GROUPS if g in self.compounds}
@@ -395,7 +397,9 @@ class WhatIf:
             e = np.hypot(self.gate_xy[g, 0] - xy[i, 0], self.gate_xy[g, 1] - xy[i, 1])
             if (e < u).any():
                 out[i] = max(out[i], float(u[e < u].max()))
-        return np.minimum(out, self.limit_m)
+        # rounded up to a few levels, so that one search call serves all the points of a level
+        levels = np.array(sorted({float(self.longest_m), self.limit_m} | {r for r in RADIUS_LEVELS_M if self.longest_m < r < self.limit_m}))
+        return levels[np.searchsorted(levels, np.minimum(out, self.limit_m) - 1e-9)]
 
     # ---- the edited tables ----------------------------------------------------------------------------------------
 
@@ -461,14 +465,14 @@ class WhatIf:
         n_fac = len(self.fac_ids)
         # nearest facilities as rows: the run's facilities, then the plan's new points (n_fac + their position)
         pool_ids = np.concatenate([self.fac_ids.astype(object), np.array([p.id for p in points], dtype=object)])
-        new_names = facilities["name"].to_numpy(dtype=object)[n_fac:]  # the added rows follow the run's, in order
-        by_id = dict(zip(facilities["id"].to_numpy(dtype=object)[n_fac:].tolist(), new_names.tolist(), strict=True))
+        new_names = facilities["name"].iloc[n_fac:].to_numpy(dtype=object)  # the added rows follow the run's, in order
+        by_id = dict(zip(facilities["id"].iloc[n_fac:].to_numpy(dtype=object).tolist(), new_names.tolist(), strict=True))
         pool_names = np.concatenate([self._fac_names, np.array([by_id.get(p.id, self._fac_names[self._row_of[p.id]] if p.id in self._row_of else "")
                                                                 for p in points], dtype=object)])
         removed_rows = []
         added = []
         for cat in touched:
-            mine = [(n_fac + k, p) for k, p in enumerate(points) if p.category == cat]
+            mine = [(n_fac + k, p, self._per_compound(p.gate_d)) for k, p in enumerate(points) if p.category == cat]
             dist, row = self._nearest(cat, gone, mine, table)
             base_dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
             changed[cat] = dist != base_dist
@@ -491,10 +495,9 @@ class WhatIf:
                 d = self._catch_dist[rows]
                 for t in self.thresholds:
                     np.subtract.at(counts[t], self._pair_comp[rows][d <= t * self.speed], 1)
-            for _, p in mine:
-                comp_d = self._per_compound(p.gate_d)
+            for _, p, comp_d in mine:
                 c = np.flatnonzero(comp_d <= self.longest_m)
-                added.append(pd.DataFrame({"facility_id": p.id, "compound_id": table.index.to_numpy()[c], "category": cat, "dist_m": comp_d[c]}))
+                added.append((p.id, c, cat, comp_d[c]))
                 for t in self.thresholds:
                     counts[t] += comp_d <= t * self.speed
             for t in self.thresholds:
@@ -511,18 +514,27 @@ class WhatIf:
             keep[np.concatenate(removed_rows)] = False
             catch = catch[keep]
         if added:
-            catch = pd.concat([catch, *added], ignore_index=True)
+            sizes = [len(a[1]) for a in added]
+            new = pd.DataFrame({"facility_id": np.repeat(np.array([a[0] for a in added], dtype=object), sizes),
+                                "compound_id": self._comp_index[np.concatenate([a[1] for a in added])],
+                                "category": np.repeat(np.array([a[2] for a in added], dtype=object), sizes),
+                                "dist_m": np.concatenate([a[3] for a in added])})
+            catch = pd.concat([catch, new], ignore_index=True)
         return Coverage(table=table, catchments=catch.reset_index(drop=True), categories=base.categories,
                         thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min), changed
 
     def _per_compound(self, gate_d: np.ndarray) -> np.ndarray:
+        """Per compound, the distance of its nearest gate (inf where none is reached)."""
         d = np.full(len(self.compounds), np.inf)
-        np.minimum.at(d, self.owner, gate_d)
+        reached = np.flatnonzero(gate_d < np.inf)  # a search reaches a few of the gates
+        np.minimum.at(d, self.owner[reached], gate_d[reached])
         return d
 
-    def _nearest(self, cat: str, gone: np.ndarray, new: list[tuple[int, _NewPoint]], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest(self, cat: str, gone: np.ndarray, new: list[tuple[int, _NewPoint, np.ndarray]], table: pd.DataFrame
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Each compound's nearest facility of ``cat`` after the plan: distance and row (a row of the run's facility
-        table, ``len(facilities) + k`` for the plan's new point ``k``, −1 when none); ``new``: (row, point) pairs."""
+        table, ``len(facilities) + k`` for the plan's new point ``k``, −1 when none); ``new``: (row, point, its
+        distance to each compound)."""
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float).copy()
         near = self._near_row[cat].copy()
         lost = np.flatnonzero(gone[np.maximum(near, 0)] & (near >= 0))
@@ -537,8 +549,7 @@ class WhatIf:
             c, g = owner[order][first], order[first]
             dist[c] = d_gate[g]
             near[c] = np.where(np.isfinite(d_gate[g]), src[g], -1)
-        for row, p in new:  # the new points, in order: strictly nearer wins
-            comp_d = self._per_compound(p.gate_d)
+        for row, _, comp_d in new:  # the new points, in order: strictly nearer wins
             better = comp_d < dist
             dist[better] = comp_d[better]
             near[better] = row
