@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 NEW_PREFIX = "NEW-"  # ids of added facilities: NEW-1, NEW-2 … in the order of the plan's additions
 SERVED_GROUPS = ("population", "age_60_plus", "age_0_3")  # people newly served are counted per group
-SEARCH_LADDER_M = (1000.0, 2500.0)  # radii tried before search_limit_m for compounds whose nearest facility is removed
+SEARCH_LADDER_M = (2500.0,)  # radii tried before search_limit_m for compounds whose nearest facility is removed
 RADIUS_LEVELS_M = (1500.0, 2000.0, 3000.0, 4000.0)  # search radii of new points, rounded up to these (and the limit)
 CHANGE_EPS_M = 1e-6  # distances closer than this are the same (the last bits depend on which points split an edge)
 
@@ -211,6 +211,15 @@ class WhatIf:
         self._pairs_of = {fids[a]: order[a:b] for a, b in zip(starts, ends, strict=True)}
         self._pair_comp = self.compounds.index.get_indexer(catch["compound_id"].to_numpy())
         self._catch_dist = catch["dist_m"].to_numpy(dtype=float)
+        # the same pairs per (category, compound): every facility within the longest threshold of each compound
+        pair_fac = np.array([self._row_of.get(f, -1) for f in catch["facility_id"].astype(str).tolist()], dtype=np.int64)
+        pair_cat = catch["category"].to_numpy(dtype=object)
+        self._pairs_by_comp = {}
+        for cat in self.coverage.categories:
+            rows = np.flatnonzero(pair_cat == cat)
+            rows = rows[np.argsort(self._pair_comp[rows], kind="stable")]
+            indptr = np.searchsorted(self._pair_comp[rows], np.arange(len(self.compounds) + 1))
+            self._pairs_by_comp[cat] = (indptr, pair_fac[rows], self._catch_dist[rows])
         self._centre_dist = self._centre_format_distances()
         # the run's standards, re-evaluated per plan only for the 街道 it touches
         self._standards = standards_update(sc, self.compounds, result.zones, self.taxonomy, self.compliance)
@@ -539,6 +548,19 @@ class WhatIf:
         near = self._near_row[cat].copy()
         lost = np.flatnonzero(gone[np.maximum(near, 0)] & (near >= 0))
         if len(lost):
+            # a remaining facility within the longest threshold is among the run's catchment pairs of the compound
+            indptr, fac, fd = self._pairs_by_comp[cat]
+            size = indptr[lost + 1] - indptr[lost]
+            at = np.repeat(indptr[lost] - np.cumsum(size) + size, size) + np.arange(size.sum())
+            who = np.repeat(lost, size)
+            keep = (fac[at] >= 0) & ~gone[np.maximum(fac[at], 0)]
+            at, who = at[keep], who[keep]
+            order = np.lexsort((fac[at], fd[at], who))  # per compound the nearest pair first (ties: the first row)
+            first = np.r_[True, who[order][1:] != who[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+            c, a = who[order][first], at[order][first]
+            dist[c], near[c] = fd[a], fac[a]
+            lost = np.setdiff1d(lost, c, assume_unique=True)
+        if len(lost):  # none within the longest threshold: searched
             gate_mask = np.isin(self.owner, lost)
             gates = np.flatnonzero(gate_mask)
             d_gate, src = self._nearest_remaining(cat, gone, gates)
@@ -564,7 +586,7 @@ class WhatIf:
         todo = np.flatnonzero(np.isfinite(self.gate_xy[gates]).all(axis=1))
         # searches to growing radii: the gates answered within one radius are exact (every facility within it lies
         # within it in a straight line, so takes part), the others go on to the next radius
-        for radius in sorted({min(r, self.limit_m) for r in SEARCH_LADDER_M} | {self.limit_m}):
+        for radius in sorted({min(r, self.limit_m) for r in SEARCH_LADDER_M if r > self.longest_m} | {self.limit_m}):
             if len(todo) == 0 or len(pool) == 0:
                 break
             near, _ = cKDTree(self.gate_xy[gates[todo]]).query(self.fac_xy[pool], k=1, distance_upper_bound=radius + 1.0)
