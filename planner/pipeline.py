@@ -27,7 +27,7 @@ from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage
 from planner.analysis.isochrones import isochrones_by
-from planner.analysis.requirements import Compliance, evaluate, gap_list
+from planner.analysis.requirements import Compliance, ZoneUpdate, evaluate, gap_list
 from planner.analysis.standards import Rule, rules_for
 from planner.analysis.zones import ZONE_RULE, place_in_zones, summarise_zones, zone_overlaps
 from planner.engine.reach import nearest_distance
@@ -641,19 +641,35 @@ def delineate_service_circles(
 def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage,
                        zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None) -> Compliance:
     """Every rule of the scenario's standards preset, per 街道 and city-wide."""
-    zone_names = {str(z): str(n) for z, n in (zones["name"].items() if zones is not None else [])}
-    if not zone_names:
-        zone_names = {schema.ALL_ZONES: schema.ALL_ZONES}
     return evaluate(
         preset=scenario.standards.preset,
         overrides=dict(scenario.standards.overrides),
         compounds=comp,
         coverage_table=coverage.table,
         facilities=fac,
-        zone_names=zone_names,
+        zone_names=standards_zone_names(zones),
         taxonomy=taxonomy,
-        complete_circles=int(circles["complete"].sum()) if circles is not None else None,
+        complete_circles=complete_circles(circles),
     )
+
+
+def standards_zone_names(zones: gpd.GeoDataFrame | None) -> dict[str, str]:
+    """街道 id → name in report order, as the standards see them (one 全部 when the scenario has no 街道)."""
+    zone_names = {str(z): str(n) for z, n in (zones["name"].items() if zones is not None else [])}
+    return zone_names or {schema.ALL_ZONES: schema.ALL_ZONES}
+
+
+def complete_circles(circles: pd.DataFrame | None) -> int | None:
+    """The number of complete 一刻钟 circles the standards count (None without circles)."""
+    return int(circles["complete"].sum()) if circles is not None else None
+
+
+def standards_update(scenario: Scenario, comp: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy,
+                     base: Compliance) -> ZoneUpdate:
+    """The run's standards ``base`` kept to re-evaluate only the 街道 an edit touches (:class:`ZoneUpdate`); its
+    ``evaluate`` equals :func:`evaluate_standards` on the edited coverage and facilities."""
+    return ZoneUpdate(base, preset=scenario.standards.preset, overrides=dict(scenario.standards.overrides), compounds=comp,
+                      zone_names=standards_zone_names(zones), taxonomy=taxonomy)
 
 
 def capacity_access(

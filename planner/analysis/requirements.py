@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from planner.labels import zh
 from planner.progress import progress
 from planner.schema import CITY, COMPLIANCE_COLUMNS, GAP_COLUMNS
 
-__all__ = ["Compliance", "evaluate", "gap_list", "nearest_of"]
+__all__ = ["Compliance", "ZoneUpdate", "evaluate", "gap_list", "nearest_of"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,155 @@ def evaluate(
     failing = table[table["status"] == "fail"]
     log.info("standards %s: %d results, %d fail, %d not evaluable", preset, len(table), len(failing), int((table["status"] == "not_evaluable").sum()))
     return Compliance(table=table, formats=formats, preset=preset)
+
+
+class ZoneUpdate:
+    """The standards of a run kept to re-evaluate only the 街道 an edit touches (what-if plans, issue #15).
+
+    Every 街道 rule reads only the compounds and facilities of its own 街道, so the rows of the other 街道 stay as
+    the run gave them; the rows of the touched 街道 are evaluated by the same functions as :func:`evaluate` on
+    those 街道 alone and spliced into the run's table (same row order, same dtypes, the same values to the last bit:
+    sums run over the same rows in the same order). The city-wide rules read every 街道 (``city_zone_share``), all
+    facilities (``city_per_1000_group``) or the circles (``city_circles``); each costs one pass over the facilities
+    at most and they are always re-evaluated. The MOFCOM formats of the compounds whose distances changed are
+    computed again and spliced into the run's ``formats``.
+
+    Parameters
+    ----------
+    base
+        The run's :class:`Compliance` (from :func:`evaluate` with the same preset, overrides, compounds and 街道).
+    compounds, zone_names, taxonomy, preset, overrides
+        As given to :func:`evaluate` for the run.
+    """
+
+    def __init__(self, base: Compliance, *, preset: str, overrides: dict[str, float] | None, compounds: pd.DataFrame,
+                 zone_names: dict[str, str], taxonomy: Taxonomy):
+        self.base = base
+        self.preset = preset
+        self.rules = rules_for(preset, overrides)
+        self.zone_rules = [r for r in self.rules if not r.city_level]
+        self.city_rules = [r for r in self.rules if r.city_level]
+        self.zone_names = dict(zone_names)
+        self.zone_ids = list(zone_names)
+        self.taxonomy = taxonomy
+        self.basic = [c.key for c in taxonomy.categories if c.basic]
+        n_zones = len(self.zone_ids)
+        if len(base.table) != n_zones * len(self.zone_rules) + len(self.city_rules):
+            raise ValueError("ZoneUpdate: the compliance table was not evaluated with these rules and 街道")
+        self.compounds = compounds  # the full frame, for the city-wide rules
+        # the compounds' columns the 街道 rules read (no geometry), and their rows grouped by 街道
+        self._comp = pd.DataFrame({c: compounds[c] for c in compounds.columns if str(compounds[c].dtype) != "geometry"}, index=compounds.index)
+        codes = pd.Index(self.zone_ids, dtype=object).get_indexer(pd.Index(compounds["zone_id"], dtype=object)) if len(compounds) else np.zeros(0, np.int64)
+        self.compound_zone = np.asarray(codes, dtype=np.int64)  # code of each compound's 街道 (−1: none listed)
+        self._comp_groups = _Groups.of(self.compound_zone, n_zones)
+        # the run's table column by column as Python objects (missing values None, as evaluate builds them)
+        table = base.table
+        self._columns = {c: _as_objects(table[c]) for c in table.columns}
+        self._dtypes = table.dtypes
+        self._fm = {c: base.formats[c].to_numpy() for c in base.formats.columns}
+
+    def rule_zones(self, changed: Mapping[str, np.ndarray], edited: Mapping[str, Collection[str]]) -> dict[str, np.ndarray]:
+        """Per 街道 rule, the codes of the 街道 whose result an edit may change.
+
+        ``changed``: per category, the row positions of the compounds whose distance to it changed; ``edited``: per
+        category, the ids of the 街道 where a facility of it was added, removed or moved from or to. A coverage rule
+        reads the distances to its categories, the formats rule those to the basic formats, a facility rule the
+        facilities of its categories; the room-area rules read only compounds, which no edit changes."""
+        by_comp = {c: np.unique(self.compound_zone[np.asarray(p, dtype=np.int64)]) for c, p in changed.items()}
+        index = pd.Index(self.zone_ids, dtype=object)
+        by_fac = {c: index.get_indexer(pd.Index(list(z), dtype=object)) for c, z in edited.items() if len(z)}
+        everything = list(by_comp.values()) + list(by_fac.values())
+        out = {}
+        for rule in self.zone_rules:
+            reads = _READS.get(rule.kind)
+            if reads == "coverage":
+                parts = [by_comp[c] for c in rule.categories if c in by_comp]
+            elif reads == "formats":
+                parts = [by_comp[c] for c in self.basic if c in by_comp]
+            elif reads == "facilities":
+                parts = [by_fac[c] for c in rule.categories if c in by_fac]
+            elif reads == "compounds":
+                parts = []
+            else:  # a kind not listed: every 街道 touched in any way
+                parts = everything
+            codes = np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
+            out[rule.id] = codes[codes >= 0]
+        return out
+
+    def formats(self, coverage_table: pd.DataFrame, changed: np.ndarray) -> pd.DataFrame:
+        """The per-compound formats table with the rows at positions ``changed`` computed again."""
+        changed = np.asarray(changed, dtype=np.int64)
+        if len(changed) == 0 or not self.basic:
+            return self.base.formats
+        cols = [schema.dist_m(c) for c in self.basic if schema.dist_m(c) in coverage_table.columns]
+        sub = _formats(coverage_table[cols].iloc[changed], self.basic, self.taxonomy)
+        cols = {}
+        for c, arr in self._fm.items():
+            new = arr.copy()
+            new[changed] = sub[c].to_numpy(dtype=arr.dtype)
+            cols[c] = new
+        return pd.DataFrame(cols, index=self.base.formats.index)
+
+    def evaluate(self, zones: Mapping[str, np.ndarray], *, coverage_table: pd.DataFrame, facilities: pd.DataFrame,
+                 formats: pd.DataFrame, complete_circles: int | None) -> Compliance:
+        """The run's compliance with each 街道 rule evaluated again for the 街道 ``zones[rule id]`` (codes, e.g. from
+        :meth:`rule_zones`; a rule not listed keeps its rows) and every city-wide rule evaluated again.
+
+        ``coverage_table``, ``facilities`` and ``formats`` are the edited ones (all rows; facilities not removed);
+        ``formats`` from :meth:`formats`."""
+        n_zones = len(self.zone_ids)
+        cols = {c: v.copy() for c, v in self._columns.items()}
+        dist_cols = [c for c in coverage_table.columns if c.startswith(schema.dist_m(""))]
+        views: dict[bytes, _Zones] = {}  # the 街道 subsets, one per distinct set of codes
+        for k, rule in enumerate(self.zone_rules):
+            codes = np.unique(np.asarray(zones.get(rule.id, ()), dtype=np.int64))
+            if len(codes) == 0:
+                continue
+            key = codes.tobytes()
+            if key not in views:
+                g = self._comp_groups
+                rows = np.sort(np.concatenate([g.order[g.bounds[z]:g.bounds[z + 1]] for z in codes]))
+                ids = [self.zone_ids[z] for z in codes]
+                fac = facilities[facilities["zone_id"].isin(ids).to_numpy(dtype=bool)] if len(facilities) else facilities
+                views[key] = _Zones.of(self._comp.iloc[rows], coverage_table[dist_cols].iloc[rows], fac, formats.iloc[rows],
+                                       {z: self.zone_names[z] for z in ids}, self.taxonomy)
+            for r, p in zip(_evaluate_zones(rule, views[key]), (k * n_zones + codes).tolist(), strict=True):
+                for c, v in r.items():
+                    cols[c][p] = v
+        zone_rows = {}
+        wanted = {r.of_rule for r in self.city_rules if r.of_rule}
+        for k, rule in enumerate(self.zone_rules):
+            if rule.id not in wanted:
+                continue
+            sl = slice(k * n_zones, (k + 1) * n_zones)
+            zone_rows[rule.id] = [{"subdistrict": z, "status": st} for z, st in zip(cols["subdistrict"][sl], cols["status"][sl], strict=True)]
+        first = len(self.zone_rules) * n_zones
+        for i, rule in enumerate(self.city_rules):
+            r = _evaluate_city(rule, self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy)
+            for c, v in r.items():
+                cols[c][first + i] = v
+        table = pd.DataFrame({c: cols[c] for c in COMPLIANCE_COLUMNS}, index=self.base.table.index, copy=False).infer_objects()
+        return Compliance(table=table, formats=formats, preset=self.preset)
+
+
+# what each kind of 街道 rule reads that an edit can change (ZoneUpdate.rule_zones)
+_READS = {
+    "zone_count": "facilities",
+    "zone_per_1000": "facilities",
+    "zone_capacity_share": "facilities",
+    "zone_bed_share": "facilities",
+    "zone_coverage": "coverage",
+    "zone_community": "coverage",
+    "zone_formats": "formats",
+    "zone_room_area": "compounds",
+}
+
+
+def _as_objects(column: pd.Series) -> np.ndarray:
+    """A column as an object array of Python values, missing ones None (as :func:`evaluate`'s rows hold them)."""
+    arr = column.to_numpy(dtype=object, copy=True)
+    arr[column.isna().to_numpy()] = None
+    return arr
 
 
 def _formats(coverage_table: pd.DataFrame, basic: list[str], taxonomy: Taxonomy, radius_m: float = 1000.0) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 
 from planner.engine._nearest_segment import build_cells, cell_segments, nearest_segments
 
-__all__ = ["StreetArrays", "HasStreets", "nearest_edges"]
+__all__ = ["EdgeIndex", "StreetArrays", "HasStreets", "nearest_edges"]
 
 
 
@@ -138,14 +138,65 @@ def _distance_to_segments(qx, qy, streets: StreetArrays, seg_ids, seg):
     return dist, t, along
 
 
+@dataclass(frozen=True)
+class EdgeIndex:
+    """The grid of cells :func:`nearest_edges` searches, for one set of candidate edges: built once
+    (:meth:`build`), queried as often as needed (a server snapping one point per request).
+
+    ``edges`` is the mask it was built for (None: every edge); ``cells`` the arguments of the search kernel
+    (:func:`planner.engine._nearest_segment.nearest_segments`) after the query points, ``seg_edge`` the edge of
+    each segment. ``empty`` when there is no candidate edge.
+    """
+
+    edges: np.ndarray | None
+    seg_edge: np.ndarray
+    cells: tuple
+    empty: bool
+
+    @classmethod
+    def build(cls, streets: StreetArrays, edges: np.ndarray | None = None) -> EdgeIndex:
+        """The index of ``streets`` restricted to the edges where the boolean mask ``edges`` is True."""
+        if edges is not None:
+            edges = np.asarray(edges, dtype=bool)
+            if len(edges) != streets.n_edges:
+                raise ValueError(f"edges mask has {len(edges)} values for {streets.n_edges} edges")
+        seg, _, seglen = streets._segments()
+        seg_edge = np.repeat(np.arange(streets.n_edges), np.diff(streets.offsets) - 1)
+        if streets.n_edges == 0 or (edges is not None and not edges.any()):
+            return cls(edges, seg_edge, (), True)
+        # the candidate segments (all, or those of the masked edges), numbered as in `seg`
+        cand = np.arange(len(seg)) if edges is None else np.flatnonzero(edges[seg_edge])
+        # index points: segments cut into pieces no longer than `piece` metres, each represented by its midpoint
+        positive = seglen[cand][seglen[cand] > 0]
+        piece = float(np.clip(2.0 * np.median(positive), 10.0, 250.0)) if len(positive) else 10.0
+        n_pieces = np.maximum(1, np.ceil(seglen[cand] / piece)).astype(np.int64)
+        piece_seg = np.repeat(cand, n_pieces)
+        k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+        frac = (k + 0.5) / np.repeat(n_pieces, n_pieces)
+        a = streets.coords[seg[piece_seg]]
+        b = streets.coords[seg[piece_seg] + 1]
+        mid = a + frac[:, None] * (b - a)
+        del a, b, k, frac
+        half = float((seglen[cand] / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
+        x0, y0, cell, width, height, starts, order = build_cells(mid[:, 0], mid[:, 1], piece)
+        del mid
+        cs, ax, ay, bx, by = cell_segments(order, piece_seg, seg, streets.coords)
+        return cls(edges, seg_edge, (x0, y0, cell, width, height, starts, cs, ax, ay, bx, by, half), False)
+
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays (bytes)."""
+        return int(self.seg_edge.nbytes + sum(a.nbytes for a in self.cells if isinstance(a, np.ndarray)))
+
+
 def nearest_edges(
-    streets: StreetArrays, x: np.ndarray, y: np.ndarray, *, edges: np.ndarray | None = None
+    streets: StreetArrays, x: np.ndarray, y: np.ndarray, *, edges: np.ndarray | None = None, index: EdgeIndex | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each point: its nearest edge, the offset (metres from ``u``) of its foot along it, and the distance.
 
     ``edges`` (a boolean mask over the edges) restricts the candidates to the edges where it is True (e.g. those of
     the pieces a point may snap to); the other edges are not indexed at all. Without candidates every point gets
-    edge −1, distance inf.
+    edge −1, distance inf. ``index``: an :class:`EdgeIndex` of ``streets`` built for that same mask, kept by the
+    caller (otherwise one is built for this call); ``edges`` is then not needed.
 
     Exact: every segment that could be as near as the best one found is measured. Ties (the same distance to
     several edges, e.g. at a shared node) go to the lowest edge number. Points with NaN coordinates get edge −1,
@@ -160,31 +211,17 @@ def nearest_edges(
     ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
     if edges is not None and len(edges) != streets.n_edges:
         raise ValueError(f"edges mask has {len(edges)} values for {streets.n_edges} edges")
-    if len(ok) == 0 or streets.n_edges == 0 or (edges is not None and not edges.any()):
+    if len(ok) == 0 or streets.n_edges == 0 or (edges is not None and not np.asarray(edges, dtype=bool).any()):
         return edge, offset, dist
-    seg, start, seglen = streets._segments()
-    seg_edge = np.repeat(np.arange(streets.n_edges), np.diff(streets.offsets) - 1)
-    # the candidate segments (all, or those of the masked edges), numbered as in `seg`
-    cand = np.arange(len(seg)) if edges is None else np.flatnonzero(np.asarray(edges, dtype=bool)[seg_edge])
-    # index points: segments cut into pieces no longer than `piece` metres, each represented by its midpoint
-    positive = seglen[cand][seglen[cand] > 0]
-    piece = float(np.clip(2.0 * np.median(positive), 10.0, 250.0)) if len(positive) else 10.0
-    n_pieces = np.maximum(1, np.ceil(seglen[cand] / piece)).astype(np.int64)
-    piece_seg = np.repeat(cand, n_pieces)
-    k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
-    frac = (k + 0.5) / np.repeat(n_pieces, n_pieces)
-    a = streets.coords[seg[piece_seg]]
-    b = streets.coords[seg[piece_seg] + 1]
-    mid = a + frac[:, None] * (b - a)
-    del a, b, k, frac
-    half = float((seglen[cand] / n_pieces / 2.0).max())  # no point of a segment is farther than this from a piece midpoint
-    x0, y0, cell, width, height, starts, order = build_cells(mid[:, 0], mid[:, 1], piece)
-    del mid
-    cs, ax, ay, bx, by = cell_segments(order, piece_seg, seg, streets.coords)
+    if index is None:
+        index = EdgeIndex.build(streets, edges)
+    if index.empty:
+        return edge, offset, dist
+    seg, start, _ = streets._segments()
     qx, qy = x[ok], y[ok]
-    best_seg, _ = nearest_segments(qx, qy, x0, y0, cell, width, height, starts, cs, ax, ay, bx, by, half)
+    best_seg, _ = nearest_segments(qx, qy, *index.cells)
     d_best, t_best, along = _distance_to_segments(qx, qy, streets, best_seg, seg)
-    e_best = seg_edge[best_seg]
+    e_best = index.seg_edge[best_seg]
     off = start[best_seg] + along
     # the ends exactly: 0 at u, the edge's own length at v
     first_seg = streets.offsets[e_best] - e_best

@@ -13,11 +13,11 @@ import numpy as np
 import shapely
 
 from planner.engine.reach import ReachGraph, build_reach_graph
-from planner.engine.snap import Snapped, snap_points
+from planner.engine.snap import SnapIndex, Snapped, snap_points
 from planner.engine.streets import HasStreets, StreetArrays
 from planner.network.build import WalkNetwork
 
-__all__ = ["Reach", "point_xy", "snap_geometries"]
+__all__ = ["Reach", "point_xy", "snap_geometries", "snap_index"]
 
 
 def point_xy(points) -> np.ndarray:
@@ -31,14 +31,20 @@ def point_xy(points) -> np.ndarray:
     return np.column_stack([shapely.get_x(arr), shapely.get_y(arr)]).astype(np.float64).reshape(-1, 2)
 
 
-def snap_geometries(network: HasStreets | StreetArrays, points, *, max_snap_m: float) -> Snapped:
+def snap_geometries(network: HasStreets | StreetArrays, points, *, max_snap_m: float, index: SnapIndex | None = None) -> Snapped:
     """:func:`planner.engine.snap.snap_points` for shapely Points (or coordinates), in the network CRS (metres).
 
     On a :class:`~planner.network.build.WalkNetwork` the points snap only to pieces that are not small
     (:attr:`~planner.network.build.WalkNetwork.snap_edges`); those near only a small piece come back ``isolated``.
+    ``index``: the network's :func:`snap_index`, kept by a caller that snaps again and again (the same answers).
     """
     edge_ok = network.snap_edges if isinstance(network, WalkNetwork) else None
-    return snap_points(network, point_xy(points), max_snap_m=max_snap_m, edge_ok=edge_ok)
+    return snap_points(network, point_xy(points), max_snap_m=max_snap_m, edge_ok=edge_ok, index=index)
+
+
+def snap_index(network: HasStreets | StreetArrays) -> SnapIndex:
+    """The nearest-edge index :func:`snap_geometries` uses on ``network``, to keep and pass to it (built lazily)."""
+    return SnapIndex(network, network.snap_edges if isinstance(network, WalkNetwork) else None)
 
 
 @dataclass(frozen=True)
