@@ -120,32 +120,50 @@ def zone_measures(view: View, zone_ids: Sequence[str], compounds: pd.DataFrame, 
     it tells them apart better: e.g. no 街道 meets a rule of the 一刻钟 view, but their coverage differs); a view
     without rules is filled by its coverage share."""
     ids = pd.Index([str(z) for z in zone_ids])
-    coverage = np.full(len(ids), np.nan)
-    # sums per 街道 with bincount (in row order, as a group-by sums): planner serve recomputes them on every edit
+    demand = comp_at = None
     if view.cats:
         demand = pd.to_numeric(compounds[view.demand], errors="coerce").fillna(0).to_numpy(dtype=float)
-        at = ids.get_indexer(compounds["zone_id"].astype(str).to_numpy())
+        comp_at = ids.get_indexer(compounds["zone_id"].astype(str).to_numpy())
+    rule_at = rule_status = rule_views = None
+    if rules is not None and len(rules):
+        rule_at = ids.get_indexer(rules["subdistrict"].astype(str).to_numpy())
+        rule_status = rules["status"].to_numpy(dtype=object)
+        rule_views = rules["view"].to_numpy(dtype=object)
+    return zone_measures_of(view.key, bool(view.cats), comp_at, demand, band, n_thresholds, len(ids), rule_at, rule_status,
+                            rule_views)
+
+
+def zone_measures_of(view_key: str, has_cats: bool, comp_at: np.ndarray | None, demand: np.ndarray | None, band: np.ndarray,
+                     n_thresholds: int, n_zones: int, rule_at: np.ndarray | None, rule_status: np.ndarray | None,
+                     rule_views: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`zone_measures` on arrays: per compound its 街道's position (``comp_at``, -1 for none) and demand; per
+    rule row its 街道's position, status and view (None without rules). `planner serve` keeps the arrays and calls
+    this on every edit."""
+    coverage = np.full(n_zones, np.nan)
+    # sums per 街道 with bincount (in row order, as a group-by sums)
+    if has_cats:
+        at = comp_at
         ok = at >= 0
         within = (band >= 0) & (band < n_thresholds)
-        total = np.bincount(at[ok], weights=demand[ok], minlength=len(ids))
-        inside = np.bincount(at[ok], weights=np.where(within, demand, 0.0)[ok], minlength=len(ids))
-        has = np.bincount(at[ok], minlength=len(ids)) > 0
+        total = np.bincount(at[ok], weights=demand[ok], minlength=n_zones)
+        inside = np.bincount(at[ok], weights=np.where(within, demand, 0.0)[ok], minlength=n_zones)
+        has = np.bincount(at[ok], minlength=n_zones) > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             coverage = np.where(has & (total > 0), inside / np.where(total > 0, total, 1.0), np.nan)
-    if rules is not None and len(rules):
-        status = rules["status"].to_numpy(dtype=object)
+    if rule_status is not None and len(rule_status):
+        status = rule_status
         keep = (status == "pass") | (status == "fail")
-        if view.key != "compliance":
-            keep &= rules["view"].to_numpy(dtype=object) == view.key
+        if view_key != "compliance":
+            keep &= rule_views == view_key
         if keep.any():
-            at = ids.get_indexer(rules["subdistrict"].astype(str).to_numpy()[keep])
+            at = rule_at[keep]
             ok = at >= 0
-            count = np.bincount(at[ok], minlength=len(ids)).astype(float)
-            passed = np.bincount(at[ok], weights=(status[keep] == "pass")[ok].astype(float), minlength=len(ids))
+            count = np.bincount(at[ok], minlength=n_zones).astype(float)
+            passed = np.bincount(at[ok], weights=(status[keep] == "pass")[ok].astype(float), minlength=n_zones)
             with np.errstate(invalid="ignore", divide="ignore"):
                 met = np.where(count > 0, passed / np.where(count > 0, count, 1.0), np.nan)
             # the fill that tells the 街道 apart: the rules met, unless the coverage share spreads over more classes
-            if view.key == "compliance" or _classes(met) >= _classes(coverage):
+            if view_key == "compliance" or _classes(met) >= _classes(coverage):
                 return coverage, met, "rules"
     return coverage, coverage, "coverage"
 

@@ -291,6 +291,17 @@ def zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd
     return _zone_config(zones, zone_table, compounds, compliance, views, bands, n_thresholds, taxonomy, basemap=basemap, lang=lang)
 
 
+def rule_cell(rule_id: str, rule: object, value: object, target: object, unit: object, status: object, shortfall: object,
+              shortfall_text: object, lang: str) -> str:
+    """A rule's row in a 街道 popup, as :func:`gap_map` writes it (HTML)."""
+    return _rule_text(rule_id, rule, value, target, unit, status, shortfall, shortfall_text, lang)
+
+
+def rule_categories() -> dict[str, tuple[str, ...]]:
+    """Rule id → its facility categories (from planner/data/rules.toml)."""
+    return _rule_categories()
+
+
 def _rule_categories() -> dict[str, tuple[str, ...]]:
     """Rule id → its facility categories (from planner/data/rules.toml)."""
     return {str(r["id"]): tuple(r.get("categories", ())) for r in load_rules()}

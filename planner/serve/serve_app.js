@@ -55,11 +55,16 @@ var plannerServe = (function () {
     if (S.busy) return Promise.resolve(null);
     S.busy = true; status(t("working")); $("planner-edit-error").textContent = "";
     var t0 = performance.now();
+    var tAnswer = 0, tShown = 0;
     return ensurePlan().then(function (id) { return api("POST", "api/plans/" + id + "/" + step, body); }).then(function (answer) {
+      tAnswer = performance.now();
       show(answer);
+      tShown = performance.now();
       return new Promise(function (done) { requestAnimationFrame(function () { requestAnimationFrame(function () { done(answer); }); }); });
     }).then(function (answer) {
       S.lastMs = performance.now() - t0;
+      // where the time went: the request (server and transfer, JSON parsed), show(), the frames drawn after it
+      S.lastSplit = {request: tAnswer - t0, show: tShown - tAnswer, frames: performance.now() - tShown};
       status(t("updated", {ms: Math.round(S.lastMs)}));
       S.busy = false;
       if (isoOf) showIsochrone(isoOf(answer)); else clearIsochrone();

@@ -101,6 +101,8 @@ class PlanState:
     baseline: WhatIf = field(repr=False)
     touched: tuple[str, ...] = ()  # categories the edits concern
     zones: tuple[int, ...] | None = None  # positions (in the 街道 order) of the 街道 re-evaluated; None: all may differ
+    # per touched category, the compounds whose nearest facility or its distance changed (a mask on their rows)
+    moved_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def active(self) -> gpd.GeoDataFrame:
@@ -258,7 +260,7 @@ class WhatIf:
         points, between = self._place(placed, gone=gone)
         facilities = self._edited_facilities(edits, new_ids, points, gone)
         touched = sorted({p.category for p in points} | set(self.fac_cat[gone]), key=self.coverage.categories.index)
-        coverage, changed = self._coverage(touched, gone, points, facilities)
+        coverage, changed, near_changed = self._coverage(touched, gone, points, facilities)
         circles = self._circles(gone, points, between, facilities, coverage) if self._touches_circles(touched) else self.circles
         active = facilities[facilities["edit"] != "remove"]
         # 街道 touched, per rule: those of the compounds whose distances to its categories changed, those where a
@@ -278,7 +280,8 @@ class WhatIf:
         compliance = self._standards.evaluate(rule_zones, coverage_table=coverage.table, facilities=active, formats=formats,
                                               complete_circles=complete_circles(circles))
         zones = np.unique(np.concatenate([np.zeros(0, np.int64), *rule_zones.values()]))
-        return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched), tuple(int(z) for z in zones))
+        return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched), tuple(int(z) for z in zones),
+                         {c: changed[c] | near_changed[c] for c in touched})
 
     # ---- snapping and searching new points ------------------------------------------------------------------------
 
@@ -463,14 +466,15 @@ class WhatIf:
         return np.where(first < len(self._zone_ids), self._zone_ids[np.minimum(first, len(self._zone_ids) - 1)], schema.OUTSIDE_ZONE)
 
     def _coverage(self, touched: list[str], gone: np.ndarray, points: list[_NewPoint], facilities: gpd.GeoDataFrame
-                  ) -> tuple[Coverage, dict[str, np.ndarray]]:
-        """The plan's coverage, and per touched category the compounds (a mask on their rows) whose distance changed.
+                  ) -> tuple[Coverage, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The plan's coverage, and per touched category the compounds (masks on their rows) whose distance changed
+        and those whose nearest facility changed.
 
         The run's table is copied shallowly (copy-on-write): only the touched categories' columns are replaced, and
         of the nearest ids and names only the compounds whose nearest facility changed are written."""
         base = self.coverage
         table = base.table.copy(deep=False)
-        changed = {}
+        changed, near_changed = {}, {}
         n_fac = len(self.fac_ids)
         # nearest facilities as rows: the run's facilities, then the plan's new points (n_fac + their position)
         pool_ids = np.concatenate([self.fac_ids.astype(object), np.array([p.id for p in points], dtype=object)])
@@ -487,7 +491,8 @@ class WhatIf:
             changed[cat] = dist != base_dist
             table[schema.dist_m(cat)] = dist
             table[schema.minutes(cat)] = dist / self.speed
-            moved = np.flatnonzero(row != self._near_row[cat])
+            near_changed[cat] = row != self._near_row[cat]
+            moved = np.flatnonzero(near_changed[cat])
             if len(moved):
                 for col, pool in ((schema.nearest_id(cat), pool_ids), (schema.nearest_name(cat), pool_names)):
                     values = table[col].copy()
@@ -530,7 +535,7 @@ class WhatIf:
                                 "dist_m": np.concatenate([a[3] for a in added])})
             catch = pd.concat([catch, new], ignore_index=True)
         return Coverage(table=table, catchments=catch.reset_index(drop=True), categories=base.categories,
-                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min), changed
+                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min), changed, near_changed
 
     def _per_compound(self, gate_d: np.ndarray) -> np.ndarray:
         """Per compound, the distance of its nearest gate (inf where none is reached)."""
