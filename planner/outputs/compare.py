@@ -478,19 +478,28 @@ def _served(a: RunOutput, b: RunOutput, ids: pd.Index, cats: list[str], shared: 
         code = lookup[own[pb]]
     n_z = len(zones) + 1  # the last slot: 全市
     inside = code >= 0
-    rows = []
-    for key, kind, ma, mb in measures:
-        for g, ga, gb in groups:
-            sums = []
-            for w in (ga * ma, gb * mb, gb * (mb & ~ma), ga * (ma & ~mb)):
-                per = np.bincount(code[inside], weights=w[inside], minlength=n_z - 1)
-                sums.append(np.r_[per, w.sum()])
-            sa, sb, new, lost = sums
-            for k, z in enumerate([*zones, CITY]):
-                rows.append((z, key, kind, g, sa[k], sb[k], new[k], lost[k]))
-    out = pd.DataFrame(rows, columns=["zone_id", "view", "view_kind", "group", "served_a", "served_b", "newly_served", "no_longer_served"])
-    names = {**{z: str(a.zones.loc[z, "name"]) for z in zones if z in a.zones.index},
-             **{z: str(b.zones.loc[z, "name"]) for z in zones if z in b.zones.index}, CITY: CITY}
+    at = code[inside]
+    # one row per measure × group × (街道…, 全市); per 街道 sums by bincount, 全市 the whole sum
+    sums: list[list[np.ndarray]] = [[], [], [], []]
+    for _, _, ma, mb in measures:
+        for _, ga, gb in groups:
+            for k, w in enumerate((ga * ma, gb * mb, gb * (mb & ~ma), ga * (ma & ~mb))):
+                sums[k].append(np.r_[np.bincount(at, weights=w[inside], minlength=n_z - 1), w.sum()])
+    n_mg = len(measures) * len(groups)
+    columns = {
+        "zone_id": np.tile(np.array([*zones, CITY], dtype=object), n_mg),
+        "view": np.repeat(np.array([m[0] for m in measures], dtype=object), len(groups) * n_z),
+        "view_kind": np.repeat(np.array([m[1] for m in measures], dtype=object), len(groups) * n_z),
+        "group": np.tile(np.repeat(np.array([g[0] for g in groups], dtype=object), n_z), len(measures)),
+    }
+    for name, parts in zip(("served_a", "served_b", "newly_served", "no_longer_served"), sums, strict=True):
+        columns[name] = np.concatenate(parts) if parts else np.zeros(0)
+    out = pd.DataFrame({k: list(v) if v.dtype == object else v for k, v in columns.items()})
+    names = {CITY: CITY}
+    for run in (b, a):  # B's name first, A's for a 街道 B does not name
+        have = run.zones.index.isin(zones)
+        names.update((z, n) for z, n in zip(run.zones.index[have], run.zones["name"].to_numpy()[have].astype(str), strict=True)
+                     if z not in names)
     out.insert(1, "name", out["zone_id"].map(names).fillna(out["zone_id"]))
     out["net_change"] = out["served_b"] - out["served_a"]
     order = {z: i for i, z in enumerate([*zones, CITY])}
