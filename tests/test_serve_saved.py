@@ -294,9 +294,10 @@ def test_compare_present_saved_and_live(served, exported):
     pid, _ = exported
     lon, lat = _point(result, 10)
     live = _plan(client, {"add": [{"category": "childcare", "lon": lon, "lat": lat, "places": 60, "public_benefit": True}]})
-    r = client.get("/api/compare", params={"plans": f"南湖_方案A,live:{live}"})
+    r = client.get("/api/compare", params={"plans": f"南湖_方案A,live:{live}", "rules": "all"})
     assert r.status_code == 200, r.text
     got = r.json()
+    assert got["rules_listed"] == "all" and got["rules_total"] == len(result.compliance.table)
     assert [c["key"] for c in got["columns"]] == ["present", "南湖_方案A", f"live:{live}"]
     assert got["columns"][0]["name"] == "现状" and got["columns"][1]["edits"] == {"add": 1, "move": 0, "remove": 1}
     assert got["columns"][2]["edits"] == {"add": 1, "move": 0, "remove": 0}
@@ -316,8 +317,56 @@ def test_compare_present_saved_and_live(served, exported):
     assert nanhu["change"] == [None, "newly_passing", "unchanged"]
 
 
+def _differs(row: dict) -> bool:
+    """The oracle of ``rules=changed``: a row whose columns do not all show the same status and value, or whose
+    change against the present is not ``unchanged``."""
+    return (len(set(row["status"])) > 1 or len({json.dumps(v) for v in row["value"]}) > 1
+            or any(c not in (None, "unchanged") for c in row["change"]))
+
+
+def test_compare_lists_the_rules_that_changed(served, exported):
+    client, _, result = served
+    lon, lat = _point(result, 10)
+    live = _plan(client, {"add": [{"category": "childcare", "lon": lon, "lat": lat, "places": 60, "public_benefit": True}]})
+    plans = {"plans": f"南湖_方案A,live:{live}"}
+    everything = client.get("/api/compare", params={**plans, "rules": "all"}).json()
+    default = client.get("/api/compare", params=plans).json()
+    changed = client.get("/api/compare", params={**plans, "rules": "changed"}).json()
+    assert changed == default and default["rules_listed"] == "changed"
+    expected = [row for row in everything["rules"] if _differs(row)]
+    assert 0 < len(expected) < len(everything["rules"])  # the demo's plans change some rules, not all
+    assert changed["rules"] == expected
+    nanhu = [x for x in changed["rules"] if (x["subdistrict"], x["rule_id"]) == ("Z03", "elderly.street_centre.count")]
+    assert len(nanhu) == 1 and nanhu[0]["change"][1] == "newly_passing"
+    for k in ("columns", "minutes", "served", "rules_passing", "rules_failing", "rule_changes", "rules_total", "notes"):
+        assert changed[k] == everything[k], k  # counts are over every row either way
+    assert changed["rules_total"] == len(everything["rules"]) == len(result.compliance.table)
+    for name, counts in changed["rule_changes"].items():
+        assert counts == [None] + [sum(r["change"][i] == name for r in everything["rules"]) for i in (1, 2)], name
+
+
+def test_compare_a_plan_without_edits_lists_no_rule(served):
+    client, _, result = served
+    pid = client.post("/api/plans").json()["id"]
+    got = client.get("/api/compare", params={"plans": f"live:{pid}"}).json()
+    assert got["rules"] == [] and got["rules_total"] == len(result.compliance.table)
+    assert got["rules_passing"][0] == got["rules_passing"][1] == int((result.compliance.table["status"] == "pass").sum())
+    assert all(v == [None, 0] for v in got["rule_changes"].values())
+
+
+def test_compare_table_with_the_present_kept(demo_result):
+    from planner.serve.versus import Column, compare_table, present_output
+
+    col = Column("live:x", "live", "x", {"add": 0, "move": 0, "remove": 0}, None)
+    kept = present_output(demo_result)
+    assert compare_table(demo_result, [col], rules="all", present=kept) == compare_table(demo_result, [col], rules="all")
+    with pytest.raises(ValueError, match="changed.*all"):
+        compare_table(demo_result, [col], rules="some")
+
+
 @pytest.mark.parametrize(("query", "status"), [
     ("", 422), ("plans=", 422), ("plans=,,", 422), ("plans=a,b,c,d,e,f,g", 422), ("plans=nosuch", 404),
+    ("plans=live:abc&rules=some", 422),
     ("plans=live:nosuchplan123", 404), ("plans=..%2F..%2Fetc", 404), ("plans=%2E%2E", 422),
 ])
 def test_compare_refusals(served, query, status):

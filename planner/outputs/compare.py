@@ -250,8 +250,8 @@ def result_output(result, *, name: str | None = None, coverage=None, compliance=
                      compounds=compounds.set_index("id", drop=False), outlines=None)
 
 
-def _shared(a: RunOutput, b: RunOutput) -> tuple[list[str], list[str], list[str], list[str]]:
-    """What two runs share: 街道, compound ids and categories, with notes on what is left out."""
+def _shared(a: RunOutput, b: RunOutput) -> tuple[list[str], pd.Index, list[str], list[str]]:
+    """What two runs share: 街道, compound ids (in B's order) and categories, with notes on what is left out."""
     notes: list[str] = []
     zones_a = [z for z in a.zones.index.astype(str) if z not in NOT_ZONES]
     zones_b = [z for z in b.zones.index.astype(str) if z not in NOT_ZONES]
@@ -268,13 +268,16 @@ def _shared(a: RunOutput, b: RunOutput) -> tuple[list[str], list[str], list[str]
     only = sorted(set(zones_a) ^ set(zones_b))
     if only:
         notes.append(f"只在一次运行中出现的街道未参与对比：{'、'.join(only)} / 街道 in one run only are left out: {', '.join(only)}")
-    ids = b.compounds.index[b.compounds.index.isin(a.compounds.index)].tolist()  # (a set per row was quadratic)
-    if not ids:
+    if a.compounds.index.equals(b.compounds.index):  # a plan of the run: the same compounds (compared in C, not per id)
+        ids, n_only = b.compounds.index, 0
+    else:
+        ids = b.compounds.index[b.compounds.index.isin(a.compounds.index)]  # (a set per row was quadratic)
+        n_only = len(set(a.compounds.index) ^ set(b.compounds.index)) if len(ids) else 0
+    if not len(ids):
         raise PlannerError(
             "两次运行没有共同的小区（按小区编号 id 匹配），无法对比 / the two runs share no compounds (matched by id): "
             "compare two runs of the same area"
         )
-    n_only = len(set(a.compounds.index) ^ set(b.compounds.index))
     if n_only:
         notes.append(f"{n_only} 个小区只在一次运行中出现，未参与对比 / {n_only} compounds in one run only are left out")
     cats_a = set(a.categories)
@@ -319,8 +322,9 @@ def _facility_changes(a: RunOutput, b: RunOutput) -> pd.DataFrame | None:
     return pd.concat([added, removed], ignore_index=True)
 
 
-def _compound_changes(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str]) -> pd.DataFrame:
+def _compound_changes(a: RunOutput, b: RunOutput, ids: pd.Index, cats: list[str]) -> pd.DataFrame:
     taxonomy = load_taxonomy()
+    ids = ids.tolist()
     ca, cb = a.compounds.loc[ids], b.compounds.loc[ids]
     gained = pd.DataFrame({c: (~a.within(c).loc[ids].to_numpy()) & b.within(c).loc[ids].to_numpy() for c in cats}, index=ids)
     lost = pd.DataFrame({c: a.within(c).loc[ids].to_numpy() & ~b.within(c).loc[ids].to_numpy() for c in cats}, index=ids)
@@ -402,16 +406,21 @@ def _rule_changes(a: RunOutput, b: RunOutput, shared: list[str]) -> pd.DataFrame
     for col in ("subdistrict_name", "rule", "unit"):
         m[col] = m[f"{col}_b"].fillna(m[f"{col}_a"])
     records = _records()
-    m["rule_en"] = [records[r]["en"] if r in records else n for r, n in zip(m["rule_id"], m["rule"], strict=True)]
+    english = m["rule_id"].map({r: rec["en"] for r, rec in records.items()})
+    m["rule_en"] = english.where(english.notna(), m["rule"])
     sa, sb = m["status_a"].fillna("not_evaluable"), m["status_b"].fillna("not_evaluable")
     m["status_a"], m["status_b"] = sa, sb
     for col in ("value", "target", "shortfall"):
         for side in ("a", "b"):
             m[f"{col}_{side}"] = pd.to_numeric(m[f"{col}_{side}"], errors="coerce")
-    both = pd.concat([ra, rb], ignore_index=True)
-    directions = {r: rule_direction(r, both[both["rule_id"] == r]) for r in m["rule_id"].unique()}
+    rule_ids = m["rule_id"].unique()
+    operators = {r: _operator(r) for r in rule_ids}
+    unknown = [r for r in rule_ids if operators[r] is None]  # judged by their own rows (a run of another version)
+    both = pd.concat([ra, rb], ignore_index=True) if unknown else None
+    directions = {r: rule_direction(r, None if operators[r] is not None else both[both["rule_id"] == r]) for r in rule_ids}
     direction = m["rule_id"].map(directions).to_numpy(dtype=np.float64)
-    m["operator"] = [_SYMBOLS.get(_operator(r) or "", "≥" if directions[r] > 0 else "≤") for r in m["rule_id"]]
+    symbols = {r: _SYMBOLS.get(operators[r] or "", "≥" if directions[r] > 0 else "≤") for r in rule_ids}
+    m["operator"] = m["rule_id"].map(symbols)
     m["delta"] = m["value_b"] - m["value_a"]
     towards = np.nan_to_num(direction * m["delta"].to_numpy(dtype=np.float64))
     shrink = np.nan_to_num((m["shortfall_a"] - m["shortfall_b"]).to_numpy(dtype=np.float64))
@@ -429,14 +438,21 @@ def _rule_changes(a: RunOutput, b: RunOutput, shared: list[str]) -> pd.DataFrame
               "shortfall_text_a", "shortfall_text_b"]].reset_index(drop=True)
 
 
-def _served(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str], shared: list[str], notes: list[str]) -> pd.DataFrame:
+def _positions(run: RunOutput, ids: pd.Index) -> np.ndarray:
+    """The row numbers in ``run.compounds`` of compounds ``ids`` (every row in order when ``ids`` is its index)."""
+    index = run.compounds.index
+    return np.arange(len(index)) if index.equals(ids) else index.get_indexer(ids)
+
+
+def _served(a: RunOutput, b: RunOutput, ids: pd.Index, cats: list[str], shared: list[str], notes: list[str]) -> pd.DataFrame:
     """People of each group served in A and in B, newly served and no longer served, per 街道 and 全市, per view
     (:data:`VIEWS`) and per category: one row each. A compound counts in its 街道 of run B; served means within the
     longest threshold (for a view: of any of its categories; 一刻钟便民生活圈: of every basic format). The people are
     A's numbers in A (and for those no longer served) and B's in B (and for those newly served)."""
     measures: list[tuple[str, str, np.ndarray, np.ndarray]] = []
-    wa = {c: a.within(c).loc[ids].to_numpy() for c in cats}
-    wb = {c: b.within(c).loc[ids].to_numpy() for c in cats}
+    pa, pb = _positions(a, ids), _positions(b, ids)
+    wa = {c: a.within(c).to_numpy()[pa] for c in cats}
+    wb = {c: b.within(c).to_numpy()[pb] for c in cats}
     for view in VIEWS:
         vc = view_categories(view, cats)
         if not vc:
@@ -446,34 +462,44 @@ def _served(a: RunOutput, b: RunOutput, ids: list[str], cats: list[str], shared:
     measures += [(c, "category", wa[c], wb[c]) for c in cats]
     groups = []
     for g in GROUPS:
-        col_a = a.compounds[g] if g in a.compounds.columns else pd.Series(np.nan, index=a.compounds.index)
-        col_b = b.compounds[g] if g in b.compounds.columns else pd.Series(np.nan, index=b.compounds.index)
-        ga = pd.to_numeric(col_a.loc[ids], errors="coerce").to_numpy(dtype=np.float64)
-        gb = pd.to_numeric(col_b.loc[ids], errors="coerce").to_numpy(dtype=np.float64)
+        ga = pd.to_numeric(a.compounds[g], errors="coerce").to_numpy(dtype=np.float64)[pa] if g in a.compounds.columns else np.full(len(ids), np.nan)
+        gb = pd.to_numeric(b.compounds[g], errors="coerce").to_numpy(dtype=np.float64)[pb] if g in b.compounds.columns else np.full(len(ids), np.nan)
         if np.isnan(ga).all() and np.isnan(gb).all():
             if g != "population":
                 notes.append(f"两次运行都没有{tr('group.' + g, 'zh')}人口，未统计该人群 / neither run has {tr('group.' + g, 'en')} "
                              "numbers: that group is not counted")
             continue
         groups.append((g, np.nan_to_num(ga), np.nan_to_num(gb)))
-    zone_of = b.compounds.loc[ids, "zone_id"].astype(str).to_numpy()
     zones = [z for z in shared if z != ALL_ZONES]
-    code = pd.Categorical(zone_of, categories=zones).codes if zones else np.full(len(ids), -1)
+    code = np.full(len(ids), -1)
+    if zones:  # each compound's 街道 of B as a number (-1: none shared), factorised once rather than per id
+        own, found = pd.factorize(b.compounds["zone_id"].astype(str))
+        lookup = np.r_[pd.Index(zones).get_indexer(found.astype(str)), -1]  # the last: a missing zone_id (code -1)
+        code = lookup[own[pb]]
     n_z = len(zones) + 1  # the last slot: 全市
     inside = code >= 0
-    rows = []
-    for key, kind, ma, mb in measures:
-        for g, ga, gb in groups:
-            sums = []
-            for w in (ga * ma, gb * mb, gb * (mb & ~ma), ga * (ma & ~mb)):
-                per = np.bincount(code[inside], weights=w[inside], minlength=n_z - 1)
-                sums.append(np.r_[per, w.sum()])
-            sa, sb, new, lost = sums
-            for k, z in enumerate([*zones, CITY]):
-                rows.append((z, key, kind, g, sa[k], sb[k], new[k], lost[k]))
-    out = pd.DataFrame(rows, columns=["zone_id", "view", "view_kind", "group", "served_a", "served_b", "newly_served", "no_longer_served"])
-    names = {**{z: str(a.zones.loc[z, "name"]) for z in zones if z in a.zones.index},
-             **{z: str(b.zones.loc[z, "name"]) for z in zones if z in b.zones.index}, CITY: CITY}
+    at = code[inside]
+    # one row per measure × group × (街道…, 全市); per 街道 sums by bincount, 全市 the whole sum
+    sums: list[list[np.ndarray]] = [[], [], [], []]
+    for _, _, ma, mb in measures:
+        for _, ga, gb in groups:
+            for k, w in enumerate((ga * ma, gb * mb, gb * (mb & ~ma), ga * (ma & ~mb))):
+                sums[k].append(np.r_[np.bincount(at, weights=w[inside], minlength=n_z - 1), w.sum()])
+    n_mg = len(measures) * len(groups)
+    columns = {
+        "zone_id": np.tile(np.array([*zones, CITY], dtype=object), n_mg),
+        "view": np.repeat(np.array([m[0] for m in measures], dtype=object), len(groups) * n_z),
+        "view_kind": np.repeat(np.array([m[1] for m in measures], dtype=object), len(groups) * n_z),
+        "group": np.tile(np.repeat(np.array([g[0] for g in groups], dtype=object), n_z), len(measures)),
+    }
+    for name, parts in zip(("served_a", "served_b", "newly_served", "no_longer_served"), sums, strict=True):
+        columns[name] = np.concatenate(parts) if parts else np.zeros(0)
+    out = pd.DataFrame({k: list(v) if v.dtype == object else v for k, v in columns.items()})
+    names = {CITY: CITY}
+    for run in (b, a):  # B's name first, A's for a 街道 B does not name
+        have = run.zones.index.isin(zones)
+        names.update((z, n) for z, n in zip(run.zones.index[have], run.zones["name"].to_numpy()[have].astype(str), strict=True)
+                     if z not in names)
     out.insert(1, "name", out["zone_id"].map(names).fillna(out["zone_id"]))
     out["net_change"] = out["served_b"] - out["served_a"]
     order = {z: i for i, z in enumerate([*zones, CITY])}

@@ -29,7 +29,7 @@ from planner.serve.page import ServedPage
 from planner.serve.plans import Plan, PlanStore, save_plan
 from planner.serve.saved import edit_counts, list_saved, read_edits, saved_file
 from planner.serve.security import ApiError, ServeConfig, safe_plan_name, token_matches
-from planner.serve.versus import LIVE, Column, compare_table, parse_columns
+from planner.serve.versus import LIVE, Column, compare_table, parse_columns, parse_rules, present_output
 from planner.serve.views import LazyViews
 from planner.whatif.engine import WhatIf, study_bounds
 from planner.whatif.isochrone import isochrone_geojson
@@ -380,12 +380,17 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
             "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(safe_plan_name(name) + '-' + file, safe='')}",
             "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
+    present_side: list = []  # the present's side of /api/compare, built at the first comparison and kept
+
     @app.get("/api/compare")
-    def compare(plans: str = "") -> dict:
+    def compare(plans: str = "", rules: str = "changed") -> dict:
         try:
             keys = parse_columns(plans)
+            listed = parse_rules(rules)
         except ValueError as exc:
             raise ApiError(422, "invalid_compare", str(exc)) from None
+        if not present_side:
+            present_side.append(present_output(result))  # (two first requests at once may both build it: same value)
         columns = []
         for key in keys:
             if key.startswith(LIVE):
@@ -396,7 +401,7 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
                 folder_name, edits = read_edits(out, key)
                 _, state = store.evaluate(edits)
                 columns.append(Column(folder_name, "saved", folder_name, edit_counts(edits), state))
-        return plain(compare_table(result, columns))
+        return plain(compare_table(result, columns, rules=listed, present=present_side[0]))
 
     # ---- the stateless forms ------------------------------------------------------------------------------
 

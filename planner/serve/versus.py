@@ -5,6 +5,10 @@ Each plan is compared with the present by `planner compare`'s own tables
 so the app and `planner compare <present run> plans/<name>/run` say the same: people within the longest threshold
 per group and per view or analysed category (whole area), every rule × 街道 with its status and value per column
 and its change against the present (newly passing, improved, declined …), rules passing per column.
+
+At city size (1 M people, some 20 000 rule × 街道 rows) the answer lists only the rows that differ between columns
+(``rules="changed"``, the default; ``"all"`` lists every row) while its counts are over all rows, and the present's
+side (:func:`present_output`) is built once per server and passed in.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from planner.labels import tr
-from planner.outputs.compare import compare_rules_and_served, result_output
+from planner.outputs.compare import RunOutput, compare_rules_and_served, result_output
 from planner.schema import CITY
 
-__all__ = ["Column", "compare_table", "parse_columns", "MAX_COLUMNS"]
+__all__ = ["Column", "compare_table", "parse_columns", "parse_rules", "present_output", "MAX_COLUMNS", "RULES_LISTED"]
 
 MAX_COLUMNS = 6  # plans compared at once (each is re-evaluated or read from memory)
 LIVE = "live:"
+RULES_LISTED = ("changed", "all")  # ?rules=: the rows that differ between columns (default), or every row
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,22 @@ def parse_columns(text: object) -> list[str]:
     return keys
 
 
+def parse_rules(text: object) -> str:
+    """``?rules=``: ``changed`` (the default when empty) or ``all``; a :class:`ValueError` with a bilingual message
+    otherwise."""
+    value = (text or "changed").strip().lower() if isinstance(text, str) or text is None else text
+    if value not in RULES_LISTED:
+        raise ValueError(f"rules 只能是 changed（只列有差别的指标，默认）或 all（全部指标），得到 {text!r} / "
+                         f"rules is changed (only the rules that differ, the default) or all (every rule), got {text!r}")
+    return str(value)
+
+
+def present_output(result) -> RunOutput:
+    """The present's side of every comparison (:func:`~planner.outputs.compare.result_output` of ``result``):
+    built once per server and passed to :func:`compare_table`."""
+    return result_output(result)
+
+
 def _number(v: object) -> float | None:
     try:
         f = float(v)  # type: ignore[arg-type]
@@ -63,31 +85,60 @@ def _text(v: object) -> str | None:
     return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def compare_table(result, columns: Sequence[Column], *, lang: str = "zh") -> dict[str, Any]:
-    """The comparison of the present (``result``) and ``columns``, JSON-ready (see docs/serve.md)."""
-    present = result_output(result)
+def _numbers(column: pd.Series) -> list[float | None]:
+    """:func:`_number` of each value (rounded to 6 places, None when not finite)."""
+    x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    return [round(f, 6) if f == f and f not in (np.inf, -np.inf) else None for f in x.tolist()]
+
+
+def _texts(column: pd.Series) -> list[str | None]:
+    return [_text(v) for v in column.tolist()]
+
+
+def _differ(columns: list[np.ndarray]) -> np.ndarray:
+    """Per row, whether the columns (texts as object arrays with None, or numbers as floats with NaN for None) do not
+    all hold the same value (None equals None, NaN equals NaN)."""
+    first = columns[0]
+    out = np.zeros(len(first), dtype=bool)
+    for other in columns[1:]:
+        same = np.asarray(first == other, dtype=bool)
+        if first.dtype != object:
+            same |= np.isnan(first) & np.isnan(other)
+        out |= ~same
+    return out
+
+
+def compare_table(result, columns: Sequence[Column], *, lang: str = "zh", rules: str = "changed",
+                  present: RunOutput | None = None) -> dict[str, Any]:
+    """The comparison of the present (``result``) and ``columns``, JSON-ready (see docs/serve.md).
+
+    ``rules``: ``"changed"`` lists the rule × 街道 rows whose status, value (as shown, to 6 places) or change differs
+    between any two columns, ``"all"`` every row; the counts are over every row either way. ``present``: the
+    present's :func:`present_output`, when the caller keeps it (built here otherwise).
+    """
+    rules = parse_rules(rules)
+    present = present if present is not None else present_output(result)
     compared = []
     for col in columns:
         state = col.state
         plan = result_output(result, name=col.name, coverage=state.coverage if state else None,
                              compliance=state.compliance if state else None)
-        rules, served, notes = compare_rules_and_served(present, plan)
-        compared.append((rules, served, notes))
+        compared.append(compare_rules_and_served(present, plan))
     heads = [{"key": "present", "kind": "present", "name": tr("serve.present", "zh"), "name_en": tr("serve.present", "en"),
               "edits": None}]
     heads += [{"key": c.key, "kind": c.kind, "name": c.name, "edits": c.edits} for c in columns]
 
     # people served, whole area: per view or category × group, present then each plan
-    first = compared[0][1]
-    city = first[first["zone_id"] == CITY]
+    cities = [served[served["zone_id"] == CITY] for _, served, _ in compared]
+    by_measure = [{(v, g): (b, nw) for v, g, b, nw in zip(c["view"], c["group"], c["served_b"], c["newly_served"], strict=True)}
+                  for c in cities]
     served_rows = []
-    for r in city.itertuples():
-        values = [_number(r.served_a)]
-        newly = [None]
-        for _, served, _ in compared:
-            m = served[(served["zone_id"] == CITY) & (served["view"] == r.view) & (served["group"] == r.group)]
-            values.append(_number(m["served_b"].iloc[0]) if len(m) else None)
-            newly.append(_number(m["newly_served"].iloc[0]) if len(m) else None)
+    for r in cities[0].itertuples():
+        values, newly = [_number(r.served_a)], [None]
+        for found in by_measure:
+            b, nw = found.get((r.view, r.group), (None, None))
+            values.append(_number(b))
+            newly.append(_number(nw))
         label = (tr(f"cmp.view.{r.view}", "zh"), tr(f"cmp.view.{r.view}", "en")) if r.view_kind == "view" else (
             (result.taxonomy[r.view].zh, result.taxonomy[r.view].en) if r.view in result.taxonomy else (r.view, r.view))
         served_rows.append({"key": r.view, "kind": r.view_kind, "label": label[0], "label_en": label[1], "group": r.group,
@@ -98,29 +149,37 @@ def compare_table(result, columns: Sequence[Column], *, lang: str = "zh") -> dic
     key = ["subdistrict", "rule_id"]
     table = compared[0][0][[*key, "subdistrict_name", "rule", "rule_en", "operator", "target_a", "target_b", "unit",
                             "status_a", "value_a"]].copy()
-    for i, (rules, _, _) in enumerate(compared):
-        table = table.merge(rules[[*key, "status_b", "value_b", "change"]].drop_duplicates(key).rename(
+    for i, (plan_rules, _, _) in enumerate(compared):
+        table = table.merge(plan_rules[[*key, "status_b", "value_b", "change"]].drop_duplicates(key).rename(
             columns={"status_b": f"status_{i}", "value_b": f"value_{i}", "change": f"change_{i}"}), on=key, how="left")
     n = len(columns)
-    target = table["target_b"].where(table["target_b"].notna(), table["target_a"])
-    statuses = [table["status_a"]] + [table[f"status_{i}"] for i in range(n)]
-    values = [table["value_a"]] + [table[f"value_{i}"] for i in range(n)]
-    kinds = [table[f"change_{i}"] for i in range(n)]
+    statuses = [np.array(_texts(table[c]), dtype=object) for c in ["status_a", *(f"status_{i}" for i in range(n))]]
+    values = [_numbers(table[c]) for c in ["value_a", *(f"value_{i}" for i in range(n))]]
+    kinds = [np.array(_texts(table[f"change_{i}"]), dtype=object) for i in range(n)]
+    passing = [int((st == "pass").sum()) for st in statuses]
+    failing = [int((st == "fail").sum()) for st in statuses]
+    changes: dict[str, list[int | None]] = {
+        name: [None] + [int((k == name).sum()) for k in kinds] for name in ("newly_passing", "newly_failing", "improved", "declined")}
+    if rules == "all":
+        listed = np.arange(len(table))
+    else:
+        moved = np.zeros(len(table), dtype=bool)
+        for k in kinds:
+            moved |= (k != "unchanged") & (k != None)  # noqa: E711 (elementwise on an object array)
+        moved |= _differ(statuses) | _differ([np.array(v, dtype=np.float64) for v in values])
+        listed = np.flatnonzero(moved)
+    rows = table.iloc[listed]
+    target = rows["target_b"].where(rows["target_b"].notna(), rows["target_a"])
+    pick = listed.tolist()
     rule_rows = [
-        {"subdistrict": str(z), "subdistrict_name": _text(zn), "rule_id": str(rid), "rule": _text(rule), "rule_en": _text(en),
-         "operator": _text(op), "target": _number(t), "unit": _text(unit), "status": [_text(v) for v in st],
-         "value": [_number(v) for v in val], "change": [None, *(_text(v) for v in ch)]}
-        for z, zn, rid, rule, en, op, t, unit, st, val, ch in zip(
-            table["subdistrict"], table["subdistrict_name"], table["rule_id"], table["rule"], table["rule_en"], table["operator"],
-            target, table["unit"], zip(*statuses, strict=True), zip(*values, strict=True), zip(*kinds, strict=True) if n else [()] * len(table),
-            strict=True)
+        {"subdistrict": str(z), "subdistrict_name": zn, "rule_id": str(rid), "rule": rule, "rule_en": en,
+         "operator": op, "target": t, "unit": unit, "status": [st[j] for st in statuses],
+         "value": [v[j] for v in values], "change": [None, *(k[j] for k in kinds)]}
+        for j, z, zn, rid, rule, en, op, t, unit in zip(
+            pick, rows["subdistrict"].tolist(), _texts(rows["subdistrict_name"]), rows["rule_id"].tolist(), _texts(rows["rule"]),
+            _texts(rows["rule_en"]), _texts(rows["operator"]), _numbers(target), _texts(rows["unit"]), strict=True)
     ]
-    passing = [sum(1 for row in rule_rows if row["status"][i] == "pass") for i in range(len(heads))]
-    failing = [sum(1 for row in rule_rows if row["status"][i] == "fail") for i in range(len(heads))]
-    changes: dict[str, list[int | None]] = {}
-    for name in ("newly_passing", "newly_failing", "improved", "declined"):
-        changes[name] = [None] + [sum(1 for row in rule_rows if row["change"][i] == name) for i in range(1, len(heads))]
-    notes = list(dict.fromkeys(n for _, _, ns in compared for n in ns))
+    notes = list(dict.fromkeys(note for _, _, ns in compared for note in ns))
     return {
         "columns": heads,
         "minutes": float(max(result.scenario.thresholds_min)),
@@ -128,7 +187,8 @@ def compare_table(result, columns: Sequence[Column], *, lang: str = "zh") -> dic
         "rules_passing": passing,
         "rules_failing": failing,
         "rule_changes": changes,
+        "rules_listed": rules,
+        "rules_total": int(len(table)),
         "rules": rule_rows,
         "notes": notes,
     }
-
