@@ -20,7 +20,6 @@ and report not even written), timed once here. Ratios are that time ÷ the edit'
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import socket
 import statistics
@@ -82,7 +81,7 @@ def session(driver, url: str, result, *, edits: int, zoom: int | None, seed: int
     driver.execute_script("sessionStorage.clear();")
     driver.get(url)
     wait(driver, "typeof plannerServe !== 'undefined' && plannerServe.state !== null && plannerApp.map !== undefined")
-    state = json.loads(driver.execute_async_script("const done = arguments[0]; fetch('api/state').then(r => r.text()).then(done);"))
+    state = driver.execute_script("return plannerServe.state;")
     x0, y0, x1, y1 = state["bounds"]
     cats = [c["key"] for c in state["categories"] if c["analysed"]][:3]
     ids = result.facilities["id"].astype(str).to_numpy()
@@ -93,9 +92,9 @@ def session(driver, url: str, result, *, edits: int, zoom: int | None, seed: int
         body = {"remove": [str(ids[int(rng.integers(len(ids)))])]} if k % 4 == 3 else \
             {"add": [{"category": cats[k % len(cats)], "lon": float(lon), "lat": float(lat)}]}
         if zoom is not None:
-            driver.execute_async_script(
-                "const done = arguments[0]; plannerApp.map.setView([arguments[1], arguments[2]], arguments[3], {animate: false});"
-                "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", float(lat), float(lon), zoom)
+            driver.execute_script("window.__framed = false; plannerApp.map.setView([arguments[0], arguments[1]], arguments[2], {animate: false});"
+                                  "requestAnimationFrame(() => requestAnimationFrame(() => { window.__framed = true; }));", float(lat), float(lon), zoom)
+            wait(driver, "window.__framed")
         before = driver.execute_script("return plannerServe.answers;")
         driver.execute_script("plannerServe.edit(arguments[0]);", body)
         wait(driver, f"plannerServe.answers > {before} && !plannerServe.busy")
