@@ -125,7 +125,7 @@ _SERVE_CSS = """<link rel="icon" href="data:,"><style>
 #planner-vs h4{font-size:13px;margin:6px 0 2px}
 #planner-vs table{border-collapse:collapse;width:100%}
 #planner-vs td,#planner-vs th{border-bottom:1px solid #eee;padding:1px 2px;text-align:left;vertical-align:top}
-#planner-vs .up{color:#1a9850}#planner-vs .down{color:#b2182b}
+#planner-vs tr.zone th{background:#f4f1f8;padding-top:3px}#planner-vs td.nowrap{white-space:nowrap}#planner-vs .up{color:#1a9850}#planner-vs .down{color:#b2182b}
 #planner-sites label{display:block;font-size:12px}
 .planner-edit-mark div{width:20px;height:20px;line-height:16px;border:2px solid #000;border-radius:50%;color:#fff;font:bold 13px sans-serif;
  text-align:center;box-sizing:border-box;box-shadow:0 0 0 2px #fff;cursor:move}

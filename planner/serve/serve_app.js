@@ -226,13 +226,19 @@ var plannerServe = (function () {
       t("rules_fail", {n: ch.failing}) + "</span></div>";
     if (ch.rules.length) {
       var icon = function (st) { return st === "pass" ? "<span class='up'>✔</span>" : st === "fail" ? "<span class='down'>✘</span>" : "？"; };
-      out += "<table id='planner-rules'><tr><th>" + t("col.zone") + "</th><th>" + t("col.rule") + "</th><th>" + t("col.change") + "</th><th>" +
-        t("col.short") + "</th></tr>";
+      // one heading row per 街道 (its name across the table), then its rules: the panel is too narrow for a 街道 column
+      out += "<table id='planner-rules'><tr><th>" + t("col.rule") + "</th><th>" + t("col.change") + "</th><th>" + t("col.short") + "</th></tr>";
+      var order = [], groups = {};
       ch.rules.forEach(function (r) {
-        out += "<tr data-rule='" + esc(r.subdistrict + "|" + r.rule_id) + "'><td>" + esc(r.subdistrict_name) + "</td><td>" + esc(r.rule) + "</td><td>" +
+        if (!groups[r.subdistrict]) { groups[r.subdistrict] = []; order.push(r.subdistrict); }
+        groups[r.subdistrict].push(r);
+      });
+      order.forEach(function (z) { groups[z].forEach(function (r, k) {
+        if (k === 0) out += "<tr class='zone'><th colspan='3'>" + esc(r.subdistrict_name || r.subdistrict) + "</th></tr>";
+        out += "<tr data-rule='" + esc(r.subdistrict + "|" + r.rule_id) + "'><td>" + esc(r.rule) + "</td><td class='nowrap'>" +
           icon(r.status_before) + num(r.value_before) + " → " + icon(r.status_after) + num(r.value_after) + "</td><td>" +
           (r.status_after === "fail" ? num(r.shortfall_after) : "") + "</td></tr>";
-      });
+      }); });
       out += "</table>";
     } else out += "<div>" + t("no_rule_change") + "</div>";
     $("planner-vs").innerHTML = out;
