@@ -94,6 +94,14 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _host_of(origin: str) -> str | None:
+    """``host[:port]`` of an ``Origin`` header (lower case), None for ``null`` or anything that is not a URL."""
+    scheme, sep, rest = origin.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        return None
+    return rest.split("/", 1)[0].lower()
+
+
 class Guard:
     """Pure ASGI middleware in front of the app.
 
@@ -155,6 +163,13 @@ class Guard:
                               f"is not served; open {self.config.url}")
         if scope["method"] in _SAFE_METHODS:
             return None
+        # a changing request sent by a page of another site (its Origin, or the browser's Sec-Fetch-Site, says so):
+        # without this any web page open in the planner's browser could post to the server on 127.0.0.1
+        origin = headers.get("origin")
+        fetch_site = headers.get("sec-fetch-site", "")
+        if (origin is not None and _host_of(origin) != headers.get("host", "").lower()) or fetch_site in ("cross-site", "same-site"):
+            return _error(403, "cross_origin", "不接受来自其他网页的修改请求；请在本服务器的页面中操作 / changes sent by a page of another site "
+                          f"are refused; edit in the server's own page ({self.config.url})")
         if self.config.token and not token_matches(headers.get("authorization"), self.config.token):
             return _error(401, "unauthorised", "修改需要令牌：请求头 Authorization: Bearer <令牌>（令牌在启动服务器时显示） / editing needs "
                           "the token: header Authorization: Bearer <token> (printed when the server started)",
@@ -345,7 +360,8 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
     @app.post("/api/plans/{plan_id}/save")
     def save(plan_id: str, body: Any = Body(...)) -> dict:  # noqa: B008
         plan = store.get(plan_id)
-        return plain(save_plan(plan, _name_of(body, "保存"), out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario))
+        return plain(save_plan(plan, _name_of(body, "保存"), out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario,
+                               overwrite=_overwrite(body)))
 
     # ---- saved plans: export the report, list, reopen, download, compare ------------------------------------------
 
@@ -356,7 +372,8 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
 
         def save_it() -> tuple[dict, Any]:
             written: dict = {}
-            saved = save_plan(plan, name, out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario, saved_state=written)
+            saved = save_plan(plan, name, out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario, saved_state=written,
+                              overwrite=_overwrite(body))
             return saved, written["state"]
 
         return plain(export_report(result, save_it))
@@ -399,7 +416,7 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
                     columns.append(Column(key, "live", key, edit_counts(plan.edits), plan.state))
             else:
                 folder_name, edits = read_edits(out, key)
-                _, state = store.evaluate(edits)
+                _, state = store.evaluate(edits, limit=store.max_edits_per_plan)  # a saved plan may hold a plan's edits
                 columns.append(Column(folder_name, "saved", folder_name, edit_counts(edits), state))
         return plain(compare_table(result, columns, rules=listed, present=present_side[0]))
 
@@ -414,7 +431,7 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
 
     @app.post("/api/plan/save")
     def plan_save(body: Any = Body(...)) -> dict:  # noqa: B008
-        if not isinstance(body, dict) or set(body) != {"name", "edits"}:
+        if not isinstance(body, dict) or not {"name", "edits"} <= set(body) or set(body) - {"name", "edits", "overwrite"}:
             raise ApiError(422, "invalid_body", "保存请求应为 {\"name\": \"方案名称\", \"edits\": {\"add\": [...]}} / the body must be "
                            "{\"name\": \"plan name\", \"edits\": {\"add\": [...]}}")
         safe_plan_name(body["name"])  # a bad name refused before any work
@@ -422,16 +439,26 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
         if state is None:
             raise ApiError(409, "empty_plan", "方案中还没有修改，无需保存 / the plan holds no edit yet; nothing to save")
         plan = Plan(id="-", created=time.time(), done=[edits], state=state)
-        return plain(save_plan(plan, body["name"], out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario))
+        return plain(save_plan(plan, body["name"], out_dir=out, scenario_path=result.scenario.path, scenario=result.scenario,
+                               overwrite=_overwrite(body)))
 
     return app
 
 
 def _name_of(body: object, what: str) -> object:
-    """The ``name`` of a save or export body ``{"name": …}`` (422 for any other body)."""
-    if not isinstance(body, dict) or set(body) - {"name"} or "name" not in body:
+    """The ``name`` of a save or export body ``{"name": …, "overwrite"?: true}`` (422 for any other body)."""
+    if not isinstance(body, dict) or set(body) - {"name", "overwrite"} or "name" not in body:
         raise ApiError(422, "invalid_body", f"{what}请求应为 {{\"name\": \"方案名称\"}} / the body must be {{\"name\": \"plan name\"}}")
+    _overwrite(body)
     return body["name"]
+
+
+def _overwrite(body: object) -> bool:
+    """The ``overwrite`` flag of a save body: true replaces a plan saved under the same folder name."""
+    flag = body.get("overwrite", False) if isinstance(body, dict) else False
+    if not isinstance(flag, bool):
+        raise ApiError(422, "invalid_body", "overwrite 应为 true 或 false / overwrite must be true or false")
+    return flag
 
 
 _PAGE = """<!doctype html>

@@ -35,6 +35,7 @@ from planner.outputs.folder import stage_output
 from planner.outputs.write import write_outputs
 from planner.pipeline import RunResult, capacity_access, compound_gates, draw_isochrones, suggest_new_sites
 from planner.scenario import load_scenario
+from planner.serve.plans import SAVE_LOCK
 from planner.serve.saved import RUN, file_links
 from planner.siting.suggest import SitingInputs, pair_elderly_childcare
 
@@ -97,7 +98,7 @@ def export_report(result: RunResult, save: Callable[[], tuple[dict[str, Any], An
     ``<saved folder>/run/``: staged and moved into place only when whole, an earlier export replaced. Saving and
     writing hold one lock, so two exports of one name never mix. Returns the folder, the files written, the download
     links of the whitelisted ones and the save's answer (``saved``)."""
-    with _EXPORT_LOCK:
+    with _EXPORT_LOCK, SAVE_LOCK:
         saved, state = save()
         t0 = time.perf_counter()
         folder = Path(saved["folder"])

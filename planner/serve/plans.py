@@ -13,6 +13,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 import tomllib
@@ -42,6 +43,7 @@ EDIT_KEYS = ("add", "move", "remove")
 REMOVED = ("remove", "removed")
 # the columns of a saved facilities layer (planner's own names, so the saved scenario needs no column mapping)
 SAVED_COLUMNS = ("id", "name", "category", "places", "beds", "nursing_beds", "public_benefit", "edit")
+IDLE_S = 30 * 60  # a plan idle this long may be forgotten when the server holds MAX_PLANS
 _PLAN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -115,6 +117,7 @@ class Plan:
     undone: list[dict] = field(default_factory=list)
     state: Any = None  # the engine's PlanState of ``combine(done)``; None while the plan holds no edit
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    used: float = field(default_factory=time.time)  # last asked for: a full server forgets the plan idle longest
 
     @property
     def edits(self) -> dict[str, list]:
@@ -161,6 +164,8 @@ class PlanStore:
     def create(self) -> Plan:
         with self._lock:
             if len(self._plans) >= self.max_plans:
+                self._forget_idle()
+            if len(self._plans) >= self.max_plans:
                 raise ApiError(429, "too_many_plans",
                                f"服务器已有 {len(self._plans)} 个方案（上限 {self.max_plans}）；请删除不用的方案 / the server holds "
                                f"{len(self._plans)} plans (at most {self.max_plans}); delete plans no longer needed")
@@ -168,11 +173,21 @@ class PlanStore:
             self._plans[plan.id] = plan
             return plan
 
+    def _forget_idle(self) -> None:
+        """With the store full: forget the plan idle longest, if it has been idle :data:`IDLE_S` or more (every browser
+        tab's first edit makes a plan, and the page never deletes one — a reload takes it back)."""
+        now = time.time()
+        idle = [p for p in self._plans.values() if now - p.used >= IDLE_S and not p.lock.locked()]
+        if idle:
+            oldest = min(idle, key=lambda p: p.used)
+            self._plans.pop(oldest.id, None)
+
     def get(self, plan_id: str) -> Plan:
         plan = self._plans.get(plan_id) if _PLAN_ID.match(plan_id or "") else None
         if plan is None:
-            raise ApiError(404, "no_such_plan", f"没有编号为 {plan_id[:80]!r} 的方案（服务器重启后方案会清空） / no plan {plan_id[:80]!r} "
-                           "(plans are cleared when the server restarts)")
+            raise ApiError(404, "no_such_plan", f"没有编号为 {plan_id[:80]!r} 的方案（服务器重启后方案会清空，或它闲置最久而被清除） / no plan "
+                           f"{plan_id[:80]!r} (plans are cleared when the server restarts, or when it was the one idle longest on a full server)")
+        plan.used = time.time()
         return plan
 
     def delete(self, plan_id: str) -> None:
@@ -229,16 +244,17 @@ class PlanStore:
             raise
         return plan
 
-    def evaluate(self, body: object) -> tuple[dict[str, list], Any]:
+    def evaluate(self, body: object, *, limit: int | None = None) -> tuple[dict[str, list], Any]:
         """``body`` applied to the present without keeping a plan (``POST /api/plan``): its combined edits (added
-        facilities numbered NEW-1 …) and the engine's state (None when it holds no edit). Checked as an edit is."""
+        facilities numbered NEW-1 …) and the engine's state (None when it holds no edit). Checked as an edit is, with
+        at most ``limit`` edits (default: the limit of one request; a saved plan's edits may hold a plan's)."""
         if not isinstance(body, Mapping):
             raise ApiError(422, "invalid_body", f"请求体应为 JSON 对象，如 {{\"add\": [...]}}，得到 {type(body).__name__} / the body must be a "
                            f"JSON object such as {{\"add\": [...]}}, got {type(body).__name__}")
         n = count_edits(body)
-        if n > self.max_edits_per_request:
-            raise ApiError(413, "too_many_edits", f"一次最多 {self.max_edits_per_request} 处修改，得到 {n} 处 / at most "
-                           f"{self.max_edits_per_request} edits per request, got {n}")
+        most = self.max_edits_per_request if limit is None else limit
+        if n > most:
+            raise ApiError(413, "too_many_edits", f"一次最多 {most} 处修改，得到 {n} 处 / at most {most} edits at once, got {n}")
         self.parse(dict(body))  # the field named, as for an edit
         edits = combine([dict(body)])
         return edits, (self.engine.apply(self.parse(edits)) if count_edits(edits) else None)
@@ -283,17 +299,21 @@ class PlanStore:
 
 # ---- saving ---------------------------------------------------------------------------------------------------------
 
-_SAVE_LOCK = threading.Lock()  # two plans saved under one name at once write one after the other
+# saves (and exports, which hold it from saving to the last file written) write one after the other: a save of one
+# name never lands between an export's save and its reading of what it saved
+SAVE_LOCK = threading.RLock()
 
 
 def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, scenario, crs_wgs84: str = "EPSG:4326",
-              saved_state: dict | None = None) -> dict[str, Any]:
+              saved_state: dict | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the plan as a named variant under ``out_dir/plans/<safe name>/``: ``facilities.geojson`` (WGS84, the
     plan's facilities with the ``edit`` column, removed ones included), ``scenario.toml`` (the original scenario
     with its paths made absolute, the facilities layer replaced by the saved one, removed facilities left out by
     ``where``), ``edits.json`` (the combined edits, what reopening applies) and, last, ``summary.json`` (when, edit
     counts and the headline changes: what the list of saved plans shows). The folder name comes from
-    :func:`~planner.serve.security.safe_plan_name`, never from a path."""
+    :func:`~planner.serve.security.safe_plan_name`, never from a path. A saved plan of that folder name is replaced
+    only with ``overwrite`` (409 ``plan_exists`` otherwise — two names such as "方案?" and "方案" share a folder), and
+    then whole: its exported report goes too."""
     folder_name = safe_plan_name(name)
     root = (Path(out_dir) / "plans").resolve()
     folder = (root / folder_name).resolve()
@@ -311,7 +331,12 @@ def save_plan(plan: Plan, name: object, *, out_dir: Path, scenario_path: Path, s
     layer = layer.reset_index(drop=True)
     layer["edit"] = layer["edit"].astype(object).where(layer["edit"].notna() & (layer["edit"].astype(str) != ""), None)
     text = scenario_toml(scenario_path, scenario, plan_name=str(name).strip(), layer_file="facilities.geojson")
-    with _SAVE_LOCK:
+    with SAVE_LOCK:
+        if folder.exists() and any(folder.iterdir()):
+            if not overwrite:
+                raise ApiError(409, "plan_exists", f"已有保存的方案“{folder_name}”；要替换它，请再次保存并确认覆盖（\"overwrite\": true） / a plan "
+                               f"is already saved as {folder_name!r}; to replace it, save again confirming the overwrite (\"overwrite\": true)")
+            shutil.rmtree(folder / "run", ignore_errors=True)  # the old plan's report must not stay with the new plan
         folder.mkdir(parents=True, exist_ok=True)
         tmp_layer = folder / f".facilities.{secrets.token_hex(4)}.geojson"
         try:

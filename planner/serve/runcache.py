@@ -3,7 +3,8 @@ restarted server loads it in seconds instead of running the scenario again (a mi
 
 The run is stored as a pickle in the server's own output folder (``<out>/.run/run.pickle``), written by this module
 and read only when its fingerprint matches: the SHA-256 of the scenario file and of every input file it reads
-(:meth:`Scenario.input_paths`), the planner and Python versions. Any change to any of them runs the scenario again.
+(:meth:`Scenario.input_paths`), of planner's own code, the planner and Python versions. Any change to any of them
+runs the scenario again.
 Nothing a client sends ever reaches this module; a pickle is never read from anywhere else.
 """
 
@@ -33,10 +34,24 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def code_digest() -> str:
+    """SHA-256 of planner's own code and data files (``.py``, ``.js``, ``.toml``, ``.json``, ``.csv`` under the
+    package, by relative path): a checkout of other code with the same version number is another planner."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in {".py", ".js", ".toml", ".json", ".csv"} and p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode("utf-8"))
+        h.update(b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(scenario) -> dict:
-    """What a saved run must match: planner and Python versions, each input file's path and SHA-256."""
+    """What a saved run must match: planner's version and code, the Python version, each input file's path and
+    SHA-256."""
     return {
         "planner": __version__,
+        "code": code_digest(),
         "python": sys.version.split()[0],
         "inputs": [[str(p), _digest(p)] for p in scenario.input_paths()],
     }

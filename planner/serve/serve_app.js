@@ -20,7 +20,7 @@ var plannerServe = (function () {
   function num(v) { return v === null || v === undefined ? "—" : (Math.abs(v - Math.round(v)) < 0.05 || Math.abs(v) >= 1000 ? P.thousands(Math.round(v)) : v.toFixed(1)); }
 
   // ------------------------------------------------------------------ the API
-  function ApiError(message, status) { this.message = message; this.status = status; }
+  function ApiError(message, status, code) { this.message = message; this.status = status; this.code = code; }
   function api(method, path, body) {
     var headers = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -28,7 +28,7 @@ var plannerServe = (function () {
     return fetch(path, {method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body)}).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) {
         if (r.status === 401 && method !== "GET" && askToken(true)) return api(method, path, body);
-        if (!r.ok) throw new ApiError(j.error ? j.error.message : (r.status + ""), r.status);
+        if (!r.ok) throw new ApiError(j.error ? j.error.message : (r.status + ""), r.status, j.error ? j.error.code : "");
         return j;
       });
     }, function () { throw new ApiError(t("offline"), 0); });
@@ -289,7 +289,15 @@ var plannerServe = (function () {
     if (!S.planId) return;
     var name = window.prompt(t("save_prompt"), "");
     if (!name) return;
-    api("POST", "api/plans/" + S.planId + "/save", {name: name}).then(function (j) {
+    var put = function (overwrite) {
+      return api("POST", "api/plans/" + S.planId + "/save", overwrite ? {name: name, overwrite: true} : {name: name});
+    };
+    put(false).catch(function (e) {
+      // a plan saved under this name already: replaced only when the planner confirms it
+      if (e.code === "plan_exists" && window.confirm(e.message)) return put(true);
+      throw e;
+    }).then(function (j) {
+      if (!j) return;
       S.saved = j;
       $("planner-edit-saved").textContent = t("saved", {folder: j.folder});
     }).catch(function (e) { $("planner-edit-error").textContent = t("error") + "：" + e.message; });
