@@ -11,7 +11,6 @@ in which each snapped point splits its street, and runs a multi-source Dijkstra 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from _cities import generate_city
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 100  # 10 000 nodes
@@ -38,13 +38,8 @@ CATEGORY_OF_LABEL = {
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import e2e
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     folder = tmp_path_factory.mktemp("city10k")
-    info = e2e.generate_city(SIDE, folder, pbf=True)
+    info = generate_city(SIDE, folder, pbf=True)
     assert info["nodes"] > 9_000
     return folder
 

@@ -10,7 +10,6 @@ formats, so the 一刻钟 circles change) and edits that cancel (a facility remo
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from _cities import generate_city
 from pyproj import Transformer
 
 from planner import schema
@@ -41,13 +41,8 @@ def demo() -> WhatIf:
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> WhatIf:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import e2e
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     folder = tmp_path_factory.mktemp("grid30")
-    e2e.generate_city(30, folder)
+    generate_city(30, folder)
     return WhatIf(run(load_scenario(folder / "city.toml"), report=lambda m: None))
 
 

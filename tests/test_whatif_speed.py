@@ -10,13 +10,13 @@ itself: a city-wide rule that reads every 街道).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _cities import generate_city
 from test_whatif_oracle import EDIT_SETS, _edit_sets, _lonlat
 
 from planner.engine.snap import SnapIndex, snap_points
@@ -40,13 +40,8 @@ def demo_scenario():
 
 @pytest.fixture(scope="module")
 def city_scenario(tmp_path_factory: pytest.TempPathFactory):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import e2e
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     folder = tmp_path_factory.mktemp("grid90")
-    e2e.generate_city(90, folder)
+    generate_city(90, folder)
     return load_scenario(folder / "city.toml")
 
 

@@ -22,7 +22,7 @@ from planner.outputs.tables import write_csv
 from planner.pipeline import RunResult, peak_rss_mib
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
 
-__all__ = ["write_outputs", "OUTPUT_FILES"]
+__all__ = ["write_outputs", "OUTPUT_FILES", "file_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def _csv(frame: pd.DataFrame, path: Path, *, index: bool) -> None:
     write_csv(frame, path, index=index, float_format="%.6g")
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -291,7 +292,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         }
     inputs = []
     for p in sc.input_paths():
-        inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": _digest(p)})
+        inputs.append({"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)})
     comp = result.compounds
     longest = max(sc.thresholds_min)
     cats = result.coverage.categories

@@ -20,18 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from planner import __version__
+from planner.outputs.write import file_sha256
 
 __all__ = ["fingerprint", "load_or_run", "CACHE_DIR"]
 
 CACHE_DIR = ".run"  # under the server's output folder
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def code_digest() -> str:
@@ -53,7 +46,7 @@ def fingerprint(scenario) -> dict:
         "planner": __version__,
         "code": code_digest(),
         "python": sys.version.split()[0],
-        "inputs": [[str(p), _digest(p)] for p in scenario.input_paths()],
+        "inputs": [[str(p), file_sha256(p)] for p in scenario.input_paths()],
     }
 
 
