@@ -612,6 +612,18 @@ LABELS: dict[str, tuple[str, str]] = {
 # --- planner serve: saved plans and the comparison (planner/serve/saved.py, versus.py) ---
     "serve.present": ('现状', 'present'),
     # the map app of planner serve (planner/serve/page.py, serve_app.js): the 规划推演 block of the side panel
+    # planner serve: saved plans in the page (export, list, reopen, compare)
+    "serve.export": ('导出报告', 'Export report'),
+    "serve.exported": ('报告已导出：{folder}', 'Report exported: {folder}'),
+    "serve.saved_plans": ('已保存的方案', 'Saved plans'),
+    "serve.none_saved": ('还没有保存的方案', 'No plan saved yet'),
+    "serve.open": ('打开', 'Open'),
+    "serve.compare": ('对比所选方案与现状', 'Compare the checked plans with the present'),
+    "serve.compare_none": ('请勾选要对比的方案（当前方案有修改时自动加入）', "Check the plans to compare (this page's plan joins when it has edits)"),
+    "serve.this_plan": ('当前方案', 'this plan'),
+    "serve.compare_served": ('步行 {t} 分钟内服务人数', 'People within a {t}-minute walk'),
+    "serve.rules_passing": ('达标指标数', 'Rules met'),
+    "serve.compare_rules": ('有差别的街道指标（{n} 项）', '街道 rules that differ ({n})'),
     "serve.title": ('规划推演', 'What-if planning'),
     "serve.page_title": ('规划方案推演', 'What-if planning'),
     "serve.mode.view": ('浏览', 'Browse'),

@@ -325,3 +325,61 @@ def test_editing_in_the_map_follows_the_api(browser: Browser, server, demo_resul
     answer = _settled(browser, n)
     assert answer["plan"]["steps"] == plan["steps"] - 1
     print("edit → redrawn map (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+
+
+def test_saved_plans_are_exported_listed_compared_and_reopened_in_the_page(browser: Browser, server, demo_result) -> None:
+    """Save a plan from the page, export its report (the links answer), list the saved plans, compare the checked
+    one and this page's plan with the present (the table says what GET /api/compare said), reopen it after a reload."""
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    url, out = server
+    driver = browser.driver
+    browser.open(url, viewport=VIEWPORT, screenshot=False)
+    browser.evaluate("sessionStorage.clear(); true")
+    browser.open(url, viewport=VIEWPORT, screenshot=False)
+    _wait(browser, "plannerServe.ready.then(() => true)")
+    _, lat, lon = _gap(demo_result)
+    n = _answers(browser)
+    browser.evaluate(f"plannerServe.edit({{add: [{{category: 'elderly_centre', lon: {lon}, lat: {lat}, name: '对比用中心'}}]}}); true")
+    _settled(browser, n)
+
+    driver.execute_script("window.prompt = () => '对比方案A'; window.confirm = () => true;")
+    driver.find_element(By.ID, "planner-save").click()
+    _wait(browser, "plannerServe.saved && plannerServe.saved.name === '对比方案A'")
+    driver.find_element(By.ID, "planner-export").click()  # the same name: the page confirms the overwrite
+    exported = _wait(browser, "plannerServe.exported", timeout_s=120)
+    assert exported["name"] == "对比方案A" and "report.html" in exported["files"]
+    links = browser.evaluate("Array.from(document.querySelectorAll('#planner-edit-saved a'), (a) => a.href)")
+    report = next(u for u in links if u.endswith("/files/report.html"))
+    with urllib.request.urlopen(report, timeout=30) as r:
+        assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+
+    driver.find_element(By.CSS_SELECTOR, "#planner-saved summary").click()
+    _wait(browser, "document.querySelector(\"#planner-saved-list input[value='对比方案A']\")")
+    driver.find_element(By.CSS_SELECTOR, "#planner-saved-list input[value='对比方案A']").click()
+    driver.find_element(By.ID, "planner-compare-btn").click()
+    compared = _wait(browser, "plannerServe.compared")
+    assert [c["kind"] for c in compared["columns"]] == ["present", "saved", "live"]
+    heads = browser.evaluate("Array.from(document.querySelectorAll('#planner-compare-table tr:first-child th'), (h) => h.innerText)")
+    assert heads == ["", "现状", "对比方案A", "当前方案"]
+    row = next(r for r in compared["served"] if r["kind"] == "view" and r["key"] == "elderly" and r["group"] == "age_60_plus")
+    cells = browser.evaluate("Array.from(document.querySelectorAll('#planner-compare-table tr'), (tr) => Array.from(tr.children, (c) => c.innerText))")
+    shown = next(c for c in cells if c[0].endswith("60岁及以上") and c[0].startswith("养老"))
+    assert [int(v.replace(",", "")) for v in shown[1:]] == [round(v) for v in row["values"]]
+    assert row["values"][1] == row["values"][2]  # the saved plan is this plan
+    centre = next(r for r in compared["served"] if r["key"] == "elderly_centre" and r["group"] == "age_60_plus")
+    assert centre["values"][1] == centre["values"][2] > centre["values"][0]  # the new centre serves more people
+
+    browser.evaluate("sessionStorage.clear(); true")
+    driver.refresh()
+    _wait(browser, "plannerServe.ready.then(() => plannerServe.last === null)")
+    driver.find_element(By.CSS_SELECTOR, "#planner-saved summary").click()
+    _wait(browser, "document.querySelector(\"#planner-saved-list button[data-open='对比方案A']\")")
+    n = _answers(browser)
+    driver.find_element(By.CSS_SELECTOR, "#planner-saved-list button[data-open='对比方案A']").click()
+    answer = _settled(browser, n)
+    assert answer["opened"] == "对比方案A" and [a["name"] for a in answer["plan"]["edits"]["add"]] == ["对比用中心"]
+    assert browser.evaluate("plannerServe.planId") == answer["id"]
+    (out / "compare.png").write_bytes(driver.get_screenshot_as_png())

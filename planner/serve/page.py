@@ -58,6 +58,11 @@ def build_page(result, *, lang: str) -> str:
         root = fmap.get_root()
         root.header.add_child(RawElement(f"<script>{_serve_js()}</script>"), name="planner_serve_js")
         root.header.add_child(RawElement(_SERVE_CSS), name="planner_serve_css")
+        # the page's font holds the characters on it when built; names a planner types (a new facility, a plan) may
+        # use others: the 3 755 common characters (GB 2312 level 1) go into the font too, so they show on a machine
+        # without Chinese fonts
+        root.header.add_child(RawElement(f"<script type=\"text/plain\" id=\"planner-typed-chars\">{common_characters()}</script>"),
+                              name="planner_typed_chars")
         root.header.add_child(Element(f"<title>{html.escape(tr('serve.page_title', lang))} · {html.escape(sc.name)}</title>"),
                               name="page_title")
         # after the map app has started (its init call is written into the page's script when the page renders)
@@ -66,6 +71,12 @@ def build_page(result, *, lang: str) -> str:
         number_elements(fmap)
         page = render_map(fmap)
     return no_outside_addresses(page)
+
+
+def common_characters() -> str:
+    """The 3 755 characters of GB 2312 level 1 (汉字 in common use), in code order."""
+    raw = bytes(b for hi in range(0xB0, 0xD8) for lo in range(0xA1, 0xFF) for b in (hi, lo))
+    return "".join(c for c in raw.decode("gb2312", errors="ignore") if "\u4e00" <= c <= "\u9fff")
 
 
 def no_outside_addresses(page: str) -> str:
@@ -125,7 +136,7 @@ _SERVE_CSS = """<link rel="icon" href="data:,"><style>
 #planner-vs h4{font-size:13px;margin:6px 0 2px}
 #planner-vs table{border-collapse:collapse;width:100%}
 #planner-vs td,#planner-vs th{border-bottom:1px solid #eee;padding:1px 2px;text-align:left;vertical-align:top}
-#planner-vs tr.zone th{background:#f4f1f8;padding-top:3px}#planner-vs td.nowrap{white-space:nowrap}#planner-vs .up{color:#1a9850}#planner-vs .down{color:#b2182b}
+#planner-saved{font-size:12px;margin-top:6px}#planner-saved table{border-collapse:collapse;width:100%}#planner-saved td,#planner-saved th{border-bottom:1px solid #eee;padding:1px 2px;text-align:left;vertical-align:top}#planner-saved .up{color:#1a9850}#planner-saved .down{color:#b2182b}#planner-saved td.nowrap{white-space:nowrap}#planner-saved tr.zone th{background:#f4f1f8}#planner-saved .saved-row{margin:3px 0}#planner-saved h4{font-size:13px;margin:6px 0 2px}#planner-vs tr.zone th{background:#f4f1f8;padding-top:3px}#planner-vs td.nowrap{white-space:nowrap}#planner-vs .up{color:#1a9850}#planner-vs .down{color:#b2182b}
 #planner-sites label{display:block;font-size:12px}
 .planner-edit-mark div{width:20px;height:20px;line-height:16px;border:2px solid #000;border-radius:50%;color:#fff;font:bold 13px sans-serif;
  text-align:center;box-sizing:border-box;box-shadow:0 0 0 2px #fff;cursor:move}

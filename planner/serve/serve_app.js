@@ -207,7 +207,7 @@ var plannerServe = (function () {
   function status(text) { $("planner-edit-status").textContent = text; }
   function panel(answer) {
     var plan = answer.plan, ch = answer.changes, e = plan.edits, out = "";
-    $("planner-undo").disabled = !plan.can_undo; $("planner-redo").disabled = !plan.can_redo; $("planner-save").disabled = !plan.n_edits;
+    $("planner-undo").disabled = !plan.can_undo; $("planner-redo").disabled = !plan.can_redo; $("planner-save").disabled = $("planner-export").disabled = !plan.n_edits;
     if (!plan.n_edits) { $("planner-vs").innerHTML = "<i>" + t("no_edits") + "</i>"; return; }
     out += "<h4>" + t("vs") + "</h4><div>" + t("edits", {n: plan.n_edits, a: e.add.length, m: e.move.length, r: e.remove.length}) + "</div>";
     var rows = "";
@@ -271,9 +271,11 @@ var plannerServe = (function () {
       "<label for='planner-puhui'>" + t("puhui") + "</label><span><input id='planner-puhui' type='checkbox'></span></div>" +
       "<div id='planner-edit-hint' class='hint'></div><div class='actions'><button type='button' id='planner-undo' disabled title='Ctrl+Z'>↶ " + t("undo") +
       "</button><button type='button' id='planner-redo' disabled title='Ctrl+Y'>↷ " + t("redo") + "</button><button type='button' id='planner-save' disabled>" + t("save") +
-      "</button></div><div id='planner-edit-status'></div><div id='planner-edit-error'></div><div id='planner-edit-saved'></div>" +
+      "</button><button type='button' id='planner-export' disabled>" + t("export") + "</button></div><div id='planner-edit-status'></div><div id='planner-edit-error'></div><div id='planner-edit-saved'></div>" +
       (E.sites.length ? "<details id='planner-sites'><summary>" + t("sites") + "</summary><div></div></details>" : "") +
-      "<div id='planner-vs'><i>" + t("no_edits") + "</i></div>";
+      "<div id='planner-vs'><i>" + t("no_edits") + "</i></div>" +
+      "<details id='planner-saved'><summary>" + t("saved_plans") + "</summary><div id='planner-saved-list'></div>" +
+      "<div class='actions'><button type='button' id='planner-compare-btn'>" + t("compare") + "</button></div><div id='planner-compare'></div></details>";
     var panelEl = $("planner-panel"), views = $("planner-views");
     panelEl.insertBefore(div, views.nextSibling);
     div.querySelectorAll(".modes button").forEach(function (b) { b.addEventListener("click", function () { setMode(b.getAttribute("data-mode")); }); });
@@ -281,25 +283,89 @@ var plannerServe = (function () {
     $("planner-undo").addEventListener("click", undo);
     $("planner-redo").addEventListener("click", redo);
     $("planner-save").addEventListener("click", save);
+    $("planner-export").addEventListener("click", exportReport);
+    $("planner-saved").addEventListener("toggle", function () { if ($("planner-saved").open) listSaved(); });
+    $("planner-compare-btn").addEventListener("click", compareChecked);
     updateFormFields();
   }
   function undo() { if (S.planId) send("undo"); }
   function redo() { if (S.planId) send("redo"); }
   function save() {
+    return named("save", function (j) {
+      S.saved = j;
+      $("planner-edit-saved").textContent = t("saved", {folder: j.folder});
+    });
+  }
+  // ------------------------------------------------------------------ saved plans: export, list, reopen, compare
+  // a save or an export under a name: asked, sent, and sent again with overwrite when the planner confirms it
+  function named(path, done) {
     if (!S.planId) return;
     var name = window.prompt(t("save_prompt"), "");
     if (!name) return;
-    var put = function (overwrite) {
-      return api("POST", "api/plans/" + S.planId + "/save", overwrite ? {name: name, overwrite: true} : {name: name});
-    };
-    put(false).catch(function (e) {
-      // a plan saved under this name already: replaced only when the planner confirms it
+    var put = function (overwrite) { return api("POST", "api/plans/" + S.planId + "/" + path, overwrite ? {name: name, overwrite: true} : {name: name}); };
+    status(t("working"));
+    return put(false).catch(function (e) {
       if (e.code === "plan_exists" && window.confirm(e.message)) return put(true);
       throw e;
-    }).then(function (j) {
-      if (!j) return;
-      S.saved = j;
-      $("planner-edit-saved").textContent = t("saved", {folder: j.folder});
+    }).then(function (j) { status(""); if (j) { done(j); if ($("planner-saved").open) listSaved(); } return j; })
+      .catch(function (e) { status(""); $("planner-edit-error").textContent = t("error") + "：" + e.message; });
+  }
+  function exportReport() {
+    return named("report", function (j) {
+      S.exported = j;
+      var links = (j.links || []).map(function (l) { return "<a href='" + esc(l.url) + "' target='_blank' rel='noopener'>" + esc(l.file) + "</a>"; });
+      $("planner-edit-saved").innerHTML = esc(t("exported", {folder: j.folder})) + (links.length ? "<br>" + links.join(" · ") : "");
+    });
+  }
+  function listSaved() {
+    return api("GET", "api/saved").then(function (j) {
+      S.savedPlans = j.plans;
+      var rows = j.plans.map(function (p) {
+        if (p.error) return "<div class='saved-row bad'>" + esc(p.name) + "：" + esc(p.error) + "</div>";
+        var e = p.edits || {};
+        return "<div class='saved-row' data-name='" + esc(p.name) + "'><label><input type='checkbox' value='" + esc(p.name) + "'> " + esc(p.title || p.name) +
+          "</label> <small>" + esc(String(p.saved_at || "").replace("T", " ").replace("Z", "")) + " · " +
+          esc(t("edits", {n: (e.add || 0) + (e.move || 0) + (e.remove || 0), a: e.add || 0, m: e.move || 0, r: e.remove || 0})) +
+          "</small> <button type='button' data-open='" + esc(p.name) + "'>" + t("open") + "</button></div>";
+      });
+      $("planner-saved-list").innerHTML = rows.length ? rows.join("") : "<i>" + t("none_saved") + "</i>";
+      $("planner-saved-list").querySelectorAll("button[data-open]").forEach(function (b) {
+        b.addEventListener("click", function () { openSaved(b.getAttribute("data-open")); });
+      });
+      return j.plans;
+    }).catch(function (e) { $("planner-edit-error").textContent = t("error") + "：" + e.message; });
+  }
+  // a saved plan reopened as a new plan of this page: its edits one step, the map redrawn from the answer
+  function openSaved(name) {
+    return api("POST", "api/saved/" + encodeURIComponent(name) + "/open", {}).then(function (answer) {
+      S.planId = answer.id;
+      try { sessionStorage.setItem("planner-plan", answer.id); } catch (e) { /* private mode */ }
+      show(answer);
+      return answer;
+    }).catch(function (e) { $("planner-edit-error").textContent = t("error") + "：" + e.message; });
+  }
+  // the present, the checked saved plans and this page's plan side by side (GET /api/compare)
+  function compareChecked() {
+    var names = Array.prototype.map.call($("planner-saved-list").querySelectorAll("input[type=checkbox]:checked"), function (c) { return c.value; });
+    if (S.planId && S.last && S.last.plan.n_edits) names.push("live:" + S.planId);
+    if (!names.length) { $("planner-compare").innerHTML = "<i>" + t("compare_none") + "</i>"; return Promise.resolve(null); }
+    return api("GET", "api/compare?plans=" + names.map(encodeURIComponent).join(",")).then(function (j) {
+      S.compared = j;
+      var en = E.lang === "en", cols = j.columns.map(function (c) { return c.kind === "present" ? (en ? c.name_en : c.name) : (c.kind === "live" ? t("this_plan") : c.name); });
+      var head = "<tr><th></th>" + cols.map(function (c) { return "<th>" + esc(c) + "</th>"; }).join("") + "</tr>";
+      var served = j.served.filter(function (r) { return r.kind === "view"; }).map(function (r) {
+        return "<tr><td>" + esc(en ? r.label_en : r.label) + " · " + esc(en ? r.group_label_en : r.group_label) + "</td>" +
+          r.values.map(function (v) { return "<td>" + num(v) + "</td>"; }).join("") + "</tr>";
+      }).join("");
+      var pass = "<tr><td>" + t("rules_passing") + "</td>" + j.rules_passing.map(function (v) { return "<td>" + num(v) + "</td>"; }).join("") + "</tr>";
+      var icon = function (st) { return st === "pass" ? "<span class='up'>✔</span>" : st === "fail" ? "<span class='down'>✘</span>" : "？"; };
+      var rules = j.rules.slice(0, 30).map(function (r) {
+        return "<tr><td>" + esc(r.subdistrict_name || r.subdistrict) + "：" + esc(en ? (r.rule_en || r.rule) : r.rule) + "</td>" +
+          r.status.map(function (st, k) { return "<td class='nowrap'>" + icon(st) + num(r.value[k]) + "</td>"; }).join("") + "</tr>";
+      }).join("");
+      $("planner-compare").innerHTML = "<h4>" + t("compare_served", {t: j.minutes}) + "</h4><table id='planner-compare-table'>" + head + served + pass +
+        (rules ? "<tr class='zone'><th colspan='" + (cols.length + 1) + "'>" + t("compare_rules", {n: j.rules.length}) + "</th></tr>" + rules : "") + "</table>";
+      return j;
     }).catch(function (e) { $("planner-edit-error").textContent = t("error") + "：" + e.message; });
   }
 
@@ -439,6 +505,7 @@ var plannerServe = (function () {
   S.init = init;
   S.setMode = function (m) { setMode(m); };
   S.undo = undo; S.redo = redo;
+  S.listSaved = listSaved; S.openSaved = openSaved; S.compare = compareChecked; S.exportReport = exportReport;
   S.edit = edit;
   S.sites = function () { return E.sites; };
   S.isochroneShown = function () { return isoLayer ? isoLayer.plannerId : null; };
