@@ -122,3 +122,39 @@ def test_the_kept_run_follows_planner_code(tmp_path, monkeypatch):
     assert runcache.load_or_run(Scenario(), tmp_path / "out") == ({"run": 1}, True)
     monkeypatch.setattr(runcache, "code_digest", lambda: "other code, same version")
     assert runcache.load_or_run(Scenario(), tmp_path / "out") == ({"run": 2}, False)
+
+
+def test_places_beds_and_puhui_of_added_facilities_count_in_the_standards_as_a_full_run_counts_them(demo_result, engine, tmp_path):
+    """托位 and 普惠 of an added childcare centre and 床位 of an added elderly home reach the 街道 rules (places per
+    1000 residents, the public-benefit share …): the app's compliance equals a fresh `planner run` of the saved
+    plan's scenario, value for value, and the places rule of the 街道 went up by the places added."""
+    import numpy as np
+    import pandas as pd
+
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
+
+    client = _client(demo_result, engine, tmp_path)
+    comp = demo_result.compounds.to_crs(4326)
+    p, q = comp.geometry.iloc[3], comp.geometry.iloc[40]
+    body = {"add": [{"category": "childcare", "lon": round(p.x, 6), "lat": round(p.y, 6), "name": "新增托育", "places": 120,
+                     "public_benefit": True},
+                    {"category": "elderly_home", "lon": round(q.x, 6), "lat": round(q.y, 6), "name": "新增养老院", "beds": 80}]}
+    pid = client.post("/api/plans").json()["id"]
+    assert client.post(f"/api/plans/{pid}/edit", json=body).status_code == 200
+    saved = client.post(f"/api/plans/{pid}/save", json={"name": "capacity"}).json()
+    state = client.app.state.store.get(pid).state
+    rerun = run(load_scenario(saved["scenario"]), report=lambda m: None)
+    key = ["subdistrict", "rule_id"]
+    app_rules = state.compliance.table.set_index(key).sort_index()
+    full = rerun.compliance.table.set_index(key).sort_index()
+    assert list(app_rules.index) == list(full.index)
+    np.testing.assert_allclose(pd.to_numeric(app_rules["value"]).to_numpy(float), pd.to_numeric(full["value"]).to_numpy(float),
+                               rtol=1e-9, atol=1e-6, equal_nan=True)
+    assert list(app_rules["status"]) == list(full["status"])
+    zone = str(demo_result.compounds["zone_id"].iloc[3])
+    rule = "childcare.places_per_1000"
+    before = demo_result.compliance.table.set_index(key).loc[(zone, rule)]
+    after = app_rules.loc[(zone, rule)]
+    population = float(pd.to_numeric(demo_result.compounds.loc[demo_result.compounds["zone_id"].astype(str) == zone, "population"]).sum())
+    assert float(after["value"]) - float(before["value"]) == pytest.approx(120 / population * 1000, abs=1e-3)  # values kept to 4 places
