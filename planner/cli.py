@@ -186,8 +186,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("maps") / f"serve-{scenario.path.stem}"
     say(f"情景 / scenario: {scenario.name}")
     result, _ = load_or_run(scenario, out, fresh=args.fresh, report=say)
-    say("[推演 / what-if] 载入推演引擎 / building the what-if engine")
-    app = create_app(result, config=config, out_dir=out)
+    say("[推演 / what-if] 载入推演引擎，生成地图页面 / building the what-if engine and the map page")
+    app = create_app(result, config=config, out_dir=out, build_page=True)
     print(f"规划推演已就绪，请在浏览器打开 / what-if planning ready, open: {config.url}", flush=True)
     if not config.loopback:
         print(f"修改需要令牌 / editing needs the token: {config.token}\n"

@@ -404,6 +404,7 @@ def test_serve_command_prints_the_url_and_token(demo_result, monkeypatch, capsys
     text = capsys.readouterr().out
     token = seen["config"].token
     assert seen["host"] == "0.0.0.0" and seen["port"] == 9000 and "http://0.0.0.0:9000/" in text and f"Bearer {token}" in text
+    assert seen["build_page"] is True  # the page is ready before the address is printed
     assert main(["serve", str(scenario), "--out", str(tmp_path), "-q"]) == 0
     assert "Bearer" not in capsys.readouterr().out and seen["config"].token is None
 

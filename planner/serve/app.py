@@ -237,8 +237,11 @@ def baseline_state(result, bounds: tuple[float, float, float, float], config: Se
 
 
 def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str = "maps/serve",
-               engine: Any = None, parse: Callable[[dict], Any] | None = None) -> FastAPI:
+               engine: Any = None, parse: Callable[[dict], Any] | None = None, build_page: bool = False) -> FastAPI:
     """The app of `planner serve` over ``result`` (a :class:`~planner.pipeline.RunResult`).
+
+    The page (the run's gap map with the editor) is built on the first ``GET /``, or here with ``build_page`` (what
+    the command does, so that the first person to open it does not wait: seconds at a city's size).
 
     ``engine`` (a ``WhatIf``) and ``parse`` (an edits body → ``Edits``, by default the engine's ``parse``) default to
     :mod:`planner.whatif`'s, built here; tests pass stand-ins. Saved plans go under ``out_dir/plans/``.
@@ -285,6 +288,8 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
 
     # ---- the map app (planner.serve.page, serve_app.js): the page, the map's data of a plan, isochrones ----------
     page = ServedPage(result)
+    if build_page:
+        page.html()
     views = LazyViews(result, lang=page.lang)
     views.get()  # the present's map data, built at start rather than on the first edit (2 s at a city's size)
     if warm:
