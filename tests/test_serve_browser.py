@@ -82,6 +82,14 @@ def _wait(browser: Browser, expression: str, *, timeout_s: float = 30.0):
     raise AssertionError(f"timed out waiting for {expression}")
 
 
+def _fresh_page(browser: Browser, url: str) -> None:
+    """The page opened with no plan of an earlier test in its session, the editor ready."""
+    browser.open(url, viewport=VIEWPORT, screenshot=False)
+    browser.evaluate("sessionStorage.clear(); true")
+    browser.open(url, viewport=VIEWPORT, screenshot=False)
+    _wait(browser, "plannerServe.ready.then(() => true)")
+
+
 def _settled(browser: Browser, before: int) -> dict:
     """The answer of the edit after ``before`` answers (plannerServe.answers counts them)."""
     try:
@@ -184,10 +192,7 @@ def test_editing_in_the_map_follows_the_api(browser: Browser, server, demo_resul
 
     url, out = server
     driver = browser.driver
-    browser.open(url, viewport=VIEWPORT, screenshot=False)
-    browser.evaluate("sessionStorage.clear(); true")
-    browser.open(url, viewport=VIEWPORT, screenshot=False)
-    _wait(browser, "plannerServe.ready.then(() => true)")
+    _fresh_page(browser, url)
     timings: dict[str, float] = {}
 
     # ---- add a 综合性养老服务中心 in the worst gap, by clicking the map -----------------------------------------
@@ -336,10 +341,7 @@ def test_saved_plans_are_exported_listed_compared_and_reopened_in_the_page(brows
 
     url, out = server
     driver = browser.driver
-    browser.open(url, viewport=VIEWPORT, screenshot=False)
-    browser.evaluate("sessionStorage.clear(); true")
-    browser.open(url, viewport=VIEWPORT, screenshot=False)
-    _wait(browser, "plannerServe.ready.then(() => true)")
+    _fresh_page(browser, url)
     _, lat, lon = _gap(demo_result)
     n = _answers(browser)
     browser.evaluate(f"plannerServe.edit({{add: [{{category: 'elderly_centre', lon: {lon}, lat: {lat}, name: '对比用中心'}}]}}); true")

@@ -30,7 +30,7 @@ from planner.serve.plans import Plan, PlanStore, save_plan
 from planner.serve.saved import edit_counts, list_saved, read_edits, saved_file
 from planner.serve.security import ApiError, ServeConfig, safe_plan_name, token_matches
 from planner.serve.versus import LIVE, Column, compare_table, parse_columns, parse_rules, present_output
-from planner.serve.views import LazyViews
+from planner.serve.views import PlanViews
 from planner.whatif.engine import WhatIf, study_bounds
 from planner.whatif.isochrone import isochrone_geojson
 
@@ -290,14 +290,13 @@ def create_app(result, *, config: ServeConfig | None = None, out_dir: Path | str
     page = ServedPage(result)
     if build_page:
         page.html()
-    views = LazyViews(result, lang=page.lang)
-    views.get()  # the present's map data, built at start rather than on the first edit (2 s at a city's size)
+    views = PlanViews(result, lang=page.lang)  # the present's map data, built at start rather than on the first edit (2 s at 1 M)
     if warm:
-        warm_up(store, views.get(), result)
+        warm_up(store, views, result)
 
     def answer(plan, status_code: int = 200, **extra) -> FastJSON:
         """A plan's answer: its summary, its changes against the present and the map's data of it (views)."""
-        return FastJSON({"plan": plan.summary(), "changes": store.changes(plan), "views": views.get().of(plan.state), **extra},
+        return FastJSON({"plan": plan.summary(), "changes": store.changes(plan), "views": views.of(plan.state), **extra},
                         status_code=status_code)
 
     @app.get("/", response_class=HTMLResponse)

@@ -11,7 +11,6 @@ is the whole plan against the present, so the page restores the present where an
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -284,19 +283,3 @@ class _Rules:
             "text": [rule_cell(str(ids[i]), now["rule"][i], now["value"][i], now["target"][i], now["unit"][i], now["status"][i],
                                now["shortfall"][i], now["shortfall_text"][i], lang) for i in hit],
         }
-
-
-class LazyViews:
-    """A :class:`PlanViews` built on first use (its present costs a pass over the run), shared by requests."""
-
-    def __init__(self, result, *, lang: str = "zh") -> None:
-        self._args = (result, lang)
-        self._views: PlanViews | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> PlanViews:
-        if self._views is None:
-            with self._lock:
-                if self._views is None:
-                    self._views = PlanViews(self._args[0], lang=self._args[1])
-        return self._views
