@@ -36,7 +36,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     staged = stage_output(args.out, scenario.input_paths(), force=args.force)  # before any analysis: a bad folder costs nothing
     try:
         say(f"情景 / scenario: {scenario.name}")
-        result = run(scenario, report=say)
+        if args.workers is not None or args.scheduler is not None or args.partitioned:
+            result = _run_partitioned(scenario, args, say)
+        else:
+            result = run(scenario, report=say)
         say("[写出 / write] 表格、地图、报告与工作簿 / tables, map, report and workbook")
         written = write_outputs(result, staged.path, lang=args.lang, report=say)
         out = staged.commit()  # the folder is replaced only now, when every file is written
@@ -55,6 +58,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"报告已写入 / report written to: {paths['report_html'].resolve()}（可打印为 PDF / printable）")
     print(f"全部输出 / all outputs in: {out}")
     return 0
+
+
+def _run_partitioned(scenario, args: argparse.Namespace, say):
+    """``planner run --workers N | --scheduler ADDRESS | --partitioned``: the scenario's ``[partition]`` pieces on Dask."""
+    from planner.partition.run import run_partitioned
+
+    if scenario.partition is None:
+        raise PlannerError(
+            "--workers/--scheduler 需要情景文件中的 [partition]（按哪一列或哪个面图层分区），见 docs/scaling.md / --workers and "
+            "--scheduler need a [partition] table in the scenario (the column or polygon layer to partition by); see docs/scaling.md"
+        )
+    if args.workers is not None and args.scheduler is not None:
+        raise PlannerError("--workers 与 --scheduler 只能用一个 / use either --workers or --scheduler, not both")
+    if args.workers is not None and args.workers < 1:
+        raise PlannerError(f"--workers 至少为 1 / --workers must be at least 1, got {args.workers}")
+    return run_partitioned(scenario, workers=args.workers, scheduler=args.scheduler, report=say)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -242,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("-q", "--quiet", action="store_true", help="不显示进度 / no progress messages")
     p_run.add_argument("--force", action="store_true",
                        help="输出文件夹已有其他文件时仍整体替换（其中原有文件会被删除）/ replace an output folder that holds other files (they are deleted)")
+    p_run.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="按情景的 [partition] 分区，在本机 N 个 Dask 进程上计算 / run the [partition] pieces on a local Dask cluster of N processes")
+    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="使用已有的 Dask 集群（如 tcp://10.0.0.5:8786）/ use an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    p_run.add_argument("--partitioned", action="store_true",
+                       help="按分区在本进程中逐个计算（不用 Dask；用于核对）/ run the pieces one by one in this process (no Dask; for checks)")
     p_run.set_defaults(func=_cmd_run)
 
     p_cmp = sub.add_parser("compare", help="对比两次运行的输出 / compare two run output folders")

@@ -97,6 +97,8 @@ class RunResult:
     pairs: pd.DataFrame | None = None
     # points near only small cut-off pieces of network (isolated_network): compounds kept unreachable, facilities rejected
     isolated_points: dict[str, int] = field(default_factory=dict)
+    # a partitioned run (planner.partition): one row per partition — its size, seconds, peak memory, worker and attempts
+    partitions: pd.DataFrame | None = None
 
     @property
     def sites(self) -> gpd.GeoDataFrame | None:
@@ -242,7 +244,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
-        coverage = measure_coverage(scenario, reach, owner, comp, fac, _categories(scenario, fac, taxonomy, rules))
+        coverage = measure_coverage(scenario, reach, owner, comp, fac, analysed_categories(scenario, fac, taxonomy, rules))
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
         isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy,
                                      {t: scenario.threshold_m(t) for t in scenario.thresholds_min})
@@ -252,12 +254,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         comp = comp.assign(circle=circle_of)
 
     with _stage(timings, "达标评价 / standards", 6, total, report, memory):
-        compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles_table)
-        access = capacity_access(scenario, rules, comp, fac, coverage)
-        comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
-        gaps = gap_list(compliance, comp, coverage.table, access)
-        comp = comp.assign(formats_present=compliance.formats["n_present"], formats_missing=compliance.formats["missing"])
-        _report_failing(compliance, report)
+        comp, compliance, gaps = analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
 
     siting_results: list[SitingResult] = []
     pairs = None
@@ -493,17 +490,32 @@ def reject_isolated(layers: Layers, snap: Snap) -> tuple[Layers, Snap]:
     drop = snap.isolated_facilities
     if not drop.any():
         return layers, snap
-    n_g = len(snap.gate_owner)
+    layers, fac = reject_isolated_rows(layers, snap.facilities, drop)
+    return layers, drop_isolated(snap, fac)
+
+
+def reject_isolated_rows(layers: Layers, fac: gpd.GeoDataFrame, drop: np.ndarray) -> tuple[Layers, gpd.GeoDataFrame]:
+    """The facilities ``drop`` (a mask over ``fac``) moved to the rejected rows as ``isolated_network``."""
     detail = "最近的路网是与主路网不连通的小片 / the nearest streets are a small piece cut off from the network"
     old = layers.layer_set
-    facilities, fac = _layers.reject_kept(old.facilities, snap.facilities, drop, "isolated_network", detail)
+    facilities, fac = _layers.reject_kept(old.facilities, fac, drop, "isolated_network", detail)
+    return replace(layers, layer_set=_layers.LayerSet(facilities, old.residential, old.zones),
+                   facilities=layers.facilities.loc[fac.index]), fac
+
+
+def drop_isolated(snap: Snap, fac: gpd.GeoDataFrame | None = None) -> Snap:
+    """``snap`` without its isolated facilities (their points too); ``fac`` the kept facility rows when known."""
+    drop = snap.isolated_facilities
+    if not drop.any():
+        return snap
+    n_g = len(snap.gate_owner)
+    fac = snap.facilities[~drop] if fac is None else fac
     keep = np.r_[np.arange(n_g), n_g + np.flatnonzero(~drop)]
     s = snap.snapped
     snapped = Snapped(s.edge[keep], s.offset[keep], s.access[keep], s.reachable[keep],
                       None if s.isolated is None else s.isolated[keep])
-    layers = replace(layers, layer_set=_layers.LayerSet(facilities, old.residential, old.zones), facilities=layers.facilities.loc[fac.index])
-    return layers, replace(snap, facilities=fac, snapped=snapped, isolated_facilities=drop[~drop],
-                           isolated_facilities_rejected=int(drop.sum()))
+    return replace(snap, facilities=fac, snapped=snapped, isolated_facilities=drop[~drop],
+                   isolated_facilities_rejected=int(drop.sum()))
 
 
 def report_pieces(network: WalkNetwork, report: Callable[[str], None]) -> None:
@@ -523,7 +535,11 @@ def report_pieces(network: WalkNetwork, report: Callable[[str], None]) -> None:
 
 def isolated_warnings(snap: Snap, report: Callable[[str], None]) -> list[str]:
     """A warning (console and summary) when points lie near only small cut-off pieces of network."""
-    n_c, n_f = int(snap.isolated_compounds.sum()), snap.isolated_facilities_rejected
+    return isolated_counts_warnings(int(snap.isolated_compounds.sum()), snap.isolated_facilities_rejected, report)
+
+
+def isolated_counts_warnings(n_c: int, n_f: int, report: Callable[[str], None]) -> list[str]:
+    """The warning of :func:`isolated_warnings` from the counts of isolated compounds and rejected facilities."""
     if not (n_c or n_f):
         return []
     msg = (
@@ -572,15 +588,21 @@ def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: 
 
 
 def draw_isochrones(
-    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float]
+    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float],
+    *, sources: np.ndarray | None = None, each: bool | None = None,
 ) -> dict[tuple[str, float], gpd.GeoDataFrame]:
     """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: minutes →
     metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``; and, when those
     facilities number at most :data:`FACILITY_ISOCHRONES_MAX`, each one's area within the longest threshold, keyed
-    ``("facilities", minutes)`` (one row per facility: ``facility_id``, ``category``)."""
+    ``("facilities", minutes)`` (one row per facility: ``facility_id``, ``category``).
+
+    A partition of a partitioned run draws from only the facilities it owns (``sources``, a mask over ``fac``) and is
+    told whether the whole run draws each facility's own area (``each``, otherwise decided from ``fac``'s count)."""
     network = reach.network
     isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = {}
     cats = np.asarray([c in categories for c in fac["category"]], dtype=bool)
+    if sources is not None:
+        cats &= np.asarray(sources, dtype=bool)
     groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
     members = {g: reach.facilities[cats & (groups == g)] for g in ISOCHRONE_GROUPS}
     members = {g: m for g, m in members.items() if len(m)}
@@ -593,7 +615,7 @@ def draw_isochrones(
                 )
                 shown.update(1)
     own = np.flatnonzero(cats & np.isin(groups, ISOCHRONE_GROUPS))
-    if 0 < len(own) <= FACILITY_ISOCHRONES_MAX:
+    if (0 < len(own) <= FACILITY_ISOCHRONES_MAX) if each is None else (each and len(own) > 0):
         longest = max(limits_m)
         sources = {str(i): reach.facilities[[i]] for i in own.tolist()}
         drawn = [area for _, _, area in isochrones_by(network, reach.graph, reach.snapped, sources, limit=limits_m[longest])]
@@ -613,22 +635,39 @@ def delineate_service_circles(
 
     Returns the circles table (None without centres) and each compound's circle ("" when in none).
     """
+    return circles_from_distances(comp, fac, coverage, taxonomy, centre_format_distances(reach, fac, taxonomy, search_limit_m),
+                                  radius_m)
+
+
+def centre_format_distances(reach: Reach, fac: gpd.GeoDataFrame, taxonomy: Taxonomy, search_limit_m: float,
+                            centres: np.ndarray | None = None) -> pd.DataFrame:
+    """Walking metres from each community centre (rows: centre ids in facility order; only ``centres``, a mask over
+    ``fac``, when given) to the nearest facility of each basic format (columns), searched up to ``search_limit_m``."""
     basic = [c.key for c in taxonomy.categories if c.basic]
     centre_mask = (fac["category"] == CENTRE_CATEGORY).to_numpy()
+    if centres is not None:
+        centre_mask &= np.asarray(centres, dtype=bool)
     centre_pos = reach.facilities[centre_mask]
-    if not len(centre_pos):
-        return None, pd.Series("", index=comp.index)
     cfd = {}
     for cat in basic:
         members = reach.facilities[(fac["category"] == cat).to_numpy()]
-        cfd[cat], _ = nearest_distance(reach.graph, members, centre_pos, limit=search_limit_m)
-    centres = fac[centre_mask]
+        cfd[cat], _ = nearest_distance(reach.graph, members, centre_pos, limit=search_limit_m) if len(centre_pos) else (np.zeros(0), None)
+    return pd.DataFrame(cfd, index=fac.loc[centre_mask, "id"].astype(str).to_numpy())
+
+
+def circles_from_distances(comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage, taxonomy: Taxonomy,
+                           cfd: pd.DataFrame, radius_m: float) -> tuple[pd.DataFrame | None, pd.Series]:
+    """The circles of :func:`delineate_service_circles` from the centres' distances to the formats (``cfd``)."""
+    basic = [c.key for c in taxonomy.categories if c.basic]
+    centres = fac[(fac["category"] == CENTRE_CATEGORY).to_numpy()]
+    if not len(centres):
+        return None, pd.Series("", index=comp.index)
     return delineate_circles(
         comp,
         coverage.table[schema.nearest_id(CENTRE_CATEGORY)],
         coverage.table[schema.dist_m(CENTRE_CATEGORY)],
         centres.set_index(centres["id"].astype(str)),
-        pd.DataFrame(cfd, index=centres["id"].astype(str).to_numpy()),
+        cfd.loc[centres["id"].astype(str).to_numpy()],
         basic,
         {c: taxonomy[c].zh for c in basic},
         radius_m=radius_m,
@@ -636,6 +675,19 @@ def delineate_service_circles(
 
 
 # ---- stage 6: standards and capacity ------------------------------------------------------------------------------
+
+
+def analyse_standards(scenario: Scenario, rules: tuple[Rule, ...], comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame,
+                      coverage: Coverage, zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None,
+                      report: Callable[[str], None]) -> tuple[gpd.GeoDataFrame, Compliance, pd.DataFrame]:
+    """Stage 6: the standards, capacity (E2SFCA) and the gap list; the compounds gain their access and formats columns."""
+    compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles)
+    access = capacity_access(scenario, rules, comp, fac, coverage)
+    comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
+    gaps = gap_list(compliance, comp, coverage.table, access)
+    comp = comp.assign(formats_present=compliance.formats["n_present"], formats_missing=compliance.formats["missing"])
+    _report_failing(compliance, report)
+    return comp, compliance, gaps
 
 
 def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage,
@@ -761,7 +813,7 @@ def compound_gates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     return gates, np.arange(len(geoms), dtype=np.int64)
 
 
-def _categories(
+def analysed_categories(
     scenario: Scenario, facilities: pd.DataFrame, taxonomy: Taxonomy, rules: tuple[Rule, ...]
 ) -> tuple[str, ...]:
     """Categories to compute: the scenario's (or those present plus the core set), plus every category the

@@ -18,6 +18,7 @@ from planner.settings import (
     LayerKind,
     LayerSpec,
     NetworkSpec,
+    PartitionSpec,
     PopulationSpec,
     Scenario,
     SitingSpec,
@@ -29,7 +30,7 @@ __all__ = ["Scenario", "load_scenario"]
 
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
-    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting",
+    "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting", "partition",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway", "walk_filter", "min_piece_m"}
@@ -66,6 +67,7 @@ def load_scenario(path: str | Path) -> Scenario:
     population = _parse_population(raw.get("population", {}), problems)
     standards = _parse_standards(raw.get("standards", {}), problems)
     siting = _parse_siting(raw.get("siting", []), base, problems)
+    partition = _parse_partition(raw.get("partition"), base, zones, problems)
     name = _parse_name(raw, path, problems)
     sample_data = _flag(raw, "sample_data", False, "", problems)
     crs = _parse_crs(raw, problems)
@@ -93,7 +95,62 @@ def load_scenario(path: str | Path) -> Scenario:
         population=population,
         standards=standards,
         siting=siting,
+        partition=partition,
     )
+
+
+_PARTITION_KEYS = {"zones_column", "layer", "id", "name", "crs", "worker_memory"}
+# zones-layer columns a partition may group the 街道 by (mapped in [layers.zones.columns])
+PARTITION_ZONE_COLUMNS = ("district",)
+
+
+def _parse_partition(raw: object, base: Path, zones: LayerSpec | None, problems: list[str]) -> PartitionSpec | None:
+    """``[partition]``: the 街道 grouped by a zones column, or a polygon layer; None when the scenario has none."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("[partition] 必须是表 / [partition] must be a table")
+        return None
+    for key in sorted(set(raw) - _PARTITION_KEYS):
+        problems.append(f"[partition] 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_PARTITION_KEYS))})")
+    texts = {k: raw[k] for k in ("zones_column", "id", "name", "crs", "worker_memory") if k in raw}
+    for key, value in texts.items():
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"[partition].{key} 必须是非空文字 / must be a non-empty string, got {value!r}")
+            return None
+    column, layer = texts.get("zones_column"), raw.get("layer")
+    if (column is None) == (layer is None):
+        problems.append("[partition] 需要且只能有 zones_column（按街道图层的一列分组）或 layer（分区面图层）之一 / needs exactly one of "
+                        "zones_column (the 街道 grouped by a column) or layer (a polygon layer)")
+        return None
+    if column is not None:
+        if column not in PARTITION_ZONE_COLUMNS:
+            problems.append(f"[partition].zones_column 只能是 {'、'.join(PARTITION_ZONE_COLUMNS)}（在 [layers.zones.columns] 中映射，如 "
+                            f"district = \"区县\"）/ must be one of {', '.join(PARTITION_ZONE_COLUMNS)} (mapped in "
+                            f"[layers.zones.columns], e.g. district = \"区县\"), got {column!r}")
+            return None
+        if zones is None:
+            problems.append("[partition].zones_column 需要街道图层 [layers.zones] / needs a zones layer [layers.zones]")
+            return None
+        path = None
+    else:
+        path = _resolve(base, layer, "[partition]", problems)
+        if path is None:
+            return None
+    memory = texts.get("worker_memory", PartitionSpec.worker_memory)
+    if not _memory_text(memory):
+        problems.append(f"[partition].worker_memory 应写成 \"2GiB\"、\"1500MB\" 这样的内存大小 / must be a size such as \"2GiB\" or "
+                        f"\"1500MB\", got {memory!r}")
+        return None
+    return PartitionSpec(zones_column=column, layer=path, id=texts.get("id"), name=texts.get("name"), crs=texts.get("crs"),
+                         worker_memory=memory)
+
+
+def _memory_text(text: str) -> bool:
+    """True for a memory size as Dask writes it: a number and a unit (B, kB, MB, GB, KiB, MiB, GiB, TiB)."""
+    import re
+
+    return re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|[kKMGT]i?B)\s*", text) is not None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

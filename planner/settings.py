@@ -134,6 +134,20 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class PartitionSpec:
+    """``[partition]``: how a run is split into pieces that run on a Dask cluster (``planner run --workers N`` or
+    ``--scheduler``); see docs/scaling.md. Exactly one of ``zones_column`` (the 街道 grouped by a column of the zones
+    layer, e.g. ``district`` = 区县) or ``layer`` (polygons, e.g. 区县 or cities, with ``id`` and ``name`` columns)."""
+
+    zones_column: str | None = None
+    layer: Path | None = None
+    id: str | None = None
+    name: str | None = None
+    crs: str | None = None  # the partition layer's CRS when its file does not say
+    worker_memory: str = "2GiB"  # memory limit of each worker of a LocalCluster (Dask's syntax)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: everything a run needs, and nothing else."""
 
@@ -158,6 +172,7 @@ class Scenario:
     population: PopulationSpec = field(default_factory=PopulationSpec)
     standards: StandardsSpec = field(default_factory=StandardsSpec)
     siting: tuple[SitingSpec, ...] = ()
+    partition: PartitionSpec | None = None
 
     def threshold_m(self, minutes: float) -> float:
         """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
@@ -173,7 +188,8 @@ class Scenario:
         each) — what an output folder must never hold and what summary.json lists with its SHA-256."""
         layers = (self.facilities, self.residential, self.zones)
         paths = {self.path, self.network.path, *(s.path for s in layers if s is not None and s.path),
-                 *(t.candidates for t in self.siting if t.candidates is not None)}
+                 *(t.candidates for t in self.siting if t.candidates is not None),
+                 *((self.partition.layer,) if self.partition is not None and self.partition.layer is not None else ())}
         return tuple(sorted(paths))
 
 

@@ -34,7 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": BASE | {"io", "engine", "network", "analysis", "siting", "scenario"},  # computes, never writes
     # what-if plans apply edits to a run: everything a run uses, and the run itself; only `serve` imports whatif
     "whatif": BASE | {"io", "engine", "network", "analysis", "pipeline"},
-    "cli": BASE | set(STAGES) | {"scenario", "pipeline", "serve"},
+    "cli": BASE | set(STAGES) | {"scenario", "pipeline", "serve", "partition"},
+    # a partitioned run plans, runs and stitches the pipeline's stages; nothing but cli imports it
+    "partition": BASE | {"io", "engine", "network", "analysis", "siting", "pipeline", "partition"},
     # the what-if server may import everything (the what-if engine and outputs included); nothing but cli imports it
     "serve": BASE | set(STAGES) | {"scenario", "pipeline", "whatif", "serve"},
     "__init__": {"planner.errors"},

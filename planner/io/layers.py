@@ -714,7 +714,8 @@ def load_residential(
 
 
 def load_zones(spec: LayerSpec, crs: CRS) -> LoadedLayer:
-    """街道/乡镇 polygons with ``id, name`` and, where given, census totals ``population, age_60_plus, age_0_3``."""
+    """街道/乡镇 polygons with ``id, name`` and, where given, census totals ``population, age_60_plus, age_0_3`` and the
+    ``district`` (区县) each belongs to (only when ``[layers.zones.columns]`` maps it)."""
     raw = _read(spec, "[layers.zones]")
     cmap = _column_map(raw, spec.columns, spec.path, "[layers.zones]")
     v = _Validator("zones", str(spec.path.name), raw)
@@ -726,4 +727,6 @@ def load_zones(spec: LayerSpec, crs: CRS) -> LoadedLayer:
     names = _names(raw, cmap)
     names = names.where(names.ne(""), ids)
     frame = gpd.GeoDataFrame({"id": ids, "name": names, **nums}, geometry=geom, crs=raw.crs)
+    if "district" in cmap:  # the 区县 (or city) a 街道 belongs to: what [partition] zones_column = "district" groups by
+        frame["district"] = raw[cmap["district"]].fillna("").astype(str).str.strip().to_numpy()
     return _finish(v, frame, crs, ids, names, len(raw))

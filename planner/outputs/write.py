@@ -38,6 +38,7 @@ OUTPUT_FILES = {
     "gaps_csv": "gaps.csv",
     "circles_csv": "circles.csv",
     "rejected_csv": "rejected.csv",
+    "partitions_csv": "partitions.csv",
     "summary": "summary.json",
     # printable report, workbook, 街道 outlines for `planner compare` (planner.outputs.report, planner.outputs.excel, planner.outputs.compare)
     "report_html": "report.html",
@@ -174,6 +175,7 @@ def _write_other_tables(result: RunResult, paths: dict[str, Path], clock: _Clock
         "gaps_csv": result.gaps,
         "circles_csv": result.circles,
         "rejected_csv": result.layers.rejected,
+        "partitions_csv": result.partitions,  # a partitioned run only (planner.partition)
     }
     for key, table in tables.items():
         if table is None:
@@ -234,6 +236,22 @@ def _components(network) -> int:
     st = network.streets
     graph = coo_array((np.ones(st.n_edges, dtype=np.int8), (st.u, st.v)), shape=(st.n_nodes, st.n_nodes))
     return int(connected_components(graph, directed=False, return_labels=False))
+
+
+def _partitions_summary(table: pd.DataFrame) -> dict:
+    """summary.json's account of a partitioned run: how many partitions, the rows they read against those they own
+    (the halo's cost), their slowest and their peak memory, the attempts Dask made."""
+    return {
+        "count": len(table),
+        "workers": sorted(set(table["worker"].astype(str))),
+        "compounds_read_per_owned": round(float(table["compounds_read"].sum() / max(table["compounds"].sum(), 1)), 3),
+        "nodes_loaded": int(table["nodes_loaded"].sum()),
+        "edges_loaded_per_owned": round(float(table["edges_loaded"].sum() / max(table["edges_owned"].sum(), 1)), 3),
+        "slowest_s": float(table["seconds"].max()),
+        "peak_rss_mib_max": float(table["peak_rss_mib"].max()),
+        "attempts": int(table["attempts"].sum()),
+        "file": "partitions.csv",
+    }
 
 
 def _overlaps(overlaps: pd.DataFrame | None) -> dict:
@@ -327,6 +345,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         },
         "census_unplaced": result.census_unplaced,
         "warnings": result.warnings,
+        **({"partitions": _partitions_summary(result.partitions)} if result.partitions is not None else {}),
         "standards": _standards_summary(result),
         "siting": [r.summary for r in result.siting],
         "run_time_s": result.timings,

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import shapely
 
 from planner.analysis.standards import Rule
 from planner.analysis.zones import assign_zones
@@ -62,6 +63,8 @@ class SitingInputs:
     rules: tuple[Rule, ...]
     radius_default_m: float
     taxonomy: Taxonomy
+    # a partitioned run's piece (planner.partition): candidates only inside this area (metric CRS); None: anywhere
+    area: object | None = None
     _existing_graphs: dict[str, ReachGraph] = field(default_factory=dict, repr=False, compare=False)
 
     def existing_rows(self, category: str) -> np.ndarray:
@@ -224,6 +227,8 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
     else:
         cand = _gap_candidates(task, inputs, services, required, radius)
         cand["capacity"] = np.nan
+    if inputs.area is not None and len(cand):
+        cand = cand[shapely.contains(inputs.area, cand.geometry.to_numpy())]
     cand = cand.reset_index(drop=True)
     if inputs.zones is not None and len(inputs.zones):
         cand["zone_id"] = assign_zones(cand.set_index(cand["id"]), inputs.zones).to_numpy()

@@ -9,7 +9,7 @@ in :mod:`planner.siting.problem`, solved here, and explained in :mod:`planner.si
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -31,7 +31,8 @@ from planner.siting.models import (
 )
 from planner.siting.problem import SitingInputs, SitingProblem, build_problems, compound_pairs
 
-__all__ = ["SitingResult", "SitingInputs", "suggest_sites", "solve_problem", "pair_elderly_childcare"]
+__all__ = ["SitingResult", "SitingInputs", "suggest_sites", "solve_problem", "pair_elderly_childcare", "pairing_distances",
+           "pairs_from_distances", "number_sites"]
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,20 @@ def suggest_sites(tasks: Sequence[SitingSpec], inputs: SitingInputs) -> Iterator
 
     Sites are numbered ``no`` = 1 … N over all tasks (tasks in scenario order, then rank): the number on the map's
     symbol and in every text ("建议点 3")."""
+    yield from number_sites(solve_problem(problem) for problem in build_problems(tasks, inputs))
+
+
+def number_sites(results: Iterable[SitingResult]) -> Iterator[SitingResult]:
+    """``results`` (solved, in the run's order) with their sites numbered ``no`` = 1 … N over all of them and their
+    texts written (:func:`~planner.siting.explain.describe_sites`); the catchments carry the same numbers."""
     first = 1
-    for problem in build_problems(tasks, inputs):
-        res = solve_problem(problem)
+    for res in results:
         sites = describe_sites(res.sites, first) if len(res.sites) else res.sites
         catch = res.catchments
         if catch is not None:
             catch = catch.copy()
+            if "no" in catch.columns:
+                catch = catch.drop(columns="no")
             catch.insert(0, "no", (catch["rank"].to_numpy(dtype=np.int64) + first - 1) if len(catch) else np.zeros(0, np.int64))
         first += len(res.sites)
         yield replace(res, sites=sites, catchments=catch)
@@ -152,13 +160,37 @@ def pair_elderly_childcare(facilities: gpd.GeoDataFrame, reach: Reach, limit_m: 
     ``facilities`` are the run's facilities, row ``i`` being the point ``reach.facilities[i]``; the distances are
     measured on a graph of these two groups only (no other point splits their streets).
     """
-    is_eld = facilities["category"].isin(["elderly_centre", "elderly_station", "elderly_home"]).to_numpy()
-    is_cc = (facilities["category"] == "childcare").to_numpy()
+    is_eld, is_cc = pairing_groups(facilities)
     eld, cc = facilities[is_eld], facilities[is_cc]
     if not len(eld) or not len(cc):
-        return pd.DataFrame(columns=["elderly_id", "elderly_name", "childcare_id", "childcare_name", "dist_m"])
+        return pairs_from_distances(eld, cc, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return pairs_from_distances(eld, cc, *pairing_distances(facilities, reach, limit_m))
+
+
+def pairing_groups(facilities: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the 养老 and the 托育 facilities that :func:`pair_elderly_childcare` pairs."""
+    is_eld = facilities["category"].isin(["elderly_centre", "elderly_station", "elderly_home"]).to_numpy()
+    return is_eld, (facilities["category"] == "childcare").to_numpy()
+
+
+def pairing_distances(facilities: pd.DataFrame, reach: Reach, limit_m: float,
+                      sources: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(养老 row among the 养老 facilities, 托育 row among the 托育, metres) within ``limit_m``, on a graph of these two groups
+    only (no other point splits their streets); from the 养老 facilities of ``sources`` (a mask over ``facilities``)."""
+    is_eld, is_cc = pairing_groups(facilities)
+    n_e, n_c = int(is_eld.sum()), int(is_cc.sum())
+    src = np.arange(n_e) if sources is None else np.flatnonzero(np.asarray(sources, dtype=bool)[is_eld])
+    if not n_e or not n_c or not len(src):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     graph = reach.graph_of(np.r_[reach.facilities[is_eld], reach.facilities[is_cc]])
-    s, t, d = catchments(graph, np.arange(len(eld)), np.arange(len(eld), len(eld) + len(cc)), limit=limit_m)
+    s, t, d = catchments(graph, src, np.arange(n_e, n_e + n_c), limit=limit_m)
+    return src[s] if len(s) else s, t, d
+
+
+def pairs_from_distances(eld: pd.DataFrame, cc: pd.DataFrame, s: np.ndarray, t: np.ndarray, d: np.ndarray) -> pd.DataFrame:
+    """The least-total-distance pairing of ``eld`` and ``cc`` from their (row, row, metres) distances."""
+    if not len(eld) or not len(cc):
+        return pd.DataFrame(columns=["elderly_id", "elderly_name", "childcare_id", "childcare_name", "dist_m"])
     dist = np.full((len(eld), len(cc)), np.inf)
     dist[s, t] = d
     rows, cols = pair_facilities(dist)
