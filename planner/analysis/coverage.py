@@ -132,7 +132,11 @@ WORKERS = 2
 
 
 def _workers(n_jobs: int) -> int:
-    return max(1, min(WORKERS, os.cpu_count() or 1, n_jobs))
+    """Threads for ``n_jobs`` searches: at most WORKERS, the cores, and ``PLANNER_THREADS`` when set (a Dask worker
+    of a partitioned run has one core of its own: planner.partition.cluster sets it to 1)."""
+    limit = os.environ.get("PLANNER_THREADS", "")
+    cap = int(limit) if limit.isdigit() and int(limit) > 0 else WORKERS
+    return max(1, min(WORKERS, cap, os.cpu_count() or 1, n_jobs))
 
 
 def _nearest_columns(

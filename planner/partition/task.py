@@ -95,8 +95,6 @@ def _run(job: PartitionJob) -> PartitionResult:
         "snap_distance_m": _full(fac_s["snap_distance_m"].to_numpy(), fac_isolated, np.nan)[fac_all_owned],
         "isolated": fac_isolated[fac_all_owned],
     }, index=fac.index[fac_all_owned])
-    if "PLANNER_PARTITION_DELAY_S" in os.environ:  # test hook: keep the task running long enough to kill its worker
-        time.sleep(float(os.environ["PLANNER_PARTITION_DELAY_S"]))
     streets = _owned_streets(network, job)
     step("streets")
     st = network.streets
