@@ -544,7 +544,7 @@ def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.nda
     starts = lines.offsets[:-1][first_part & with_ids[lines.row]]
     ends = lines.offsets[1:][last_part & with_ids[lines.row]] - 1
     ids = np.concatenate([u[lines.row[first_part & with_ids[lines.row]]], v[lines.row[last_part & with_ids[lines.row]]]])
-    codes, uniques = pd.factorize(ids)
+    codes, uniques = pd.factorize(ids, sort=True)  # in the order of the ids
     n_ids = len(uniques)
     key = np.empty(n_vert, dtype=np.int64)
     # interior vertices of rows with ids: keys of their own, after the ids
@@ -598,12 +598,13 @@ def _mm(v: np.ndarray) -> np.ndarray:
 
 
 def _coordinate_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0."""
+    """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0 in the order of
+    the millimetre coordinates (x, then y), so that any subset of the lines orders its nodes the same way."""
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise NetworkError("路网线中有无效坐标（NaN/无穷）/ the network lines have invalid (NaN or infinite) coordinates")
-    kx = pd.factorize(_mm(x))[0].astype(np.int64)
-    ky = pd.factorize(_mm(y))[0].astype(np.int64)
-    return kx * (int(ky.max(initial=0)) + 1) + ky
+    kx = pd.factorize(_mm(x), sort=True)[0].astype(np.int64)
+    ky = pd.factorize(_mm(y), sort=True)[0].astype(np.int64)
+    return kx * (int(ky.max(initial=0)) + 1) + ky  # ordered by (x, y) in millimetres, whatever other lines there are
 
 
 _REF_PROBLEMS = {
@@ -648,7 +649,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     """Keys from a ``node_refs`` column (a JSON list of node ids per line, used when it has one id per vertex).
 
     Vertices with an id get the id's key; the others (lines whose list cannot be used, ``null`` entries) join by
-    coordinates: the key of an id vertex at the same place (to the millimetre) when there is one, else a
+    coordinates: the key of the lowest id at the same place (to the millimetre) when there is one, else a
     coordinate key after all node-id keys. Lines that fell back are counted by reason in ``source``."""
     refs_col = lines.columns["node_refs"]
     parsed: dict[int, tuple[list | None, str | None]] = {}
@@ -693,7 +694,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     id_at = at[has_id]
     if not len(id_at):
         return key
-    codes, uniques = pd.factorize(vals[has_id])
+    codes, uniques = pd.factorize(vals[has_id], sort=True)  # in the order of the ids
     n_ids = len(uniques)
     coord_key = key
     out = coord_key + n_ids  # coordinate keys after all node-id keys
@@ -703,7 +704,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     by_id[id_at] = True
     loose = np.flatnonzero(~by_id)
     if len(loose):
-        first_id = pd.Series(codes).groupby(coord_key[id_at], sort=False).first()
+        first_id = pd.Series(codes).groupby(coord_key[id_at], sort=False).min()  # the lowest id at that place
         hit = pd.Index(first_id.index).get_indexer(coord_key[loose])
         found = hit >= 0
         out[loose[found]] = first_id.to_numpy()[hit[found]]
@@ -733,15 +734,15 @@ def network_from_lines(
 
 
 def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
-    """Nodes from the ways' keys (ids in order of first appearance), segments between consecutive distinct
-    nodes, and the simplified topology (:func:`planner.engine.topology.simplify_segments`)."""
+    """Nodes from the ways' keys (numbered in the order of the keys, so that a subset of the ways numbers its nodes
+    in the same relative order), segments between consecutive distinct nodes, and the simplified topology
+    (:func:`planner.engine.topology.simplify_segments`)."""
     with bar(desc="构建步行路网 / building the walk network", total=3) as b:
-        node, uniq = pd.factorize(ways.key)  # node ids in order of first appearance
+        node, uniq = pd.factorize(ways.key, sort=True)  # node numbers in the order of the keys
         node = node.astype(np.int64)
         n_nodes = len(uniq)
         del uniq
-        # first vertex of each node: where the running maximum of the ids grows (ids appear in increasing order)
-        first = np.flatnonzero(np.r_[True, node[1:] > np.maximum.accumulate(node)[:-1]])
+        first = np.unique(node, return_index=True)[1]  # each node's first vertex
         node_x = ways.x[first]
         node_y = ways.y[first]
         del first
