@@ -429,15 +429,24 @@ def load_layers(scenario: Scenario, crs: CRS, taxonomy: Taxonomy, osm: OsmExtrac
                   placed.several)
 
 
-def reject_beyond_network(layers: Layers, network: WalkNetwork, buffer_m: float) -> Layers:
-    """Move compounds and facilities farther than ``buffer_m`` beyond the network's convex hull to the rejected rows."""
-    st = network.streets
-    xy = np.column_stack([st.node_x, st.node_y])
-    if len(xy) > 1000:  # the hull's corners first (qhull, fast), so GEOS builds the same hull from a few points
-        try:
-            xy = xy[ConvexHull(xy).vertices]
-        except QhullError:  # all nodes on one line: GEOS handles the degenerate hull
-            pass
+def reject_beyond_network(layers: Layers, network_or_hull: WalkNetwork | np.ndarray, buffer_m: float) -> Layers:
+    """Move compounds and facilities farther than ``buffer_m`` beyond the network's convex hull to the rejected rows.
+
+    ``network_or_hull``: the network (its :attr:`~WalkNetwork.hull_xy`, the hull of the ways it was built from; the
+    hull of its nodes when that is not known), or the hull's corners ((k, 2), metres: ``Ways.hull_xy()``) — the
+    client of a partitioned run passes the province's, so both runs reject the same rows."""
+    if isinstance(network_or_hull, WalkNetwork) and network_or_hull.hull_xy is not None:
+        xy = network_or_hull.hull_xy
+    elif isinstance(network_or_hull, WalkNetwork):
+        st = network_or_hull.streets
+        xy = np.column_stack([st.node_x, st.node_y])
+        if len(xy) > 1000:  # the hull's corners first (qhull, fast), so GEOS builds the same hull from a few points
+            try:
+                xy = xy[ConvexHull(xy).vertices]
+            except QhullError:  # all nodes on one line: GEOS handles the degenerate hull
+                pass
+    else:
+        xy = np.asarray(network_or_hull, dtype=np.float64).reshape(-1, 2)
     hull = shapely.convex_hull(shapely.multipoints(xy)).buffer(buffer_m)
     shapely.prepare(hull)  # tested against every compound and facility
     detail = f"> {buffer_m:.0f} m"

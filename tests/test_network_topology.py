@@ -33,18 +33,19 @@ METRIC = "EPSG:4549"
 
 def _oracle(ways: list[tuple[list, np.ndarray, np.ndarray, str, str]], crs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(nodes, edges) of ways given as (node keys, x, y, highway, name), through an osmnx graph."""
-    key_to_id: dict[object, int] = {}
-    node_x: list[float] = []
-    node_y: list[float] = []
-    seg_u, seg_v, seg_way = [], [], []
-    for w_i, (keys, xs, ys, _, _) in enumerate(ways):
-        ids = []
+    first_xy: dict[object, tuple[float, float]] = {}  # each key's first vertex
+    for keys, xs, ys, _, _ in ways:
         for key, px, py in zip(keys, xs, ys, strict=True):
-            if key not in key_to_id:
-                key_to_id[key] = len(node_x)
-                node_x.append(float(px))
-                node_y.append(float(py))
-            ids.append(key_to_id[key])
+            first_xy.setdefault(key, (float(px), float(py)))
+    # nodes numbered in the order of their keys: node ids first, then millimetre points by (x, y)
+    key_to_id = {k: i for i, k in enumerate(sorted(first_xy, key=lambda k: (1, k) if isinstance(k, tuple) else (0, k)))}
+    node_x = [0.0] * len(key_to_id)
+    node_y = [0.0] * len(key_to_id)
+    for k, (px, py) in first_xy.items():
+        node_x[key_to_id[k]], node_y[key_to_id[k]] = px, py
+    seg_u, seg_v, seg_way = [], [], []
+    for w_i, (keys, _, _, _, _) in enumerate(ways):
+        ids = [key_to_id[key] for key in keys]
         for a, b in zip(ids[:-1], ids[1:], strict=True):
             if a != b:
                 seg_u.append(a)
@@ -91,11 +92,11 @@ def _oracle(ways: list[tuple[list, np.ndarray, np.ndarray, str, str]], crs) -> t
 
 def _frame_ways(lines: gpd.GeoDataFrame) -> list:
     """Ways of a line frame keyed by the documented rule: node_refs ids; a vertex without one (no usable list, a null
-    entry) by its millimetre coordinates — the id of the first vertex with an id at that place, if any."""
+    entry) by its millimetre coordinates — the lowest id of a vertex with an id at that place, if any."""
     import json
 
     rows = []
-    first_id: dict = {}  # millimetre point -> the id of the first vertex with an id there
+    first_id: dict = {}  # millimetre point -> the lowest id of a vertex with an id there
     for row in lines.itertuples(index=False):
         c = np.asarray(row.geometry.coords)[:, :2]
         points = [(round(px, 3), round(py, 3)) for px, py in c]
@@ -105,7 +106,7 @@ def _frame_ways(lines: gpd.GeoDataFrame) -> list:
             ids = [None] * len(c)
         for point, i in zip(points, ids, strict=True):
             if i is not None:
-                first_id.setdefault(point, i)
+                first_id[point] = min(first_id.get(point, i), i)
         rows.append((points, ids, c, row))
     ways = []
     for points, ids, c, row in rows:

@@ -60,9 +60,14 @@ class Pieces:
         return ~self.small[self.edge_piece]
 
 
-def street_pieces(streets: StreetArrays, *, min_piece_m: float, min_share: float = MIN_SHARE) -> Pieces:
+def street_pieces(streets: StreetArrays, *, min_piece_m: float, min_share: float = MIN_SHARE,
+                  largest_m: float | None = None) -> Pieces:
     """The pieces of ``streets`` and which are small (under ``min_piece_m`` metres and under ``min_share`` of the
     largest piece's street length); ``min_piece_m = 0`` makes none small.
+
+    ``largest_m`` (metres): the largest piece's street length of a whole network of which ``streets`` is a part;
+    the ``min_share`` clause then uses the larger of it and the largest piece here (so even the largest piece
+    here may be small).
 
     One connected-components labelling of the node graph (scipy), then sums per piece: O(nodes + edges).
     """
@@ -79,5 +84,6 @@ def street_pieces(streets: StreetArrays, *, min_piece_m: float, min_share: float
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     length = length[order]
-    small = (length < float(min_piece_m)) & (length < min_share * length[0])
+    largest = length[0] if largest_m is None else max(float(length[0]), float(largest_m))
+    small = (length < float(min_piece_m)) & (length < min_share * largest)
     return Pieces(rank[edge_comp], length, small, float(min_piece_m))

@@ -17,6 +17,7 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import ConvexHull, QhullError
 
 from planner.engine.pieces import Pieces, street_pieces
 from planner.engine.streets import StreetArrays
@@ -30,7 +31,7 @@ from planner.settings import NetworkSpec
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["WalkNetwork", "build_network", "network_from_lines", "network_bounds_wgs84"]
+__all__ = ["WalkNetwork", "Ways", "build_network", "hull_corners", "network_bounds_wgs84", "network_from_lines", "read_ways"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ class WalkNetwork:
         with the scenario's ``min_piece_m``); None: every edge may be snapped to.
     source
         What was read to build it (summary.json's ``network.input``): lines or ways read, used, not walkable,
-        dropped by reason, node ids that could not be used, and the warnings given (:class:`_Ways`).
+        dropped by reason, node ids that could not be used, and the warnings given (:class:`Ways`).
+    hull_xy
+        Corners ((k, 2), metres) of the convex hull of the ways it was built from (:meth:`Ways.hull_xy`), which
+        ``reject_beyond_network`` uses; None: not known (the hull of the nodes is used).
 
     :attr:`nodes` (indexed by node id; ``x``, ``y`` and point geometry) and :attr:`edges` (RangeIndex = edge id;
     ``u``, ``v`` node ids, ``length``, ``highway``, ``name`` and a LineString from ``u`` to ``v``) are
@@ -69,6 +73,7 @@ class WalkNetwork:
     crs: CRS
     pieces: Pieces | None = None
     source: Mapping[str, object] = field(default_factory=dict)
+    hull_xy: np.ndarray | None = None
 
     @property
     def snap_edges(self) -> np.ndarray | None:
@@ -77,9 +82,10 @@ class WalkNetwork:
             return None
         return self.pieces.edge_ok
 
-    def with_pieces(self, min_piece_m: float) -> WalkNetwork:
-        """This network with its :attr:`pieces` found under the rule of ``min_piece_m`` (metres)."""
-        return replace(self, pieces=street_pieces(self.streets, min_piece_m=min_piece_m))
+    def with_pieces(self, min_piece_m: float, largest_m: float | None = None) -> WalkNetwork:
+        """This network with its :attr:`pieces` found under the rule of ``min_piece_m`` (metres); ``largest_m``: the
+        largest piece's street length (metres) of the whole network when this is a part of it."""
+        return replace(self, pieces=street_pieces(self.streets, min_piece_m=min_piece_m, largest_m=largest_m))
 
     @property
     def n_nodes(self) -> int:
@@ -163,9 +169,13 @@ class WalkNetwork:
 
 
 @dataclass(frozen=True)
-class _Ways:
+class Ways:
     """Walkable ways as flat arrays: way ``w`` has vertices ``offsets[w] … offsets[w + 1] − 1`` with node keys
-    ``key`` (an OSM node id, or a code of the millimetre-rounded coordinate) and metric coordinates ``x``, ``y``."""
+    ``key`` (an OSM node id, or a code of the millimetre-rounded coordinate, ordered by (x, y)) and metric
+    coordinates ``x``, ``y``. Plain numpy arrays: picklable and cheap to send to a worker.
+
+    A network built from a subset (:meth:`select`, :meth:`take`) numbers its nodes and orders its edges as the
+    network of all the ways does (:func:`_network_from_ways` numbers nodes in key order)."""
 
     key: np.ndarray
     x: np.ndarray
@@ -178,8 +188,140 @@ class _Ways:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    @property
+    def n_vertices(self) -> int:
+        return len(self.key)
 
-def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None) -> WalkNetwork:
+    def take(self, which: np.ndarray) -> Ways:
+        """The ways picked by ``which`` — a boolean mask over the ways, or way positions (taken in the order given);
+        ``source`` is copied."""
+        which = np.asarray(which)
+        pos = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
+        counts = np.diff(self.offsets)[pos]
+        at = _ranges(self.offsets[:-1][pos], counts)
+        return Ways(
+            key=self.key[at], x=self.x[at], y=self.y[at], offsets=np.r_[0, np.cumsum(counts)].astype(np.int64),
+            highway=self.highway[pos], name=self.name[pos], source=dict(self.source),
+        )
+
+    def _segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first vertex of each segment, its way): consecutive vertices of one way."""
+        n = self.n_vertices
+        if n < 2:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        last = np.zeros(n, dtype=bool)
+        last[self.offsets[1:] - 1] = True
+        i = np.flatnonzero(~last[:-1])
+        return i, np.searchsorted(self.offsets, i, side="right") - 1
+
+    def select(self, region: shapely.Geometry) -> Ways:
+        """The ways of ``region`` (a shapely geometry in the metric CRS) and their 1-ring, each whole, in their order.
+
+        A way is in the region when one of its segments intersects it (a long segment crossing the region with no
+        vertex inside counts); the 1-ring adds every other way that shares a node key with one of those. So every
+        node of a way in the region keeps all its ways: its edges are the edges of the network of all the ways.
+        Segments are picked by their bounding boxes (numpy), then tested by shapely: vertices inside first, the
+        few remaining candidates as two-point lines.
+        """
+        if region is None or shapely.is_empty(region) or not len(self):
+            return self.take(np.zeros(len(self), dtype=bool))
+        minx, miny, maxx, maxy = shapely.bounds(region)
+        i, way = self._segments()
+        x0, x1, y0, y1 = self.x[i], self.x[i + 1], self.y[i], self.y[i + 1]
+        box = (np.minimum(x0, x1) <= maxx) & (np.maximum(x0, x1) >= minx) & (np.minimum(y0, y1) <= maxy) & (np.maximum(y0, y1) >= miny)
+        del x0, x1, y0, y1
+        cand = np.flatnonzero(box)
+        i, way = i[cand], way[cand]
+        shapely.prepare(region)
+        hit_way = np.zeros(len(self), dtype=bool)
+        # vertices of candidate segments inside the region (or on its border)
+        verts = np.unique(np.concatenate([i, i + 1]))
+        inside = verts[shapely.intersects_xy(region, self.x[verts], self.y[verts])]
+        hit_way[np.searchsorted(self.offsets, inside, side="right") - 1] = True
+        # segments of ways not yet in, with no vertex inside: do they cross the region?
+        rest = ~hit_way[way]
+        i, way = i[rest], way[rest]
+        if len(i):
+            lines = shapely.linestrings(
+                np.column_stack([self.x[i], self.y[i], self.x[i + 1], self.y[i + 1]]).reshape(-1, 2, 2)
+            )
+            hit_way[way[shapely.intersects(region, lines)]] = True
+        # the 1-ring: every way with a node key of a way in the region
+        counts = np.diff(self.offsets)
+        vert_in = np.repeat(hit_way, counts)
+        ring_key = pd.unique(self.key[vert_in])
+        shared = pd.Series(self.key).isin(ring_key).to_numpy()
+        way_of = np.repeat(np.arange(len(self)), counts)
+        hit_way[way_of[shared]] = True
+        return self.take(hit_way)
+
+    def hull_xy(self) -> np.ndarray:
+        """Corners ((k, 2), metres) of the convex hull of the vertices of every way with at least one segment between
+        distinct nodes (the ways that give the network edges); the two ends when they lie on one line, the one
+        point when there is one; (0, 2) when no way has a segment."""
+        i, way = self._segments()
+        moving = np.zeros(len(self), dtype=bool)
+        moving[way[self.key[i] != self.key[i + 1]]] = True
+        vert = np.repeat(moving, np.diff(self.offsets))
+        xy = np.column_stack([self.x[vert], self.y[vert]])
+        return hull_corners(xy)
+
+
+_Ways = Ways
+
+
+def hull_corners(xy: np.ndarray) -> np.ndarray:
+    """The corners ((k, 2)) of the convex hull of the points ``xy`` (qhull); of points on one line its two ends (in
+    (x, y) order), of one point that point. GEOS builds the same hull from these corners as from all the points."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return xy
+
+    def ends() -> np.ndarray:
+        lo = np.lexsort((xy[:, 1], xy[:, 0]))
+        return np.unique(xy[[lo[0], lo[-1]]], axis=0)
+
+    if len(xy) < 3:
+        return ends()
+    try:
+        if len(xy) > 1000:  # leave out the points well inside the hull of the extreme points (Akl–Toussaint)
+            x, y = xy[:, 0], xy[:, 1]
+            extreme = np.unique([np.argmin(x), np.argmax(x), np.argmin(y), np.argmax(y), np.argmin(x + y),
+                                 np.argmax(x + y), np.argmin(x - y), np.argmax(x - y)])
+            inner = ConvexHull(xy[extreme])
+            margin = 1e-6 * max(float(np.ptp(x)), float(np.ptp(y)), 1.0)
+            side = np.full(len(xy), -np.inf)
+            for a, b, c in inner.equations:  # a x + b y + c < 0 inside each edge
+                np.maximum(side, a * x + b * y + c, out=side)
+            xy = xy[side > -margin]
+        return xy[ConvexHull(xy).vertices]
+    except QhullError:  # on one line (or one point): its two ends
+        return ends()
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(starts[i], starts[i] + counts[i])``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+
+
+def read_ways(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None) -> Ways:
+    """The walkable ways of ``spec`` in ``crs`` (metres), as :func:`build_network` reads them (``osm``: the extract of
+    an OSM ``spec.path`` when already read). No walkable way at all is a :class:`NetworkError`."""
+    if spec.kind == "osm":
+        ways = _ways_from_osm(spec, crs, osm if osm is not None else read_osm(spec.path))
+    else:
+        ways = _ways_from_lines(spec, crs)
+    if not len(ways):
+        raise NetworkError(
+            f"{spec.path} 中没有可步行的道路 / no walkable ways in {spec.path}; "
+            "check [network].kind, the highway column, the walkable column and exclude_highway"
+        )
+    return ways
+
+
+def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None, ways: Ways | None = None,
+                  largest_m: float | None = None) -> WalkNetwork:
     """Walk network for ``spec`` in ``crs`` (metres).
 
     OSM files keep OSM's topology: ways connect only where they share a node, so a bridge that
@@ -187,7 +329,8 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
     share a vertex, or — when the layer carries node ids (``u``/``v`` columns, as osmnx exports edges, or a
     ``node_refs`` column) — only where they share a node id (:func:`_node_id_keys`).
 
-    The network's connected pieces are found with the rule of ``spec.min_piece_m`` (:attr:`WalkNetwork.pieces`).
+    The network's connected pieces are found with the rule of ``spec.min_piece_m`` (:attr:`WalkNetwork.pieces`),
+    and its hull from the ways (:attr:`WalkNetwork.hull_xy`).
 
     Parameters
     ----------
@@ -198,17 +341,20 @@ def build_network(spec: NetworkSpec, crs: CRS, *, osm: OsmExtract | None = None)
     osm
         The extract of ``spec.path`` when the caller has read it already (a run reads it once for the
         layers as well); without it an OSM file is read here.
+    ways
+        The ways to build from (:func:`read_ways`, or a part of them: :meth:`Ways.select`); then no file is read.
+    largest_m
+        The street length (metres) of the largest piece of the whole network when this is a part of it: the 1 %
+        clause of the piece rule uses the larger of it and the largest piece here (:func:`street_pieces`).
     """
-    if spec.kind == "osm":
-        ways = _ways_from_osm(spec, crs, osm if osm is not None else read_osm(spec.path))
-    else:
-        ways = _ways_from_lines(spec, crs)
-    if not len(ways):
+    if ways is None:
+        ways = read_ways(spec, crs, osm=osm)
+    elif not len(ways):
         raise NetworkError(
-            f"{spec.path} 中没有可步行的道路 / no walkable ways in {spec.path}; "
-            "check [network].kind, the highway column, the walkable column and exclude_highway"
+            f"{spec.path} 的这一部分中没有可步行的道路 / no walkable ways in this part of {spec.path}"
         )
-    net = replace(_network_from_ways(ways, crs), source=ways.source).with_pieces(spec.min_piece_m)
+    net = replace(_network_from_ways(ways, crs), source=ways.source, hull_xy=ways.hull_xy())
+    net = net.with_pieces(spec.min_piece_m, largest_m=largest_m)
     log.info("%s", net.summary())
     return net
 
@@ -270,7 +416,7 @@ def _walkable(tags: Mapping[str, np.ndarray], exclude: Iterable[str], n: int, wa
     return ~never & (foot_ok | ~barred)
 
 
-def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
+def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> Ways:
     hw = extract.ways
     keep = _walkable(hw.tags, spec.exclude_highway, len(hw), spec.walk_filter)
     counts = np.diff(hw.offsets)
@@ -292,7 +438,7 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
             f"道路引用的 {hw.nodes_without_location} 个节点不在 OSM 文件中，已跳过 / {hw.nodes_without_location} way nodes "
             "are not in the OSM file and were skipped"
         )
-    return _Ways(
+    return Ways(
         key=hw.refs[vert],
         x=np.asarray(x, dtype=np.float64),
         y=np.asarray(y, dtype=np.float64),
@@ -303,7 +449,7 @@ def _ways_from_osm(spec: NetworkSpec, crs: CRS, extract: OsmExtract) -> _Ways:
     )
 
 
-def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> _Ways:
+def _ways_from_lines(spec: NetworkSpec, crs: CRS) -> Ways:
     cols = {"highway": "highway", "name": "name", "walkable": "walkable", **spec.columns}
     wanted = list(dict.fromkeys([*cols.values(), *RULE_TAGS, "node_refs", "u", "v"]))
     lines = read_line_arrays(spec.path, layer=spec.layer, crs=spec.crs, columns=wanted, what="[network]")
@@ -393,7 +539,7 @@ def _check_finite(lines: LineArrays, x: np.ndarray, y: np.ndarray, what: str) ->
 
 
 def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, columns: Mapping[str, str], exclude: Iterable[str],
-                           walk_filter: str = "planner", *, what: str = "the line layer") -> _Ways:
+                           walk_filter: str = "planner", *, what: str = "the line layer") -> Ways:
     """Walkable parts of a line layer (vertices already in the metric CRS ``x``, ``y``)."""
     _check_columns(lines, columns, what)
     _require_lines(lines, what)
@@ -437,7 +583,7 @@ def _ways_from_line_arrays(lines: LineArrays, x: np.ndarray, y: np.ndarray, colu
     for text in source["warnings"]:
         log.warning("%s", text)
     empty = np.full(n_rows, "", dtype=object)
-    return _Ways(
+    return Ways(
         key=key[vert],
         x=x[vert],
         y=y[vert],
@@ -544,7 +690,7 @@ def _end_id_keys(lines: LineArrays, x: np.ndarray, y: np.ndarray, counts: np.nda
     starts = lines.offsets[:-1][first_part & with_ids[lines.row]]
     ends = lines.offsets[1:][last_part & with_ids[lines.row]] - 1
     ids = np.concatenate([u[lines.row[first_part & with_ids[lines.row]]], v[lines.row[last_part & with_ids[lines.row]]]])
-    codes, uniques = pd.factorize(ids)
+    codes, uniques = pd.factorize(ids, sort=True)  # in the order of the ids
     n_ids = len(uniques)
     key = np.empty(n_vert, dtype=np.int64)
     # interior vertices of rows with ids: keys of their own, after the ids
@@ -598,12 +744,13 @@ def _mm(v: np.ndarray) -> np.ndarray:
 
 
 def _coordinate_keys(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0."""
+    """Node keys of vertices that connect where their coordinates agree to the millimetre: codes ≥ 0 in the order of
+    the millimetre coordinates (x, then y), so that any subset of the lines orders its nodes the same way."""
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise NetworkError("路网线中有无效坐标（NaN/无穷）/ the network lines have invalid (NaN or infinite) coordinates")
-    kx = pd.factorize(_mm(x))[0].astype(np.int64)
-    ky = pd.factorize(_mm(y))[0].astype(np.int64)
-    return kx * (int(ky.max(initial=0)) + 1) + ky
+    kx = pd.factorize(_mm(x), sort=True)[0].astype(np.int64)
+    ky = pd.factorize(_mm(y), sort=True)[0].astype(np.int64)
+    return kx * (int(ky.max(initial=0)) + 1) + ky  # ordered by (x, y) in millimetres, whatever other lines there are
 
 
 _REF_PROBLEMS = {
@@ -648,7 +795,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     """Keys from a ``node_refs`` column (a JSON list of node ids per line, used when it has one id per vertex).
 
     Vertices with an id get the id's key; the others (lines whose list cannot be used, ``null`` entries) join by
-    coordinates: the key of an id vertex at the same place (to the millimetre) when there is one, else a
+    coordinates: the key of the lowest id at the same place (to the millimetre) when there is one, else a
     coordinate key after all node-id keys. Lines that fell back are counted by reason in ``source``."""
     refs_col = lines.columns["node_refs"]
     parsed: dict[int, tuple[list | None, str | None]] = {}
@@ -693,7 +840,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     id_at = at[has_id]
     if not len(id_at):
         return key
-    codes, uniques = pd.factorize(vals[has_id])
+    codes, uniques = pd.factorize(vals[has_id], sort=True)  # in the order of the ids
     n_ids = len(uniques)
     coord_key = key
     out = coord_key + n_ids  # coordinate keys after all node-id keys
@@ -703,7 +850,7 @@ def _node_ref_keys(lines: LineArrays, key: np.ndarray, counts: np.ndarray, what:
     by_id[id_at] = True
     loose = np.flatnonzero(~by_id)
     if len(loose):
-        first_id = pd.Series(codes).groupby(coord_key[id_at], sort=False).first()
+        first_id = pd.Series(codes).groupby(coord_key[id_at], sort=False).min()  # the lowest id at that place
         hit = pd.Index(first_id.index).get_indexer(coord_key[loose])
         found = hit >= 0
         out[loose[found]] = first_id.to_numpy()[hit[found]]
@@ -728,20 +875,20 @@ def network_from_lines(
     ways = _ways_from_line_arrays(arrays, arrays.x, arrays.y, columns or {}, exclude_highway, walk_filter)
     if not len(ways):
         raise NetworkError("没有可步行的线 / no walkable lines")
-    net = replace(_network_from_ways(ways, CRS.from_user_input(lines.crs)), source=ways.source)
+    net = replace(_network_from_ways(ways, CRS.from_user_input(lines.crs)), source=ways.source, hull_xy=ways.hull_xy())
     return net if min_piece_m is None else net.with_pieces(min_piece_m)
 
 
-def _network_from_ways(ways: _Ways, crs: CRS) -> WalkNetwork:
-    """Nodes from the ways' keys (ids in order of first appearance), segments between consecutive distinct
-    nodes, and the simplified topology (:func:`planner.engine.topology.simplify_segments`)."""
+def _network_from_ways(ways: Ways, crs: CRS) -> WalkNetwork:
+    """Nodes from the ways' keys (numbered in the order of the keys, so that a subset of the ways numbers its nodes
+    in the same relative order), segments between consecutive distinct nodes, and the simplified topology
+    (:func:`planner.engine.topology.simplify_segments`)."""
     with bar(desc="构建步行路网 / building the walk network", total=3) as b:
-        node, uniq = pd.factorize(ways.key)  # node ids in order of first appearance
+        node, uniq = pd.factorize(ways.key, sort=True)  # node numbers in the order of the keys
         node = node.astype(np.int64)
         n_nodes = len(uniq)
         del uniq
-        # first vertex of each node: where the running maximum of the ids grows (ids appear in increasing order)
-        first = np.flatnonzero(np.r_[True, node[1:] > np.maximum.accumulate(node)[:-1]])
+        first = np.unique(node, return_index=True)[1]  # each node's first vertex
         node_x = ways.x[first]
         node_y = ways.y[first]
         del first
