@@ -611,7 +611,7 @@ def draw_isochrones(
     isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = {}
     cats = np.asarray([c in categories for c in fac["category"]], dtype=bool)
     if sources is not None:
-        cats &= np.asarray(sources, dtype=bool)
+        cats = cats & np.asarray(sources, dtype=bool)
     groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
     members = {g: reach.facilities[cats & (groups == g)] for g in ISOCHRONE_GROUPS}
     members = {g: m for g, m in members.items() if len(m)}
@@ -655,7 +655,7 @@ def centre_format_distances(reach: Reach, fac: gpd.GeoDataFrame, taxonomy: Taxon
     basic = [c.key for c in taxonomy.categories if c.basic]
     centre_mask = (fac["category"] == CENTRE_CATEGORY).to_numpy()
     if centres is not None:
-        centre_mask &= np.asarray(centres, dtype=bool)
+        centre_mask = centre_mask & np.asarray(centres, dtype=bool)
     centre_pos = reach.facilities[centre_mask]
     cfd = {}
     for cat in basic:
