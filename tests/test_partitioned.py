@@ -69,3 +69,80 @@ def test_pieces_run_here_equal_the_single_run(city: Path, single: Path) -> None:
     assert (parts["compounds_read"] > parts["compounds"]).all()  # the halo reads the other half's rows too
     nodes = pd.read_json(single / "summary.json", typ="series")["network"]["nodes"]
     assert (parts["nodes_loaded"] < nodes).all()  # … but not the whole city: the pieces are cut
+
+
+DEMO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml"
+
+
+def demo_in_pieces(folder: Path, cuts: int) -> Path:
+    """The demo scenario with a ``[partition]`` layer of ``cuts`` vertical strips (west to east) over its 街道."""
+    import shapely
+
+    zones = gpd.read_file(DEMO.parent / "../layers/demo/subdistricts.geojson").to_crs(4549)
+    x0, y0, x1, y1 = zones.total_bounds
+    edges = [x0 - 500 + (x1 - x0 + 1000) * i / cuts for i in range(cuts + 1)]
+    strips = [shapely.box(a, y0 - 500, b, y1 + 500) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    names = ["西片", "东片"] if cuts == 2 else [f"第{i + 1}片" for i in range(cuts)]
+    folder.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame({"编码": [f"S{i + 1}" for i in range(cuts)], "名称": names}, geometry=strips, crs=4549).to_crs(4326).to_file(
+        folder / "strips.gpkg", layer="strips", driver="GPKG", engine="pyogrio")
+    text = DEMO.read_text(encoding="utf-8").replace('"../layers/demo/', f'"{DEMO.parent.parent / "layers" / "demo"}/')
+    text = text.replace('kind = "lines"', 'kind = "lines"\nmin_piece_m = 0', 1)  # the demo's streets are too few for the piece rule
+    text += f'\n[partition]\nlayer = "{folder / "strips.gpkg"}"\nid = "编码"\nname = "名称"\n'
+    path = folder / "demo.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_halves(tmp_path_factory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("demo_halves")
+    scenario = demo_in_pieces(folder, 2)
+    single, pieces = folder / "single", folder / "pieces"
+    assert main(["run", str(scenario), "--out", str(single), "-q"]) == 0
+    assert main(["run", str(scenario), "--out", str(pieces), "-q", "--partitioned"]) == 0
+    return scenario, single, pieces
+
+
+def test_demo_in_two_pieces_equals_the_single_run_circles_and_pairs_included(demo_halves) -> None:
+    _, single, pieces = demo_halves
+    assert _same(single, pieces) == []
+    assert (single / "circles.csv").exists()  # the demo has 一刻钟 centres: circles are stitched too
+    assert filecmp.cmp(single / "pairs.csv", pieces / "pairs.csv", shallow=False)
+
+
+def test_siting_per_piece_is_as_stated(demo_halves) -> None:
+    """Each piece sites for its own compounds with candidates inside its own area: every site lies in the strip of
+    the piece that chose it, numbers run over the run (task, then piece, then rank), and no piece chooses more than
+    the task's k plus one per 街道 of its own that must get one."""
+    import shapely
+
+    scenario, single, pieces = demo_halves
+    sites = pd.read_csv(pieces / "sites.csv", encoding="utf-8-sig")
+    strips = gpd.read_file(scenario.parent / "strips.gpkg").to_crs(4326)
+    zones = gpd.read_file(DEMO.parent / "../layers/demo/subdistricts.geojson").to_crs(4326)
+    by_name = dict(zip(strips["名称"], strips.geometry, strict=True))
+    owned = {n: shapely.union_all([g] + [z for z in zones.geometry if g.contains(z.representative_point())]) for n, g in by_name.items()}
+    assert set(sites["partition"]) <= set(by_name) and len(sites)
+    for row in sites.itertuples():
+        assert owned[row.partition].buffer(1e-4).contains(shapely.Point(row.lon, row.lat)), row
+    assert list(sites["no"]) == list(range(1, len(sites) + 1))
+    tasks = list(dict.fromkeys(pd.read_csv(single / "sites.csv", encoding="utf-8-sig")["task"]))
+    order = [(tasks.index(t), ["西片", "东片"].index(p), r) for t, p, r in zip(sites["task"], sites["partition"], sites["rank"], strict=True)]
+    assert order == sorted(order)
+    n_zones = {n: sum(g.contains(z.representative_point()) for z in zones.geometry) for n, g in by_name.items()}
+    k = {"新增综合性养老服务中心": 2, "新增普惠托育机构": 3, "老幼复合服务点": 2}
+    for (task, part), group in sites.groupby(["task", "partition"]):
+        assert len(group) <= k[task] + n_zones[part]
+
+
+def test_one_piece_sites_as_the_single_run(tmp_path: Path) -> None:
+    """With a single piece covering everything nothing is cut: the sites are the single run's."""
+    scenario = demo_in_pieces(tmp_path, 1)
+    single, pieces = tmp_path / "single", tmp_path / "pieces"
+    assert main(["run", str(scenario), "--out", str(single), "-q"]) == 0
+    assert main(["run", str(scenario), "--out", str(pieces), "-q", "--partitioned"]) == 0
+    assert _same(single, pieces) == []
+    a = pd.read_csv(single / "sites.csv", encoding="utf-8-sig")
+    b = pd.read_csv(pieces / "sites.csv", encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(a, b.drop(columns="partition"))
