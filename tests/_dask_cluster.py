@@ -34,6 +34,7 @@ def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
     """This process's environment with the tests folder and the repository importable (``toy_sum``, ``planner``)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PLANNER_THREADS"] = "1"  # as a LocalCluster's workers: one task at a time on one core
     env.update(extra or {})
     return env
 
@@ -63,7 +64,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 def dask_processes(n_workers: int = 2, env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[tuple[str, dict[str, int]]]:
     """Start ``dask scheduler`` and ``n_workers`` × ``dask worker --nthreads 1`` on localhost.
 
-    ``env`` is added to the environment of all of them (e.g. ``PLANNER_TASK_DELAY_S`` for the workers, or
+    Workers get ``PLANNER_THREADS=1`` as in a LocalCluster. ``env`` is added to the environment of all of them (e.g. ``PLANNER_TASK_DELAY_S`` for the workers, or
     ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES`` for the scheduler). Yields ``(address, {worker: pid})``.
     """
     from distributed import Client

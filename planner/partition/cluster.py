@@ -92,6 +92,20 @@ def _run_job(fn: Callable[[object], object], key: str, job: object, run_id: str)
     return value, time.perf_counter() - start, worker.address
 
 
+def _serves(link: str | None) -> bool:
+    """True when an existing scheduler's dashboard page answers (its HTTP server runs even with no dashboard)."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    if not link or not link.startswith(("http://", "https://")):
+        return False
+    try:
+        with urlopen(link, timeout=2) as response:  # noqa: S310 - the scheduler's own address
+            return response.status == 200
+    except (OSError, URLError, ValueError):
+        return False
+
+
 def _check(fn: Callable, jobs: list[tuple[str, object]], workers: int | None, scheduler: str | None,
            sizes: Sequence[float] | None) -> None:
     if (workers is None) == (scheduler is None):
@@ -211,8 +225,9 @@ def run_on_cluster(
                 report(f"Dask 调度器 / scheduler: {scheduler}，{count} 个工作进程 / workers")
                 if count == 0:
                     report("调度器上还没有工作进程，任务会等待 / the scheduler has no workers yet; tasks wait for one")
-            link = client.dashboard_link if workers is None or dashboard_available() else None
-            if link:
+            link = client.dashboard_link
+            # a LocalCluster's dashboard needs bokeh here; an existing scheduler's is there when its page answers
+            if link and (dashboard_available() if workers is not None else _serves(link)):
                 report(f"Dask 仪表板 / dashboard: {link}")
 
             futures = {}
