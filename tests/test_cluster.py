@@ -121,6 +121,8 @@ def test_an_unreachable_scheduler_is_a_clear_error():
         ({"workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, PlannerError, "exactly one of"),
         ({}, PlannerError, "exactly one of"),
         ({"workers": 0}, PlannerError, "positive whole number"),
+        ({"scheduler": "tcp://127.0.0.1"}, PlannerError, "写法不对（missing port number"),
+        ({"scheduler": "http://127.0.0.1:8786"}, PlannerError, "write it as tcp://HOST:8786"),
         ({"workers": 2, "sizes": [1.0]}, ValueError, "sizes has 1 values for 4 jobs"),
         ({"workers": 2, "jobs": [("a", 1), ("a", 2)]}, ValueError, "repeated: ['a']"),
         ({"workers": 2, "fn": lambda job: job}, TypeError, "module-level function"),

@@ -186,6 +186,7 @@ def run_on_cluster(
 
     import dask
     from distributed import Client, LocalCluster, as_completed
+    from distributed.comm import get_address_host_port
 
     n = len(jobs)
     order = sorted(range(n), key=lambda i: (-float(sizes[i]), i)) if sizes is not None else list(range(n))
@@ -214,9 +215,16 @@ def run_on_cluster(
                 client = Client(cluster)
                 report(f"Dask：本机 {workers} 个工作进程 / local cluster of {workers} worker processes")
             else:
+                try:  # a malformed address first: a Client that fails on one is left half-made (noisy at exit)
+                    get_address_host_port(scheduler)
+                except ValueError as exc:
+                    raise PlannerError(
+                        f"Dask 调度器地址 {scheduler} 写法不对（{exc}）/ the Dask scheduler address {scheduler} is not valid "
+                        f"({exc}); write it as tcp://HOST:8786"
+                    ) from None
                 try:
-                    client = Client(scheduler)
-                except (OSError, TimeoutError, ValueError) as exc:
+                    client = Client(scheduler, set_as_default=False)
+                except (OSError, TimeoutError) as exc:
                     raise PlannerError(
                         f"无法连接 Dask 调度器 {scheduler}：{' '.join(str(exc).split())} / "
                         f"cannot reach the Dask scheduler at {scheduler}: is it running and is the address right?"
