@@ -39,6 +39,14 @@ def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it when the test process dies, even killed (no stray clusters)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
     """Terminate every process group (a worker's nanny and its worker process), then kill what is left; reap all."""
     for p in procs:
@@ -79,7 +87,7 @@ def dask_processes(n_workers: int = 2, env: dict[str, str] | None = None, timeou
         log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
         logs.append(log)
         procs.append(subprocess.Popen([sys.executable, "-m", *args], cwd=folder, env=penv, stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True))
+                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent))
 
     def failed(what: str) -> RuntimeError:
         text = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(folder.glob("*.log")))
@@ -100,7 +108,7 @@ def dask_processes(n_workers: int = 2, env: dict[str, str] | None = None, timeou
         for i in range(n_workers):
             start(["distributed.cli.dask_worker", "--nthreads", "1", "--scheduler-file", str(scheduler_file), "--no-dashboard",
                    "--local-directory", str(folder / f"w{i}"), "--host", "127.0.0.1"], f"worker{i}")
-        with Client(address, timeout=timeout) as client:
+        with Client(address, timeout=timeout, set_as_default=False) as client:
             try:
                 client.wait_for_workers(n_workers, timeout=timeout)
             except TimeoutError:
@@ -125,7 +133,7 @@ def kill_worker_running(client_or_address, key: str, pids: dict[str, int], *, ti
     from planner.partition.cluster import EVENT_TOPIC
 
     own = isinstance(client_or_address, str)
-    client = Client(client_or_address, timeout=timeout) if own else client_or_address
+    client = Client(client_or_address, timeout=timeout, set_as_default=False) if own else client_or_address
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -186,3 +186,13 @@ def test_a_task_whose_worker_dies_too_often_fails_alone():
     assert z.error.startswith("运行此任务的工作进程先后 1 次中断")
     assert "the worker running it died 1 times" in z.error
     assert (y.error, y.value["sum"], y.attempts) == (None, 8, 1)
+
+
+def test_a_planner_error_is_its_own_bilingual_message():
+    """A PlannerError from ``fn`` (bad input named for a person) keeps its text, on one line; others name their type."""
+    from planner.partition.cluster import _reason
+
+    assert _reason(PlannerError("分区 玄武区 没有可步行道路\n/ partition 玄武区 has no walkable ways")) == (
+        "分区 玄武区 没有可步行道路 / partition 玄武区 has no walkable ways")
+    assert _reason(KeyError("gate_id")) == "KeyError: 'gate_id'"
+    assert _reason(MemoryError()) == "MemoryError"

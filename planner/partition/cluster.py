@@ -212,7 +212,7 @@ def run_on_cluster(
                     silence_logs=logging.CRITICAL,
                     env={THREADS_ENV: "1"},
                 )
-                client = Client(cluster)
+                client = Client(cluster, set_as_default=False)  # not the process's default client: a library call
                 report(f"Dask：本机 {workers} 个工作进程 / local cluster of {workers} worker processes")
             else:
                 try:  # a malformed address first: a Client that fails on one is left half-made (noisy at exit)
@@ -244,7 +244,7 @@ def run_on_cluster(
                 future = client.submit(_run_job, fn, key, jobs[i][1], run_id, key=f"{key}-{run_id}", pure=False,
                                        priority=n - rank)
                 futures[future.key] = (i, future)
-            for finished, future in enumerate(as_completed([f for _, f in futures.values()]), start=1):
+            for finished, future in enumerate(as_completed([f for _, f in futures.values()], loop=client.loop), start=1):
                 i, _ = futures.pop(future.key)
                 key = jobs[i][0]
                 try:
