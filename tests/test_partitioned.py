@@ -146,3 +146,12 @@ def test_one_piece_sites_as_the_single_run(tmp_path: Path) -> None:
     a = pd.read_csv(single / "sites.csv", encoding="utf-8-sig")
     b = pd.read_csv(pieces / "sites.csv", encoding="utf-8-sig")
     pd.testing.assert_frame_equal(a, b.drop(columns="partition"))
+
+
+@pytest.mark.cluster
+def test_on_a_local_cluster_of_two_workers_equals_the_single_run(city: Path, single: Path) -> None:
+    out = city.parent / "cluster"
+    assert main(["run", str(city), "--out", str(out), "-q", "--workers", "2"]) == 0
+    assert _same(single, out) == []
+    parts = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig")
+    assert (parts["attempts"] == 1).all() and parts["worker"].str.startswith("tcp://").all()

@@ -32,7 +32,8 @@ def test_a_killed_worker_is_retried_and_the_answer_is_the_same(city: Path) -> No
     out = city.parent / "killed"
     with dask_processes(2, env={"PLANNER_TASK_DELAY_S": "4"}) as (address, pids):
         codes: list[int] = []
-        runner = threading.Thread(target=lambda: codes.append(main(["run", str(city), "--scheduler", address, "--out", str(out), "-q"])))
+        runner = threading.Thread(target=lambda: codes.append(main(["run", str(city), "--scheduler", address, "--out", str(out), "-q"])),
+                                  daemon=True)
         runner.start()
         try:
             killed = kill_worker_running(address, "partition-P001", pids, timeout=120)
