@@ -13,9 +13,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from tests._dask_cluster import dask_processes, kill_worker_running
 
 from planner.cli import main
+from tests._dask_cluster import dask_processes, kill_worker_running
 from tests.test_partitioned import _same, two_districts
 
 pytestmark = pytest.mark.cluster
