@@ -598,7 +598,7 @@ def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: 
 
 def draw_isochrones(
     reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float],
-    *, sources: np.ndarray | None = None, each: bool | None = None,
+    *, sources: np.ndarray | None = None, each: bool | None = None, cell_m: float | None = None,
 ) -> dict[tuple[str, float], gpd.GeoDataFrame]:
     """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: minutes →
     metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``; and, when those
@@ -606,7 +606,8 @@ def draw_isochrones(
     ``("facilities", minutes)`` (one row per facility: ``facility_id``, ``category``).
 
     A partition of a partitioned run draws from only the facilities it owns (``sources``, a mask over ``fac``) and is
-    told whether the whole run draws each facility's own area (``each``, otherwise decided from ``fac``'s count)."""
+    told whether the whole run draws each facility's own area (``each``, otherwise decided from ``fac``'s count) and
+    the grid cell of the whole run's city-scale areas (``cell_m``: a piece's own extent would draw it finer, and dearer)."""
     network = reach.network
     isochrones: dict[tuple[str, float], gpd.GeoDataFrame] = {}
     cats = np.asarray([c in categories for c in fac["category"]], dtype=bool)
@@ -618,7 +619,8 @@ def draw_isochrones(
     jobs = [(g, t) for g in members for t in sorted(limits_m)]
     with bar(total=len(jobs), desc="等时圈 / isochrones", unit="isochrone") as shown:
         for t in sorted(limits_m):
-            for g, length_m, area in isochrones_by(network, reach.graph, reach.snapped, members, limit=limits_m[t]):
+            for g, length_m, area in isochrones_by(network, reach.graph, reach.snapped, members, limit=limits_m[t],
+                                                     cell_m=cell_m):
                 isochrones[(g, t)] = gpd.GeoDataFrame(
                     {"group": [g], "minutes": [t], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
                 )

@@ -209,7 +209,7 @@ EXACT_PIECES = 5_000  # the demo and the real extracts (≤ 2 000 pieces) stay e
 GRID_CELLS = 4_000_000
 
 
-def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECES) -> shapely.Geometry:
+def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECES, cell_m: float | None = None) -> shapely.Geometry:
     """The area within ``buffer_m`` metres of the reached streets: an isochrone that follows the network.
 
     Unlike a convex hull it leaves out blocks across a river or behind a wall that the walk cannot reach.
@@ -220,10 +220,12 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
     boundary or to the loose streets inside it, so the face minus the buffer is the face shrunk by ``buffer_m``
     minus the buffers of its loose streets (a hole). The isochrone is then all faces without their holes, plus the
     buffers of the outer rings and of the loose streets outside every face — a union of the perimeter only.
+
+    ``cell_m``: the grid's cell at least this size (a piece of a partitioned run draws at the whole run's cell).
     """
     r = float(buffer_m)
     if isinstance(pieces, ReachedPieces) and len(pieces) > exact_pieces:
-        return _grid_isochrone(pieces.coords, pieces.offsets, r)  # straight from the arrays, no LineStrings
+        return _grid_isochrone(pieces.coords, pieces.offsets, r, cell_m)  # straight from the arrays, no LineStrings
     geoms = np.asarray(getattr(pieces, "geometry", pieces), dtype=object)
     geoms = geoms[~shapely.is_empty(geoms)] if len(geoms) else geoms
     if len(geoms) == 0:
@@ -232,7 +234,7 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
         xy, idx = shapely.get_coordinates(geoms, return_index=True)
         offsets = np.zeros(len(geoms) + 1, dtype=np.int64)
         np.cumsum(np.bincount(idx, minlength=len(geoms)), out=offsets[1:])
-        return _grid_isochrone(xy, offsets, r)
+        return _grid_isochrone(xy, offsets, r, cell_m)
     noded = shapely.get_parts(shapely.node(shapely.multilinestrings(shapely.get_parts(geoms[shapely.get_type_id(geoms) == 1]))))
     points = geoms[shapely.get_type_id(geoms) != 1]
     faces, cuts, dangles, invalid = shapely.polygonize_full(noded)
@@ -257,7 +259,7 @@ def isochrone(pieces, *, buffer_m: float = 40.0, exact_pieces: int = EXACT_PIECE
     return shapely.union_all(np.concatenate([[core], shapely.buffer(rim, r, quad_segs=4)]))
 
 
-def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float) -> shapely.Geometry:
+def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float, cell_m: float | None = None) -> shapely.Geometry:
     """The area within ``r`` metres of the polylines ``coords[offsets[i]:offsets[i + 1]]``: the exact distance to
     the nearest segment at the corners of a grid of ``r`` / 2 metres (coarser where the grid would pass
     :data:`GRID_CELLS`; each segment sets the corners within ``r`` + one cell of it, in a compiled kernel), contoured
@@ -268,7 +270,7 @@ def _grid_isochrone(coords: np.ndarray, offsets: np.ndarray, r: float) -> shapel
         return shapely.Polygon()
     minx, miny = coords.min(axis=0)
     maxx, maxy = coords.max(axis=0)
-    cell = max(r / 2, float(np.sqrt((maxx - minx + 2 * r) * (maxy - miny + 2 * r) / GRID_CELLS)))
+    cell = max(r / 2, float(np.sqrt((maxx - minx + 2 * r) * (maxy - miny + 2 * r) / GRID_CELLS)), cell_m or 0.0)
     lo = np.array([minx, miny]) - r - 2 * cell
     hi = np.array([maxx, maxy]) + r + 2 * cell
     nx, ny = (np.ceil((hi - lo) / cell).astype(np.int64) + 1).tolist()
@@ -294,7 +296,7 @@ WORKERS = 1
 
 def isochrones_by(
     network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: Mapping[str, np.ndarray], *, limit: float,
-    buffer_m: float = 40.0,
+    buffer_m: float = 40.0, cell_m: float | None = None,
 ) -> Iterator[tuple[str, float, shapely.Geometry]]:
     """For each key of ``sources`` (point positions) in order: the key, the street length reached within ``limit``
     (metres, :attr:`ReachedPieces.length_m`) and its :func:`isochrone`.
@@ -307,7 +309,7 @@ def isochrones_by(
 
     def one(key: str) -> tuple[str, float, shapely.Geometry]:
         pieces = reached_pieces(network, graph, snapped, sources[key], limit=limit)
-        return key, pieces.length_m, isochrone(pieces, buffer_m=buffer_m)
+        return key, pieces.length_m, isochrone(pieces, buffer_m=buffer_m, cell_m=cell_m)
 
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(keys)))
     if workers == 1:

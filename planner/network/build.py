@@ -235,7 +235,11 @@ class Ways:
         shapely.prepare(region)
         hit_way = np.zeros(len(self), dtype=bool)
         # vertices of candidate segments inside the region (or on its border)
-        verts = np.unique(np.concatenate([i, i + 1]))
+        mark = np.zeros(self.n_vertices, dtype=bool)  # a mask, not np.unique: no sort of millions of positions
+        mark[i] = True
+        mark[i + 1] = True
+        verts = np.flatnonzero(mark)
+        del mark
         inside = verts[shapely.intersects_xy(region, self.x[verts], self.y[verts])]
         hit_way[np.searchsorted(self.offsets, inside, side="right") - 1] = True
         # segments of ways not yet in, with no vertex inside: do they cross the region?

@@ -148,6 +148,7 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
     zone_part, comp_part, fac_part = owners(parts, comp, fac, zones)
     cells_wkb = tuple(shapely.to_wkb(c) for c in parts.cells)
     comp_geoms, fac_geoms = comp.geometry.to_numpy(), fac.geometry.to_numpy()
+    comp_points = shapely.point_on_surface(comp_geoms)
     jobs = []
     for p in range(len(parts)):
         own_c, own_f = comp_part == p, fac_part == p
@@ -158,8 +159,9 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
             pieces += list(zones.geometry.to_numpy()[zone_part == p])
         cell = shapely.union_all(pieces)
         shapely.prepare(cell)
-        outside_c = own_c & ~shapely.contains(cell, shapely.point_on_surface(comp_geoms))
-        outside_f = own_f & ~shapely.contains(cell, fac_geoms)
+        outside_c, outside_f = np.zeros(len(comp), dtype=bool), np.zeros(len(fac), dtype=bool)
+        outside_c[own_c] = ~shapely.contains(cell, comp_points[own_c])
+        outside_f[own_f] = ~shapely.contains(cell, fac_geoms[own_f])
         area = shapely.union_all([cell, *comp_geoms[outside_c], *fac_geoms[outside_f]])
         shapely.prepare(area)
         near_c = shapely.dwithin(comp_geoms, area, h.points_m) | own_c

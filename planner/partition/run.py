@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import pipeline as pl
 from planner.analysis.circles import CENTRE_CATEGORY
@@ -102,6 +103,8 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
         categories = pl.analysed_categories(scenario, fac, taxonomy, rules)
         parts = partition_cells(scenario, zones, crs)
         jobs, owner = plan_jobs(scenario, crs, parts, comp, fac, zones, ways, categories, _each_isochrone(fac, categories, taxonomy))
+        cell = _isochrone_cell(scenario, fac, categories, taxonomy)
+        jobs = [replace(j, isochrone_cell_m=cell) for j in jobs]
         source = dict(ways.source)
         n_ways = len(ways)
         del ways
@@ -124,6 +127,7 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
         _check_pieces(results, scenario)
 
     with stage(timings, "拼合 / stitch the partitions", 5, total, report, memory):
+        t_stitch = time.perf_counter()
         comp, fac, comp_isolated, fac_isolated = stitch.stitch_snap(results, comp, fac)
         if fac_isolated.any():
             layers, fac = pl.reject_isolated_rows(layers, fac, fac_isolated)
@@ -134,13 +138,17 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
         network_warnings = [str(w) for w in source.get("warnings", [])]
         warnings_ = (layers.warnings + network_warnings + late
                      + pl.isolated_counts_warnings(int(comp_isolated.sum()), int(fac_isolated.sum()), report))
+        log.info("stitch: snap columns and rejections %.2f s", time.perf_counter() - t_stitch)
         coverage = stitch.stitch_coverage(results, comp, fac, categories, scenario.thresholds_min, scenario.walking_speed_m_per_min)
         cfd = stitch.stitch_centre_distances(results, fac, CENTRE_CATEGORY)
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
         circles_table, circle_of = pl.circles_from_distances(comp, fac, coverage, taxonomy, cfd, longest_m)
         comp = comp.assign(circle=circle_of)
+        log.info("stitch: coverage and circles %.2f s", time.perf_counter() - t_stitch)
         isochrones = stitch.stitch_isochrones(results, crs)
+        log.info("stitch: isochrones %.2f s", time.perf_counter() - t_stitch)
         network = stitch.stitch_network(results, crs, source)
+        log.info("stitch: network %.2f s", time.perf_counter() - t_stitch)
 
     with stage(timings, "达标评价 / standards", 6, total, report, memory):
         comp, compliance, gaps = pl.analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
@@ -193,6 +201,21 @@ def _siting(scenario: Scenario, jobs: list[PartitionJob], comp, fac, compliance:
         report(f"    {res.task.name}（{res.sites['partition'].iloc[0] if len(res.sites) else ''}）：{len(res.sites)} 处，求解状态 "
                f"{sm['status']} / {len(res.sites)} sites, status {sm['status']}")
     return results
+
+
+def _isochrone_cell(scenario: Scenario, fac, categories, taxonomy) -> float | None:
+    """The grid cell (metres) the single run would draw its city-scale 养老/托育 areas at: their extent is the
+    facilities' plus the longest walk (:data:`planner.analysis.isochrones.GRID_CELLS` cells over it)."""
+    from planner.analysis.isochrones import GRID_CELLS
+
+    cats = fac["category"].isin(categories).to_numpy()
+    groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
+    pts = fac.geometry.to_numpy()[cats & np.isin(groups, pl.ISOCHRONE_GROUPS)]
+    if not len(pts):
+        return None
+    x0, y0, x1, y1 = shapely.total_bounds(pts)
+    grow = 2 * (scenario.threshold_m(scenario.coverage_minutes) + 40.0)
+    return float(np.sqrt((x1 - x0 + grow) * (y1 - y0 + grow) / GRID_CELLS))
 
 
 def _each_isochrone(fac, categories, taxonomy) -> bool:

@@ -95,10 +95,41 @@ def stitch_isochrones(results: list[PartitionResult], crs) -> dict:
         if key[0] == "facilities":
             out[key] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
             continue
-        area = shapely.union_all([g for f in frames for g in f.geometry.to_numpy()])
+        area = _union(np.array([g for f in frames for g in f.geometry.to_numpy()], dtype=object))
         km = round(float(sum(f["reached_km"].sum() for f in frames)), 3)
         out[key] = gpd.GeoDataFrame({"group": [key[0]], "minutes": [key[1]], "reached_km": [km]}, geometry=[area], crs=crs)
     return dict(sorted(out.items(), key=lambda kv: (kv[0][1], kv[0][0] == "facilities", keys.index(kv[0]))))
+
+
+def _union(parts: np.ndarray):
+    """The union of the partitions' areas: parts whose bounding boxes meet no other are taken as they are (they cannot
+    overlap: no overlay of a whole province's raster outlines); those that meet are unioned group by group."""
+    parts = parts[~shapely.is_empty(parts)]
+    if len(parts) <= 1:
+        return parts[0] if len(parts) else shapely.Polygon()
+    boxes = shapely.box(*shapely.bounds(parts).T)
+    a, b = shapely.STRtree(boxes).query(boxes, predicate="intersects")
+    group = np.arange(len(parts))
+    for i, j in sorted(zip(a.tolist(), b.tolist(), strict=True)):  # union-find of the overlapping boxes
+        ri, rj = i, j
+        while group[ri] != ri:
+            ri = group[ri]
+        while group[rj] != rj:
+            rj = group[rj]
+        group[max(ri, rj)] = min(ri, rj)
+    roots = np.array([_root(group, i) for i in range(len(parts))])
+    pieces = []
+    for r in np.unique(roots):
+        members = parts[roots == r]
+        pieces.append(members[0] if len(members) == 1 else shapely.union_all(members))
+    polys = [p for piece in pieces for p in shapely.get_parts(piece) if shapely.get_type_id(p) == 3]
+    return shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
+
+
+def _root(group: np.ndarray, i: int) -> int:
+    while group[i] != i:
+        i = group[i]
+    return int(i)
 
 
 def stitch_network(results: list[PartitionResult], crs, source: dict) -> WalkNetwork:
@@ -111,8 +142,8 @@ def stitch_network(results: list[PartitionResult], crs, source: dict) -> WalkNet
                                       zip(parts, np.cumsum([0] + [len(p["coords"]) for p in parts[:-1]]), strict=True)])
     ends = np.r_[offsets[:-1], offsets[1:] - 1]
     xy = coords[ends]
-    keys, node = np.unique(xy, axis=0, return_inverse=True)
-    node = node.ravel()
+    node, uniq = pd.factorize(xy[:, 0] + 1j * xy[:, 1])  # nodes by coordinates, in order of first appearance (hashed)
+    keys = np.column_stack([uniq.real, uniq.imag])
     n_e = len(offsets) - 1
     streets = StreetArrays(node_x=keys[:, 0].copy(), node_y=keys[:, 1].copy(), u=node[:n_e], v=node[n_e:],
                            length=np.concatenate([p["length"] for p in parts]), coords=coords, offsets=offsets)

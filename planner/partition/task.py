@@ -74,7 +74,8 @@ def _run(job: PartitionJob) -> PartitionResult:
     step("coverage")
     taxonomy = load_taxonomy()
     isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy,
-                                 {m: sc.threshold_m(m) for m in sc.thresholds_min}, sources=fac_owned, each=job.each_isochrone)
+                                 {m: sc.threshold_m(m) for m in sc.thresholds_min}, sources=fac_owned, each=job.each_isochrone,
+                                 cell_m=job.isochrone_cell_m)
     step("isochrones")
     cfd = centre_format_distances(reach, fac_s, taxonomy, sc.search_limit_m, centres=fac_owned)
     pairs = _pairs(fac_s, reach, sc.threshold_m(sc.coverage_minutes), fac_owned) if sc.siting else _no_pairs()
@@ -82,7 +83,7 @@ def _run(job: PartitionJob) -> PartitionResult:
 
     owned_ids = comp_s.index[comp_owned]
     catch = coverage.catchments
-    catch = catch[np.isin(catch["compound_id"].to_numpy(), owned_ids.to_numpy())].reset_index(drop=True)
+    catch = catch[catch["compound_id"].isin(owned_ids).to_numpy()].reset_index(drop=True)  # hashed: ids are text
     compounds = pd.DataFrame({
         "gates": comp_s["gates"].to_numpy()[comp_owned],
         "reachable": comp_s["reachable"].to_numpy()[comp_owned],

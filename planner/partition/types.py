@@ -58,6 +58,7 @@ class PartitionJob:
     largest_piece_m: float  # the run's largest connected piece is at least this long (the small-piece rule)
     halo: Halo
     zones: gpd.GeoDataFrame | None = None  # the 街道 it owns (for siting's every_zone)
+    isochrone_cell_m: float | None = None  # the grid cell the whole run's areas are drawn at (a piece draws at it too)
 
 
 @dataclass(frozen=True)
