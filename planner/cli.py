@@ -41,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             result = run(scenario, report=say)
         say("[写出 / write] 表格、地图、报告与工作簿 / tables, map, report and workbook")
-        written = write_outputs(result, staged.path, lang=args.lang, report=say)
+        written = write_outputs(result, staged.path, lang=args.lang, report=say, parallel=result.partitions is not None)
         out = staged.commit()  # the folder is replaced only now, when every file is written
     except BaseException:
         staged.discard()  # a failed run leaves the output folder as it was

@@ -155,3 +155,15 @@ def test_on_a_local_cluster_of_two_workers_equals_the_single_run(city: Path, sin
     assert _same(single, out) == []
     parts = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig")
     assert (parts["attempts"] == 1).all() and parts["worker"].str.startswith("tcp://").all()
+
+
+def test_the_forked_writers_write_the_same_bytes(demo_result, tmp_path: Path) -> None:
+    """A partitioned run writes its map and report in two forked processes: every file is the one written in order."""
+    from planner.outputs.write import write_outputs
+
+    a = write_outputs(demo_result, tmp_path / "in_order")
+    b = write_outputs(demo_result, tmp_path / "forked", parallel=True)
+    assert set(a) == set(b)
+    differ = [k for k in a if k != "summary" and not filecmp.cmp(a[k], b[k], shallow=False)]
+    assert differ == []
+    assert {"index.html", "report.html", "report.xlsx"} <= {p.name for p in b.values()}

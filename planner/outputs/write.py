@@ -6,6 +6,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,13 +78,21 @@ class _Clock:
 
 
 def write_outputs(
-    result: RunResult, out_dir: str | Path, *, lang: str | None = None, report: Callable[[str], None] | None = None
+    result: RunResult, out_dir: str | Path, *, lang: str | None = None, report: Callable[[str], None] | None = None,
+    parallel: bool = False,
 ) -> dict[str, Path]:
     """Write every output of ``result`` into ``out_dir`` (created if needed) and return their paths.
 
     ``summary.json`` is written last, with the seconds spent on each file (``write_time_s``) and the peak memory of
     the run (``peak_rss_mib``). ``report`` is called with a one-line message as each group of files is written.
+
+    ``parallel``: the map, and the report with the workbook, are written by two forked processes while this one writes
+    the tables (where the system can fork; the same bytes either way). A partitioned run asks for it: its cluster's
+    cores are free by then.
     """
+    if parallel and "fork" in multiprocessing.get_all_start_methods():
+        return _write_forked(result, Path(out_dir), lang=lang or result.scenario.language,
+                             say=report or (lambda msg: log.info("%s", msg)))
     # the writers of the map (folium), report (matplotlib, fontTools) and workbook (XlsxWriter) are imported when
     # their file is written: the command line starts, and the run computes, without them in memory
     from planner.outputs.compare import write_zone_outlines
@@ -128,6 +137,75 @@ def write_outputs(
     peak = peak_rss_mib()
     summary["peak_rss_mib"] = peak if peak == peak else None  # NaN (unreadable) as null: summary.json stays strict JSON
     summary["stage_peak_rss_mib"] = {k: (v if v == v else None) for k, v in result.peak_rss_mib.items()}  # per stage
+    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
+    log.info("outputs written to %s", out)
+    return paths
+
+
+# the result a forked writer reads (set in the parent just before the fork: a child shares it, nothing is pickled)
+_FORKED: RunResult | None = None
+
+
+def _forked_map(path: str, lang: str) -> float:
+    """In a forked process: the gap map of :data:`_FORKED`; its seconds."""
+    t = time.perf_counter()
+    _write_map(_FORKED, Path(path), lang=lang)
+    return round(time.perf_counter() - t, 3)
+
+
+def _forked_report(html: str, xlsx: str, lang: str, summary: dict) -> dict[str, float]:
+    """In a forked process: the report and the workbook of :data:`_FORKED`; their seconds."""
+    from planner.outputs.excel import write_workbook
+    from planner.outputs.report import write_report
+
+    times = {}
+    t = time.perf_counter()
+    write_report(_FORKED, Path(html), lang=lang, summary=summary)
+    times[Path(html).name] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    write_workbook(_FORKED, Path(xlsx), lang=lang)
+    times[Path(xlsx).name] = round(time.perf_counter() - t, 3)
+    return times
+
+
+def _write_forked(result: RunResult, out: Path, *, lang: str, say: Callable[[str], None]) -> dict[str, Path]:
+    """:func:`write_outputs` with the map and the report written by two forked processes beside the tables here."""
+    global _FORKED
+    from concurrent.futures import ProcessPoolExecutor
+
+    from planner.outputs.compare import write_zone_outlines
+
+    source_date()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+    clock = _Clock()
+    t0 = time.perf_counter()
+    summary = _summary(result, paths)  # the report reads the inputs' part; "outputs" is set again at the end
+    _FORKED = result
+    try:
+        with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as pool:
+            drawn = pool.submit(_forked_map, str(paths["map"]), lang)
+            written = pool.submit(_forked_report, str(paths["report_html"]), str(paths["report_xlsx"]), lang, summary)
+            _write_tables(result, paths, clock)
+            say(f"    表格 / tables (CSV, GeoPackage, GeoParquet)：{time.perf_counter() - t0:.1f} 秒 / s")
+            paths.update(_write_siting(result, out, clock))
+            if result.zones is not None and len(result.zones):
+                with clock(paths["subdistricts_gpkg"].name):
+                    write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
+            else:
+                paths.pop("subdistricts_gpkg")
+            clock.times[paths["map"].name] = drawn.result()
+            say(f"    地图 / map {paths['map'].name}：{clock.times[paths['map'].name]:.1f} 秒 / s（另一进程 / in a second process）")
+            clock.times.update(written.result())
+            say(f"    报告与工作簿 / report and workbook：{clock.times[paths['report_html'].name] + clock.times[paths['report_xlsx'].name]:.1f} "
+                "秒 / s（另一进程 / in a second process）")
+    finally:
+        _FORKED = None
+    summary["outputs"] = {k: p.name for k, p in paths.items()}
+    summary["write_time_s"] = {**dict(sorted(clock.times.items())), "total": round(time.perf_counter() - t0, 3)}
+    peak = peak_rss_mib()
+    summary["peak_rss_mib"] = peak if peak == peak else None
+    summary["stage_peak_rss_mib"] = {k: (v if v == v else None) for k, v in result.peak_rss_mib.items()}
     paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     log.info("outputs written to %s", out)
     return paths

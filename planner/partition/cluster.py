@@ -30,6 +30,7 @@ from planner.errors import PlannerError
 __all__ = [
     "TaskOutcome",
     "run_on_cluster",
+    "DaskSession",
     "dashboard_available",
     "EVENT_TOPIC",
     "THREADS_ENV",
@@ -183,87 +184,134 @@ def run_on_cluster(
     _check(fn, jobs, workers, scheduler, sizes)
     if not jobs:
         return []
+    with DaskSession(workers=workers, scheduler=scheduler, memory_limit=memory_limit, report=report) as session:
+        return session.run(fn, jobs, sizes=sizes)
 
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-    from distributed.comm import get_address_host_port
 
-    n = len(jobs)
-    order = sorted(range(n), key=lambda i: (-float(sizes[i]), i)) if sizes is not None else list(range(n))
-    run_id = uuid.uuid4().hex
-    settings = {
-        # a job travels inside its task so that it can be sent again after a worker died: not a "large graph"
-        "distributed.admin.large-graph-warning-threshold": "4GiB",
-    }
-    if workers is not None:
-        settings["distributed.scheduler.allowed-failures"] = ALLOWED_FAILURES
-    done: dict[int, tuple[object, str | None, str, float]] = {}
-    cluster = client = None
-    with dask.config.set(settings):
+class DaskSession:
+    """One Dask client (and the LocalCluster it started) for the whole of a partitioned run: the pieces, their siting
+    and, on a LocalCluster, the writing of the outputs share it. A context manager; closed quietly on exit."""
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None, memory_limit: str = "2GiB",
+                 report: Callable[[str], None] = print):
+        _check(_run_job, [], workers, scheduler, None)
+        self.workers, self.scheduler, self.memory_limit, self.report = workers, scheduler, memory_limit, report
+        self.client = self.cluster = None
+        self._config = None
+
+    @property
+    def local(self) -> bool:
+        """True on a LocalCluster: the workers share this machine's disk (they may write the output folder)."""
+        return self.cluster is not None
+
+    def __enter__(self) -> DaskSession:
+        import dask
+        from distributed import Client, LocalCluster
+        from distributed.comm import get_address_host_port
+
+        settings = {
+            # a job travels inside its task so that it can be sent again after a worker died: not a "large graph"
+            "distributed.admin.large-graph-warning-threshold": "4GiB",
+        }
+        if self.workers is not None:
+            settings["distributed.scheduler.allowed-failures"] = ALLOWED_FAILURES
+        self._config = dask.config.set(settings)
+        self._config.__enter__()
         try:
-            if workers is not None:
-                cluster = LocalCluster(
-                    n_workers=workers,
+            if self.workers is not None:
+                self.cluster = LocalCluster(
+                    n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
-                    memory_limit=memory_limit,
+                    memory_limit=self.memory_limit,
                     # port 0: never "port 8787 in use"; the scheduler's HTTP server is there even without bokeh
                     dashboard_address="127.0.0.1:0",
                     silence_logs=logging.CRITICAL,
                     env={THREADS_ENV: "1"},
                 )
-                client = Client(cluster, set_as_default=False)  # not the process's default client: a library call
-                report(f"Dask：本机 {workers} 个工作进程 / local cluster of {workers} worker processes")
+                self.client = Client(self.cluster, set_as_default=False)
+                self.report(f"Dask：本机 {self.workers} 个工作进程 / local cluster of {self.workers} worker processes")
             else:
                 try:  # a malformed address first: a Client that fails on one is left half-made (noisy at exit)
-                    get_address_host_port(scheduler)
+                    get_address_host_port(self.scheduler)
                 except ValueError as exc:
                     raise PlannerError(
-                        f"Dask 调度器地址 {scheduler} 写法不对（{exc}）/ the Dask scheduler address {scheduler} is not valid "
-                        f"({exc}); write it as tcp://HOST:8786"
+                        f"Dask 调度器地址 {self.scheduler} 写法不对（{exc}）/ the Dask scheduler address {self.scheduler} is not "
+                        f"valid ({exc}); write it as tcp://HOST:8786"
                     ) from None
                 try:
-                    client = Client(scheduler, set_as_default=False)
+                    self.client = Client(self.scheduler, set_as_default=False)
                 except (OSError, TimeoutError) as exc:
                     raise PlannerError(
-                        f"无法连接 Dask 调度器 {scheduler}：{' '.join(str(exc).split())} / "
-                        f"cannot reach the Dask scheduler at {scheduler}: is it running and is the address right?"
+                        f"无法连接 Dask 调度器 {self.scheduler}：{' '.join(str(exc).split())} / "
+                        f"cannot reach the Dask scheduler at {self.scheduler}: is it running and is the address right?"
                     ) from None
-                count = len(client.nthreads())
-                report(f"Dask 调度器 / scheduler: {scheduler}，{count} 个工作进程 / workers")
+                count = len(self.client.nthreads())
+                self.report(f"Dask 调度器 / scheduler: {self.scheduler}，{count} 个工作进程 / workers")
                 if count == 0:
-                    report("调度器上还没有工作进程，任务会等待 / the scheduler has no workers yet; tasks wait for one")
-            link = client.dashboard_link
+                    self.report("调度器上还没有工作进程，任务会等待 / the scheduler has no workers yet; tasks wait for one")
+            link = self.client.dashboard_link
             # a LocalCluster's dashboard needs bokeh here; an existing scheduler's is there when its page answers
-            if link and (dashboard_available() if workers is not None else _serves(link)):
-                report(f"Dask 仪表板 / dashboard: {link}")
+            if link and (dashboard_available() if self.workers is not None else _serves(link)):
+                self.report(f"Dask 仪表板 / dashboard: {link}")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
 
-            futures = {}
-            for rank, i in enumerate(order):
-                key = jobs[i][0]
-                future = client.submit(_run_job, fn, key, jobs[i][1], run_id, key=f"{key}-{run_id}", pure=False,
-                                       priority=n - rank)
-                futures[future.key] = (i, future)
-            for finished, future in enumerate(as_completed([f for _, f in futures.values()], loop=client.loop), start=1):
-                i, _ = futures.pop(future.key)
-                key = jobs[i][0]
-                try:
-                    value, seconds, address = future.result()
-                except Exception as exc:  # noqa: BLE001 - every failure of a task is reported on its outcome
-                    done[i] = (None, _reason(exc), "", 0.0)
-                    report(f"[{finished}/{n}] {key} 失败 / failed: {done[i][1]}")
-                else:
-                    done[i] = (value, None, address, seconds)
-                    report(f"[{finished}/{n}] {key} 完成 / done · {address} · {seconds:.1f} s")
-                future.release()  # the client holds the value now: a later worker death must not recompute it
-            attempts = _attempts(client, run_id)
-        finally:
-            _close(client, cluster)
-    return [
-        TaskOutcome(key=key, value=done[i][0], error=done[i][1], worker=done[i][2], attempts=attempts.get(key, 0),
-                    seconds=done[i][3])
-        for i, (key, _) in enumerate(jobs)
-    ]
+    def __exit__(self, *exc) -> None:
+        _close(self.client, self.cluster)
+        self.client = self.cluster = None
+        if self._config is not None:
+            self._config.__exit__(None, None, None)
+            self._config = None
+
+    def run(self, fn: Callable[[object], object], jobs: Sequence[tuple[str, object]], *,
+            sizes: Sequence[float] | None = None) -> list[TaskOutcome]:
+        """``fn(job)`` for every ``(key, job)``, largest ``sizes`` first; one :class:`TaskOutcome` per job, in order."""
+        from distributed import as_completed
+
+        jobs = list(jobs)
+        _check(fn, jobs, self.workers, self.scheduler, sizes)
+        if not jobs:
+            return []
+        client, report = self.client, self.report
+        n = len(jobs)
+        order = sorted(range(n), key=lambda i: (-float(sizes[i]), i)) if sizes is not None else list(range(n))
+        run_id = uuid.uuid4().hex
+        done: dict[int, tuple[object, str | None, str, float]] = {}
+        futures = {}
+        for rank, i in enumerate(order):
+            key = jobs[i][0]
+            future = client.submit(_run_job, fn, key, jobs[i][1], run_id, key=f"{key}-{run_id}", pure=False,
+                                   priority=n - rank)
+            futures[future.key] = (i, future)
+        for finished, future in enumerate(as_completed([f for _, f in futures.values()], loop=client.loop), start=1):
+            i, _ = futures.pop(future.key)
+            key = jobs[i][0]
+            try:
+                value, seconds, address = future.result()
+            except Exception as exc:  # noqa: BLE001 - every failure of a task is reported on its outcome
+                done[i] = (None, _reason(exc), "", 0.0)
+                report(f"[{finished}/{n}] {key} 失败 / failed: {done[i][1]}")
+            else:
+                done[i] = (value, None, address, seconds)
+                report(f"[{finished}/{n}] {key} 完成 / done · {address} · {seconds:.1f} s")
+            future.release()  # the client holds the value now: a later worker death must not recompute it
+        attempts = _attempts(client, run_id)
+        return [
+            TaskOutcome(key=key, value=done[i][0], error=done[i][1], worker=done[i][2], attempts=attempts.get(key, 0),
+                        seconds=done[i][3])
+            for i, (key, _) in enumerate(jobs)
+        ]
+
+    def submit(self, fn: Callable, *args):
+        """``fn(*args)`` on a worker: a future with ``.result()`` (``concurrent.futures``-like, for the writers)."""
+        return self.client.submit(fn, *args, pure=False)
+
+    def scatter(self, value: object):
+        """``value`` sent once to every worker (a future the tasks of :meth:`submit` take in its place)."""
+        return self.client.scatter(value, broadcast=True, hash=False)
 
 
 def _close(client, cluster) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,19 +84,23 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
     timings: dict[str, float] = {}
     memory: dict[str, float] = {}
     t_start = time.perf_counter()
-    total = 7 + bool(scenario.siting)
+    total = 8 + bool(scenario.siting)
     stage = pl._stage
 
     with stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
         osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None
         crs = pl.choose_crs(scenario, osm)
-    with stage(timings, "读取图层 / load layers", 2, total, report, memory):
-        layers = pl.load_layers(scenario, crs, taxonomy, osm)
-        for text in layers.warnings:
-            report("    ⚠ " + text)
-    with stage(timings, "读取路网并分区 / read the network and plan the partitions", 3, total, report, memory):
-        ways = read_ways(scenario.network, crs, osm=osm)
-        del osm
+    # the network's ways are read in a thread while the layers load (both mostly in GDAL, outside the GIL)
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        reading = reader.submit(read_ways, scenario.network, crs, osm=osm)
+        with stage(timings, "读取图层 / load layers", 2, total, report, memory):
+            layers = pl.load_layers(scenario, crs, taxonomy, osm)
+            for text in layers.warnings:
+                report("    ⚠ " + text)
+        with stage(timings, "读取路网 / read the network", 3, total, report, memory):
+            ways = reading.result()
+    del osm
+    with stage(timings, "分区 / plan the partitions", 4, total, report, memory):
         layers = pl.reject_beyond_network(layers, ways.hull_xy(), scenario.study_area_buffer_m)
         for layer in (layers.layer_set.facilities, layers.layer_set.residential):
             require_rows(layer, stage=("剔除路网范围外的点", "removing points beyond the network"))
@@ -112,21 +118,33 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
                f"{n_ways:,} walkable ways")
 
     sizes = [float(len(j.ways.x)) for j in jobs]
+    with ExitStack() as stack:
+        session = None
+        if workers is not None or scheduler is not None:
+            from planner.partition.cluster import DaskSession  # Dask only when a cluster is asked for
 
-    def execute(fn, keyed: list[tuple[str, object]]) -> list:
-        if workers is None and scheduler is None:
-            return run_here(fn, keyed, report)
-        from planner.partition.cluster import run_on_cluster  # Dask only when a cluster is asked for
+            session = stack.enter_context(DaskSession(workers=workers, scheduler=scheduler,
+                                                      memory_limit=scenario.partition.worker_memory, report=report))
 
-        return run_on_cluster(fn, keyed, workers=workers, scheduler=scheduler, memory_limit=scenario.partition.worker_memory,
-                              report=report, sizes=sizes)
+        def execute(fn, keyed: list[tuple[str, object]]) -> list:
+            return run_here(fn, keyed, report) if session is None else session.run(fn, keyed, sizes=sizes)
 
-    with stage(timings, "分区计算 / partitions", 4, total, report, memory):
+        return _compute(scenario, execute, jobs, owner, layers, source, categories, taxonomy, rules, crs, timings, memory,
+                        t_start, total, report)
+
+
+def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonomy, rules, crs, timings, memory, t_start,
+             total, report) -> pl.RunResult:
+    """Stages 4–8 of a partitioned run: the pieces (``execute`` runs them), stitched; the whole run's standards,
+    siting per piece and the 街道 summary."""
+    stage = pl._stage
+    comp, fac, zones = layers.compounds, layers.facilities, layers.zones
+    with stage(timings, "分区计算 / partitions", 5, total, report, memory):
         outcomes = execute(run_partition, [(f"partition-{j.id}", j) for j in jobs])
         results = _results(jobs, outcomes)
         _check_pieces(results, scenario)
 
-    with stage(timings, "拼合 / stitch the partitions", 5, total, report, memory):
+    with stage(timings, "拼合 / stitch the partitions", 6, total, report, memory):
         t_stitch = time.perf_counter()
         comp, fac, comp_isolated, fac_isolated = stitch.stitch_snap(results, comp, fac)
         if fac_isolated.any():
@@ -150,13 +168,13 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
         network = stitch.stitch_network(results, crs, source)
         log.info("stitch: network %.2f s", time.perf_counter() - t_stitch)
 
-    with stage(timings, "达标评价 / standards", 6, total, report, memory):
+    with stage(timings, "达标评价 / standards", 7, total, report, memory):
         comp, compliance, gaps = pl.analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
 
     siting_results: list = []
     pairs = None
     if scenario.siting:
-        with stage(timings, "选址建议 / siting", 7, total, report, memory):
+        with stage(timings, "选址建议 / siting", 8, total, report, memory):
             pairs = stitch.stitch_pairs(results, fac)
             siting_results = _siting(scenario, jobs, comp, fac, compliance.table, execute, report)
 
