@@ -165,7 +165,7 @@ def _windows_peak_mib() -> float:
         return float("nan")
 
 
-def _stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None],
+def timed_stage(timings: dict[str, float], name: str, step: int, total: int, report: Callable[[str], None],
            memory: dict[str, float] | None = None):
     class _Timer:
         def __enter__(self):
@@ -202,14 +202,14 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     t_start = time.perf_counter()
     total = 8 if scenario.siting else 7
 
-    with _stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
+    with timed_stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
         osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None  # read once for stages 1–3
         if osm is not None:
             report(f"    已读取 OSM 文件 {osm.path.name}：道路 {len(osm.ways):,} 条，兴趣点 {len(osm.pois):,} 个 / "
                    f"read {osm.path.name}: {len(osm.ways):,} highway ways, {len(osm.pois):,} POIs")
         crs = choose_crs(scenario, osm)
 
-    with _stage(timings, "读取图层 / load layers", 2, total, report, memory):
+    with timed_stage(timings, "读取图层 / load layers", 2, total, report, memory):
         layers = load_layers(scenario, crs, taxonomy, osm)
         for layer in (layers.layer_set.facilities, layers.layer_set.residential, layers.layer_set.zones):
             for text in layer.notes if layer is not None else ():
@@ -217,7 +217,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         for text in layers.warnings:
             report("    ⚠ " + text)
 
-    with _stage(timings, "构建步行路网 / build walk network", 3, total, report, memory):
+    with timed_stage(timings, "构建步行路网 / build walk network", 3, total, report, memory):
         network = build_network(scenario.network, crs, osm=osm)
         report("    " + network.summary())
         report_pieces(network, report)
@@ -230,7 +230,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     require_zones_in_place(layers)
     comp, fac, zones = layers.compounds, layers.facilities, layers.zones
 
-    with _stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
+    with timed_stage(timings, "接入路网 / snap to network edges", 4, total, report, memory):
         snap = snap_to_network(comp, fac, network, max_snap_m=scenario.max_snap_m)
         layers, snap = reject_isolated(layers, snap)
         require_rows(layers.layer_set.facilities, stage=("剔除只邻近孤立小片路网的设施", "removing facilities near only cut-off pieces of network"))
@@ -242,7 +242,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         warnings_ = (layers.warnings + network_warnings + late + isolated_warnings(snap, report)
                      + shift_warnings(scenario, fac, network, report))
 
-    with _stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
+    with timed_stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
         coverage = measure_coverage(scenario, reach, owner, comp, fac, analysed_categories(scenario, fac, taxonomy, rules))
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
@@ -253,19 +253,19 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         )
         comp = comp.assign(circle=circle_of)
 
-    with _stage(timings, "达标评价 / standards", 6, total, report, memory):
+    with timed_stage(timings, "达标评价 / standards", 6, total, report, memory):
         comp, compliance, gaps = analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
 
     siting_results: list[SitingResult] = []
     pairs = None
     if scenario.siting:
-        with _stage(timings, "选址建议 / siting", 7, total, report, memory):
+        with timed_stage(timings, "选址建议 / siting", 7, total, report, memory):
             inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
                                   compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
             siting_results = suggest_new_sites(scenario, inputs, report)
             pairs = pair_elderly_childcare(fac, reach, longest_m)
 
-    with _stage(timings, "街道汇总 / sub-district summary", total, total, report, memory):
+    with timed_stage(timings, "街道汇总 / sub-district summary", total, total, report, memory):
         zone_table = summarise_zones(comp, comp["zone_id"], coverage, zones, fac, fac["zone_id"])
         comp = comp.assign(zone_name=comp["zone_id"].map(zone_table["name"]))
 

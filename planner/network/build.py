@@ -168,6 +168,10 @@ class WalkNetwork:
         )
 
 
+# Ways.select looks for the 1-ring among the ways within this of the selected ways' box (metres)
+RING_MARGIN_M = 1000.0
+
+
 @dataclass(frozen=True)
 class Ways:
     """Walkable ways as flat arrays: way ``w`` has vertices ``offsets[w] … offsets[w + 1] − 1`` with node keys
@@ -226,6 +230,57 @@ class Ways:
         if region is None or shapely.is_empty(region) or not len(self):
             return self.take(np.zeros(len(self), dtype=bool))
         minx, miny, maxx, maxy = shapely.bounds(region)
+        wb = self.way_bounds
+        near = (wb[:, 0] <= maxx) & (wb[:, 2] >= minx) & (wb[:, 1] <= maxy) & (wb[:, 3] >= miny)
+        if near.all():
+            return self._select(region)
+        # only the ways whose boxes meet the region's, then their 1-ring among the ways whose boxes meet theirs
+        pos = np.flatnonzero(near)
+        hit = pos[self.take(pos)._select_hits(region)]
+        if not len(hit):
+            return self.take(np.zeros(len(self), dtype=bool))
+        # (a margin: vertices that share an id key in a line layer may lie apart; planner warns beyond 1 m)
+        hx0, hy0 = wb[hit, 0].min() - RING_MARGIN_M, wb[hit, 1].min() - RING_MARGIN_M
+        hx1, hy1 = wb[hit, 2].max() + RING_MARGIN_M, wb[hit, 3].max() + RING_MARGIN_M
+        ring = np.flatnonzero((wb[:, 0] <= hx1) & (wb[:, 2] >= hx0) & (wb[:, 1] <= hy1) & (wb[:, 3] >= hy0))
+        sub = self.take(ring)
+        keys = pd.unique(self.take(hit).key)
+        shared = pd.Series(sub.key).isin(keys).to_numpy()
+        picked = np.zeros(len(self), dtype=bool)
+        picked[hit] = True
+        picked[ring[np.repeat(np.arange(len(sub)), np.diff(sub.offsets))[shared]]] = True
+        return self.take(picked)
+
+    @cached_property
+    def way_bounds(self) -> np.ndarray:
+        """(n_ways, 4) bounding box of each way: minx, miny, maxx, maxy (NaN for a way without vertices)."""
+        counts = np.diff(self.offsets)
+        out = np.full((len(self), 4), np.nan)
+        has = counts > 0
+        if has.any():
+            starts = self.offsets[:-1][has]
+            out[has, 0] = np.minimum.reduceat(self.x, starts)
+            out[has, 1] = np.minimum.reduceat(self.y, starts)
+            out[has, 2] = np.maximum.reduceat(self.x, starts)
+            out[has, 3] = np.maximum.reduceat(self.y, starts)
+        return out
+
+    def _select(self, region: shapely.Geometry) -> Ways:
+        """:meth:`select` over every way (no box prefilter)."""
+        hit_way = np.zeros(len(self), dtype=bool)
+        hit_way[self._select_hits(region)] = True
+        # the 1-ring: every way with a node key of a way in the region
+        counts = np.diff(self.offsets)
+        vert_in = np.repeat(hit_way, counts)
+        ring_key = pd.unique(self.key[vert_in])
+        shared = pd.Series(self.key).isin(ring_key).to_numpy()
+        way_of = np.repeat(np.arange(len(self)), counts)
+        hit_way[way_of[shared]] = True
+        return self.take(hit_way)
+
+    def _select_hits(self, region: shapely.Geometry) -> np.ndarray:
+        """Positions of the ways with a segment intersecting ``region`` (no 1-ring)."""
+        minx, miny, maxx, maxy = shapely.bounds(region)
         i, way = self._segments()
         x0, x1, y0, y1 = self.x[i], self.x[i + 1], self.y[i], self.y[i + 1]
         box = (np.minimum(x0, x1) <= maxx) & (np.maximum(x0, x1) >= minx) & (np.minimum(y0, y1) <= maxy) & (np.maximum(y0, y1) >= miny)
@@ -250,14 +305,7 @@ class Ways:
                 np.column_stack([self.x[i], self.y[i], self.x[i + 1], self.y[i + 1]]).reshape(-1, 2, 2)
             )
             hit_way[way[shapely.intersects(region, lines)]] = True
-        # the 1-ring: every way with a node key of a way in the region
-        counts = np.diff(self.offsets)
-        vert_in = np.repeat(hit_way, counts)
-        ring_key = pd.unique(self.key[vert_in])
-        shared = pd.Series(self.key).isin(ring_key).to_numpy()
-        way_of = np.repeat(np.arange(len(self)), counts)
-        hit_way[way_of[shared]] = True
-        return self.take(hit_way)
+        return np.flatnonzero(hit_way)
 
     def hull_xy(self) -> np.ndarray:
         """Corners ((k, 2), metres) of the convex hull of the vertices of every way with at least one segment between

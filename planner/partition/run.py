@@ -85,7 +85,7 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
     memory: dict[str, float] = {}
     t_start = time.perf_counter()
     total = 8 + bool(scenario.siting)
-    stage = pl._stage
+    stage = pl.timed_stage
 
     with stage(timings, "选择坐标系 / choose metric CRS", 1, total, report, memory):
         osm = read_osm(scenario.network.path) if scenario.network.kind == "osm" else None
@@ -137,7 +137,7 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
              total, report) -> pl.RunResult:
     """Stages 4–8 of a partitioned run: the pieces (``execute`` runs them), stitched; the whole run's standards,
     siting per piece and the 街道 summary."""
-    stage = pl._stage
+    stage = pl.timed_stage
     comp, fac, zones = layers.compounds, layers.facilities, layers.zones
     with stage(timings, "分区计算 / partitions", 5, total, report, memory):
         outcomes = execute(run_partition, [(f"partition-{j.id}", j) for j in jobs])
@@ -270,6 +270,10 @@ def _check_pieces(results: list[PartitionResult], scenario: Scenario) -> None:
         )
 
 
+# a piece's steps on its worker (partitions.csv: seconds of each)
+STEPS = ("network", "snap", "coverage", "isochrones", "circles_pairs", "streets")
+
+
 def _table(jobs: list[PartitionJob], outcomes: list, owner: dict) -> pd.DataFrame:
     """partitions.csv: one row per partition."""
     rows = []
@@ -281,7 +285,8 @@ def _table(jobs: list[PartitionJob], outcomes: list, owner: dict) -> pd.DataFram
             "facilities": int((owner["facilities"] == p).sum()), "zones": int((owner["zones"] == p).sum()),
             "compounds_read": len(job.compounds), "facilities_read": len(job.facilities),
             "ways_loaded": st["ways_loaded"], "nodes_loaded": st["nodes_loaded"], "edges_loaded": st["edges_loaded"],
-            "edges_owned": st["edges_owned"], "seconds": round(float(out.seconds), 3), "peak_rss_mib": st["peak_rss_mib"],
+            "edges_owned": st["edges_owned"], "seconds": round(float(out.seconds), 3),
+            **{f"{step}_s": st["seconds_by_step"].get(step, 0.0) for step in STEPS}, "peak_rss_mib": st["peak_rss_mib"],
             "worker": out.worker, "attempts": int(out.attempts), "status": "ok",
         })
     return pd.DataFrame(rows)
