@@ -201,7 +201,7 @@ class Ways:
         ``source`` is copied."""
         which = np.asarray(which)
         pos = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
-        counts = np.diff(self.offsets)[pos]
+        counts = self.offsets[pos + 1] - self.offsets[pos]  # only the ways taken (not a diff of all of them)
         at = _ranges(self.offsets[:-1][pos], counts)
         return Ways(
             key=self.key[at], x=self.x[at], y=self.y[at], offsets=np.r_[0, np.cumsum(counts)].astype(np.int64),
