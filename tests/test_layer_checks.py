@@ -256,7 +256,7 @@ def test_placeholder_texts_leave_the_value_blank_and_keep_the_row(tmp_path: Path
 
 def test_user_candidates_without_coordinates_are_named_and_capacities_read_with_units(tmp_path: Path, caplog):
     from planner.settings import SitingSpec
-    from planner.siting.problem import _user_candidates
+    from planner.siting.problem import user_candidates
 
     csv = _points_csv(tmp_path / "c.csv", [
         {"名称": "甲", "托位": "80个", "lon": 120.9, "lat": 32.0},
@@ -265,7 +265,7 @@ def test_user_candidates_without_coordinates_are_named_and_capacities_read_with_
     ])
     task = SitingSpec(name="托育", category="childcare", candidates=csv, candidates_crs="WGS84")
     with caplog.at_level("WARNING"):
-        cand = _user_candidates(task, UTM)
+        cand = user_candidates(task, UTM)
     assert list(cand["name"]) == ["甲", "丙"] and list(cand["capacity"]) == [80.0, 40.0]
     assert "1 个候选点没有可用坐标" in caplog.text and "第 3 行" in caplog.text
 

@@ -167,3 +167,65 @@ def test_the_forked_writers_write_the_same_bytes(demo_result, tmp_path: Path) ->
     differ = [k for k in a if k != "summary" and not filecmp.cmp(a[k], b[k], shallow=False)]
     assert differ == []
     assert {"index.html", "report.html", "report.xlsx"} <= {p.name for p in b.values()}
+
+
+def test_bad_partition_settings_are_clear_errors(tmp_path: Path, capsys) -> None:
+    """A partition layer without a CRS and a wrong crs, a zones column that is not mapped, --workers without
+    [partition]: exit 2 with the reason, no traceback, nothing written."""
+    scenario = demo_in_pieces(tmp_path / "a", 2)
+    strips = gpd.read_file(scenario.parent / "strips.gpkg")
+    with pytest.warns(UserWarning, match="crs"):  # a layer written without a CRS, as some exports are
+        strips.set_crs(None, allow_override=True).to_file(scenario.parent / "strips.gpkg", layer="strips", driver="GPKG",
+                                                          engine="pyogrio")
+    text = scenario.read_text(encoding="utf-8")
+    cases = {
+        "no_crs": (text, "没有坐标系"),
+        "bad_crs": (text + 'crs = "EPSG:999999"\n', "不是可用的坐标系"),  # [partition] is the last table
+        "unmapped": (text.split("[partition]")[0] + '[partition]\nzones_column = "district"\n', "街道图层没有这一列"),
+        "no_partition": (text.split("[partition]")[0], "需要情景文件中的 [partition]"),
+    }
+    for name, (body, words) in cases.items():
+        path = tmp_path / "a" / f"{name}.toml"
+        path.write_text(body, encoding="utf-8")
+        out = tmp_path / f"out_{name}"
+        assert main(["run", str(path), "--out", str(out), "-q", "--partitioned"]) == 2, name
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, (name, err)
+        assert not out.exists()
+
+
+def test_a_worker_of_another_version_refuses_its_piece(city: Path) -> None:
+    from dataclasses import replace
+
+    from planner.partition.task import run_partition
+    from planner.partition.types import PartitionFailure
+    from tests.test_partitioned import _one_job
+
+    failure = run_partition(replace(_one_job(city), version="0.0.0-other"))
+    assert isinstance(failure, PartitionFailure) and "0.0.0-other" in failure.message
+
+
+def _one_job(scenario_path: Path):
+    """The first piece's job of a scenario, as the client plans it."""
+    import planner.partition.run as run_module
+    from planner.scenario import load_scenario
+
+    taken = {}
+
+    def keep(*args, **kwargs):
+        taken["jobs"], _ = run_module.plan_jobs.__wrapped__(*args, **kwargs)
+        raise _Planned
+
+    class _Planned(Exception):
+        pass
+
+    original = run_module.plan_jobs
+    keep.__wrapped__ = original
+    run_module.plan_jobs = keep
+    try:
+        run_module.run_partitioned(load_scenario(scenario_path), report=lambda m: None)
+    except _Planned:
+        pass
+    finally:
+        run_module.plan_jobs = original
+    return taken["jobs"][0]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -90,7 +91,7 @@ def write_outputs(
     the tables (where the system can fork; the same bytes either way). A partitioned run asks for it: its cluster's
     cores are free by then.
     """
-    if parallel and "fork" in multiprocessing.get_all_start_methods():
+    if parallel and sys.platform.startswith("linux"):  # fork is safe there (not on macOS: CPython spawns)
         return _write_forked(result, Path(out_dir), lang=lang or result.scenario.language,
                              say=report or (lambda msg: log.info("%s", msg)))
     # the writers of the map (folium), report (matplotlib, fontTools) and workbook (XlsxWriter) are imported when

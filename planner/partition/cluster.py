@@ -17,6 +17,7 @@ runs sharing a scheduler never mistake each other's tasks (Dask would hand a sec
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import time
@@ -44,6 +45,8 @@ EVENT_TOPIC = "planner-task"
 THREADS_ENV = "PLANNER_THREADS"
 #: test hook: seconds a task sleeps on the worker before it calls ``fn`` (lets a test kill a worker mid-task)
 DELAY_ENV = "PLANNER_TASK_DELAY_S"
+#: seconds an existing scheduler without workers is waited for before the run stops
+WAIT_FOR_WORKERS_S = 120.0
 #: how many times a task may lose its worker before Dask gives up on it (a LocalCluster's setting)
 ALLOWED_FAILURES = 3
 
@@ -136,7 +139,7 @@ def _reason(exc: BaseException) -> str:
         deaths = exc.allowed_failures + 1
         return (f"运行此任务的工作进程先后 {deaths} 次中断（被终止或超出内存上限），Dask 已放弃 / "
                 f"the worker running it died {deaths} times (killed or over its memory limit); Dask gave up")
-    if type(exc).__name__ == "CancelledError":
+    if isinstance(exc, concurrent.futures.CancelledError):
         return "任务被取消（调度器或连接中断）/ task cancelled (scheduler or connection lost)"
     text = " ".join(str(exc).split())
     if isinstance(exc, PlannerError) and text:
@@ -249,7 +252,15 @@ class DaskSession:
                 count = len(self.client.nthreads())
                 self.report(f"Dask 调度器 / scheduler: {self.scheduler}，{count} 个工作进程 / workers")
                 if count == 0:
-                    self.report("调度器上还没有工作进程，任务会等待 / the scheduler has no workers yet; tasks wait for one")
+                    self.report(f"调度器上还没有工作进程，最多等待 {WAIT_FOR_WORKERS_S:.0f} 秒 / the scheduler has no workers yet; waiting "
+                                f"up to {WAIT_FOR_WORKERS_S:.0f} s for one")
+                    try:
+                        self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+                    except TimeoutError:
+                        raise PlannerError(
+                            f"Dask 调度器 {self.scheduler} 在 {WAIT_FOR_WORKERS_S:.0f} 秒内没有任何工作进程，请先启动 dask worker / the scheduler "
+                            f"at {self.scheduler} had no worker for {WAIT_FOR_WORKERS_S:.0f} s: start `dask worker` first"
+                        ) from None
             link = self.client.dashboard_link
             # a LocalCluster's dashboard needs bokeh here; an existing scheduler's is there when its page answers
             if link and (dashboard_available() if self.workers is not None else _serves(link)):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner import __version__
 from planner.errors import LayerError
 from planner.network.build import Ways
 from planner.partition.types import Halo, PartitionJob
@@ -101,7 +102,10 @@ def _read_layer(spec, crs) -> gpd.GeoDataFrame:
     if raw.crs is None:
         if spec.crs is None:
             raise LayerError(f"{where} 没有坐标系，请在 [partition] 写 crs = \"EPSG:4326\" 等 / has no CRS: set [partition] crs")
-        raw = raw.set_crs(spec.crs)
+        try:
+            raw = raw.set_crs(spec.crs)
+        except Exception as exc:  # pyproj's CRSError: the text is not a coordinate system
+            raise LayerError(f"[partition] crs = {spec.crs!r} 不是可用的坐标系 / is not a usable coordinate system: {exc}") from None
     poly = raw.geometry.notna() & raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
     if not poly.any():
         raise LayerError(f"{where} 中没有面（Polygon/MultiPolygon）/ holds no polygons")
@@ -146,9 +150,10 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
     ``facilities``: partition positions)."""
     h = halo(scenario)
     zone_part, comp_part, fac_part = owners(parts, comp, fac, zones)
-    cells_wkb = tuple(shapely.to_wkb(c) for c in parts.cells)
+    # the pieces that own a row run; the streets of a polygon that owns none are drawn by the nearest piece that runs
+    running = [p for p in range(len(parts)) if (comp_part == p).any() or (fac_part == p).any()]
+    cells_wkb = tuple(shapely.to_wkb(parts.cells[p]) for p in running)
     comp_geoms, fac_geoms = comp.geometry.to_numpy(), fac.geometry.to_numpy()
-    comp_points = shapely.point_on_surface(comp_geoms)
     jobs = []
     for p in range(len(parts)):
         own_c, own_f = comp_part == p, fac_part == p
@@ -160,7 +165,7 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
         cell = shapely.union_all(pieces)
         shapely.prepare(cell)
         outside_c, outside_f = np.zeros(len(comp), dtype=bool), np.zeros(len(fac), dtype=bool)
-        outside_c[own_c] = ~shapely.contains(cell, comp_points[own_c])
+        outside_c[own_c] = ~shapely.covers(cell, comp_geoms[own_c])  # every gate of a compound, not one
         outside_f[own_f] = ~shapely.contains(cell, fac_geoms[own_f])
         area = shapely.union_all([cell, *comp_geoms[outside_c], *fac_geoms[outside_f]])
         shapely.prepare(area)
@@ -170,8 +175,8 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
         piece = ways.select(region)
         owned_zones = zones[zone_part == p] if zones is not None else None
         jobs.append(PartitionJob(
-            id=parts.ids[p], name=parts.names[p], scenario=scenario, crs=crs, area_wkb=shapely.to_wkb(area),
-            cells_wkb=cells_wkb, position=p, compounds=comp[near_c], compounds_owned=own_c[near_c],
+            version=__version__, id=parts.ids[p], name=parts.names[p], scenario=scenario, crs=crs, area_wkb=shapely.to_wkb(area),
+            cells_wkb=cells_wkb, position=running.index(p), compounds=comp[near_c], compounds_owned=own_c[near_c],
             facilities=fac[near_f], facilities_owned=own_f[near_f], ways=piece, categories=categories,
             each_isochrone=each_isochrone, largest_piece_m=PIECE_FACTOR * scenario.network.min_piece_m, halo=h,
             zones=owned_zones,

@@ -154,8 +154,11 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
         for text in late:
             report("    ⚠ " + text)
         network_warnings = [str(w) for w in source.get("warnings", [])]
+        shifts = [w for r in results for w in r.warnings if w not in network_warnings]
+        for text in shifts:
+            report("    ⚠ " + text)
         warnings_ = (layers.warnings + network_warnings + late
-                     + pl.isolated_counts_warnings(int(comp_isolated.sum()), int(fac_isolated.sum()), report))
+                     + pl.isolated_counts_warnings(int(comp_isolated.sum()), int(fac_isolated.sum()), report) + shifts)
         log.info("stitch: snap columns and rejections %.2f s", time.perf_counter() - t_stitch)
         coverage = stitch.stitch_coverage(results, comp, fac, categories, scenario.thresholds_min, scenario.walking_speed_m_per_min)
         cfd = stitch.stitch_centre_distances(results, fac, CENTRE_CATEGORY)
@@ -196,6 +199,10 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
 def _siting(scenario: Scenario, jobs: list[PartitionJob], comp, fac, compliance: pd.DataFrame, execute, report) -> list:
     """Every ``[[siting]]`` task on every partition (candidates inside it, demand of its own compounds), numbered over
     the run in task order, then partition order, then rank; each site says which partition chose it."""
+    from planner.siting.problem import user_candidates
+
+    # a task's own candidate layer is read here once: the workers may not see the client's files
+    candidates = {t.name: user_candidates(t, jobs[0].crs) for t in scenario.siting if t.candidates is not None}
     siting_jobs = []
     for job in jobs:
         rows = comp.loc[comp.index.intersection(job.compounds.index, sort=False)]
@@ -205,7 +212,7 @@ def _siting(scenario: Scenario, jobs: list[PartitionJob], comp, fac, compliance:
         rows = rows.copy()
         rows.loc[~owned, demand] = 0
         f = fac.loc[[i for i in job.facilities.index if i in fac.index]]
-        siting_jobs.append((f"siting-{job.id}", SitingJob(job, rows, f, compliance)))
+        siting_jobs.append((f"siting-{job.id}", SitingJob(job, rows, f, compliance, candidates)))
     outcomes = execute(run_siting, siting_jobs)
     solved = _results(jobs, outcomes)
     ordered = []
@@ -263,10 +270,10 @@ def _check_pieces(results: list[PartitionResult], scenario: Scenario) -> None:
     longest = max((r.stats.get("largest_piece_m", 0.0) for r in results), default=0.0)
     if p > 0 and longest < PIECE_FACTOR * p:
         raise NetworkError(
-            f"路网最大连通片只有 {longest / 1000:.1f} km，不足 {PIECE_FACTOR * p / 1000:.0f} km，分区计算无法与单机结果一致；请不用 --workers "
-            f"运行，或把 [network] min_piece_m 调小 / the longest connected piece is {longest / 1000:.1f} km, under "
-            f"{PIECE_FACTOR * p / 1000:.0f} km: a partitioned run could differ from the single run; run without --workers or lower "
-            "[network] min_piece_m"
+            f"各分区所见最长的连通路网只有 {longest / 1000:.1f} km，不足 {PIECE_FACTOR * p / 1000:.0f} km，无法确认孤立小片的判定与单机一致；请不用 "
+            f"--workers 运行，或把 [network] min_piece_m 调小 / the longest connected piece any partition saw is {longest / 1000:.1f} km, under "
+            f"{PIECE_FACTOR * p / 1000:.0f} km: the small-piece rule cannot be shown to match the single run's; run without --workers "
+            "or lower [network] min_piece_m"
         )
 
 

@@ -50,6 +50,8 @@ def run_partition(job: PartitionJob) -> PartitionResult | PartitionFailure:
 
 def _run(job: PartitionJob) -> PartitionResult:
     sc = job.scenario
+    _check_version(job)
+    _reset_peak()
     seconds: dict[str, float] = {}
     t = time.perf_counter()
 
@@ -101,15 +103,53 @@ def _run(job: PartitionJob) -> PartitionResult:
     st = network.streets
     stats = {
         "ways_loaded": len(job.ways), "nodes_loaded": int(st.n_nodes), "edges_loaded": int(st.n_edges),
-        "edges_owned": int(len(streets["length"])), "seconds_by_step": seconds, "peak_rss_mib": peak_rss_mib(),
+        "edges_owned": int(len(streets["length"])), "seconds_by_step": seconds, "peak_rss_mib": _task_peak_mib(),
         "pid": os.getpid(), "largest_piece_m": float(network.pieces.length_m[0]) if network.pieces is not None and
         network.pieces.n_pieces else 0.0,
     }
     return PartitionResult(
         id=job.id, compounds=compounds, facilities=facilities, coverage=coverage.table.loc[owned_ids],
         catchments=catch, centre_distances=cfd, pairs=pairs, isochrones=isochrones, streets=streets, stats=stats,
-        warnings=[str(w) for w in network.source.get("warnings", [])],
+        warnings=[str(w) for w in network.source.get("warnings", [])] + _shift(job, fac_s[fac_owned], network),
     )
+
+
+def _check_version(job: PartitionJob) -> None:
+    from planner import __version__
+
+    if job.version and job.version != __version__:
+        raise PlannerError(f"工作进程的 planner 版本 {__version__} 与客户端 {job.version} 不同，请安装同一版本 / this worker runs planner "
+                           f"{__version__}, the client {job.version}: install the same version on every machine")
+
+
+def _reset_peak() -> None:
+    """Start this task's peak memory afresh (Linux: the process's high-water mark is reset; a worker runs many)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _task_peak_mib() -> float:
+    """Peak resident memory since :func:`_reset_peak` (Linux ``VmHWM``), else the process's lifetime peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return peak_rss_mib()
+
+
+def _shift(job: PartitionJob, owned, network) -> list[str]:
+    """The GCJ-02/BD-09 shift check of the run (:func:`planner.pipeline.shift_warnings`) on this piece's facilities,
+    named by the piece."""
+    from planner.pipeline import shift_warnings
+
+    found = shift_warnings(job.scenario, owned, network, lambda msg: None)
+    return [f"{job.name}：{text}" for text in found]
 
 
 def _full(values: np.ndarray, dropped: np.ndarray, fill) -> np.ndarray:
@@ -173,6 +213,7 @@ def _site(job: SitingJob) -> list:
     from planner.analysis.standards import rules_for
 
     piece, sc = job.piece, job.piece.scenario
+    _check_version(piece)
     network = build_network(sc.network, piece.crs, ways=piece.ways, largest_m=piece.largest_piece_m)
     snap = snap_to_network(job.compounds, job.facilities, network, max_snap_m=sc.max_snap_m)
     reach = Reach.build(network, snap.snapped, n_gates=len(snap.gate_owner), max_snap_m=sc.max_snap_m)
@@ -180,6 +221,6 @@ def _site(job: SitingJob) -> list:
         reach=reach, compounds=job.compounds, gate_owner=snap.gate_owner, facilities=job.facilities, zones=piece.zones,
         compliance=job.compliance, rules=rules_for(sc.standards.preset, sc.standards.overrides),
         radius_default_m=sc.threshold_m(sc.coverage_minutes), taxonomy=load_taxonomy(),
-        area=shapely.from_wkb(piece.area_wkb),
+        area=shapely.from_wkb(piece.area_wkb), user_candidates=job.candidates,
     )
     return [solve_problem(problem) for problem in build_problems(sc.siting, inputs)]

@@ -59,6 +59,7 @@ class PartitionJob:
     halo: Halo
     zones: gpd.GeoDataFrame | None = None  # the 街道 it owns (for siting's every_zone)
     isochrone_cell_m: float | None = None  # the grid cell the whole run's areas are drawn at (a piece draws at it too)
+    version: str = ""  # planner's version on the client: a worker with another refuses the piece
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,4 @@ class SitingJob:
     compounds: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     compliance: pd.DataFrame
+    candidates: dict = field(default_factory=dict)  # task name → its own candidate layer, read by the client

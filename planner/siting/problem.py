@@ -65,6 +65,8 @@ class SitingInputs:
     taxonomy: Taxonomy
     # a partitioned run's piece (planner.partition): candidates only inside this area (metric CRS); None: anywhere
     area: object | None = None
+    # task name → its candidate layer already read (a piece's worker has no access to the client's files)
+    user_candidates: dict | None = None
     _existing_graphs: dict[str, ReachGraph] = field(default_factory=dict, repr=False, compare=False)
 
     def existing_rows(self, category: str) -> np.ndarray:
@@ -223,7 +225,8 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
         required = tuple(sorted(set(required) | set(services[1].required)))
         label = f"{label}+{inputs.taxonomy[p_cat].zh}"
     if task.candidates is not None:
-        cand = _user_candidates(task, inputs.reach.network.crs)
+        given = (inputs.user_candidates or {}).get(task.name)
+        cand = given.copy() if given is not None else user_candidates(task, inputs.reach.network.crs)
     else:
         cand = _gap_candidates(task, inputs, services, required, radius)
         cand["capacity"] = np.nan
@@ -237,7 +240,7 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
     return _Draft(task, label, radius, limit, services, required, inputs.existing_rows(cat), cand)
 
 
-def _user_candidates(task: SitingSpec, crs) -> gpd.GeoDataFrame:
+def user_candidates(task: SitingSpec, crs) -> gpd.GeoDataFrame:
     """The task's own candidate layer: one point per feature, with a name and capacity where the layer has them.
 
     Rows without usable coordinates are not candidates: they are counted in a warning naming their row numbers
