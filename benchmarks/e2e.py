@@ -102,6 +102,24 @@ def points_beside(x, y, u, v, n: int, rng: np.random.Generator):
     return ax + t * dx - dy / norm * off, ay + t * dy + dx / norm * off
 
 
+def facility_rows(x, y, u, v, rng: np.random.Generator):
+    """The facilities of a grid city (metres ``fx``, ``fy``; 类别, 托位, 床位, 护理型床位, 普惠): :data:`CATEGORIES` per
+    100 nodes, beside random block edges."""
+    import pandas as pd
+
+    parts = []
+    for label, per100, _tags in CATEGORIES:
+        n = max(1, int(round(len(x) * per100 / 100)))
+        fx, fy = points_beside(x, y, u, v, n, rng)
+        part = pd.DataFrame({"类别": label, "fx": fx, "fy": fy})
+        part["托位"] = rng.integers(40, 151, n) if label == "普惠托育" else np.nan
+        part["床位"] = rng.integers(50, 151, n) if label == "综合性养老服务中心" else np.nan
+        part["护理型床位"] = (part["床位"] * 0.6).round() if label == "综合性养老服务中心" else np.nan
+        part["普惠"] = "是" if label == "普惠托育" else None
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 def generate_city(side: int, folder: Path, *, pbf: bool = False, seed: int = SEED) -> dict:
     """Write the city (roads, compounds, facilities, zones, scenario) into folder; return counts and timings."""
     import geopandas as gpd
@@ -147,22 +165,11 @@ def generate_city(side: int, folder: Path, *, pbf: bool = False, seed: int = SEE
     compounds.to_file(folder / "compounds.gpkg", layer="compounds", driver="GPKG", engine="pyogrio")
 
     # facilities
-    rng = np.random.default_rng(seed + 2)
-    parts = []
-    for k, (label, per100, _tags) in enumerate(CATEGORIES):
-        n = max(1, int(round(n_nodes * per100 / 100)))
-        fx, fy = points_beside(x, y, u, v, n, rng)
-        part = pd.DataFrame({"类别": label, "fx": fx, "fy": fy, "k": k})
-        part["托位"] = rng.integers(40, 151, n) if label == "普惠托育" else np.nan
-        part["床位"] = rng.integers(50, 151, n) if label == "综合性养老服务中心" else np.nan
-        part["护理型床位"] = (part["床位"] * 0.6).round() if label == "综合性养老服务中心" else np.nan
-        part["普惠"] = "是" if label == "普惠托育" else None
-        parts.append(part)
-    fac = pd.concat(parts, ignore_index=True)
+    fac = facility_rows(x, y, u, v, np.random.default_rng(seed + 2))
     fac.insert(0, "设施编号", [f"SS{i:07d}" for i in range(len(fac))])
     fac.insert(1, "名称", [f"{lab}{i + 1}" for i, lab in enumerate(fac["类别"])])
     f_lon, f_lat = to_wgs.transform(fac["fx"].to_numpy(), fac["fy"].to_numpy())
-    facilities = gpd.GeoDataFrame(fac.drop(columns=["fx", "fy", "k"]), geometry=gpd.points_from_xy(f_lon, f_lat), crs=4326)
+    facilities = gpd.GeoDataFrame(fac.drop(columns=["fx", "fy"]), geometry=gpd.points_from_xy(f_lon, f_lat), crs=4326)
     facilities.to_file(folder / "facilities.gpkg", layer="facilities", driver="GPKG", engine="pyogrio")
 
     # 街道: ~3 km squares covering the grid (with half a block of margin)

@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 from e2e import (
     BLOCK_M,
-    CATEGORIES,
     GK_CRS,
     NODES_PER_COMPOUND,
     SEED,
     ZONE_BLOCKS,
     ZONE_CHARS_A,
     ZONE_CHARS_B,
+    facility_rows,
     grid_streets,
     points_beside,
     scenario_toml,
@@ -127,18 +127,7 @@ def _city(k: int, side: int, offset: tuple[float, float], seed: int, folder: Pat
     )
     _write(compounds, folder / "compounds.gpkg", "compounds", first)
 
-    rng = np.random.default_rng(seed + 2)
-    parts = []
-    for label, per100, _tags in CATEGORIES:
-        n = max(1, int(round(len(x) * per100 / 100)))
-        fx, fy = points_beside(x, y, u, v, n, rng)
-        part = pd.DataFrame({"类别": label, "fx": fx, "fy": fy})
-        part["托位"] = rng.integers(40, 151, n) if label == "普惠托育" else np.nan
-        part["床位"] = rng.integers(50, 151, n) if label == "综合性养老服务中心" else np.nan
-        part["护理型床位"] = (part["床位"] * 0.6).round() if label == "综合性养老服务中心" else np.nan
-        part["普惠"] = "是" if label == "普惠托育" else None
-        parts.append(part)
-    fac = pd.concat(parts, ignore_index=True)
+    fac = facility_rows(x, y, u, v, np.random.default_rng(seed + 2))
     numbers = pd.Series(np.arange(len(fac)))
     fac.insert(0, "设施编号", (code + "SS" + numbers.map("{:07d}".format)).to_numpy())
     fac.insert(1, "名称", (cname + fac["类别"] + (numbers + 1).astype(str)).to_numpy())

@@ -134,6 +134,11 @@ def write_outputs(
         write_workbook(result, paths["report_xlsx"], lang=lang)
     done(f"工作簿 / workbook {paths['report_xlsx'].name}", paths["report_xlsx"].name)
     # --- end report and workbook ---
+    return _finish(result, summary, paths, clock, t0, out)
+
+
+def _finish(result: RunResult, summary: dict, paths: dict[str, Path], clock: _Clock, t0: float, out: Path) -> dict[str, Path]:
+    """summary.json, last: the writing times, the run's peak memory and each stage's."""
     summary["write_time_s"] = {**dict(sorted(clock.times.items())), "total": round(time.perf_counter() - t0, 3)}
     peak = peak_rss_mib()
     summary["peak_rss_mib"] = peak if peak == peak else None  # NaN (unreadable) as null: summary.json stays strict JSON
@@ -203,13 +208,7 @@ def _write_forked(result: RunResult, out: Path, *, lang: str, say: Callable[[str
     finally:
         _FORKED = None
     summary["outputs"] = {k: p.name for k, p in paths.items()}
-    summary["write_time_s"] = {**dict(sorted(clock.times.items())), "total": round(time.perf_counter() - t0, 3)}
-    peak = peak_rss_mib()
-    summary["peak_rss_mib"] = peak if peak == peak else None
-    summary["stage_peak_rss_mib"] = {k: (v if v == v else None) for k, v in result.peak_rss_mib.items()}
-    paths["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
-    log.info("outputs written to %s", out)
-    return paths
+    return _finish(result, summary, paths, clock, t0, out)
 
 
 def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,13 +26,14 @@ from planner.io.checks import require_rows
 from planner.io.osm import read_osm
 from planner.network.build import read_ways
 from planner.partition import stitch
+from planner.partition.cluster import TaskOutcome  # a plain record (Dask is imported only by a session)
 from planner.partition.plan import PIECE_FACTOR, partition_cells, plan_jobs
 from planner.partition.task import DEMAND_COLUMNS, run_partition, run_siting
 from planner.partition.types import PartitionFailure, PartitionJob, PartitionResult, SitingJob
 from planner.settings import Scenario
 from planner.siting.suggest import number_sites
 
-__all__ = ["run_partitioned", "PartitionsFailed", "Outcome", "run_here"]
+__all__ = ["run_partitioned", "PartitionsFailed", "run_here"]
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,7 @@ class PartitionsFailed(PlannerError):
         )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One job's outcome however it ran (the fields of a Dask :class:`~planner.partition.cluster.TaskOutcome`)."""
-
-    key: str
-    value: object | None
-    error: str | None
-    worker: str
-    attempts: int
-    seconds: float
-
-
-def run_here(fn, jobs: Sequence[tuple[str, object]], report: Callable[[str], None]) -> list[Outcome]:
+def run_here(fn, jobs: Sequence[tuple[str, object]], report: Callable[[str], None]) -> list[TaskOutcome]:
     """The jobs one after another in this process (a run without a cluster, and the tests' reference)."""
     out = []
     for i, (key, job) in enumerate(jobs, 1):
@@ -69,7 +58,7 @@ def run_here(fn, jobs: Sequence[tuple[str, object]], report: Callable[[str], Non
         value = fn(job)
         seconds = round(time.perf_counter() - t, 3)
         report(f"    分区 {key} 完成 / partition {key} done ({i}/{len(jobs)}, {seconds:.1f} s)")
-        out.append(Outcome(key, value, None, "local", 1, seconds))
+        out.append(TaskOutcome(key, value, None, "local", 1, seconds))
     return out
 
 
