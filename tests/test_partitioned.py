@@ -229,3 +229,36 @@ def _one_job(scenario_path: Path):
     finally:
         run_module.plan_jobs = original
     return taken["jobs"][0]
+
+
+def test_pieces_areas_are_joined_as_their_union() -> None:
+    """Overlapping areas of two pieces are unioned; a third, apart, is kept as it is: the same area as one union."""
+    import numpy as np
+    import shapely
+
+    from planner.partition.stitch import _union
+
+    a, b, c = shapely.box(0, 0, 10, 10), shapely.box(5, 5, 15, 15), shapely.box(100, 0, 110, 10)
+    joined = _union(np.array([a, b, c], dtype=object))
+    assert joined.is_valid
+    assert joined.area == pytest.approx(shapely.union_all([a, b, c]).area)  # 175 + 100, not 300
+    assert len(shapely.get_parts(joined)) == 2
+
+
+def test_a_polygon_that_owns_nothing_runs_no_piece_and_counts_stay_right(tmp_path: Path) -> None:
+    """A partition polygon far from every row comes first in the layer: it runs no piece, and partitions.csv still
+    counts each piece's own compounds and 街道 (the owner arrays are over all polygons, the pieces only those that run)."""
+    import shapely
+
+    scenario = demo_in_pieces(tmp_path, 2)
+    strips = gpd.read_file(scenario.parent / "strips.gpkg").to_crs(4549)
+    far = gpd.GeoDataFrame({"编码": ["S0"], "名称": ["远处"]}, geometry=[shapely.box(0, 0, 1000, 1000)], crs=4549)
+    pd.concat([far, strips], ignore_index=True).pipe(gpd.GeoDataFrame, crs=4549).to_crs(4326).to_file(
+        scenario.parent / "strips.gpkg", layer="strips", driver="GPKG", engine="pyogrio")
+    out = tmp_path / "out"
+    assert main(["run", str(scenario), "--out", str(out), "-q", "--partitioned"]) == 0
+    parts = pd.read_csv(out / "partitions.csv", encoding="utf-8-sig")
+    comp = pd.read_csv(out / "compounds.csv", encoding="utf-8-sig")
+    assert list(parts["name"]) == ["西片", "东片"]
+    assert parts["compounds"].sum() == len(comp) and (parts["compounds"] > 0).all()
+    assert parts["zones"].sum() == 4

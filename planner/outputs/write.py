@@ -96,7 +96,6 @@ def write_outputs(
                              say=report or (lambda msg: log.info("%s", msg)))
     # the writers of the map (folium), report (matplotlib, fontTools) and workbook (XlsxWriter) are imported when
     # their file is written: the command line starts, and the run computes, without them in memory
-    from planner.outputs.compare import write_zone_outlines
     from planner.outputs.excel import write_workbook
     from planner.outputs.report import write_report
 
@@ -120,11 +119,7 @@ def write_outputs(
     done(f"地图 / map {paths['map'].name}", paths["map"].name)
     paths.update(_write_siting(result, out, clock))
     # --- 街道 outlines (compare), then the report and workbook (planner.outputs.report, planner.outputs.excel) ---
-    if result.zones is not None and len(result.zones):
-        with clock(paths["subdistricts_gpkg"].name):
-            write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
-    else:
-        paths.pop("subdistricts_gpkg")
+    _write_zone_outlines(result, paths, clock)
 
     summary = _summary(result, paths)
     with clock(paths["report_html"].name):
@@ -179,8 +174,6 @@ def _write_forked(result: RunResult, out: Path, *, lang: str, say: Callable[[str
     global _FORKED
     from concurrent.futures import ProcessPoolExecutor
 
-    from planner.outputs.compare import write_zone_outlines
-
     source_date()
     out.mkdir(parents=True, exist_ok=True)
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
@@ -195,11 +188,7 @@ def _write_forked(result: RunResult, out: Path, *, lang: str, say: Callable[[str
             _write_tables(result, paths, clock)
             say(f"    表格 / tables (CSV, GeoPackage, GeoParquet)：{time.perf_counter() - t0:.1f} 秒 / s")
             paths.update(_write_siting(result, out, clock))
-            if result.zones is not None and len(result.zones):
-                with clock(paths["subdistricts_gpkg"].name):
-                    write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
-            else:
-                paths.pop("subdistricts_gpkg")
+            _write_zone_outlines(result, paths, clock)
             clock.times[paths["map"].name] = drawn.result()
             say(f"    地图 / map {paths['map'].name}：{clock.times[paths['map'].name]:.1f} 秒 / s（另一进程 / in a second process）")
             clock.times.update(written.result())
@@ -209,6 +198,17 @@ def _write_forked(result: RunResult, out: Path, *, lang: str, say: Callable[[str
         _FORKED = None
     summary["outputs"] = {k: p.name for k, p in paths.items()}
     return _finish(result, summary, paths, clock, t0, out)
+
+
+def _write_zone_outlines(result: RunResult, paths: dict[str, Path], clock: _Clock) -> None:
+    """subdistricts.gpkg, the 街道 outlines `planner compare` reads (dropped from ``paths`` without 街道)."""
+    from planner.outputs.compare import write_zone_outlines
+
+    if result.zones is not None and len(result.zones):
+        with clock(paths["subdistricts_gpkg"].name):
+            write_zone_outlines(result.zones, paths["subdistricts_gpkg"])
+    else:
+        paths.pop("subdistricts_gpkg")
 
 
 def _write_tables(result: RunResult, paths: dict[str, Path], clock: _Clock) -> None:

@@ -176,7 +176,7 @@ def plan_jobs(scenario: Scenario, crs, parts: Partitions, comp: gpd.GeoDataFrame
         owned_zones = zones[zone_part == p] if zones is not None else None
         jobs.append(PartitionJob(
             version=__version__, id=parts.ids[p], name=parts.names[p], scenario=scenario, crs=crs, area_wkb=shapely.to_wkb(area),
-            cells_wkb=cells_wkb, position=running.index(p), compounds=comp[near_c], compounds_owned=own_c[near_c],
+            cells_wkb=cells_wkb, position=running.index(p), part=p, compounds=comp[near_c], compounds_owned=own_c[near_c],
             facilities=fac[near_f], facilities_owned=own_f[near_f], ways=piece, categories=categories,
             each_isochrone=each_isochrone, largest_piece_m=PIECE_FACTOR * scenario.network.min_piece_m, halo=h,
             zones=owned_zones,

@@ -194,13 +194,10 @@ def _siting(scenario: Scenario, jobs: list[PartitionJob], comp, fac, compliance:
     candidates = {t.name: user_candidates(t, jobs[0].crs) for t in scenario.siting if t.candidates is not None}
     siting_jobs = []
     for job in jobs:
-        rows = comp.loc[comp.index.intersection(job.compounds.index, sort=False)]
-        rows = rows.loc[[i for i in job.compounds.index if i in rows.index]]
-        owned = pd.Series(job.compounds_owned, index=job.compounds.index).reindex(rows.index).to_numpy(dtype=bool)
+        rows = comp.loc[job.compounds.index].copy()  # no compound is rejected after planning: all are there
         demand = [c for c in DEMAND_COLUMNS if c in rows.columns]
-        rows = rows.copy()
-        rows.loc[~owned, demand] = 0
-        f = fac.loc[[i for i in job.facilities.index if i in fac.index]]
+        rows.loc[~np.asarray(job.compounds_owned, dtype=bool), demand] = 0
+        f = fac.loc[job.facilities.index[job.facilities.index.isin(fac.index)]]  # less those rejected as isolated
         siting_jobs.append((f"siting-{job.id}", SitingJob(job, rows, f, compliance, candidates)))
     outcomes = execute(run_siting, siting_jobs)
     solved = _results(jobs, outcomes)
@@ -217,14 +214,18 @@ def _siting(scenario: Scenario, jobs: list[PartitionJob], comp, fac, compliance:
     return results
 
 
+def _drawn(fac, categories, taxonomy) -> np.ndarray:
+    """The facilities whose walking areas the map draws: analysed, of a group of ISOCHRONE_GROUPS (养老, 托育)."""
+    groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
+    return fac["category"].isin(categories).to_numpy() & np.isin(groups, pl.ISOCHRONE_GROUPS)
+
+
 def _isochrone_cell(scenario: Scenario, fac, categories, taxonomy) -> float | None:
     """The grid cell (metres) the single run would draw its city-scale 养老/托育 areas at: their extent is the
     facilities' plus the longest walk (:data:`planner.analysis.isochrones.GRID_CELLS` cells over it)."""
     from planner.analysis.isochrones import GRID_CELLS
 
-    cats = fac["category"].isin(categories).to_numpy()
-    groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
-    pts = fac.geometry.to_numpy()[cats & np.isin(groups, pl.ISOCHRONE_GROUPS)]
+    pts = fac.geometry.to_numpy()[_drawn(fac, categories, taxonomy)]
     if not len(pts):
         return None
     x0, y0, x1, y1 = shapely.total_bounds(pts)
@@ -234,10 +235,7 @@ def _isochrone_cell(scenario: Scenario, fac, categories, taxonomy) -> float | No
 
 def _each_isochrone(fac, categories, taxonomy) -> bool:
     """Whether the run draws each 养老/托育 facility's own area (:data:`planner.pipeline.FACILITY_ISOCHRONES_MAX`)."""
-    cats = fac["category"].isin(categories).to_numpy()
-    groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
-    n = int((cats & np.isin(groups, pl.ISOCHRONE_GROUPS)).sum())
-    return 0 < n <= pl.FACILITY_ISOCHRONES_MAX
+    return 0 < int(_drawn(fac, categories, taxonomy).sum()) <= pl.FACILITY_ISOCHRONES_MAX
 
 
 def _results(jobs: list[PartitionJob], outcomes: list) -> list[PartitionResult]:
@@ -274,7 +272,7 @@ def _table(jobs: list[PartitionJob], outcomes: list, owner: dict) -> pd.DataFram
     """partitions.csv: one row per partition."""
     rows = []
     for job, out in zip(jobs, outcomes, strict=True):
-        p = job.position
+        p = job.part
         st = out.value.stats
         rows.append({
             "partition": job.id, "name": job.name, "compounds": int((owner["compounds"] == p).sum()),

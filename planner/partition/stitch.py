@@ -11,10 +11,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 
-from planner import schema
 from planner.analysis.coverage import Coverage
-from planner.engine.pieces import Pieces  # noqa: F401  (the stitched network has none)
 from planner.engine.streets import StreetArrays
 from planner.network.build import WalkNetwork
 from planner.partition.types import PartitionResult
@@ -109,27 +109,13 @@ def _union(parts: np.ndarray):
         return parts[0] if len(parts) else shapely.Polygon()
     boxes = shapely.box(*shapely.bounds(parts).T)
     a, b = shapely.STRtree(boxes).query(boxes, predicate="intersects")
-    group = np.arange(len(parts))
-    for i, j in sorted(zip(a.tolist(), b.tolist(), strict=True)):  # union-find of the overlapping boxes
-        ri, rj = i, j
-        while group[ri] != ri:
-            ri = group[ri]
-        while group[rj] != rj:
-            rj = group[rj]
-        group[max(ri, rj)] = min(ri, rj)
-    roots = np.array([_root(group, i) for i in range(len(parts))])
+    _, roots = connected_components(coo_array((np.ones(len(a)), (a, b)), shape=(len(parts), len(parts))), directed=False)
     pieces = []
     for r in np.unique(roots):
         members = parts[roots == r]
         pieces.append(members[0] if len(members) == 1 else shapely.union_all(members))
     polys = [p for piece in pieces for p in shapely.get_parts(piece) if shapely.get_type_id(p) == 3]
     return shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
-
-
-def _root(group: np.ndarray, i: int) -> int:
-    while group[i] != i:
-        i = group[i]
-    return int(i)
 
 
 def stitch_network(results: list[PartitionResult], crs, source: dict) -> WalkNetwork:
@@ -150,9 +136,3 @@ def stitch_network(results: list[PartitionResult], crs, source: dict) -> WalkNet
     return WalkNetwork(streets=streets, node_ids=np.arange(len(keys)), highway=np.concatenate([p["highway"] for p in parts]),
                        name=np.concatenate([p["name"] for p in parts]), crs=crs, source=source)
 
-
-def check_columns(table: pd.DataFrame, categories: tuple[str, ...]) -> None:
-    """A stitched coverage table holds every category's distance column (a sanity check)."""
-    missing = [c for c in categories if schema.dist_m(c) not in table.columns]
-    if missing:
-        raise RuntimeError(f"stitched coverage lacks {missing}")

@@ -47,7 +47,8 @@ class PartitionJob:
     crs: CRS
     area_wkb: bytes  # the area it owns (union of its polygons, its 街道 and its points), metric CRS
     cells_wkb: tuple[bytes, ...]  # every partition's own polygon, in partition order (streets drawn by the one they lie in)
-    position: int  # this partition's place among cells_wkb
+    position: int  # this partition's place among cells_wkb (the pieces that run)
+    part: int  # its place among all the partitions (the owner arrays of plan_jobs)
     compounds: gpd.GeoDataFrame  # kept compound rows within the halo, in the run's order
     compounds_owned: np.ndarray  # mask over compounds
     facilities: gpd.GeoDataFrame  # kept facility rows within the halo, in the run's order
