@@ -670,6 +670,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "serve.iso": ('{name}：步行 {t} 范围', '{name}: {t} walk'),
     "serve.error": ('未能完成', 'Not done'),
     "serve.offline": ('服务器无响应，请确认 planner serve 仍在运行', 'The server does not answer: is planner serve still running?'),
+    # issue #17: the level a target is set for, and rules of the scenario's own
+    "scale": ('适用层级', 'Scale'),
+    "scale.city": ('全市', 'city'),
+    "scale.district": ('县（市、区）', 'county/district'),
+    "scale.street": ('街道', 'sub-district'),
+    "scale.community": ('社区', 'community'),
+    "scale.compound": ('小区', 'compound'),
+    "conf.U": ('用户在情景文件中自定', 'set by the user in the scenario'),
+    "rp.scale": ('适用层级', 'Scale'),
+    "rp.own_rule": ('（情景自定）', ' (scenario)'),
 }
 
 

@@ -27,14 +27,14 @@ from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage
 from planner.analysis.isochrones import isochrones_by
-from planner.analysis.requirements import Compliance, ZoneUpdate, evaluate, gap_list
-from planner.analysis.standards import Rule, rules_for
+from planner.analysis.requirements import CityTargets, Compliance, ZoneUpdate, evaluate, gap_list
+from planner.analysis.standards import Rule, scenario_rules
 from planner.analysis.zones import ZONE_RULE, place_in_zones, summarise_zones, zone_overlaps
 from planner.engine.reach import nearest_distance
 from planner.engine.snap import Snapped
 from planner.errors import LayerError, ScenarioError
 from planner.io import layers as _layers
-from planner.io.categories import Taxonomy, load_taxonomy
+from planner.io.categories import Taxonomy, taxonomy_for
 from planner.io.checks import loss_warnings, require_rows
 from planner.io.coords import CHINESE_SYSTEMS, normalise_system
 from planner.io.osm import OsmExtract, read_osm
@@ -195,8 +195,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         Called with a one-line progress message at the start of each stage (the CLI prints them).
     """
     report = report or (lambda msg: log.info("%s", msg))
-    taxonomy = load_taxonomy()
-    rules = rules_for(scenario.standards.preset, scenario.standards.overrides)
+    taxonomy = taxonomy_for(scenario)
+    rules = scenario_rules(scenario)
     timings: dict[str, float] = {}
     memory: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -706,14 +706,20 @@ def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoD
     """Every rule of the scenario's standards preset, per 街道 and city-wide."""
     return evaluate(
         preset=scenario.standards.preset,
-        overrides=dict(scenario.standards.overrides),
+        rules=scenario_rules(scenario),
         compounds=comp,
         coverage_table=coverage.table,
         facilities=fac,
         zone_names=standards_zone_names(zones),
         taxonomy=taxonomy,
         complete_circles=complete_circles(circles),
+        city_targets=city_targets(scenario),
     )
+
+
+def city_targets(scenario: Scenario) -> CityTargets:
+    """How the scenario reads city-wide count targets on its study area ([standards] city_targets)."""
+    return CityTargets(scenario.standards.city_targets, scenario.standards.city_population)
 
 
 def standards_zone_names(zones: gpd.GeoDataFrame | None) -> dict[str, str]:
@@ -731,7 +737,7 @@ def standards_update(scenario: Scenario, comp: gpd.GeoDataFrame, zones: gpd.GeoD
                      base: Compliance) -> ZoneUpdate:
     """The run's standards ``base`` kept to re-evaluate only the 街道 an edit touches (:class:`ZoneUpdate`); its
     ``evaluate`` equals :func:`evaluate_standards` on the edited coverage and facilities."""
-    return ZoneUpdate(base, preset=scenario.standards.preset, overrides=dict(scenario.standards.overrides), compounds=comp,
+    return ZoneUpdate(base, city_targets=city_targets(scenario), compounds=comp,
                       zone_names=standards_zone_names(zones), taxonomy=taxonomy)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import ScenarioError
-from planner.io.categories import Taxonomy, load_taxonomy
+from planner.analysis.standards import CITY_TARGETS, check_rule_records
+from planner.io.categories import Taxonomy, check_category_records, load_taxonomy
 from planner.settings import (
     LayerKind,
     LayerSpec,
@@ -31,6 +32,7 @@ __all__ = ["Scenario", "load_scenario"]
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
     "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting", "partition",
+    "rules", "analyse",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway", "walk_filter", "min_piece_m"}
@@ -59,14 +61,17 @@ def load_scenario(path: str | Path) -> Scenario:
     base = path.parent
     _check_top_keys(raw, problems)
     network = _parse_network(raw.get("network"), base, problems)
-    facilities, residential, zones = _parse_layers(raw.get("layers", {}), base, problems)
+    own_categories, selection = _split_categories(raw, problems)
+    taxonomy = load_taxonomy().with_categories(own_categories)
+    facilities, residential, zones = _parse_layers(raw.get("layers", {}), base, taxonomy, problems)
     numbers = _parse_numbers(raw, problems)
-    categories = _parse_categories(raw.get("categories"), problems)
+    categories = _parse_categories(selection, taxonomy, problems)
     language = _parse_language(raw, problems)
     basemap, tianditu_key = _parse_basemap(raw, problems)
     population = _parse_population(raw.get("population", {}), problems)
     standards = _parse_standards(raw.get("standards", {}), problems)
-    siting = _parse_siting(raw.get("siting", []), base, problems)
+    own_rules = check_rule_records(raw.get("rules", []), taxonomy.keys, problems)
+    siting = _parse_siting(raw.get("siting", []), base, taxonomy, problems)
     partition = _parse_partition(raw.get("partition"), base, zones, problems)
     name = _parse_name(raw, path, problems)
     sample_data = _flag(raw, "sample_data", False, "", problems)
@@ -96,6 +101,8 @@ def load_scenario(path: str | Path) -> Scenario:
         standards=standards,
         siting=siting,
         partition=partition,
+        own_categories=tuple(own_categories),
+        own_rules=tuple(own_rules),
     )
 
 
@@ -172,15 +179,15 @@ def _check_top_keys(raw: Mapping[str, Any], problems: list[str]) -> None:
 
 
 def _parse_layers(
-    layers: object, base: Path, problems: list[str]
+    layers: object, base: Path, taxonomy: Taxonomy, problems: list[str]
 ) -> tuple[LayerSpec | None, LayerSpec | None, LayerSpec | None]:
     """The ``[layers]`` table: facilities, residential (both required) and zones."""
     if not isinstance(layers, dict):
         problems.append("[layers] 必须是表 / [layers] must be a table")
         layers = {}
-    facilities = _parse_layer("facilities", layers.get("facilities"), base, problems, required=True)
-    residential = _parse_layer("residential", layers.get("residential"), base, problems, required=True)
-    zones = _parse_layer("zones", layers.get("zones"), base, problems, required=False)
+    facilities = _parse_layer("facilities", layers.get("facilities"), base, taxonomy, problems, required=True)
+    residential = _parse_layer("residential", layers.get("residential"), base, taxonomy, problems, required=True)
+    zones = _parse_layer("zones", layers.get("zones"), base, taxonomy, problems, required=False)
     for key in sorted(set(layers) - {"facilities", "residential", "zones"}):
         problems.append(f"未知图层 [layers.{key}] / unknown layer [layers.{key}] (use facilities, residential, zones)")
     return facilities, residential, zones
@@ -243,10 +250,22 @@ def _parse_crs(raw: Mapping[str, Any], problems: list[str]) -> str:
     return str(value)
 
 
-def _parse_categories(categories: object, problems: list[str]) -> tuple[str, ...] | None:
-    """The ``categories`` list (None: all of the taxonomy); every key must be a known category."""
+def _split_categories(raw: Mapping[str, Any], problems: list[str]) -> tuple[list[dict], object]:
+    """The scenario's own categories (the tables of ``[[categories]]``, checked) and the selection of categories to
+    analyse: ``analyse = [...]``, or the older ``categories = ["key", ...]`` list (strings and tables may share it)."""
+    given = raw.get("categories")
+    tables = [c for c in given if isinstance(c, dict)] if isinstance(given, list) else []
+    keys = [c for c in given if not isinstance(c, dict)] if isinstance(given, list) else given
+    own = check_category_records(tables, problems) if tables else []
+    selection = raw.get("analyse")
+    if selection is not None and keys:
+        problems.append("analyse 与 categories = [\"键\", ...] 不能同时给出 / give the selection once: analyse or categories = [\"key\", ...]")
+    return own, selection if selection is not None else (keys if keys != [] or not tables else None)
+
+
+def _parse_categories(categories: object, taxonomy: Taxonomy, problems: list[str]) -> tuple[str, ...] | None:
+    """The selection of categories to analyse (None: all of the taxonomy); every key must be a known category."""
     if categories is not None:
-        taxonomy = load_taxonomy()
         if not isinstance(categories, list) or not categories:
             problems.append("categories 必须是类别键列表 / categories must be a list of category keys")
             categories = None
@@ -305,7 +324,7 @@ _SITING_NUMBERS = (
 )
 
 
-def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingSpec, ...]:
+def _parse_siting(raw: object, base: Path, taxonomy: Taxonomy, problems: list[str]) -> tuple[SitingSpec, ...]:
     """The ``[[siting]]`` tasks; a task with a problem that makes it unusable is left out (and reported)."""
     if isinstance(raw, dict):
         raw = [raw]
@@ -313,7 +332,6 @@ def _parse_siting(raw: object, base: Path, problems: list[str]) -> tuple[SitingS
         problems.append("[[siting]] 必须是表的数组 / [[siting]] must be an array of tables")
         return ()
     out = []
-    taxonomy = load_taxonomy()
     for n, task in enumerate(raw, start=1):
         spec = _parse_siting_task(task, f"[[siting]] #{n}", base, taxonomy, problems)
         if spec is not None:
@@ -407,8 +425,20 @@ def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
     if not isinstance(raw, dict):
         problems.append("[standards] 必须是表 / [standards] must be a table")
         return StandardsSpec()
-    for key in sorted(set(raw) - {"preset", "overrides"}):
-        problems.append(f"[standards] 未知字段 '{key}' / unknown field '{key}' (allowed: preset, overrides)")
+    for key in sorted(set(raw) - {"preset", "overrides", "city_targets", "city_population"}):
+        problems.append(f"[standards] 未知字段 '{key}' / unknown field '{key}' (allowed: preset, overrides, city_targets, city_population)")
+    city_targets = raw.get("city_targets", "not_evaluable")
+    if city_targets not in CITY_TARGETS:
+        problems.append(f"[standards].city_targets 只能是 {', '.join(CITY_TARGETS)} / city_targets must be one of {', '.join(CITY_TARGETS)}")
+        city_targets = "not_evaluable"
+    city_population = raw.get("city_population")
+    if city_population is not None and (isinstance(city_population, bool) or not isinstance(city_population, int | float)
+                                        or not math.isfinite(city_population) or city_population <= 0):
+        problems.append(f"[standards].city_population（全市常住人口）必须是正数 / must be a positive number, got {city_population!r}")
+        city_population = None
+    if city_targets == "prorate" and city_population is None:
+        problems.append("[standards].city_targets = \"prorate\" 需要 city_population（全市常住人口，折算的依据） / city_targets = "
+                        "\"prorate\" needs city_population (the whole city's residents, the key of the pro-rating)")
     preset = raw.get("preset", "national")
     if preset not in PRESETS:
         problems.append(f"[standards].preset 只能是 {', '.join(PRESETS)} / preset must be one of {', '.join(PRESETS)}")
@@ -426,7 +456,8 @@ def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
                 problems.append(f"[standards.overrides] '{rid}' 的目标值必须是非负的有限数 / the target must be a finite number ≥ 0, got {val!r}")
             else:
                 clean[rid] = float(val)
-    return StandardsSpec(preset=preset, overrides=clean)
+    return StandardsSpec(preset=preset, overrides=clean, city_targets=city_targets,
+                         city_population=None if city_population is None else float(city_population))
 
 
 def _number(raw: Mapping[str, Any], key: str, default: float, problems: list[str], *, low: float, high: float) -> float:
@@ -519,7 +550,8 @@ def _parse_network(raw: object, base: Path, problems: list[str]) -> NetworkSpec 
     return spec
 
 
-def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], *, required: bool) -> LayerSpec | None:
+def _parse_layer(kind: LayerKind, raw: object, base: Path, taxonomy: Taxonomy, problems: list[str], *,
+                 required: bool) -> LayerSpec | None:
     where = f"[layers.{kind}]"
     if raw is None:
         if required:
@@ -545,7 +577,6 @@ def _parse_layer(kind: LayerKind, raw: object, base: Path, problems: list[str], 
     if not isinstance(columns, dict) or not isinstance(cats, dict):
         problems.append(f"{where}.columns 和 .categories 必须是表 / must be tables")
         return None
-    taxonomy = load_taxonomy()
     for label, key in cats.items():
         if key not in taxonomy:
             problems.append(f"{where}.categories: '{label}' → 未知类别 '{key}' / unknown category key '{key}'")

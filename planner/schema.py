@@ -56,7 +56,7 @@ STATUSES = ("pass", "fail", "not_evaluable")  # the ``status`` of a rule in comp
 # --- fixed column lists ---
 COMPLIANCE_COLUMNS = [
     "subdistrict", "subdistrict_name", "rule_id", "rule", "value", "target", "status", "shortfall", "unit",
-    "shortfall_text", "source", "conf",
+    "shortfall_text", "source", "conf", "scale",
 ]  # fmt: skip
 GAP_COLUMNS = ["requirement", "requirement_zh", "rank", "compound_id", "name", "zone_id", "group", "unserved", "nearest_m", "detail"]
 REJECTED_COLUMNS = ["layer", "source", "row", "id", "name", "reason_code", "reason", "attributes"]

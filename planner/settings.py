@@ -81,6 +81,10 @@ class StandardsSpec:
 
     preset: str = "national"
     overrides: Mapping[str, float] = field(default_factory=dict)
+    # a city-wide count target (e.g. 建成 100 个生活圈) on the study area: "not_evaluable" (default: the run cannot tell
+    # whether it is the whole city), "prorate" (× the study area's residents / city_population) or "whole"
+    city_targets: Literal["not_evaluable", "prorate", "whole"] = "not_evaluable"
+    city_population: float | None = None  # the whole city's residents, the key of "prorate"
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,10 @@ class Scenario:
     standards: StandardsSpec = field(default_factory=StandardsSpec)
     siting: tuple[SitingSpec, ...] = ()
     partition: PartitionSpec | None = None
+    # the scenario's own facility categories ([[categories]]) and rules ([[rules]]), as checked records; see
+    # planner.io.categories.taxonomy_for and planner.analysis.standards.scenario_rules
+    own_categories: tuple[Mapping[str, object], ...] = ()
+    own_rules: tuple[Mapping[str, object], ...] = ()
 
     def threshold_m(self, minutes: float) -> float:
         """Walking distance in metres reached in ``minutes`` at the scenario's speed."""

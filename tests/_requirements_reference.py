@@ -15,12 +15,14 @@ import pandas as pd
 
 from planner import schema
 from planner.analysis.requirements import (  # unchanged by #12: shared, not copied
+    CityTargets,
     Compliance,
     _all_missing,
     _cat_names,
     _City,
     _city_circles,
     _city_per_1000_group,
+    _count_target,
     _missing,
     _pass_or_fail,
     _row,
@@ -76,11 +78,15 @@ def evaluate(
             zone_rows.setdefault(rule.id, []).append(row)
     for rule in rules:
         if rule.city_level:
-            rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+            rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy,
+                                       coverage_table, formats))
+        elif rule.scale == "city":  # a 街道 rule set for the city: its row for the whole study area, taken as one 街道
+            rows.append(_evaluate_zone(rule, CITY, CITY, compounds.assign(zone_id=CITY), coverage_table, facilities.assign(zone_id=CITY),
+                                       formats, taxonomy))
     table = pd.DataFrame(rows, columns=COMPLIANCE_COLUMNS)
     failing = table[table["status"] == "fail"]
     log.info("standards %s: %d results, %d fail, %d not evaluable", preset, len(table), len(failing), int((table["status"] == "not_evaluable").sum()))
-    return Compliance(table=table, formats=formats, preset=preset)
+    return Compliance(table=table, formats=formats, preset=preset, rules=rules)
 
 
 def _formats(coverage_table: pd.DataFrame, basic: list[str], taxonomy: Taxonomy, radius_m: float = 1000.0) -> pd.DataFrame:
@@ -261,12 +267,14 @@ _ZONE_EVALUATORS = {
 }
 
 
-def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy) -> dict:
-    """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`)."""
+def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage, formats) -> dict:
+    """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`); a city's count target is
+    not evaluable on a study area (the default reading, shared with planner)."""
     evaluator = _CITY_EVALUATORS.get(rule.kind)
     if evaluator is None:
         raise ValueError(f"unknown rule kind {rule.kind}")
-    return evaluator(rule, _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+    city = _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage, formats, CityTargets())
+    return _count_target(rule, city, evaluator) if rule.count_target else evaluator(rule, city)
 
 
 def _city_zone_share(rule: Rule, c: _City) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from planner import ScenarioError
 from planner.analysis.capacity import two_step_fca
-from planner.analysis.requirements import evaluate
+from planner.analysis.requirements import CityTargets, evaluate
 from planner.analysis.standards import PRESETS, load_rules, rules_for
 from planner.io.categories import load_taxonomy
 
@@ -107,7 +107,13 @@ def test_room_area_and_coverage_shortfalls_by_hand():
     assert _result(res, "elderly.room_area.existing")["status"] == "pass"
     cover = _result(res, "elderly.home_community.coverage")
     assert cover["status"] == "fail" and cover["shortfall"] == 70 and cover["value"] == pytest.approx(200 / 300 * 100, abs=1e-3)
+    # 100 circles is a target for all of Nantong: on a study area of unknown extent it is not evaluable (the default) ...
     circles = res[res["rule_id"] == "local.nantong.circles"].iloc[0]
+    assert circles["status"] == "not_evaluable" and "city_targets" in circles["shortfall_text"]
+    # ... and when the scenario says the study area is the whole city, 3 complete circles are 97 short of 100
+    whole = evaluate(preset="nantong-2025", overrides=None, compounds=comp, coverage_table=cov, facilities=fac,
+                     zone_names={"Z1": "甲街道"}, taxonomy=load_taxonomy(), complete_circles=3, city_targets=CityTargets("whole")).table
+    circles = whole[whole["rule_id"] == "local.nantong.circles"].iloc[0]
     assert (circles["status"], circles["shortfall"]) == ("fail", 97)
 
 
@@ -195,7 +201,11 @@ def test_demo_circles_and_city_rules(demo_run: Path):
     assert (circles["complete"] == circles["lacks"].isna()).all()
     compliance = pd.read_csv(demo_run / "compliance.csv", encoding="utf-8-sig")
     city = compliance[compliance["rule_id"] == "local.nantong.circles"].iloc[0]
-    assert city["value"] == circles["complete"].sum() and city["shortfall"] == 100 - circles["complete"].sum()
+    # the demo pro-rates Nantong's 100 circles by its share of Nantong's 7 726 635 residents
+    population = pd.read_csv(demo_run / "compounds.csv", encoding="utf-8-sig")["population"].sum()
+    target = 100 * population / 7_726_635
+    assert city["value"] == circles["complete"].sum() and city["target"] == pytest.approx(target, abs=1e-4)
+    assert city["shortfall"] == max(0, math.ceil(target - circles["complete"].sum())) and "按人口占比折算" in city["shortfall_text"]
     summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
     assert summary["standards"]["preset"] == "nantong-2025"
     assert "Z03" in summary["standards"]["failing_by_subdistrict"]
@@ -216,7 +226,7 @@ def test_real_extract_runs_with_national_preset(repo_root: Path, tmp_path: Path)
     assert result.compliance.preset == "national"
     assert set(table["status"]) <= {"pass", "fail", "not_evaluable"}
     by = table.set_index("rule_id")
-    assert by.loc["elderly.nursing_bed_share", "status"] == "not_evaluable"  # OSM has no bed figures here
+    assert (by.loc[["elderly.nursing_bed_share"], "status"] == "not_evaluable").all()  # OSM has no bed figures here
     assert by.loc["gb50180.b1.wet_market", "status"] in ("pass", "fail")  # markets are mapped in OSM
     assert list(table.columns[:8]) == ["subdistrict", "subdistrict_name", "rule_id", "rule", "value", "target", "status", "shortfall"]
 

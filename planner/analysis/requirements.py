@@ -9,19 +9,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from planner import schema
-from planner.analysis.standards import Rule, load_rules, rules_for
+from planner.analysis.standards import Rule, builtin_rule, rules_for
 from planner.io.categories import Taxonomy
 from planner.labels import zh
 from planner.progress import progress
 from planner.schema import CITY, COMPLIANCE_COLUMNS, GAP_COLUMNS
 
-__all__ = ["Compliance", "ZoneUpdate", "evaluate", "gap_list", "nearest_of"]
+__all__ = ["CityTargets", "Compliance", "ZoneUpdate", "evaluate", "gap_list", "nearest_of"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class Compliance:
     table: pd.DataFrame
     formats: pd.DataFrame
     preset: str
+    rules: tuple[Rule, ...] = ()
 
 
 def nearest_of(coverage_table: pd.DataFrame, categories: Sequence[str]) -> pd.Series:
@@ -57,6 +58,7 @@ def _row(zone: str, zone_name: str, rule: Rule, value, status: str, shortfall=No
         "shortfall_text": text,
         "source": rule.source,
         "conf": rule.conf,
+        "scale": rule.scale,
     }
 
 
@@ -71,15 +73,19 @@ def _all_missing(series: pd.Series) -> bool:
 def evaluate(
     *,
     preset: str,
-    overrides: dict[str, float] | None,
+    rules: Sequence[Rule] | None = None,
+    overrides: Mapping[str, float] | None = None,
     compounds: pd.DataFrame,
     coverage_table: pd.DataFrame,
     facilities: pd.DataFrame,
     zone_names: dict[str, str],
     taxonomy: Taxonomy,
     complete_circles: int | None,
+    city_targets: CityTargets | None = None,
 ) -> Compliance:
-    """Evaluate every rule of ``preset`` for each 街道 in ``zone_names`` (and city-wide rules once).
+    """Evaluate every rule of ``rules`` (the scenario's: :func:`planner.analysis.standards.scenario_rules`) for each
+    街道 in ``zone_names``, and once for the whole study area each city-level rule and each 街道 rule whose target is
+    set for the city (``scale = "city"``).
 
     Each 街道 rule is one pass of group-bys over the 街道 (never one frame filter per rule × 街道), so the stage costs
     in proportion to compounds + facilities + rules × 街道.
@@ -97,8 +103,13 @@ def evaluate(
         街道 id → name, in report order.
     complete_circles
         Number of complete 一刻钟便民生活圈 (None when circles could not be delineated).
+    rules, overrides
+        The rules to evaluate; without them, the rules of ``preset`` with ``overrides`` (rule id → target).
+    city_targets
+        How a city-wide count target is read on the study area (``[standards] city_targets``; default: not evaluable).
     """
-    rules = rules_for(preset, overrides)
+    rules = tuple(rules) if rules is not None else rules_for(preset, overrides)
+    city_targets = city_targets or CityTargets()
     basic = [c.key for c in taxonomy.categories if c.basic]
     formats = _formats(coverage_table, basic, taxonomy)
     zones = _Zones.of(compounds, coverage_table, facilities, formats, zone_names, taxonomy)
@@ -108,13 +119,25 @@ def evaluate(
     for rule in progress(zone_rules, desc="达标评价 / standards", unit="rule"):
         zone_rows[rule.id] = _evaluate_zones(rule, zones)
         rows.extend(zone_rows[rule.id])
+    city = _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage_table, formats, city_targets,
+                 {r.id: r for r in rules})
     for rule in rules:
-        if rule.city_level:
-            rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+        if rule.city_row:
+            rows.append(_evaluate_city(rule, city))
     table = pd.DataFrame(rows, columns=COMPLIANCE_COLUMNS)
     failing = table[table["status"] == "fail"]
     log.info("standards %s: %d results, %d fail, %d not evaluable", preset, len(table), len(failing), int((table["status"] == "not_evaluable").sum()))
-    return Compliance(table=table, formats=formats, preset=preset)
+    return Compliance(table=table, formats=formats, preset=preset, rules=rules)
+
+
+@dataclass(frozen=True)
+class CityTargets:
+    """How a city-wide count target (e.g. 建成 100 个一刻钟便民生活圈, ``Rule.count_target``) is read on a study area
+    that may be only part of the city: ``mode`` "not_evaluable" (the default: the run cannot tell), "prorate" (the
+    target × the study area's residents / ``city_population``) or "whole" (the study area is the whole city)."""
+
+    mode: str = "not_evaluable"
+    city_population: float | None = None
 
 
 class ZoneUpdate:
@@ -124,25 +147,27 @@ class ZoneUpdate:
     the run gave them; the rows of the touched 街道 are evaluated by the same functions as :func:`evaluate` on
     those 街道 alone and spliced into the run's table (same row order, same dtypes, the same values to the last bit:
     sums run over the same rows in the same order). The city-wide rules read every 街道 (``city_zone_share``), all
-    facilities (``city_per_1000_group``) or the circles (``city_circles``); each costs one pass over the facilities
-    at most and they are always re-evaluated. The MOFCOM formats of the compounds whose distances changed are
+    facilities (``city_per_1000_group``, ``city_count``) or the circles (``city_circles``); each costs one pass over the
+    facilities at most and they are always re-evaluated, as are the city rows of 街道 rules set for the city (one pass
+    of their evaluator over the whole study area). The MOFCOM formats of the compounds whose distances changed are
     computed again and spliced into the run's ``formats``.
 
     Parameters
     ----------
     base
-        The run's :class:`Compliance` (from :func:`evaluate` with the same preset, overrides, compounds and 街道).
-    compounds, zone_names, taxonomy, preset, overrides
+        The run's :class:`Compliance` (from :func:`evaluate`: its rules are re-evaluated).
+    compounds, zone_names, taxonomy, city_targets
         As given to :func:`evaluate` for the run.
     """
 
-    def __init__(self, base: Compliance, *, preset: str, overrides: dict[str, float] | None, compounds: pd.DataFrame,
-                 zone_names: dict[str, str], taxonomy: Taxonomy):
+    def __init__(self, base: Compliance, *, compounds: pd.DataFrame, zone_names: dict[str, str], taxonomy: Taxonomy,
+                 city_targets: CityTargets | None = None):
         self.base = base
-        self.preset = preset
-        self.rules = rules_for(preset, overrides)
+        self.preset = base.preset
+        self.rules = base.rules
+        self.city_targets = city_targets or CityTargets()
         self.zone_rules = [r for r in self.rules if not r.city_level]
-        self.city_rules = [r for r in self.rules if r.city_level]
+        self.city_rules = [r for r in self.rules if r.city_row]
         self.zone_names = dict(zone_names)
         self.zone_ids = list(zone_names)
         self.taxonomy = taxonomy
@@ -238,12 +263,13 @@ class ZoneUpdate:
             sl = slice(k * n_zones, (k + 1) * n_zones)
             zone_rows[rule.id] = [{"subdistrict": z, "status": st} for z, st in zip(cols["subdistrict"][sl], cols["status"][sl], strict=True)]
         first = len(self.zone_rules) * n_zones
+        city = _City(self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy, coverage_table, formats,
+                     self.city_targets, {r.id: r for r in self.rules})
         for i, rule in enumerate(self.city_rules):
-            r = _evaluate_city(rule, self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy)
-            for c, v in r.items():
+            for c, v in _evaluate_city(rule, city).items():
                 cols[c][first + i] = v
         table = pd.DataFrame({c: cols[c] for c in COMPLIANCE_COLUMNS}, index=self.base.table.index, copy=False).infer_objects()
-        return Compliance(table=table, formats=formats, preset=self.preset)
+        return Compliance(table=table, formats=formats, preset=self.preset, rules=self.rules)
 
 
 # what each kind of 街道 rule reads that an edit can change (ZoneUpdate.rule_zones)
@@ -597,7 +623,8 @@ _ZONE_EVALUATORS = {
 
 @dataclass(frozen=True)
 class _City:
-    """What a city-wide rule sees: every compound and facility, the 街道, their results so far, the circles."""
+    """What a city-wide rule sees: every compound and facility, the 街道 and their results so far, the circles,
+    coverage and formats (for a 街道 rule's city row) and how city count targets are read."""
 
     compounds: pd.DataFrame
     facilities: pd.DataFrame
@@ -605,23 +632,62 @@ class _City:
     zone_rows: dict[str, list[dict]]
     complete_circles: int | None
     taxonomy: Taxonomy
+    coverage: pd.DataFrame
+    formats: pd.DataFrame
+    targets: CityTargets
+    rules: Mapping[str, Rule] = field(default_factory=dict)
 
 
-def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy) -> dict:
-    """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`)."""
+def _evaluate_city(rule: Rule, c: _City) -> dict:
+    """The study-area row of one rule: a city-level kind by its evaluator (:data:`_CITY_EVALUATORS`); a 街道 rule set
+    for the city by its 街道 evaluator over the whole study area taken as one 街道."""
+    if not rule.city_level:
+        one = {CITY: CITY}
+        comp = c.compounds.assign(zone_id=CITY) if len(c.compounds) else c.compounds
+        fac = c.facilities.assign(zone_id=CITY) if len(c.facilities) else c.facilities
+        cov = c.coverage.reindex(c.compounds.index) if len(c.coverage.columns) else pd.DataFrame(index=c.compounds.index)
+        return _evaluate_zones(rule, _Zones.of(comp, cov, fac, c.formats, one, c.taxonomy))[0]
     evaluator = _CITY_EVALUATORS.get(rule.kind)
     if evaluator is None:
         raise ValueError(f"unknown rule kind {rule.kind}")
-    return evaluator(rule, _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+    if rule.count_target and c.targets.mode != "whole":
+        return _count_target(rule, c, evaluator)
+    return evaluator(rule, c)
+
+
+def _count_target(rule: Rule, c: _City, evaluator) -> dict:
+    """A city's count target on a study area that may be part of the city: not evaluable (the default, with the
+    reason), or pro-rated by the study area's share of the city's residents (the key stated in the row)."""
+    if c.targets.mode != "prorate" or not c.targets.city_population:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None,
+                    f"无法评价：{rule.value:g} {rule.unit}是全市目标，研究区可能只是城市的一部分；在 [standards] 中设 city_targets = "
+                    "\"whole\"（研究区即全市）或 \"prorate\" 并给出 city_population（按常住人口占比折算） / not evaluable: a "
+                    "city-wide target and the study area may be part of the city; set [standards] city_targets = \"whole\" "
+                    "or \"prorate\" with city_population")
+    pop = c.compounds["population"]
+    if _all_missing(pop) or float(pop.sum()) <= 0:
+        return _missing(CITY, CITY, rule, "population")
+    share = min(1.0, float(pop.sum()) / float(c.targets.city_population))
+    target = rule.value * share
+    row = evaluator(replace(rule, value=target), c)
+    if row["status"] == "not_evaluable":
+        return row
+    key = (f"按人口占比折算：研究区 {float(pop.sum()):,.0f} 人 / 全市 {c.targets.city_population:,.0f} 人 = {share:.1%}，"
+           f"目标 {rule.value:g} × {share:.1%} = {target:.2f} {rule.unit} / pro-rated by population share")
+    row["target"] = round(target, 4)
+    value = row["value"] or 0
+    short = max(0, int(math.ceil(target - value - 1e-9)))
+    row["shortfall"] = short
+    row["status"] = _pass_or_fail(value, target)
+    row["shortfall_text"] = key + (f"；还需 {short} {rule.unit}" if short else "")
+    return row
 
 
 def _city_zone_share(rule: Rule, c: _City) -> dict:
     """Share (%) of 街道 that pass another rule (evaluated here when the preset does not evaluate it per 街道)."""
-    base = next(r for r in load_rules() if r["id"] == rule.of_rule)
-    sub_rule = Rule(id=base["id"], kind=base["kind"], value=float(base["value"]), unit=base["unit"], zh=base["zh"], en=base["en"],
-                    source=base["source"], conf=base["conf"], presets=(), categories=tuple(base.get("categories", ())))
+    sub_rule = c.rules.get(rule.of_rule) or builtin_rule(str(rule.of_rule))
     results = c.zone_rows.get(rule.of_rule) or _evaluate_zones(
-        sub_rule, _Zones.of(c.compounds, pd.DataFrame(index=c.compounds.index), c.facilities, pd.DataFrame(), c.zone_names, c.taxonomy)
+        sub_rule, _Zones.of(c.compounds, c.coverage.reindex(c.compounds.index), c.facilities, c.formats, c.zone_names, c.taxonomy)
     )
     results = [r for r in results if r["subdistrict"] in c.zone_names]
     if not results:
@@ -650,15 +716,28 @@ def _city_circles(rule: Rule, c: _City) -> dict:
     """Number of complete 一刻钟便民生活圈."""
     if c.complete_circles is None:
         return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：缺少社区综合服务站（生活圈中心）/ not evaluable: no community centres")
-    short = max(0, int(rule.value - c.complete_circles))
+    short = max(0, int(math.ceil(rule.value - c.complete_circles - 1e-9)))
     return _row(CITY, CITY, rule, c.complete_circles, _pass_or_fail(c.complete_circles, rule.value), short,
                 f"还需 {short} 个业态齐全的一刻钟便民生活圈" if short else "")
+
+
+def _city_count(rule: Rule, c: _City) -> dict:
+    """Number of facilities of the categories (only 普惠 ones when the rule says so) in the study area."""
+    fac = c.facilities
+    mask = fac["category"].isin(rule.categories).to_numpy(dtype=bool) if len(fac) else np.zeros(0, dtype=bool)
+    if rule.public_benefit and len(fac):
+        mask = mask & _flags(fac["public_benefit"])
+    n = int(mask.sum())
+    short = max(0, int(math.ceil(rule.value - n - 1e-9)))
+    return _row(CITY, CITY, rule, n, _pass_or_fail(n, rule.value), short,
+                f"还需 {short} {rule.unit}{_cat_names(rule, c.taxonomy)}" if short else "")
 
 
 _CITY_EVALUATORS = {
     "city_zone_share": _city_zone_share,
     "city_per_1000_group": _city_per_1000_group,
     "city_circles": _city_circles,
+    "city_count": _city_count,
 }
 
 
@@ -675,7 +754,7 @@ def gap_list(
     * capacity (``access``: name → (accessibility per person, target per 1000, demand column)): compounds whose
       E2SFCA accessibility is below target; unserved = demand × (1 − accessibility / target).
     """
-    rules = {r.id: r for r in rules_for(compliance.preset)}
+    rules = {r.id: r for r in compliance.rules}
     # parts as row positions in ``compounds`` plus columns; the texts of a part are codes into a few distinct texts
     # (``detail`` codes into ``texts``), labels are looked up once at the end, by position
     parts: list[dict[str, object]] = []

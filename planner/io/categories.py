@@ -8,11 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Category", "Taxonomy", "load_taxonomy"]
+if TYPE_CHECKING:
+    from planner.settings import Scenario
+
+__all__ = ["GROUPS", "Category", "Taxonomy", "check_category_records", "load_taxonomy", "taxonomy_for"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,18 @@ class Taxonomy:
             for label in (cat.key, cat.zh, cat.en, *cat.aliases):
                 by_label.setdefault(_norm(label), cat.key)
         return cls(tuple(cats), by_label)
+
+    def with_categories(self, records: Sequence[Mapping[str, object]]) -> Taxonomy:
+        """A copy with the scenario's own categories (checked by :func:`check_category_records`) **before** the
+        shipped ones: their names, aliases, OSM rules and Amap codes are tried first, so a local variant (a
+        党群服务中心 of one's own) is not taken by a shipped category's wider words."""
+        if not records:
+            return self
+        own = Taxonomy.from_records(records)
+        by_label = dict(own._by_label)
+        for label, key in self._by_label.items():
+            by_label.setdefault(label, key)
+        return Taxonomy(own.categories + self.categories, by_label, self.extra_rules)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -262,3 +278,78 @@ def load_taxonomy() -> Taxonomy:
     """The taxonomy shipped with planner (``planner/data/categories.toml``)."""
     text = resources.files("planner").joinpath("data/categories.toml").read_text(encoding="utf-8")
     return Taxonomy.from_records(tomllib.loads(text)["category"])
+
+
+# the groups a category belongs to (the map's layers, the isochrones and the walking speed follow the group)
+GROUPS = ("elderly", "childcare", "education", "health", "convenience", "community", "other")
+# colours of the scenario's own categories when they give none, in order
+_OWN_COLOURS = ("#6a3d9a", "#b15928", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#cab2d6", "#fb9a99")
+_CATEGORY_FIELDS = {"key", "zh", "en", "group", "basic", "color", "aliases", "osm", "amap_codes", "keywords"}
+
+
+def check_category_records(records: object, problems: list[str], *, where: str = "[[categories]]") -> list[dict]:
+    """The scenario's own categories, each checked: a new ``key`` (lower-case letters, digits, ``_``; not a shipped
+    category's), Chinese and English names, a known ``group``, and lists of text for ``aliases``, ``keywords`` and
+    ``amap_codes`` (digits), OSM rules as tables of tag = value or [values]. Every mistake goes to ``problems``; the
+    good records are returned, with a colour each."""
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        problems.append(f"{where} 必须是表的数组 / {where} must be an array of tables")
+        return []
+    shipped = set(load_taxonomy().keys)
+    seen: set[str] = set()
+    good: list[dict] = []
+    for i, rec in enumerate(records, start=1):
+        before = len(problems)
+        key = rec.get("key")
+        at = f"{where} #{i}" + (f" ({key})" if isinstance(key, str) else "")
+        for field_name in sorted(set(rec) - _CATEGORY_FIELDS):
+            problems.append(f"{at}：未知字段 '{field_name}' / unknown field '{field_name}' (allowed: {', '.join(sorted(_CATEGORY_FIELDS))})")
+        if not isinstance(key, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            problems.append(f"{at}：key 必须是小写字母开头、由小写字母数字和 _ 组成的名字，如 \"cafe\" / key must be a name such as \"cafe\"")
+        elif key in shipped:
+            problems.append(f"{at}：key '{key}' 已是 planner 自带类别；要把本地名称并入它，请用 [layers.facilities.categories] / '{key}' is a "
+                            "shipped category: map local labels onto it with [layers.facilities.categories]")
+        elif key in seen:
+            problems.append(f"{at}：key 重复 / duplicate key")
+        else:
+            seen.add(key)
+        for name in ("zh", "en"):
+            if not isinstance(rec.get(name), str) or not rec[name].strip():
+                problems.append(f"{at}：缺少 {name}（{'中文名' if name == 'zh' else '英文名'}） / {name} (the {'Chinese' if name == 'zh' else 'English'} name) is required")
+        if rec.get("group", "other") not in GROUPS:
+            problems.append(f"{at}：group 只能是 {', '.join(GROUPS)} / group must be one of {', '.join(GROUPS)}")
+        if "basic" in rec and not isinstance(rec["basic"], bool):
+            problems.append(f"{at}：basic 必须是 true/false / basic must be true or false")
+        if "color" in rec and not (isinstance(rec["color"], str) and re.fullmatch(r"#[0-9a-fA-F]{6}", rec["color"])):
+            problems.append(f"{at}：color 须写成 \"#rrggbb\" / color must be \"#rrggbb\"")
+        for name in ("aliases", "keywords", "amap_codes"):
+            value = rec.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                problems.append(f"{at}：{name} 必须是文字列表 / {name} must be a list of text")
+            elif name == "amap_codes" and not all(v.isdigit() and 2 <= len(v) <= 6 for v in value):
+                problems.append(f"{at}：amap_codes 须是 2–6 位数字的高德分类码前缀，如 \"0503\" / amap_codes must be 2–6 digit Amap code prefixes")
+        osm = rec.get("osm", [])
+        if not isinstance(osm, list) or not all(
+            isinstance(r, dict) and r and all(isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v))
+                                              for v in r.values()) for r in osm):
+            problems.append(f"{at}：osm 必须是规则表的列表，如 [{{ amenity = \"cafe\" }}] / osm must be a list of tag tables, e.g. "
+                            "[{ amenity = \"cafe\" }]")
+        if len(problems) == before:
+            good.append({"group": "other", **rec, "color": rec.get("color", _OWN_COLOURS[len(good) % len(_OWN_COLOURS)])})
+    return good
+
+
+def taxonomy_for(scenario: Scenario) -> Taxonomy:
+    """The taxonomy of a run: the shipped categories and, tried first, the scenario's own ``[[categories]]``
+    (``scenario.own_categories``)."""
+    own = tuple(scenario.own_categories)
+    if not own:
+        return load_taxonomy()
+    key = repr(own)
+    if key not in _EXTENDED:
+        _EXTENDED.clear()  # one scenario at a time in practice; no growth in a long-lived server
+        _EXTENDED[key] = load_taxonomy().with_categories(own)
+    return _EXTENDED[key]
+
+
+_EXTENDED: dict[str, Taxonomy] = {}

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__, schema
-from planner.analysis.standards import rules_for
 from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
 from planner.outputs.fonts import font_faces
@@ -70,7 +69,7 @@ def build_report(result, *, lang: str = "zh", summary: dict | None = None, gap_r
         Embed subsets of the bundled fonts (set False for a smaller page that relies on installed fonts).
     """
     sc = result.scenario
-    rules = {r.id: r for r in rules_for(sc.standards.preset, sc.standards.overrides)}
+    rules = {r.id: r for r in result.compliance.rules}
     numbering = _rule_numbers(result, rules)
     sites = getattr(result, "sites", None)
     curve = getattr(result, "coverage_curve", None)
@@ -365,7 +364,7 @@ def _gaps_section(result, lang: str, gap_rows: int) -> _Section:
 
 
 def _rule_en(req: str, fallback: str, result) -> str:
-    for rule in rules_for(result.scenario.standards.preset, result.scenario.standards.overrides):
+    for rule in result.compliance.rules:
         if rule.id == req:
             return rule.en
     return {"childcare_places": "Childcare places within reach (E2SFCA)", "elderly_beds": "Elderly-care beds within reach (E2SFCA)"}.get(req, fallback)
@@ -454,9 +453,12 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         src = cited.loc[rid, "source"] if rid in cited.index else (rule.source if rule else "")
         conf = cited.loc[rid, "conf"] if rid in cited.index else (rule.conf if rule else "")
         target = f"{rule.value:g} {rule.unit}" if rule else ""
-        rule_rows.append([code, f"<code>{_e(rid)}</code>", _e(_rule_text(rid, rules, rid, lang)), _e(target), _e(src), _e(conf)])
-    rules_html = _table(["", tr("rp.rule_id", lang), tr("ui.rule", lang), tr("ui.target", lang), tr("rp.source", lang), tr("rp.conf", lang)],
-                        rule_rows, cls="rules", tid="rules-table")
+        scale = tr(f"scale.{rule.scale}", lang) if rule else ""
+        own = tr("rp.own_rule", lang) if rule is not None and rule.origin == "scenario" else ""
+        rule_rows.append([code, f"<code>{_e(rid)}</code>", _e(_rule_text(rid, rules, rid, lang) + own), _e(target), _e(scale), _e(src),
+                          _e(conf)])
+    rules_html = _table(["", tr("rp.rule_id", lang), tr("ui.rule", lang), tr("ui.target", lang), tr("rp.scale", lang), tr("rp.source", lang),
+                         tr("rp.conf", lang)], rule_rows, cls="rules", tid="rules-table")
     conf_legend = "；".join(f"{k.removeprefix('conf.')} = {tr(k, lang)}" for k in LABELS if k.startswith("conf."))
 
     # data inputs

@@ -18,10 +18,10 @@ import shapely
 
 from planner import pipeline as pl
 from planner.analysis.circles import CENTRE_CATEGORY
-from planner.analysis.standards import rules_for
+from planner.analysis.standards import scenario_rules
 from planner.analysis.zones import summarise_zones
 from planner.errors import NetworkError, PlannerError
-from planner.io.categories import load_taxonomy
+from planner.io.categories import taxonomy_for
 from planner.io.checks import require_rows
 from planner.io.osm import read_osm
 from planner.network.build import read_ways
@@ -68,8 +68,8 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
     cluster at ``scheduler``; with neither, piece by piece in this process. Same answer as :func:`planner.pipeline.run`
     (docs/scaling.md says which outputs are byte-identical and which are not)."""
     report = report or (lambda msg: log.info("%s", msg))
-    taxonomy = load_taxonomy()
-    rules = rules_for(scenario.standards.preset, scenario.standards.overrides)
+    taxonomy = taxonomy_for(scenario)
+    rules = scenario_rules(scenario)
     timings: dict[str, float] = {}
     memory: dict[str, float] = {}
     t_start = time.perf_counter()

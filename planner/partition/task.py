@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from planner.errors import PlannerError
-from planner.io.categories import load_taxonomy
+from planner.io.categories import taxonomy_for
 from planner.network.build import build_network
 from planner.network.points import Reach
 from planner.partition.types import PartitionFailure, PartitionJob, PartitionResult, SitingJob
@@ -74,7 +74,7 @@ def _run(job: PartitionJob) -> PartitionResult:
     reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=sc.max_snap_m)
     coverage = measure_coverage(sc, reach, owner, comp_s, fac_s, job.categories)
     step("coverage")
-    taxonomy = load_taxonomy()
+    taxonomy = taxonomy_for(sc)
     isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy,
                                  {m: sc.threshold_m(m) for m in sc.thresholds_min}, sources=fac_owned, each=job.each_isochrone,
                                  cell_m=job.isochrone_cell_m)
@@ -210,7 +210,7 @@ def run_siting(job: SitingJob) -> list | PartitionFailure:
 
 
 def _site(job: SitingJob) -> list:
-    from planner.analysis.standards import rules_for
+    from planner.analysis.standards import scenario_rules
 
     piece, sc = job.piece, job.piece.scenario
     _check_version(piece)
@@ -219,8 +219,8 @@ def _site(job: SitingJob) -> list:
     reach = Reach.build(network, snap.snapped, n_gates=len(snap.gate_owner), max_snap_m=sc.max_snap_m)
     inputs = SitingInputs(
         reach=reach, compounds=job.compounds, gate_owner=snap.gate_owner, facilities=job.facilities, zones=piece.zones,
-        compliance=job.compliance, rules=rules_for(sc.standards.preset, sc.standards.overrides),
-        radius_default_m=sc.threshold_m(sc.coverage_minutes), taxonomy=load_taxonomy(),
+        compliance=job.compliance, rules=scenario_rules(sc),
+        radius_default_m=sc.threshold_m(sc.coverage_minutes), taxonomy=taxonomy_for(sc),
         area=shapely.from_wkb(piece.area_wkb), user_candidates=job.candidates,
     )
     return [solve_problem(problem) for problem in build_problems(sc.siting, inputs)]

@@ -27,7 +27,7 @@ import numpy as np
 from planner import schema
 from planner.analysis.circles import CENTRE_CATEGORY
 from planner.analysis.requirements import gap_list
-from planner.analysis.standards import rules_for
+from planner.analysis.standards import scenario_rules
 from planner.analysis.zones import summarise_zones
 from planner.io.layers import LayerSet, load_facilities
 from planner.network.points import Reach, snap_geometries
@@ -68,7 +68,7 @@ def plan_result(result: RunResult, state: Any, scenario_path: Path) -> RunResult
         near = table[schema.nearest_id(CENTRE_CATEGORY)].astype(str)
         inside = (table[schema.dist_m(CENTRE_CATEGORY)] <= longest_m) & near.ne("")
         comp = comp.assign(circle=near.where(inside, "").to_numpy())
-    rules = rules_for(sc.standards.preset, sc.standards.overrides)
+    rules = scenario_rules(sc)
     access = capacity_access(sc, rules, comp, fac, coverage)
     comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
     gaps = gap_list(compliance, comp, table, access)
