@@ -18,7 +18,8 @@ from planner.settings import LayerSpec
 
 METRIC = CRS.from_epsg(4549)
 
-# every name added for issue #13, as a user writes it in a 类别 column, and the category it is
+# every name added for issue #13, as a user writes it in a 类别 column, and the category it is (meal points their own
+# category since issue #17)
 NEW_LABELS = [
     ("养老照料中心", "elderly_centre"), ("街道养老照料中心", "elderly_centre"), ("街乡镇养老照料中心", "elderly_centre"),
     ("街道区域养老服务中心", "elderly_centre"), ("区域性养老服务中心", "elderly_centre"), ("社区综合为老服务中心", "elderly_centre"),
@@ -26,8 +27,8 @@ NEW_LABELS = [
     ("长者综合服务中心", "elderly_centre"),
     ("长者照护之家", "elderly_home"), ("照护之家", "elderly_home"),
     ("社区养老服务驿站", "elderly_station"), ("养老服务驿站", "elderly_station"), ("养老驿站", "elderly_station"),
-    ("日间照护中心", "elderly_station"), ("社区长者食堂", "elderly_station"), ("老年助餐点", "elderly_station"),
-    ("助餐服务点", "elderly_station"), ("老年助餐服务点", "elderly_station"), ("长者饭堂", "elderly_station"),
+    ("日间照护中心", "elderly_station"), ("社区长者食堂", "meal_point"), ("老年助餐点", "meal_point"),
+    ("助餐服务点", "meal_point"), ("老年助餐服务点", "meal_point"), ("长者饭堂", "meal_point"),
     ("颐康服务站", "elderly_station"), ("社区居家养老服务站", "elderly_station"), ("社区居家养老服务中心", "elderly_station"),
     ("居家养老服务中心", "elderly_station"),
     ("托育园", "childcare"), ("普惠托育园", "childcare"), ("托育综合服务中心", "childcare"), ("社区托育点", "childcare"),

@@ -83,7 +83,7 @@ def test_xlsx_with_amap_location_and_typecode(tmp_path: Path):
     path = tmp_path / "amap.xlsx"
     wb.save(path)
     layer = load_facilities(LayerSpec(kind="facilities", path=path, layer="POI", crs="GCJ02"), WGS84)
-    assert dict(zip(layer.data["id"], layer.data["category"], strict=True)) == {"B001": "convenience", "B002": "supermarket", "B003": "elderly_station"}
+    assert dict(zip(layer.data["id"], layer.data["category"], strict=True)) == {"B001": "convenience", "B002": "supermarket", "B003": "meal_point"}
     assert list(layer.rejected["reason_code"]) == ["unknown_category"]
     assert "080308" in layer.rejected["reason"].iloc[0]
     assert _err_m(layer.data.geometry.iloc[0], *TRUTH[0]) < 0.01

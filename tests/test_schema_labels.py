@@ -128,7 +128,8 @@ def test_every_rule_source_mark_is_labelled() -> None:
     """The confidence legend of report.html lists a label for every ``conf`` mark rules.toml uses."""
     from planner.analysis.standards import load_rules
 
-    marks = {part for r in load_rules() for part in str(r["conf"]).split("/")}  # "V/L": verified, and a local target
+    confs = [c for r in load_rules() for c in (r["conf"].values() if isinstance(r["conf"], dict) else [r["conf"]])]  # per preset
+    marks = {part for c in confs for part in str(c).split("/")}  # "V/L": verified, and a local target
     assert marks and all(f"conf.{m}" in LABELS for m in marks), marks - {k.removeprefix("conf.") for k in LABELS}
 
 

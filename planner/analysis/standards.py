@@ -131,6 +131,7 @@ def builtin_rule(rule_id: str) -> Rule:
     """A rule of rules.toml whatever the preset (its first value when the presets disagree), e.g. the 街道 rule a
     city-wide share counts when the preset does not evaluate it per 街道."""
     rec = next(r for r in _records() if r["id"] == rule_id)
+    rec = {**rec, **{k: next(iter(rec[k].values())) for k in ("conf", "source") if isinstance(rec.get(k), dict)}}
     value = rec["value"]
     return _rule(rec, float(next(iter(value.values())) if isinstance(value, dict) else value), "planner", None)
 
@@ -159,6 +160,8 @@ def rules_for(
         value = rec["value"][preset] if isinstance(rec["value"], dict) else rec["value"]
         if rec["id"] in overrides:
             value = overrides[rec["id"]]
+        # a rule's source and confidence may differ by preset (the same 4.5 places: national V2, Nantong L, Jiangsu M)
+        rec = {**rec, **{k: rec[k][preset] for k in ("conf", "source") if isinstance(rec.get(k), dict)}}
         out.append(_rule(rec, float(value), "planner", speed))
     for rec in extra:
         known.add(str(rec["id"]))

@@ -453,7 +453,7 @@ def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], 
         src = cited.loc[rid, "source"] if rid in cited.index else (rule.source if rule else "")
         conf = cited.loc[rid, "conf"] if rid in cited.index else (rule.conf if rule else "")
         target = f"{rule.value:g} {rule.unit}" if rule else ""
-        scale = tr(f"scale.{rule.scale}", lang) if rule else ""
+        scale = tr(f"val.scale.{rule.scale}", lang) if rule else ""
         own = tr("rp.own_rule", lang) if rule is not None and rule.origin == "scenario" else ""
         rule_rows.append([code, f"<code>{_e(rid)}</code>", _e(_rule_text(rid, rules, rid, lang) + own), _e(target), _e(scale), _e(src),
                           _e(conf)])
