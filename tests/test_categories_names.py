@@ -54,7 +54,7 @@ def test_provincial_labels_resolve(label, key):
         ("海淀区某街道养老照料中心", "elderly_centre", ""),
         ("嘉兴路街道综合为老服务中心", "elderly_centre", ""),
         ("徐汇区某长者照护之家", "elderly_home", ""),
-        ("广和社区长者饭堂", "elderly_station", ""),
+        ("广和社区长者饭堂", "meal_point", ""),  # a meal point its own category since #17
         ("玄武区某社区居家养老服务中心", "elderly_station", ""),  # 养老服务中心 inside 居家养老服务中心 does not count
         ("某某街道养老服务中心", "elderly_centre", ""),
         ("阳光幼儿园托班", "childcare", ""),  # 幼儿园 inside 幼儿园托班 does not count
@@ -143,7 +143,7 @@ def test_blank_category_read_from_the_name(blank_categories: Path, caplog):
     assert data.loc["F1", "category"] == "elderly_station" and data.loc["F1", CATEGORY_FROM] == "name"
     assert data.loc["F2", "category"] == "childcare" and data.loc["F2", CATEGORY_FROM] == "name"
     assert data.loc["F5", "category"] == "elderly_centre" and data.loc["F5", CATEGORY_FROM] == "label"
-    assert data.loc["F6", "category"] == "elderly_station" and data.loc["F6", CATEGORY_FROM] == "label"
+    assert data.loc["F6", "category"] == "meal_point" and data.loc["F6", CATEGORY_FROM] == "label"
     assert data.loc["F7", "category"] == "elderly_station" and data.loc["F7", CATEGORY_FROM] == "name"
     assert data.loc["F8", "category"] == "kindergarten" and data.loc["F8", CATEGORY_FROM] == "label"
     rej = layer.rejected.set_index("id")
