@@ -25,6 +25,7 @@ from planner.pipeline import (
     centre_format_distances,
     draw_isochrones,
     drop_isolated,
+    group_limits,
     measure_coverage,
     peak_rss_mib,
     snap_to_network,
@@ -72,12 +73,11 @@ def _run(job: PartitionJob) -> PartitionResult:
     fac_owned = np.asarray(job.facilities_owned, dtype=bool)[~fac_isolated]
     comp_owned = np.asarray(job.compounds_owned, dtype=bool)
     reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=sc.max_snap_m)
-    coverage = measure_coverage(sc, reach, owner, comp_s, fac_s, job.categories)
-    step("coverage")
     taxonomy = load_taxonomy()
-    isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy,
-                                 {m: sc.threshold_m(m) for m in sc.thresholds_min}, sources=fac_owned, each=job.each_isochrone,
-                                 cell_m=job.isochrone_cell_m)
+    coverage = measure_coverage(sc, reach, owner, comp_s, fac_s, job.categories, taxonomy=taxonomy)
+    step("coverage")
+    isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy, group_limits(sc), sources=fac_owned,
+                                 each=job.each_isochrone, cell_m=job.isochrone_cell_m)
     step("isochrones")
     cfd = centre_format_distances(reach, fac_s, taxonomy, sc.search_limit_m, centres=fac_owned)
     pairs = _pairs(fac_s, reach, sc.threshold_m(sc.coverage_minutes), fac_owned) if sc.siting else _no_pairs()
