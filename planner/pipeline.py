@@ -261,7 +261,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     if scenario.siting:
         with timed_stage(timings, "选址建议 / siting", 7, total, report, memory):
             inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
-                                  compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
+                                  compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy,
+                                  radius_by_category=category_radii(scenario, taxonomy))
             siting_results = suggest_new_sites(scenario, inputs, report)
             pairs = pair_elderly_childcare(fac, reach, longest_m)
 
@@ -582,6 +583,12 @@ def shift_warnings(
 def category_speeds(scenario: Scenario, categories: tuple[str, ...], taxonomy: Taxonomy) -> dict[str, float]:
     """Each category's walking speed (m/min): that of its taxonomy group (养老 the elderly's, 托育 carers')."""
     return {c: scenario.speed_for(taxonomy[c].group if c in taxonomy else None) for c in categories}
+
+
+def category_radii(scenario: Scenario, taxonomy: Taxonomy) -> dict[str, float]:
+    """Per category of the taxonomy, the longest threshold in metres at its group's speed: the radius of a siting
+    task that names none (养老 800 m by default)."""
+    return {c.key: scenario.threshold_m(scenario.coverage_minutes, c.group) for c in taxonomy.categories}
 
 
 def group_limits(scenario: Scenario) -> dict[str, dict[float, float]]:

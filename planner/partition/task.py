@@ -22,6 +22,7 @@ from planner.network.build import build_network
 from planner.network.points import Reach
 from planner.partition.types import PartitionFailure, PartitionJob, PartitionResult, SitingJob
 from planner.pipeline import (
+    category_radii,
     centre_format_distances,
     draw_isochrones,
     drop_isolated,
@@ -221,6 +222,7 @@ def _site(job: SitingJob) -> list:
         reach=reach, compounds=job.compounds, gate_owner=snap.gate_owner, facilities=job.facilities, zones=piece.zones,
         compliance=job.compliance, rules=rules_for(sc.standards.preset, sc.standards.overrides),
         radius_default_m=sc.threshold_m(sc.coverage_minutes), taxonomy=load_taxonomy(),
+        radius_by_category=category_radii(sc, load_taxonomy()),
         area=shapely.from_wkb(piece.area_wkb), user_candidates=job.candidates,
     )
     return [solve_problem(problem) for problem in build_problems(sc.siting, inputs)]

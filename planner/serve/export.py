@@ -33,7 +33,15 @@ from planner.io.layers import LayerSet, load_facilities
 from planner.network.points import Reach, snap_geometries
 from planner.outputs.folder import stage_output
 from planner.outputs.write import write_outputs
-from planner.pipeline import RunResult, capacity_access, compound_gates, draw_isochrones, group_limits, suggest_new_sites
+from planner.pipeline import (
+    RunResult,
+    capacity_access,
+    category_radii,
+    compound_gates,
+    draw_isochrones,
+    group_limits,
+    suggest_new_sites,
+)
 from planner.scenario import load_scenario
 from planner.serve.plans import SAVE_LOCK
 from planner.serve.saved import RUN, file_links
@@ -82,7 +90,8 @@ def plan_result(result: RunResult, state: Any, scenario_path: Path) -> RunResult
     siting, pairs = [], None
     if sc.siting:
         inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=result.zones,
-                              compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
+                              compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy,
+                              radius_by_category=category_radii(sc, taxonomy))
         siting = suggest_new_sites(sc, inputs, lambda msg: log.info("%s", msg))
         pairs = pair_elderly_childcare(fac, reach, longest_m)
     zone_table = summarise_zones(comp, comp["zone_id"], coverage, result.zones, fac, fac["zone_id"])
