@@ -680,6 +680,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "conf.U": ('用户在情景文件中自定', 'set by the user in the scenario'),
     "rp.scale": ('适用层级', 'Scale'),
     "rp.own_rule": ('（情景自定）', ' (scenario)'),
+    # walking speed per group (issue #17): planner.outputs.speeds
+    "speed.adults": ('成人', 'adults'),
+    "speed.elderly": ('老年人', 'the elderly'),
+    "speed.carers": ('携婴幼儿的看护人', 'carers with infants'),
+    "ui.speeds": ('步行速度（米/分钟）：{v}', 'walking speeds (m/min): {v}'),
+    "ui.speed_uses": ('各类设施所用步速', 'Speed each category is walked at'),
+    "ui.speed_use": ('{w} {v} 米/分钟（{t} 分钟 ≈ {m} 米）：{cats}', '{w} {v} m/min ({t} min ≈ {m} m): {cats}'),
+    "ui.speed_unused": ('本次无此类设施', 'no category of this run'),
+    "rp.share_note_speeds": ('沿步行路网 {t} 分钟内能到达该类设施的人口占比（{m}）；颜色同地图图例。', 'Share of residents who reach the category within {t} min ({m}) on the walk network; colours as in the map legend.'),
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -244,10 +244,10 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
 
     with timed_stage(timings, "计算步行可达 / walking distances", 5, total, report, memory):
         reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=scenario.max_snap_m)  # the run's one graph
-        coverage = measure_coverage(scenario, reach, owner, comp, fac, analysed_categories(scenario, fac, taxonomy, rules))
+        coverage = measure_coverage(scenario, reach, owner, comp, fac, analysed_categories(scenario, fac, taxonomy, rules),
+                                    taxonomy=taxonomy)
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
-        isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy,
-                                     {t: scenario.threshold_m(t) for t in scenario.thresholds_min})
+        isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy, group_limits(scenario))
         circles_table, circle_of = delineate_service_circles(
             reach, comp, fac, coverage, taxonomy, longest_m, scenario.search_limit_m
         )
@@ -261,7 +261,8 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
     if scenario.siting:
         with timed_stage(timings, "选址建议 / siting", 7, total, report, memory):
             inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
-                                  compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
+                                  compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy,
+                                  radius_by_category=category_radii(scenario, taxonomy))
             siting_results = suggest_new_sites(scenario, inputs, report)
             pairs = pair_elderly_childcare(fac, reach, longest_m)
 
@@ -579,9 +580,27 @@ def shift_warnings(
 # ---- stage 5: walking distances -----------------------------------------------------------------------------------
 
 
+def category_speeds(scenario: Scenario, categories: tuple[str, ...], taxonomy: Taxonomy) -> dict[str, float]:
+    """Each category's walking speed (m/min): that of its taxonomy group (养老 the elderly's, 托育 carers')."""
+    return {c: scenario.speed_for(taxonomy[c].group if c in taxonomy else None) for c in categories}
+
+
+def category_radii(scenario: Scenario, taxonomy: Taxonomy) -> dict[str, float]:
+    """Per category of the taxonomy, the longest threshold in metres at its group's speed: the radius of a siting
+    task that names none (养老 800 m by default)."""
+    return {c.key: scenario.threshold_m(scenario.coverage_minutes, c.group) for c in taxonomy.categories}
+
+
+def group_limits(scenario: Scenario) -> dict[str, dict[float, float]]:
+    """Per group of :data:`ISOCHRONE_GROUPS`: minutes → metres at that group's speed (the isochrones' limits)."""
+    return {g: {t: scenario.threshold_m(t, g) for t in scenario.thresholds_min} for g in ISOCHRONE_GROUPS}
+
+
 def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame,
-                  categories: tuple[str, ...]) -> Coverage:
-    """Walking distance from every compound to the nearest facility of each category, counts and catchments."""
+                     categories: tuple[str, ...], *, taxonomy: Taxonomy | None = None) -> Coverage:
+    """Walking distance from every compound to the nearest facility of each category, counts and catchments, each
+    category at its group's walking speed (:func:`category_speeds`)."""
+    taxonomy = taxonomy if taxonomy is not None else taxonomy_for(scenario)
     return compute_coverage(
         reach.graph,
         reach.gates,
@@ -591,18 +610,21 @@ def measure_coverage(scenario: Scenario, reach: Reach, owner: np.ndarray, comp: 
         fac,
         categories,
         thresholds_min=scenario.thresholds_min,
-        speed_m_per_min=scenario.walking_speed_m_per_min,
+        speed_m_per_min=category_speeds(scenario, categories, taxonomy),
+        adults_m_per_min=scenario.speeds.adults,
         search_limit_m=scenario.search_limit_m,
     )
 
 
 def draw_isochrones(
-    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy, limits_m: dict[float, float],
+    reach: Reach, fac: gpd.GeoDataFrame, categories: tuple[str, ...], taxonomy: Taxonomy,
+    limits_m: Mapping[str, Mapping[float, float]] | Mapping[float, float],
     *, sources: np.ndarray | None = None, each: bool | None = None, cell_m: float | None = None,
 ) -> dict[tuple[str, float], gpd.GeoDataFrame]:
-    """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: minutes →
-    metres): the area within that walk of the group's facilities, keyed ``(group, minutes)``; and, when those
-    facilities number at most :data:`FACILITY_ISOCHRONES_MAX`, each one's area within the longest threshold, keyed
+    """Per group of :data:`ISOCHRONE_GROUPS` with analysed facilities and per threshold (``limits_m``: group →
+    minutes → metres at the group's speed, :func:`group_limits`; or one minutes → metres for every group): the area
+    within that walk of the group's facilities, keyed ``(group, minutes)``; and, when those facilities number at most
+    :data:`FACILITY_ISOCHRONES_MAX`, each one's area within the longest threshold at its group's speed, keyed
     ``("facilities", minutes)`` (one row per facility: ``facility_id``, ``category``).
 
     A partition of a partitioned run draws from only the facilities it owns (``sources``, a mask over ``fac``) and is
@@ -616,20 +638,24 @@ def draw_isochrones(
     groups = fac["category"].map(lambda c: taxonomy[c].group if c in taxonomy else "").to_numpy()
     members = {g: reach.facilities[cats & (groups == g)] for g in ISOCHRONE_GROUPS}
     members = {g: m for g, m in members.items() if len(m)}
-    jobs = [(g, t) for g in members for t in sorted(limits_m)]
+    per_group = all(isinstance(v, Mapping) for v in limits_m.values())
+    limits = {g: dict(limits_m[g] if per_group else limits_m) for g in ISOCHRONE_GROUPS}
+    minutes = sorted(limits[ISOCHRONE_GROUPS[0]])
+    jobs = [(g, t) for g in members for t in minutes]
     with bar(total=len(jobs), desc="等时圈 / isochrones", unit="isochrone") as shown:
-        for t in sorted(limits_m):
-            for g, length_m, area in isochrones_by(network, reach.graph, reach.snapped, members, limit=limits_m[t],
-                                                     cell_m=cell_m):
+        for t in minutes:
+            for g, length_m, area in isochrones_by(network, reach.graph, reach.snapped, members,
+                                                     limit={g: limits[g][t] for g in members}, cell_m=cell_m):
                 isochrones[(g, t)] = gpd.GeoDataFrame(
                     {"group": [g], "minutes": [t], "reached_km": [round(length_m / 1000, 3)]}, geometry=[area], crs=network.crs
                 )
                 shown.update(1)
     own = np.flatnonzero(cats & np.isin(groups, ISOCHRONE_GROUPS))
     if (0 < len(own) <= FACILITY_ISOCHRONES_MAX) if each is None else (each and len(own) > 0):
-        longest = max(limits_m)
+        longest = minutes[-1]
         sources = {str(i): reach.facilities[[i]] for i in own.tolist()}
-        drawn = [area for _, _, area in isochrones_by(network, reach.graph, reach.snapped, sources, limit=limits_m[longest])]
+        own_limits = {str(i): limits[str(groups[i])][longest] for i in own.tolist()}  # each at its group's speed
+        drawn = [area for _, _, area in isochrones_by(network, reach.graph, reach.snapped, sources, limit=own_limits)]
         isochrones[("facilities", longest)] = gpd.GeoDataFrame(
             {"facility_id": fac["id"].astype(str).to_numpy()[own], "category": fac["category"].to_numpy()[own]},
             geometry=drawn, crs=network.crs,
@@ -745,12 +771,12 @@ def capacity_access(
     scenario: Scenario, rules: tuple[Rule, ...], comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage
 ) -> dict[str, tuple[pd.Series, float, str]]:
     """E2SFCA accessibility per compound for each measure of :data:`CAPACITY_RULES` whose supply and demand are
-    known, on walking distances banded at the scenario's thresholds.
+    known, on walking distances banded at the scenario's thresholds (in metres at the speed of the rule's first
+    category: the elderly's for beds, carers' for childcare places).
 
     Returns name → (supply per person, target per 1000 from the rule, demand column).
     """
-    bands = [scenario.threshold_m(t) for t in scenario.thresholds_min]
-    weights = E2SFCA_WEIGHTS[: len(bands)] if len(bands) <= len(E2SFCA_WEIGHTS) else None
+    weights = E2SFCA_WEIGHTS[: len(scenario.thresholds_min)] if len(scenario.thresholds_min) <= len(E2SFCA_WEIGHTS) else None
     cat_pairs = coverage.catchments
     fac_by_id = fac.set_index(fac["id"].astype(str))
     by_id = {r.id: r for r in rules}
@@ -760,6 +786,8 @@ def capacity_access(
         if rule is None:
             continue
         demand_col = rule.group or "population"
+        bands = [coverage.threshold_m(t, rule.categories[0]) if rule.categories else scenario.threshold_m(t)
+                 for t in scenario.thresholds_min]
         pairs = cat_pairs[cat_pairs["category"].isin(rule.categories)]
         supply = fac_by_id.loc[fac_by_id["category"].isin(rule.categories), rule.capacity]
         demand = comp[demand_col]

@@ -24,13 +24,14 @@ from planner.settings import (
     Scenario,
     SitingSpec,
     StandardsSpec,
+    WalkingSpeeds,
     check_basemap,
 )
 
 __all__ = ["Scenario", "load_scenario"]
 
 _TOP_KEYS = {
-    "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min",
+    "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min", "walking_speed",
     "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting", "partition",
     "rules", "analyse",
 }
@@ -196,7 +197,7 @@ def _parse_layers(
 def _parse_numbers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
     """Walking speed, snapping and search distances and the thresholds, as Scenario keyword arguments."""
     numbers: dict[str, Any] = {
-        "walking_speed_m_per_min": _number(raw, "walking_speed_m_per_min", 67.0, problems, low=20, high=200),
+        "speeds": _parse_speeds(raw, problems),
         "max_snap_m": _number(raw, "max_snap_m", 300.0, problems, low=1, high=5000),
         "study_area_buffer_m": _number(raw, "study_area_buffer_m", 2000.0, problems, low=0, high=100_000),
         "search_limit_m": _number(raw, "search_limit_m", 5000.0, problems, low=100, high=100_000),
@@ -210,13 +211,40 @@ def _parse_numbers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any
         problems.append("thresholds_min 必须是 0–120 之间的分钟数列表，如 [5, 10, 15] / must be a list of minutes in (0, 120]")
         thresholds = [5, 10, 15]
     numbers["thresholds_min"] = tuple(sorted(float(t) for t in thresholds))
-    longest_m = max(numbers["thresholds_min"]) * numbers["walking_speed_m_per_min"]
+    longest_m = max(numbers["thresholds_min"]) * numbers["speeds"].fastest  # the farthest walk any group is measured to
     if numbers["search_limit_m"] < longest_m:
         problems.append(
             f"search_limit_m = {numbers['search_limit_m']:g} 米短于最长阈值的步行距离 {longest_m:g} 米，覆盖会被截断 / search_limit_m is "
             f"shorter than the walk of the longest threshold ({longest_m:g} m): coverage would be cut; use at least {longest_m:g}"
         )
     return numbers
+
+
+_SPEED_KEYS = ("adults", "elderly", "carers")
+
+
+def _parse_speeds(raw: Mapping[str, Any], problems: list[str]) -> WalkingSpeeds:
+    """``[walking_speed]`` (adults, elderly, carers in m/min, each 20–200), or the older top-level
+    ``walking_speed_m_per_min`` (the adults' speed); both at once are refused."""
+    defaults = WalkingSpeeds()
+    table = raw.get("walking_speed")
+    if table is None:
+        adults = _number(raw, "walking_speed_m_per_min", defaults.adults, problems, low=20, high=200)
+        return WalkingSpeeds(adults=adults, elderly=defaults.elderly, carers=adults)
+    if "walking_speed_m_per_min" in raw:
+        problems.append(
+            "walking_speed_m_per_min 与 [walking_speed] 只能写一个：请把步速写进 [walking_speed] 的 adults = … / give either "
+            "walking_speed_m_per_min or [walking_speed], not both: move the speed to [walking_speed] adults = …"
+        )
+    if not isinstance(table, dict):
+        problems.append("[walking_speed] 必须是表，如 [walking_speed] adults = 67 / [walking_speed] must be a table, e.g. adults = 67")
+        return defaults
+    for key in sorted(set(table) - set(_SPEED_KEYS)):
+        problems.append(f"[walking_speed] 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(_SPEED_KEYS)})")
+    adults = _number(table, "adults", defaults.adults, problems, low=20, high=200, where="[walking_speed] ")
+    elderly = _number(table, "elderly", defaults.elderly, problems, low=20, high=200, where="[walking_speed] ")
+    carers = _number(table, "carers", adults, problems, low=20, high=200, where="[walking_speed] ")  # unsourced: as adults
+    return WalkingSpeeds(adults=adults, elderly=elderly, carers=carers)
 
 
 def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str, problems: list[str]) -> bool:
@@ -460,10 +488,11 @@ def _parse_standards(raw: object, problems: list[str]) -> StandardsSpec:
                          city_population=None if city_population is None else float(city_population))
 
 
-def _number(raw: Mapping[str, Any], key: str, default: float, problems: list[str], *, low: float, high: float) -> float:
+def _number(raw: Mapping[str, Any], key: str, default: float, problems: list[str], *, low: float, high: float,
+            where: str = "") -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        problems.append(f"{key} 必须是 {low}–{high} 之间的数 / {key} must be a number in [{low}, {high}], got {value!r}")
+        problems.append(f"{where}{key} 必须是 {low}–{high} 之间的数 / {key} must be a number in [{low}, {high}], got {value!r}")
         return default
     return float(value)
 

@@ -23,6 +23,7 @@ __all__ = [
     "Scenario",
     "SitingSpec",
     "StandardsSpec",
+    "WalkingSpeeds",
     "check_basemap",
 ]
 
@@ -137,6 +138,44 @@ class NetworkSpec:
     min_piece_m: float = 500.0
 
 
+# walking speeds, m/min (STANDARDS.md §6): adults' default; the elderly's so that 15 minutes are the 800 m of
+# walk.elderly.15min (800 / 15 = 53.33…, inside the sourced 48–60)
+ADULT_SPEED = 67.0
+ELDERLY_SPEED = 800.0 / 15.0
+
+
+@dataclass(frozen=True)
+class WalkingSpeeds:
+    """``[walking_speed]``: how fast each group of residents walks, in metres per minute (STANDARDS.md §6).
+
+    A facility category is walked to at the speed of its taxonomy ``group``: ``elderly`` (养老) at ``elderly``,
+    ``childcare`` (托育: carers with infants) at ``carers``, every other category at ``adults``. ``carers`` defaults to
+    the adults' speed: no sourced value for carers walking with infants was found.
+    """
+
+    adults: float = ADULT_SPEED  # STANDARDS.md §6 adult_default: 15 min ≈ 1005 m
+    elderly: float = ELDERLY_SPEED  # STANDARDS.md walk.elderly.15min: 15 min = 800 m
+    carers: float = ADULT_SPEED  # carers walking with infants: no sourced value, the adults' speed
+
+    @staticmethod
+    def walker(group: str | None) -> Literal["adults", "elderly", "carers"]:
+        """Who walks to a facility of taxonomy ``group``: "elderly" → elderly, "childcare" → carers, else adults."""
+        return {"elderly": "elderly", "childcare": "carers"}.get(group or "", "adults")  # type: ignore[return-value]
+
+    def for_group(self, group: str | None) -> float:
+        """The speed (m/min) of a taxonomy group (see :meth:`walker`)."""
+        return float(getattr(self, self.walker(group)))
+
+    def as_dict(self) -> dict[str, float]:
+        """{"adults": …, "elderly": …, "carers": …} in m/min."""
+        return {"adults": self.adults, "elderly": self.elderly, "carers": self.carers}
+
+    @property
+    def fastest(self) -> float:
+        """The fastest of the three speeds (m/min): what the search limit must cover."""
+        return max(self.adults, self.elderly, self.carers)
+
+
 @dataclass(frozen=True)
 class PartitionSpec:
     """``[partition]``: how a run is split into pieces that run on a Dask cluster (``planner run --workers N`` or
@@ -165,7 +204,7 @@ class Scenario:
     sample_data: bool = False
     language: Literal["zh", "en"] = "zh"
     crs: str = "auto"
-    walking_speed_m_per_min: float = 67.0
+    speeds: WalkingSpeeds = field(default_factory=WalkingSpeeds)
     thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
     max_snap_m: float = 300.0
     study_area_buffer_m: float = 2000.0
@@ -182,9 +221,18 @@ class Scenario:
     own_categories: tuple[Mapping[str, object], ...] = ()
     own_rules: tuple[Mapping[str, object], ...] = ()
 
-    def threshold_m(self, minutes: float) -> float:
-        """Walking distance in metres reached in ``minutes`` at the scenario's speed."""
-        return minutes * self.walking_speed_m_per_min
+    @property
+    def walking_speed_m_per_min(self) -> float:
+        """The adults' walking speed (m/min): the one speed of scenarios before ``[walking_speed]``."""
+        return self.speeds.adults
+
+    def speed_for(self, group: str | None) -> float:
+        """Walking speed (m/min) to a facility of taxonomy ``group`` (see :class:`WalkingSpeeds`)."""
+        return self.speeds.for_group(group)
+
+    def threshold_m(self, minutes: float, group: str | None = None) -> float:
+        """Walking distance in metres reached in ``minutes`` at the speed of ``group`` (None: adults)."""
+        return minutes * self.speed_for(group)
 
     @property
     def coverage_minutes(self) -> float:

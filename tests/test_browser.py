@@ -246,11 +246,13 @@ def test_compounds_are_coloured_by_their_band(page: Browser, compounds_csv: pd.D
                                                cats: tuple[str, ...], farthest: bool) -> None:
     """Each compound's fill is the colour of its band in the view, the band computed here from compounds.csv:
     the nearest facility of the view (for the 一刻钟 circle the farthest of the nearest basic formats) against the
-    thresholds in metres."""
+    thresholds in metres at the speed of the view's walkers (养老: the elderly's, 托育: carers', the circle: adults')."""
     from planner.outputs.map_views import band_colours
 
     analysed = [c for c in cats if c in summary["categories"]]
-    bands = _bands(compounds_csv, analysed, summary["thresholds_m"], farthest=farthest)
+    walker = {"elderly": "elderly", "childcare": "carers"}.get(view, "adults")
+    bands = _bands(compounds_csv, analysed, [t * summary["walking_speeds"][walker] for t in summary["thresholds_min"]],
+                   farthest=farthest)
     _set_view(page, view)
     colours = page.evaluate(COLOURS_JS)
     assert len(colours) > 30, "too few compounds drawn apart from the others to check"

@@ -110,8 +110,14 @@ def test_distances_and_shares_match_networkx_oracle(city: Path, gpkg_run: Path):
     from planner.scenario import load_scenario
 
     scenario = load_scenario(city / "city.toml")
-    speed, limit = scenario.walking_speed_m_per_min, scenario.search_limit_m
-    assert speed == 67.0
+    from planner.io.categories import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    limit = scenario.search_limit_m
+    assert scenario.walking_speed_m_per_min == 67.0
+    # 15 minutes at each category's group speed: 养老 the elderly's 800 m, the others 15 × 67 = 1005 m
+    within_m = {cat: scenario.threshold_m(15, taxonomy[cat].group) for cat in CATEGORY_OF_LABEL.values()}
+    assert within_m["elderly_centre"] == pytest.approx(800.0) and within_m["market"] == pytest.approx(1005.0)
     for cat in CATEGORY_OF_LABEL.values():
         planner_m = got.loc[oracle.index, f"dist_m__{cat}"].to_numpy(dtype=float)
         want = oracle[cat].to_numpy()
@@ -121,8 +127,8 @@ def test_distances_and_shares_match_networkx_oracle(city: Path, gpkg_run: Path):
         # compounds.csv writes 6 significant digits (< 0.01 m below 10 km)
         np.testing.assert_allclose(planner_m, want, rtol=1e-6, atol=0.01, err_msg=cat)
         within = got.loc[oracle.index, f"within_15min__{cat}"].astype(bool).to_numpy()
-        clear = np.abs(want - 15 * speed) > 0.05  # away from the threshold, where rounding cannot flip the flag
-        assert np.array_equal(within[clear], (want <= 15 * speed)[clear]), cat
+        clear = np.abs(want - within_m[cat]) > 0.05  # away from the threshold, where rounding cannot flip the flag
+        assert np.array_equal(within[clear], (want <= within_m[cat])[clear]), cat
 
     # per-街道 population share within 15 minutes, from the oracle distances and a point-in-polygon join
     zones = gpd.read_file(city / "zones.gpkg").to_crs(summary["crs"]["metric"])
@@ -132,7 +138,7 @@ def test_distances_and_shares_match_networkx_oracle(city: Path, gpkg_run: Path):
     zone_of = joined.set_index("小区编号")["街道编码"]
     table = pd.read_csv(gpkg_run / "subdistricts.csv", encoding="utf-8-sig", dtype={"zone_id": str}).set_index("zone_id")
     for cat in ("elderly_centre", "childcare", "market"):
-        served = pop * (oracle.loc[pop.index, cat] <= 15 * speed)
+        served = pop * (oracle.loc[pop.index, cat] <= within_m[cat])
         share = served.groupby(zone_of).sum() / pop.groupby(zone_of).sum()
         np.testing.assert_allclose(table.loc[share.index, f"share_15min__{cat}"].to_numpy(), share.to_numpy(), atol=1e-6, err_msg=cat)
 

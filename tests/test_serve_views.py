@@ -124,7 +124,7 @@ def test_isochrone_of_a_point_placed_on_a_facility_is_the_runs_own(demo_result, 
     fac = demo_result.facilities
     p = fac.to_crs(4326).geometry.iloc[row]
     area, length = new_point_isochrone(engine, p.x, p.y, category=str(fac["category"].iloc[row]))
-    limit = max(engine.thresholds) * engine.speed
+    limit = max(engine.thresholds) * engine.coverage.speed(str(fac["category"].iloc[row]))  # 养老: the elderly's 800 m
     ((_, run_length, run_area),) = list(isochrones_by(demo_result.network, engine.reach.graph, engine.reach.snapped,
                                                       {"own": engine.reach.facilities[[row]]}, limit=limit))
     assert length == pytest.approx(run_length, rel=1e-9)
@@ -136,7 +136,7 @@ def test_isochrone_geojson_is_wgs84_around_the_point(demo_result, engine):
     lon, lat = _gap_compound(demo_result, "elderly_centre")
     gj = isochrone_geojson(engine, lon, lat, category="elderly_centre", facility_id="NEW-1")
     f = gj["features"][0]
-    assert f["properties"]["facility_id"] == "NEW-1" and f["properties"]["metres"] == pytest.approx(1005.0)
+    assert f["properties"]["facility_id"] == "NEW-1" and f["properties"]["metres"] == pytest.approx(800.0)  # 15 min × 53.33… (elderly)
     shape = shapely.geometry.shape(f["geometry"])
     assert shape.is_valid and shape.contains(shapely.Point(lon, lat)) or shape.distance(shapely.Point(lon, lat)) < 0.001
     x0, y0, x1, y1 = shape.bounds

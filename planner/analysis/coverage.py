@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ class Coverage:
 
     catchments: one row per (facility, compound) pair within the longest threshold — ``facility_id``,
     ``compound_id``, ``category``, ``dist_m`` — the input of capacity models and siting.
+
+    Each category's minutes, bands and catchments are at its own walking speed, ``speeds[c]`` (m/min; the elderly's
+    for 养老, carers' for 托育); ``speed_m_per_min`` is the adults' speed, used for a category ``speeds`` lacks.
     """
 
     table: pd.DataFrame
@@ -38,6 +41,15 @@ class Coverage:
     categories: tuple[str, ...]
     thresholds_min: tuple[float, ...]
     speed_m_per_min: float
+    speeds: Mapping[str, float] = field(default_factory=dict)
+
+    def speed(self, category: str) -> float:
+        """Walking speed (m/min) at which ``category`` is measured."""
+        return float(self.speeds.get(category, self.speed_m_per_min))
+
+    def threshold_m(self, minutes: float, category: str) -> float:
+        """Metres walked in ``minutes`` to a facility of ``category``."""
+        return minutes * self.speed(category)
 
 
 def compute_coverage(
@@ -50,7 +62,8 @@ def compute_coverage(
     categories: Sequence[str],
     *,
     thresholds_min: Sequence[float],
-    speed_m_per_min: float,
+    speed_m_per_min: float | Mapping[str, float],
+    adults_m_per_min: float | None = None,
     search_limit_m: float = np.inf,
 ) -> Coverage:
     """Nearest facility, counts and catchments per category.
@@ -67,12 +80,22 @@ def compute_coverage(
         Positions of the facilities among the snapped points; ``facilities`` (``id``, ``name``,
         ``category``) is aligned with them.
     thresholds_min
-        Walking-time thresholds in minutes; metres = minutes × ``speed_m_per_min``.
+        Walking-time thresholds in minutes; metres = minutes × the category's speed.
+    speed_m_per_min
+        Walking speed in m/min: one for every category, or category → speed (e.g. the elderly's for 养老).
+    adults_m_per_min
+        The speed of a category the mapping lacks and :attr:`Coverage.speed_m_per_min` (default: the mapping's fastest).
     search_limit_m
         Nearest facilities farther than this (metres) are reported as none.
     """
     gate_owner = np.asarray(gate_owner, dtype=np.int64)
-    longest_m = max(thresholds_min) * speed_m_per_min
+    if isinstance(speed_m_per_min, Mapping):
+        default = adults_m_per_min if adults_m_per_min is not None else max(speed_m_per_min.values(), default=67.0)
+        speeds = {c: float(speed_m_per_min.get(c, default)) for c in categories}
+    else:
+        default = float(speed_m_per_min)
+        speeds = dict.fromkeys(categories, default)
+    longest_m = {c: max(thresholds_min) * speeds[c] for c in categories}
     cols: dict[str, object] = {}
     pairs: list[pd.DataFrame] = []
     cat_values = facilities["category"].to_numpy()
@@ -80,14 +103,14 @@ def compute_coverage(
     searched = _searches(graph, members, facility_points, gate_points, search_limit_m=search_limit_m, longest_m=longest_m)
     for cat, nearest, reached in searched:
         cols.update(_nearest_columns(cat, members[cat], nearest, gate_owner, facilities, len(compound_index),
-                                     thresholds_min=thresholds_min, speed_m_per_min=speed_m_per_min))
+                                     thresholds_min=thresholds_min, speed_m_per_min=speeds[cat]))
         pair = _catchment_pairs(members[cat], reached, gate_owner)
         del nearest, reached
         for t in thresholds_min:
-            within = pair[pair["dist_m"] <= t * speed_m_per_min]
+            within = pair[pair["dist_m"] <= t * speeds[cat]]
             cols[schema.count(cat, t)] = np.bincount(within["c"].to_numpy(), minlength=len(compound_index))
         pairs.append(pair.assign(category=cat))
-        log.debug("category %s: %d facilities, %d pairs within %.0f m", cat, len(members[cat]), len(pair), longest_m)
+        log.debug("category %s: %d facilities, %d pairs within %.0f m", cat, len(members[cat]), len(pair), longest_m[cat])
     table = pd.DataFrame(cols, index=compound_index)
     longest = max(thresholds_min)
     within_cols = [schema.within(c, longest) for c in categories]
@@ -95,17 +118,16 @@ def compute_coverage(
     table["completeness"] = table[schema.covered(longest)] / max(len(categories), 1)
     catch = _catchment_table(pairs, facilities["id"].to_numpy(), compound_index)
     log.info("coverage: %d compounds × %d categories, %d catchment pairs", len(table), len(categories), len(catch))
-    return Coverage(
-        table=table, catchments=catch, categories=tuple(categories), thresholds_min=tuple(thresholds_min), speed_m_per_min=speed_m_per_min
-    )
+    return Coverage(table=table, catchments=catch, categories=tuple(categories), thresholds_min=tuple(thresholds_min),
+                    speed_m_per_min=default, speeds=speeds)
 
 
 def _searches(
     graph: ReachGraph, members: dict[str, np.ndarray], facility_points: np.ndarray, gate_points: np.ndarray, *,
-    search_limit_m: float, longest_m: float,
+    search_limit_m: float, longest_m: Mapping[str, float],
 ) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Per category, in order: the nearest facility of every gate (:func:`nearest_distance`) and the (facility,
-    gate) pairs within ``longest_m`` (:func:`catchments`).
+    gate) pairs within the category's ``longest_m`` (:func:`catchments`).
 
     The searches are independent and their kernels release the GIL, so they run in a few threads (one per core, at
     most :data:`WORKERS`); each answer depends on its own inputs only, so the result is the same in any order.
@@ -118,13 +140,13 @@ def _searches(
         jobs = {}
         for cat in busy:  # a category's two searches next to each other, so categories finish in order
             jobs[cat] = (pool.submit(nearest_distance, graph, facility_points[members[cat]], gate_points, limit=search_limit_m),
-                         pool.submit(catchments, graph, facility_points[members[cat]], gate_points, limit=longest_m))
+                         pool.submit(catchments, graph, facility_points[members[cat]], gate_points, limit=longest_m[cat]))
         for cat in progress(list(members), desc="步行距离 / walking distances", unit="category"):
             if cat in jobs:
                 near, catch = jobs.pop(cat)
                 yield cat, near.result(), catch.result()
             else:
-                yield cat, nearest_distance(graph, facility_points[:0], gate_points), catchments(graph, facility_points[:0], gate_points, limit=longest_m)
+                yield cat, nearest_distance(graph, facility_points[:0], gate_points), catchments(graph, facility_points[:0], gate_points, limit=longest_m[cat])
 
 
 # at most this many searches at a time (each holds a few arrays the size of the graph)

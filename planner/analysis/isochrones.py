@@ -295,11 +295,11 @@ WORKERS = 1
 
 
 def isochrones_by(
-    network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: Mapping[str, np.ndarray], *, limit: float,
-    buffer_m: float = 40.0, cell_m: float | None = None,
+    network: WalkNetwork, graph: ReachGraph, snapped: Snapped, sources: Mapping[str, np.ndarray], *,
+    limit: float | Mapping[str, float], buffer_m: float = 40.0, cell_m: float | None = None,
 ) -> Iterator[tuple[str, float, shapely.Geometry]]:
     """For each key of ``sources`` (point positions) in order: the key, the street length reached within ``limit``
-    (metres, :attr:`ReachedPieces.length_m`) and its :func:`isochrone`.
+    (metres, :attr:`ReachedPieces.length_m`; one for every key, or key → metres) and its :func:`isochrone`.
 
     The keys are independent and their heavy parts (search, distance field, GEOS) release the GIL, so a few run at
     a time in threads (one per core, at most :data:`WORKERS`); each answer depends on its own sources only.
@@ -307,8 +307,10 @@ def isochrones_by(
     keys = list(sources)
     graph.arrays()  # build the kernels' arrays once, before the threads share them
 
+    limits = limit if isinstance(limit, Mapping) else dict.fromkeys(keys, limit)
+
     def one(key: str) -> tuple[str, float, shapely.Geometry]:
-        pieces = reached_pieces(network, graph, snapped, sources[key], limit=limit)
+        pieces = reached_pieces(network, graph, snapped, sources[key], limit=limits[key])
         return key, pieces.length_m, isochrone(pieces, buffer_m=buffer_m, cell_m=cell_m)
 
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(keys)))

@@ -212,7 +212,7 @@ def scenario_rules(scenario: Scenario) -> tuple[Rule, ...]:
 
     def speed(categories: tuple[str, ...]) -> float:
         group = taxonomy[categories[0]].group if categories and categories[0] in taxonomy else ""
-        return scenario.speed_for(group) if hasattr(scenario, "speed_for") else scenario.walking_speed_m_per_min
+        return scenario.speed_for(group)
 
     return rules_for(scenario.standards.preset, scenario.standards.overrides, scenario.own_rules, speed=speed)
 

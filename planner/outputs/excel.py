@@ -34,6 +34,7 @@ from planner import __version__, schema
 from planner.io.categories import Taxonomy
 from planner.labels import LABELS, column_label, tr
 from planner.outputs.reproducible import file_time, shown_date
+from planner.outputs.speeds import speed_uses, speeds_line
 from planner.progress import bar
 
 __all__ = ["Sheet", "write_workbook", "write_tables", "run_sheets", "compound_sheets", "MAX_ROWS", "LIST_ROWS", "COMPOUND_CELLS"]
@@ -499,7 +500,8 @@ def write_workbook(result, path: str | Path, *, lang: str = "zh") -> Path:
         (tr("xl.title", lang), sc.name),
         (tr("xl.version", lang), f"planner {__version__}"),
         (tr("xl.scenario", lang), str(sc.path)),
-        (tr("ui.speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
+        (tr("ui.speed_label", lang), speeds_line(sc.speeds, lang)),
+        *((tr("ui.speed_uses", lang), line) for line in speed_uses(sc, result.coverage.categories, result.taxonomy, lang)),
         (tr("ui.thresholds_label", lang), "、".join(schema.minutes_text(t) for t in sc.thresholds_min) + tr("ui.minutes_unit", lang)),
         (tr("xl.headers", lang), tr("xl.headers_note", lang)),
     ]

@@ -80,8 +80,8 @@ var plannerApp = (function () {
       if (q[i] !== idx) continue;
       // within the longest threshold as the run decided it (its bit), in the band of its metres
       if (Math.floor(T.cols["w" + Math.floor(k / 30)][i] / Math.pow(2, k % 30)) % 2 !== 1) continue;
-      var d = T.cols["d" + k][i], b = 0;
-      while (b < cfg.thresholdsM.length - 1 && d > cfg.thresholdsM[b]) b++;
+      var d = T.cols["d" + k][i], b = 0, lim = cfg.catThresholdsM ? cfg.catThresholdsM[k] : cfg.thresholdsM;  // its speed
+      while (b < lim.length - 1 && d > lim[b]) b++;
       rows.push(i); band[i] = b;
     }
     highlight = new P.PointCanvas(T.ll, function (i) {

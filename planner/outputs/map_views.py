@@ -99,11 +99,16 @@ def compound_bands(view: View, coverage: Coverage, reachable: np.ndarray) -> tup
         return np.where(reachable, len(thresholds) + 1, NOT_CONNECTED).astype(np.int64), np.full(n, np.nan)
     dist = np.column_stack([coverage.table[schema.dist_m(c)].to_numpy(dtype=float) for c in view.cats])
     dist = np.where(np.isfinite(dist), dist, np.inf)
+    # each category at its own speed (养老 the elderly's): its minutes, and its band from its metres as the within
+    # columns compare them (≤ the first threshold → 0, …, beyond the longest → len)
+    speeds = np.array([coverage.speed(c) for c in view.cats], dtype=float)
+    per_minutes = dist / speeds
+    per_band = np.column_stack([np.searchsorted(thresholds * v, dist[:, k], side="left") for k, v in enumerate(speeds)])
     # the nearest of the view's facilities; for the circle, the farthest of the nearest basic formats
-    metres = dist.max(axis=1) if view.key == "circle" else dist.min(axis=1)
-    minutes = metres / coverage.speed_m_per_min
-    limits = thresholds * coverage.speed_m_per_min
-    band = np.searchsorted(limits, metres, side="left")  # ≤ the first threshold → 0, …, beyond the longest → len
+    if view.key == "circle":
+        minutes, band = per_minutes.max(axis=1), per_band.max(axis=1)
+    else:
+        minutes, band = per_minutes.min(axis=1), per_band.min(axis=1)
     band = np.where(reachable, band, NOT_CONNECTED).astype(np.int64)
     return band, np.where(np.isfinite(minutes) & reachable, minutes, np.nan)
 

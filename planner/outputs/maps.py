@@ -55,6 +55,8 @@ from planner.outputs.map_views import (
     zone_measures,
 )
 from planner.outputs.reproducible import shown_date, stable_ids
+from planner.outputs.speeds import speeds_line
+from planner.settings import WalkingSpeeds
 from planner.siting.explain import site_numbers, site_title
 
 __all__ = ["gap_map", "save_map", "render_map", "zone_config", "printed_ints", "printed_tenths"]
@@ -82,6 +84,7 @@ def gap_map(
     sites: gpd.GeoDataFrame | None = None,
     site_catchments: gpd.GeoDataFrame | None = None,
     report_link: str = "report.html#compliance-matrix",
+    speeds: WalkingSpeeds | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
@@ -137,10 +140,11 @@ def gap_map(
                            if sites is not None and len(sites) else (None, None))
     config = {
         "viewOrder": [v.key for v in views],
-        "views": {v.key: _view_labels(v, lang, longest, thresholds[-1] * coverage.speed_m_per_min, list(coverage.categories), fac_cfg)
+        "views": {v.key: _view_labels(v, lang, longest, thresholds[-1] * _view_speed(v, coverage), list(coverage.categories), fac_cfg)
                   for v in views},
         "thresholds": thresholds,
         "thresholdsM": [t * coverage.speed_m_per_min for t in thresholds],
+        "catThresholdsM": [[t * coverage.speed(c) for t in thresholds] for c in coverage.categories],  # at each one's speed
         "bandColours": band_colours(len(thresholds)),
         "bandLabels": _band_labels(thresholds, lang),
         "neutralColour": "#9e9e9e",
@@ -160,7 +164,7 @@ def gap_map(
         "labels": _panel_labels(lang, longest),
     }
     _AppInit(config, tables).add_to(fmap)
-    _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min)
+    _add_page(fmap, title=title, lang=lang, sample_data=sample_data, speed=coverage.speed_m_per_min, speeds=speeds)
     add_export(fmap, lang=lang, title=title)
     number_elements(fmap)
     return fmap
@@ -408,7 +412,7 @@ def _compound_table(
     for k, cat in enumerate(cats):
         dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
         cols[f"d{k}"] = pack_column(_rounded(dist))
-        cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed_m_per_min))
+        cols[f"m{k}"] = pack_column(_tenths(dist / coverage.speed(cat)))  # minutes at the category's own speed
         offset, codes = per_cat[k]
         named = all_codes[offset + codes]
         cols[f"n{k}"] = pack_column(np.where(np.asarray(nearest_table, dtype=object)[named] == "", -1, named))
@@ -643,6 +647,11 @@ def _view_labels(v: View, lang: str, longest: str, longest_m: float, cats: list[
     }
 
 
+def _view_speed(v: View, coverage: Coverage) -> float:
+    """The walking speed (m/min) of a view's bands: its categories' (养老 the elderly's; the fastest if they differ)."""
+    return max((coverage.speed(c) for c in v.cats), default=coverage.speed_m_per_min)
+
+
 def _band_labels(thresholds: list, lang: str) -> list[str]:
     """The legend's texts of the bands: within the first threshold, between the next ones, beyond the longest."""
     texts = [tr("map.band.first", lang, t=schema.minutes_text(thresholds[0]))]
@@ -749,14 +758,15 @@ body.planner-panel-closed #planner-panel-toggle{right:10px}
 # ------------------------------------------------------------------------------------------------ boxes
 
 
-def _add_page(fmap: folium.Map, *, title: str, lang: str, sample_data: bool, speed: float) -> None:
+def _add_page(fmap: folium.Map, *, title: str, lang: str, sample_data: bool, speed: float,
+              speeds: WalkingSpeeds | None = None) -> None:
     """The title box and the page title."""
     root = fmap.get_root()
-    root.html.add_child(folium.Element(_title_html(title, lang, sample_data, speed)))
+    root.html.add_child(folium.Element(_title_html(title, lang, sample_data, speed, speeds)))
     root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"), name="page_title")
 
 
-def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
+def _title_html(title: str, lang: str, sample: bool, speed: float, speeds: WalkingSpeeds | None = None) -> str:
     badge = (
         f"<span style='background:#d73027;color:#fff;padding:1px 6px;border-radius:3px;margin-left:8px'>{tr('ui.sample', lang)}</span>"
         if sample
@@ -768,7 +778,7 @@ def _title_html(title: str, lang: str, sample: bool, speed: float) -> str:
         "<div id='planner-title' style='position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:15px sans-serif;max-width:calc(100% - 420px)'>"
         f"<b>{html.escape(title)}</b>{badge}<br><span style='font-size:12px;color:#555'>{date}"
-        f"{tr('ui.speed', lang, v=speed)}</span></div>"
+        f"{html.escape(speeds_line(speeds, lang)) if speeds is not None else tr('ui.speed', lang, v=speed)}</span></div>"
     )
 
 

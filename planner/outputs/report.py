@@ -25,6 +25,7 @@ from planner.labels import LABELS, column_label, tr
 from planner.outputs import charts
 from planner.outputs.fonts import font_faces
 from planner.outputs.reproducible import shown_date
+from planner.outputs.speeds import metres_text, speed_uses, speeds_line
 from planner.outputs.style import completeness_color
 from planner.progress import bar
 from planner.schema import ALL_ZONES, CITY
@@ -193,7 +194,7 @@ def _cover(result, lang: str, toc_items: list[tuple[str, str]]) -> str:
             *([f"{tr('ui.generated', lang)} {date}"] if (date := shown_date()) is not None else []),
             f"planner {_e(__version__)}",
             f"{tr('rp.preset', lang)} {_e(sc.standards.preset)}",
-            tr("ui.speed", lang, v=sc.walking_speed_m_per_min),
+            speeds_line(sc.speeds, lang),
         ]
     )
     toc = "".join(f"<li><a href=\"#{sid}\">{_e(t)}</a></li>" for sid, t in toc_items)
@@ -254,7 +255,7 @@ def _summary_section(result, lang: str) -> _Section:
         f"<div class=\"cards\">{card_html}</div>"
         + _figure(charts.overview_map(result, lang=lang), tr("rp.fig_overview", lang, t=longest), "fig-summary")
         + f"<h3>{tr('ui.share_within', lang, t=longest)}</h3>"
-        + f"<p class=\"note\">{tr('rp.share_note', lang, t=longest, m=result.scenario.threshold_m(float(longest)))}</p>"
+        + f"<p class=\"note\">{tr('rp.share_note_speeds', lang, t=longest, m=metres_text(result.coverage, float(longest), lang, result.taxonomy))}</p>"
         + share_table
     )
     return _Section("summary", tr("rp.summary", lang), content)
@@ -431,9 +432,11 @@ def _curve_cell(col: str, value: object) -> str:
 
 def _methods_section(result, lang: str, rules: dict, numbering: dict[str, str], summary: dict) -> _Section:
     sc = result.scenario
-    thresholds = "、".join(f"{t:g} {tr('ui.minutes', lang)} ≈ {sc.threshold_m(t):,.0f} m" for t in sc.thresholds_min)
+    thresholds = " / ".join(f"{t:g} {tr('ui.minutes', lang)}：{metres_text(result.coverage, t, lang, result.taxonomy)}"
+                            for t in sc.thresholds_min)
     params = [
-        (tr("ui.speed_label", lang), f"{sc.walking_speed_m_per_min:g} m/min"),
+        (tr("ui.speed_label", lang), speeds_line(sc.speeds, lang)),
+        *((tr("ui.speed_uses", lang), line) for line in speed_uses(sc, result.coverage.categories, result.taxonomy, lang)),
         (tr("ui.thresholds_label", lang), thresholds),
         (tr("rp.max_snap", lang), f"{sc.max_snap_m:g} m"),
         (tr("rp.search_limit", lang), f"{sc.search_limit_m:,.0f} m"),

@@ -20,6 +20,7 @@ import pandas as pd
 
 from planner import __version__, schema
 from planner.outputs.reproducible import source_date, stable_ids, write_gpkg
+from planner.outputs.speeds import speeds_summary
 from planner.outputs.tables import write_csv
 from planner.pipeline import RunResult, peak_rss_mib
 from planner.schema import ALL_ZONES, OUTSIDE_ZONE
@@ -294,6 +295,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             tianditu_key=getattr(sc, "tianditu_key", None),
             sites=result.sites,
             site_catchments=result.site_catchments,
+            speeds=getattr(sc, "speeds", None),
         )
         save_map(fmap, path)
 
@@ -400,7 +402,8 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "crs": {"metric": result.crs.to_string(), "name": result.crs.name, "outputs": "EPSG:4326"},
         "walking_speed_m_per_min": sc.walking_speed_m_per_min,
         "thresholds_min": list(sc.thresholds_min),
-        "thresholds_m": [round(sc.threshold_m(t), 1) for t in sc.thresholds_min],
+        "thresholds_m": [round(sc.threshold_m(t), 1) for t in sc.thresholds_min],  # the adults'
+        **speeds_summary(sc, cats, result.taxonomy),  # per group: speeds, metres of each threshold, categories
         "max_snap_m": sc.max_snap_m,
         "categories": list(cats),
         "network": _network_summary(result, network_length_km(result.network)),

@@ -32,9 +32,9 @@ BUFFER_MARGIN = 0.01
 
 def halo(scenario: Scenario) -> Halo:
     """The halo of :mod:`planner.partition.plan`'s rule for ``scenario`` (metres)."""
-    longest = max(scenario.search_limit_m, scenario.threshold_m(scenario.coverage_minutes))
+    longest = max(scenario.search_limit_m, scenario.coverage_minutes * scenario.speeds.fastest)  # any group's walk
     for task in scenario.siting:
-        radius = task.radius_m or scenario.threshold_m(scenario.coverage_minutes)
+        radius = task.radius_m or scenario.coverage_minutes * scenario.speeds.fastest  # any category's default radius
         radius = max(radius, task.partner_radius_m or 0.0)
         longest = max(longest, radius * (2 if task.model == "pmedian" else 1))
     snap = scenario.max_snap_m

@@ -149,7 +149,8 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
         warnings_ = (layers.warnings + network_warnings + late
                      + pl.isolated_counts_warnings(int(comp_isolated.sum()), int(fac_isolated.sum()), report) + shifts)
         log.info("stitch: snap columns and rejections %.2f s", time.perf_counter() - t_stitch)
-        coverage = stitch.stitch_coverage(results, comp, fac, categories, scenario.thresholds_min, scenario.walking_speed_m_per_min)
+        coverage = stitch.stitch_coverage(results, comp, fac, categories, scenario.thresholds_min, scenario.speeds.adults,
+                                          speeds=pl.category_speeds(scenario, categories, taxonomy))
         cfd = stitch.stitch_centre_distances(results, fac, CENTRE_CATEGORY)
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
         circles_table, circle_of = pl.circles_from_distances(comp, fac, coverage, taxonomy, cfd, longest_m)
@@ -229,7 +230,7 @@ def _isochrone_cell(scenario: Scenario, fac, categories, taxonomy) -> float | No
     if not len(pts):
         return None
     x0, y0, x1, y1 = shapely.total_bounds(pts)
-    grow = 2 * (scenario.threshold_m(scenario.coverage_minutes) + 40.0)
+    grow = 2 * (max(scenario.threshold_m(scenario.coverage_minutes, g) for g in pl.ISOCHRONE_GROUPS) + 40.0)
     return float(np.sqrt((x1 - x0 + grow) * (y1 - y0 + grow) / GRID_CELLS))
 
 

@@ -7,6 +7,8 @@ need the whole city — standards (per 街道 and city-wide), capacity (E2SFCA n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -46,9 +48,10 @@ def stitch_snap(results: list[PartitionResult], comp: gpd.GeoDataFrame, fac: gpd
 
 
 def stitch_coverage(results: list[PartitionResult], comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame,
-                    categories: tuple[str, ...], thresholds_min: tuple[float, ...], speed: float) -> Coverage:
+                    categories: tuple[str, ...], thresholds_min: tuple[float, ...], speed: float, *,
+                    speeds: Mapping[str, float] | None = None) -> Coverage:
     """The run's :class:`Coverage`: each compound's row from its partition; the catchment pairs in the single run's
-    order (category, then facility and compound row)."""
+    order (category, then facility and compound row). ``speed`` is the adults' (m/min), ``speeds`` each category's."""
     table = _by_id([r.coverage for r in results], comp.index, "coverage")
     catch = pd.concat([r.catchments for r in results if len(r.catchments)], ignore_index=True) if any(
         len(r.catchments) for r in results) else results[0].catchments.iloc[:0]
@@ -60,7 +63,7 @@ def stitch_coverage(results: list[PartitionResult], comp: gpd.GeoDataFrame, fac:
     order = np.lexsort((c, f, rank))
     catch = catch.iloc[order].reset_index(drop=True)
     return Coverage(table=table, catchments=catch, categories=tuple(categories), thresholds_min=tuple(thresholds_min),
-                    speed_m_per_min=speed)
+                    speed_m_per_min=speed, speeds={c: (speeds or {}).get(c, speed) for c in categories})
 
 
 def stitch_centre_distances(results: list[PartitionResult], fac: gpd.GeoDataFrame, centre_category: str) -> pd.DataFrame:

@@ -22,9 +22,11 @@ from planner.network.build import build_network
 from planner.network.points import Reach
 from planner.partition.types import PartitionFailure, PartitionJob, PartitionResult, SitingJob
 from planner.pipeline import (
+    category_radii,
     centre_format_distances,
     draw_isochrones,
     drop_isolated,
+    group_limits,
     measure_coverage,
     peak_rss_mib,
     snap_to_network,
@@ -72,12 +74,11 @@ def _run(job: PartitionJob) -> PartitionResult:
     fac_owned = np.asarray(job.facilities_owned, dtype=bool)[~fac_isolated]
     comp_owned = np.asarray(job.compounds_owned, dtype=bool)
     reach = Reach.build(network, snap.snapped, n_gates=len(owner), max_snap_m=sc.max_snap_m)
-    coverage = measure_coverage(sc, reach, owner, comp_s, fac_s, job.categories)
-    step("coverage")
     taxonomy = taxonomy_for(sc)
-    isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy,
-                                 {m: sc.threshold_m(m) for m in sc.thresholds_min}, sources=fac_owned, each=job.each_isochrone,
-                                 cell_m=job.isochrone_cell_m)
+    coverage = measure_coverage(sc, reach, owner, comp_s, fac_s, job.categories, taxonomy=taxonomy)
+    step("coverage")
+    isochrones = draw_isochrones(reach, fac_s, job.categories, taxonomy, group_limits(sc), sources=fac_owned,
+                                 each=job.each_isochrone, cell_m=job.isochrone_cell_m)
     step("isochrones")
     cfd = centre_format_distances(reach, fac_s, taxonomy, sc.search_limit_m, centres=fac_owned)
     pairs = _pairs(fac_s, reach, sc.threshold_m(sc.coverage_minutes), fac_owned) if sc.siting else _no_pairs()
@@ -221,6 +222,7 @@ def _site(job: SitingJob) -> list:
         reach=reach, compounds=job.compounds, gate_owner=snap.gate_owner, facilities=job.facilities, zones=piece.zones,
         compliance=job.compliance, rules=scenario_rules(sc),
         radius_default_m=sc.threshold_m(sc.coverage_minutes), taxonomy=taxonomy_for(sc),
+        radius_by_category=category_radii(sc, taxonomy_for(sc)),
         area=shapely.from_wkb(piece.area_wkb), user_candidates=job.candidates,
     )
     return [solve_problem(problem) for problem in build_problems(sc.siting, inputs)]

@@ -211,7 +211,7 @@ def baseline_state(result, bounds: tuple[float, float, float, float], config: Se
     per_cat = fac["category"].value_counts().to_dict()
     analysed = set(result.coverage.categories)
     categories = [{"key": c.key, "zh": c.zh, "en": c.en, "group": c.group, "color": c.color, "analysed": c.key in analysed,
-                   "facilities": int(per_cat.get(c.key, 0))} for c in tax.categories]
+                   "facilities": int(per_cat.get(c.key, 0)), "speed_m_per_min": sc.speed_for(c.group)} for c in tax.categories]
     rules: dict[str, int] = {}
     if result.compliance is not None:
         rules = {str(k): int(v) for k, v in result.compliance.table["status"].value_counts().sort_index().items()}
@@ -223,6 +223,7 @@ def baseline_state(result, bounds: tuple[float, float, float, float], config: Se
         "thresholds_min": list(sc.thresholds_min),
         "thresholds_m": [sc.threshold_m(t) for t in sc.thresholds_min],
         "walking_speed_m_per_min": sc.walking_speed_m_per_min,
+        "walking_speeds": {"adults": sc.speeds.adults, "elderly": sc.speeds.elderly, "carers": sc.speeds.carers},
         "baseline": {
             "compounds": len(comp),
             "unreachable_compounds": int((~comp["reachable"]).sum()),

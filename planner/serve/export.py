@@ -33,7 +33,15 @@ from planner.io.layers import LayerSet, load_facilities
 from planner.network.points import Reach, snap_geometries
 from planner.outputs.folder import stage_output
 from planner.outputs.write import write_outputs
-from planner.pipeline import RunResult, capacity_access, compound_gates, draw_isochrones, suggest_new_sites
+from planner.pipeline import (
+    RunResult,
+    capacity_access,
+    category_radii,
+    compound_gates,
+    draw_isochrones,
+    group_limits,
+    suggest_new_sites,
+)
 from planner.scenario import load_scenario
 from planner.serve.plans import SAVE_LOCK
 from planner.serve.saved import RUN, file_links
@@ -78,11 +86,12 @@ def plan_result(result: RunResult, state: Any, scenario_path: Path) -> RunResult
     gates, owner = compound_gates(comp.geometry)
     snapped = snap_geometries(result.network, np.concatenate([gates, fac.geometry.to_numpy()]), max_snap_m=sc.max_snap_m)
     reach = Reach.build(result.network, snapped, n_gates=len(owner), max_snap_m=sc.max_snap_m)
-    isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy, {t: sc.threshold_m(t) for t in sc.thresholds_min})
+    isochrones = draw_isochrones(reach, fac, coverage.categories, taxonomy, group_limits(sc))
     siting, pairs = [], None
     if sc.siting:
         inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=result.zones,
-                              compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy)
+                              compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy,
+                              radius_by_category=category_radii(sc, taxonomy))
         siting = suggest_new_sites(sc, inputs, lambda msg: log.info("%s", msg))
         pairs = pair_elderly_childcare(fac, reach, longest_m)
     zone_table = summarise_zones(comp, comp["zone_id"], coverage, result.zones, fac, fac["zone_id"])

@@ -53,7 +53,7 @@ def build_page(result, *, lang: str) -> str:
             zones=result.zones, zone_table=result.zone_table, compounds=result.compounds, coverage=result.coverage,
             facilities=result.facilities, taxonomy=result.taxonomy, max_snap_m=sc.max_snap_m, isochrones=result.isochrones,
             compliance=result.compliance.table if result.compliance is not None else None, sites=result.sites,
-            site_catchments=result.site_catchments, report_link="#",
+            site_catchments=result.site_catchments, report_link="#", speeds=sc.speeds,
         )
         root = fmap.get_root()
         root.header.add_child(RawElement(f"<script>{_serve_js()}</script>"), name="planner_serve_js")

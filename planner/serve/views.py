@@ -45,7 +45,7 @@ class PlanViews:
         self.categories = list(result.coverage.categories)
         self.n_thresholds = len(result.coverage.thresholds_min)
         self.longest = max(result.coverage.thresholds_min)
-        self.speed = result.coverage.speed_m_per_min
+        self.speed = result.coverage.speed_m_per_min  # the adults'; a category's minutes use coverage.speed(cat)
         self._cat_at = {c: k for k, c in enumerate(self.categories)}
         zones = result.zones
         self.zone_ids: list[str] = [] if zones is None else zones.index.astype(str).tolist()
@@ -202,7 +202,7 @@ class PlanViews:
             d = now["dist"][rows, k]
             names = table[schema.nearest_name(cat)].iloc[rows].to_numpy(dtype=object)
             within = table[schema.within(cat, self.longest)].iloc[rows].to_numpy(dtype=bool)
-            per_cat[cat] = (printed_ints(d), printed_tenths(d / self.speed), now["nearest"][rows, k], names, within)
+            per_cat[cat] = (printed_ints(d), printed_tenths(d / self.result.coverage.speed(cat)), now["nearest"][rows, k], names, within)
         out = {}
         for n, i in enumerate(rows.tolist()):
             cats = {}

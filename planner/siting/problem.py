@@ -9,7 +9,7 @@ distances depend in the last bits on which points split the edges and must not s
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -52,6 +52,9 @@ class SitingInputs:
         The rules of the scenario's standards preset, overrides applied.
     radius_default_m
         A task's radius when it names none (metres).
+    radius_by_category
+        Per category, the radius of a task of it that names none (metres: the longest threshold at the category's
+        walking speed, e.g. 800 m for 养老); ``radius_default_m`` for a category it lacks.
     """
 
     reach: Reach
@@ -65,6 +68,7 @@ class SitingInputs:
     taxonomy: Taxonomy
     # a partitioned run's piece (planner.partition): candidates only inside this area (metric CRS); None: anywhere
     area: object | None = None
+    radius_by_category: Mapping[str, float] = field(default_factory=dict)
     # task name → its candidate layer already read (a piece's worker has no access to the client's files)
     user_candidates: dict | None = None
     _existing_graphs: dict[str, ReachGraph] = field(default_factory=dict, repr=False, compare=False)
@@ -211,14 +215,14 @@ def _draft(task: SitingSpec, inputs: SitingInputs) -> _Draft:
     """Services, required 街道 and candidate sites of ``task`` (for 老幼复合, the partner service as a second one)."""
     cat = task.category
     label = inputs.taxonomy[cat].zh
-    radius = task.radius_m or inputs.radius_default_m
+    radius = task.radius_m or inputs.radius_by_category.get(cat, inputs.radius_default_m)
     rules = [r for r in inputs.rules if cat in r.categories]
     limit = max([radius] + [r.radius_m for r in rules if r.kind == "zone_coverage" and r.radius_m])
     services = [_service(task, inputs, cat, task.demand, radius, limit, rules)]
     required = services[0].required
     if task.model == "combined":  # 老幼复合: the partner service shares every new site
         p_cat = str(task.partner)
-        p_radius = task.partner_radius_m or radius
+        p_radius = task.partner_radius_m or inputs.radius_by_category.get(p_cat, radius)
         p_rules = [r for r in inputs.rules if p_cat in r.categories]
         limit = max([limit, p_radius] + [r.radius_m for r in p_rules if r.kind == "zone_coverage" and r.radius_m])
         services.append(_service(task, inputs, p_cat, task.partner_demand, p_radius, limit, p_rules))

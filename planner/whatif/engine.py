@@ -161,9 +161,10 @@ class WhatIf:
         self.coverage = result.coverage
         self.compliance = result.compliance
         self.circles = result.circles
-        self.speed = result.coverage.speed_m_per_min
+        self.speed = result.coverage.speed_m_per_min  # the adults'; each category's is self.coverage.speed(cat)
         self.thresholds = result.coverage.thresholds_min
-        self.longest_m = max(self.thresholds) * self.speed
+        # the longest threshold's walk at the fastest category's speed: what every search reaches at least
+        self.longest_m = max(self.thresholds) * max([self.coverage.speed(c) for c in self.coverage.categories] or [self.speed])
         self.limit_m = float(sc.search_limit_m)
         self.max_snap_m = float(sc.max_snap_m)
 
@@ -485,12 +486,13 @@ class WhatIf:
         removed_rows = []
         added = []
         for cat in touched:
+            speed = base.speed(cat)
             mine = [(n_fac + k, p, self._per_compound(p.gate_d)) for k, p in enumerate(points) if p.category == cat]
             dist, row = self._nearest(cat, gone, mine, table)
             base_dist = table[schema.dist_m(cat)].to_numpy(dtype=float)
             changed[cat] = dist != base_dist
             table[schema.dist_m(cat)] = dist
-            table[schema.minutes(cat)] = dist / self.speed
+            table[schema.minutes(cat)] = dist / speed
             near_changed[cat] = row != self._near_row[cat]
             moved = np.flatnonzero(near_changed[cat])
             if len(moved):
@@ -500,7 +502,7 @@ class WhatIf:
                     values.iloc[moved] = np.where(r >= 0, pool[np.maximum(r, 0)], "")
                     table[col] = values
             for t in self.thresholds:
-                table[schema.within(cat, t)] = dist <= t * self.speed
+                table[schema.within(cat, t)] = dist <= t * speed
             # counts: the removed facilities' pairs out, the new points' pairs in
             counts = {t: table[schema.count(cat, t)].to_numpy().copy() for t in self.thresholds}
             for i in np.flatnonzero(gone & (self.fac_cat == cat)):
@@ -508,12 +510,12 @@ class WhatIf:
                 removed_rows.append(rows)
                 d = self._catch_dist[rows]
                 for t in self.thresholds:
-                    np.subtract.at(counts[t], self._pair_comp[rows][d <= t * self.speed], 1)
+                    np.subtract.at(counts[t], self._pair_comp[rows][d <= t * speed], 1)
             for _, p, comp_d in mine:
-                c = np.flatnonzero(comp_d <= self.longest_m)
+                c = np.flatnonzero(comp_d <= max(self.thresholds) * speed)
                 added.append((p.id, c, cat, comp_d[c]))
                 for t in self.thresholds:
-                    counts[t] += comp_d <= t * self.speed
+                    counts[t] += comp_d <= t * speed
             for t in self.thresholds:
                 table[schema.count(cat, t)] = counts[t]
         longest = max(self.thresholds)
@@ -535,7 +537,7 @@ class WhatIf:
                                 "dist_m": np.concatenate([a[3] for a in added])})
             catch = pd.concat([catch, new], ignore_index=True)
         return Coverage(table=table, catchments=catch.reset_index(drop=True), categories=base.categories,
-                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min), changed, near_changed
+                        thresholds_min=base.thresholds_min, speed_m_per_min=base.speed_m_per_min, speeds=base.speeds), changed, near_changed
 
     def _per_compound(self, gate_d: np.ndarray) -> np.ndarray:
         """Per compound, the distance of its nearest gate (inf where none is reached)."""

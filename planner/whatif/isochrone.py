@@ -50,6 +50,13 @@ class _OneMore:
         return self.indptr, self.indices, self.weights
 
 
+def category_speed(engine, category: str) -> float:
+    """The walking speed (m/min) of ``category`` in the run: the speed of its taxonomy group (养老 the elderly's)."""
+    if category in engine.coverage.speeds:
+        return engine.coverage.speed(category)
+    return engine.scenario.speed_for(engine.taxonomy[category].group if category in engine.taxonomy else None)
+
+
 def new_point_isochrone(engine, lon: float, lat: float, *, category: str, minutes: float | None = None,
                         buffer_m: float = ISOCHRONE_BUFFER_M) -> tuple[shapely.Geometry, float]:
     """The area within ``minutes`` of walking (default: the run's longest threshold) of a facility placed at
@@ -59,7 +66,7 @@ def new_point_isochrone(engine, lon: float, lat: float, *, category: str, minute
     (a point too far from the streets is refused there, with the reason).
     """
     minutes = float(max(engine.thresholds)) if minutes is None else float(minutes)
-    limit = minutes * engine.speed
+    limit = minutes * category_speed(engine, category)
     (point,), _ = engine._place([("NEW-0", category, float(lon), float(lat))])
     indptr, indices, weights = engine._nodes.arrays()
     legs = [(point.left, point.access + point.to_left)]
@@ -92,7 +99,7 @@ def isochrone_geojson(engine, lon: float, lat: float, *, category: str, facility
         "features": [{
             "type": "Feature",
             "properties": {"facility_id": facility_id, "category": category, "minutes": minutes,
-                           "metres": round(minutes * engine.speed, 1), "reached_km": round(length_m / 1000, 3)},
+                           "metres": round(minutes * category_speed(engine, category), 1), "reached_km": round(length_m / 1000, 3)},
             "geometry": mapping(wgs) if not wgs.is_empty else None,
         }],
     }
