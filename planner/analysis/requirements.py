@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
+from planner.analysis.one_plus_n import OnePlusN
 from planner.analysis.standards import Rule, load_rules, rules_for
 from planner.io.categories import Taxonomy
 from planner.labels import zh
@@ -78,6 +79,7 @@ def evaluate(
     zone_names: dict[str, str],
     taxonomy: Taxonomy,
     complete_circles: int | None,
+    one_plus_n: OnePlusN | None = None,
 ) -> Compliance:
     """Evaluate every rule of ``preset`` for each 街道 in ``zone_names`` (and city-wide rules once).
 
@@ -97,6 +99,8 @@ def evaluate(
         街道 id → name, in report order.
     complete_circles
         Number of complete 一刻钟便民生活圈 (None when circles could not be delineated).
+    one_plus_n
+        The run's 1+N 托育 model (:func:`planner.analysis.one_plus_n.guide_points`; None without childcare).
     """
     rules = rules_for(preset, overrides)
     basic = [c.key for c in taxonomy.categories if c.basic]
@@ -110,7 +114,8 @@ def evaluate(
         rows.extend(zone_rows[rule.id])
     for rule in rules:
         if rule.city_level:
-            rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+            rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy,
+                                       one_plus_n))
     table = pd.DataFrame(rows, columns=COMPLIANCE_COLUMNS)
     failing = table[table["status"] == "fail"]
     log.info("standards %s: %d results, %d fail, %d not evaluable", preset, len(table), len(failing), int((table["status"] == "not_evaluable").sum()))
@@ -239,6 +244,8 @@ class ZoneUpdate:
             zone_rows[rule.id] = [{"subdistrict": z, "status": st} for z, st in zip(cols["subdistrict"][sl], cols["status"][sl], strict=True)]
         first = len(self.zone_rules) * n_zones
         for i, rule in enumerate(self.city_rules):
+            if rule.kind in ONE_PLUS_N_KINDS:  # the 1+N model is the run's: an edit keeps its rows
+                continue
             r = _evaluate_city(rule, self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy)
             for c, v in r.items():
                 cols[c][first + i] = v
@@ -605,14 +612,15 @@ class _City:
     zone_rows: dict[str, list[dict]]
     complete_circles: int | None
     taxonomy: Taxonomy
+    one_plus_n: OnePlusN | None = None
 
 
-def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy) -> dict:
+def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, one_plus_n=None) -> dict:
     """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`)."""
     evaluator = _CITY_EVALUATORS.get(rule.kind)
     if evaluator is None:
         raise ValueError(f"unknown rule kind {rule.kind}")
-    return evaluator(rule, _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy))
+    return evaluator(rule, _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, one_plus_n))
 
 
 def _city_zone_share(rule: Rule, c: _City) -> dict:
@@ -655,11 +663,55 @@ def _city_circles(rule: Rule, c: _City) -> dict:
                 f"还需 {short} 个业态齐全的一刻钟便民生活圈" if short else "")
 
 
+def _no_one_plus_n(rule: Rule) -> dict:
+    return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：没有托育机构 / not evaluable: no childcare facilities")
+
+
+def _city_one_plus_n_hubs(rule: Rule, c: _City) -> dict:
+    """Each 县区 has at least ``value`` 1+N hubs: the value is the fewest hubs of any 县区, the shortfall the hubs
+    missing over all 县区 (named in the text)."""
+    m = c.one_plus_n
+    if m is None:
+        return _no_one_plus_n(rule)
+    if not m.has_district:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None,
+                    "无法评价：街道图层没有县区列（在 [layers.zones.columns] 中映射 district）/ not evaluable: the zones layer gives no "
+                    "县区 (map district in [layers.zones.columns])")
+    d = m.districts
+    hubs = d["hubs"].to_numpy(dtype=float)
+    if not len(hubs):
+        return _missing(CITY, CITY, rule, "县区")
+    missing = np.clip(rule.value - hubs, 0, None)
+    short = int(math.ceil(missing.sum() - 1e-9))
+    lacking = "、".join(d.loc[missing > 0, "area_name"].astype(str))
+    value = float(hubs.min())
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, rule.value), short,
+                f"缺 {short} 所托育综合服务中心（{lacking}）" if short else "")
+
+
+def _city_one_plus_n_coverage(rule: Rule, c: _City) -> dict:
+    """Share (%) of the community childcare points assigned to a hub."""
+    m = c.one_plus_n
+    if m is None:
+        return _no_one_plus_n(rule)
+    city = m.city
+    points, assigned = int(city["points"]), int(city["assigned"])
+    if points == 0:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：没有社区托育点 / not evaluable: no community childcare points")
+    value, t = assigned / points * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * points - assigned - 1e-9)))
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"还有 {short} 个社区托育点未分配到枢纽" if short else "")
+
+
 _CITY_EVALUATORS = {
     "city_zone_share": _city_zone_share,
     "city_per_1000_group": _city_per_1000_group,
     "city_circles": _city_circles,
+    "city_one_plus_n_hubs": _city_one_plus_n_hubs,
+    "city_one_plus_n_coverage": _city_one_plus_n_coverage,
 }
+# kinds evaluated from the run's 1+N model, which a what-if edit does not recompute (ZoneUpdate keeps their rows)
+ONE_PLUS_N_KINDS = frozenset({"city_one_plus_n_hubs", "city_one_plus_n_coverage"})
 
 
 def gap_list(
