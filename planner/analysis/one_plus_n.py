@@ -262,7 +262,9 @@ def guide_points(facilities: pd.DataFrame, pairs: pd.DataFrame, zones: pd.DataFr
     guided = np.bincount(hub_of[hub_of >= 0], minlength=len(ids))
     over = np.maximum(within - spec.n, 0).astype(float) if spec.n is not None else np.full(len(ids), np.nan)
 
-    zone_name = zone_ids.map(zones["name"].astype(str).to_dict() if zones is not None else {}).fillna(zone_ids)
+    names_of_zone = zones["name"].astype(str).to_dict() if zones is not None else {}
+    zone_name = pd.Series([names_of_zone.get(z, z) for z in pd.unique(zone_ids)], index=pd.unique(zone_ids), dtype=object)
+    zone_name = zone_ids.map(zone_name)
     texts = _reason_texts(reason, spec.n, limit_m)
     table = pd.DataFrame({
         "id": ids[rows], "name": names[rows], "role": np.where(hubs[rows], ROLE_HUB, ROLE_POINT),
