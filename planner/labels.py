@@ -85,6 +85,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "lacks": ('缺少的业态', 'Formats lacking'),
     "layer": ('图层', 'Layer'),
     "row": ('行号', 'Row'),
+    "reason_code": ('原因代码', 'Reason code'),
     "reason": ('原因', 'Reason'),
     "attributes": ('原始属性', 'Original attributes'),
     "explanation": ('理由', 'Explanation'),
@@ -720,6 +721,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "site.hub_district": ('补上{district}的托育综合服务中心（{rule}）', 'gives {district} its hub ({rule})'),
     "site.hub_coverage": ('1+N 纳入率 {a}% → {b}%（{rule}）', '1+N share {a}% → {b}% ({rule})'),
     "site.hub_nearest": ('最近的现有托育综合服务中心 {m} 米', 'nearest existing hub {m} m away'),
+    "val.source.upgrade": ('升级现有社区托育点', 'upgraded community childcare point'),
+    "val.status.hub": ('枢纽', 'hub'),
+    "val.status.assigned": ('已分配到枢纽', 'assigned to a hub'),
+    "val.status.unassigned": ('未分配', 'without a hub'),
 
 }
 

@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from planner.analysis.one_plus_n import guide_points, hub_point_pairs, solve_assignment
-from planner.analysis.requirements import _city_one_plus_n_coverage, _city_one_plus_n_hubs, _City
+from planner.analysis.requirements import _City, _city_one_plus_n_coverage, _city_one_plus_n_hubs
 from planner.analysis.standards import rules_for
 from planner.errors import ScenarioError
 from planner.io.layers import load_facilities

@@ -298,6 +298,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             tianditu_key=getattr(sc, "tianditu_key", None),
             sites=result.sites,
             site_catchments=result.site_catchments,
+            one_plus_n=result.one_plus_n.table if getattr(result, "one_plus_n", None) is not None else None,
         )
         save_map(fmap, path)
 
