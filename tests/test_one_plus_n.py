@@ -273,3 +273,18 @@ def test_hubs_siting_gives_each_district_without_a_hub_one():
     assert summary["required_zones"] == ["乙区"]
     assert len(sites) == 1 and sites.iloc[0]["zone_id"] == "Z2" and sites.iloc[0]["served"] == 2
     assert "乙区" in sites.iloc[0]["fixes"] and "childcare.one_plus_n.district_hub" in sites.iloc[0]["fixes"]
+
+
+def test_hubs_siting_in_pieces_is_refused_clearly(project: Path, capsys, tmp_path: Path):
+    from planner.cli import main
+
+    path = _scenario(project, "[one_plus_n]\nn = 6\n\n[partition]\nzones_column = \"district\"\n\n[[siting]]\nname = \"枢纽\"\n"
+                              "category = \"childcare\"\nmodel = \"hubs\"\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-q", "--partitioned"]) == 2
+    err = capsys.readouterr().err
+    assert "model = \"hubs\"" in err and "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_hubs_task_on_another_category_is_refused(project: Path):
+    with pytest.raises(ScenarioError, match="hubs"):
+        load_scenario(_scenario(project, "[[siting]]\nname = \"x\"\ncategory = \"elderly_centre\"\nmodel = \"hubs\"\n"))

@@ -182,7 +182,8 @@ def test_bad_partition_settings_are_clear_errors(tmp_path: Path, capsys) -> None
     cases = {
         "no_crs": (text, "没有坐标系"),
         "bad_crs": (text + 'crs = "EPSG:999999"\n', "不是可用的坐标系"),  # [partition] is the last table
-        "unmapped": (text.split("[partition]")[0] + '[partition]\nzones_column = "district"\n', "街道图层没有这一列"),
+        "unmapped": (re.sub(r'\ndistrict = "区县".*', "", text.split("[partition]")[0]) + '[partition]\nzones_column = "district"\n',
+                     "街道图层没有这一列"),
         "no_partition": (text.split("[partition]")[0], "需要情景文件中的 [partition]"),
     }
     for name, (body, words) in cases.items():
