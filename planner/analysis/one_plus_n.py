@@ -297,33 +297,46 @@ def _reason_texts(reason: np.ndarray, n: int | None, limit_m: float) -> np.ndarr
 
 
 def _areas(table: pd.DataFrame, zones: pd.DataFrame | None, has_district: bool, n: int | None) -> pd.DataFrame:
-    """The summary rows: the city, each 县区 (sorted as the zones list them) and each 街道 (zones order, then those outside)."""
-    keys: list[tuple[str, str, str, str, pd.Series]] = [(LEVEL_CITY, CITY, CITY, "", pd.Series(True, index=table.index))]
+    """The summary rows: the city, each 县区 (in the zones' order) and each 街道 (zones order, then those outside);
+    counts by ``np.bincount`` and distances by one group-by per level, whatever the number of areas."""
+    levels: list[tuple[str, list[str], list[str], list[str], np.ndarray]] = [
+        (LEVEL_CITY, [CITY], [CITY], [""], np.zeros(len(table), dtype=np.int64))]
     if has_district:
-        for d in pd.unique(zones["district"].astype(str)):
-            keys.append((LEVEL_DISTRICT, d, d or "未填区县", d, table["district"] == d))
+        ds = [str(d) for d in pd.unique(zones["district"].astype(str))]
+        levels.append((LEVEL_DISTRICT, ds, [d or "未填区县" for d in ds], ds,
+                       pd.Index(ds).get_indexer(table["district"].astype(str).to_numpy())))
     if zones is not None:
-        district = zones["district"].astype(str) if has_district else pd.Series("", index=zones.index)
-        for zid, name in zones["name"].astype(str).items():
-            keys.append((LEVEL_ZONE, str(zid), name, str(district.get(zid, "")), table["zone_id"] == str(zid)))
+        ids = [str(z) for z in zones.index]
+        district = zones["district"].astype(str).tolist() if has_district else [""] * len(ids)
+        names = zones["name"].astype(str).tolist()
         if (table["zone_id"] == OUTSIDE_ZONE).any():
-            keys.append((LEVEL_ZONE, OUTSIDE_ZONE, OUTSIDE_ZONE, "", table["zone_id"] == OUTSIDE_ZONE))
+            ids, names, district = ids + [OUTSIDE_ZONE], names + [OUTSIDE_ZONE], district + [""]
+        levels.append((LEVEL_ZONE, ids, names, district, pd.Index(ids).get_indexer(table["zone_id"].astype(str).to_numpy())))
     is_hub = (table["role"] == ROLE_HUB).to_numpy()
-    is_point = ~is_hub
     assigned = (table["status"] == "assigned").to_numpy()
-    rows = []
-    for level, aid, name, district, mask in keys:
-        m = mask.to_numpy(dtype=bool)
-        d = table["dist_m"].to_numpy()[m & assigned]
-        n_points, n_assigned = int((m & is_point).sum()), int((m & assigned).sum())
-        reason = table["reason_code"].to_numpy()[m & is_point]
-        rows.append({
-            "level": level, "area_id": aid, "area_name": name, "district": district, "hubs": int((m & is_hub).sum()),
-            "points": n_points, "assigned": n_assigned, "unassigned": n_points - n_assigned,
-            **{code: int((reason == code).sum()) for code in REASONS},
-            "hubs_over_n": np.nan if n is None else int((m & is_hub & (table["over_n"].fillna(0).to_numpy() > 0)).sum()),
-            "coverage_pct": round(n_assigned / n_points * 100, 2) if n_points else np.nan,
-            "dist_min_m": float(d.min()) if len(d) else np.nan, "dist_median_m": float(np.median(d)) if len(d) else np.nan,
-            "dist_mean_m": round(float(d.mean()), 1) if len(d) else np.nan, "dist_max_m": float(d.max()) if len(d) else np.nan,
-        })
-    return pd.DataFrame(rows, columns=AREA_COLUMNS)
+    over = table["over_n"].fillna(0).to_numpy() > 0
+    reason = table["reason_code"].to_numpy()
+    dist = table["dist_m"].to_numpy(dtype=np.float64)
+    parts = []
+    for level, aids, names, districts, code in levels:
+        k = len(aids)
+        ok = code >= 0
+
+        def count(mask: np.ndarray, code=code, ok=ok, k=k) -> np.ndarray:
+            return np.bincount(code[ok & mask], minlength=k)
+
+        points, got = count(~is_hub), count(assigned)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(points > 0, np.round(got / np.maximum(points, 1) * 100, 2), np.nan)
+        d = pd.Series(dist[ok & assigned]).groupby(code[ok & assigned])
+        stats = d.agg(["min", "median", "mean", "max"]).reindex(range(k)) if got.any() else pd.DataFrame(
+            np.nan, index=range(k), columns=["min", "median", "mean", "max"])
+        parts.append(pd.DataFrame({
+            "level": level, "area_id": aids, "area_name": names, "district": districts, "hubs": count(is_hub),
+            "points": points, "assigned": got, "unassigned": points - got,
+            **{c: count(~is_hub & (reason == c)) for c in REASONS},
+            "hubs_over_n": count(is_hub & over).astype(float) if n is not None else np.nan,
+            "coverage_pct": share, "dist_min_m": stats["min"].to_numpy(), "dist_median_m": stats["median"].to_numpy(),
+            "dist_mean_m": stats["mean"].round(1).to_numpy(), "dist_max_m": stats["max"].to_numpy(),
+        }))
+    return pd.concat(parts, ignore_index=True)[AREA_COLUMNS]
