@@ -288,3 +288,24 @@ def test_hubs_siting_in_pieces_is_refused_clearly(project: Path, capsys, tmp_pat
 def test_a_hubs_task_on_another_category_is_refused(project: Path):
     with pytest.raises(ScenarioError, match="hubs"):
         load_scenario(_scenario(project, "[[siting]]\nname = \"x\"\ncategory = \"elderly_centre\"\nmodel = \"hubs\"\n"))
+
+
+def test_demo_outputs_show_the_model(demo_run: Path):
+    """The demo's north bank (北岸区) has one hub, 临河街道托育综合服务中心, guiding its 街道's two points; the south bank
+    (南岸区) has none: its six points are unassigned for that reason, and the district rule fails naming it."""
+    table = pd.read_csv(demo_run / "one_plus_n.csv", encoding="utf-8-sig", dtype={"hub_id": str})
+    hubs = table[table["role"] == "枢纽"]
+    assert hubs["name"].tolist() == ["临河街道托育综合服务中心"] and hubs["guided"].tolist() == [2]
+    south = table[table["district"] == "南岸区"]
+    assert len(south) == 6 and (south["reason_code"] == "no_hub_in_district").all()
+    areas = pd.read_csv(demo_run / "one_plus_n_areas.csv", encoding="utf-8-sig")
+    assert areas.loc[areas["level"] == "县区", "area_name"].tolist() == ["北岸区", "南岸区"]
+    compliance = pd.read_csv(demo_run / "compliance.csv", encoding="utf-8-sig").set_index("rule_id")
+    assert compliance.loc["childcare.one_plus_n.district_hub", "status"] == "fail"
+    assert "南岸区" in compliance.loc["childcare.one_plus_n.district_hub", "shortfall_text"]
+    assert compliance.loc["childcare.one_plus_n.coverage", "value"] == 20.0  # 2 of 10 points
+    page = (demo_run / "index.html").read_text(encoding="utf-8")
+    assert "1+N 托育：枢纽—托育点" in page and '"links":[[' in page
+    assert '<section id="one_plus_n"' in (demo_run / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))["one_plus_n"]
+    assert (summary["hubs"], summary["points"], summary["assigned"], summary["districts_without_hub"]) == (1, 10, 2, ["南岸区"])

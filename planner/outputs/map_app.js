@@ -242,6 +242,9 @@ var plannerApp = (function () {
       var f = cfg.facilityLayers[v.facilities[k]];
       out += "<div><i class='planner-dot planner-small' style='background:" + f.colour + "'></i>" + f.label + "</div>";
     }
+    if (cfg.oneN && app.view === "childcare")  // 1+N 托育: the hubs and the points without a hub
+      out += "<div><i class='planner-dot' style='background:#8e24aa;border:2px solid #4a148c'></i>" + cfg.oneN.hubLabel +
+        "</div><div><i class='planner-dot' style='background:#fff;border:3px solid #d32f2f'></i>" + cfg.oneN.unassignedLabel + "</div>";
     if (cfg.sites && cfg.sites.no.some(function (_, i) { return siteVisible(i); })) {
       out += "<div class='planner-legend-sub'>" + cfg.labels.siteKey + "</div>";
       cfg.sites.tasks.forEach(function (task, k) {  // one entry per task with a site in this view

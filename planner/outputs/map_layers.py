@@ -717,5 +717,5 @@ def one_plus_n_links(table: Any, facilities: Any, *, basemap: str, lang: str) ->
             reason = str(table["reason"].iloc[k]).split(" / ")
             text = tr("ui.one_plus_n_unassigned", lang) + "：" + html.escape(reason[0] if lang == "zh" else reason[-1])
         points.append([round(float(lat[k]), 6), round(float(lon[k]), 6), f"<b>{html.escape(names[k])}</b><br>{text}", int(not hub_id)])
-    return {"label": tr("ui.one_plus_n", lang), "hubLabel": tr("ui.one_plus_n_hub", lang), "hubs": hubs, "points": points,
-            "links": links}
+    return {"label": tr("ui.one_plus_n", lang), "hubLabel": tr("ui.one_plus_n_hub", lang),
+            "unassignedLabel": tr("ui.one_plus_n_unassigned", lang), "hubs": hubs, "points": points, "links": links}
