@@ -27,6 +27,7 @@ from planner.analysis.capacity import E2SFCA_WEIGHTS, two_step_fca
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage, compute_coverage
 from planner.analysis.isochrones import isochrones_by
+from planner.analysis.one_plus_n import OnePlusN, guide_points, hub_point_pairs, roles
 from planner.analysis.requirements import CityTargets, Compliance, ZoneUpdate, evaluate, gap_list
 from planner.analysis.standards import Rule, scenario_rules
 from planner.analysis.zones import ZONE_RULE, place_in_zones, summarise_zones, zone_overlaps
@@ -99,6 +100,8 @@ class RunResult:
     isolated_points: dict[str, int] = field(default_factory=dict)
     # a partitioned run (planner.partition): one row per partition — its size, seconds, peak memory, worker and attempts
     partitions: pd.DataFrame | None = None
+    # the 1+N 托育 model: each community childcare point's hub (analysis.one_plus_n); None without childcare facilities
+    one_plus_n: OnePlusN | None = None
 
     @property
     def sites(self) -> gpd.GeoDataFrame | None:
@@ -252,9 +255,11 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
             reach, comp, fac, coverage, taxonomy, longest_m, scenario.search_limit_m
         )
         comp = comp.assign(circle=circle_of)
+        one_plus_n = one_plus_n_model(scenario, fac, zones, one_plus_n_pairs(scenario, reach, fac))
 
     with timed_stage(timings, "达标评价 / standards", 6, total, report, memory):
-        comp, compliance, gaps = analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
+        comp, compliance, gaps = analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report,
+                                                   one_plus_n=one_plus_n)
 
     siting_results: list[SitingResult] = []
     pairs = None
@@ -263,7 +268,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
             inputs = SitingInputs(reach=reach, compounds=comp, gate_owner=owner, facilities=fac, zones=zones,
                                   compliance=compliance.table, rules=rules, radius_default_m=longest_m, taxonomy=taxonomy,
                                   radius_by_category=category_radii(scenario, taxonomy))
-            siting_results = suggest_new_sites(scenario, inputs, report)
+            siting_results = suggest_new_sites(scenario, inputs, report, one_plus_n)
             pairs = pair_elderly_childcare(fac, reach, longest_m)
 
     with timed_stage(timings, "街道汇总 / sub-district summary", total, total, report, memory):
@@ -277,6 +282,7 @@ def run(scenario: Scenario, *, report: Callable[[str], None] | None = None) -> R
         warnings=warnings_, zone_overlaps=layers.zone_overlaps, isochrones=isochrones, compliance=compliance, gaps=gaps, circles=circles_table,
         siting=siting_results, pairs=pairs,
         isolated_points={"compounds": int(snap.isolated_compounds.sum()), "facilities": snap.isolated_facilities_rejected},
+        one_plus_n=one_plus_n,
     )
 
 
@@ -711,14 +717,30 @@ def circles_from_distances(comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, covera
     )
 
 
+def one_plus_n_pairs(scenario: Scenario, reach: Reach, fac: gpd.GeoDataFrame, owned: np.ndarray | None = None) -> pd.DataFrame:
+    """1+N 托育: every (point, hub) pair within the scenario's 1+N walk limit, on the run's reach graph; only of the
+    points ``owned`` marks (a mask over ``fac``: a partition's own) when given."""
+    return hub_point_pairs(reach.graph, reach.facilities, fac, limit_m=scenario.one_plus_n_limit_m(), owned=owned)
+
+
+def one_plus_n_model(scenario: Scenario, fac: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None,
+                     pairs: pd.DataFrame) -> OnePlusN | None:
+    """The 1+N 托育 model from the pairs of :func:`one_plus_n_pairs` (None when the run has no childcare facility)."""
+    hubs, points = roles(fac)
+    if not (hubs | points).any():
+        return None
+    return guide_points(fac, pairs, zones, scenario.one_plus_n, limit_m=scenario.one_plus_n_limit_m())
+
+
 # ---- stage 6: standards and capacity ------------------------------------------------------------------------------
 
 
 def analyse_standards(scenario: Scenario, rules: tuple[Rule, ...], comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame,
                       coverage: Coverage, zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None,
-                      report: Callable[[str], None]) -> tuple[gpd.GeoDataFrame, Compliance, pd.DataFrame]:
+                      report: Callable[[str], None], *, one_plus_n: OnePlusN | None = None,
+                      ) -> tuple[gpd.GeoDataFrame, Compliance, pd.DataFrame]:
     """Stage 6: the standards, capacity (E2SFCA) and the gap list; the compounds gain their access and formats columns."""
-    compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles)
+    compliance = evaluate_standards(scenario, comp, fac, coverage, zones, taxonomy, circles, one_plus_n)
     access = capacity_access(scenario, rules, comp, fac, coverage)
     comp = comp.assign(**{schema.access(name): (acc * 1000).round(3) for name, (acc, _, _) in access.items()})
     gaps = gap_list(compliance, comp, coverage.table, access)
@@ -728,8 +750,9 @@ def analyse_standards(scenario: Scenario, rules: tuple[Rule, ...], comp: gpd.Geo
 
 
 def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, coverage: Coverage,
-                       zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None) -> Compliance:
-    """Every rule of the scenario's standards preset, per 街道 and city-wide."""
+                       zones: gpd.GeoDataFrame | None, taxonomy: Taxonomy, circles: pd.DataFrame | None,
+                       one_plus_n: OnePlusN | None = None) -> Compliance:
+    """Every rule of the scenario's standards preset, per 街道 and city-wide (the 1+N rules from ``one_plus_n``)."""
     return evaluate(
         preset=scenario.standards.preset,
         rules=scenario_rules(scenario),
@@ -740,6 +763,7 @@ def evaluate_standards(scenario: Scenario, comp: gpd.GeoDataFrame, fac: gpd.GeoD
         taxonomy=taxonomy,
         complete_circles=complete_circles(circles),
         city_targets=city_targets(scenario),
+        one_plus_n=one_plus_n,
     )
 
 
@@ -820,9 +844,13 @@ def _report_failing(compliance: Compliance, report: Callable[[str], None]) -> No
 # ---- stage 7: siting ----------------------------------------------------------------------------------------------
 
 
-def suggest_new_sites(scenario: Scenario, inputs: SitingInputs, report: Callable[[str], None]) -> list[SitingResult]:
-    """Every ``[[siting]]`` task of the scenario, each reported as soon as it is solved."""
+def suggest_new_sites(scenario: Scenario, inputs: SitingInputs, report: Callable[[str], None],
+                      one_plus_n: OnePlusN | None = None) -> list[SitingResult]:
+    """Every ``[[siting]]`` task of the scenario, each reported as soon as it is solved (``model = "hubs"`` from the
+    run's 1+N model ``one_plus_n``)."""
     results = []
+    if one_plus_n is not None:
+        inputs = replace(inputs, one_plus_n=one_plus_n)
     for res in suggest_sites(scenario.siting, inputs):
         results.append(res)
         sm = res.summary

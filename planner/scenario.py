@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from planner.errors import ScenarioError
 from planner.analysis.standards import CITY_TARGETS, check_rule_records
+from planner.errors import ScenarioError
 from planner.io.categories import Taxonomy, check_category_records, load_taxonomy
 from planner.settings import (
     LayerKind,
     LayerSpec,
     NetworkSpec,
+    OnePlusNSpec,
     PartitionSpec,
     PopulationSpec,
     Scenario,
@@ -33,7 +34,7 @@ __all__ = ["Scenario", "load_scenario"]
 _TOP_KEYS = {
     "name", "description", "sample_data", "language", "crs", "walking_speed_m_per_min", "walking_speed",
     "thresholds_min", "max_snap_m", "study_area_buffer_m", "search_limit_m", "categories", "basemap", "tianditu_key", "network", "layers", "population", "standards", "siting", "partition",
-    "rules", "analyse",
+    "rules", "analyse", "one_plus_n",
 }
 _LAYER_KEYS = {"source", "path", "layer", "where", "crs", "columns", "categories", "encoding", "rules"}
 _NETWORK_KEYS = {"path", "kind", "layer", "crs", "columns", "exclude_highway", "walk_filter", "min_piece_m"}
@@ -74,6 +75,7 @@ def load_scenario(path: str | Path) -> Scenario:
     own_rules = check_rule_records(raw.get("rules", []), taxonomy.keys, problems)
     siting = _parse_siting(raw.get("siting", []), base, taxonomy, problems)
     partition = _parse_partition(raw.get("partition"), base, zones, problems)
+    one_plus_n = _parse_one_plus_n(raw.get("one_plus_n"), zones, problems)
     name = _parse_name(raw, path, problems)
     sample_data = _flag(raw, "sample_data", False, "", problems)
     crs = _parse_crs(raw, problems)
@@ -104,7 +106,43 @@ def load_scenario(path: str | Path) -> Scenario:
         partition=partition,
         own_categories=tuple(own_categories),
         own_rules=tuple(own_rules),
+        one_plus_n=one_plus_n,
     )
+
+
+_ONE_PLUS_N_KEYS = {"n", "max_distance_m", "same_district"}
+
+
+def _parse_one_plus_n(raw: object, zones: LayerSpec | None, problems: list[str]) -> OnePlusNSpec:
+    """``[one_plus_n]``: N per hub (unset: unlimited), the longest walk a hub guides a point over (unset: the search
+    limit) and whether hubs guide only their own 县区 (unset: when the zones layer maps ``district``)."""
+    if raw is None:
+        return OnePlusNSpec()
+    if not isinstance(raw, dict):
+        problems.append("[one_plus_n] 必须是表 / [one_plus_n] must be a table")
+        return OnePlusNSpec()
+    for key in sorted(set(raw) - _ONE_PLUS_N_KEYS):
+        problems.append(f"[one_plus_n] 未知字段 '{key}' / unknown field '{key}' (allowed: {', '.join(sorted(_ONE_PLUS_N_KEYS))})")
+    n = raw.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10_000):
+        problems.append(f"[one_plus_n].n（每个枢纽指导的托育点数）必须是 1–10000 的整数，不限则不写 / n (points per hub) must be a whole "
+                        f"number 1–10000, or left out for no limit; got {n!r}")
+        n = None
+    dist = raw.get("max_distance_m")
+    if dist is not None and (isinstance(dist, bool) or not isinstance(dist, int | float) or not 10 <= dist <= 100_000):
+        problems.append(f"[one_plus_n].max_distance_m 必须是 10–100000 米之间的数，不限则不写 / max_distance_m must be metres in "
+                        f"[10, 100000], or left out; got {dist!r}")
+        dist = None
+    same = raw.get("same_district")
+    if same is not None and not isinstance(same, bool):
+        problems.append(f"[one_plus_n].same_district 必须是 true 或 false（不带引号）/ same_district must be true or false (no quotes), "
+                        f"got {same!r}")
+        same = None
+    if same and (zones is None or "district" not in zones.columns):
+        problems.append("[one_plus_n] same_district = true 需要街道图层的县区列：在 [layers.zones.columns] 写 district = \"区县\" 等 / "
+                        "same_district = true needs the 县区 of each 街道: map it in [layers.zones.columns], e.g. district = \"区县\"")
+        same = None
+    return OnePlusNSpec(n=n, max_distance_m=float(dist) if dist is not None else None, same_district=same)
 
 
 _PARTITION_KEYS = {"zones_column", "layer", "id", "name", "crs", "worker_memory"}
@@ -406,9 +444,13 @@ def _siting_choices(task: dict, where: str, taxonomy: Taxonomy, problems: list[s
         problems.append(f"{where}.category 未知类别 {cat!r} / unknown category; known: {', '.join(taxonomy.keys)}")
         return None
     model = task.get("model", "mclp")
-    if model not in ("mclp", "lscp", "capacitated", "pmedian", "combined"):
-        problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian、combined / "
-                        "model must be mclp, lscp, capacitated, pmedian or combined")
+    if model not in ("mclp", "lscp", "capacitated", "pmedian", "combined", "hubs"):
+        problems.append(f"{where}.model 只能是 mclp、lscp、capacitated、pmedian、combined、hubs / "
+                        "model must be mclp, lscp, capacitated, pmedian, combined or hubs")
+        return None
+    if model == "hubs" and cat != "childcare":
+        problems.append(f"{where}: model = \"hubs\"（1+N 托育枢纽）只用于 category = \"childcare\" / model = \"hubs\" (1+N childcare "
+                        f"hubs) is only for category = \"childcare\", got {cat!r}")
         return None
     partner = task.get("partner")
     if model == "combined" and partner is None:

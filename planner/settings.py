@@ -19,6 +19,7 @@ __all__ = [
     "LayerKind",
     "LayerSpec",
     "NetworkSpec",
+    "OnePlusNSpec",
     "PopulationSpec",
     "Scenario",
     "SitingSpec",
@@ -56,7 +57,7 @@ class SitingSpec:
 
     name: str
     category: str
-    model: Literal["mclp", "lscp", "capacitated", "pmedian", "combined"] = "mclp"
+    model: Literal["mclp", "lscp", "capacitated", "pmedian", "combined", "hubs"] = "mclp"  # hubs: 1+N 托育 hubs
     k: int = 3
     demand: Literal["population", "age_60_plus", "age_0_3"] = "population"
     radius_m: float | None = None  # default: the longest threshold in metres
@@ -74,6 +75,26 @@ class SitingSpec:
     partner: str | None = None
     partner_demand: Literal["population", "age_60_plus", "age_0_3"] = "age_0_3"
     partner_radius_m: float | None = None  # default: radius_m
+
+
+@dataclass(frozen=True)
+class OnePlusNSpec:
+    """``[one_plus_n]``: the 1+N 托育 model (通政发〔2022〕40号 §三(二)3): each community childcare point (点) guided by one
+    hub (综合托育服务中心), assigned by walking distance (:mod:`planner.analysis.one_plus_n`).
+
+    n
+        Points one hub guides at most. No source gives N, so the default is ``None``: unlimited (every point goes
+        to its nearest hub, and "hubs over N" is not evaluable).
+    max_distance_m
+        Walking metres a hub guides a point within; ``None``: up to the scenario's ``search_limit_m``.
+    same_district
+        A hub guides only points of its own 县区 (the zones layer's ``district`` column). ``None`` (default): on when
+        the zones layer maps a ``district`` column, off otherwise.
+    """
+
+    n: int | None = None
+    max_distance_m: float | None = None
+    same_district: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +241,12 @@ class Scenario:
     # planner.io.categories.taxonomy_for and planner.analysis.standards.scenario_rules
     own_categories: tuple[Mapping[str, object], ...] = ()
     own_rules: tuple[Mapping[str, object], ...] = ()
+    one_plus_n: OnePlusNSpec = field(default_factory=OnePlusNSpec)
+
+    def one_plus_n_limit_m(self) -> float:
+        """The walk within which a 1+N hub may guide a point: ``[one_plus_n] max_distance_m``, else the search limit."""
+        spec = self.one_plus_n
+        return float(spec.max_distance_m) if spec.max_distance_m is not None else float(self.search_limit_m)
 
     @property
     def walking_speed_m_per_min(self) -> float:

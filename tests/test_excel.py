@@ -15,7 +15,8 @@ from planner.labels import column_label
 from planner.outputs.excel import write_tables
 
 COMPOUND_SHEETS = ["小区概况", "小区·养老", "小区·托育", "小区·教育", "小区·医疗卫生", "小区·便民商业", "小区·社区服务"]
-SHEETS = ["说明", "街道达标", "街道汇总", *COMPOUND_SHEETS, "设施", "缺口清单", "生活圈", "拒收行", "选址建议", "覆盖曲线", "养老托育结对", "字段说明"]
+SHEETS = ["说明", "街道达标", "街道汇总", *COMPOUND_SHEETS, "设施", "缺口清单", "生活圈", "拒收行", "选址建议", "覆盖曲线", "养老托育结对", "1+N托育汇总",
+          "1+N托育", "字段说明"]
 CSV_OF_SHEET = {
     "街道达标": "compliance.csv",
     "街道汇总": "subdistricts.csv",
@@ -24,6 +25,8 @@ CSV_OF_SHEET = {
     "生活圈": "circles.csv",
     "拒收行": "rejected.csv",
     "选址建议": "sites.csv",
+    "1+N托育汇总": "one_plus_n_areas.csv",
+    "1+N托育": "one_plus_n.csv",
 }
 
 

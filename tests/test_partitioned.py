@@ -20,7 +20,7 @@ from planner.cli import main
 from tests._cities import generate_city
 
 IDENTICAL = ("compounds.csv", "catchments.csv", "compliance.csv", "subdistricts.csv", "facilities.csv", "gaps.csv",
-             "circles.csv", "rejected.csv")
+             "circles.csv", "rejected.csv", "one_plus_n.csv", "one_plus_n_areas.csv")
 
 
 def two_districts(folder: Path, *, extra: str = "") -> Path:
@@ -108,6 +108,7 @@ def test_demo_in_two_pieces_equals_the_single_run_circles_and_pairs_included(dem
     _, single, pieces = demo_halves
     assert _same(single, pieces) == []
     assert (single / "circles.csv").exists()  # the demo has 一刻钟 centres: circles are stitched too
+    assert "assigned" in (single / "one_plus_n.csv").read_text(encoding="utf-8-sig")  # a 1+N hub guides points across the cut
     assert filecmp.cmp(single / "pairs.csv", pieces / "pairs.csv", shallow=False)
 
 
@@ -181,7 +182,8 @@ def test_bad_partition_settings_are_clear_errors(tmp_path: Path, capsys) -> None
     cases = {
         "no_crs": (text, "没有坐标系"),
         "bad_crs": (text + 'crs = "EPSG:999999"\n', "不是可用的坐标系"),  # [partition] is the last table
-        "unmapped": (text.split("[partition]")[0] + '[partition]\nzones_column = "district"\n', "街道图层没有这一列"),
+        "unmapped": (re.sub(r'\ndistrict = "区县".*', "", text.split("[partition]")[0]) + '[partition]\nzones_column = "district"\n',
+                     "街道图层没有这一列"),
         "no_partition": (text.split("[partition]")[0], "需要情景文件中的 [partition]"),
     }
     for name, (body, words) in cases.items():

@@ -22,7 +22,8 @@ from PIL import Image
 from planner.outputs import charts
 from planner.outputs.report import build_report
 
-SECTION_HEADINGS_ZH = {"summary": "概况", "compliance": "街道达标一览表", "gaps": "缺口清单", "sites": "选址建议", "methods": "方法与数据来源"}
+SECTION_HEADINGS_ZH = {"summary": "概况", "compliance": "街道达标一览表", "gaps": "缺口清单", "one_plus_n": "1+N 托育体系",
+                       "sites": "选址建议", "methods": "方法与数据来源"}
 
 
 class _Page(HTMLParser):
@@ -186,7 +187,7 @@ def test_chinese_font_comes_from_the_pypi_package(tmp_path: Path) -> None:
 
 def test_english_report_without_siting(demo_result) -> None:
     """lang="en" gives English headings; a run without siting has no 选址建议 section and the methods become 4."""
-    result = dataclasses.replace(demo_result, siting=[])
+    result = dataclasses.replace(demo_result, siting=[], one_plus_n=None)
     assert result.sites is None
     text = build_report(result, lang="en", embed_font=False)
     page = _parse(text)

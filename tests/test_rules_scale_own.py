@@ -21,8 +21,7 @@ def test_every_rule_states_a_known_scale_and_kind():
         spec = KINDS[rec["kind"]]
         for need in spec.required:
             assert (("radius_m" in rec) != ("minutes" in rec)) if need == "radius" else need in rec, (rec["id"], need)
-        if spec.city:
-            assert rec["scale"] == "city", rec["id"]
+        assert spec.allows(rec["scale"]), rec["id"]
     assert set(PRESETS) == {"national", "jiangsu", "nantong-2025"}
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
+from planner.analysis.one_plus_n import OnePlusN
 from planner.analysis.standards import Rule, builtin_rule, rules_for
 from planner.io.categories import Taxonomy
 from planner.labels import zh
@@ -82,6 +83,7 @@ def evaluate(
     taxonomy: Taxonomy,
     complete_circles: int | None,
     city_targets: CityTargets | None = None,
+    one_plus_n: OnePlusN | None = None,
 ) -> Compliance:
     """Evaluate every rule of ``rules`` (the scenario's: :func:`planner.analysis.standards.scenario_rules`) for each
     街道 in ``zone_names``, and once for the whole study area each city-level rule and each 街道 rule whose target is
@@ -107,6 +109,8 @@ def evaluate(
         The rules to evaluate; without them, the rules of ``preset`` with ``overrides`` (rule id → target).
     city_targets
         How a city-wide count target is read on the study area (``[standards] city_targets``; default: not evaluable).
+    one_plus_n
+        The run's 1+N 托育 model (:func:`planner.analysis.one_plus_n.guide_points`; None without childcare).
     """
     rules = tuple(rules) if rules is not None else rules_for(preset, overrides)
     city_targets = city_targets or CityTargets()
@@ -120,7 +124,7 @@ def evaluate(
         zone_rows[rule.id] = _evaluate_zones(rule, zones)
         rows.extend(zone_rows[rule.id])
     city = _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage_table, formats, city_targets,
-                 {r.id: r for r in rules})
+                 {r.id: r for r in rules}, one_plus_n)
     for rule in rules:
         if rule.city_row:
             rows.append(_evaluate_city(rule, city))
@@ -266,6 +270,8 @@ class ZoneUpdate:
         city = _City(self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy, coverage_table, formats,
                      self.city_targets, {r.id: r for r in self.rules})
         for i, rule in enumerate(self.city_rules):
+            if rule.kind in ONE_PLUS_N_KINDS:  # the 1+N model is the run's: an edit keeps its rows
+                continue
             for c, v in _evaluate_city(rule, city).items():
                 cols[c][first + i] = v
         table = pd.DataFrame({c: cols[c] for c in COMPLIANCE_COLUMNS}, index=self.base.table.index, copy=False).infer_objects()
@@ -636,6 +642,7 @@ class _City:
     formats: pd.DataFrame
     targets: CityTargets
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    one_plus_n: OnePlusN | None = None
 
 
 def _evaluate_city(rule: Rule, c: _City) -> dict:
@@ -733,12 +740,56 @@ def _city_count(rule: Rule, c: _City) -> dict:
                 f"还需 {short} {rule.unit}{_cat_names(rule, c.taxonomy)}" if short else "")
 
 
+def _no_one_plus_n(rule: Rule) -> dict:
+    return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：没有托育机构 / not evaluable: no childcare facilities")
+
+
+def _city_one_plus_n_hubs(rule: Rule, c: _City) -> dict:
+    """Each 县区 has at least ``value`` 1+N hubs: the value is the fewest hubs of any 县区, the shortfall the hubs
+    missing over all 县区 (named in the text)."""
+    m = c.one_plus_n
+    if m is None:
+        return _no_one_plus_n(rule)
+    if not m.has_district:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None,
+                    "无法评价：街道图层没有县区列（在 [layers.zones.columns] 中映射 district）/ not evaluable: the zones layer gives no "
+                    "县区 (map district in [layers.zones.columns])")
+    d = m.districts
+    hubs = d["hubs"].to_numpy(dtype=float)
+    if not len(hubs):
+        return _missing(CITY, CITY, rule, "县区")
+    missing = np.clip(rule.value - hubs, 0, None)
+    short = int(math.ceil(missing.sum() - 1e-9))
+    lacking = "、".join(d.loc[missing > 0, "area_name"].astype(str))
+    value = float(hubs.min())
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, rule.value), short,
+                f"缺 {short} 所托育综合服务中心（{lacking}）" if short else "")
+
+
+def _city_one_plus_n_coverage(rule: Rule, c: _City) -> dict:
+    """Share (%) of the community childcare points assigned to a hub."""
+    m = c.one_plus_n
+    if m is None:
+        return _no_one_plus_n(rule)
+    city = m.city
+    points, assigned = int(city["points"]), int(city["assigned"])
+    if points == 0:
+        return _row(CITY, CITY, rule, None, "not_evaluable", None, "无法评价：没有社区托育点 / not evaluable: no community childcare points")
+    value, t = assigned / points * 100, rule.value
+    short = max(0, int(math.ceil(t / 100 * points - assigned - 1e-9)))
+    return _row(CITY, CITY, rule, value, _pass_or_fail(value, t), short, f"还有 {short} 个社区托育点未分配到枢纽" if short else "")
+
+
 _CITY_EVALUATORS = {
     "city_zone_share": _city_zone_share,
     "city_per_1000_group": _city_per_1000_group,
     "city_circles": _city_circles,
     "city_count": _city_count,
+    "city_one_plus_n_hubs": _city_one_plus_n_hubs,
+    "city_one_plus_n_coverage": _city_one_plus_n_coverage,
 }
+# kinds evaluated from the run's 1+N model, which a what-if edit does not recompute (ZoneUpdate keeps their rows)
+ONE_PLUS_N_KINDS = frozenset({"city_one_plus_n_hubs", "city_one_plus_n_coverage"})
 
 
 def gap_list(

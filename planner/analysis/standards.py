@@ -19,8 +19,8 @@ from functools import lru_cache
 from importlib import resources
 
 from planner.errors import ScenarioError
-from planner.io.categories import taxonomy_for
-from planner.settings import Scenario
+from planner.io.categories import load_taxonomy, taxonomy_for
+from planner.settings import Scenario, WalkingSpeeds
 
 __all__ = ["KINDS", "PRESETS", "SCALES", "CITY_TARGETS", "Rule", "builtin_rule", "check_rule_records", "load_rules", "rules_for", "scenario_rules"]
 
@@ -36,11 +36,15 @@ GROUPS = ("population", "age_60_plus", "age_0_3")
 
 @dataclass(frozen=True)
 class KindSpec:
-    """What a kind of rule needs: its required and optional fields."""
+    """What a kind of rule needs: its required and optional fields, and the scales it may state."""
 
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
     city: bool = False  # evaluated once for the study area (else per 街道)
+    scales: tuple[str, ...] = ()  # the scales a rule of this kind may state (empty: any; a city kind: city)
+
+    def allows(self, scale: str) -> bool:
+        return scale in (self.scales or (("city",) if self.city else SCALES))
 
 
 # the kinds of rules and the fields each reads (``radius`` = radius_m or minutes); see rules.toml's header
@@ -57,6 +61,9 @@ KINDS: dict[str, KindSpec] = {
     "city_per_1000_group": KindSpec(("categories", "capacity", "group"), city=True),
     "city_circles": KindSpec((), city=True),
     "city_count": KindSpec(("categories",), ("public_benefit",), city=True),
+    # from the run's 1+N 托育 model (planner.analysis.one_plus_n): the fewest hubs of any 县区, the share of points guided
+    "city_one_plus_n_hubs": KindSpec(("categories",), city=True, scales=("district",)),
+    "city_one_plus_n_coverage": KindSpec(("categories",), city=True, scales=("city", "district")),
 }
 # the kinds whose target is a number of things built: a city's count cannot be asked of part of a city
 COUNT_KINDS = ("city_circles", "city_count")
@@ -147,7 +154,9 @@ def rules_for(
     scenario's own rule records ``extra`` (checked by :func:`check_rule_records`).
 
     ``speed(categories)`` is the walking speed (m/min) of the people a rule's categories serve; a rule given in
-    ``minutes`` is that many minutes at it (67 m/min when not given)."""
+    ``minutes`` is that many minutes at it (by default the default speed of the first category's group: 800 m in 15
+    minutes for elderly care)."""
+    speed = speed or _default_speed
     if preset not in PRESETS:
         raise ScenarioError(f"未知标准预设 {preset!r}，可选：{', '.join(PRESETS)} / unknown standards preset {preset!r}")
     overrides = dict(overrides or {})
@@ -173,11 +182,18 @@ def rules_for(
     return tuple(out)
 
 
+def _default_speed(categories: tuple[str, ...]) -> float:
+    """The default walking speed of the group the first of ``categories`` serves (shipped taxonomy)."""
+    taxonomy = load_taxonomy()
+    group = taxonomy[categories[0]].group if categories and categories[0] in taxonomy else None
+    return WalkingSpeeds().for_group(group)
+
+
 def _rule(rec: Mapping[str, object], value: float, origin: str, speed: Callable[[tuple[str, ...]], float] | None) -> Rule:
     categories = tuple(str(c) for c in rec.get("categories", ()))  # type: ignore[union-attr]
     minutes = float(rec["minutes"]) if "minutes" in rec else None  # type: ignore[arg-type]
     if minutes is not None:
-        radius = minutes * (speed(categories) if speed is not None else 67.0)
+        radius = minutes * (speed or _default_speed)(categories)
     else:
         radius = float(rec["radius_m"]) if "radius_m" in rec else None  # type: ignore[arg-type]
     return Rule(
@@ -252,8 +268,10 @@ def check_rule_records(records: object, categories: Sequence[str], problems: lis
         scale = rec.get("scale")
         if isinstance(scale, str) and scale not in SCALES:
             problems.append(f"{at}：scale 只能是 {', '.join(SCALES)} / scale must be one of {', '.join(SCALES)}")
-        elif spec is not None and spec.city and scale not in (None, "city"):
-            problems.append(f"{at}：{kind} 是全市指标，scale 必须是 city / a {kind} rule is city-wide: scale must be \"city\"")
+        elif spec is not None and isinstance(scale, str) and not spec.allows(scale):
+            allowed = spec.scales or ("city",)
+            problems.append(f"{at}：{kind} 是全市指标，scale 必须是 {' / '.join(allowed)} / a {kind} rule is evaluated once for the study "
+                            f"area: scale must be {' or '.join(allowed)}")
         value = rec.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             problems.append(f"{at}：value（目标值）必须是非负的有限数 / value (the target) must be a finite number ≥ 0")

@@ -47,6 +47,7 @@ ZONES = [
     ("Z03", "南湖街道", "south", "west"),
     ("Z04", "江南街道", "south", "east"),
 ]
+DISTRICTS = {"north": "北岸区", "south": "南岸区"}  # the 县区 of each bank (1+N 托育: one hub per 县区)
 
 
 def river_y(x: float) -> float:
@@ -274,7 +275,9 @@ def _facilities(rng: np.random.Generator, compounds: list[dict]) -> list[dict]:
             places = base + (int(target) - base * k if n == 0 else 0)
             puhui = "否" if zid == "Z04" else ("是" if n < k - 1 else "否")
             label = "普惠托育中心" if puhui == "是" else "托育园"
-            add("托育机构", f"{names[zid]}{label}{n + 1}号", near(zid), places=places, puhui=puhui)
+            # 1+N 托育: the north bank's hub (a 托育综合服务中心, known by its name); the south bank has none
+            name = f"{names[zid]}托育综合服务中心" if (zid, n) == ("Z01", 0) else f"{names[zid]}{label}{n + 1}号"
+            add("托育机构", name, near(zid), places=places, puhui=puhui)
     # 菜市场: none in 江南街道; 滨河菜市场 sits on the north bank facing its riverside compounds
     add("菜市场", "滨河菜市场", (2450.0, river_y(2450.0) + 110.0))
     add("菜市场", "南湖农贸市场", near("Z03"))
@@ -348,10 +351,10 @@ def generate(out_dir: Path) -> list[Path]:
             [
                 {
                     "type": "Feature",
-                    "properties": {"街道编码": zid, "街道名称": name, "备注": "示例数据"},
+                    "properties": {"街道编码": zid, "街道名称": name, "区县": DISTRICTS[side], "备注": "示例数据"},
                     "geometry": {"type": "Polygon", "coordinates": [zone_polys[zid]]},
                 }
-                for zid, name, *_ in ZONES
+                for zid, name, side, _ in ZONES
             ],
             "示例区街道（示例数据）",
         ),

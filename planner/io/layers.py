@@ -48,6 +48,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "places": ("places", "托位", "托位数", "childcare_places"),
     "beds": ("beds", "床位", "床位数"),
     "public_benefit": ("public_benefit", "普惠", "是否普惠", "普惠性"),
+    "hub": ("hub", "枢纽", "是否枢纽", "托育枢纽", "示范中心", "是否示范中心"),
     "floor_area_m2": ("floor_area_m2", "floor_area", "建筑面积", "总建筑面积", "住宅建筑面积"),
     "nursing_beds": ("nursing_beds", "护理型床位", "护理型床位数", "护理床位"),
     "elderly_room_m2": ("elderly_room_m2", "养老服务用房面积", "养老用房面积", "养老服务用房"),
@@ -492,6 +493,7 @@ def load_facilities(
             "beds": nums.get("beds", pd.Series(np.nan, index=raw.index)),
             "nursing_beds": nums.get("nursing_beds", pd.Series(np.nan, index=raw.index)),
             "public_benefit": _flag(raw[cmap["public_benefit"]], v, cmap["public_benefit"]) if "public_benefit" in cmap else pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+            "hub": _hubs(v, raw[cmap["hub"]] if "hub" in cmap else None, cmap.get("hub", ""), keys, names),
         },
         geometry=_as_points(geom),
         crs=raw.crs,
@@ -591,6 +593,28 @@ def _flag(series: pd.Series, v: _Validator | None = None, column: str = "") -> p
     return out
 
 
+# 1+N 托育: a childcare facility whose name holds one of these is a hub (综合托育服务中心) when the layer has no hub column
+HUB_NAME_WORDS = ("托育综合服务中心", "综合托育服务中心", "托育服务指导中心", "示范性托育")
+HUB_CATEGORY = "childcare"
+_HUB_YES = {"是", "1", "1.0", "true", "yes", "y", "t", "√", "✓"}
+_HUB_NO = {"否", "0", "0.0", "false", "no", "n", "f", "×", "✗", ""}
+
+
+def _hubs(v: _Validator, column: pd.Series | None, column_name: str, keys: pd.Series, names: pd.Series) -> pd.Series:
+    """Which facilities are 1+N hubs (综合托育服务中心): only ``childcare`` ones. With a hub column, its 是/否 (1/0,
+    true/false, yes/no; blank = 否) decides, and a row with any other value is rejected (``bad_hub``); without one, a
+    childcare facility whose name holds a word of :data:`HUB_NAME_WORDS` is a hub."""
+    childcare = (keys == HUB_CATEGORY).to_numpy(dtype=bool)
+    if column is None:
+        named = names.astype(str).str.contains("|".join(HUB_NAME_WORDS), regex=True).to_numpy(dtype=bool)
+        return pd.Series(named & childcare, index=keys.index, dtype=bool)
+    text = column.map(lambda x: "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x).strip().lower())
+    yes, no = text.isin(_HUB_YES).to_numpy(), text.isin(_HUB_NO).to_numpy()
+    bad = ~yes & ~no
+    v.reject(bad, "bad_hub", _details(bad, column, lambda s, c=column_name: f"{c} = '{s}'", as_text=True))
+    return pd.Series(yes & childcare, index=keys.index, dtype=bool)
+
+
 def _as_points(geom: gpd.GeoSeries) -> gpd.GeoSeries:
     pts = geom.copy()
     non_point = ~geom.isna() & ~geom.is_empty & ~geom.geom_type.eq("Point")
@@ -620,6 +644,7 @@ def _facilities_from_osm(pois: gpd.GeoDataFrame | None, crs: CRS, taxonomy: Taxo
             "places": np.nan,
             "beds": tags.map(lambda t: pd.to_numeric(t.get("beds", t.get("capacity")), errors="coerce")) if len(raw) else np.nan,
             "public_benefit": pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+            "hub": _hubs(v, None, "", keys, names) if len(raw) else pd.Series([], dtype=bool),
         },
         geometry=raw.geometry,
         crs=raw.crs,

@@ -490,6 +490,10 @@ def run_sheets(result, *, lang: str = "zh") -> list[Sheet]:
     pairs = getattr(result, "pairs", None)
     if pairs is not None and len(pairs):
         sheets.append(Sheet("pairs", _top_rows(pairs, LIST_ROWS), file="pairs.csv", rows=len(pairs)))
+    one_plus_n = getattr(result, "one_plus_n", None)
+    if one_plus_n is not None:  # 1+N 托育: the areas, then every childcare facility's role and hub
+        sheets.append(Sheet("one_plus_n_areas", one_plus_n.areas, file="one_plus_n_areas.csv"))
+        sheets.append(Sheet("one_plus_n", _top_rows(one_plus_n.table, LIST_ROWS), file="one_plus_n.csv", rows=len(one_plus_n.table)))
     return sheets
 
 

@@ -242,6 +242,9 @@ var plannerApp = (function () {
       var f = cfg.facilityLayers[v.facilities[k]];
       out += "<div><i class='planner-dot planner-small' style='background:" + f.colour + "'></i>" + f.label + "</div>";
     }
+    if (cfg.oneN && app.view === "childcare")  // 1+N 托育: the hubs and the points without a hub
+      out += "<div><i class='planner-dot' style='background:#8e24aa;border:2px solid #4a148c'></i>" + cfg.oneN.hubLabel +
+        "</div><div><i class='planner-dot' style='background:#fff;border:3px solid #d32f2f'></i>" + cfg.oneN.unassignedLabel + "</div>";
     if (cfg.sites && cfg.sites.no.some(function (_, i) { return siteVisible(i); })) {
       out += "<div class='planner-legend-sub'>" + cfg.labels.siteKey + "</div>";
       cfg.sites.tasks.forEach(function (task, k) {  // one entry per task with a site in this view
@@ -417,6 +420,23 @@ var plannerApp = (function () {
     if (cfg.sites) {
       sites = makeSites();
       overlay(cfg.labels.sitesLayer, sites, cfg.labels.groupSites, true);
+    }
+    if (cfg.oneN) {  // 1+N 托育: a line from each community point to its hub, hubs marked, points without a hub flagged
+      var N = cfg.oneN, links = L.layerGroup();
+      N.links.forEach(function (l) {
+        var p = N.points[l[0]], h = N.hubs[l[1]];
+        L.polyline([[p[0], p[1]], [h[0], h[1]]], {color: "#6a1b9a", weight: 2, opacity: 0.8}).addTo(links);
+      });
+      N.points.forEach(function (p) {
+        L.circleMarker([p[0], p[1]], {radius: p[3] ? 6 : 4, color: p[3] ? "#d32f2f" : "#6a1b9a", weight: p[3] ? 3 : 1,
+          fillColor: "#ffffff", fillOpacity: 1}).bindPopup(p[2]).addTo(links);
+      });
+      N.hubs.forEach(function (h) {
+        L.circleMarker([h[0], h[1]], {radius: 9, color: "#4a148c", weight: 2, fillColor: "#8e24aa", fillOpacity: 0.9})
+          .bindPopup(h[2]).addTo(links);
+      });
+      overlay(N.label, links, cfg.labels.groupFacilities, false);
+      if (cfg.views.childcare) { app.overlays[N.label].views = ["childcare"]; app.overlays[N.label].defaultOn = ["childcare"]; }
     }
     var panel = el("div", {id: "planner-panel"});
     var views = "";

@@ -36,6 +36,7 @@ from planner.outputs.basemaps import needs_gcj02
 from planner.progress import bar
 
 __all__ = [
+    "one_plus_n_links",
     "MAP_JS",
     "POINT_SCALE",
     "STREET_SCALE",
@@ -684,3 +685,37 @@ var plannerLayers = (function () {
   };
 })();
 """
+
+
+def one_plus_n_links(table: Any, facilities: Any, *, basemap: str, lang: str) -> dict | None:
+    """The 1+N 托育 layer's data for the page (``map_app.js``): each hub (``hubs``: lat, lon, popup text), each point
+    (``points``: lat, lon, text, 1 when it has no hub) and a line from each assigned point to its hub (``links``: the
+    point's and the hub's row in ``hubs``/``points``); None without hubs or points. ``table``: the 1+N table
+    (:attr:`planner.analysis.one_plus_n.OnePlusN.table`), ``facilities`` the run's (metric CRS, ``id``)."""
+    from planner.labels import tr
+
+    if table is None or not len(table):
+        return None
+    fac = facilities.set_index(facilities["id"].astype(str))
+    pts = fac.geometry.loc[table["id"].astype(str).to_numpy()]
+    lon, lat = display_lonlat(pts.x.to_numpy(), pts.y.to_numpy(), facilities.crs, basemap)
+    is_hub = (table["role"] == "枢纽").to_numpy()
+    row = {i: k for k, i in enumerate(table["id"].astype(str))}
+    names = table["name"].astype(str).to_numpy()
+    hubs, points, links = [], [], []
+    for k in np.flatnonzero(is_hub):
+        text = f"<b>{html.escape(names[k])}</b><br>{tr('ui.one_plus_n_hub', lang)}<br>" + tr(
+            "ui.one_plus_n_guides", lang, n=int(table["guided"].iloc[k]))
+        hubs.append([round(float(lat[k]), 6), round(float(lon[k]), 6), text])
+    hub_pos = {int(k): i for i, k in enumerate(np.flatnonzero(is_hub))}
+    for k in np.flatnonzero(~is_hub):
+        hub_id = str(table["hub_id"].iloc[k])
+        if hub_id:
+            text = tr("ui.one_plus_n_hub_of", lang, hub=html.escape(str(table["hub_name"].iloc[k])), d=f"{table['dist_m'].iloc[k]:,.0f}")
+            links.append([len(points), hub_pos[row[hub_id]]])
+        else:
+            reason = str(table["reason"].iloc[k]).split(" / ")
+            text = tr("ui.one_plus_n_unassigned", lang) + "：" + html.escape(reason[0] if lang == "zh" else reason[-1])
+        points.append([round(float(lat[k]), 6), round(float(lon[k]), 6), f"<b>{html.escape(names[k])}</b><br>{text}", int(not hub_id)])
+    return {"label": tr("ui.one_plus_n", lang), "hubLabel": tr("ui.one_plus_n_hub", lang),
+            "unassignedLabel": tr("ui.one_plus_n_unassigned", lang), "hubs": hubs, "points": points, "links": links}

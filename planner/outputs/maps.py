@@ -37,6 +37,7 @@ from planner.outputs.map_layers import (
     encode_points,
     escape_all,
     marker_points,
+    one_plus_n_links,
     pack_column,
     polygon_table,
     street_groups,
@@ -85,6 +86,7 @@ def gap_map(
     site_catchments: gpd.GeoDataFrame | None = None,
     report_link: str = "report.html#compliance-matrix",
     speeds: WalkingSpeeds | None = None,
+    one_plus_n: pd.DataFrame | None = None,
 ) -> folium.Map:
     """Build the gap map. All frames may be in any CRS; they are drawn in WGS84.
 
@@ -93,7 +95,9 @@ def gap_map(
     (the scenario's thresholds), shows only its facilities (a click on one rings the compounds it is nearest to),
     its isochrones per band (``isochrones``: ``{(group, minutes): frame}``), the 街道 shaded by its measure with
     their names and a compact popup of its rules (and ``report_link`` to the full table), and its suggested sites
-    (numbered, offset when they share a place; a click draws the site's catchment from ``site_catchments``).
+    (numbered, offset when they share a place; a click draws the site's catchment from ``site_catchments``). The 1+N
+    托育 layer (``one_plus_n``: the 1+N table) draws a line from each community childcare point to its hub, the hubs
+    marked and the points without a hub flagged (shown in the 托育 view).
     The panel beside the map holds a search box (小区, facilities, 街道, sites), the view buttons, the view's legend
     and the layers grouped and collapsible; it folds away for a full-width map. ``basemap`` is one of
     :data:`planner.outputs.basemaps.BASEMAPS` (天地图 needs ``tianditu_key``).
@@ -155,6 +159,8 @@ def gap_map(
         "facilityLayers": fac_cfg,
         "sites": site_cfg,
         "catchments": catch_cfg,
+        # the facilities are already shifted for 高德 above: their coordinates are drawn as they are
+        "oneN": one_plus_n_links(one_plus_n, facilities, basemap="offline" if needs_gcj02(basemap) else basemap, lang=lang),
         "facilityIso": facility_iso,
         # the compounds are framed by the panel's script once the map has its width beside the panel
         "bounds": [[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]] if len(comp) else None,

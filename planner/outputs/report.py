@@ -34,8 +34,9 @@ __all__ = ["build_report", "write_report", "network_length_km", "SECTION_IDS"]
 
 log = logging.getLogger(__name__)
 
-#: ids of the report's sections, in order (``sites`` only when the run has suggested sites)
-SECTION_IDS = ("summary", "compliance", "gaps", "sites", "methods")
+#: ids of the report's sections, in order (``one_plus_n`` only with childcare facilities, ``sites`` only when the run
+#: has suggested sites)
+SECTION_IDS = ("summary", "compliance", "gaps", "one_plus_n", "sites", "methods")
 _MARK = {"pass": "✔", "fail": "✘", "not_evaluable": "？"}
 
 
@@ -79,6 +80,8 @@ def build_report(result, *, lang: str = "zh", summary: dict | None = None, gap_r
         lambda: _compliance_section(result, lang, rules, numbering),
         lambda: _gaps_section(result, lang, gap_rows),
     ]
+    if getattr(result, "one_plus_n", None) is not None:
+        builders.append(lambda: _one_plus_n_section(result, lang))
     if (sites is not None and len(sites)) or (curve is not None and len(curve)):
         builders.append(lambda: _sites_section(result, lang, sites, curve))
     builders.append(lambda: _methods_section(result, lang, rules, numbering, summary or {}))
@@ -376,6 +379,40 @@ def _rule_en(req: str, fallback: str, result) -> str:
 _SITE_COLUMNS = ("no", "title", "numbers", "new_compounds", "nearest_existing_m", "fixes")
 _SITE_TEXTS = ("title", "numbers", "fixes", "explanation")
 _CURVE_COLUMNS = ("k", "covered", "covered_share", "greedy_covered", "status")
+
+
+#: columns of the 1+N areas and unassigned points shown in the report (the full tables are one_plus_n*.csv)
+_ONE_PLUS_N_AREA_COLUMNS = ("area_name", "hubs", "points", "assigned", "unassigned", "no_hub_in_district", "no_hub_within",
+                            "hubs_full", "hubs_over_n", "coverage_pct", "dist_median_m", "dist_max_m")
+_ONE_PLUS_N_POINT_COLUMNS = ("name", "zone_name", "district", "reason")
+#: unassigned points listed in the report at most (all are in one_plus_n.csv)
+ONE_PLUS_N_LISTED = 30
+
+
+def _one_plus_n_section(result, lang: str) -> _Section:
+    """1+N 托育: the settings, the table per 县区 (per 街道 without 县区) and the points without a hub."""
+    m = result.one_plus_n
+    n = tr("rp.one_plus_n_n", lang, n=m.n) if m.n is not None else tr("rp.one_plus_n_no_n", lang)
+    same = tr("rp.one_plus_n_same" if m.same_district else "rp.one_plus_n_any", lang)
+    parts = [f"<p>{_e(tr('rp.one_plus_n_intro', lang, n=n, d=tr('rp.one_plus_n_d', lang, d=f'{m.limit_m:,.0f}'), same=same))}</p>"]
+    areas = m.areas
+    shown = areas[areas["level"].isin(["全市", "县区"] if m.has_district else ["全市", "街道"])]
+    cols = list(_ONE_PLUS_N_AREA_COLUMNS)
+    rows = [[_e(r["area_name"])] + [_num(r[c], 1 if c == "coverage_pct" else 0) for c in cols[1:]] for _, r in shown.iterrows()]
+    parts.append(_table([_e(column_label(c, lang)) for c in cols], rows, numeric=list(range(1, len(cols)))))
+    lost = m.table[m.table["status"] == "unassigned"]
+    parts.append(f"<h3>{_e(tr('rp.one_plus_n_unassigned', lang))}（{len(lost)}）</h3>" if lang == "zh" else
+                 f"<h3>{_e(tr('rp.one_plus_n_unassigned', lang))} ({len(lost)})</h3>")
+    if len(lost):
+        half = 0 if lang == "zh" else -1
+        rows = [[_e(r["name"]), _e(r["zone_name"]), _e(r["district"]), _e(str(r["reason"]).split(" / ")[half])]
+                for _, r in lost.head(ONE_PLUS_N_LISTED).iterrows()]
+        parts.append(_table([_e(column_label(c, lang)) for c in _ONE_PLUS_N_POINT_COLUMNS], rows))
+        if len(lost) > ONE_PLUS_N_LISTED:
+            parts.append(f"<p>{_e(tr('xl.full_table', lang, file='one_plus_n.csv', n=len(lost)))}</p>")
+    else:
+        parts.append(f"<p>{_e(tr('rp.one_plus_n_none', lang))}</p>")
+    return _Section("one_plus_n", tr("rp.one_plus_n", lang), "".join(parts))
 
 
 def _sites_section(result, lang: str, sites, curve) -> _Section:

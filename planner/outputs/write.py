@@ -42,6 +42,8 @@ OUTPUT_FILES = {
     "circles_csv": "circles.csv",
     "rejected_csv": "rejected.csv",
     "partitions_csv": "partitions.csv",
+    "one_plus_n_csv": "one_plus_n.csv",  # 1+N 托育: each childcare facility's role and hub (analysis.one_plus_n)
+    "one_plus_n_areas_csv": "one_plus_n_areas.csv",
     "summary": "summary.json",
     # printable report, workbook, 街道 outlines for `planner compare` (planner.outputs.report, planner.outputs.excel, planner.outputs.compare)
     "report_html": "report.html",
@@ -255,6 +257,8 @@ def _write_other_tables(result: RunResult, paths: dict[str, Path], clock: _Clock
         "circles_csv": result.circles,
         "rejected_csv": result.layers.rejected,
         "partitions_csv": result.partitions,  # a partitioned run only (planner.partition)
+        "one_plus_n_csv": result.one_plus_n.table if result.one_plus_n is not None else None,
+        "one_plus_n_areas_csv": result.one_plus_n.areas if result.one_plus_n is not None else None,
     }
     for key, table in tables.items():
         if table is None:
@@ -296,6 +300,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             sites=result.sites,
             site_catchments=result.site_catchments,
             speeds=getattr(sc, "speeds", None),
+            one_plus_n=result.one_plus_n.table if getattr(result, "one_plus_n", None) is not None else None,
         )
         save_map(fmap, path)
 
@@ -428,6 +433,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "warnings": result.warnings,
         **({"partitions": _partitions_summary(result.partitions)} if result.partitions is not None else {}),
         "standards": _standards_summary(result),
+        "one_plus_n": result.one_plus_n.summary() if result.one_plus_n is not None else None,
         "siting": [r.summary for r in result.siting],
         "run_time_s": result.timings,
         "inputs": inputs,

@@ -3,8 +3,8 @@ each partition's worker gets.
 
 The halo (:func:`halo`): a partition reads every compound and facility within ``L + M`` of its area and every street
 within ``L + 2M + P`` (whole, with the streets that meet them), where ``L`` is the longest walk any output or rule
-measures (the search limit, the longest threshold, every siting radius — doubled for p-median, which looks twice as
-far), ``M`` the snap distance and ``P`` the small-piece length. Every distance reported for a row it owns is then
+measures (the search limit, the longest threshold, the 1+N walk limit, every siting radius — doubled for p-median,
+which looks twice as far), ``M`` the snap distance and ``P`` the small-piece length. Every distance reported for a row it owns is then
 the single run's, to the last bit: such a walk stays within ``L`` of the row, every point that splits a street on
 it lies within ``L + M``, and every street within ``M`` of those points is read with all the streets that meet it.
 """
@@ -32,7 +32,8 @@ BUFFER_MARGIN = 0.01
 
 def halo(scenario: Scenario) -> Halo:
     """The halo of :mod:`planner.partition.plan`'s rule for ``scenario`` (metres)."""
-    longest = max(scenario.search_limit_m, scenario.coverage_minutes * scenario.speeds.fastest)  # any group's walk
+    longest = max(scenario.search_limit_m, scenario.coverage_minutes * scenario.speeds.fastest,  # any group's walk
+                  scenario.one_plus_n_limit_m())
     for task in scenario.siting:
         radius = task.radius_m or scenario.coverage_minutes * scenario.speeds.fastest  # any category's default radius
         radius = max(radius, task.partner_radius_m or 0.0)

@@ -20,7 +20,7 @@ from planner import pipeline as pl
 from planner.analysis.circles import CENTRE_CATEGORY
 from planner.analysis.standards import scenario_rules
 from planner.analysis.zones import summarise_zones
-from planner.errors import NetworkError, PlannerError
+from planner.errors import NetworkError, PlannerError, ScenarioError
 from planner.io.categories import taxonomy_for
 from planner.io.checks import require_rows
 from planner.io.osm import read_osm
@@ -68,6 +68,10 @@ def run_partitioned(scenario: Scenario, *, workers: int | None = None, scheduler
     cluster at ``scheduler``; with neither, piece by piece in this process. Same answer as :func:`planner.pipeline.run`
     (docs/scaling.md says which outputs are byte-identical and which are not)."""
     report = report or (lambda msg: log.info("%s", msg))
+    hubs = [t.name for t in scenario.siting if t.model == "hubs"]
+    if hubs:  # the hubs model needs the whole run's walks between childcare points: not yet split into pieces
+        raise ScenarioError(f"[[siting]] {'、'.join(hubs)}：model = \"hubs\"（1+N 托育枢纽）暂不支持分区运行，请不用 --workers/--partitioned "
+                            f"运行 / model = \"hubs\" (1+N hubs) cannot run in pieces yet: run without --workers/--partitioned")
     taxonomy = taxonomy_for(scenario)
     rules = scenario_rules(scenario)
     timings: dict[str, float] = {}
@@ -155,6 +159,10 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
         longest_m = scenario.threshold_m(scenario.coverage_minutes)
         circles_table, circle_of = pl.circles_from_distances(comp, fac, coverage, taxonomy, cfd, longest_m)
         comp = comp.assign(circle=circle_of)
+        # 1+N 托育: the pieces' (point, hub, metres) pairs of their own points, solved here over the whole run
+        hub_pairs = [r.hub_pairs for r in results if r.hub_pairs is not None and len(r.hub_pairs)]
+        one_plus_n = pl.one_plus_n_model(scenario, fac, zones, pd.concat(hub_pairs, ignore_index=True) if hub_pairs else
+                                         pd.DataFrame({"point_id": [], "hub_id": [], "dist_m": []}))
         log.info("stitch: coverage and circles %.2f s", time.perf_counter() - t_stitch)
         isochrones = stitch.stitch_isochrones(results, crs)
         log.info("stitch: isochrones %.2f s", time.perf_counter() - t_stitch)
@@ -162,7 +170,8 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
         log.info("stitch: network %.2f s", time.perf_counter() - t_stitch)
 
     with stage(timings, "达标评价 / standards", 7, total, report, memory):
-        comp, compliance, gaps = pl.analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report)
+        comp, compliance, gaps = pl.analyse_standards(scenario, rules, comp, fac, coverage, zones, taxonomy, circles_table, report,
+                                                      one_plus_n=one_plus_n)
 
     siting_results: list = []
     pairs = None
@@ -182,7 +191,7 @@ def _compute(scenario, execute, jobs, owner, layers, source, categories, taxonom
         census_unplaced=layers.census_unplaced, warnings=warnings_, zone_overlaps=layers.zone_overlaps, isochrones=isochrones,
         compliance=compliance, gaps=gaps, circles=circles_table, siting=siting_results, pairs=pairs,
         isolated_points={"compounds": int(comp_isolated.sum()), "facilities": int(fac_isolated.sum())},
-        partitions=_table(jobs, outcomes, owner),
+        partitions=_table(jobs, outcomes, owner), one_plus_n=one_plus_n,
     )
 
 

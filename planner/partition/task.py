@@ -28,6 +28,7 @@ from planner.pipeline import (
     drop_isolated,
     group_limits,
     measure_coverage,
+    one_plus_n_pairs,
     peak_rss_mib,
     snap_to_network,
 )
@@ -82,6 +83,7 @@ def _run(job: PartitionJob) -> PartitionResult:
     step("isochrones")
     cfd = centre_format_distances(reach, fac_s, taxonomy, sc.search_limit_m, centres=fac_owned)
     pairs = _pairs(fac_s, reach, sc.threshold_m(sc.coverage_minutes), fac_owned) if sc.siting else _no_pairs()
+    hub_pairs = one_plus_n_pairs(sc, reach, fac_s, owned=fac_owned)  # 1+N: the owned points' hubs within reach
     step("circles_pairs")
 
     owned_ids = comp_s.index[comp_owned]
@@ -110,7 +112,7 @@ def _run(job: PartitionJob) -> PartitionResult:
     }
     return PartitionResult(
         id=job.id, compounds=compounds, facilities=facilities, coverage=coverage.table.loc[owned_ids],
-        catchments=catch, centre_distances=cfd, pairs=pairs, isochrones=isochrones, streets=streets, stats=stats,
+        catchments=catch, centre_distances=cfd, pairs=pairs, hub_pairs=hub_pairs, isochrones=isochrones, streets=streets, stats=stats,
         warnings=[str(w) for w in network.source.get("warnings", [])] + _shift(job, fac_s[fac_owned], network),
     )
 

@@ -74,6 +74,7 @@ class PartitionResult:
     catchments: pd.DataFrame  # catchment pairs of owned compounds
     centre_distances: pd.DataFrame  # owned 一刻钟 centres → nearest basic format (metres)
     pairs: pd.DataFrame  # owned 养老 facility id, 托育 facility id, metres (within the pairing limit)
+    hub_pairs: pd.DataFrame | None = None  # 1+N 托育: owned point id, hub id, metres (within the 1+N walk limit)
     isochrones: dict = field(default_factory=dict)  # (group, minutes) → GeoDataFrame, from owned facilities
     streets: dict = field(default_factory=dict)  # the edges drawn by this partition: arrays (see task._owned_streets)
     stats: dict = field(default_factory=dict)  # ways, nodes and edges read, seconds by step, peak memory

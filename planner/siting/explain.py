@@ -198,7 +198,10 @@ def site_title(row, lang: str = "zh") -> str:
     where = [tr("site.by_road", lang, road=road)] if road else []
     if zone:
         where.append(zone)
-    own = _text(_get(row, "name", "")) if _get(row, "source", "") == "user" else ""
+    source = _get(row, "source", "")
+    own = _text(_get(row, "name", "")) if source == "user" else ""
+    if source == "upgrade":  # 1+N hubs: a community childcare point upgraded to a hub
+        own = tr("site.hub_upgrade", lang, name=_text(_get(row, "name", "")))
     sep = tr("site.where_sep", lang)
     if own:
         return f"{head} · {own}" + (tr("site.where", lang, where=sep.join(where)) if where else "")
@@ -217,6 +220,8 @@ def site_numbers(row, lang: str = "zh") -> str:
     report.html, report.xlsx and the map's popup all show this text.
     """
     main, radius = _get(row, "demand", "population"), float(_get(row, "radius_m"))
+    if main == "childcare_points":  # 1+N hubs: community childcare points newly guided
+        return tr("site.hub_served", lang, n=_count(_get(row, "served")), r=_count(radius))
     parts = [tr("site.served_first", lang, group=tr(f"site.group.{main}", lang), n=_count(_get(row, "served")), r=_count(radius))]
     shown = {main}
     partner = _text(_get(row, "partner_demand", ""))
@@ -251,8 +256,9 @@ def site_explanation(row, lang: str = "zh") -> str:
     if fixes:
         parts.append(fixes)
     near = _get(row, "nearest_existing_m")
+    hub = _get(row, "demand", "") == "childcare_points"
     if near is not None and not pd.isna(near):
-        parts.append(tr("site.nearest", lang, m=_count(near)))
+        parts.append(tr("site.hub_nearest" if hub else "site.nearest", lang, m=_count(near)))
     else:
         parts.append(tr("site.no_nearest", lang))
     text = stop.join(parts) + stop

@@ -71,6 +71,8 @@ class SitingInputs:
     radius_by_category: Mapping[str, float] = field(default_factory=dict)
     # task name → its candidate layer already read (a piece's worker has no access to the client's files)
     user_candidates: dict | None = None
+    # the run's 1+N 托育 model (planner.analysis.one_plus_n.OnePlusN), for ``model = "hubs"`` tasks
+    one_plus_n: object | None = None
     _existing_graphs: dict[str, ReachGraph] = field(default_factory=dict, repr=False, compare=False)
 
     def existing_rows(self, category: str) -> np.ndarray:

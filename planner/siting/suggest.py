@@ -29,7 +29,7 @@ from planner.siting.models import (
     solve_mclp,
     solve_pmedian,
 )
-from planner.siting.problem import SitingInputs, SitingProblem, build_problems, compound_pairs
+from planner.siting.problem import SitingInputs, SitingProblem, build_problems, compound_pairs, user_candidates
 
 __all__ = ["SitingResult", "SitingInputs", "suggest_sites", "solve_problem", "pair_elderly_childcare", "pairing_distances",
            "pairs_from_distances", "number_sites"]
@@ -63,7 +63,29 @@ def suggest_sites(tasks: Sequence[SitingSpec], inputs: SitingInputs) -> Iterator
 
     Sites are numbered ``no`` = 1 … N over all tasks (tasks in scenario order, then rank): the number on the map's
     symbol and in every text ("建议点 3")."""
-    yield from number_sites(solve_problem(problem) for problem in build_problems(tasks, inputs))
+    problems = build_problems([t for t in tasks if t.model != "hubs"], inputs)
+
+    def solved() -> Iterator[SitingResult]:
+        for task in tasks:
+            yield solve_hubs(task, inputs) if task.model == "hubs" else solve_problem(next(problems))
+
+    yield from number_sites(solved())
+
+
+def solve_hubs(task: SitingSpec, inputs: SitingInputs) -> SitingResult:
+    """A ``model = "hubs"`` task (1+N 托育 hubs, :mod:`planner.siting.hubs`) on the run's 1+N model."""
+    from planner.errors import ScenarioError
+    from planner.siting.hubs import hub_sites
+
+    if inputs.one_plus_n is None:
+        raise ScenarioError(f"[[siting]] {task.name}：model = \"hubs\" 需要托育机构（1+N 模型）/ model = \"hubs\" needs childcare "
+                            "facilities (the 1+N model)")
+    user = None
+    if task.candidates is not None:
+        given = (inputs.user_candidates or {}).get(task.name)
+        user = given if given is not None else user_candidates(task, inputs.reach.network.crs)
+    sites, summary = hub_sites(task, inputs.reach, inputs.facilities, inputs.zones, inputs.one_plus_n, user=user)
+    return SitingResult(task=task, sites=sites, curve=pd.DataFrame(), summary=summary, catchments=None)
 
 
 def number_sites(results: Iterable[SitingResult]) -> Iterator[SitingResult]:
