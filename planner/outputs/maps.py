@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from branca.element import Element, MacroElement
 
 from planner import schema
 from planner.analysis.coverage import Coverage
-from planner.analysis.standards import load_rules
+from planner.analysis.standards import Rule, load_rules
 from planner.io.categories import Taxonomy
 from planner.labels import LABELS, tr, unit_label
 from planner.network.build import WalkNetwork
@@ -81,6 +81,7 @@ def gap_map(
     max_snap_m: float,
     isochrones: dict | None = None,
     compliance: pd.DataFrame | None = None,
+    rules: Sequence[Rule] = (),
     tianditu_key: str | None = None,
     sites: gpd.GeoDataFrame | None = None,
     site_catchments: gpd.GeoDataFrame | None = None,
@@ -132,7 +133,7 @@ def gap_map(
     if zones is not None and len(zones):
         zone_data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
         tables["zones"] = DataTable(zone_data).add_to(fmap)
-        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, basemap=basemap,
+        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, rules=rules, basemap=basemap,
                                 lang=lang)
     tables["iso"] = _add_isochrones(fmap, isochrones or {}, views, thresholds, lang=lang, basemap=basemap)
     fac_layers, fac_cfg, fac_index = _add_facilities(fmap, facilities, coverage.categories, taxonomy, views, lang=lang)
@@ -239,7 +240,8 @@ def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> Dat
 
 
 def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
-                 views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str) -> dict:
+                 views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str,
+                 rules: Sequence[Rule] = ()) -> dict:
     """The 街道 of the panel's script: names, label points, population, per view the measure (‰) and its class,
     and the 街道's rules (status, view, text) as rows in zone order (``ruleStart``: each 街道's first row)."""
     zone_ids = zones.index.astype(str)
@@ -252,7 +254,8 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
     start, rule_view_, rule_status, cells = [0], [], [], []
     rules = None
     if compliance is not None and len(compliance):
-        rule_cats = _rule_categories()
+        info = rule_info(rules)
+        rule_cats = {r: v[0] for r, v in info.items()}
         rules = compliance[compliance["subdistrict"].astype(str) != schema.CITY]
         rules = rules.assign(view=[rule_view(str(r), rule_cats.get(str(r), ()), taxonomy) for r in rules["rule_id"]])
         by_zone = {z: g for z, g in rules.groupby(rules["subdistrict"].astype(str), sort=False)}
@@ -264,7 +267,7 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
                         g["shortfall_text"], strict=True):
                     rule_view_.append(view_key)
                     rule_status.append(status_code.get(str(status), 2))
-                    cells.append(_rule_text(str(rid), rule, value, target, unit, status, short, short_text, lang))
+                    cells.append(_rule_text(str(rid), rule, value, target, unit, status, short, short_text, lang, info))
             start.append(len(cells))
     else:
         start = [0] * (len(zones) + 1)
@@ -294,27 +297,37 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
 
 
 def zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
-                views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str) -> dict:
+                views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str,
+                rules: Sequence[Rule] = ()) -> dict:
     """The 街道 as the gap map's script reads them (measures, classes and popup rules per view), for ``bands``
     (:func:`planner.outputs.map_views.compound_bands` per view) and ``compliance`` (a rule × 街道 table): what
     :func:`gap_map` draws, for `planner serve` to redraw a plan's 街道 the same way."""
-    return _zone_config(zones, zone_table, compounds, compliance, views, bands, n_thresholds, taxonomy, basemap=basemap, lang=lang)
+    return _zone_config(zones, zone_table, compounds, compliance, views, bands, n_thresholds, taxonomy, basemap=basemap, lang=lang,
+                        rules=rules)
 
 
 def rule_cell(rule_id: str, rule: object, value: object, target: object, unit: object, status: object, shortfall: object,
-              shortfall_text: object, lang: str) -> str:
+              shortfall_text: object, lang: str, rules: Sequence[Rule] = ()) -> str:
     """A rule's row in a 街道 popup, as :func:`gap_map` writes it (HTML)."""
-    return _rule_text(rule_id, rule, value, target, unit, status, shortfall, shortfall_text, lang)
+    return _rule_text(rule_id, rule, value, target, unit, status, shortfall, shortfall_text, lang, rule_info(rules))
 
 
-def rule_categories() -> dict[str, tuple[str, ...]]:
-    """Rule id → its facility categories (from planner/data/rules.toml)."""
-    return _rule_categories()
+def rule_categories(rules: Sequence[Rule] = ()) -> dict[str, tuple[str, ...]]:
+    """Rule id → its facility categories (planner/data/rules.toml, and the scenario's own ``rules``)."""
+    return {r: v[0] for r, v in rule_info(rules).items()}
 
 
-def _rule_categories() -> dict[str, tuple[str, ...]]:
-    """Rule id → its facility categories (from planner/data/rules.toml)."""
-    return {str(r["id"]): tuple(r.get("categories", ())) for r in load_rules()}
+def rule_info(rules: Sequence[Rule] = ()) -> dict[str, tuple[tuple[str, ...], str, str]]:
+    """Rule id → (its facility categories, English name, kind): the shipped rules, then the run's ``rules`` (a
+    scenario's own [[rules]] among them)."""
+    info = dict(_shipped_rule_info())
+    info.update({r.id: (tuple(r.categories), r.en, r.kind) for r in rules})
+    return info
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_rule_info() -> dict[str, tuple[tuple[str, ...], str, str]]:
+    return {str(r["id"]): (tuple(r.get("categories", ())), str(r.get("en", r["id"])), str(r.get("kind", ""))) for r in load_rules()}
 
 
 def _number(v: object) -> str:
@@ -330,26 +343,21 @@ def _colon(lang: str) -> str:
 
 
 def _rule_text(rule_id: str, rule: object, value: object, target: object, unit: object, status: object, shortfall: object,
-               shortfall_text: object, lang: str) -> str:
+               shortfall_text: object, lang: str, info: Mapping[str, tuple[tuple[str, ...], str, str]] | None = None) -> str:
     """A rule's row in a 街道 popup: its name, the value against the target, the shortfall in words when it fails
     (in English the rule's English name, unit and "short by …")."""
     unit_text = unit_label(unit, lang)
-    name = _rule_names().get(rule_id, (str(rule), ""))[0] if lang == "en" else str(rule)
+    info = info if info is not None else _shipped_rule_info()
+    name = info[rule_id][1] if lang == "en" and rule_id in info else str(rule)
     text = f"{html.escape(name)}{_colon(lang)}{_number(value)} / {_number(target)} {html.escape(unit_text)}".rstrip()
     if status == "fail":
-        kind = _rule_names().get(rule_id, ("", ""))[1]
+        kind = info[rule_id][2] if rule_id in info else ""
         words = shortfall_text if lang == "zh" else (
             tr("map.short_by", lang, n=_number(shortfall), u=tr(f"map.short.{kind}", lang)) if pd.notna(shortfall)
             and f"map.short.{kind}" in LABELS else "")
         if isinstance(words, str) and words:
             text += f"<br><span style='color:#b2182b'>{html.escape(words)}</span>"
     return text
-
-
-@functools.lru_cache(maxsize=1)
-def _rule_names() -> dict[str, tuple[str, str]]:
-    """Rule id → its English name and its kind (planner/data/rules.toml)."""
-    return {str(r["id"]): (str(r.get("en", r["id"])), str(r.get("kind", ""))) for r in load_rules()}
 
 
 def _add_isochrones(fmap: folium.Map, isochrones: dict, views: list[View], thresholds: list, *, lang: str,

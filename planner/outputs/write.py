@@ -296,6 +296,7 @@ def _write_map(result: RunResult, path: Path, *, lang: str) -> None:
             max_snap_m=sc.max_snap_m,
             isochrones=result.isochrones,
             compliance=result.compliance.table if result.compliance is not None else None,
+            rules=result.compliance.rules if result.compliance is not None else (),
             tianditu_key=getattr(sc, "tianditu_key", None),
             sites=result.sites,
             site_catchments=result.site_catchments,

@@ -52,7 +52,8 @@ def build_page(result, *, lang: str) -> str:
             title=sc.name, lang=lang, sample_data=sc.sample_data, basemap="offline", network=result.network,
             zones=result.zones, zone_table=result.zone_table, compounds=result.compounds, coverage=result.coverage,
             facilities=result.facilities, taxonomy=result.taxonomy, max_snap_m=sc.max_snap_m, isochrones=result.isochrones,
-            compliance=result.compliance.table if result.compliance is not None else None, sites=result.sites,
+            compliance=result.compliance.table if result.compliance is not None else None,
+            rules=result.compliance.rules if result.compliance is not None else (), sites=result.sites,
             site_catchments=result.site_catchments, report_link="#", speeds=sc.speeds,
         )
         root = fmap.get_root()

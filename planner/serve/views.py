@@ -55,7 +55,7 @@ class PlanViews:
                         for v in self.views if v.cats}
         self._rules = None
         if zones is not None and len(zones) and result.compliance is not None and len(result.compliance.table):
-            self._rules = _Rules(result.compliance.table, self.zone_ids, result.taxonomy)
+            self._rules = _Rules(result.compliance.table, self.zone_ids, result.taxonomy, result.compliance.rules)
         self.present = self._data(result.coverage, None if result.compliance is None else result.compliance.table)
 
     # ---- the per-view data of a coverage and compliance ---------------------------------------------------------------
@@ -71,7 +71,7 @@ class PlanViews:
         r = self.result
         if r.zones is not None and len(r.zones):
             zones = zone_config(r.zones, r.zone_table, self.compounds, compliance, self.views, bands, self.n_thresholds,
-                                r.taxonomy, basemap="offline", lang=self.lang)
+                                r.taxonomy, basemap="offline", lang=self.lang, rules=r.compliance.rules if r.compliance is not None else ())
         tenths = {k: printed_tenths(b[1]) for k, b in bands.items()}
         return {"bands": bands, "tenths": tenths, "dist": dist, "nearest": nearest, "table": table, "zones": zones}
 
@@ -236,13 +236,14 @@ class _Rules:
 
     _COLUMNS = ("rule", "value", "target", "unit", "status", "shortfall", "shortfall_text")
 
-    def __init__(self, table: pd.DataFrame, zone_ids: list[str], taxonomy) -> None:
+    def __init__(self, table: pd.DataFrame, zone_ids: list[str], taxonomy, rules=()) -> None:
+        self.rules = tuple(rules)
         sub = table["subdistrict"].astype(str).to_numpy()
         self.n = len(table)
         self.keys = (sub, table["rule_id"].astype(str).to_numpy())
         self.pos = np.flatnonzero(sub != schema.CITY)
         self.at = pd.Index(zone_ids).get_indexer(sub[self.pos])
-        cats = rule_categories()
+        cats = rule_categories(self.rules)
         ids = table["rule_id"].astype(str).to_numpy()[self.pos]
         self.view = np.array([rule_view(r, cats.get(r, ()), taxonomy) for r in ids], dtype=object)
         inside = np.flatnonzero(self.at >= 0)
@@ -281,5 +282,5 @@ class _Rules:
             "rows": self.row_of_cell[hit].tolist(),
             "status": [codes.get(str(now["status"][i]), 2) for i in hit],
             "text": [rule_cell(str(ids[i]), now["rule"][i], now["value"][i], now["target"][i], now["unit"][i], now["status"][i],
-                               now["shortfall"][i], now["shortfall_text"][i], lang) for i in hit],
+                               now["shortfall"][i], now["shortfall_text"][i], lang, self.rules) for i in hit],
         }
