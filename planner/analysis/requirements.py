@@ -436,7 +436,7 @@ def _zone_count(rule: Rule, z: _Zones) -> list:
     for n in z.fac.count(mask).tolist():
         t = rule.value
         short = max(0, int(math.ceil(t - n)))
-        out.append((n, _pass_or_fail(n, t), short, f"缺 {short} 所{label}" if short else ""))
+        out.append((n, _pass_or_fail(n, t), short, f"缺 {short} {rule.unit}{label}" if short else ""))
     return out
 
 

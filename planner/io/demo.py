@@ -297,6 +297,13 @@ def _facilities(rng: np.random.Generator, compounds: list[dict]) -> list[dict]:
     # rows that are wrong on purpose
     add("网吧", "极速网咖", near("Z01"))
     add("便利店", "坐标缺失便利店", None)  # type: ignore[arg-type]
+    # issue #17 (drawn last, so the rows above keep their places and ids): 老年助餐点 in three 街道 — none in 南湖街道,
+    # the old town; and 老年活动室, a category the taxonomy lacks that the demo scenario defines in [[categories]]
+    for zid, name in (("Z01", "临河街道长者食堂"), ("Z02", "新城幸福食堂"), ("Z04", "江南街道老年助餐点")):
+        add("老年助餐点", name, near(zid))
+    for zid, k in (("Z01", 2), ("Z02", 1), ("Z04", 1)):
+        for n in range(k):
+            add("老年活动室", f"{names[zid]}老年活动室{n + 1}号", near(zid))
     for n, f in enumerate(feats):
         f["设施编号"] = f"SS{n + 1:03d}"
     return feats

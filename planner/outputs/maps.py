@@ -133,7 +133,7 @@ def gap_map(
     if zones is not None and len(zones):
         zone_data = polygon_table(zones.geometry.to_numpy(), zones.crs, basemap=basemap, tolerance_m=POLYGON_TOLERANCE_M)
         tables["zones"] = DataTable(zone_data).add_to(fmap)
-        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, rules=rules, basemap=basemap,
+        zone_cfg = _zone_config(zones, zone_table, compounds, compliance, views, bands, len(thresholds), taxonomy, own=rules, basemap=basemap,
                                 lang=lang)
     tables["iso"] = _add_isochrones(fmap, isochrones or {}, views, thresholds, lang=lang, basemap=basemap)
     fac_layers, fac_cfg, fac_index = _add_facilities(fmap, facilities, coverage.categories, taxonomy, views, lang=lang)
@@ -241,7 +241,7 @@ def _add_network(fmap: folium.Map, network: WalkNetwork, *, basemap: str) -> Dat
 
 def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd.DataFrame, compliance: pd.DataFrame | None,
                  views: list[View], bands: dict, n_thresholds: int, taxonomy: Taxonomy, *, basemap: str, lang: str,
-                 rules: Sequence[Rule] = ()) -> dict:
+                 own: Sequence[Rule] = ()) -> dict:
     """The 街道 of the panel's script: names, label points, population, per view the measure (‰) and its class,
     and the 街道's rules (status, view, text) as rows in zone order (``ruleStart``: each 街道's first row)."""
     zone_ids = zones.index.astype(str)
@@ -254,7 +254,7 @@ def _zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: p
     start, rule_view_, rule_status, cells = [0], [], [], []
     rules = None
     if compliance is not None and len(compliance):
-        info = rule_info(rules)
+        info = rule_info(own)
         rule_cats = {r: v[0] for r, v in info.items()}
         rules = compliance[compliance["subdistrict"].astype(str) != schema.CITY]
         rules = rules.assign(view=[rule_view(str(r), rule_cats.get(str(r), ()), taxonomy) for r in rules["rule_id"]])
@@ -303,7 +303,7 @@ def zone_config(zones: gpd.GeoDataFrame, zone_table: pd.DataFrame, compounds: pd
     (:func:`planner.outputs.map_views.compound_bands` per view) and ``compliance`` (a rule × 街道 table): what
     :func:`gap_map` draws, for `planner serve` to redraw a plan's 街道 the same way."""
     return _zone_config(zones, zone_table, compounds, compliance, views, bands, n_thresholds, taxonomy, basemap=basemap, lang=lang,
-                        rules=rules)
+                        own=rules)
 
 
 def rule_cell(rule_id: str, rule: object, value: object, target: object, unit: object, status: object, shortfall: object,
