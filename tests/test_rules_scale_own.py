@@ -263,3 +263,25 @@ def test_selection_with_own_categories(tmp_path):
     assert sc.categories == ("meal_point",) and sc.own_categories == ()
     with pytest.raises(ScenarioError, match="未知类别"):
         load_scenario(_scenario(tmp_path, "", head='analyse = ["cafe"]'))
+
+
+def test_demo_shows_own_category_and_rules_everywhere(demo_run):
+    """The demo defines 老年活动室 (a category the taxonomy lacks) and two rules of its own: they are evaluated like the
+    shipped ones and shown under their own names in compliance.csv, facilities.csv, the map, the report and Excel.
+    By construction 南湖街道 (Z03) has no 老年助餐点 and no 老年活动室: 0 % of its communities reach a meal point and
+    it is 2 rooms short of 2; 临河街道 (Z01) has exactly 2 rooms → pass."""
+    comp = pd.read_csv(demo_run / "compliance.csv", encoding="utf-8-sig")
+    own = comp[comp["rule_id"].str.startswith("demo.")]
+    assert set(own["conf"]) == {"U"} and set(own["scale"]) == {"community", "street"}
+    rooms = own[own["rule_id"] == "demo.activity.street"].set_index("subdistrict")
+    assert (rooms.loc["Z03", "status"], rooms.loc["Z03", "shortfall"], rooms.loc["Z03", "shortfall_text"]) == ("fail", 2, "缺 2 个老年活动室")
+    assert (rooms.loc["Z01", "status"], rooms.loc["Z01", "value"]) == ("pass", 2)
+    meal = own[own["rule_id"] == "demo.meal.community"].set_index("subdistrict")
+    assert meal.loc["Z03", "value"] == 0 and meal.loc["Z03", "status"] == "fail"
+    fac = pd.read_csv(demo_run / "facilities.csv", encoding="utf-8-sig")
+    assert (fac["category"] == "elderly_activity").sum() == 4 and (fac["category"] == "meal_point").sum() == 3
+    assert "老年活动室" in (demo_run / "index.html").read_text(encoding="utf-8")
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert "每个街道至少 2 个老年活动室（情景自定）" in report and "老年活动室" in report
+    sheet = pd.read_excel(demo_run / "report.xlsx", sheet_name="街道达标", engine="openpyxl")
+    assert "每个社区 10 分钟（老年步行）内有助餐点" in set(sheet.astype(str).stack())
