@@ -32,7 +32,7 @@ import pandas as pd
 from planner import schema
 from planner.analysis.standards import load_rules
 from planner.errors import PlannerError
-from planner.io.categories import load_taxonomy
+from planner.io.categories import Taxonomy, load_taxonomy
 from planner.labels import tr, unit_label
 from planner.outputs.basemaps import check_basemap
 from planner.outputs.compare_map import CHANGES, VIEWS, comparison_map, view_categories
@@ -80,6 +80,9 @@ OPERATORS = {
     "city_zone_share": ">=",
     "city_per_1000_group": ">=",
     "city_circles": ">=",
+    "city_count": ">=",
+    "city_one_plus_n_hubs": ">=",
+    "city_one_plus_n_coverage": ">=",
 }
 _SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 
@@ -114,6 +117,11 @@ class RunOutput:
     @property
     def categories(self) -> list[str]:
         return list(self.summary.get("categories") or [])
+
+    @property
+    def own_categories(self) -> list[dict]:
+        """The run's own [[categories]] as summary.json lists them (key, names, group, colour)."""
+        return list(self.summary.get("own_categories") or [])
 
     @property
     def thresholds(self) -> list[float]:
@@ -322,8 +330,17 @@ def _facility_changes(a: RunOutput, b: RunOutput) -> pd.DataFrame | None:
     return pd.concat([added, removed], ignore_index=True)
 
 
+def runs_taxonomy(*runs: RunOutput) -> Taxonomy:
+    """The shipped taxonomy with the runs' own categories (the first run's wins for a key both define)."""
+    own: dict[str, dict] = {}
+    for run in runs:
+        for rec in run.own_categories:
+            own.setdefault(str(rec["key"]), rec)
+    return load_taxonomy().with_categories(list(own.values()))
+
+
 def _compound_changes(a: RunOutput, b: RunOutput, ids: pd.Index, cats: list[str]) -> pd.DataFrame:
-    taxonomy = load_taxonomy()
+    taxonomy = runs_taxonomy(a, b)
     ids = ids.tolist()
     ca, cb = a.compounds.loc[ids], b.compounds.loc[ids]
     gained = pd.DataFrame({c: (~a.within(c).loc[ids].to_numpy()) & b.within(c).loc[ids].to_numpy() for c in cats}, index=ids)
@@ -454,7 +471,7 @@ def _served(a: RunOutput, b: RunOutput, ids: pd.Index, cats: list[str], shared: 
     wa = {c: a.within(c).to_numpy()[pa] for c in cats}
     wb = {c: b.within(c).to_numpy()[pb] for c in cats}
     for view in VIEWS:
-        vc = view_categories(view, cats)
+        vc = view_categories(view, cats, runs_taxonomy(a, b))
         if not vc:
             continue
         join = np.logical_and.reduce if view == "formats" else np.logical_or.reduce
@@ -598,10 +615,10 @@ def _both(key: str, **fmt: object) -> str:
     return f"{tr(key, 'zh', **fmt)} / {tr(key, 'en', **fmt)}"
 
 
-def _measure_name(key: str, kind: str, lang: str) -> str:
+def _measure_name(key: str, kind: str, lang: str, taxonomy: Taxonomy | None = None) -> str:
     if kind == "view":
         return tr(f"cmp.view.{key}", lang)
-    taxonomy = load_taxonomy()
+    taxonomy = taxonomy or load_taxonomy()
     return taxonomy[key].label(lang) if key in taxonomy else key
 
 
@@ -689,7 +706,8 @@ def _sheets(cmp: Comparison, lang: str) -> list[tuple[str, pd.DataFrame]]:
     rules = rules.drop(columns="rule_en")
     served = cmp.served.copy()
     if len(served):
-        served["view"] = [_measure_name(k, kind, lang) for k, kind in zip(served["view"], served["view_kind"], strict=True)]
+        taxonomy = runs_taxonomy(cmp.a, cmp.b)
+        served["view"] = [_measure_name(k, kind, lang, taxonomy) for k, kind in zip(served["view"], served["view_kind"], strict=True)]
     compounds = pd.DataFrame(cmp.compounds.drop(columns="geometry", errors="ignore"))
     sheets = [("compare_zones", zones), ("compare_rules", rules), ("compare_served", served),
               ("compare_compounds", compounds[compounds["change"] != "unchanged"].reset_index(drop=True))]
@@ -712,7 +730,7 @@ def write_comparison(
     cmp.zones.to_csv(paths["csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
     cmp.rules.to_csv(paths["rules_csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
     cmp.served.to_csv(paths["served_csv"], index=False, encoding="utf-8-sig", float_format="%.6g")
-    taxonomy = load_taxonomy()
+    taxonomy = runs_taxonomy(cmp.a, cmp.b)
     about = [
         (tr("cmp.run_a", lang), f"{cmp.a.name} — {cmp.a.path.resolve()}"),
         (tr("cmp.run_b", lang), f"{cmp.b.name} — {cmp.b.path.resolve()}"),

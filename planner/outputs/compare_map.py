@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
-from planner.io.categories import load_taxonomy
+from planner.io.categories import Taxonomy, load_taxonomy
 from planner.labels import tr
 from planner.outputs.basemaps import add_basemap, offline_map, to_display
 from planner.outputs.map_export import add_export
@@ -59,10 +59,10 @@ _BAND_RAMP = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61")
 _ZONE_POPUP_RULES = 8
 
 
-def view_categories(view: str, cats: list[str]) -> list[str]:
+def view_categories(view: str, cats: list[str], taxonomy: Taxonomy | None = None) -> list[str]:
     """The categories (of ``cats``) a view of :data:`VIEWS` serves with: the taxonomy's group for 养老 and 托育, the
     basic formats (``basic = true``) for 一刻钟便民生活圈."""
-    taxonomy = load_taxonomy()
+    taxonomy = taxonomy or load_taxonomy()
     known = [c for c in cats if c in taxonomy]
     if view == "formats":
         return [c for c in known if taxonomy[c].basic]
@@ -275,10 +275,12 @@ def _measures(cmp: Comparison, lang: str) -> list[tuple[list[str], bool, str, st
     """What the before / after layers can colour compounds by: each view of :data:`VIEWS` the runs have categories
     for, then each category in which some compound gained or lost cover: (categories, whether every one of them must be
     within reach, the group of people shown, label)."""
-    taxonomy = load_taxonomy()
+    from planner.outputs.compare import runs_taxonomy
+
+    taxonomy = runs_taxonomy(cmp.a, cmp.b)
     out = []
     for v, g in VIEWS.items():
-        cats = view_categories(v, cmp.categories)
+        cats = view_categories(v, cmp.categories, taxonomy)
         if cats:
             out.append((cats, v == "formats", g, tr(f"cmp.view.{v}", lang)))
     ids = list(cmp.compounds.index)
@@ -387,7 +389,9 @@ def _zone_popup(cmp: Comparison, zone: str, name: str, lang: str) -> str:
         parts.append(f"<span style='font-size:12px'>{tr('cmp.rule_changes', lang)}</span><table style='font-size:11px;max-width:520px'>{''.join(rows)}</table>{tail}")
     served = cmp.served
     if len(served):
-        taxonomy = load_taxonomy()
+        from planner.outputs.compare import runs_taxonomy
+
+        taxonomy = runs_taxonomy(cmp.a, cmp.b)
         sub = served[(served["zone_id"] == zone) & ((served["newly_served"] > 0) | (served["no_longer_served"] > 0))]
         items = []
         for r in sub.itertuples():

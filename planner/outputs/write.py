@@ -412,6 +412,8 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         **speeds_summary(sc, cats, result.taxonomy),  # per group: speeds, metres of each threshold, categories
         "max_snap_m": sc.max_snap_m,
         "categories": list(cats),
+        # the scenario's own [[categories]] (names, group, colour): what `planner compare` labels them by
+        "own_categories": [{k: c[k] for k in ("key", "zh", "en", "group", "color")} for c in sc.own_categories],
         "network": _network_summary(result, network_length_km(result.network)),
         "layers": layers,
         "zone_overlaps": _overlaps(result.zone_overlaps),
