@@ -15,6 +15,9 @@ import pandas as pd
 
 from planner import schema
 from planner.analysis.requirements import (  # unchanged by #12: shared, not copied
+    _CITY_EVALUATORS as _PLANNER_CITY_EVALUATORS,
+)
+from planner.analysis.requirements import (
     CityTargets,
     Compliance,
     _all_missing,
@@ -81,8 +84,10 @@ def evaluate(
             rows.append(_evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy,
                                        coverage_table, formats))
         elif rule.scale == "city":  # a 街道 rule set for the city: its row for the whole study area, taken as one 街道
-            rows.append(_evaluate_zone(rule, CITY, CITY, compounds.assign(zone_id=CITY), coverage_table, facilities.assign(zone_id=CITY),
-                                       formats, taxonomy))
+            whole = compounds.assign(zone_id=CITY)
+            if "community" in compounds:  # a 社区 is a community of its own 街道
+                whole["community"] = [f"{z}/{c}" if pd.notna(c) else c for z, c in zip(compounds["zone_id"], compounds["community"], strict=True)]
+            rows.append(_evaluate_zone(rule, CITY, CITY, whole, coverage_table, facilities.assign(zone_id=CITY), formats, taxonomy))
     table = pd.DataFrame(rows, columns=COMPLIANCE_COLUMNS)
     failing = table[table["status"] == "fail"]
     log.info("standards %s: %d results, %d fail, %d not evaluable", preset, len(table), len(failing), int((table["status"] == "not_evaluable").sum()))
@@ -270,7 +275,8 @@ _ZONE_EVALUATORS = {
 def _evaluate_city(rule, compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage, formats) -> dict:
     """One city-wide rule, by the evaluator of the rule's kind (:data:`_CITY_EVALUATORS`); a city's count target is
     not evaluable on a study area (the default reading, shared with planner)."""
-    evaluator = _CITY_EVALUATORS.get(rule.kind)
+    # the kinds #12 did not change (city counts, the 1+N model's rows) are planner's own: shared, not copied
+    evaluator = _CITY_EVALUATORS.get(rule.kind) or _PLANNER_CITY_EVALUATORS.get(rule.kind)
     if evaluator is None:
         raise ValueError(f"unknown rule kind {rule.kind}")
     city = _City(compounds, facilities, zone_names, zone_rows, complete_circles, taxonomy, coverage, formats, CityTargets())

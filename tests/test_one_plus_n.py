@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from planner.analysis.one_plus_n import guide_points, hub_point_pairs, solve_assignment
-from planner.analysis.requirements import _City, _city_one_plus_n_coverage, _city_one_plus_n_hubs
+from planner.analysis.requirements import CityTargets, _City, _city_one_plus_n_coverage, _city_one_plus_n_hubs
 from planner.analysis.standards import rules_for
 from planner.errors import ScenarioError
 from planner.io.layers import load_facilities
@@ -140,7 +140,8 @@ def test_same_district():
 
 
 def _city(model) -> _City:
-    return _City(pd.DataFrame(), pd.DataFrame(), {}, {}, None, None, model)  # type: ignore[arg-type]
+    return _City(pd.DataFrame(), pd.DataFrame(), {}, {}, None, None, pd.DataFrame(), pd.DataFrame(), CityTargets(),  # type: ignore[arg-type]
+                 one_plus_n=model)
 
 
 def test_district_rule_not_evaluable_without_district():
@@ -183,7 +184,7 @@ def _layer(tmp_path: Path, rows: list[dict], columns: dict | None = None):
 
 def test_hub_column_values_and_rejections(tmp_path: Path):
     """是/1/true/yes are hubs, 否/0/no/blank are not, anything else is rejected with its value; a non-childcare row is
-    never a hub; the column wins over the name."""
+    never a hub and its cell is not read; the column wins over the name."""
     rows = [
         {"编号": "A", "名称": "甲托育", "类别": "托育机构", "示范中心": "是"},
         {"编号": "B", "名称": "乙托育", "类别": "托育机构", "示范中心": "1"},
@@ -192,10 +193,11 @@ def test_hub_column_values_and_rejections(tmp_path: Path):
         {"编号": "E", "名称": "戊托育", "类别": "托育机构", "示范中心": None},
         {"编号": "F", "名称": "己托育", "类别": "托育机构", "示范中心": "可能"},
         {"编号": "G", "名称": "庚便利店", "类别": "便利店", "示范中心": "yes"},
+        {"编号": "H", "名称": "辛超市", "类别": "综合超市", "示范中心": "无"},  # not read for other categories: kept
     ]
     layer = _layer(tmp_path, rows, {"hub": "示范中心"})
     hub = layer.data.set_index("id")["hub"]
-    assert hub.to_dict() == {"A": True, "B": True, "C": True, "D": False, "E": False, "G": False}
+    assert hub.to_dict() == {"A": True, "B": True, "C": True, "D": False, "E": False, "G": False, "H": False}
     rej = layer.rejected.set_index("id")
     assert rej.loc["F", "reason_code"] == "bad_hub" and "示范中心 = '可能'" in rej.loc["F", "reason"]
 
@@ -248,30 +250,30 @@ def test_one_plus_n_table_errors(project: Path, body: str, words: str):
 def test_hubs_siting_picks_the_site_that_assigns_most_points():
     """H at 0 guides 200 and 500 (N = 2, max 1 000). 2 500, 2 700 and 2 900 have no hub within 1 000 m.
 
-    Upgrading 2 700 guides 2 500 and 2 900 (200 m each) and resolves itself: 3 points; upgrading 2 500 also gives 3
-    but walks 200 + 400 = 600 m against 400 m; upgrading 200 or 500 reaches none of them. So the site is 2 700,
-    serving 3 points, and 1+N coverage rises from 2/5 = 40 % to 5/5 = 100 %."""
+    Upgrading 2 700 guides 2 500 and 2 900 (200 m each): 2 points; upgrading 2 500 also guides 2 but walks 200 + 400 =
+    600 m against 400 m; upgrading 200 or 500 reaches none of them. So the site is 2 700, guiding 2 points, and 1+N
+    coverage rises from 2 of 5 points = 40 % to 4 of 4 = 100 % (2 700 is a hub now, not a point)."""
     net, fac, reach = _world([0, 200, 500, 2500, 2700, 2900], [True] + [False] * 5)
     m = _model(fac, reach, OnePlusNSpec(n=2, max_distance_m=1000))
     task = SitingSpec(name="新增枢纽", category="childcare", model="hubs", k=1)
     sites, summary = hub_sites(task, reach, fac, None, m)
     assert len(sites) == 1
     site = sites.iloc[0]
-    assert site["name"] == "点@2700" and site["source"] == "upgrade" and site["served"] == 3
+    assert site["name"] == "点@2700" and site["source"] == "upgrade" and site["served"] == 2
     assert "2 个社区托育点" in site["fixes"] and "40% → 100%" in site["fixes"]
     assert site["nearest_existing_m"] == 2700.0
-    assert summary["status"] == "optimal" and summary["demand_covered_after"] == 5
+    assert summary["status"] == "optimal" and summary["demand_covered_after"] == 4
 
 
 def test_hubs_siting_gives_each_district_without_a_hub_one():
     """Same district on: 乙区 (points at 3 000, 3 300) has no hub; k = 1 but the required 县区 gets its site, and the
-    site chosen there guides the other point (300 m): 2 points."""
+    site chosen there guides the other point (300 m): 1 point."""
     _, fac, reach = _world([0, 300, 3000, 3300], [True, False, False, False], zones=["Z1", "Z1", "Z2", "Z2"])
     zones = pd.DataFrame({"name": ["一街道", "二街道"], "district": ["甲区", "乙区"]}, index=["Z1", "Z2"])
     m = _model(fac, reach, OnePlusNSpec(n=3, max_distance_m=1000), zones=zones)
     sites, summary = hub_sites(SitingSpec(name="t", category="childcare", model="hubs", k=1), reach, fac, zones, m)
     assert summary["required_zones"] == ["乙区"]
-    assert len(sites) == 1 and sites.iloc[0]["zone_id"] == "Z2" and sites.iloc[0]["served"] == 2
+    assert len(sites) == 1 and sites.iloc[0]["zone_id"] == "Z2" and sites.iloc[0]["served"] == 1
     assert "乙区" in sites.iloc[0]["fixes"] and "childcare.one_plus_n.district_hub" in sites.iloc[0]["fixes"]
 
 
@@ -309,3 +311,12 @@ def test_demo_outputs_show_the_model(demo_run: Path):
     assert '<section id="one_plus_n"' in (demo_run / "report.html").read_text(encoding="utf-8")
     summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))["one_plus_n"]
     assert (summary["hubs"], summary["points"], summary["assigned"], summary["districts_without_hub"]) == (1, 10, 2, ["南岸区"])
+
+
+def test_hubs_siting_opens_no_hub_that_guides_nobody():
+    """H at 0; points at 3 000 and 6 000 with a 1 000 m limit: no candidate reaches another point, so even with k = 3 no
+    hub is proposed (a hub that guides nobody is not a 1+N hub)."""
+    _, fac, reach = _world([0, 3000, 6000], [True, False, False])
+    m = _model(fac, reach, OnePlusNSpec(n=2, max_distance_m=1000))
+    sites, summary = hub_sites(SitingSpec(name="t", category="childcare", model="hubs", k=3), reach, fac, None, m)
+    assert len(sites) == 0 and summary["demand_covered_after"] == summary["demand_covered_before"] == 0

@@ -223,6 +223,29 @@ source = "x"
 scale = "street"
 
 [[rules]]
+id = "own.district.meals"
+kind = "zone_count"
+categories = ["meal_point"]
+value = 1
+unit = "个"
+zh = "每个县区至少 1 个助餐点"
+en = "a meal point per district"
+source = "x"
+scale = "district"
+presets = ["national"]
+
+[[rules]]
+id = "own.share"
+kind = "city_zone_share"
+of_rule = "local.nantong.circles"
+value = 50
+unit = "%"
+zh = "达标街道占比"
+en = "share"
+source = "x"
+scale = "city"
+
+[[rules]]
 id = "own.citywide"
 kind = "city_count"
 categories = ["meal_point"]
@@ -242,7 +265,8 @@ def test_bad_own_categories_and_rules_are_all_reported_at_once(tmp_path):
     for words in ("'community_service' 已是 planner 自带类别", "key 必须是小写字母开头", "group 只能是", "color 须写成",
                   "amap_codes 须是 2–6 位数字", "id 与 planner 自带规则重名", "未知 kind 'zone_teleport'", "缺少 source",
                   "scale 只能是", "value（目标值）必须是非负", "未知设施类别 'no_such_category'", "group 只能是 population",
-                  "radius_m（米）与 minutes（分钟）须给且只给一个", "city_count 是全市指标，scale 必须是 city"):
+                  "radius_m（米）与 minutes（分钟）须给且只给一个", "city_count 只能评价 scale = city",
+                  "zone_count 只能评价 scale = street / city", "presets 只用于 rules.toml", "of_rule 'local.nantong.circles' 必须是一条按街道评价的规则"):
         assert words in text, words
 
 
@@ -285,3 +309,15 @@ def test_demo_shows_own_category_and_rules_everywhere(demo_run):
     assert "每个街道至少 2 个老年活动室（情景自定）" in report and "老年活动室" in report
     sheet = pd.read_excel(demo_run / "report.xlsx", sheet_name="街道达标", engine="openpyxl")
     assert "每个社区 10 分钟（老年步行）内有助餐点" in set(sheet.astype(str).stack())
+
+
+def test_city_row_keeps_same_named_communities_of_two_streets_apart():
+    """Both 街道 have a 长乐社区: Z1's is within 300 m of a childcare centre, Z2's is not. Per 街道 100 % and 0 %; for the
+    city 1 of 2 communities = 50 %, which fails the strict "> 50 %" of childcare.local.community_coverage."""
+    comp, cov, fac = _two_streets()
+    comp["community"] = ["长乐社区", "长乐社区"]
+    cov["dist_m__childcare"] = [100.0, 900.0]
+    rules = [r for r in rules_for("nantong-2025") if r.id == "childcare.local.community_coverage"]
+    table = _eval(comp, cov, fac, rules).set_index("subdistrict")
+    assert (table.loc["Z1", "value"], table.loc["Z2", "value"]) == (100.0, 0.0)
+    assert (table.loc["全市", "value"], table.loc["全市", "status"], table.loc["全市", "shortfall"]) == (50.0, "fail", 1)

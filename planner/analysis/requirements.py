@@ -650,7 +650,7 @@ def _evaluate_city(rule: Rule, c: _City) -> dict:
     for the city by its 街道 evaluator over the whole study area taken as one 街道."""
     if not rule.city_level:
         one = {CITY: CITY}
-        comp = c.compounds.assign(zone_id=CITY) if len(c.compounds) else c.compounds
+        comp = _as_one_zone(c.compounds)
         fac = c.facilities.assign(zone_id=CITY) if len(c.facilities) else c.facilities
         cov = c.coverage.reindex(c.compounds.index) if len(c.coverage.columns) else pd.DataFrame(index=c.compounds.index)
         return _evaluate_zones(rule, _Zones.of(comp, cov, fac, c.formats, one, c.taxonomy))[0]
@@ -660,6 +660,18 @@ def _evaluate_city(rule: Rule, c: _City) -> dict:
     if rule.count_target and c.targets.mode != "whole":
         return _count_target(rule, c, evaluator)
     return evaluator(rule, c)
+
+
+def _as_one_zone(compounds: pd.DataFrame) -> pd.DataFrame:
+    """The compounds as one 街道 (全市); a 社区 keeps its 街道 in its name, since two 街道 may each have a 长乐社区."""
+    if not len(compounds):
+        return compounds
+    out = compounds.assign(zone_id=CITY)
+    if "community" in compounds:
+        named = compounds["community"].notna().to_numpy()
+        key = compounds["zone_id"].astype(str) + "\x1f" + compounds["community"].astype(str)
+        out["community"] = key.where(named, compounds["community"])
+    return out
 
 
 def _count_target(rule: Rule, c: _City, evaluator) -> dict:

@@ -48,15 +48,19 @@ class KindSpec:
 
 
 # the kinds of rules and the fields each reads (``radius`` = radius_m or minutes); see rules.toml's header
+# A 街道 kind states the scales it evaluates: per 街道, the facilities in it (count, capacity); per compound, the people
+# within a walk (coverage, formats) or the rooms of each compound; per community, the communities within a walk; and
+# "city" adds the whole study area's row. A target set for a 县区 or a 社区 that the kind cannot evaluate at that level
+# is refused rather than evaluated per 街道 under another name.
 KINDS: dict[str, KindSpec] = {
-    "zone_count": KindSpec(("categories",), ("public_benefit",)),
-    "zone_per_1000": KindSpec(("categories", "capacity")),
-    "zone_capacity_share": KindSpec(("categories", "capacity")),
-    "zone_bed_share": KindSpec(("categories",)),
-    "zone_coverage": KindSpec(("categories", "group", "radius")),
-    "zone_community": KindSpec(("categories", "radius"), ("strict",)),
-    "zone_room_area": KindSpec(("room", "built")),
-    "zone_formats": KindSpec(("radius",)),
+    "zone_count": KindSpec(("categories",), ("public_benefit",), scales=("street", "city")),
+    "zone_per_1000": KindSpec(("categories", "capacity"), scales=("street", "city")),
+    "zone_capacity_share": KindSpec(("categories", "capacity"), scales=("street", "city")),
+    "zone_bed_share": KindSpec(("categories",), scales=("street", "city")),
+    "zone_coverage": KindSpec(("categories", "group", "radius"), scales=("compound", "street", "city")),
+    "zone_community": KindSpec(("categories", "radius"), ("strict",), scales=("community", "city")),
+    "zone_room_area": KindSpec(("room", "built"), scales=("compound",)),
+    "zone_formats": KindSpec(("radius",), scales=("compound", "street", "city")),
     "city_zone_share": KindSpec(("of_rule",), city=True),
     "city_per_1000_group": KindSpec(("categories", "capacity", "group"), city=True),
     "city_circles": KindSpec((), city=True),
@@ -270,21 +274,27 @@ def check_rule_records(records: object, categories: Sequence[str], problems: lis
             problems.append(f"{at}：scale 只能是 {', '.join(SCALES)} / scale must be one of {', '.join(SCALES)}")
         elif spec is not None and isinstance(scale, str) and not spec.allows(scale):
             allowed = spec.scales or ("city",)
-            problems.append(f"{at}：{kind} 是全市指标，scale 必须是 {' / '.join(allowed)} / a {kind} rule is evaluated once for the study "
-                            f"area: scale must be {' or '.join(allowed)}")
+            problems.append(f"{at}：{kind} 只能评价 scale = {' / '.join(allowed)}（其他层级的目标请换用能在该层级评价的 kind，如每个社区用 "
+                            f"zone_community） / a {kind} rule evaluates scale {' or '.join(allowed)} only (a target of another level needs a kind "
+                            "that evaluates it there, e.g. zone_community per community)")
         value = rec.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             problems.append(f"{at}：value（目标值）必须是非负的有限数 / value (the target) must be a finite number ≥ 0")
         if spec is not None:
             _check_kind_fields(rec, spec, categories, at, problems)
+        if "presets" in rec:
+            problems.append(f"{at}：presets 只用于 rules.toml；情景中的规则对本情景总是生效 / presets belongs to rules.toml: a "
+                            "scenario's own rule always applies to it")
         if "conf" in rec and not isinstance(rec["conf"], str):
             problems.append(f"{at}：conf 必须是文字 / conf must be text")
         if len(problems) == before:
             good.append({**rec, "conf": rec.get("conf", "U")})
-    ids = {str(r["id"]) for r in good} | builtin
+    kinds = {str(r["id"]): str(r["kind"]) for r in _records()} | {str(r["id"]): str(r["kind"]) for r in good}
     for rec in good:
-        if rec.get("of_rule") is not None and rec["of_rule"] not in ids:
-            problems.append(f"{where} ({rec['id']})：of_rule '{rec['of_rule']}' 不是已知规则 / of_rule is not a known rule")
+        of = rec.get("of_rule")
+        if of is not None and not kinds.get(of, "").startswith("zone_"):
+            problems.append(f"{where} ({rec['id']})：of_rule '{of}' 必须是一条按街道评价的规则（zone_* kind） / of_rule must be a 街道 "
+                            "rule (a zone_* kind)")
     return good
 
 

@@ -602,7 +602,8 @@ _HUB_NO = {"否", "0", "0.0", "false", "no", "n", "f", "×", "✗", ""}
 
 def _hubs(v: _Validator, column: pd.Series | None, column_name: str, keys: pd.Series, names: pd.Series) -> pd.Series:
     """Which facilities are 1+N hubs (综合托育服务中心): only ``childcare`` ones. With a hub column, its 是/否 (1/0,
-    true/false, yes/no; blank = 否) decides, and a row with any other value is rejected (``bad_hub``); without one, a
+    true/false, yes/no; blank = 否) decides, and a childcare row with any other value is rejected (``bad_hub``: other
+    categories' cells are not read, "无" beside a supermarket is no error); without one, a
     childcare facility whose name holds a word of :data:`HUB_NAME_WORDS` is a hub."""
     childcare = (keys == HUB_CATEGORY).to_numpy(dtype=bool)
     if column is None:
@@ -610,7 +611,7 @@ def _hubs(v: _Validator, column: pd.Series | None, column_name: str, keys: pd.Se
         return pd.Series(named & childcare, index=keys.index, dtype=bool)
     text = column.map(lambda x: "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x).strip().lower())
     yes, no = text.isin(_HUB_YES).to_numpy(), text.isin(_HUB_NO).to_numpy()
-    bad = ~yes & ~no
+    bad = ~yes & ~no & childcare
     v.reject(bad, "bad_hub", _details(bad, column, lambda s, c=column_name: f"{c} = '{s}'", as_text=True))
     return pd.Series(yes & childcare, index=keys.index, dtype=bool)
 

@@ -4,11 +4,12 @@ The candidates are the run's community childcare points (upgrading one to a hub)
 candidate layer, its sites. The demand is the points the run's 1+N model (:mod:`planner.analysis.one_plus_n`) leaves
 unassigned, and, when hubs guide only their own 县区, every 县区 without a hub (it must get one, where it has a
 candidate). A new hub guides at most N unassigned points within the 1+N walk limit (its own 县区 only, when so
-set); an upgraded point that was unassigned is itself resolved. Existing assignments are kept.
+set); an upgraded point becomes a hub (no longer a point to guide). Existing assignments are kept.
 
-MILP (HiGHS): max Σ xₑ + Σ uⱼ yⱼ − ε Σ dₑ xₑ  s.t.  xₑ ≤ yⱼ (pair e of site j), Σ_{e∋p} xₑ + y_p ≤ 1 per point,
-Σ_{e∋j} xₑ ≤ N yⱼ, Σ yⱼ ≤ k, Σ_{j in 县区 D} yⱼ ≥ 1 for each required 县区; y binary. ``uⱼ`` is 1 when candidate j
-is an unassigned point; ε = 1 / (2 · limit · (points + 1)) makes the distance only break ties between equal counts.
+MILP (HiGHS): max Σ xₑ − ε Σ dₑ xₑ − ½ Σ yⱼ  s.t.  xₑ ≤ yⱼ (pair e of site j), Σ_{e∋p} xₑ + y_p ≤ 1 per point,
+Σ_{e∋j} xₑ ≤ N yⱼ, Σ yⱼ ≤ k, Σ_{j in 县区 D} yⱼ ≥ 1 for each required 县区; y binary. A hub is worth the points it
+guides: the ½ per site opens none that guides nobody (unless a 县区 without a hub needs one) and none only to shorten
+walks; ε = 1 / (2 · limit · (points + 1)) makes the distance only break ties between equal counts.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEMAND = "childcare_points"  # the ``demand`` of a hubs site: community childcare points, counted one each
 HUB_RULES = ("childcare.one_plus_n.district_hub", "childcare.one_plus_n.coverage")
+SITE_COST = 0.5  # per new hub, in points guided: a hub that guides nobody is not opened unless a 县区 needs one
 
 
 class HubCandidates:
@@ -115,7 +117,7 @@ def choose_hubs(cand: HubCandidates, pairs: pd.DataFrame, *, k: int, n: int | No
     k_eff = max(k, len(reachable_req))
     n_pts = len(p_index)
     eps = 1.0 / (2.0 * max(limit_m, 1.0) * (n_pts + 1))
-    c = np.r_[-(p_of_site >= 0).astype(float), -(1.0 - eps * pairs["d"].to_numpy())]
+    c = np.r_[np.full(m, SITE_COST), -(1.0 - eps * pairs["d"].to_numpy())]
     s_col = pairs["s"].to_numpy()
     rows = []
     if e:
@@ -143,10 +145,10 @@ def choose_hubs(cand: HubCandidates, pairs: pd.DataFrame, *, k: int, n: int | No
                                                       "seconds": round(time.perf_counter() - t0, 3), "message": res.message, "k": k_eff}
     chosen = np.flatnonzero(res.x[:m] > 0.5)
     taken = pairs[res.x[m:] > 0.5]
-    gain = np.bincount(taken["s"].to_numpy(), minlength=m)[chosen] + (p_of_site[chosen] >= 0)
+    gain = np.bincount(taken["s"].to_numpy(), minlength=m)[chosen]
     chosen = chosen[np.lexsort((chosen, -gain))]
     status = {0: "optimal", 1: "time_limit"}.get(res.status, "other")
-    info = {"status": status, "objective": round(-float(res.fun), 3), "bound": None if res.mip_dual_bound is None else
+    info = {"status": status, "objective": round(-float(res.fun) + SITE_COST * len(chosen), 3), "bound": None if res.mip_dual_bound is None else
             round(-float(res.mip_dual_bound), 3), "gap": res.mip_gap, "seconds": round(time.perf_counter() - t0, 3),
             "message": res.message, "k": k_eff}
     return chosen, taken, info
@@ -192,8 +194,7 @@ def explain_hubs(cand: HubCandidates, chosen: np.ndarray, taken: pd.DataFrame, n
     for rank, j in enumerate(chosen.tolist(), start=1):
         site = sites.iloc[j]
         guided = taken.loc[taken["s"] == j, "point_id"].to_numpy()
-        own = site["point_id"] in cand.unassigned.index
-        served = len(guided) + int(own)
+        served = len(guided)
         fixes_zh, fixes_en = [], []
         if len(guided):
             shown = "、".join(names.loc[guided].head(8)) + ("…" if len(guided) > 8 else "")
@@ -203,11 +204,14 @@ def explain_hubs(cand: HubCandidates, chosen: np.ndarray, taken: pd.DataFrame, n
             lacking.discard(site["district"])
             fixes_zh.append(tr("site.hub_district", "zh", district=site["district"], rule=HUB_RULES[0]))
             fixes_en.append(tr("site.hub_district", "en", district=site["district"], rule=HUB_RULES[0]))
-        if points and served:
-            a, b = assigned / points * 100, (assigned + served) / points * 100
+        # an upgraded point is a hub now: one point fewer (and one fewer assigned, if a hub guided it before)
+        after_points = points - int(site["source"] == "point")
+        after_assigned = assigned + served - int(site["source"] == "point" and site["point_id"] not in cand.unassigned.index)
+        if points and after_points and (served or after_points != points):
+            a, b = assigned / points * 100, after_assigned / after_points * 100
             fixes_zh.append(tr("site.hub_coverage", "zh", a=f"{a:.0f}", b=f"{b:.0f}", rule=HUB_RULES[1]))
             fixes_en.append(tr("site.hub_coverage", "en", a=f"{a:.0f}", b=f"{b:.0f}", rule=HUB_RULES[1]))
-            assigned += served
+        points, assigned = after_points, after_assigned
         upgrade = site["source"] == "point"
         rows.append({
             "rank": rank, "site_id": site["id"], "name": site["name"], "category": "childcare", "partner": "",

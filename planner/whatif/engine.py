@@ -662,7 +662,8 @@ class WhatIf:
         table = coverage.table
         circles, _ = delineate_circles(
             self.compounds, table[schema.nearest_id(CENTRE_CATEGORY)], table[schema.dist_m(CENTRE_CATEGORY)], centres,
-            pd.DataFrame(cfd, index=ids), basic, {c: self.taxonomy[c].zh for c in basic}, radius_m=self.longest_m,
+            pd.DataFrame(cfd, index=ids), basic, {c: self.taxonomy[c].zh for c in basic},
+            radius_m=max(self.thresholds) * self.speed,  # the run's circles: the adults' longest walk (pipeline.run)
         )
         return circles
 
