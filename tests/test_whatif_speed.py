@@ -79,7 +79,8 @@ def _sets(w: WhatIf) -> dict[str, dict]:
 def test_spliced_compliance_equals_a_full_evaluation(world: WhatIf, name: str) -> None:
     w = world
     state = w.apply(w.parse(_sets(w)[name]))
-    full = evaluate_standards(w.scenario, w.compounds, state.active, state.coverage, w.result.zones, w.taxonomy, state.circles)
+    full = evaluate_standards(w.scenario, w.compounds, state.active, state.coverage, w.result.zones, w.taxonomy, state.circles,
+                              state.one_plus_n)
     pd.testing.assert_frame_equal(state.compliance.table, full.table)
     pd.testing.assert_frame_equal(state.compliance.formats, full.formats)
     assert state.compliance.preset == full.preset

@@ -234,12 +234,13 @@ class ZoneUpdate:
         return pd.DataFrame(cols, index=self.base.formats.index)
 
     def evaluate(self, zones: Mapping[str, np.ndarray], *, coverage_table: pd.DataFrame, facilities: pd.DataFrame,
-                 formats: pd.DataFrame, complete_circles: int | None) -> Compliance:
+                 formats: pd.DataFrame, complete_circles: int | None, one_plus_n: OnePlusN | None = None) -> Compliance:
         """The run's compliance with each 街道 rule evaluated again for the 街道 ``zones[rule id]`` (codes, e.g. from
         :meth:`rule_zones`; a rule not listed keeps its rows) and every city-wide rule evaluated again.
 
         ``coverage_table``, ``facilities`` and ``formats`` are the edited ones (all rows; facilities not removed);
-        ``formats`` from :meth:`formats`."""
+        ``formats`` from :meth:`formats`; ``one_plus_n`` the plan's 1+N model when it edits childcare (else the run's 1+N
+        rows are kept)."""
         n_zones = len(self.zone_ids)
         cols = {c: v.copy() for c, v in self._columns.items()}
         dist_cols = [c for c in coverage_table.columns if c.startswith(schema.dist_m(""))]
@@ -268,9 +269,9 @@ class ZoneUpdate:
             zone_rows[rule.id] = [{"subdistrict": z, "status": st} for z, st in zip(cols["subdistrict"][sl], cols["status"][sl], strict=True)]
         first = len(self.zone_rules) * n_zones
         city = _City(self.compounds, facilities, self.zone_names, zone_rows, complete_circles, self.taxonomy, coverage_table, formats,
-                     self.city_targets, {r.id: r for r in self.rules})
+                     self.city_targets, {r.id: r for r in self.rules}, one_plus_n)
         for i, rule in enumerate(self.city_rules):
-            if rule.kind in ONE_PLUS_N_KINDS:  # the 1+N model is the run's: an edit keeps its rows
+            if rule.kind in ONE_PLUS_N_KINDS and one_plus_n is None:  # no childcare edited: the run's 1+N rows stand
                 continue
             for c, v in _evaluate_city(rule, city).items():
                 cols[c][first + i] = v

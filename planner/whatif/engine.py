@@ -49,11 +49,13 @@ from scipy.spatial import cKDTree
 from planner import schema
 from planner.analysis.circles import CENTRE_CATEGORY, delineate_circles
 from planner.analysis.coverage import Coverage
+from planner.analysis.one_plus_n import OnePlusN, hub_point_pairs
 from planner.analysis.requirements import Compliance
 from planner.engine.reach import ReachGraph, catchments, nearest_distance
+from planner.io.layers import HUB_CATEGORY, HUB_NAME_WORDS
 from planner.labels import tr
 from planner.network.points import Reach, point_xy, snap_geometries, snap_index
-from planner.pipeline import RunResult, complete_circles, compound_gates, standards_update
+from planner.pipeline import RunResult, complete_circles, compound_gates, one_plus_n_model, standards_update
 from planner.whatif.edits import AddFacility, EditError, Edits
 
 __all__ = ["WhatIf", "PlanState", "NEW_PREFIX", "SERVED_GROUPS"]
@@ -103,6 +105,7 @@ class PlanState:
     zones: tuple[int, ...] | None = None  # positions (in the 街道 order) of the 街道 re-evaluated; None: all may differ
     # per touched category, the compounds whose nearest facility or its distance changed (a mask on their rows)
     moved_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    one_plus_n: OnePlusN | None = field(default=None, repr=False)  # the plan's 1+N 托育 model (the run's if no childcare edit)
 
     @property
     def active(self) -> gpd.GeoDataFrame:
@@ -278,11 +281,36 @@ class WhatIf:
         basic = [c for c in touched if c in self._basic()]
         fmt_changed = np.unique(np.concatenate([moved[c] for c in basic])) if basic else np.zeros(0, np.int64)
         formats = self._standards.formats(coverage.table, fmt_changed)
+        one_plus_n = self._one_plus_n(active) if HUB_CATEGORY in touched and self.result.one_plus_n is not None else None
         compliance = self._standards.evaluate(rule_zones, coverage_table=coverage.table, facilities=active, formats=formats,
-                                              complete_circles=complete_circles(circles))
+                                              complete_circles=complete_circles(circles), one_plus_n=one_plus_n)
         zones = np.unique(np.concatenate([np.zeros(0, np.int64), *rule_zones.values()]))
         return PlanState(edits, facilities, coverage, compliance, circles, self, tuple(touched), tuple(int(z) for z in zones),
-                         {c: changed[c] | near_changed[c] for c in touched})
+                         {c: changed[c] | near_changed[c] for c in touched},
+                         one_plus_n if one_plus_n is not None else self.result.one_plus_n)
+
+    def _one_plus_n(self, active: gpd.GeoDataFrame) -> OnePlusN | None:
+        """The plan's 1+N 托育 model: the run's childcare facilities that stay where they were, at their run positions,
+        and the added or moved ones snapped again, on a graph of those points only; an added facility is a hub when its
+        name says so (托育综合服务中心 …, as a layer without a hub column is read)."""
+        cc = active[(active["category"] == HUB_CATEGORY).to_numpy(dtype=bool)].copy()
+        fresh = cc["edit"].isin(["add", "move"]).to_numpy(dtype=bool)
+        added = (cc["edit"] == "add").to_numpy(dtype=bool)
+        if added.any():
+            named = cc["name"].astype(str).str.contains("|".join(HUB_NAME_WORDS), regex=True).to_numpy(dtype=bool)
+            hub = cc["hub"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "hub" in cc else np.zeros(len(cc), bool)
+            cc["hub"] = np.where(added, named, hub)
+        kept = np.array([self._row_of[i] for i in cc["id"].astype(str).to_numpy()[~fresh]], dtype=np.int64)
+        extra = snap_geometries(self.network, cc.geometry.to_numpy()[fresh], max_snap_m=self.max_snap_m, index=self._snap_index) \
+            if fresh.any() else None
+        graph = self.reach.graph_of(self.reach.facilities[kept], extra)
+        positions = np.empty(len(cc), dtype=np.int64)
+        positions[~fresh] = np.arange(len(kept))
+        positions[fresh] = len(kept) + np.arange(int(fresh.sum()))
+        if extra is not None:
+            cc.loc[cc.index[fresh], "reachable"] = np.asarray(extra.reachable, dtype=bool)
+        pairs = hub_point_pairs(graph, positions, cc, limit_m=self.scenario.one_plus_n_limit_m())
+        return one_plus_n_model(self.scenario, cc, self.result.zones, pairs)
 
     # ---- snapping and searching new points ------------------------------------------------------------------------
 
