@@ -42,6 +42,7 @@ def _coordinates_of(page: str, name: str) -> tuple[float, float]:
 
 def test_amap_points_are_drawn_in_gcj02(demo_result, amap_html: str) -> None:
     fac = demo_result.facilities.to_crs(4326)
+    fac = fac[~fac["name"].duplicated(keep=False)]  # a name found once on the map is this facility's
     for i in (0, len(fac) // 2, len(fac) - 1):
         row = fac.iloc[i]
         lon, lat = _coordinates_of(amap_html, str(row["name"]))

@@ -168,12 +168,13 @@ def test_points_drawn_match_summary(state: dict[str, Any], summary: dict[str, An
     assert compounds["total"] == compounds["drawn"] == summary["compounds"]["count"]
     by_cat = summary["facilities"]["by_category"]
     shown = {name: p for name, p in points.items() if p["shown"] and name != "小区覆盖情况"}
-    # the 养老 view shows only its facilities, each layer labelled with its size
-    elderly = {"综合性养老服务中心", "社区养老服务站", "养老院"}
+    # the 养老 view shows only its facilities (the taxonomy's elderly group, the demo's own 老年活动室 too), each layer
+    # labelled with its size
+    elderly = {"综合性养老服务中心", "社区养老服务站", "养老院", "老年助餐点", "老年活动室"}
     assert shown and all(re.sub(r" \(\d+\)$", "", n) in elderly for n in shown), list(shown)
     for name, p in shown.items():
         assert name.endswith(f"({p['total']})") and p["drawn"] == p["total"]
-    assert sum(p["total"] for p in shown.values()) == sum(by_cat.get(c, 0) for c in ("elderly_centre", "elderly_station", "elderly_home"))
+    assert sum(p["total"] for p in shown.values()) == sum(by_cat.get(c, 0) for c in summary["categories_by_group"]["elderly"])
 
 
 def test_layers_are_drawn(state: dict[str, Any]) -> None:
@@ -237,7 +238,7 @@ COLOURS_JS = """
 
 
 @pytest.mark.parametrize(("view", "cats", "farthest"), [
-    ("elderly", ("elderly_centre", "elderly_station", "elderly_home"), False),
+    ("elderly", ("elderly_centre", "elderly_station", "elderly_home", "meal_point", "elderly_activity"), False),
     ("childcare", ("childcare",), False),
     ("circle", ("pharmacy", "market", "supermarket", "convenience", "breakfast", "post_parcel", "hairdresser", "laundry",
                 "repair"), True),

@@ -46,9 +46,9 @@ _VOLATILE = {"created", "run_time_s", "write_time_s", "peak_rss_mib", "stage_pea
 
 
 def _variant(demo: Path, folder: Path) -> Path:
-    """The demo scenario walked at 60 m/min, without siting (a second run for ``planner compare``)."""
+    """The demo scenario, adults walking at 60 m/min, without siting (a second run for ``planner compare``)."""
     text = demo.read_text(encoding="utf-8").replace("../layers/demo/", (ROOT / "layers" / "demo").as_posix() + "/")
-    text = text.split("[[siting]]")[0].replace("walking_speed_m_per_min = 67", "walking_speed_m_per_min = 60")
+    text = text.split("[[siting]]")[0].replace("adults = 67", "adults = 60")
     text = text.replace('name = "示例区 一刻钟生活圈缺口分析"', 'name = "示例区 慢行方案"')
     assert "= 60" in text and "示例区 慢行方案" in text and "[[siting]]" not in text
     path = folder / "variant.toml"

@@ -378,7 +378,7 @@ def test_english_map_has_english_texts(demo_result, tmp_path) -> None:
         fmap = gap_map(title=sc.name, lang=lang, sample_data=sc.sample_data, basemap=sc.basemap, network=r.network, zones=r.zones,
                        zone_table=r.zone_table, compounds=r.compounds, coverage=r.coverage, facilities=r.facilities,
                        taxonomy=r.taxonomy, max_snap_m=sc.max_snap_m, isochrones=r.isochrones,
-                       compliance=r.compliance.table, sites=r.sites, site_catchments=r.site_catchments)
+                       compliance=r.compliance.table, rules=r.compliance.rules, sites=r.sites, site_catchments=r.site_catchments)
         pages[lang] = fmap.get_root().render()
     config = _app_config(pages["en"])
     texts = _ui_texts(config)

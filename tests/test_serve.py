@@ -257,6 +257,7 @@ def test_save_never_writes_outside_the_plans_folder(served, name):
 
 
 def test_saved_plan_is_a_scenario_that_loads(served):
+    from planner.io.categories import taxonomy_for
     from planner.io.layers import load_facilities
     from planner.scenario import load_scenario
 
@@ -278,7 +279,8 @@ def test_saved_plan_is_a_scenario_that_loads(served):
     assert scenario.zones.path == result.scenario.zones.path and scenario.standards == result.scenario.standards
     assert scenario.thresholds_min == result.scenario.thresholds_min and len(scenario.siting) == len(result.scenario.siting)
     assert "方案：南湖 方案A" in scenario.name
-    layer = load_facilities(scenario.facilities, result.crs)  # as `planner run` reads it: removed rows left out
+    # as `planner run` reads it (with the scenario's own categories): removed rows left out
+    layer = load_facilities(scenario.facilities, result.crs, taxonomy=taxonomy_for(scenario))
     assert len(layer.rejected) == 0
     kept = layer.data
     assert removed_id not in set(kept["id"]) and len(kept) == len(fac) - 1 + 2

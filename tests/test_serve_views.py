@@ -35,7 +35,7 @@ def _map_data(result, coverage, facilities, compliance) -> tuple[dict, dict]:
     sc = result.scenario
     fmap = gap_map(title="t", lang="zh", sample_data=False, basemap="offline", network=result.network, zones=result.zones,
                    zone_table=result.zone_table, compounds=result.compounds, coverage=coverage, facilities=facilities,
-                   taxonomy=result.taxonomy, max_snap_m=sc.max_snap_m, compliance=compliance)
+                   taxonomy=result.taxonomy, max_snap_m=sc.max_snap_m, compliance=compliance, rules=result.compliance.rules)
     init = next(c for c in fmap._children.values() if type(c).__name__ == "_AppInit")
     return init.config, json.loads(init.tables["compounds"].data)
 

@@ -99,7 +99,8 @@ class OnePlusN:
             "unassigned_by_reason": {k: int(c[k]) for k in ("unreachable", "no_hub_in_district", "no_hub_within", "hubs_full")},
             "hubs_over_n": None if pd.isna(c["hubs_over_n"]) else int(c["hubs_over_n"]),
             "districts_without_hub": [str(d) for d in self.districts.loc[self.districts["hubs"] == 0, "area_name"]],
-            "solver": self.solver, "files": ["one_plus_n.csv", "one_plus_n_areas.csv"],
+            # the solver's method and counts; not its seconds (summary.json is the same on every run)
+            "solver": {k: v for k, v in self.solver.items() if k != "seconds"}, "files": ["one_plus_n.csv", "one_plus_n_areas.csv"],
         }
 
 
