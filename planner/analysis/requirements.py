@@ -412,7 +412,13 @@ class _Zones:
 
     def nearest(self, rule: Rule) -> np.ndarray:
         """Distance from each compound (rows of ``compounds``) to the nearest facility of the rule's categories."""
-        return nearest_of(self.coverage.loc[self.compounds.index], rule.categories).to_numpy(dtype=np.float64)
+        # only the rule's distance columns are lined up with the compounds (not the table's names and ids: at a city's
+        # size that take of every text column cost most of the stage)
+        cols = [schema.dist_m(c) for c in rule.categories if schema.dist_m(c) in self.coverage.columns]
+        table = self.coverage[cols]
+        if not table.index.equals(self.compounds.index):
+            table = table.loc[self.compounds.index]
+        return nearest_of(table, rule.categories).to_numpy(dtype=np.float64)
 
 
 def _evaluate_zones(rule: Rule, zones: _Zones) -> list[dict]:
@@ -653,7 +659,8 @@ def _evaluate_city(rule: Rule, c: _City) -> dict:
         one = {CITY: CITY}
         comp = _as_one_zone(c.compounds)
         fac = c.facilities.assign(zone_id=CITY) if len(c.facilities) else c.facilities
-        cov = c.coverage.reindex(c.compounds.index) if len(c.coverage.columns) else pd.DataFrame(index=c.compounds.index)
+        cov = c.coverage[[k for k in c.coverage.columns if k.startswith(schema.dist_m(""))]]
+        cov = cov if cov.index.equals(c.compounds.index) else cov.reindex(c.compounds.index)
         return _evaluate_zones(rule, _Zones.of(comp, cov, fac, c.formats, one, c.taxonomy))[0]
     evaluator = _CITY_EVALUATORS.get(rule.kind)
     if evaluator is None:
