@@ -155,12 +155,13 @@ scale = "compound"
 
 
 def test_own_categories_and_rules_are_read_and_used(tmp_path):
-    """The scenario's categories are tried before the shipped ones (党群服务中心 is now the user's category, not
+    """The scenario's categories are listed after the shipped ones and tried before them (党群服务中心 is now the user's category, not
     community_service); its rules join the preset's, a rule in minutes walked at the speed of its group (meal points
     serve the elderly: 5 min × the elderly speed)."""
     sc = load_scenario(_scenario(tmp_path, OWN))
     tax = taxonomy_for(sc)
-    assert tax.keys[:2] == ("cafe", "party_centre") and "meal_point" in tax
+    assert tax.keys[-2:] == ("cafe", "party_centre") and "meal_point" in tax  # listed after the shipped ones …
+    assert [c.key for c in tax.matching[:2]] == ["cafe", "party_centre"]  # … and tried before them
     assert tax.resolve("咖啡店") == "cafe" and tax.resolve("党群服务中心") == "party_centre"
     assert load_taxonomy().resolve("党群服务中心") == "community_service"  # the shipped taxonomy is untouched
     assert tax.match_osm({"amenity": "cafe", "name": "星巴克"}) == "cafe"

@@ -50,6 +50,7 @@ class Taxonomy:
     categories: tuple[Category, ...]
     _by_label: Mapping[str, str] = field(default_factory=dict, repr=False)
     extra_rules: tuple[Mapping[str, object], ...] = ()
+    first: tuple[str, ...] = ()  # keys tried before the others when matching (a scenario's own categories)
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, object]]) -> Taxonomy:
@@ -85,7 +86,14 @@ class Taxonomy:
         by_label = dict(own._by_label)
         for label, key in self._by_label.items():
             by_label.setdefault(label, key)
-        return Taxonomy(own.categories + self.categories, by_label, self.extra_rules)
+        # listed after the shipped ones (tables, legends), tried before them (labels, OSM tags, Amap codes)
+        return Taxonomy(self.categories + own.categories, by_label, self.extra_rules, own.keys + self.first)
+
+    @cached_property
+    def matching(self) -> tuple[Category, ...]:
+        """The categories in the order they are tried on a POI: :attr:`first` (a scenario's own), then the rest."""
+        ahead = [c for k in self.first for c in self.categories if c.key == k]
+        return tuple(ahead) + tuple(c for c in self.categories if c.key not in self.first)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -124,7 +132,7 @@ class Taxonomy:
         Each rule is a table with ``category`` and any of ``keywords`` (words in the name),
         ``amap_codes`` (type-code prefixes) and ``types`` (words in an Amap ``type`` text).
         """
-        return Taxonomy(self.categories, self._by_label, tuple(rules))
+        return Taxonomy(self.categories, self._by_label, tuple(rules), self.first)
 
     def match_poi(self, *, name: object = "", typecode: object = "", type_text: object = "") -> str | None:
         """Category of a raw POI from its name, its Amap type code(s) and its Amap type text, or None.
@@ -139,7 +147,7 @@ class Taxonomy:
         key = self.match_rules(name=name_s, typecode=typecode, type_text=text)
         if key:
             return key
-        for cat in self.categories:
+        for cat in self.matching:
             if (cat.amap_codes or cat.keywords) and _poi_rule(cat.amap_codes, cat.keywords, (), codes, name_s, text):
                 return cat.key
         for part in reversed([p for seg in text.split(";") for p in seg.split("/") if p.strip()]):
@@ -227,7 +235,7 @@ class Taxonomy:
         """
         name = tags.get("name", "") or ""
         ancillary = any(tags.get(k) in values for k, values in _ANCILLARY.items())
-        for cat in self.categories:
+        for cat in self.matching:
             for rule in cat.osm:
                 if ancillary and set(rule) <= {"name"}:
                     continue
