@@ -170,3 +170,13 @@ def test_many_rows(tmp_path: Path):
     assert len(layer.data) == 5000 and len(layer.rejected) == 5000
     assert layer.data["category"].value_counts().to_dict() == {"elderly_station": 2500, "childcare": 2500}
     assert set(layer.data[CATEGORY_FROM]) == {"name"}
+
+
+@pytest.mark.parametrize(("name", "code"), [("和平社区老年助餐点", "141300"), ("幸福食堂", "090000"), ("某长者食堂", "050100"),
+                                            ("东门老年助餐点", "")])
+def test_meal_points_by_name_whatever_the_amap_code(name, code):
+    """Amap files meal points under 餐饮 (05), 生活服务 (07) or 政府机构 (13): the name decides (issue #17), and a plain
+    restaurant code without such a name is no meal point."""
+    tax = load_taxonomy()
+    assert tax.match_poi(name=name, typecode=code) == "meal_point"
+    assert tax.match_poi(name="某某面馆", typecode="050100") != "meal_point"

@@ -66,13 +66,14 @@ def metres_text(coverage, minutes: float, lang: str, taxonomy) -> str:
     return ("；" if lang == "zh" else "; ").join(parts)
 
 
-def speeds_summary(scenario, categories, taxonomy) -> dict[str, object]:
+def speeds_summary(scenario, coverage, taxonomy) -> dict[str, object]:
     """summary.json's speeds: per walker its speed (m/min), the metres of each threshold and its categories; and
-    each category's speed."""
+    each category's speed, as the run's coverage measured it."""
+    categories = coverage.categories
     by_walker = walkers_of(categories, taxonomy)
     return {
         "walking_speeds": {w: getattr(scenario.speeds, w) for w in WALKERS},
         "thresholds_m_by_group": {w: [round(t * getattr(scenario.speeds, w), 1) for t in scenario.thresholds_min] for w in WALKERS},
         "categories_by_group": by_walker,
-        "category_speeds": {c: scenario.speed_for(taxonomy[c].group if c in taxonomy else None) for c in categories},
+        "category_speeds": {c: coverage.speed(c) for c in categories},
     }

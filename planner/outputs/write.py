@@ -409,7 +409,7 @@ def _summary(result: RunResult, paths: dict[str, Path]) -> dict:
         "walking_speed_m_per_min": sc.walking_speed_m_per_min,
         "thresholds_min": list(sc.thresholds_min),
         "thresholds_m": [round(sc.threshold_m(t), 1) for t in sc.thresholds_min],  # the adults'
-        **speeds_summary(sc, cats, result.taxonomy),  # per group: speeds, metres of each threshold, categories
+        **speeds_summary(sc, result.coverage, result.taxonomy),  # per group: speeds, metres of each threshold, categories
         "max_snap_m": sc.max_snap_m,
         "categories": list(cats),
         # the scenario's own [[categories]] (names, group, colour): what `planner compare` labels them by
